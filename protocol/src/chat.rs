@@ -1,0 +1,70 @@
+//! Chat thread types: messages, attachments, read/delivered cursors and the
+//! ephemeral typing indicator.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ThreadId, UserId};
+
+/// Direct (exactly two members: one coach-athlete pair) or group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadKind {
+    Direct,
+    Group,
+}
+
+/// A reference to something stored elsewhere (a video, an image, a review).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// `video`, `image`, `audio`, `file` or `review`.
+    pub kind: String,
+    /// The id of the referenced object.
+    pub ref_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Position in the thread, 1-based, gap-free.
+    pub seq: u64,
+    /// Client-chosen message id (idempotency key).
+    pub id: String,
+    pub from: UserId,
+    pub at_ms: u64,
+    pub text: String,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default)]
+    pub reply_to: Option<u64>,
+}
+
+/// How far one member has received and read a thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub user: UserId,
+    pub delivered: u64,
+    pub read: u64,
+}
+
+/// What a thread is and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadInfo {
+    pub id: ThreadId,
+    pub kind: ThreadKind,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub created_by: UserId,
+    pub members: Vec<UserId>,
+    /// Seq of the newest message.
+    pub head: u64,
+}
+
+/// Ephemeral and cursor events of a thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum ThreadLive {
+    Typing { user: UserId, on: bool },
+    Cursor { cursor: Cursor },
+}

@@ -1,0 +1,241 @@
+//! The envelope: frames a client sends (`ClientFrame` with a request id and a
+//! `ClientMsg`) and frames the server sends (`ServerFrame`: replies paired by
+//! id, errors, pushes). Message types are tagged by the `t` field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Attachment, Cursor, ErrorCode, JoinMode, Limits, Message, Point, PresenceEntry, Role,
+    RoomEvent, RoomId, RoomOp, Style, ThreadId, ThreadInfo, ThreadKind, ThreadLive, UserId,
+    room::{Activity, LiveEvent},
+};
+
+/// A frame from client to server. `id` pairs the reply: every frame with a
+/// non-zero id gets exactly one `ok` or `err` frame with the same id. Frames
+/// with id 0 get no reply on success (used for ephemeral streams).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    pub id: u32,
+    pub m: ClientMsg,
+}
+
+/// Everything a client can ask. See docs/PROTOCOL.md for who may send each
+/// and whether it is durable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Must be the first frame. `v` lists the versions the client speaks.
+    Hello {
+        v: Vec<u16>,
+        /// The access token, unless it came as a header or subprotocol.
+        #[serde(default)]
+        token: Option<String>,
+        /// Stable per-device id (presence shows each device).
+        device: String,
+        /// Last inbox seq this device saw; missed inbox events follow.
+        #[serde(default)]
+        inbox_since: Option<u64>,
+    },
+    /// Heartbeat; the reply carries the server clock for playback sync.
+    Ping,
+    CreateRoom {
+        video_id: String,
+        /// Video width / height (default 16/9), used for true angles.
+        #[serde(default)]
+        aspect: Option<f32>,
+        /// Frames per second (default 30), used by `step`.
+        #[serde(default)]
+        fps: Option<f32>,
+    },
+    /// Join a room you are a member of. `since`: the last seq you saw.
+    JoinRoom {
+        room: RoomId,
+        #[serde(default)]
+        since: Option<u64>,
+    },
+    LeaveRoom { room: RoomId },
+    /// Ephemeral: what you are doing in the room.
+    Activity { room: RoomId, activity: Activity },
+    /// Ephemeral: points of a stroke being drawn.
+    Points {
+        room: RoomId,
+        stroke: String,
+        batch: u32,
+        t_ms: u64,
+        #[serde(default)]
+        style: Style,
+        points: Vec<Point>,
+    },
+    /// Ephemeral: laser pointer.
+    Pointer { room: RoomId, at: Option<Point> },
+    /// Durable: apply an op. `op_id` makes a resend idempotent.
+    Op {
+        room: RoomId,
+        op_id: String,
+        op: RoomOp,
+    },
+    CreateThread {
+        kind: ThreadKind,
+        /// The other members (the creator is always a member).
+        members: Vec<UserId>,
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// Start viewing a thread; messages after `since` follow.
+    OpenThread {
+        thread: ThreadId,
+        #[serde(default)]
+        since: Option<u64>,
+    },
+    CloseThread { thread: ThreadId },
+    /// Durable: post a message. `msg_id` makes a resend idempotent.
+    Send {
+        thread: ThreadId,
+        msg_id: String,
+        text: String,
+        #[serde(default)]
+        attachments: Vec<Attachment>,
+        #[serde(default)]
+        reply_to: Option<u64>,
+    },
+    /// Ephemeral: typing indicator.
+    Typing { thread: ThreadId, on: bool },
+    /// Move your delivered and/or read cursor forward.
+    Mark {
+        thread: ThreadId,
+        #[serde(default)]
+        delivered: Option<u64>,
+        #[serde(default)]
+        read: Option<u64>,
+    },
+    /// Page backwards: up to `limit` messages with seq < `before`.
+    History {
+        thread: ThreadId,
+        #[serde(default)]
+        before: Option<u64>,
+        limit: u32,
+    },
+    /// Admin only, and only when the server runs with debug hooks: make the
+    /// room's actor panic (to exercise supervision).
+    DebugPanic { room: RoomId },
+}
+
+impl ClientMsg {
+    /// The wire name (`t`) of every client message type.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "ping",
+        "create_room",
+        "join_room",
+        "leave_room",
+        "activity",
+        "points",
+        "pointer",
+        "op",
+        "create_thread",
+        "open_thread",
+        "close_thread",
+        "send",
+        "typing",
+        "mark",
+        "history",
+        "debug_panic",
+    ];
+}
+
+/// The successful result of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Reply {
+    /// Request done, nothing to return.
+    Done,
+    Pong { server_ms: u64 },
+    RoomCreated { room: RoomId },
+    /// Joined; see [`JoinMode`] for how the catch-up arrives.
+    Joined {
+        room: RoomId,
+        mode: JoinMode,
+        presence: Vec<PresenceEntry>,
+    },
+    /// A durable op or message is stored under `seq`. `dup` is true when the
+    /// id was seen before and this is the original seq.
+    Ack { seq: u64, dup: bool },
+    ThreadCreated { thread: ThreadInfo },
+    /// Viewing; messages after `since` up to `thread.head` follow as
+    /// `thread` frames (or, if more than a page, use `history`).
+    ThreadOpened {
+        thread: ThreadInfo,
+        since: u64,
+        cursors: Vec<Cursor>,
+    },
+    History { messages: Vec<Message>, more: bool },
+}
+
+/// The reply to `hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub v: u16,
+    pub session: String,
+    pub user: UserId,
+    pub role: Role,
+    /// Send something (a `ping` will do) at least this often.
+    pub heartbeat_ms: u32,
+    pub server_ms: u64,
+    pub limits: Limits,
+}
+
+/// Something addressed to one user, delivered to all their devices and kept
+/// so that a device that was offline gets it on its next `hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Notice {
+    Invited {
+        room: RoomId,
+        video_id: String,
+        by: UserId,
+    },
+    AddedToThread { thread: ThreadId, by: UserId },
+    /// A message in a thread the user is not viewing on any device.
+    NewMessage {
+        thread: ThreadId,
+        seq: u64,
+        from: UserId,
+        preview: String,
+    },
+}
+
+/// A sequenced inbox entry (per user, 1-based, gap-free).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxEvent {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub notice: Notice,
+}
+
+/// A frame from server to client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Welcome(Welcome),
+    /// Success reply to request `id`.
+    Ok { id: u32, r: Reply },
+    /// Failure of request `id` (0 when the frame had no id or could not be
+    /// read far enough to find one).
+    Err {
+        id: u32,
+        code: ErrorCode,
+        msg: String,
+    },
+    /// Durable room event.
+    Room { room: RoomId, ev: RoomEvent },
+    /// Ephemeral room event.
+    Live { room: RoomId, ev: LiveEvent },
+    /// Durable chat message.
+    Msg { thread: ThreadId, msg: Message },
+    /// Typing and cursor updates of a thread being viewed.
+    ThreadLive { thread: ThreadId, ev: ThreadLive },
+    Inbox(InboxEvent),
+    /// You stopped receiving this room's events (too slow, or the room
+    /// restarted). Join again with `since` = the last seq you applied.
+    Resync { room: RoomId, reason: String },
+}

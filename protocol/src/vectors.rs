@@ -1,0 +1,192 @@
+//! Canonical example frames. `protocol/vectors.json` holds their encoded
+//! bytes (hex) next to their meaning (JSON); the crate's tests check that
+//! this build still encodes and decodes each one byte for byte, and a client
+//! in another language can check itself against the same file.
+
+use crate::{
+    Annotation, ClientFrame, ClientMsg, ErrorCode, JoinMode, LiveEvent, Point, Reply, RoomEvent,
+    RoomOp, ServerFrame, Shape, Style, ThreadKind, Welcome,
+    room::{Effect, PlaybackState, Role},
+};
+
+/// Named client frames.
+pub fn client_vectors() -> Vec<(&'static str, ClientFrame)> {
+    let ann = Annotation {
+        id: "s-1".into(),
+        author: String::new(),
+        t_ms: 12_500,
+        dur_ms: Some(3000),
+        style: Style {
+            color: 0xff3b30ff,
+            width: 0.005,
+        },
+        shape: Shape::Stroke {
+            points: vec![Point(0.25, 0.5), Point(0.375, 0.625)],
+        },
+    };
+    vec![
+        (
+            "hello",
+            ClientFrame {
+                id: 1,
+                m: ClientMsg::Hello {
+                    v: vec![1],
+                    token: Some("eyJ.e30.sig".into()),
+                    device: "ipad-7".into(),
+                    inbox_since: Some(3),
+                },
+            },
+        ),
+        (
+            "join_room_resume",
+            ClientFrame {
+                id: 2,
+                m: ClientMsg::JoinRoom {
+                    room: "r-abc".into(),
+                    since: Some(41),
+                },
+            },
+        ),
+        (
+            "points_ephemeral",
+            ClientFrame {
+                id: 0,
+                m: ClientMsg::Points {
+                    room: "r-abc".into(),
+                    stroke: "s-1".into(),
+                    batch: 0,
+                    t_ms: 12_500,
+                    style: Style::default(),
+                    points: vec![Point(0.25, 0.5)],
+                },
+            },
+        ),
+        (
+            "op_add_stroke",
+            ClientFrame {
+                id: 3,
+                m: ClientMsg::Op {
+                    room: "r-abc".into(),
+                    op_id: "dev7-op-17".into(),
+                    op: RoomOp::Add { ann },
+                },
+            },
+        ),
+        (
+            "op_slow_motion",
+            ClientFrame {
+                id: 4,
+                m: ClientMsg::Op {
+                    room: "r-abc".into(),
+                    op_id: "dev7-op-18".into(),
+                    op: RoomOp::Rate { rate: 0.25 },
+                },
+            },
+        ),
+        (
+            "send_message",
+            ClientFrame {
+                id: 5,
+                m: ClientMsg::Send {
+                    thread: "t-9".into(),
+                    msg_id: "m-1".into(),
+                    text: "Watch your left knee at 0:12".into(),
+                    attachments: vec![],
+                    reply_to: None,
+                },
+            },
+        ),
+        (
+            "create_thread",
+            ClientFrame {
+                id: 6,
+                m: ClientMsg::CreateThread {
+                    kind: ThreadKind::Direct,
+                    members: vec!["athlete-1".into()],
+                    title: None,
+                },
+            },
+        ),
+    ]
+}
+
+/// Named server frames.
+pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
+    vec![
+        (
+            "welcome",
+            ServerFrame::Welcome(Welcome {
+                v: 1,
+                session: "s-00ff".into(),
+                user: "coach-1".into(),
+                role: Role::Coach,
+                heartbeat_ms: 15_000,
+                server_ms: 1_700_000_000_000,
+                limits: crate::Limits::default(),
+            }),
+        ),
+        (
+            "ack",
+            ServerFrame::Ok {
+                id: 3,
+                r: Reply::Ack { seq: 42, dup: false },
+            },
+        ),
+        (
+            "joined_replay",
+            ServerFrame::Ok {
+                id: 2,
+                r: Reply::Joined {
+                    room: "r-abc".into(),
+                    mode: JoinMode::Replay { since: 41, head: 42 },
+                    presence: vec![],
+                },
+            },
+        ),
+        (
+            "error_not_member",
+            ServerFrame::Err {
+                id: 2,
+                code: ErrorCode::NotMember,
+                msg: "you are not a member of room r-abc".into(),
+            },
+        ),
+        (
+            "room_event_playback",
+            ServerFrame::Room {
+                room: "r-abc".into(),
+                ev: RoomEvent {
+                    seq: 43,
+                    by: "coach-1".into(),
+                    op_id: "dev7-op-18".into(),
+                    at_ms: 1_700_000_000_500,
+                    op: RoomOp::Rate { rate: 0.25 },
+                    target: None,
+                    effects: vec![Effect::Playback {
+                        state: PlaybackState {
+                            playing: true,
+                            position_ms: 12_500.0,
+                            rate: 0.25,
+                            at_server_ms: 1_700_000_000_500,
+                            leader: "coach-1".into(),
+                        },
+                    }],
+                },
+            },
+        ),
+        (
+            "live_points",
+            ServerFrame::Live {
+                room: "r-abc".into(),
+                ev: LiveEvent::Points {
+                    user: "coach-1".into(),
+                    stroke: "s-1".into(),
+                    batch: 0,
+                    t_ms: 12_500,
+                    style: Style::default(),
+                    points: vec![Point(0.25, 0.5)],
+                },
+            },
+        ),
+    ]
+}
