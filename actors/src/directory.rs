@@ -1,0 +1,113 @@
+//! The directory: how a session finds the actor of a room or thread by id
+//! without knowing where it runs. Today every actor lives on this node under
+//! a local supervisor; the cluster issue puts placement behind this same
+//! interface.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ractor::{Actor, ActorRef, Message};
+
+use crate::handle::Handle;
+use crate::inbox::{Inbox, InboxMsg};
+use crate::room::{ReviewRoom, RoomMsg};
+use crate::supervisor::{Lookup, SupMsg, Supervised, Supervisor};
+use crate::thread::{ChatThread, ThreadMsg};
+use crate::{CoreConfig, Deps, OutboundStats, lock, store::Store};
+
+struct Place<M: Message> {
+    sup: ActorRef<SupMsg<M>>,
+    cache: Mutex<HashMap<String, Handle<M>>>,
+}
+
+impl<M: Message> Place<M> {
+    async fn get(&self, id: &str) -> Result<Handle<M>, Lookup> {
+        if let Some(h) = lock(&self.cache).get(id)
+            && h.alive()
+        {
+            return Ok(h.clone());
+        }
+        let id_owned = id.to_string();
+        let res = self
+            .sup
+            .call(|reply| SupMsg::Get { id: id_owned, reply }, None)
+            .await
+            .map_err(|e| Lookup::Unavailable(e.to_string()))?;
+        match res {
+            ractor::rpc::CallResult::Success(Ok(h)) => {
+                let mut cache = lock(&self.cache);
+                cache.retain(|_, h| h.alive());
+                cache.insert(id.to_string(), h.clone());
+                Ok(h)
+            }
+            ractor::rpc::CallResult::Success(Err(e)) => Err(e),
+            _ => Err(Lookup::Unavailable("supervisor did not answer".into())),
+        }
+    }
+
+    async fn count(&self) -> usize {
+        match self.sup.call(SupMsg::Count, None).await {
+            Ok(ractor::rpc::CallResult::Success(n)) => n,
+            _ => 0,
+        }
+    }
+}
+
+async fn start_place<A: Supervised>(deps: &Arc<Deps>) -> Result<Place<A::Msg>, ractor::SpawnErr> {
+    let (sup, _) = Actor::spawn(None, Supervisor::<A>::default(), deps.clone()).await?;
+    Ok(Place {
+        sup,
+        cache: Mutex::new(HashMap::new()),
+    })
+}
+
+/// Finds (and starts) rooms and threads; owns the core's shared deps.
+pub struct Directory {
+    pub deps: Arc<Deps>,
+    rooms: Place<RoomMsg>,
+    threads: Place<ThreadMsg>,
+}
+
+impl Directory {
+    /// Starts the inbox and the supervisors.
+    pub async fn start(store: Arc<dyn Store>, config: CoreConfig) -> Result<Arc<Directory>, ractor::SpawnErr> {
+        let (inbox, _) = Actor::spawn(None, Inbox, store.clone()).await?;
+        let deps = Arc::new(Deps {
+            store,
+            config,
+            stats: Arc::new(OutboundStats::default()),
+            inbox,
+        });
+        Ok(Arc::new(Directory {
+            rooms: start_place::<ReviewRoom>(&deps).await?,
+            threads: start_place::<ChatThread>(&deps).await?,
+            deps,
+        }))
+    }
+
+    /// The room's actor, started (and rebuilt from the store) if needed.
+    pub async fn room(&self, id: &str) -> Result<Handle<RoomMsg>, Lookup> {
+        self.rooms.get(id).await
+    }
+
+    /// The thread's actor, started (and rebuilt from the store) if needed.
+    pub async fn thread(&self, id: &str) -> Result<Handle<ThreadMsg>, Lookup> {
+        self.threads.get(id).await
+    }
+
+    pub fn inbox(&self) -> &ActorRef<InboxMsg> {
+        &self.deps.inbox
+    }
+
+    /// Rooms and threads running on this node.
+    pub async fn counts(&self) -> (usize, usize) {
+        (self.rooms.count().await, self.threads.count().await)
+    }
+
+    /// Stops the supervisors (and with them every room and thread).
+    pub fn shutdown(&self) {
+        self.rooms.sup.stop(Some("shutdown".into()));
+        self.threads.sup.stop(Some("shutdown".into()));
+        self.deps.inbox.stop(Some("shutdown".into()));
+    }
+}

@@ -1,0 +1,182 @@
+//! The bounded path from actors to one connection's socket, and its policy.
+//!
+//! Every session has one bounded queue of already-encoded frames drained by
+//! its socket writer. Actors never wait on it (one stalled client must not
+//! slow a room down); they `try_send` under this policy:
+//! - ephemeral frames (live points, pointer, presence, typing) are sent only
+//!   while the queue is less than half full, and are dropped otherwise;
+//! - durable frames (room events, messages, inbox) may use the queue up to
+//!   a small reserve; a member beyond that is lagging: the room stops sending
+//!   it events and queues a `resync` notice instead (it rejoins with `since`);
+//! - replies and notices use the reserve; if even that is full the session
+//!   is killed with close code 4008 and the client resumes after reconnect.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use chalktalk_protocol::{CloseCode, UserId};
+use tokio::sync::{Notify, mpsc};
+
+/// Frames one session's queue holds.
+pub const OUTBOUND_CAPACITY: usize = 1024;
+/// Free slots below which ephemeral frames are dropped.
+const EPHEMERAL_RESERVE: usize = OUTBOUND_CAPACITY / 2;
+/// Free slots below which a durable frame marks the member as lagging.
+const DURABLE_RESERVE: usize = 16;
+
+/// Identifies one connection on this node.
+pub type SessionId = u64;
+
+/// What the socket writer drains.
+#[derive(Debug)]
+pub enum Out {
+    Frame(Bytes),
+    Close(u16, String),
+}
+
+/// Counters shared by all outbound queues (for metrics and benches).
+#[derive(Debug, Default)]
+pub struct OutboundStats {
+    pub ephemeral_dropped: AtomicU64,
+    pub lagged: AtomicU64,
+    pub killed: AtomicU64,
+}
+
+/// The cheap-to-clone handle actors use to reach one connection.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    pub session: SessionId,
+    pub user: UserId,
+    pub device: String,
+    tx: mpsc::Sender<Out>,
+    kill: Arc<KillSwitch>,
+    stats: Arc<OutboundStats>,
+}
+
+/// Set when a session must be closed although its queue is full.
+#[derive(Debug, Default)]
+pub struct KillSwitch {
+    flag: AtomicBool,
+    pub notify: Notify,
+}
+
+impl KillSwitch {
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
+/// Result of a durable send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durable {
+    Sent,
+    /// The member is too slow: stop sending it events, tell it to resync.
+    Lagging,
+    /// The connection is gone.
+    Gone,
+}
+
+impl Outbound {
+    /// Creates the queue; the receiver goes to the socket writer.
+    pub fn new(
+        session: SessionId,
+        user: UserId,
+        device: String,
+        stats: Arc<OutboundStats>,
+    ) -> (Outbound, mpsc::Receiver<Out>, Arc<KillSwitch>) {
+        let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        let kill = Arc::new(KillSwitch::default());
+        (
+            Outbound {
+                session,
+                user,
+                device,
+                tx,
+                kill: kill.clone(),
+                stats,
+            },
+            rx,
+            kill,
+        )
+    }
+
+    /// True once the connection's writer has gone away.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed() || self.kill.is_set()
+    }
+
+    /// Sends an ephemeral frame if there is room; returns whether it was queued.
+    pub fn ephemeral(&self, frame: &Bytes) -> bool {
+        if self.tx.capacity() <= EPHEMERAL_RESERVE {
+            self.stats.ephemeral_dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.tx.try_send(Out::Frame(frame.clone())).is_ok()
+    }
+
+    /// Sends a durable frame under the lagging policy.
+    pub fn durable(&self, frame: &Bytes) -> Durable {
+        if self.tx.is_closed() {
+            return Durable::Gone;
+        }
+        if self.tx.capacity() <= DURABLE_RESERVE {
+            self.stats.lagged.fetch_add(1, Ordering::Relaxed);
+            return Durable::Lagging;
+        }
+        match self.tx.try_send(Out::Frame(frame.clone())) {
+            Ok(()) => Durable::Sent,
+            Err(mpsc::error::TrySendError::Full(_)) => Durable::Lagging,
+            Err(mpsc::error::TrySendError::Closed(_)) => Durable::Gone,
+        }
+    }
+
+    /// Sends a reply or notice that must not be lost: if the queue is full
+    /// the connection is closed (4008) so the client resumes cleanly.
+    pub fn control(&self, frame: Bytes) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Out::Frame(frame)) {
+            self.kill(CloseCode::SLOW_CONSUMER, "too slow to receive; reconnect and resume");
+        }
+    }
+
+    /// Closes the connection with `code` (the writer sends the close frame).
+    pub fn kill(&self, code: u16, reason: &str) {
+        if self.tx.try_send(Out::Close(code, reason.into())).is_err() {
+            self.kill.flag.store(true, Ordering::Release);
+            self.kill.notify.notify_one();
+        }
+        self.stats.killed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ephemeral_dropped_first_then_durable_lags() {
+        let stats = Arc::new(OutboundStats::default());
+        let (out, mut rx, kill) = Outbound::new(1, "u".into(), "d".into(), stats.clone());
+        let f = Bytes::from_static(b"x");
+        let mut eph = 0;
+        while out.ephemeral(&f) {
+            eph += 1;
+        }
+        assert_eq!(eph, OUTBOUND_CAPACITY - EPHEMERAL_RESERVE);
+        let mut dur = 0;
+        while out.durable(&f) == Durable::Sent {
+            dur += 1;
+        }
+        assert_eq!(dur, EPHEMERAL_RESERVE - DURABLE_RESERVE);
+        // Replies still fit in the reserve.
+        for _ in 0..DURABLE_RESERVE {
+            out.control(f.clone());
+        }
+        assert!(!kill.is_set());
+        out.control(f.clone());
+        assert!(kill.is_set(), "a full queue must kill, not block or drop a reply");
+        assert_eq!(stats.ephemeral_dropped.load(Ordering::Relaxed), 1);
+        rx.close();
+        assert_eq!(out.durable(&f), Durable::Gone);
+    }
+}

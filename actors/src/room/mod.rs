@@ -1,0 +1,652 @@
+//! The ReviewRoom actor: single writer of one review room. It checks and
+//! sequences ops, group-commits them through the store, then encodes each
+//! event once and fans the same bytes out to every member; it relays
+//! ephemeral live events, keeps presence (with a grace period for dropped
+//! connections), catches joiners up and stops itself when empty.
+
+pub mod state;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use chalktalk_protocol::{
+    Activity, ErrorCode, JoinMode, LiveEvent, Notice, Point, PresenceEntry, Reply, Role,
+    RoomEvent, RoomOp, ServerFrame, Style, UserId, encode,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster_derive::RactorMessage;
+use tracing::Instrument;
+
+use crate::handle::handled;
+use crate::inbox::InboxMsg;
+use crate::outbound::{Durable, Outbound, SessionId};
+use crate::store::{MembershipKind, Snapshot, StoreError};
+use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised};
+use crate::{Deps, lock, now_ms};
+use state::RoomState;
+
+/// Ephemeral input from a member.
+#[derive(Debug, Clone)]
+pub enum LiveInput {
+    Activity(Activity),
+    Points {
+        stroke: String,
+        batch: u32,
+        t_ms: u64,
+        style: Style,
+        points: Vec<Point>,
+    },
+    Pointer(Option<Point>),
+}
+
+#[derive(RactorMessage)]
+pub enum RoomMsg {
+    Join {
+        out: Outbound,
+        req: u32,
+        since: Option<u64>,
+    },
+    Leave {
+        out: Outbound,
+        req: u32,
+    },
+    /// The session's connection ended (presence grace starts).
+    Disconnected { session: SessionId },
+    Live { session: SessionId, input: LiveInput },
+    Op {
+        out: Outbound,
+        role: Role,
+        req: u32,
+        op_id: String,
+        op: RoomOp,
+    },
+    /// Debug hook: panic inside the handler.
+    Panic,
+    // Internal messages (not counted by handles):
+    Flushed(Result<(), StoreError>),
+    GraceOver { user: UserId, device: String, epoch: u64 },
+    IdleCheck,
+}
+
+impl RoomMsg {
+    fn counted(&self) -> bool {
+        !matches!(
+            self,
+            RoomMsg::Flushed(_) | RoomMsg::GraceOver { .. } | RoomMsg::IdleCheck
+        )
+    }
+}
+
+struct Member {
+    out: Outbound,
+    activity: Activity,
+    /// Durable events up to this seq are already in the joiner's snapshot.
+    skip_until: u64,
+}
+
+/// Who waits for an op to become durable.
+struct Waiter {
+    out: Outbound,
+    req: u32,
+    dup: bool,
+}
+
+struct Pending {
+    ev: RoomEvent,
+    waiters: Vec<Waiter>,
+}
+
+pub struct RoomActorState {
+    id: String,
+    deps: Arc<Deps>,
+    registry: Registry,
+    depth: Arc<AtomicUsize>,
+    core: RoomState,
+    durable_seq: u64,
+    snapshot_seq: u64,
+    /// Recently committed events, already encoded, for catch-up.
+    ring: VecDeque<(u64, Bytes)>,
+    members: HashMap<SessionId, Member>,
+    /// Dropped connections still shown as present: (user, device) -> (activity, epoch).
+    grace: HashMap<(UserId, String), (Activity, u64)>,
+    epoch: u64,
+    pending: Vec<Pending>,
+    in_flight: Option<Vec<Pending>>,
+    last_presence: Vec<PresenceEntry>,
+    span: tracing::Span,
+}
+
+/// The review room actor (state lives in [`RoomActorState`]).
+#[derive(Default)]
+pub struct ReviewRoom;
+
+impl Supervised for ReviewRoom {
+    const KIND: &'static str = "room";
+}
+
+fn ok(req: u32, r: Reply) -> Bytes {
+    Bytes::from(encode(&ServerFrame::Ok { id: req, r }))
+}
+
+fn error(req: u32, code: ErrorCode, msg: impl Into<String>) -> Bytes {
+    Bytes::from(encode(&ServerFrame::Err {
+        id: req,
+        code,
+        msg: msg.into(),
+    }))
+}
+
+impl RoomActorState {
+    fn ring_cap(&self) -> usize {
+        self.deps.config.catchup_max as usize
+    }
+
+    fn frame(&self, ev: &RoomEvent) -> Bytes {
+        Bytes::from(encode(&ServerFrame::Room {
+            room: self.id.clone(),
+            ev: ev.clone(),
+        }))
+    }
+
+    fn presence(&self) -> Vec<PresenceEntry> {
+        let mut v: Vec<PresenceEntry> = self
+            .members
+            .values()
+            .map(|m| PresenceEntry {
+                user: m.out.user.clone(),
+                device: m.out.device.clone(),
+                activity: m.activity,
+                connected: true,
+            })
+            .chain(self.grace.iter().map(|((user, device), (activity, _))| PresenceEntry {
+                user: user.clone(),
+                device: device.clone(),
+                activity: *activity,
+                connected: false,
+            }))
+            .collect();
+        v.sort_by(|a, b| (&a.user, &a.device).cmp(&(&b.user, &b.device)));
+        v.dedup_by(|a, b| a.user == b.user && a.device == b.device);
+        v
+    }
+
+    fn broadcast_presence(&mut self) {
+        let now = self.presence();
+        if now == self.last_presence {
+            return;
+        }
+        let frame = Bytes::from(encode(&ServerFrame::Live {
+            room: self.id.clone(),
+            ev: LiveEvent::Presence {
+                members: now.clone(),
+            },
+        }));
+        for m in self.members.values() {
+            m.out.ephemeral(&frame);
+        }
+        self.last_presence = now;
+    }
+
+    fn remove_member(&mut self, session: SessionId) -> Option<Member> {
+        lock(&self.registry).remove(&session);
+        self.members.remove(&session)
+    }
+
+    /// Drops a member that cannot keep up and tells it to rejoin.
+    fn resync(&mut self, session: SessionId, reason: &str) {
+        if let Some(m) = self.remove_member(session) {
+            let frame = Bytes::from(encode(&ServerFrame::Resync {
+                room: self.id.clone(),
+                reason: reason.into(),
+            }));
+            m.out.control(frame);
+        }
+    }
+
+    fn schedule_idle(&self, myself: &ActorRef<RoomMsg>) {
+        if self.members.is_empty() && self.grace.is_empty() {
+            myself.send_after(self.deps.config.idle_stop, || RoomMsg::IdleCheck);
+        }
+    }
+
+    fn start_flush(&mut self, myself: &ActorRef<RoomMsg>) {
+        if self.in_flight.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let events: Vec<RoomEvent> = batch.iter().map(|p| p.ev.clone()).collect();
+        self.in_flight = Some(batch);
+        let store = self.deps.store.clone();
+        let room = self.id.clone();
+        let me = myself.clone();
+        tokio::spawn(
+            async move {
+                let res = store.append_room_events(&room, &events).await;
+                let _ = me.cast(RoomMsg::Flushed(res));
+            }
+            .instrument(self.span.clone()),
+        );
+    }
+
+    fn flushed(&mut self, myself: &ActorRef<RoomMsg>) {
+        let batch = self.in_flight.take().unwrap_or_default();
+        let mut lagging = Vec::new();
+        for p in batch {
+            let frame = self.frame(&p.ev);
+            for (sid, m) in &self.members {
+                if p.ev.seq <= m.skip_until {
+                    continue;
+                }
+                match m.out.durable(&frame) {
+                    Durable::Sent => {}
+                    Durable::Lagging | Durable::Gone => lagging.push(*sid),
+                }
+            }
+            for w in p.waiters {
+                w.out.control(ok(
+                    w.req,
+                    Reply::Ack {
+                        seq: p.ev.seq,
+                        dup: w.dup,
+                    },
+                ));
+            }
+            self.after_commit(&p.ev);
+            self.durable_seq = p.ev.seq;
+            self.ring.push_back((p.ev.seq, frame));
+            while self.ring.len() > self.ring_cap() {
+                self.ring.pop_front();
+            }
+        }
+        lagging.sort_unstable();
+        lagging.dedup();
+        for sid in lagging {
+            self.resync(sid, "too slow to receive room events");
+        }
+        if self.pending.is_empty()
+            && self.durable_seq >= self.snapshot_seq + self.deps.config.snapshot_every
+        {
+            self.write_snapshot();
+        }
+        self.start_flush(myself);
+    }
+
+    /// Side effects of committed events outside the room.
+    fn after_commit(&self, ev: &RoomEvent) {
+        if let RoomOp::Invite { user } = &ev.op {
+            let store = self.deps.store.clone();
+            let (invited, room) = (user.clone(), self.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = store.add_membership(&invited, MembershipKind::Room, &room).await {
+                    tracing::warn!(user = %invited, %room, %e, "membership index write failed");
+                }
+            });
+            let _ = self.deps.inbox.cast(InboxMsg::Deliver {
+                user: user.clone(),
+                notice: Notice::Invited {
+                    room: self.id.clone(),
+                    video_id: self.core.meta.video_id.clone(),
+                    by: ev.by.clone(),
+                },
+            });
+        }
+    }
+
+    /// Snapshots the state (valid only when nothing is pending).
+    fn write_snapshot(&mut self) {
+        let bytes = match rmp_serde::to_vec_named(&self.core) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(%e, "room snapshot encode failed");
+                return;
+            }
+        };
+        self.snapshot_seq = self.core.seq;
+        let snap = Snapshot {
+            seq: self.core.seq,
+            bytes,
+        };
+        let (store, room) = (self.deps.store.clone(), self.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.put_room_snapshot(&room, &snap).await {
+                tracing::warn!(%room, %e, "room snapshot write failed");
+            }
+        });
+    }
+
+    async fn join(&mut self, out: Outbound, req: u32, since: Option<u64>) {
+        if !self.core.is_member(&out.user) {
+            out.control(error(
+                req,
+                ErrorCode::NotMember,
+                format!("you are not a member of room {}", self.id),
+            ));
+            return;
+        }
+        let head = self.durable_seq;
+        let mut skip_until = 0;
+        let mut replay: Vec<Bytes> = Vec::new();
+        let mode = match since {
+            Some(s) if s <= head && head - s <= self.deps.config.catchup_max => {
+                let from_ring = self.ring.front().is_some_and(|(first, _)| *first <= s + 1);
+                if from_ring || s == head {
+                    replay.extend(
+                        self.ring
+                            .iter()
+                            .filter(|(seq, _)| *seq > s)
+                            .map(|(_, f)| f.clone()),
+                    );
+                } else {
+                    match self.deps.store.room_events(&self.id, s, (head - s) as usize).await {
+                        Ok(evs) if evs.len() as u64 == head - s => {
+                            replay.extend(evs.iter().map(|e| self.frame(e)));
+                        }
+                        Ok(evs) => {
+                            tracing::error!(got = evs.len(), want = head - s, "store is missing room events");
+                            out.control(error(req, ErrorCode::Internal, "room log incomplete; try again"));
+                            return;
+                        }
+                        Err(e) => {
+                            out.control(error(req, ErrorCode::Internal, format!("storage: {e}")));
+                            return;
+                        }
+                    }
+                }
+                JoinMode::Replay { since: s, head }
+            }
+            _ => {
+                // Includes ops still being committed; their events are not
+                // sent to this member again.
+                skip_until = self.core.seq;
+                JoinMode::Snapshot {
+                    snapshot: self.core.snapshot(),
+                }
+            }
+        };
+        let session = out.session;
+        if self.grace.remove(&(out.user.clone(), out.device.clone())).is_some() {
+            tracing::debug!(user = %out.user, device = %out.device, "reconnected within grace");
+        }
+        self.members.insert(
+            session,
+            Member {
+                out: out.clone(),
+                activity: Activity::Watching,
+                skip_until,
+            },
+        );
+        lock(&self.registry).insert(session, out.clone());
+        let presence = self.presence();
+        out.control(ok(
+            req,
+            Reply::Joined {
+                room: self.id.clone(),
+                mode,
+                presence,
+            },
+        ));
+        let mut lagging = false;
+        for f in &replay {
+            if out.durable(f) != Durable::Sent {
+                lagging = true;
+                break;
+            }
+        }
+        if lagging {
+            self.resync(session, "too slow to receive the catch-up");
+        }
+        self.broadcast_presence();
+    }
+
+    async fn op(
+        &mut self,
+        myself: &ActorRef<RoomMsg>,
+        out: Outbound,
+        role: Role,
+        req: u32,
+        op_id: String,
+        op: RoomOp,
+    ) {
+        if !self.core.is_member(&out.user) {
+            out.control(error(req, ErrorCode::NotMember, format!("you are not a member of room {}", self.id)));
+            return;
+        }
+        if let Some(seq) = self.core.seen(&out.user, &op_id) {
+            // A resend: answer with the original seq once it is durable.
+            let waiter = Waiter { out, req, dup: true };
+            if seq <= self.durable_seq {
+                waiter.out.control(ok(req, Reply::Ack { seq, dup: true }));
+            } else if let Some(p) = self
+                .pending
+                .iter_mut()
+                .chain(self.in_flight.iter_mut().flatten())
+                .find(|p| p.ev.seq == seq)
+            {
+                p.waiters.push(waiter);
+            }
+            return;
+        }
+        let now = now_ms();
+        let planned = match self.core.plan(&out.user, role, &op, now, &self.deps.config.limits) {
+            Ok(p) => p,
+            Err(inv) => {
+                out.control(error(req, inv.code, inv.message));
+                return;
+            }
+        };
+        let ev = RoomEvent {
+            seq: self.core.seq + 1,
+            by: out.user.clone(),
+            op_id,
+            at_ms: now,
+            op,
+            target: planned.target,
+            effects: planned.effects,
+        };
+        self.core.absorb(&ev);
+        self.pending.push(Pending {
+            ev,
+            waiters: vec![Waiter { out, req, dup: false }],
+        });
+        self.start_flush(myself);
+    }
+
+    fn live(&mut self, session: SessionId, input: LiveInput) {
+        let Some(m) = self.members.get_mut(&session) else {
+            return;
+        };
+        let user = m.out.user.clone();
+        let ev = match input {
+            LiveInput::Activity(a) => {
+                m.activity = a;
+                self.broadcast_presence();
+                return;
+            }
+            LiveInput::Points {
+                stroke,
+                batch,
+                t_ms,
+                style,
+                points,
+            } => LiveEvent::Points {
+                user,
+                stroke,
+                batch,
+                t_ms,
+                style,
+                points,
+            },
+            LiveInput::Pointer(at) => LiveEvent::Pointer { user, at },
+        };
+        let frame = Bytes::from(encode(&ServerFrame::Live {
+            room: self.id.clone(),
+            ev,
+        }));
+        for (sid, m) in &self.members {
+            if *sid != session {
+                m.out.ephemeral(&frame);
+            }
+        }
+    }
+}
+
+impl Actor for ReviewRoom {
+    type Msg = RoomMsg;
+    type State = RoomActorState;
+    type Arguments = ChildArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<RoomMsg>,
+        args: ChildArgs,
+    ) -> Result<RoomActorState, ActorProcessingErr> {
+        let ChildArgs {
+            id,
+            deps,
+            registry,
+            depth,
+        } = args;
+        let span = tracing::info_span!("room", room = %id);
+        let store = deps.store.clone();
+        let Some(meta) = store.room(&id).await? else {
+            return Err(Box::new(NotFound(format!("room {id}"))));
+        };
+        let (mut core, snapshot_seq) = match store.room_snapshot(&id).await? {
+            Some(s) => (rmp_serde::from_slice::<RoomState>(&s.bytes)?, s.seq),
+            None => (RoomState::new(meta), 0),
+        };
+        loop {
+            let evs = store.room_events(&id, core.seq, 1000).await?;
+            if evs.is_empty() {
+                break;
+            }
+            for ev in &evs {
+                core.absorb(ev);
+            }
+        }
+        // Sessions attached to a previous incarnation must rejoin.
+        let orphans: Vec<Outbound> = lock(&registry).drain().map(|(_, o)| o).collect();
+        let frame = Bytes::from(encode(&ServerFrame::Resync {
+            room: id.clone(),
+            reason: "room restarted".into(),
+        }));
+        for o in &orphans {
+            o.control(frame.clone());
+        }
+        span.in_scope(|| {
+            tracing::info!(seq = core.seq, resynced = orphans.len(), "room loaded")
+        });
+        Ok(RoomActorState {
+            durable_seq: core.seq,
+            snapshot_seq,
+            core,
+            id,
+            deps,
+            registry,
+            depth,
+            ring: VecDeque::new(),
+            members: HashMap::new(),
+            grace: HashMap::new(),
+            epoch: 0,
+            pending: Vec::new(),
+            in_flight: None,
+            last_presence: Vec::new(),
+            span,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RoomMsg>,
+        msg: RoomMsg,
+        st: &mut RoomActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if msg.counted() {
+            handled(&st.depth);
+        }
+        let span = st.span.clone();
+        let _g = span.enter();
+        match msg {
+            RoomMsg::Join { out, req, since } => st.join(out, req, since).await,
+            RoomMsg::Leave { out, req } => {
+                st.remove_member(out.session);
+                out.control(ok(req, Reply::Done));
+                st.broadcast_presence();
+                st.schedule_idle(&myself);
+            }
+            RoomMsg::Disconnected { session } => {
+                if let Some(m) = st.remove_member(session) {
+                    let key = (m.out.user.clone(), m.out.device.clone());
+                    let other_device_session = st
+                        .members
+                        .values()
+                        .any(|o| o.out.user == key.0 && o.out.device == key.1);
+                    if !other_device_session {
+                        st.epoch += 1;
+                        let epoch = st.epoch;
+                        st.grace.insert(key.clone(), (m.activity, epoch));
+                        let (user, device) = key;
+                        myself.send_after(st.deps.config.presence_grace, move || RoomMsg::GraceOver {
+                            user,
+                            device,
+                            epoch,
+                        });
+                    }
+                }
+            }
+            RoomMsg::GraceOver { user, device, epoch } => {
+                let key = (user, device);
+                if st.grace.get(&key).is_some_and(|(_, g)| *g == epoch) {
+                    st.grace.remove(&key);
+                    st.broadcast_presence();
+                    st.schedule_idle(&myself);
+                }
+            }
+            RoomMsg::Live { session, input } => st.live(session, input),
+            RoomMsg::Op {
+                out,
+                role,
+                req,
+                op_id,
+                op,
+            } => st.op(&myself, out, role, req, op_id, op).await,
+            RoomMsg::Flushed(Ok(())) => st.flushed(&myself),
+            RoomMsg::Flushed(Err(e)) => {
+                tracing::error!(%e, "room commit failed; restarting from the store");
+                let failed = st.in_flight.take().into_iter().flatten().chain(st.pending.drain(..));
+                for p in failed {
+                    for w in p.waiters {
+                        w.out.control(error(w.req, ErrorCode::Internal, format!("not stored: {e}")));
+                    }
+                }
+                return Err(Box::new(e));
+            }
+            RoomMsg::IdleCheck => {
+                let idle = st.members.is_empty()
+                    && st.grace.is_empty()
+                    && st.pending.is_empty()
+                    && st.in_flight.is_none()
+                    && st.depth.load(Ordering::Relaxed) == 0;
+                if idle {
+                    if st.core.seq > st.snapshot_seq
+                        && let Ok(bytes) = rmp_serde::to_vec_named(&st.core)
+                    {
+                        let snap = Snapshot {
+                            seq: st.core.seq,
+                            bytes,
+                        };
+                        if let Err(e) = st.deps.store.put_room_snapshot(&st.id, &snap).await {
+                            tracing::warn!(%e, "final snapshot failed");
+                        }
+                    }
+                    tracing::debug!("room idle; stopping");
+                    myself.stop(Some("idle".into()));
+                }
+            }
+            RoomMsg::Panic => panic!("debug_panic requested for room {}", st.id),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,530 @@
+//! The Session actor: one per WebSocket connection, after a successful
+//! hello. It owns what the connection has joined and opened, checks
+//! stateless rules (ids, limits, roles), routes each request to the room or
+//! thread actor found through the directory, and on stop tells them the
+//! connection is gone. Replies to room and thread requests are sent by those
+//! actors on the session's outbound queue, so they stay in order with the
+//! events they relate to.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chalktalk_protocol::annotation::validate_points;
+use chalktalk_protocol::{
+    ClientFrame, ClientMsg, ErrorCode, Notice, Reply, Role, ServerFrame, ThreadInfo, ThreadKind,
+    encode, valid_id,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
+use ractor_cluster_derive::RactorMessage;
+use tokio::sync::Semaphore;
+
+use crate::directory::Directory;
+use crate::handle::{Handle, SendFail};
+use crate::inbox::InboxMsg;
+use crate::outbound::Outbound;
+use crate::room::{LiveInput, RoomMsg};
+use crate::store::{MembershipKind, RoomMeta, ThreadMeta};
+use crate::supervisor::Lookup;
+use crate::thread::ThreadMsg;
+use crate::{new_id, now_ms};
+
+/// Longest room or thread id a client may name.
+const MAX_REF_LEN: usize = 128;
+
+#[derive(RactorMessage)]
+pub enum SessionMsg {
+    /// A decoded frame from the socket (holding one reader permit).
+    Frame(ClientFrame),
+}
+
+/// What a session starts from.
+pub struct SessionArgs {
+    pub directory: Arc<Directory>,
+    pub out: Outbound,
+    pub role: Role,
+    /// Permits the socket reader takes per frame; returned when handled.
+    pub permits: Arc<Semaphore>,
+    pub inbox_since: Option<u64>,
+}
+
+pub struct SessionState {
+    dir: Arc<Directory>,
+    out: Outbound,
+    role: Role,
+    permits: Arc<Semaphore>,
+    rooms: HashMap<String, Handle<RoomMsg>>,
+    threads: HashMap<String, Handle<ThreadMsg>>,
+    span: tracing::Span,
+}
+
+pub struct Session;
+
+type Fail = (ErrorCode, String);
+
+fn lookup_fail(kind: &str, id: &str, e: Lookup) -> Fail {
+    match e {
+        Lookup::NotFound => (ErrorCode::NotFound, format!("no {kind} {id}")),
+        Lookup::Unavailable(why) => (ErrorCode::Internal, format!("{kind} {id} unavailable: {why}")),
+    }
+}
+
+fn send_fail(kind: &str, e: SendFail) -> Fail {
+    match e {
+        SendFail::Overloaded => (
+            ErrorCode::Overloaded,
+            format!("the {kind} is busy; retry with the same id"),
+        ),
+        SendFail::Stopped => (ErrorCode::Internal, format!("the {kind} restarted; retry")),
+    }
+}
+
+/// Stable id of the direct thread between two users (FNV-1a, 2 x 64 bit).
+fn direct_thread_id(a: &str, b: &str) -> String {
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    let mut out = String::from("d");
+    for seed in [0xcbf2_9ce4_8422_2325u64, 0x6c62_272e_07bb_0142] {
+        let mut h = seed;
+        for byte in a.bytes().chain([0]).chain(b.bytes()) {
+            h ^= u64::from(byte);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        out.push_str(&format!("-{h:016x}"));
+    }
+    out
+}
+
+/// Message types of actors found through the directory by id.
+trait Routed: Message + Sized {
+    const KIND: &'static str;
+    fn lookup(dir: &Directory, id: &str) -> impl Future<Output = Result<Handle<Self>, Lookup>> + Send;
+}
+
+impl Routed for RoomMsg {
+    const KIND: &'static str = "room";
+    fn lookup(dir: &Directory, id: &str) -> impl Future<Output = Result<Handle<Self>, Lookup>> + Send {
+        dir.room(id)
+    }
+}
+
+impl Routed for ThreadMsg {
+    const KIND: &'static str = "thread";
+    fn lookup(dir: &Directory, id: &str) -> impl Future<Output = Result<Handle<Self>, Lookup>> + Send {
+        dir.thread(id)
+    }
+}
+
+/// Sends to a keyed actor, looking it up again once if it had stopped.
+async fn route<M: Routed>(
+    cache: &mut HashMap<String, Handle<M>>,
+    dir: &Directory,
+    id: &str,
+    ephemeral: bool,
+    make: impl Fn() -> M,
+) -> Result<(), Fail> {
+    let kind = M::KIND;
+    if id.is_empty() || id.len() > MAX_REF_LEN {
+        return Err((ErrorCode::Invalid, format!("{kind} id must be 1..={MAX_REF_LEN} bytes")));
+    }
+    for attempt in 0..2 {
+        let handle = match cache.get(id) {
+            Some(h) if h.alive() && attempt == 0 => h.clone(),
+            _ => {
+                let h = M::lookup(dir, id).await.map_err(|e| lookup_fail(kind, id, e))?;
+                cache.insert(id.to_string(), h.clone());
+                h
+            }
+        };
+        match handle.send(make(), ephemeral) {
+            Ok(()) => return Ok(()),
+            Err(SendFail::Stopped) if attempt == 0 => continue,
+            Err(e) => return Err(send_fail(kind, e)),
+        }
+    }
+    Err(send_fail(kind, SendFail::Stopped))
+}
+
+impl SessionState {
+    fn reply(&self, req: u32, r: Reply) {
+        self.out
+            .control(Bytes::from(encode(&ServerFrame::Ok { id: req, r })));
+    }
+
+    fn fail(&self, req: u32, (code, msg): Fail) {
+        self.out.control(Bytes::from(encode(&ServerFrame::Err {
+            id: req,
+            code,
+            msg,
+        })));
+    }
+
+    async fn to_room(&mut self, room: &str, ephemeral: bool, make: impl Fn() -> RoomMsg) -> Result<(), Fail> {
+        route(&mut self.rooms, &self.dir, room, ephemeral, make).await
+    }
+
+    async fn to_thread(&mut self, thread: &str, ephemeral: bool, make: impl Fn() -> ThreadMsg) -> Result<(), Fail> {
+        route(&mut self.threads, &self.dir, thread, ephemeral, make).await
+    }
+
+    fn joined(&self, room: &str) -> Result<(), Fail> {
+        if self.rooms.contains_key(room) {
+            Ok(())
+        } else {
+            Err((ErrorCode::NotMember, format!("join room {room} first")))
+        }
+    }
+
+    async fn create_room(&self, video_id: String, aspect: Option<f32>, fps: Option<f32>) -> Result<Reply, Fail> {
+        if self.role == Role::Athlete {
+            return Err((ErrorCode::Forbidden, "only coaches and admins create review rooms".into()));
+        }
+        if !valid_id(&video_id) {
+            return Err((ErrorCode::Invalid, "video_id must be 1-64 characters of [A-Za-z0-9_.:@-]".into()));
+        }
+        let aspect = aspect.unwrap_or(16.0 / 9.0);
+        let fps = fps.unwrap_or(30.0);
+        if !(aspect.is_finite() && (0.1..=10.0).contains(&aspect)) {
+            return Err((ErrorCode::Invalid, "aspect must be within 0.1..=10".into()));
+        }
+        if !(fps.is_finite() && (1.0..=480.0).contains(&fps)) {
+            return Err((ErrorCode::Invalid, "fps must be within 1..=480".into()));
+        }
+        let meta = RoomMeta {
+            id: new_id("r"),
+            video_id,
+            owner: self.out.user.clone(),
+            aspect,
+            fps,
+            created_ms: now_ms(),
+        };
+        let store = &self.dir.deps.store;
+        let internal = |e: crate::store::StoreError| (ErrorCode::Internal, format!("storage: {e}"));
+        store.create_room(&meta).await.map_err(internal)?;
+        store
+            .add_membership(&meta.owner, MembershipKind::Room, &meta.id)
+            .await
+            .map_err(internal)?;
+        Ok(Reply::RoomCreated { room: meta.id })
+    }
+
+    async fn create_thread(&self, kind: ThreadKind, members: Vec<String>, title: Option<String>) -> Result<Reply, Fail> {
+        let me = self.out.user.clone();
+        let max = self.dir.deps.config.limits.max_members as usize;
+        let mut all: Vec<String> = members;
+        if let Some(bad) = all.iter().find(|m| !valid_id(m)) {
+            return Err((ErrorCode::Invalid, format!("`{bad}` is not a valid user id")));
+        }
+        all.push(me.clone());
+        all.sort();
+        all.dedup();
+        if title.as_ref().is_some_and(|t| t.len() > 200) {
+            return Err((ErrorCode::TextTooLong, "title is at most 200 bytes".into()));
+        }
+        let id = match kind {
+            ThreadKind::Direct if all.len() == 2 => direct_thread_id(&all[0], &all[1]),
+            ThreadKind::Direct => {
+                return Err((ErrorCode::Invalid, "a direct thread has exactly one other member".into()));
+            }
+            ThreadKind::Group if all.len() >= 2 && all.len() <= max => new_id("t"),
+            ThreadKind::Group => {
+                return Err((ErrorCode::Invalid, format!("a group thread has 2..={max} members")));
+            }
+        };
+        let meta = ThreadMeta {
+            id: id.clone(),
+            kind,
+            title,
+            created_by: me.clone(),
+            members: all,
+            created_ms: now_ms(),
+        };
+        let store = &self.dir.deps.store;
+        let internal = |e: crate::store::StoreError| (ErrorCode::Internal, format!("storage: {e}"));
+        let created = store.create_thread(&meta).await.map_err(internal)?;
+        let meta = if created {
+            for m in &meta.members {
+                store
+                    .add_membership(m, MembershipKind::Thread, &id)
+                    .await
+                    .map_err(internal)?;
+                if *m != me {
+                    let _ = self.dir.inbox().cast(InboxMsg::Deliver {
+                        user: m.clone(),
+                        notice: Notice::AddedToThread {
+                            thread: id.clone(),
+                            by: me.clone(),
+                        },
+                    });
+                }
+            }
+            meta
+        } else {
+            store
+                .thread(&id)
+                .await
+                .map_err(internal)?
+                .ok_or((ErrorCode::Internal, "thread vanished".to_string()))?
+        };
+        let head = store.thread_head(&id).await.map_err(internal)?;
+        Ok(Reply::ThreadCreated {
+            thread: ThreadInfo {
+                id,
+                kind: meta.kind,
+                title: meta.title,
+                created_by: meta.created_by,
+                members: meta.members,
+                head,
+            },
+        })
+    }
+
+    async fn handle_frame(&mut self, req: u32, m: ClientMsg) -> Result<(), Fail> {
+        let out = self.out.clone();
+        let limits = self.dir.deps.config.limits.clone();
+        match m {
+            ClientMsg::Hello { .. } => {
+                return Err((ErrorCode::HelloRequired, "hello was already accepted".into()));
+            }
+            ClientMsg::Ping => self.reply(req, Reply::Pong { server_ms: now_ms() }),
+            ClientMsg::CreateRoom {
+                video_id,
+                aspect,
+                fps,
+            } => {
+                let r = self.create_room(video_id, aspect, fps).await?;
+                self.reply(req, r);
+            }
+            ClientMsg::JoinRoom { room, since } => {
+                self.to_room(&room, false, || RoomMsg::Join {
+                    out: out.clone(),
+                    req,
+                    since,
+                })
+                .await?;
+            }
+            ClientMsg::LeaveRoom { room } => {
+                self.joined(&room)?;
+                self.to_room(&room, false, || RoomMsg::Leave { out: out.clone(), req })
+                    .await?;
+                self.rooms.remove(&room);
+            }
+            ClientMsg::Activity { room, activity } => {
+                self.joined(&room)?;
+                let session = out.session;
+                let _ = self
+                    .to_room(&room, true, || RoomMsg::Live {
+                        session,
+                        input: LiveInput::Activity(activity),
+                    })
+                    .await;
+            }
+            ClientMsg::Points {
+                room,
+                stroke,
+                batch,
+                t_ms,
+                style,
+                points,
+            } => {
+                self.joined(&room)?;
+                validate_points(&points, &limits).map_err(|i| (i.code, i.message))?;
+                if !valid_id(&stroke) {
+                    return Err((ErrorCode::Invalid, "stroke must be a valid id".into()));
+                }
+                let session = out.session;
+                let input = LiveInput::Points {
+                    stroke,
+                    batch,
+                    t_ms,
+                    style,
+                    points,
+                };
+                let _ = self
+                    .to_room(&room, true, || RoomMsg::Live {
+                        session,
+                        input: input.clone(),
+                    })
+                    .await;
+            }
+            ClientMsg::Pointer { room, at } => {
+                self.joined(&room)?;
+                if let Some(p) = at {
+                    validate_points(&[p], &limits).map_err(|i| (i.code, i.message))?;
+                }
+                let session = out.session;
+                let _ = self
+                    .to_room(&room, true, || RoomMsg::Live {
+                        session,
+                        input: LiveInput::Pointer(at),
+                    })
+                    .await;
+            }
+            ClientMsg::Op { room, op_id, op } => {
+                if !valid_id(&op_id) {
+                    return Err((ErrorCode::Invalid, "op_id must be 1-64 characters of [A-Za-z0-9_.:@-]".into()));
+                }
+                self.joined(&room)?;
+                let role = self.role;
+                self.to_room(&room, false, || RoomMsg::Op {
+                    out: out.clone(),
+                    role,
+                    req,
+                    op_id: op_id.clone(),
+                    op: op.clone(),
+                })
+                .await?;
+            }
+            ClientMsg::CreateThread {
+                kind,
+                members,
+                title,
+            } => {
+                let r = self.create_thread(kind, members, title).await?;
+                self.reply(req, r);
+            }
+            ClientMsg::OpenThread { thread, since } => {
+                self.to_thread(&thread, false, || ThreadMsg::Open {
+                    out: out.clone(),
+                    req,
+                    since,
+                })
+                .await?;
+            }
+            ClientMsg::CloseThread { thread } => {
+                self.to_thread(&thread, false, || ThreadMsg::Close { out: out.clone(), req })
+                    .await?;
+            }
+            ClientMsg::Send {
+                thread,
+                msg_id,
+                text,
+                attachments,
+                reply_to,
+            } => {
+                self.to_thread(&thread, false, || ThreadMsg::Send {
+                    out: out.clone(),
+                    req,
+                    msg_id: msg_id.clone(),
+                    text: text.clone(),
+                    attachments: attachments.clone(),
+                    reply_to,
+                })
+                .await?;
+            }
+            ClientMsg::Typing { thread, on } => {
+                let _ = self
+                    .to_thread(&thread, true, || ThreadMsg::Typing { out: out.clone(), on })
+                    .await;
+            }
+            ClientMsg::Mark {
+                thread,
+                delivered,
+                read,
+            } => {
+                self.to_thread(&thread, false, || ThreadMsg::Mark {
+                    out: out.clone(),
+                    req,
+                    delivered,
+                    read,
+                })
+                .await?;
+            }
+            ClientMsg::History {
+                thread,
+                before,
+                limit,
+            } => {
+                self.to_thread(&thread, false, || ThreadMsg::History {
+                    out: out.clone(),
+                    req,
+                    before,
+                    limit,
+                })
+                .await?;
+            }
+            ClientMsg::DebugPanic { room } => {
+                if self.role != Role::Admin || !self.dir.deps.config.debug_hooks {
+                    return Err((ErrorCode::Forbidden, "debug hooks are off or you are not an admin".into()));
+                }
+                self.to_room(&room, false, || RoomMsg::Panic).await?;
+                self.reply(req, Reply::Done);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Actor for Session {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        args: SessionArgs,
+    ) -> Result<SessionState, ActorProcessingErr> {
+        let span = tracing::info_span!("session", session = args.out.session, user = %args.out.user);
+        args.directory.inbox().cast(InboxMsg::Register {
+            out: args.out.clone(),
+            since: args.inbox_since,
+        })?;
+        Ok(SessionState {
+            dir: args.directory,
+            out: args.out,
+            role: args.role,
+            permits: args.permits,
+            rooms: HashMap::new(),
+            threads: HashMap::new(),
+            span,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        msg: SessionMsg,
+        st: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        let SessionMsg::Frame(frame) = msg;
+        let span = st.span.clone();
+        let _g = span.enter();
+        let req = frame.id;
+        if let Err(fail) = st.handle_frame(req, frame.m).await {
+            tracing::debug!(req, code = %fail.0, msg = %fail.1, "request refused");
+            st.fail(req, fail);
+        }
+        st.permits.add_permits(1);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        st: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        let session = st.out.session;
+        for h in st.rooms.values() {
+            let _ = h.actor.cast(RoomMsg::Disconnected { session });
+        }
+        for h in st.threads.values() {
+            let _ = h.actor.cast(ThreadMsg::Disconnected { session });
+        }
+        let _ = st.dir.inbox().cast(InboxMsg::Unregister {
+            user: st.out.user.clone(),
+            session,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::direct_thread_id;
+
+    #[test]
+    fn direct_thread_ids_ignore_order_and_do_not_collide_on_joins() {
+        assert_eq!(direct_thread_id("a", "b"), direct_thread_id("b", "a"));
+        assert_ne!(direct_thread_id("ab", "c"), direct_thread_id("a", "bc"));
+    }
+}

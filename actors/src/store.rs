@@ -1,0 +1,113 @@
+//! The storage port: the one trait the actors persist through. The embedded
+//! adapter (redb, the default) and the ScyllaDB adapter live in the
+//! application crate (src/store/) and must both pass its conformance suite.
+//!
+//! Contract shared by every method that writes: when the future resolves
+//! `Ok`, the write is durable (fsynced, or acknowledged by a quorum). Writers
+//! are expected to batch concurrent calls into one commit (group commit).
+
+use async_trait::async_trait;
+use chalktalk_protocol::{Cursor, InboxEvent, Message, RoomEvent, ThreadKind, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Storage failures, as the actors see them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or refused the operation; retryable.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored bytes could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// A write contradicts stored state (e.g. a seq that already exists).
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+/// What a review room is, fixed at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomMeta {
+    pub id: String,
+    pub video_id: String,
+    pub owner: UserId,
+    /// Video width / height.
+    pub aspect: f32,
+    pub fps: f32,
+    pub created_ms: u64,
+}
+
+/// What a chat thread is, fixed at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadMeta {
+    pub id: String,
+    pub kind: ThreadKind,
+    pub title: Option<String>,
+    pub created_by: UserId,
+    pub members: Vec<UserId>,
+    pub created_ms: u64,
+}
+
+/// A room state snapshot: opaque bytes owned by the room actor, valid at `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Which kind of thing a membership points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipKind {
+    Room,
+    Thread,
+}
+
+/// Persistence for rooms, threads and inboxes.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a room; `Ok(false)` if a room with this id exists already.
+    async fn create_room(&self, meta: &RoomMeta) -> Result<bool, StoreError>;
+    async fn room(&self, id: &str) -> Result<Option<RoomMeta>, StoreError>;
+    /// Appends events (consecutive seqs, in order). An event whose seq is
+    /// already stored is a `Conflict` and nothing of the call is written.
+    async fn append_room_events(&self, room: &str, events: &[RoomEvent]) -> Result<(), StoreError>;
+    /// Events with seq > `after`, ascending, at most `limit`.
+    async fn room_events(&self, room: &str, after: u64, limit: usize)
+    -> Result<Vec<RoomEvent>, StoreError>;
+    /// Highest stored event seq (0 if none).
+    async fn room_head(&self, room: &str) -> Result<u64, StoreError>;
+    /// Replaces the room's snapshot (only if newer than the stored one).
+    async fn put_room_snapshot(&self, room: &str, snap: &Snapshot) -> Result<(), StoreError>;
+    async fn room_snapshot(&self, room: &str) -> Result<Option<Snapshot>, StoreError>;
+
+    /// Creates a thread; `Ok(false)` if one with this id exists already.
+    async fn create_thread(&self, meta: &ThreadMeta) -> Result<bool, StoreError>;
+    async fn thread(&self, id: &str) -> Result<Option<ThreadMeta>, StoreError>;
+    /// Appends messages (consecutive seqs, in order); an existing seq is a
+    /// `Conflict` and nothing of the call is written.
+    async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError>;
+    /// Messages with seq > `after`, ascending, at most `limit`.
+    async fn messages_after(&self, thread: &str, after: u64, limit: usize)
+    -> Result<Vec<Message>, StoreError>;
+    /// The `limit` newest messages with seq < `before`, ascending.
+    async fn messages_before(&self, thread: &str, before: u64, limit: usize)
+    -> Result<Vec<Message>, StoreError>;
+    /// Highest stored message seq (0 if none).
+    async fn thread_head(&self, thread: &str) -> Result<u64, StoreError>;
+    /// Stores a member's cursor; never moves either position backwards.
+    async fn put_cursor(&self, thread: &str, cursor: &Cursor) -> Result<(), StoreError>;
+    async fn cursors(&self, thread: &str) -> Result<Vec<Cursor>, StoreError>;
+
+    /// Appends to a user's inbox (seq must be head + 1).
+    async fn append_inbox(&self, user: &str, event: &InboxEvent) -> Result<(), StoreError>;
+    /// Inbox events with seq > `after`, ascending, at most `limit`.
+    async fn inbox_after(&self, user: &str, after: u64, limit: usize)
+    -> Result<Vec<InboxEvent>, StoreError>;
+    async fn inbox_head(&self, user: &str) -> Result<u64, StoreError>;
+
+    /// Records that `user` belongs to a room or thread (idempotent).
+    async fn add_membership(&self, user: &str, kind: MembershipKind, id: &str)
+    -> Result<(), StoreError>;
+    /// Everything `user` belongs to, by kind, sorted by id.
+    async fn memberships(&self, user: &str, kind: MembershipKind) -> Result<Vec<String>, StoreError>;
+}

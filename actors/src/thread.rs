@@ -1,0 +1,558 @@
+//! The ChatThread actor: single writer of one chat thread. It sequences and
+//! group-commits messages, fans each stored message out once-encoded to the
+//! sessions viewing the thread, sends inbox notices to members who are not
+//! viewing it, relays typing indicators and keeps read/delivered cursors.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use chalktalk_protocol::{
+    Attachment, Cursor, ErrorCode, Message, Notice, Reply, ServerFrame, ThreadInfo, ThreadLive,
+    UserId, encode, valid_id,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster_derive::RactorMessage;
+use tracing::Instrument;
+
+use crate::handle::handled;
+use crate::inbox::InboxMsg;
+use crate::outbound::{Durable, Outbound, SessionId};
+use crate::store::{StoreError, ThreadMeta};
+use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised};
+use crate::{Deps, lock, now_ms};
+
+/// Message ids remembered for idempotent resends.
+const MSG_ID_WINDOW: usize = 10_000;
+/// Messages sent on `open` without `since`.
+const OPEN_PAGE: u64 = 50;
+
+#[derive(RactorMessage)]
+pub enum ThreadMsg {
+    Open {
+        out: Outbound,
+        req: u32,
+        since: Option<u64>,
+    },
+    Close {
+        out: Outbound,
+        req: u32,
+    },
+    Disconnected { session: SessionId },
+    Send {
+        out: Outbound,
+        req: u32,
+        msg_id: String,
+        text: String,
+        attachments: Vec<Attachment>,
+        reply_to: Option<u64>,
+    },
+    Typing { out: Outbound, on: bool },
+    Mark {
+        out: Outbound,
+        req: u32,
+        delivered: Option<u64>,
+        read: Option<u64>,
+    },
+    History {
+        out: Outbound,
+        req: u32,
+        before: Option<u64>,
+        limit: u32,
+    },
+    // Internal:
+    Flushed(Result<(), StoreError>),
+    IdleCheck,
+}
+
+impl ThreadMsg {
+    fn counted(&self) -> bool {
+        !matches!(self, ThreadMsg::Flushed(_) | ThreadMsg::IdleCheck)
+    }
+}
+
+struct Pending {
+    msg: Message,
+    waiters: Vec<(Outbound, u32, bool)>,
+}
+
+pub struct ThreadState {
+    id: String,
+    deps: Arc<Deps>,
+    registry: Registry,
+    depth: Arc<AtomicUsize>,
+    meta: ThreadMeta,
+    head: u64,
+    durable: u64,
+    ring: VecDeque<(u64, Bytes)>,
+    viewers: HashMap<SessionId, Outbound>,
+    msg_ids: HashMap<(UserId, String), u64>,
+    msg_order: VecDeque<(UserId, String)>,
+    cursors: HashMap<UserId, Cursor>,
+    pending: Vec<Pending>,
+    in_flight: Option<Vec<Pending>>,
+    span: tracing::Span,
+}
+
+#[derive(Default)]
+pub struct ChatThread;
+
+impl Supervised for ChatThread {
+    const KIND: &'static str = "thread";
+}
+
+fn ok(req: u32, r: Reply) -> Bytes {
+    Bytes::from(encode(&ServerFrame::Ok { id: req, r }))
+}
+
+fn error(req: u32, code: ErrorCode, msg: impl Into<String>) -> Bytes {
+    Bytes::from(encode(&ServerFrame::Err {
+        id: req,
+        code,
+        msg: msg.into(),
+    }))
+}
+
+const ATTACHMENT_KINDS: &[&str] = &["video", "image", "audio", "file", "review"];
+
+impl ThreadState {
+    fn info(&self) -> ThreadInfo {
+        ThreadInfo {
+            id: self.id.clone(),
+            kind: self.meta.kind,
+            title: self.meta.title.clone(),
+            created_by: self.meta.created_by.clone(),
+            members: self.meta.members.clone(),
+            head: self.durable,
+        }
+    }
+
+    fn member(&self, out: &Outbound, req: u32) -> bool {
+        if self.meta.members.contains(&out.user) {
+            return true;
+        }
+        out.control(error(
+            req,
+            ErrorCode::NotMember,
+            format!("you are not a member of thread {}", self.id),
+        ));
+        false
+    }
+
+    fn remember(&mut self, user: &str, id: &str, seq: u64) {
+        let key = (user.to_string(), id.to_string());
+        if self.msg_ids.insert(key.clone(), seq).is_none() {
+            self.msg_order.push_back(key);
+            if self.msg_order.len() > MSG_ID_WINDOW
+                && let Some(old) = self.msg_order.pop_front()
+            {
+                self.msg_ids.remove(&old);
+            }
+        }
+    }
+
+    fn frame(&self, m: &Message) -> Bytes {
+        Bytes::from(encode(&ServerFrame::Msg {
+            thread: self.id.clone(),
+            msg: m.clone(),
+        }))
+    }
+
+    fn live(&self, ev: ThreadLive, except: Option<SessionId>) {
+        let frame = Bytes::from(encode(&ServerFrame::ThreadLive {
+            thread: self.id.clone(),
+            ev,
+        }));
+        for (sid, out) in &self.viewers {
+            if Some(*sid) != except {
+                out.ephemeral(&frame);
+            }
+        }
+    }
+
+    fn start_flush(&mut self, myself: &ActorRef<ThreadMsg>) {
+        if self.in_flight.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let msgs: Vec<Message> = batch.iter().map(|p| p.msg.clone()).collect();
+        self.in_flight = Some(batch);
+        let (store, thread, me) = (self.deps.store.clone(), self.id.clone(), myself.clone());
+        tokio::spawn(
+            async move {
+                let res = store.append_messages(&thread, &msgs).await;
+                let _ = me.cast(ThreadMsg::Flushed(res));
+            }
+            .instrument(self.span.clone()),
+        );
+    }
+
+    fn flushed(&mut self, myself: &ActorRef<ThreadMsg>) {
+        let batch = self.in_flight.take().unwrap_or_default();
+        let mut lagging = Vec::new();
+        for p in batch {
+            let frame = self.frame(&p.msg);
+            let mut viewing: HashSet<&str> = HashSet::new();
+            for (sid, out) in &self.viewers {
+                viewing.insert(out.user.as_str());
+                if out.durable(&frame) != Durable::Sent {
+                    lagging.push(*sid);
+                }
+            }
+            for m in &self.meta.members {
+                if m != &p.msg.from && !viewing.contains(m.as_str()) {
+                    let _ = self.deps.inbox.cast(InboxMsg::Deliver {
+                        user: m.clone(),
+                        notice: Notice::NewMessage {
+                            thread: self.id.clone(),
+                            seq: p.msg.seq,
+                            from: p.msg.from.clone(),
+                            preview: p.msg.text.chars().take(80).collect(),
+                        },
+                    });
+                }
+            }
+            for (out, req, dup) in p.waiters {
+                out.control(ok(req, Reply::Ack { seq: p.msg.seq, dup }));
+            }
+            self.durable = p.msg.seq;
+            self.ring.push_back((p.msg.seq, frame));
+            while self.ring.len() > self.deps.config.catchup_max as usize {
+                self.ring.pop_front();
+            }
+        }
+        for sid in lagging {
+            if let Some(out) = self.viewers.remove(&sid) {
+                lock(&self.registry).remove(&sid);
+                out.kill(
+                    chalktalk_protocol::CloseCode::SLOW_CONSUMER,
+                    "too slow to receive thread messages",
+                );
+            }
+        }
+        self.start_flush(myself);
+    }
+
+    fn send(
+        &mut self,
+        myself: &ActorRef<ThreadMsg>,
+        out: Outbound,
+        req: u32,
+        msg_id: String,
+        text: String,
+        attachments: Vec<Attachment>,
+        reply_to: Option<u64>,
+    ) {
+        if !self.member(&out, req) {
+            return;
+        }
+        let limits = &self.deps.config.limits;
+        let invalid = if !valid_id(&msg_id) {
+            Some((ErrorCode::Invalid, "msg_id must be 1-64 characters of [A-Za-z0-9_.:@-]".to_string()))
+        } else if text.len() > limits.max_text_bytes as usize {
+            Some((
+                ErrorCode::TextTooLong,
+                format!("text is {} bytes; at most {}", text.len(), limits.max_text_bytes),
+            ))
+        } else if text.trim().is_empty() && attachments.is_empty() {
+            Some((ErrorCode::Invalid, "a message needs text or an attachment".into()))
+        } else if attachments.len() > limits.max_attachments as usize {
+            Some((ErrorCode::Invalid, format!("at most {} attachments", limits.max_attachments)))
+        } else if attachments
+            .iter()
+            .any(|a| !ATTACHMENT_KINDS.contains(&a.kind.as_str()) || !valid_id(&a.ref_id))
+        {
+            Some((
+                ErrorCode::Invalid,
+                format!("attachment kind must be one of {ATTACHMENT_KINDS:?} with a valid ref_id"),
+            ))
+        } else if reply_to.is_some_and(|r| r == 0 || r > self.head) {
+            Some((ErrorCode::NotFound, "reply_to names no message of this thread".into()))
+        } else {
+            None
+        };
+        if let Some((code, msg)) = invalid {
+            out.control(error(req, code, msg));
+            return;
+        }
+        if let Some(seq) = self.msg_ids.get(&(out.user.clone(), msg_id.clone())).copied() {
+            if seq <= self.durable {
+                out.control(ok(req, Reply::Ack { seq, dup: true }));
+            } else if let Some(p) = self
+                .pending
+                .iter_mut()
+                .chain(self.in_flight.iter_mut().flatten())
+                .find(|p| p.msg.seq == seq)
+            {
+                p.waiters.push((out, req, true));
+            }
+            return;
+        }
+        self.head += 1;
+        let msg = Message {
+            seq: self.head,
+            id: msg_id,
+            from: out.user.clone(),
+            at_ms: now_ms(),
+            text,
+            attachments,
+            reply_to,
+        };
+        self.remember(&msg.from, &msg.id, msg.seq);
+        // The sender has read what they wrote.
+        let c = self.cursors.entry(msg.from.clone()).or_insert(Cursor {
+            user: msg.from.clone(),
+            delivered: 0,
+            read: 0,
+        });
+        c.delivered = c.delivered.max(msg.seq);
+        c.read = c.read.max(msg.seq);
+        self.pending.push(Pending {
+            msg,
+            waiters: vec![(out, req, false)],
+        });
+        self.start_flush(myself);
+    }
+
+    /// Registers a viewer, replies `thread_opened`, and sends the messages
+    /// after the effective `since` (older ones from the store, recent ones
+    /// from the ring of encoded frames).
+    async fn open(&mut self, out: Outbound, req: u32, since: Option<u64>) {
+        let head = self.durable;
+        let max = self.deps.config.catchup_max;
+        let since = match since {
+            Some(s) if s <= head && head - s <= max => s,
+            Some(_) => head.saturating_sub(max),
+            None => head.saturating_sub(OPEN_PAGE),
+        };
+        let mut cursors: Vec<Cursor> = self.cursors.values().cloned().collect();
+        cursors.sort_by(|a, b| a.user.cmp(&b.user));
+        out.control(ok(
+            req,
+            Reply::ThreadOpened {
+                thread: self.info(),
+                since,
+                cursors,
+            },
+        ));
+        self.viewers.insert(out.session, out.clone());
+        lock(&self.registry).insert(out.session, out.clone());
+        let first_in_ring = self.ring.front().map(|(s, _)| *s).unwrap_or(head + 1);
+        let mut frames = Vec::new();
+        if since + 1 < first_in_ring {
+            match self
+                .deps
+                .store
+                .messages_after(&self.id, since, (first_in_ring - 1 - since) as usize)
+                .await
+            {
+                Ok(msgs) => frames.extend(msgs.iter().map(|m| self.frame(m))),
+                Err(e) => tracing::warn!(%e, "thread catch-up read failed"),
+            }
+        }
+        frames.extend(
+            self.ring
+                .iter()
+                .filter(|(seq, _)| *seq > since)
+                .map(|(_, f)| f.clone()),
+        );
+        for f in frames {
+            if out.durable(&f) != Durable::Sent {
+                out.kill(
+                    chalktalk_protocol::CloseCode::SLOW_CONSUMER,
+                    "too slow to receive the catch-up",
+                );
+                break;
+            }
+        }
+    }
+}
+
+impl Actor for ChatThread {
+    type Msg = ThreadMsg;
+    type State = ThreadState;
+    type Arguments = ChildArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<ThreadMsg>,
+        args: ChildArgs,
+    ) -> Result<ThreadState, ActorProcessingErr> {
+        let ChildArgs {
+            id,
+            deps,
+            registry,
+            depth,
+        } = args;
+        let store = deps.store.clone();
+        let Some(meta) = store.thread(&id).await? else {
+            return Err(Box::new(NotFound(format!("thread {id}"))));
+        };
+        let head = store.thread_head(&id).await?;
+        let cap = deps.config.catchup_max;
+        let recent = store
+            .messages_after(&id, head.saturating_sub(cap.max(1000)), cap.max(1000) as usize)
+            .await?;
+        let cursors = store.cursors(&id).await?;
+        let mut st = ThreadState {
+            span: tracing::info_span!("thread", thread = %id),
+            id,
+            deps,
+            registry,
+            depth,
+            meta,
+            head,
+            durable: head,
+            ring: VecDeque::new(),
+            viewers: HashMap::new(),
+            msg_ids: HashMap::new(),
+            msg_order: VecDeque::new(),
+            cursors: cursors.into_iter().map(|c| (c.user.clone(), c)).collect(),
+            pending: Vec::new(),
+            in_flight: None,
+        };
+        for m in &recent {
+            st.remember(&m.from, &m.id, m.seq);
+            if m.seq + cap > head {
+                st.ring.push_back((m.seq, st.frame(m)));
+            }
+        }
+        let orphans: Vec<Outbound> = lock(&st.registry).drain().map(|(_, o)| o).collect();
+        for o in orphans {
+            o.kill(chalktalk_protocol::CloseCode::SLOW_CONSUMER, "thread restarted; resume");
+        }
+        Ok(st)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ThreadMsg>,
+        msg: ThreadMsg,
+        st: &mut ThreadState,
+    ) -> Result<(), ActorProcessingErr> {
+        if msg.counted() {
+            handled(&st.depth);
+        }
+        let span = st.span.clone();
+        let _g = span.enter();
+        match msg {
+            ThreadMsg::Open { out, req, since } => {
+                if st.member(&out, req) {
+                    st.open(out, req, since).await;
+                }
+            }
+            ThreadMsg::Close { out, req } => {
+                st.viewers.remove(&out.session);
+                lock(&st.registry).remove(&out.session);
+                out.control(ok(req, Reply::Done));
+                if st.viewers.is_empty() {
+                    myself.send_after(st.deps.config.idle_stop, || ThreadMsg::IdleCheck);
+                }
+            }
+            ThreadMsg::Disconnected { session } => {
+                st.viewers.remove(&session);
+                lock(&st.registry).remove(&session);
+                if st.viewers.is_empty() {
+                    myself.send_after(st.deps.config.idle_stop, || ThreadMsg::IdleCheck);
+                }
+            }
+            ThreadMsg::Send {
+                out,
+                req,
+                msg_id,
+                text,
+                attachments,
+                reply_to,
+            } => st.send(&myself, out, req, msg_id, text, attachments, reply_to),
+            ThreadMsg::Typing { out, on } => {
+                if st.meta.members.contains(&out.user) {
+                    st.live(
+                        ThreadLive::Typing {
+                            user: out.user.clone(),
+                            on,
+                        },
+                        Some(out.session),
+                    );
+                }
+            }
+            ThreadMsg::Mark {
+                out,
+                req,
+                delivered,
+                read,
+            } => {
+                if !st.member(&out, req) {
+                    return Ok(());
+                }
+                if delivered.into_iter().chain(read).any(|s| s > st.durable) {
+                    out.control(error(req, ErrorCode::Invalid, "cursor beyond the newest message"));
+                    return Ok(());
+                }
+                let c = st.cursors.entry(out.user.clone()).or_insert(Cursor {
+                    user: out.user.clone(),
+                    delivered: 0,
+                    read: 0,
+                });
+                c.read = c.read.max(read.unwrap_or(0));
+                c.delivered = c.delivered.max(delivered.unwrap_or(0)).max(c.read);
+                let cursor = c.clone();
+                st.live(ThreadLive::Cursor { cursor: cursor.clone() }, None);
+                let (store, thread) = (st.deps.store.clone(), st.id.clone());
+                tokio::spawn(async move {
+                    match store.put_cursor(&thread, &cursor).await {
+                        Ok(()) => out.control(ok(req, Reply::Done)),
+                        Err(e) => out.control(error(req, ErrorCode::Internal, format!("not stored: {e}"))),
+                    }
+                });
+            }
+            ThreadMsg::History {
+                out,
+                req,
+                before,
+                limit,
+            } => {
+                if !st.member(&out, req) {
+                    return Ok(());
+                }
+                let max = st.deps.config.limits.max_history_page;
+                if limit == 0 || limit > max {
+                    out.control(error(req, ErrorCode::Invalid, format!("limit must be 1..={max}")));
+                    return Ok(());
+                }
+                let before = before.unwrap_or(u64::MAX).min(st.durable + 1);
+                let (store, thread) = (st.deps.store.clone(), st.id.clone());
+                tokio::spawn(async move {
+                    match store.messages_before(&thread, before, limit as usize).await {
+                        Ok(messages) => {
+                            let more = messages.first().is_some_and(|m| m.seq > 1);
+                            out.control(ok(req, Reply::History { messages, more }));
+                        }
+                        Err(e) => out.control(error(req, ErrorCode::Internal, format!("storage: {e}"))),
+                    }
+                });
+            }
+            ThreadMsg::Flushed(Ok(())) => st.flushed(&myself),
+            ThreadMsg::Flushed(Err(e)) => {
+                tracing::error!(%e, "thread commit failed; restarting from the store");
+                let failed = st.in_flight.take().into_iter().flatten().chain(st.pending.drain(..));
+                for p in failed {
+                    for (out, req, _) in p.waiters {
+                        out.control(error(req, ErrorCode::Internal, format!("not stored: {e}")));
+                    }
+                }
+                return Err(Box::new(e));
+            }
+            ThreadMsg::IdleCheck => {
+                if st.viewers.is_empty()
+                    && st.pending.is_empty()
+                    && st.in_flight.is_none()
+                    && st.depth.load(Ordering::Relaxed) == 0
+                {
+                    myself.stop(Some("idle".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
