@@ -1,0 +1,10 @@
+//! chalktalk: the application crate. Configuration, the HTTP/WebSocket
+//! gateway, storage adapters, auth, benchmarks and the pieces the
+//! command-line entry points (src/main.rs) call.
+
+pub mod auth;
+pub mod bench;
+pub mod config;
+pub mod gateway;
+pub mod server;
+pub mod store;

@@ -1,1 +1,141 @@
-fn main(){}
+//! The `chalktalk` binary: `serve` runs a node, `token` mints dev tokens,
+//! `bench` runs the benchmarks. Errors end here as anyhow reports.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chalktalk::bench;
+use chalktalk::config::{Config, LogFormat, Settings};
+use chalktalk_protocol::Role;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "chalktalk", version, about = "Realtime backend for video coaching")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (embedded store by default).
+    Serve {
+        #[command(flatten)]
+        settings: Settings,
+        /// Optional TOML file with the same keys as the flags.
+        #[arg(long, env = "CHALKTALK_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Mint an access token signed with the server's secret.
+    Token {
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long, env = "CHALKTALK_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Benchmarks; each prints one JSON object (see docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    match s {
+        "coach" => Ok(Role::Coach),
+        "athlete" => Ok(Role::Athlete),
+        "admin" => Ok(Role::Admin),
+        _ => Err("expected coach, athlete or admin".into()),
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CHALKTALK_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    raise_fd_limit();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    match cli.command {
+        Command::Serve { settings, config } => {
+            let config = Config::resolve(&settings, config.as_deref())?;
+            init_logs(config.log_format);
+            rt.block_on(async {
+                let running = chalktalk::server::start(&config).await?;
+                println!("chalktalk listening on {}", running.addr);
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                running.shutdown().await;
+                anyhow::Ok(())
+            })
+        }
+        Command::Token {
+            user,
+            role,
+            ttl,
+            settings,
+            config,
+        } => {
+            let config = Config::resolve(&settings, config.as_deref())?;
+            let auth = chalktalk::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
+            println!("{}", auth.mint(&user, role, ttl)?);
+            Ok(())
+        }
+        Command::Bench(cmd) => {
+            let json = rt.block_on(bench::run(cmd)).map_err(|e| anyhow::anyhow!(e))?;
+            println!("{json}");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

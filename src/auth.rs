@@ -1,0 +1,195 @@
+//! Access tokens: HS256 JWTs (jsonwebtoken) carrying the user id and role.
+//! `chalktalk token` mints dev tokens with the same secret the server uses;
+//! the secret comes from the configuration or, for local use, from a random
+//! secret generated once into the data dir (mode 0600).
+
+use std::path::Path;
+
+use chalktalk_protocol::{ErrorCode, Role, valid_id};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+const ISSUER: &str = "chalktalk";
+const AUDIENCE: &str = "chalktalk";
+
+/// Claims of a chalktalk access token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub exp: u64,
+    pub iat: u64,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AuthError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot use secret file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Signs and verifies tokens.
+#[derive(Clone)]
+pub struct Auth {
+    enc: EncodingKey,
+    dec: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth(HS256)")
+    }
+}
+
+impl Auth {
+    pub fn new(secret: &[u8]) -> Auth {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.leeway = 5;
+        Auth {
+            enc: EncodingKey::from_secret(secret),
+            dec: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// The configured secret, or the data dir's generated one.
+    pub fn from_config(secret: Option<&str>, data_dir: &Path) -> Result<Auth, SecretError> {
+        match secret {
+            Some(s) => Ok(Auth::new(s.as_bytes())),
+            None => Ok(Auth::new(dev_secret(data_dir)?.as_bytes())),
+        }
+    }
+
+    /// Mints a token for `user` valid for `ttl_secs`.
+    pub fn mint(&self, user: &str, role: Role, ttl_secs: u64) -> Result<String, AuthError> {
+        if !valid_id(user) {
+            return Err(AuthError {
+                code: ErrorCode::Invalid,
+                message: "user id must be 1-64 characters of [A-Za-z0-9_.:@-]".into(),
+            });
+        }
+        let now = chalktalk_actors::now_ms() / 1000;
+        let claims = Claims {
+            sub: user.into(),
+            role,
+            iat: now,
+            exp: now + ttl_secs,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| AuthError {
+            code: ErrorCode::Internal,
+            message: e.to_string(),
+        })
+    }
+
+    /// Verifies signature, algorithm, expiry, issuer and audience.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError {
+                    code: ErrorCode::TokenExpired,
+                    message: "the token has expired; get a new one".into(),
+                },
+                _ => AuthError {
+                    code: ErrorCode::Unauthorized,
+                    message: format!("invalid token: {e}"),
+                },
+            }
+        })?;
+        if !valid_id(&data.claims.sub) {
+            return Err(AuthError {
+                code: ErrorCode::Unauthorized,
+                message: "token subject is not a valid user id".into(),
+            });
+        }
+        Ok(data.claims)
+    }
+}
+
+/// Reads (or creates once) the random dev secret in `data_dir`.
+fn dev_secret(data_dir: &Path) -> Result<String, SecretError> {
+    let path = data_dir.join("jwt-secret");
+    let io = |source| SecretError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().to_string());
+    }
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let secret: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    f.write_all(secret.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    tracing::warn!(path = %path.display(), "no jwt_secret configured; generated a dev secret");
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let a = Auth::new(b"0123456789abcdef0123456789abcdef");
+        let t = a.mint("coach-1", Role::Coach, 60).unwrap();
+        let c = a.verify(&t).unwrap();
+        assert_eq!((c.sub.as_str(), c.role), ("coach-1", Role::Coach));
+
+        let other = Auth::new(b"another-secret-another-secret-xx");
+        assert_eq!(other.verify(&t).unwrap_err().code, ErrorCode::Unauthorized);
+
+        // Expired beyond the leeway.
+        let mut claims = c.clone();
+        claims.exp = claims.iat - 60;
+        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &a.enc).unwrap();
+        assert_eq!(a.verify(&old).unwrap_err().code, ErrorCode::TokenExpired);
+
+        // alg "none": header {"alg":"none"} with an empty signature.
+        let parts: Vec<&str> = t.split('.').collect();
+        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
+        assert_eq!(a.verify(&none).unwrap_err().code, ErrorCode::Unauthorized);
+
+        // Wrong audience.
+        let mut claims = c;
+        claims.aud = "someone-else".into();
+        let aud = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &a.enc).unwrap();
+        assert_eq!(a.verify(&aud).unwrap_err().code, ErrorCode::Unauthorized);
+        assert_eq!(a.verify("garbage").unwrap_err().code, ErrorCode::Unauthorized);
+    }
+
+    #[test]
+    fn dev_secret_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s1 = dev_secret(dir.path()).unwrap();
+        let s2 = dev_secret(dir.path()).unwrap();
+        assert_eq!(s1, s2);
+        assert_eq!(s1.len(), 64);
+    }
+}

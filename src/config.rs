@@ -1,0 +1,224 @@
+//! Configuration: defaults, overridden by an optional TOML file, overridden
+//! by the environment (`CHALKTALK_*`), overridden by flags. Every value is
+//! checked once here; a bad one is a clear error naming where it came from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chalktalk_actors::CoreConfig;
+use serde::Deserialize;
+
+/// A configuration problem, with the setting and its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value {value:?} for {key} (from {from}): {message}")]
+    Value {
+        key: &'static str,
+        value: String,
+        from: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Secret(String),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected `text` or `json`".into()),
+        }
+    }
+}
+
+/// Settings as they may appear in flags, the environment or the file; all
+/// optional. Field names are the file keys; flags are `--field-name` and
+/// variables `CHALKTALK_FIELD_NAME`.
+#[derive(Debug, Default, Clone, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on (HTTP and WebSocket).
+    #[arg(long, env = "CHALKTALK_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory of the embedded store and the generated dev secret.
+    #[arg(long, env = "CHALKTALK_DATA_DIR")]
+    pub data_dir: Option<String>,
+    /// HS256 secret for access tokens (at least 32 bytes). Without it a
+    /// random secret is generated once and kept in the data dir.
+    #[arg(long, env = "CHALKTALK_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// `text` or `json`.
+    #[arg(long, env = "CHALKTALK_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// How long a dropped connection stays in presence, in ms.
+    #[arg(long, env = "CHALKTALK_PRESENCE_GRACE_MS")]
+    pub presence_grace_ms: Option<String>,
+    /// How long an empty room waits before stopping, in ms.
+    #[arg(long, env = "CHALKTALK_IDLE_STOP_MS")]
+    pub idle_stop_ms: Option<String>,
+    /// Heartbeat interval announced to clients, in ms; a connection silent
+    /// for three intervals is closed.
+    #[arg(long, env = "CHALKTALK_HEARTBEAT_MS")]
+    pub heartbeat_ms: Option<String>,
+    /// Enable admin-only debug requests (never in production).
+    #[arg(long, env = "CHALKTALK_DEBUG_HOOKS")]
+    pub debug_hooks: Option<String>,
+}
+
+/// The checked configuration of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `None` means: use (or create) the secret file in the data dir.
+    pub jwt_secret: Option<String>,
+    pub log_format: LogFormat,
+    pub heartbeat: Duration,
+    pub core: CoreConfig,
+}
+
+impl Config {
+    /// Defaults suitable for tests: loopback on a free port, short timers.
+    pub fn for_tests(data_dir: &Path) -> Config {
+        let mut core = CoreConfig::default();
+        core.presence_grace = Duration::from_millis(500);
+        core.debug_hooks = true;
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_path_buf(),
+            jwt_secret: Some("test-secret-test-secret-test-secret!".into()),
+            log_format: LogFormat::Text,
+            heartbeat: Duration::from_secs(15),
+            core,
+        }
+    }
+
+    /// Resolves flags/env (`cli`) over the file named by `file` over defaults.
+    pub fn resolve(cli: &Settings, file: Option<&Path>) -> Result<Config, ConfigError> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str::<Settings>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Settings::default(),
+        };
+        fn pick<T: FromStr>(
+            key: &'static str,
+            cli: &Option<String>,
+            file: &Option<String>,
+            default: T,
+        ) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            let (value, from) = match (cli, file) {
+                (Some(v), _) => (v, "flag or environment"),
+                (None, Some(v)) => (v, "config file"),
+                (None, None) => return Ok(default),
+            };
+            value.trim().parse().map_err(|e: T::Err| ConfigError::Value {
+                key,
+                value: value.clone(),
+                from,
+                message: e.to_string(),
+            })
+        }
+        let ms = |key, c: &Option<String>, f: &Option<String>, d: u64, max: u64| -> Result<Duration, ConfigError> {
+            let v: u64 = pick(key, c, f, d)?;
+            if v == 0 || v > max {
+                return Err(ConfigError::Value {
+                    key,
+                    value: v.to_string(),
+                    from: "settings",
+                    message: format!("must be within 1..={max}"),
+                });
+            }
+            Ok(Duration::from_millis(v))
+        };
+        let f = &from_file;
+        let mut core = CoreConfig::default();
+        core.presence_grace = ms("presence_grace_ms", &cli.presence_grace_ms, &f.presence_grace_ms, 10_000, 600_000)?;
+        core.idle_stop = ms("idle_stop_ms", &cli.idle_stop_ms, &f.idle_stop_ms, 30_000, 3_600_000)?;
+        core.debug_hooks = pick("debug_hooks", &cli.debug_hooks, &f.debug_hooks, false)?;
+        let jwt_secret = cli.jwt_secret.clone().or_else(|| f.jwt_secret.clone());
+        if let Some(s) = &jwt_secret
+            && s.len() < 32
+        {
+            return Err(ConfigError::Secret(
+                "jwt_secret must be at least 32 bytes; unset it to use a generated dev secret".into(),
+            ));
+        }
+        Ok(Config {
+            listen: pick("listen", &cli.listen, &f.listen, SocketAddr::from(([127, 0, 0, 1], 7700)))?,
+            data_dir: pick("data_dir", &cli.data_dir, &f.data_dir, PathBuf::from("chalktalk-data"))?,
+            jwt_secret,
+            log_format: pick("log_format", &cli.log_format, &f.log_format, LogFormat::Text)?,
+            heartbeat: ms("heartbeat_ms", &cli.heartbeat_ms, &f.heartbeat_ms, 15_000, 300_000)?,
+            core,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nheartbeat_ms = \"5000\"\n").unwrap();
+        let cli = Settings {
+            listen: Some("127.0.0.1:9100".into()),
+            ..Settings::default()
+        };
+        let c = Config::resolve(&cli, Some(&path)).unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.heartbeat, Duration::from_secs(5));
+        assert_eq!(c.core.presence_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let cli = Settings {
+            listen: Some("not-an-address".into()),
+            ..Settings::default()
+        };
+        let e = Config::resolve(&cli, None).unwrap_err().to_string();
+        assert!(e.contains("listen") && e.contains("not-an-address"), "{e}");
+        let cli = Settings {
+            jwt_secret: Some("short".into()),
+            ..Settings::default()
+        };
+        assert!(Config::resolve(&cli, None).unwrap_err().to_string().contains("32 bytes"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let e = Config::resolve(&Settings::default(), Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("lisen"), "{e}");
+    }
+}

@@ -1,0 +1,136 @@
+//! The HTTP side of the server (axum): the WebSocket endpoint `/ws`,
+//! liveness `/health` and readiness `/ready`, and the running server's
+//! handle with graceful shutdown (every connection is closed with 1001).
+
+pub mod ws;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chalktalk_actors::{Directory, Outbound, SessionId};
+use chalktalk_protocol::CloseCode;
+use tokio::sync::watch;
+
+use crate::auth::Auth;
+
+/// Subprotocol clients may offer; a second offered entry `bearer.<token>`
+/// carries the token for browsers, which cannot set headers.
+pub const SUBPROTOCOL: &str = "chalktalk.v1";
+
+/// State shared by every request.
+#[derive(Clone)]
+pub struct App {
+    pub directory: Arc<Directory>,
+    pub auth: Auth,
+    pub heartbeat: Duration,
+    pub next_session: Arc<AtomicU64>,
+    pub connections: Arc<Mutex<HashMap<SessionId, Outbound>>>,
+    pub draining: Arc<AtomicBool>,
+}
+
+/// The token from `Authorization: Bearer …` or a `bearer.…` subprotocol.
+fn header_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok())
+        && let Some(t) = v.strip_prefix("Bearer ")
+    {
+        return Some(t.trim().to_string());
+    }
+    headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix("bearer.").map(str::to_string))
+}
+
+async fn ws_endpoint(State(app): State<App>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    if app.draining.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let token = header_token(&headers);
+    let max = app.directory.deps.config.limits.max_frame_bytes as usize;
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .protocols([SUBPROTOCOL])
+        .on_upgrade(move |socket| ws::serve(socket, app, token))
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn ready(State(app): State<App>) -> Response {
+    if app.draining.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    match tokio::time::timeout(Duration::from_secs(2), app.directory.deps.store.room_head("ready-probe")).await {
+        Ok(Ok(_)) => "ready".into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store: timeout").into_response(),
+    }
+}
+
+/// The routes of a node.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/ws", get(ws_endpoint))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(app)
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: App,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Binds and starts serving `app`.
+    pub async fn start(addr: SocketAddr, app: App) -> std::io::Result<Running> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, mut stopped) = watch::channel(false);
+        let router = router(app.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        Ok(Running { addr, app, stop, task })
+    }
+
+    /// Closes every connection with 1001, stops accepting, stops the actors.
+    pub async fn shutdown(self) {
+        self.app.draining.store(true, Ordering::Relaxed);
+        let conns: Vec<Outbound> = self
+            .app
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for c in conns {
+            c.kill(CloseCode::GOING_AWAY, "server shutting down");
+        }
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        self.app.directory.shutdown();
+    }
+}

@@ -1,0 +1,331 @@
+//! One WebSocket connection: the hello handshake (version, token, device),
+//! then a reader that decodes each binary frame once, rate-limits it and
+//! hands it to the connection's Session actor (at most `READ_PERMITS` frames
+//! in flight: past that, the reader stops reading and TCP pushes back), and
+//! a writer that drains the session's bounded outbound queue, sends
+//! heartbeats and enforces a write timeout.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use bytes::Bytes;
+use chalktalk_actors::outbound::KillSwitch;
+use chalktalk_actors::session::{Session, SessionArgs, SessionMsg};
+use chalktalk_actors::{Out, Outbound};
+use chalktalk_protocol::{
+    ClientMsg, CloseCode, ErrorCode, ServerFrame, Welcome, decode_client, encode, negotiate,
+    valid_id,
+};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use ractor::Actor;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::Instrument;
+
+use super::App;
+
+/// Frames read from the socket but not yet handled by the session.
+const READ_PERMITS: usize = 32;
+/// Time allowed for the hello frame.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A socket write stalled longer than this closes the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Rate-limited frames in a row after which the connection is closed.
+const FLOOD_STRIKES: u32 = 200;
+
+fn err_frame(id: u32, code: ErrorCode, msg: impl Into<String>) -> Bytes {
+    Bytes::from(encode(&ServerFrame::Err {
+        id,
+        code,
+        msg: msg.into(),
+    }))
+}
+
+async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
+    let _ = ws
+        .send(WsMessage::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+/// Token bucket over frames.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        Bucket {
+            tokens: f64::from(burst),
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Hello {
+    user: String,
+    role: chalktalk_protocol::Role,
+    device: String,
+    version: u16,
+    inbox_since: Option<u64>,
+}
+
+/// Reads and checks the first frame; on failure the socket is closed.
+async fn hello(ws: &mut WebSocket, app: &App, header_token: Option<String>) -> Option<Hello> {
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, ws.next()).await {
+        Ok(Some(Ok(WsMessage::Binary(b)))) => b,
+        Ok(Some(Ok(_))) => {
+            let _ = ws
+                .send(WsMessage::Binary(err_frame(0, ErrorCode::HelloRequired, "the first frame must be a binary hello")))
+                .await;
+            close(ws, CloseCode::HELLO_REQUIRED, "hello required").await;
+            return None;
+        }
+        Ok(Some(Err(e))) => {
+            tracing::debug!(%e, "socket error before hello");
+            close(ws, CloseCode::TOO_BIG, "frame too large").await;
+            return None;
+        }
+        Ok(None) => return None,
+        Err(_) => {
+            close(ws, CloseCode::HELLO_REQUIRED, "no hello in time").await;
+            return None;
+        }
+    };
+    let refuse = async |ws: &mut WebSocket, id, code: ErrorCode, msg: String, close_code| {
+        let _ = ws.send(WsMessage::Binary(err_frame(id, code, msg.clone()))).await;
+        close(ws, close_code, code.as_str()).await;
+    };
+    let frame = match decode_client(&first) {
+        Ok(f) => f,
+        Err(e) => {
+            refuse(ws, e.id, e.code, e.message, CloseCode::HELLO_REQUIRED).await;
+            return None;
+        }
+    };
+    let ClientMsg::Hello {
+        v,
+        token,
+        device,
+        inbox_since,
+    } = frame.m
+    else {
+        refuse(ws, frame.id, ErrorCode::HelloRequired, "the first frame must be hello".into(), CloseCode::HELLO_REQUIRED).await;
+        return None;
+    };
+    let Some(version) = negotiate(&v) else {
+        let msg = format!("none of {v:?} is supported; this server speaks {:?}", chalktalk_protocol::SUPPORTED_VERSIONS);
+        refuse(ws, frame.id, ErrorCode::UnsupportedVersion, msg, CloseCode::UNSUPPORTED_VERSION).await;
+        return None;
+    };
+    if !valid_id(&device) {
+        refuse(ws, frame.id, ErrorCode::Invalid, "device must be 1-64 characters of [A-Za-z0-9_.:@-]".into(), CloseCode::HELLO_REQUIRED).await;
+        return None;
+    }
+    let Some(token) = token.or(header_token) else {
+        refuse(ws, frame.id, ErrorCode::Unauthorized, "no token in hello, header or subprotocol".into(), CloseCode::UNAUTHORIZED).await;
+        return None;
+    };
+    match app.auth.verify(&token) {
+        Ok(c) => Some(Hello {
+            user: c.sub,
+            role: c.role,
+            device,
+            version,
+            inbox_since,
+        }),
+        Err(e) => {
+            let cc = if e.code == ErrorCode::TokenExpired {
+                CloseCode::TOKEN_EXPIRED
+            } else {
+                CloseCode::UNAUTHORIZED
+            };
+            refuse(ws, frame.id, e.code, e.message, cc).await;
+            None
+        }
+    }
+}
+
+/// Serves one upgraded connection until it ends.
+pub async fn serve(mut ws: WebSocket, app: App, header_token: Option<String>) {
+    let Some(h) = hello(&mut ws, &app, header_token).await else {
+        return;
+    };
+    let session = app.next_session.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("conn", session, user = %h.user, device = %h.device);
+    run(ws, app, h, session).instrument(span).await;
+}
+
+async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
+    let limits = app.directory.deps.config.limits.clone();
+    let welcome = ServerFrame::Welcome(Welcome {
+        v: h.version,
+        session: format!("s-{session:x}"),
+        user: h.user.clone(),
+        role: h.role,
+        heartbeat_ms: app.heartbeat.as_millis() as u32,
+        server_ms: chalktalk_actors::now_ms(),
+        limits: limits.clone(),
+    });
+    if ws.send(WsMessage::Binary(Bytes::from(encode(&welcome)))).await.is_err() {
+        return;
+    }
+    let (out, rx, kill) = Outbound::new(session, h.user.clone(), h.device.clone(), app.directory.deps.stats.clone());
+    let permits = Arc::new(Semaphore::new(READ_PERMITS));
+    let args = SessionArgs {
+        directory: app.directory.clone(),
+        out: out.clone(),
+        role: h.role,
+        permits: permits.clone(),
+        inbox_since: h.inbox_since,
+    };
+    let actor = match Actor::spawn(None, Session, args).await {
+        Ok((a, _)) => a,
+        Err(e) => {
+            tracing::error!(%e, "session actor failed to start");
+            close(&mut ws, CloseCode::INTERNAL, "session failed to start").await;
+            return;
+        }
+    };
+    app.connections.lock().unwrap_or_else(|e| e.into_inner()).insert(session, out.clone());
+    tracing::debug!("session started");
+
+    let (sink, mut stream) = ws.split();
+    let (done_tx, mut done_rx) = oneshot::channel::<()>();
+    let writer = tokio::spawn(write_loop(sink, rx, kill, app.heartbeat, done_tx).in_current_span());
+
+    let idle = app.heartbeat * 3;
+    let mut last_seen = Instant::now();
+    let mut bucket = Bucket::new(limits.frames_per_sec, limits.frame_burst);
+    let mut strikes = 0u32;
+    loop {
+        let deadline = tokio::time::Instant::from_std(last_seen + idle);
+        let msg = tokio::select! {
+            m = stream.next() => m,
+            _ = &mut done_rx => break,
+            _ = tokio::time::sleep_until(deadline) => {
+                out.kill(CloseCode::IDLE, "no frame within three heartbeats");
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break };
+        last_seen = Instant::now();
+        let bytes = match msg {
+            Ok(WsMessage::Binary(b)) => b,
+            Ok(WsMessage::Text(_)) => {
+                out.control(err_frame(0, ErrorCode::BadFrame, "text frames are not accepted; send MessagePack in binary frames"));
+                continue;
+            }
+            Ok(WsMessage::Close(_)) => break,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::debug!(%e, "socket read error");
+                // tungstenite reports an oversized message as a capacity error.
+                if e.to_string().contains("too long") || e.to_string().contains("Space limit") {
+                    out.kill(CloseCode::TOO_BIG, "frame larger than max_frame_bytes");
+                    let _ = tokio::time::timeout(Duration::from_secs(1), &mut done_rx).await;
+                }
+                break;
+            }
+        };
+        let frame = match decode_client(&bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                out.control(err_frame(e.id, e.code, e.message));
+                continue;
+            }
+        };
+        if !bucket.take() {
+            strikes += 1;
+            if strikes >= FLOOD_STRIKES {
+                out.kill(CloseCode::FLOOD, "sustained flood above the frame rate limit");
+                continue;
+            }
+            out.control(err_frame(
+                frame.id,
+                ErrorCode::RateLimited,
+                format!("more than {} frames/s; slow down", limits.frames_per_sec),
+            ));
+            continue;
+        }
+        strikes = 0;
+        let Ok(permit) = permits.acquire().await else { break };
+        permit.forget();
+        if actor.cast(SessionMsg::Frame(frame)).is_err() {
+            out.kill(CloseCode::INTERNAL, "session ended");
+            break;
+        }
+    }
+    actor.stop(Some("connection closed".into()));
+    app.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&session);
+    writer.abort();
+    tracing::debug!("session ended");
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut rx: mpsc::Receiver<Out>,
+    kill: Arc<KillSwitch>,
+    heartbeat: Duration,
+    done: oneshot::Sender<()>,
+) {
+    let mut ping = tokio::time::interval(heartbeat);
+    ping.tick().await;
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = kill.notify.notified() => Out::Close(CloseCode::SLOW_CONSUMER, "too slow to receive; reconnect and resume".into()),
+            item = rx.recv() => match item {
+                Some(i) => i,
+                None => break,
+            },
+            _ = ping.tick() => {
+                if tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Ping(Bytes::new()))).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        match item {
+            Out::Frame(b) => match tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Binary(b))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    tracing::info!("socket write stalled; closing");
+                    break;
+                }
+            },
+            Out::Close(code, reason) => {
+                tracing::info!(code, %reason, "closing connection");
+                let frame = WsMessage::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }));
+                let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(frame)).await;
+                break;
+            }
+        }
+    }
+    let _ = done.send(());
+}
