@@ -6,7 +6,7 @@
 //! actors on the session's outbound queue, so they stay in order with the
 //! events they relate to.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -53,8 +53,11 @@ pub struct SessionState {
     out: Outbound,
     role: Role,
     permits: Arc<Semaphore>,
+    /// Handles of rooms and threads this session talked to.
     rooms: HashMap<String, Handle<RoomMsg>>,
     threads: HashMap<String, Handle<ThreadMsg>>,
+    /// Rooms this session has joined (receives their events).
+    joined: HashSet<String>,
     span: tracing::Span,
 }
 
@@ -167,7 +170,7 @@ impl SessionState {
     }
 
     fn joined(&self, room: &str) -> Result<(), Fail> {
-        if self.rooms.contains_key(room) {
+        if self.joined.contains(room) {
             Ok(())
         } else {
             Err((ErrorCode::NotMember, format!("join room {room} first")))
@@ -301,12 +304,13 @@ impl SessionState {
                     since,
                 })
                 .await?;
+                self.joined.insert(room);
             }
             ClientMsg::LeaveRoom { room } => {
                 self.joined(&room)?;
                 self.to_room(&room, false, || RoomMsg::Leave { out: out.clone(), req })
                     .await?;
-                self.rooms.remove(&room);
+                self.joined.remove(&room);
             }
             ClientMsg::Activity { room, activity } => {
                 self.joined(&room)?;
@@ -363,7 +367,6 @@ impl SessionState {
                 if !valid_id(&op_id) {
                     return Err((ErrorCode::Invalid, "op_id must be 1-64 characters of [A-Za-z0-9_.:@-]".into()));
                 }
-                self.joined(&room)?;
                 let role = self.role;
                 self.to_room(&room, false, || RoomMsg::Op {
                     out: out.clone(),
@@ -476,6 +479,7 @@ impl Actor for Session {
             permits: args.permits,
             rooms: HashMap::new(),
             threads: HashMap::new(),
+            joined: HashSet::new(),
             span,
         })
     }
@@ -504,8 +508,10 @@ impl Actor for Session {
         st: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
         let session = st.out.session;
-        for h in st.rooms.values() {
-            let _ = h.actor.cast(RoomMsg::Disconnected { session });
+        for (id, h) in &st.rooms {
+            if st.joined.contains(id) {
+                let _ = h.actor.cast(RoomMsg::Disconnected { session });
+            }
         }
         for h in st.threads.values() {
             let _ = h.actor.cast(ThreadMsg::Disconnected { session });

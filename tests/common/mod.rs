@@ -1,0 +1,215 @@
+//! Shared test harness: a real chalktalk node on a loopback port (in this
+//! process, or as a child process that tests can `kill -9`), real WebSocket
+//! clients from the protocol crate's `client` feature, and small helpers to
+//! wait for specific pushes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use chalktalk::auth::Auth;
+use chalktalk::config::Config;
+use chalktalk::gateway::Running;
+use chalktalk_protocol::client::{Client, ClientOptions};
+use chalktalk_protocol::{
+    Annotation, ClientMsg, Point, Reply, Role, RoomEvent, RoomOp, ServerFrame, Shape, Style,
+};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret!";
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A node running inside the test process.
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub url: String,
+    pub auth: Auth,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::for_tests(dir.path());
+        tweak(&mut config);
+        let running = chalktalk::server::start(&config).await.expect("server starts");
+        TestServer {
+            url: format!("ws://{}/ws", running.addr),
+            running: Some(running),
+            auth: Auth::new(SECRET.as_bytes()),
+            dir,
+        }
+    }
+
+    pub fn token(&self, user: &str, role: Role) -> String {
+        self.auth.mint(user, role, 3600).expect("mint")
+    }
+
+    pub async fn connect(&self, user: &str, role: Role, device: &str) -> Client {
+        connect(&self.url, self.token(user, role), device).await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+pub async fn connect(url: &str, token: String, device: &str) -> Client {
+    Client::connect(url, ClientOptions::new(token, device))
+        .await
+        .expect("client connects")
+}
+
+/// A node running as a child process of the test (`chalktalk serve`).
+pub struct ChildServer {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub url: String,
+}
+
+impl ChildServer {
+    pub async fn start(data_dir: &Path) -> ChildServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_chalktalk"))
+            .arg("serve")
+            .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CHALKTALK_DATA_DIR", data_dir)
+            .env("CHALKTALK_JWT_SECRET", SECRET)
+            .env("CHALKTALK_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn chalktalk serve");
+        for _ in 0..400 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return ChildServer {
+                    child,
+                    port,
+                    url: format!("ws://127.0.0.1:{port}/ws"),
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("child server did not listen");
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn data_dir(s: &TestServer) -> PathBuf {
+    s.dir.path().to_path_buf()
+}
+
+pub fn line(id: &str, t_ms: u64) -> Annotation {
+    Annotation {
+        id: id.into(),
+        author: String::new(),
+        t_ms,
+        dur_ms: Some(2000),
+        style: Style::default(),
+        shape: Shape::Line {
+            a: Point(0.1, 0.2),
+            b: Point(0.3, 0.4),
+        },
+    }
+}
+
+pub fn add(room: &str, op_id: &str, ann: Annotation) -> ClientMsg {
+    ClientMsg::Op {
+        room: room.into(),
+        op_id: op_id.into(),
+        op: RoomOp::Add { ann },
+    }
+}
+
+pub fn op(room: &str, op_id: &str, op: RoomOp) -> ClientMsg {
+    ClientMsg::Op {
+        room: room.into(),
+        op_id: op_id.into(),
+        op,
+    }
+}
+
+pub async fn create_room(c: &Client, video: &str) -> String {
+    match c
+        .request(ClientMsg::CreateRoom {
+            video_id: video.into(),
+            aspect: None,
+            fps: None,
+        })
+        .await
+        .expect("create_room")
+    {
+        Reply::RoomCreated { room } => room,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+pub async fn ack(c: &Client, m: ClientMsg) -> (u64, bool) {
+    match c.request(m).await.expect("op acked") {
+        Reply::Ack { seq, dup } => (seq, dup),
+        other => panic!("expected ack, got {other:?}"),
+    }
+}
+
+pub async fn join(c: &Client, room: &str, since: Option<u64>) -> Reply {
+    c.request(ClientMsg::JoinRoom {
+        room: room.into(),
+        since,
+    })
+    .await
+    .expect("join")
+}
+
+/// A coach with a room and an athlete invited; both joined.
+pub async fn coach_and_athlete(s: &TestServer) -> (Client, Client, String) {
+    let coach = s.connect("coach", Role::Coach, "laptop").await;
+    let athlete = s.connect("athlete", Role::Athlete, "phone").await;
+    let room = create_room(&coach, "video-1").await;
+    ack(&coach, op(&room, "invite-1", RoomOp::Invite { user: "athlete".into() })).await;
+    join(&coach, &room, None).await;
+    join(&athlete, &room, None).await;
+    (coach, athlete, room)
+}
+
+/// Next durable room event, skipping other pushes.
+pub async fn next_event(c: &mut Client) -> RoomEvent {
+    c.wait_for(WAIT, |f| match f {
+        ServerFrame::Room { ev, .. } => Some(ev.clone()),
+        _ => None,
+    })
+    .await
+    .expect("a room event")
+}
+
+/// Every durable room event that arrives within `wait`.
+pub async fn drain_events(c: &mut Client, wait: Duration) -> Vec<RoomEvent> {
+    let mut out = Vec::new();
+    while let Some(f) = c.next_push(wait).await {
+        if let ServerFrame::Room { ev, .. } = f {
+            out.push(ev);
+        }
+    }
+    out
+}
