@@ -93,16 +93,18 @@ impl Auth {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| AuthError {
-            code: ErrorCode::Internal,
-            message: e.to_string(),
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| {
+            AuthError {
+                code: ErrorCode::Internal,
+                message: e.to_string(),
+            }
         })
     }
 
     /// Verifies signature, algorithm, expiry, issuer and audience.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation).map_err(|e| {
-            match e.kind() {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation).map_err(
+            |e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError {
                     code: ErrorCode::TokenExpired,
                     message: "the token has expired; get a new one".into(),
@@ -111,8 +113,8 @@ impl Auth {
                     code: ErrorCode::Unauthorized,
                     message: format!("invalid token: {e}"),
                 },
-            }
-        })?;
+            },
+        )?;
         if !valid_id(&data.claims.sub) {
             return Err(AuthError {
                 code: ErrorCode::Unauthorized,
@@ -181,7 +183,10 @@ mod tests {
         claims.aud = "someone-else".into();
         let aud = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &a.enc).unwrap();
         assert_eq!(a.verify(&aud).unwrap_err().code, ErrorCode::Unauthorized);
-        assert_eq!(a.verify("garbage").unwrap_err().code, ErrorCode::Unauthorized);
+        assert_eq!(
+            a.verify("garbage").unwrap_err().code,
+            ErrorCode::Unauthorized
+        );
     }
 
     #[test]

@@ -98,9 +98,11 @@ pub struct Config {
 impl Config {
     /// Defaults suitable for tests: loopback on a free port, short timers.
     pub fn for_tests(data_dir: &Path) -> Config {
-        let mut core = CoreConfig::default();
-        core.presence_grace = Duration::from_millis(500);
-        core.debug_hooks = true;
+        let core = CoreConfig {
+            presence_grace: Duration::from_millis(500),
+            debug_hooks: true,
+            ..CoreConfig::default()
+        };
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_path_buf(),
@@ -140,14 +142,22 @@ impl Config {
                 (None, Some(v)) => (v, "config file"),
                 (None, None) => return Ok(default),
             };
-            value.trim().parse().map_err(|e: T::Err| ConfigError::Value {
-                key,
-                value: value.clone(),
-                from,
-                message: e.to_string(),
-            })
+            value
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Value {
+                    key,
+                    value: value.clone(),
+                    from,
+                    message: e.to_string(),
+                })
         }
-        let ms = |key, c: &Option<String>, f: &Option<String>, d: u64, max: u64| -> Result<Duration, ConfigError> {
+        let ms = |key,
+                  c: &Option<String>,
+                  f: &Option<String>,
+                  d: u64,
+                  max: u64|
+         -> Result<Duration, ConfigError> {
             let v: u64 = pick(key, c, f, d)?;
             if v == 0 || v > max {
                 return Err(ConfigError::Value {
@@ -160,24 +170,60 @@ impl Config {
             Ok(Duration::from_millis(v))
         };
         let f = &from_file;
-        let mut core = CoreConfig::default();
-        core.presence_grace = ms("presence_grace_ms", &cli.presence_grace_ms, &f.presence_grace_ms, 10_000, 600_000)?;
-        core.idle_stop = ms("idle_stop_ms", &cli.idle_stop_ms, &f.idle_stop_ms, 30_000, 3_600_000)?;
-        core.debug_hooks = pick("debug_hooks", &cli.debug_hooks, &f.debug_hooks, false)?;
+        let core = CoreConfig {
+            presence_grace: ms(
+                "presence_grace_ms",
+                &cli.presence_grace_ms,
+                &f.presence_grace_ms,
+                10_000,
+                600_000,
+            )?,
+            idle_stop: ms(
+                "idle_stop_ms",
+                &cli.idle_stop_ms,
+                &f.idle_stop_ms,
+                30_000,
+                3_600_000,
+            )?,
+            debug_hooks: pick("debug_hooks", &cli.debug_hooks, &f.debug_hooks, false)?,
+            ..CoreConfig::default()
+        };
         let jwt_secret = cli.jwt_secret.clone().or_else(|| f.jwt_secret.clone());
         if let Some(s) = &jwt_secret
             && s.len() < 32
         {
             return Err(ConfigError::Secret(
-                "jwt_secret must be at least 32 bytes; unset it to use a generated dev secret".into(),
+                "jwt_secret must be at least 32 bytes; unset it to use a generated dev secret"
+                    .into(),
             ));
         }
         Ok(Config {
-            listen: pick("listen", &cli.listen, &f.listen, SocketAddr::from(([127, 0, 0, 1], 7700)))?,
-            data_dir: pick("data_dir", &cli.data_dir, &f.data_dir, PathBuf::from("chalktalk-data"))?,
+            listen: pick(
+                "listen",
+                &cli.listen,
+                &f.listen,
+                SocketAddr::from(([127, 0, 0, 1], 7700)),
+            )?,
+            data_dir: pick(
+                "data_dir",
+                &cli.data_dir,
+                &f.data_dir,
+                PathBuf::from("chalktalk-data"),
+            )?,
             jwt_secret,
-            log_format: pick("log_format", &cli.log_format, &f.log_format, LogFormat::Text)?,
-            heartbeat: ms("heartbeat_ms", &cli.heartbeat_ms, &f.heartbeat_ms, 15_000, 300_000)?,
+            log_format: pick(
+                "log_format",
+                &cli.log_format,
+                &f.log_format,
+                LogFormat::Text,
+            )?,
+            heartbeat: ms(
+                "heartbeat_ms",
+                &cli.heartbeat_ms,
+                &f.heartbeat_ms,
+                15_000,
+                300_000,
+            )?,
             core,
         })
     }
@@ -191,7 +237,11 @@ mod tests {
     fn flags_override_file_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nheartbeat_ms = \"5000\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nheartbeat_ms = \"5000\"\n",
+        )
+        .unwrap();
         let cli = Settings {
             listen: Some("127.0.0.1:9100".into()),
             ..Settings::default()
@@ -214,11 +264,18 @@ mod tests {
             jwt_secret: Some("short".into()),
             ..Settings::default()
         };
-        assert!(Config::resolve(&cli, None).unwrap_err().to_string().contains("32 bytes"));
+        assert!(
+            Config::resolve(&cli, None)
+                .unwrap_err()
+                .to_string()
+                .contains("32 bytes")
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
-        let e = Config::resolve(&Settings::default(), Some(&path)).unwrap_err().to_string();
+        let e = Config::resolve(&Settings::default(), Some(&path))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lisen"), "{e}");
     }
 }

@@ -10,7 +10,11 @@ use chalktalk_protocol::Role;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "chalktalk", version, about = "Realtime backend for video coaching")]
+#[command(
+    name = "chalktalk",
+    version,
+    about = "Realtime backend for video coaching"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,9 +63,15 @@ fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_env("CHALKTALK_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
         LogFormat::Text => builder.init(),
     }
 }
@@ -108,12 +118,15 @@ fn main() -> anyhow::Result<()> {
             config,
         } => {
             let config = Config::resolve(&settings, config.as_deref())?;
-            let auth = chalktalk::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
+            let auth =
+                chalktalk::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
             println!("{}", auth.mint(&user, role, ttl)?);
             Ok(())
         }
         Command::Bench(cmd) => {
-            let json = rt.block_on(bench::run(cmd)).map_err(|e| anyhow::anyhow!(e))?;
+            let json = rt
+                .block_on(bench::run(cmd))
+                .map_err(|e| anyhow::anyhow!(e))?;
             println!("{json}");
             Ok(())
         }
@@ -124,13 +137,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

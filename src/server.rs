@@ -41,7 +41,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
 }
 
 /// Starts a node on a given store adapter.
-pub async fn start_with_store(config: &Config, store: Arc<dyn Store>) -> Result<Running, StartError> {
+pub async fn start_with_store(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> Result<Running, StartError> {
     let auth = Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
     let directory = Directory::start(store, config.core.clone())
         .await
@@ -54,12 +57,13 @@ pub async fn start_with_store(config: &Config, store: Arc<dyn Store>) -> Result<
         connections: Arc::default(),
         draining: Arc::new(AtomicBool::new(false)),
     };
-    let running = Running::start(config.listen, app)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let running =
+        Running::start(config.listen, app)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen,
+                source,
+            })?;
     tracing::info!(addr = %running.addr, data_dir = %config.data_dir.display(), "chalktalk listening");
     Ok(running)
 }

@@ -40,7 +40,8 @@ async fn malformed_frames_get_errors_and_the_connection_survives() {
     assert_eq!(err_with(&mut bad).await, (0, ErrorCode::BadFrame));
     bad.send_raw(encode(&serde_json_like::unknown(7))).unwrap();
     assert_eq!(err_with(&mut bad).await, (7, ErrorCode::UnknownType));
-    bad.send_raw(encode(&serde_json_like::bad_field(8))).unwrap();
+    bad.send_raw(encode(&serde_json_like::bad_field(8)))
+        .unwrap();
     assert_eq!(err_with(&mut bad).await, (8, ErrorCode::Invalid));
     bad.send_text("{\"t\":\"ping\"}").unwrap();
     assert_eq!(err_with(&mut bad).await, (0, ErrorCode::BadFrame));
@@ -58,22 +59,75 @@ async fn malformed_frames_get_errors_and_the_connection_survives() {
     bad.send_frame(&ClientFrame { id: 9, m: many }).unwrap();
     assert_eq!(err_with(&mut bad).await, (9, ErrorCode::TooManyPoints));
     let mut nan = line("nan", 0);
-    nan.shape = Shape::Line { a: Point(f32::NAN, 0.1), b: Point(0.2, 0.2) };
+    nan.shape = Shape::Line {
+        a: Point(f32::NAN, 0.1),
+        b: Point(0.2, 0.2),
+    };
     let e = bad.request(add(&room, "n", nan)).await.unwrap_err();
-    assert!(matches!(e, ClientError::Server { code: ErrorCode::InvalidCoordinates, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::InvalidCoordinates,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let mut outside = line("out", 0);
-    outside.shape = Shape::Rect { a: Point(-0.1, 0.1), b: Point(1.2, 0.2) };
+    outside.shape = Shape::Rect {
+        a: Point(-0.1, 0.1),
+        b: Point(1.2, 0.2),
+    };
     let e = bad.request(add(&room, "o", outside)).await.unwrap_err();
-    assert!(matches!(e, ClientError::Server { code: ErrorCode::InvalidCoordinates, .. }), "{e:?}");
-    let e = bad.request(add(&room, "bad id with spaces", line("x", 0))).await.unwrap_err();
-    assert!(matches!(e, ClientError::Server { code: ErrorCode::Invalid, .. }), "{e:?}");
-    // A second hello is refused without closing.
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::InvalidCoordinates,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = bad
-        .request(ClientMsg::Hello { v: vec![1], token: None, device: "x".into(), inbox_since: None })
+        .request(add(&room, "bad id with spaces", line("x", 0)))
         .await
         .unwrap_err();
-    assert!(matches!(e, ClientError::Server { code: ErrorCode::HelloRequired, .. }), "{e:?}");
-    assert!(matches!(bad.request(ClientMsg::Ping).await, Ok(Reply::Pong { .. })), "still connected");
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::Invalid,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // A second hello is refused without closing.
+    let e = bad
+        .request(ClientMsg::Hello {
+            v: vec![1],
+            token: None,
+            device: "x".into(),
+            inbox_since: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::HelloRequired,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        matches!(bad.request(ClientMsg::Ping).await, Ok(Reply::Pong { .. })),
+        "still connected"
+    );
 
     // An oversized frame closes that connection with 1009 ...
     bad.send_raw(vec![0x90; 70 * 1024]).unwrap();
@@ -86,7 +140,13 @@ async fn malformed_frames_get_errors_and_the_connection_survives() {
     let ev = next_event(&mut athlete).await;
     assert_eq!(ev.seq, seq);
     let late = s.connect("coach", Role::Coach, "check").await;
-    let Reply::Joined { mode: JoinMode::Snapshot { snapshot }, .. } = join(&late, &room, None).await else { panic!() };
+    let Reply::Joined {
+        mode: JoinMode::Snapshot { snapshot },
+        ..
+    } = join(&late, &room, None).await
+    else {
+        panic!()
+    };
     assert!(snapshot.annotations.iter().any(|a| a.id == "kept"));
     assert!(snapshot.seq > kept);
 }
@@ -113,17 +173,30 @@ mod serde_json_like {
     }
 
     pub fn unknown(id: u32) -> Frame<Unknown> {
-        Frame { id, m: Unknown { t: "teleport" } }
+        Frame {
+            id,
+            m: Unknown { t: "teleport" },
+        }
     }
 
     pub fn bad_field(id: u32) -> Frame<BadField> {
-        Frame { id, m: BadField { t: "join_room", room: 5 } }
+        Frame {
+            id,
+            m: BadField {
+                t: "join_room",
+                room: 5,
+            },
+        }
     }
 }
 
 /// Opens a raw socket, optionally with extra headers, sends `first` and
 /// returns the first server frame and the close code.
-async fn raw_first(url: &str, headers: &[(&'static str, String)], first: Option<Message>) -> (Option<ServerFrame>, Option<u16>) {
+async fn raw_first(
+    url: &str,
+    headers: &[(&'static str, String)],
+    first: Option<Message>,
+) -> (Option<ServerFrame>, Option<u16>) {
     let mut req = url.into_client_request().unwrap();
     for (k, v) in headers {
         req.headers_mut().insert(*k, v.parse().unwrap());
@@ -158,7 +231,12 @@ async fn raw_first(url: &str, headers: &[(&'static str, String)], first: Option<
 fn hello(token: Option<String>, v: Vec<u16>) -> Message {
     Message::Binary(Bytes::from(encode(&ClientFrame {
         id: 1,
-        m: ClientMsg::Hello { v, token, device: "dev".into(), inbox_since: None },
+        m: ClientMsg::Hello {
+            v,
+            token,
+            device: "dev".into(),
+            inbox_since: None,
+        },
     })))
 }
 
@@ -179,7 +257,10 @@ async fn handshake_refusals_use_documented_codes() {
         other.mint("coach", Role::Admin, 600).unwrap()
     };
     let (f, c) = raw_first(&s.url, &[], Some(hello(Some(forged), vec![1]))).await;
-    assert_eq!((code_of(&f), c), (Some(ErrorCode::Unauthorized), Some(CloseCode::UNAUTHORIZED)));
+    assert_eq!(
+        (code_of(&f), c),
+        (Some(ErrorCode::Unauthorized), Some(CloseCode::UNAUTHORIZED))
+    );
 
     let expired = {
         let claims = chalktalk::auth::Claims {
@@ -198,27 +279,73 @@ async fn handshake_refusals_use_documented_codes() {
         .unwrap()
     };
     let (f, c) = raw_first(&s.url, &[], Some(hello(Some(expired), vec![1]))).await;
-    assert_eq!((code_of(&f), c), (Some(ErrorCode::TokenExpired), Some(CloseCode::TOKEN_EXPIRED)));
+    assert_eq!(
+        (code_of(&f), c),
+        (
+            Some(ErrorCode::TokenExpired),
+            Some(CloseCode::TOKEN_EXPIRED)
+        )
+    );
 
     let (f, c) = raw_first(&s.url, &[], Some(hello(None, vec![1]))).await;
-    assert_eq!((code_of(&f), c), (Some(ErrorCode::Unauthorized), Some(CloseCode::UNAUTHORIZED)));
+    assert_eq!(
+        (code_of(&f), c),
+        (Some(ErrorCode::Unauthorized), Some(CloseCode::UNAUTHORIZED))
+    );
 
     let (f, c) = raw_first(&s.url, &[], Some(hello(Some(good.clone()), vec![9, 10]))).await;
-    assert_eq!((code_of(&f), c), (Some(ErrorCode::UnsupportedVersion), Some(CloseCode::UNSUPPORTED_VERSION)));
+    assert_eq!(
+        (code_of(&f), c),
+        (
+            Some(ErrorCode::UnsupportedVersion),
+            Some(CloseCode::UNSUPPORTED_VERSION)
+        )
+    );
 
-    let ping = Message::Binary(Bytes::from(encode(&ClientFrame { id: 3, m: ClientMsg::Ping })));
+    let ping = Message::Binary(Bytes::from(encode(&ClientFrame {
+        id: 3,
+        m: ClientMsg::Ping,
+    })));
     let (f, c) = raw_first(&s.url, &[], Some(ping)).await;
-    assert_eq!((code_of(&f), c), (Some(ErrorCode::HelloRequired), Some(CloseCode::HELLO_REQUIRED)));
+    assert_eq!(
+        (code_of(&f), c),
+        (
+            Some(ErrorCode::HelloRequired),
+            Some(CloseCode::HELLO_REQUIRED)
+        )
+    );
 
     let (f, c) = raw_first(&s.url, &[], Some(Message::Text("hello".into()))).await;
-    assert_eq!((code_of(&f), c), (Some(ErrorCode::HelloRequired), Some(CloseCode::HELLO_REQUIRED)));
+    assert_eq!(
+        (code_of(&f), c),
+        (
+            Some(ErrorCode::HelloRequired),
+            Some(CloseCode::HELLO_REQUIRED)
+        )
+    );
 
     // The token may come as a header or as a subprotocol instead.
-    let (f, _) = raw_first(&s.url, &[("authorization", format!("Bearer {good}"))], Some(hello(None, vec![1]))).await;
-    assert!(matches!(f, Some(ServerFrame::Welcome(ref w)) if w.user == "coach"), "{f:?}");
+    let (f, _) = raw_first(
+        &s.url,
+        &[("authorization", format!("Bearer {good}"))],
+        Some(hello(None, vec![1])),
+    )
+    .await;
+    assert!(
+        matches!(f, Some(ServerFrame::Welcome(ref w)) if w.user == "coach"),
+        "{f:?}"
+    );
     let proto = format!("chalktalk.v1, bearer.{good}");
-    let (f, _) = raw_first(&s.url, &[("sec-websocket-protocol", proto)], Some(hello(None, vec![1, 2]))).await;
-    assert!(matches!(f, Some(ServerFrame::Welcome(ref w)) if w.v == 1), "{f:?}");
+    let (f, _) = raw_first(
+        &s.url,
+        &[("sec-websocket-protocol", proto)],
+        Some(hello(None, vec![1, 2])),
+    )
+    .await;
+    assert!(
+        matches!(f, Some(ServerFrame::Welcome(ref w)) if w.v == 1),
+        "{f:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,12 +355,23 @@ async fn a_flood_is_rate_limited_then_closed_without_hurting_others() {
     let mut flooder = s.connect("athlete", Role::Athlete, "bot").await;
     let burst = flooder.welcome.limits.frame_burst;
     for _ in 0..(burst + 50) {
-        flooder.send_frame(&ClientFrame { id: 42, m: ClientMsg::Ping }).unwrap();
+        flooder
+            .send_frame(&ClientFrame {
+                id: 42,
+                m: ClientMsg::Ping,
+            })
+            .unwrap();
     }
     assert_eq!(err_with(&mut flooder).await, (42, ErrorCode::RateLimited));
     // Keep flooding: the connection is closed with 4009.
     for _ in 0..2000 {
-        if flooder.send_frame(&ClientFrame { id: 0, m: ClientMsg::Ping }).is_err() {
+        if flooder
+            .send_frame(&ClientFrame {
+                id: 0,
+                m: ClientMsg::Ping,
+            })
+            .is_err()
+        {
             break;
         }
     }

@@ -17,7 +17,12 @@ async fn kill_dash_nine_under_load_loses_no_acked_op() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ChildServer::start(dir.path()).await;
     let auth = chalktalk::auth::Auth::new(SECRET.as_bytes());
-    let coach = connect(&server.url, auth.mint("coach", Role::Coach, 600).unwrap(), "d").await;
+    let coach = connect(
+        &server.url,
+        auth.mint("coach", Role::Coach, 600).unwrap(),
+        "d",
+    )
+    .await;
     let mut rooms = Vec::new();
     for r in 0..4 {
         rooms.push(create_room(&coach, &format!("v{r}")).await);
@@ -27,7 +32,12 @@ async fn kill_dash_nine_under_load_loses_no_acked_op() {
     let mut writers = Vec::new();
     for (r, room) in rooms.iter().enumerate() {
         for w in 0..4 {
-            let c = connect(&server.url, auth.mint("coach", Role::Coach, 600).unwrap(), &format!("w{r}{w}")).await;
+            let c = connect(
+                &server.url,
+                auth.mint("coach", Role::Coach, 600).unwrap(),
+                &format!("w{r}{w}"),
+            )
+            .await;
             let (room, acked) = (room.clone(), acked.clone());
             writers.push(tokio::spawn(async move {
                 for n in 0.. {
@@ -48,24 +58,45 @@ async fn kill_dash_nine_under_load_loses_no_acked_op() {
         let _ = w.await;
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 100, "load was too light to mean anything: {}", acked.len());
+    assert!(
+        acked.len() > 100,
+        "load was too light to mean anything: {}",
+        acked.len()
+    );
 
     let server = ChildServer::start(dir.path()).await;
-    let c = connect(&server.url, auth.mint("coach", Role::Coach, 600).unwrap(), "after").await;
+    let c = connect(
+        &server.url,
+        auth.mint("coach", Role::Coach, 600).unwrap(),
+        "after",
+    )
+    .await;
     for room in &rooms {
-        let Reply::Joined { mode: JoinMode::Snapshot { snapshot }, .. } = c
-            .request(ClientMsg::JoinRoom { room: room.clone(), since: None })
+        let Reply::Joined {
+            mode: JoinMode::Snapshot { snapshot },
+            ..
+        } = c
+            .request(ClientMsg::JoinRoom {
+                room: room.clone(),
+                since: None,
+            })
             .await
             .unwrap()
         else {
             panic!("snapshot expected");
         };
-        let have: BTreeMap<&str, &chalktalk_protocol::Annotation> =
-            snapshot.annotations.iter().map(|a| (a.id.as_str(), a)).collect();
+        let have: BTreeMap<&str, &chalktalk_protocol::Annotation> = snapshot
+            .annotations
+            .iter()
+            .map(|a| (a.id.as_str(), a))
+            .collect();
         let mut max_acked = 0;
         for ((r, id), seq) in &acked {
             if r == room {
-                assert!(have.contains_key(id.as_str()), "acked op {id} (seq {seq}) lost in {room}");
+                assert!(
+                    have.contains_key(id.as_str()),
+                    "acked op {id} (seq {seq}) lost in {room}"
+                );
                 max_acked = max_acked.max(*seq);
             }
         }
@@ -73,10 +104,7 @@ async fn kill_dash_nine_under_load_loses_no_acked_op() {
         // Each acked op is still the event with the seq it was acked under:
         // resending it is recognised as a duplicate of that seq.
         for ((r, id), seq) in acked.iter().filter(|((r, _), _)| r == room).take(20) {
-            let Reply::Ack { seq: again, dup } = c
-                .request(add(r, id, line(id, 0)))
-                .await
-                .unwrap()
+            let Reply::Ack { seq: again, dup } = c.request(add(r, id, line(id, 0))).await.unwrap()
             else {
                 panic!()
             };
@@ -84,7 +112,11 @@ async fn kill_dash_nine_under_load_loses_no_acked_op() {
             assert_eq!((again, dup), (*seq, true), "{id}");
         }
         // And the room still takes new ops after the restart.
-        let Reply::Ack { seq, dup: false } = c.request(add(room, "fresh", line("fresh", 0))).await.unwrap() else {
+        let Reply::Ack { seq, dup: false } = c
+            .request(add(room, "fresh", line("fresh", 0)))
+            .await
+            .unwrap()
+        else {
             panic!()
         };
         assert_eq!(seq, snapshot.seq + 1);

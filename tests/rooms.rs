@@ -20,7 +20,12 @@ async fn two_clients_co_annotate() {
     let (mut coach, mut athlete, room) = coach_and_athlete(&s).await;
 
     // Live preview: points stream to the other member, not back to the sender.
-    coach.send(ClientMsg::Activity { room: room.clone(), activity: Activity::Drawing }).unwrap();
+    coach
+        .send(ClientMsg::Activity {
+            room: room.clone(),
+            activity: Activity::Drawing,
+        })
+        .unwrap();
     let points = vec![Point(0.1, 0.1), Point(0.2, 0.25)];
     coach
         .send(ClientMsg::Points {
@@ -35,7 +40,10 @@ async fn two_clients_co_annotate() {
     // Presence (sent first) shows the coach drawing, then the points arrive.
     let drawing = athlete
         .wait_for(WAIT, |f| match f {
-            ServerFrame::Live { ev: LiveEvent::Presence { members }, .. } => members
+            ServerFrame::Live {
+                ev: LiveEvent::Presence { members },
+                ..
+            } => members
                 .iter()
                 .find(|m| m.user == "coach" && m.activity == Activity::Drawing)
                 .cloned(),
@@ -45,9 +53,16 @@ async fn two_clients_co_annotate() {
     assert!(drawing.is_some(), "presence shows the coach drawing");
     let got = athlete
         .wait_for(WAIT, |f| match f {
-            ServerFrame::Live { ev: LiveEvent::Points { user, points, batch, .. }, .. } => {
-                Some((user.clone(), points.clone(), *batch))
-            }
+            ServerFrame::Live {
+                ev:
+                    LiveEvent::Points {
+                        user,
+                        points,
+                        batch,
+                        ..
+                    },
+                ..
+            } => Some((user.clone(), points.clone(), *batch)),
             _ => None,
         })
         .await
@@ -55,7 +70,9 @@ async fn two_clients_co_annotate() {
     assert_eq!(got, ("coach".to_string(), points.clone(), 0));
 
     // The committed stroke is durable, acked with its seq and seen by both.
-    let stroke = Shape::Stroke { points: points.clone() };
+    let stroke = Shape::Stroke {
+        points: points.clone(),
+    };
     let mut ann = line("s1", 1500);
     ann.shape = stroke;
     let (seq, dup) = ack(&coach, add(&room, "op-1", ann.clone())).await;
@@ -70,7 +87,12 @@ async fn two_clients_co_annotate() {
 
     // An angle's degrees are computed by the server, aspect-true (16:9).
     let mut angle = line("ang", 2000);
-    angle.shape = Shape::Angle { a: Point(0.5, 0.1), v: Point(0.5, 0.5), b: Point(0.9, 0.5), deg: 1.0 };
+    angle.shape = Shape::Angle {
+        a: Point(0.5, 0.1),
+        v: Point(0.5, 0.5),
+        b: Point(0.9, 0.5),
+        deg: 1.0,
+    };
     let (seq, _) = ack(&athlete, add(&room, "op-a", angle)).await;
     let ev = next_event(&mut coach).await;
     assert_eq!(ev.seq, seq);
@@ -88,7 +110,16 @@ async fn two_clients_co_annotate() {
         .request(op(&room, "op-x", RoomOp::Update { ann: line("s1", 0) }))
         .await
         .unwrap_err();
-    assert!(matches!(e, ClientError::Server { code: ErrorCode::Forbidden, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let (useq, _) = ack(&athlete, op(&room, "op-u", RoomOp::Undo)).await;
     let ev = next_event(&mut coach).await;
     assert_eq!((ev.seq, ev.target), (useq, Some(seq)));
@@ -100,16 +131,35 @@ async fn late_joiner_gets_current_state() {
     let s = TestServer::start().await;
     let coach = s.connect("coach", Role::Coach, "laptop").await;
     let room = create_room(&coach, "v").await;
-    ack(&coach, op(&room, "i", RoomOp::Invite { user: "late".into() })).await;
+    ack(
+        &coach,
+        op(
+            &room,
+            "i",
+            RoomOp::Invite {
+                user: "late".into(),
+            },
+        ),
+    )
+    .await;
     join(&coach, &room, None).await;
     for i in 0..3 {
-        ack(&coach, add(&room, &format!("a{i}"), line(&format!("ann{i}"), i * 1000))).await;
+        ack(
+            &coach,
+            add(&room, &format!("a{i}"), line(&format!("ann{i}"), i * 1000)),
+        )
+        .await;
     }
     ack(&coach, op(&room, "d", RoomOp::Delete { id: "ann1".into() })).await;
     ack(&coach, op(&room, "r", RoomOp::Rate { rate: 0.25 })).await;
 
     let late = s.connect("late", Role::Athlete, "tablet").await;
-    let Reply::Joined { mode: JoinMode::Snapshot { snapshot }, presence, .. } = join(&late, &room, None).await else {
+    let Reply::Joined {
+        mode: JoinMode::Snapshot { snapshot },
+        presence,
+        ..
+    } = join(&late, &room, None).await
+    else {
         panic!("a join without since gets a snapshot");
     };
     assert_eq!(snapshot.seq, 6);
@@ -118,14 +168,45 @@ async fn late_joiner_gets_current_state() {
     assert_eq!(snapshot.playback.rate, 0.25);
     assert_eq!(snapshot.members, ["coach", "late"]);
     assert!(presence.iter().any(|p| p.user == "coach"));
-    assert!(presence.iter().any(|p| p.user == "late" && p.device == "tablet"));
+    assert!(
+        presence
+            .iter()
+            .any(|p| p.user == "late" && p.device == "tablet")
+    );
 
     // Not a member: refused.
     let stranger = s.connect("stranger", Role::Athlete, "x").await;
-    let e = stranger.request(ClientMsg::JoinRoom { room: room.clone(), since: None }).await.unwrap_err();
-    assert!(matches!(e, ClientError::Server { code: ErrorCode::NotMember, .. }), "{e:?}");
-    let e = stranger.request(add(&room, "sneak", line("z", 0))).await.unwrap_err();
-    assert!(matches!(e, ClientError::Server { code: ErrorCode::NotMember, .. }), "{e:?}");
+    let e = stranger
+        .request(ClientMsg::JoinRoom {
+            room: room.clone(),
+            since: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::NotMember,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = stranger
+        .request(add(&room, "sneak", line("z", 0)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::NotMember,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,21 +221,36 @@ async fn resume_receives_exactly_what_was_missed() {
     athlete.kill();
     let mut missed = Vec::new();
     for i in 0..5 {
-        missed.push(ack(&coach, add(&room, &format!("m{i}"), line(&format!("b{i}"), i))).await.0);
+        missed.push(
+            ack(
+                &coach,
+                add(&room, &format!("m{i}"), line(&format!("b{i}"), i)),
+            )
+            .await
+            .0,
+        );
     }
     assert_eq!(missed, [3, 4, 5, 6, 7]);
 
     let mut back = s.connect("athlete", Role::Athlete, "phone").await;
-    let Reply::Joined { mode, .. } = join(&back, &room, Some(seen)).await else { panic!() };
+    let Reply::Joined { mode, .. } = join(&back, &room, Some(seen)).await else {
+        panic!()
+    };
     assert_eq!(mode, JoinMode::Replay { since: 2, head: 7 });
     // A live op racing the catch-up must come after it, once.
     ack(&coach, add(&room, "live", line("c", 0))).await;
-    let got: Vec<u64> = drain_events(&mut back, Duration::from_millis(400)).await.iter().map(|e| e.seq).collect();
+    let got: Vec<u64> = drain_events(&mut back, Duration::from_millis(400))
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
     assert_eq!(got, [3, 4, 5, 6, 7, 8], "no gap, no duplicate");
 
     // Too far behind (or ahead of the server): a snapshot instead.
     let far = s.connect("athlete", Role::Athlete, "desk").await;
-    let Reply::Joined { mode, .. } = join(&far, &room, Some(1000)).await else { panic!() };
+    let Reply::Joined { mode, .. } = join(&far, &room, Some(1000)).await else {
+        panic!()
+    };
     assert!(matches!(mode, JoinMode::Snapshot { snapshot } if snapshot.seq == 8));
 }
 
@@ -168,10 +264,17 @@ async fn resent_op_id_is_applied_once() {
     assert_eq!(again, (2, true));
     // Pipelined duplicates (sent before the first is durable) too.
     let c = &coach;
-    let (a, b) = tokio::join!(ack(c, add(&room, "twin", line("y", 0))), ack(c, add(&room, "twin", line("y", 0))));
+    let (a, b) = tokio::join!(
+        ack(c, add(&room, "twin", line("y", 0))),
+        ack(c, add(&room, "twin", line("y", 0)))
+    );
     assert_eq!(a.0, b.0);
     assert!(a.1 ^ b.1, "exactly one of the two is the original");
-    let seqs: Vec<u64> = drain_events(&mut athlete, Duration::from_millis(300)).await.iter().map(|e| e.seq).collect();
+    let seqs: Vec<u64> = drain_events(&mut athlete, Duration::from_millis(300))
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
     assert_eq!(seqs, [2, 3]);
     // The same op id from another user is a different op.
     let (seq, dup) = ack(&athlete, add(&room, "same", line("z", 0))).await;
@@ -190,29 +293,49 @@ async fn presence_survives_a_quick_reconnect_and_expires_after_grace() {
     join(&back, &room, Some(1)).await;
     // Within grace: the athlete never disappears from the coach's view.
     let deadline = Instant::now() + Duration::from_millis(900);
-    while let Some(f) = coach.next_push(deadline.saturating_duration_since(Instant::now())).await {
-        if let ServerFrame::Live { ev: LiveEvent::Presence { members }, .. } = f {
-            assert!(members.iter().any(|m| m.user == "athlete"), "flicker: {members:?}");
+    while let Some(f) = coach
+        .next_push(deadline.saturating_duration_since(Instant::now()))
+        .await
+    {
+        if let ServerFrame::Live {
+            ev: LiveEvent::Presence { members },
+            ..
+        } = f
+        {
+            assert!(
+                members.iter().any(|m| m.user == "athlete"),
+                "flicker: {members:?}"
+            );
         }
     }
     // Without a reconnect the athlete leaves after the grace period.
     back.kill();
     let gone = coach
         .wait_for(Duration::from_secs(3), |f| match f {
-            ServerFrame::Live { ev: LiveEvent::Presence { members }, .. } => {
-                (!members.iter().any(|m| m.user == "athlete")).then_some(())
-            }
+            ServerFrame::Live {
+                ev: LiveEvent::Presence { members },
+                ..
+            } => (!members.iter().any(|m| m.user == "athlete")).then_some(()),
             _ => None,
         })
         .await;
-    assert!(gone.is_some(), "presence drops the athlete after the grace period");
+    assert!(
+        gone.is_some(),
+        "presence drops the athlete after the grace period"
+    );
 
     // The same user on two devices shows twice.
     let d1 = s.connect("athlete", Role::Athlete, "ipad").await;
     let d2 = s.connect("athlete", Role::Athlete, "iphone").await;
     join(&d1, &room, None).await;
-    let Reply::Joined { presence, .. } = join(&d2, &room, None).await else { panic!() };
-    let devices: Vec<&str> = presence.iter().filter(|p| p.user == "athlete").map(|p| p.device.as_str()).collect();
+    let Reply::Joined { presence, .. } = join(&d2, &room, None).await else {
+        panic!()
+    };
+    let devices: Vec<&str> = presence
+        .iter()
+        .filter(|p| p.user == "athlete")
+        .map(|p| p.device.as_str())
+        .collect();
     assert_eq!(devices, ["ipad", "iphone"]);
 }
 
@@ -221,29 +344,62 @@ async fn panicking_room_is_restarted_with_its_state() {
     let s = TestServer::start().await;
     let (coach, mut athlete, room) = coach_and_athlete(&s).await;
     for i in 0..3 {
-        ack(&coach, add(&room, &format!("p{i}"), line(&format!("a{i}"), 0))).await;
+        ack(
+            &coach,
+            add(&room, &format!("p{i}"), line(&format!("a{i}"), 0)),
+        )
+        .await;
     }
-    let last = drain_events(&mut athlete, Duration::from_millis(300)).await.last().unwrap().seq;
+    let last = drain_events(&mut athlete, Duration::from_millis(300))
+        .await
+        .last()
+        .unwrap()
+        .seq;
     assert_eq!(last, 4);
     let admin = s.connect("root", Role::Admin, "ops").await;
-    admin.request(ClientMsg::DebugPanic { room: room.clone() }).await.unwrap();
+    admin
+        .request(ClientMsg::DebugPanic { room: room.clone() })
+        .await
+        .unwrap();
     let resync = athlete
-        .wait_for(WAIT, |f| matches!(f, ServerFrame::Resync { .. }).then_some(()))
+        .wait_for(WAIT, |f| {
+            matches!(f, ServerFrame::Resync { .. }).then_some(())
+        })
         .await;
-    assert!(resync.is_some(), "members of the crashed room are told to resync");
+    assert!(
+        resync.is_some(),
+        "members of the crashed room are told to resync"
+    );
     // Rejoin from where we were: nothing missed, state intact, ops work.
-    let Reply::Joined { mode, .. } = join(&athlete, &room, Some(last)).await else { panic!() };
+    let Reply::Joined { mode, .. } = join(&athlete, &room, Some(last)).await else {
+        panic!()
+    };
     assert_eq!(mode, JoinMode::Replay { since: 4, head: 4 });
     join(&coach, &room, Some(last)).await;
     let (seq, _) = ack(&coach, add(&room, "after", line("b", 0))).await;
     assert_eq!(seq, 5);
     assert_eq!(next_event(&mut athlete).await.seq, 5);
     let late = s.connect("coach", Role::Coach, "other").await;
-    let Reply::Joined { mode: JoinMode::Snapshot { snapshot }, .. } = join(&late, &room, None).await else { panic!() };
+    let Reply::Joined {
+        mode: JoinMode::Snapshot { snapshot },
+        ..
+    } = join(&late, &room, None).await
+    else {
+        panic!()
+    };
     assert_eq!(snapshot.annotations.len(), 4);
     // Debug hooks are refused to non-admins.
-    let e = coach.request(ClientMsg::DebugPanic { room: room.clone() }).await.unwrap_err();
-    assert!(matches!(e, ClientError::Server { code: ErrorCode::Forbidden, .. }));
+    let e = coach
+        .request(ClientMsg::DebugPanic { room: room.clone() })
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        ClientError::Server {
+            code: ErrorCode::Forbidden,
+            ..
+        }
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,13 +408,19 @@ async fn slow_consumer_does_not_delay_others() {
     let coach = s.connect("coach", Role::Coach, "laptop").await;
     let room = create_room(&coach, "v").await;
     for u in ["fast", "slow"] {
-        ack(&coach, op(&room, &format!("i-{u}"), RoomOp::Invite { user: u.into() })).await;
+        ack(
+            &coach,
+            op(&room, &format!("i-{u}"), RoomOp::Invite { user: u.into() }),
+        )
+        .await;
     }
     join(&coach, &room, None).await;
     let mut fast = s.connect("fast", Role::Athlete, "a").await;
     let mut opts = ClientOptions::new(s.token("slow", Role::Athlete), "b");
     opts.recv_buffer = Some(4096);
-    let slow = chalktalk_protocol::client::Client::connect(&s.url, opts).await.unwrap();
+    let slow = chalktalk_protocol::client::Client::connect(&s.url, opts)
+        .await
+        .unwrap();
     join(&fast, &room, None).await;
     join(&slow, &room, None).await;
     slow.pause_reading();
@@ -280,14 +442,24 @@ async fn slow_consumer_does_not_delay_others() {
             .unwrap();
         if i % 20 == 0 {
             let t = Instant::now();
-            acked.push(ack(&coach, add(&room, &format!("o{i}"), line(&format!("a{i}"), 0))).await.0);
+            acked.push(
+                ack(
+                    &coach,
+                    add(&room, &format!("o{i}"), line(&format!("a{i}"), 0)),
+                )
+                .await
+                .0,
+            );
             worst_ack = worst_ack.max(t.elapsed());
         }
         if i % 50 == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    assert!(worst_ack < Duration::from_secs(2), "acks delayed by a stalled member: {worst_ack:?}");
+    assert!(
+        worst_ack < Duration::from_secs(2),
+        "acks delayed by a stalled member: {worst_ack:?}"
+    );
     // The fast member got every durable event, in order.
     let mut seqs = Vec::new();
     while let Some(f) = fast.next_push(Duration::from_millis(500)).await {
@@ -312,5 +484,8 @@ async fn slow_consumer_does_not_delay_others() {
         }
     }
     told |= slow.close_info().is_some();
-    assert!(told || last_seq == *acked.last().unwrap(), "the slow member either got everything or was told to resync");
+    assert!(
+        told || last_seq == *acked.last().unwrap(),
+        "the slow member either got everything or was told to resync"
+    );
 }

@@ -30,7 +30,13 @@ impl<M: Message> Place<M> {
         let id_owned = id.to_string();
         let res = self
             .sup
-            .call(|reply| SupMsg::Get { id: id_owned, reply }, None)
+            .call(
+                |reply| SupMsg::Get {
+                    id: id_owned,
+                    reply,
+                },
+                None,
+            )
             .await
             .map_err(|e| Lookup::Unavailable(e.to_string()))?;
         match res {
@@ -70,7 +76,10 @@ pub struct Directory {
 
 impl Directory {
     /// Starts the inbox and the supervisors.
-    pub async fn start(store: Arc<dyn Store>, config: CoreConfig) -> Result<Arc<Directory>, ractor::SpawnErr> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: CoreConfig,
+    ) -> Result<Arc<Directory>, ractor::SpawnErr> {
         let (inbox, _) = Actor::spawn(None, Inbox, store.clone()).await?;
         let deps = Arc::new(Deps {
             store,

@@ -39,7 +39,11 @@ impl<M: Message> Handle<M> {
     /// Queues `msg`; ephemeral messages are refused earlier (at half the
     /// limit) so durable ones keep room.
     pub fn send(&self, msg: M, ephemeral: bool) -> Result<(), SendFail> {
-        let limit = if ephemeral { self.limit / 2 } else { self.limit };
+        let limit = if ephemeral {
+            self.limit / 2
+        } else {
+            self.limit
+        };
         if self.depth.load(Ordering::Relaxed) >= limit {
             return Err(SendFail::Overloaded);
         }
@@ -54,7 +58,9 @@ impl<M: Message> Handle<M> {
     pub fn alive(&self) -> bool {
         matches!(
             self.actor.get_status(),
-            ractor::ActorStatus::Running | ractor::ActorStatus::Starting | ractor::ActorStatus::Upgrading
+            ractor::ActorStatus::Running
+                | ractor::ActorStatus::Starting
+                | ractor::ActorStatus::Upgrading
         )
     }
 }
@@ -62,5 +68,7 @@ impl<M: Message> Handle<M> {
 /// Called by the actor for each counted message it takes off its mailbox.
 pub fn handled(depth: &AtomicUsize) {
     // Saturating: a restart shares the counter and may see stale counts.
-    let _ = depth.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(d.saturating_sub(1)));
+    let _ = depth.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+        Some(d.saturating_sub(1))
+    });
 }

@@ -21,10 +21,19 @@ const REPLAY_MAX: usize = 500;
 #[derive(RactorMessage)]
 pub enum InboxMsg {
     /// A device connected; replay what it missed after `since`.
-    Register { out: Outbound, since: Option<u64> },
-    Unregister { user: UserId, session: SessionId },
+    Register {
+        out: Outbound,
+        since: Option<u64>,
+    },
+    Unregister {
+        user: UserId,
+        session: SessionId,
+    },
     /// Store and push a notice to `user`.
-    Deliver { user: UserId, notice: Notice },
+    Deliver {
+        user: UserId,
+        notice: Notice,
+    },
 }
 
 pub struct Inbox;
@@ -37,7 +46,10 @@ pub struct InboxState {
 
 fn push(out: &Outbound, frame: &Bytes) {
     if out.durable(frame) == Durable::Lagging {
-        out.kill(CloseCode::SLOW_CONSUMER, "too slow to receive; reconnect and resume");
+        out.kill(
+            CloseCode::SLOW_CONSUMER,
+            "too slow to receive; reconnect and resume",
+        );
     }
 }
 
@@ -76,7 +88,11 @@ impl Actor for Inbox {
                         Err(e) => tracing::warn!(user = %out.user, %e, "inbox replay failed"),
                     }
                 }
-                state.sessions.entry(out.user.clone()).or_default().push(out);
+                state
+                    .sessions
+                    .entry(out.user.clone())
+                    .or_default()
+                    .push(out);
             }
             InboxMsg::Unregister { user, session } => {
                 if let Some(list) = state.sessions.get_mut(&user) {

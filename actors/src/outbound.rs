@@ -135,7 +135,10 @@ impl Outbound {
     /// the connection is closed (4008) so the client resumes cleanly.
     pub fn control(&self, frame: Bytes) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Out::Frame(frame)) {
-            self.kill(CloseCode::SLOW_CONSUMER, "too slow to receive; reconnect and resume");
+            self.kill(
+                CloseCode::SLOW_CONSUMER,
+                "too slow to receive; reconnect and resume",
+            );
         }
     }
 
@@ -174,7 +177,10 @@ mod tests {
         }
         assert!(!kill.is_set());
         out.control(f.clone());
-        assert!(kill.is_set(), "a full queue must kill, not block or drop a reply");
+        assert!(
+            kill.is_set(),
+            "a full queue must kill, not block or drop a reply"
+        );
         assert_eq!(stats.ephemeral_dropped.load(Ordering::Relaxed), 1);
         rx.close();
         assert_eq!(out.durable(&f), Durable::Gone);

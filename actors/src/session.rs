@@ -26,7 +26,7 @@ use crate::outbound::Outbound;
 use crate::room::{LiveInput, RoomMsg};
 use crate::store::{MembershipKind, RoomMeta, ThreadMeta};
 use crate::supervisor::Lookup;
-use crate::thread::ThreadMsg;
+use crate::thread::{Draft, ThreadMsg};
 use crate::{new_id, now_ms};
 
 /// Longest room or thread id a client may name.
@@ -68,7 +68,10 @@ type Fail = (ErrorCode, String);
 fn lookup_fail(kind: &str, id: &str, e: Lookup) -> Fail {
     match e {
         Lookup::NotFound => (ErrorCode::NotFound, format!("no {kind} {id}")),
-        Lookup::Unavailable(why) => (ErrorCode::Internal, format!("{kind} {id} unavailable: {why}")),
+        Lookup::Unavailable(why) => (
+            ErrorCode::Internal,
+            format!("{kind} {id} unavailable: {why}"),
+        ),
     }
 }
 
@@ -100,19 +103,28 @@ fn direct_thread_id(a: &str, b: &str) -> String {
 /// Message types of actors found through the directory by id.
 trait Routed: Message + Sized {
     const KIND: &'static str;
-    fn lookup(dir: &Directory, id: &str) -> impl Future<Output = Result<Handle<Self>, Lookup>> + Send;
+    fn lookup(
+        dir: &Directory,
+        id: &str,
+    ) -> impl Future<Output = Result<Handle<Self>, Lookup>> + Send;
 }
 
 impl Routed for RoomMsg {
     const KIND: &'static str = "room";
-    fn lookup(dir: &Directory, id: &str) -> impl Future<Output = Result<Handle<Self>, Lookup>> + Send {
+    fn lookup(
+        dir: &Directory,
+        id: &str,
+    ) -> impl Future<Output = Result<Handle<Self>, Lookup>> + Send {
         dir.room(id)
     }
 }
 
 impl Routed for ThreadMsg {
     const KIND: &'static str = "thread";
-    fn lookup(dir: &Directory, id: &str) -> impl Future<Output = Result<Handle<Self>, Lookup>> + Send {
+    fn lookup(
+        dir: &Directory,
+        id: &str,
+    ) -> impl Future<Output = Result<Handle<Self>, Lookup>> + Send {
         dir.thread(id)
     }
 }
@@ -127,13 +139,18 @@ async fn route<M: Routed>(
 ) -> Result<(), Fail> {
     let kind = M::KIND;
     if id.is_empty() || id.len() > MAX_REF_LEN {
-        return Err((ErrorCode::Invalid, format!("{kind} id must be 1..={MAX_REF_LEN} bytes")));
+        return Err((
+            ErrorCode::Invalid,
+            format!("{kind} id must be 1..={MAX_REF_LEN} bytes"),
+        ));
     }
     for attempt in 0..2 {
         let handle = match cache.get(id) {
             Some(h) if h.alive() && attempt == 0 => h.clone(),
             _ => {
-                let h = M::lookup(dir, id).await.map_err(|e| lookup_fail(kind, id, e))?;
+                let h = M::lookup(dir, id)
+                    .await
+                    .map_err(|e| lookup_fail(kind, id, e))?;
                 cache.insert(id.to_string(), h.clone());
                 h
             }
@@ -161,11 +178,21 @@ impl SessionState {
         })));
     }
 
-    async fn to_room(&mut self, room: &str, ephemeral: bool, make: impl Fn() -> RoomMsg) -> Result<(), Fail> {
+    async fn route_room(
+        &mut self,
+        room: &str,
+        ephemeral: bool,
+        make: impl Fn() -> RoomMsg,
+    ) -> Result<(), Fail> {
         route(&mut self.rooms, &self.dir, room, ephemeral, make).await
     }
 
-    async fn to_thread(&mut self, thread: &str, ephemeral: bool, make: impl Fn() -> ThreadMsg) -> Result<(), Fail> {
+    async fn route_thread(
+        &mut self,
+        thread: &str,
+        ephemeral: bool,
+        make: impl Fn() -> ThreadMsg,
+    ) -> Result<(), Fail> {
         route(&mut self.threads, &self.dir, thread, ephemeral, make).await
     }
 
@@ -177,12 +204,23 @@ impl SessionState {
         }
     }
 
-    async fn create_room(&self, video_id: String, aspect: Option<f32>, fps: Option<f32>) -> Result<Reply, Fail> {
+    async fn create_room(
+        &self,
+        video_id: String,
+        aspect: Option<f32>,
+        fps: Option<f32>,
+    ) -> Result<Reply, Fail> {
         if self.role == Role::Athlete {
-            return Err((ErrorCode::Forbidden, "only coaches and admins create review rooms".into()));
+            return Err((
+                ErrorCode::Forbidden,
+                "only coaches and admins create review rooms".into(),
+            ));
         }
         if !valid_id(&video_id) {
-            return Err((ErrorCode::Invalid, "video_id must be 1-64 characters of [A-Za-z0-9_.:@-]".into()));
+            return Err((
+                ErrorCode::Invalid,
+                "video_id must be 1-64 characters of [A-Za-z0-9_.:@-]".into(),
+            ));
         }
         let aspect = aspect.unwrap_or(16.0 / 9.0);
         let fps = fps.unwrap_or(30.0);
@@ -210,12 +248,20 @@ impl SessionState {
         Ok(Reply::RoomCreated { room: meta.id })
     }
 
-    async fn create_thread(&self, kind: ThreadKind, members: Vec<String>, title: Option<String>) -> Result<Reply, Fail> {
+    async fn create_thread(
+        &self,
+        kind: ThreadKind,
+        members: Vec<String>,
+        title: Option<String>,
+    ) -> Result<Reply, Fail> {
         let me = self.out.user.clone();
         let max = self.dir.deps.config.limits.max_members as usize;
         let mut all: Vec<String> = members;
         if let Some(bad) = all.iter().find(|m| !valid_id(m)) {
-            return Err((ErrorCode::Invalid, format!("`{bad}` is not a valid user id")));
+            return Err((
+                ErrorCode::Invalid,
+                format!("`{bad}` is not a valid user id"),
+            ));
         }
         all.push(me.clone());
         all.sort();
@@ -226,11 +272,17 @@ impl SessionState {
         let id = match kind {
             ThreadKind::Direct if all.len() == 2 => direct_thread_id(&all[0], &all[1]),
             ThreadKind::Direct => {
-                return Err((ErrorCode::Invalid, "a direct thread has exactly one other member".into()));
+                return Err((
+                    ErrorCode::Invalid,
+                    "a direct thread has exactly one other member".into(),
+                ));
             }
             ThreadKind::Group if all.len() >= 2 && all.len() <= max => new_id("t"),
             ThreadKind::Group => {
-                return Err((ErrorCode::Invalid, format!("a group thread has 2..={max} members")));
+                return Err((
+                    ErrorCode::Invalid,
+                    format!("a group thread has 2..={max} members"),
+                ));
             }
         };
         let meta = ThreadMeta {
@@ -286,9 +338,17 @@ impl SessionState {
         let limits = self.dir.deps.config.limits.clone();
         match m {
             ClientMsg::Hello { .. } => {
-                return Err((ErrorCode::HelloRequired, "hello was already accepted".into()));
+                return Err((
+                    ErrorCode::HelloRequired,
+                    "hello was already accepted".into(),
+                ));
             }
-            ClientMsg::Ping => self.reply(req, Reply::Pong { server_ms: now_ms() }),
+            ClientMsg::Ping => self.reply(
+                req,
+                Reply::Pong {
+                    server_ms: now_ms(),
+                },
+            ),
             ClientMsg::CreateRoom {
                 video_id,
                 aspect,
@@ -298,7 +358,7 @@ impl SessionState {
                 self.reply(req, r);
             }
             ClientMsg::JoinRoom { room, since } => {
-                self.to_room(&room, false, || RoomMsg::Join {
+                self.route_room(&room, false, || RoomMsg::Join {
                     out: out.clone(),
                     req,
                     since,
@@ -308,15 +368,18 @@ impl SessionState {
             }
             ClientMsg::LeaveRoom { room } => {
                 self.joined(&room)?;
-                self.to_room(&room, false, || RoomMsg::Leave { out: out.clone(), req })
-                    .await?;
+                self.route_room(&room, false, || RoomMsg::Leave {
+                    out: out.clone(),
+                    req,
+                })
+                .await?;
                 self.joined.remove(&room);
             }
             ClientMsg::Activity { room, activity } => {
                 self.joined(&room)?;
                 let session = out.session;
                 let _ = self
-                    .to_room(&room, true, || RoomMsg::Live {
+                    .route_room(&room, true, || RoomMsg::Live {
                         session,
                         input: LiveInput::Activity(activity),
                     })
@@ -344,7 +407,7 @@ impl SessionState {
                     points,
                 };
                 let _ = self
-                    .to_room(&room, true, || RoomMsg::Live {
+                    .route_room(&room, true, || RoomMsg::Live {
                         session,
                         input: input.clone(),
                     })
@@ -357,7 +420,7 @@ impl SessionState {
                 }
                 let session = out.session;
                 let _ = self
-                    .to_room(&room, true, || RoomMsg::Live {
+                    .route_room(&room, true, || RoomMsg::Live {
                         session,
                         input: LiveInput::Pointer(at),
                     })
@@ -365,10 +428,13 @@ impl SessionState {
             }
             ClientMsg::Op { room, op_id, op } => {
                 if !valid_id(&op_id) {
-                    return Err((ErrorCode::Invalid, "op_id must be 1-64 characters of [A-Za-z0-9_.:@-]".into()));
+                    return Err((
+                        ErrorCode::Invalid,
+                        "op_id must be 1-64 characters of [A-Za-z0-9_.:@-]".into(),
+                    ));
                 }
                 let role = self.role;
-                self.to_room(&room, false, || RoomMsg::Op {
+                self.route_room(&room, false, || RoomMsg::Op {
                     out: out.clone(),
                     role,
                     req,
@@ -386,7 +452,7 @@ impl SessionState {
                 self.reply(req, r);
             }
             ClientMsg::OpenThread { thread, since } => {
-                self.to_thread(&thread, false, || ThreadMsg::Open {
+                self.route_thread(&thread, false, || ThreadMsg::Open {
                     out: out.clone(),
                     req,
                     since,
@@ -394,8 +460,11 @@ impl SessionState {
                 .await?;
             }
             ClientMsg::CloseThread { thread } => {
-                self.to_thread(&thread, false, || ThreadMsg::Close { out: out.clone(), req })
-                    .await?;
+                self.route_thread(&thread, false, || ThreadMsg::Close {
+                    out: out.clone(),
+                    req,
+                })
+                .await?;
             }
             ClientMsg::Send {
                 thread,
@@ -404,19 +473,25 @@ impl SessionState {
                 attachments,
                 reply_to,
             } => {
-                self.to_thread(&thread, false, || ThreadMsg::Send {
+                let draft = Draft {
+                    msg_id,
+                    text,
+                    attachments,
+                    reply_to,
+                };
+                self.route_thread(&thread, false, || ThreadMsg::Send {
                     out: out.clone(),
                     req,
-                    msg_id: msg_id.clone(),
-                    text: text.clone(),
-                    attachments: attachments.clone(),
-                    reply_to,
+                    draft: draft.clone(),
                 })
                 .await?;
             }
             ClientMsg::Typing { thread, on } => {
                 let _ = self
-                    .to_thread(&thread, true, || ThreadMsg::Typing { out: out.clone(), on })
+                    .route_thread(&thread, true, || ThreadMsg::Typing {
+                        out: out.clone(),
+                        on,
+                    })
                     .await;
             }
             ClientMsg::Mark {
@@ -424,7 +499,7 @@ impl SessionState {
                 delivered,
                 read,
             } => {
-                self.to_thread(&thread, false, || ThreadMsg::Mark {
+                self.route_thread(&thread, false, || ThreadMsg::Mark {
                     out: out.clone(),
                     req,
                     delivered,
@@ -437,7 +512,7 @@ impl SessionState {
                 before,
                 limit,
             } => {
-                self.to_thread(&thread, false, || ThreadMsg::History {
+                self.route_thread(&thread, false, || ThreadMsg::History {
                     out: out.clone(),
                     req,
                     before,
@@ -447,9 +522,12 @@ impl SessionState {
             }
             ClientMsg::DebugPanic { room } => {
                 if self.role != Role::Admin || !self.dir.deps.config.debug_hooks {
-                    return Err((ErrorCode::Forbidden, "debug hooks are off or you are not an admin".into()));
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "debug hooks are off or you are not an admin".into(),
+                    ));
                 }
-                self.to_room(&room, false, || RoomMsg::Panic).await?;
+                self.route_room(&room, false, || RoomMsg::Panic).await?;
                 self.reply(req, Reply::Done);
             }
         }
@@ -467,7 +545,8 @@ impl Actor for Session {
         _myself: ActorRef<SessionMsg>,
         args: SessionArgs,
     ) -> Result<SessionState, ActorProcessingErr> {
-        let span = tracing::info_span!("session", session = args.out.session, user = %args.out.user);
+        let span =
+            tracing::info_span!("session", session = args.out.session, user = %args.out.user);
         args.directory.inbox().cast(InboxMsg::Register {
             out: args.out.clone(),
             since: args.inbox_since,

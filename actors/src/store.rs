@@ -72,8 +72,12 @@ pub trait Store: Send + Sync + 'static {
     /// already stored is a `Conflict` and nothing of the call is written.
     async fn append_room_events(&self, room: &str, events: &[RoomEvent]) -> Result<(), StoreError>;
     /// Events with seq > `after`, ascending, at most `limit`.
-    async fn room_events(&self, room: &str, after: u64, limit: usize)
-    -> Result<Vec<RoomEvent>, StoreError>;
+    async fn room_events(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RoomEvent>, StoreError>;
     /// Highest stored event seq (0 if none).
     async fn room_head(&self, room: &str) -> Result<u64, StoreError>;
     /// Replaces the room's snapshot (only if newer than the stored one).
@@ -87,11 +91,19 @@ pub trait Store: Send + Sync + 'static {
     /// `Conflict` and nothing of the call is written.
     async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError>;
     /// Messages with seq > `after`, ascending, at most `limit`.
-    async fn messages_after(&self, thread: &str, after: u64, limit: usize)
-    -> Result<Vec<Message>, StoreError>;
+    async fn messages_after(
+        &self,
+        thread: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
     /// The `limit` newest messages with seq < `before`, ascending.
-    async fn messages_before(&self, thread: &str, before: u64, limit: usize)
-    -> Result<Vec<Message>, StoreError>;
+    async fn messages_before(
+        &self,
+        thread: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
     /// Highest stored message seq (0 if none).
     async fn thread_head(&self, thread: &str) -> Result<u64, StoreError>;
     /// Stores a member's cursor; never moves either position backwards.
@@ -101,13 +113,25 @@ pub trait Store: Send + Sync + 'static {
     /// Appends to a user's inbox (seq must be head + 1).
     async fn append_inbox(&self, user: &str, event: &InboxEvent) -> Result<(), StoreError>;
     /// Inbox events with seq > `after`, ascending, at most `limit`.
-    async fn inbox_after(&self, user: &str, after: u64, limit: usize)
-    -> Result<Vec<InboxEvent>, StoreError>;
+    async fn inbox_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError>;
     async fn inbox_head(&self, user: &str) -> Result<u64, StoreError>;
 
     /// Records that `user` belongs to a room or thread (idempotent).
-    async fn add_membership(&self, user: &str, kind: MembershipKind, id: &str)
-    -> Result<(), StoreError>;
+    async fn add_membership(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+        id: &str,
+    ) -> Result<(), StoreError>;
     /// Everything `user` belongs to, by kind, sorted by id.
-    async fn memberships(&self, user: &str, kind: MembershipKind) -> Result<Vec<String>, StoreError>;
+    async fn memberships(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+    ) -> Result<Vec<String>, StoreError>;
 }

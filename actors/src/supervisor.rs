@@ -11,12 +11,14 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SpawnErr, SupervisionEvent};
+use ractor::{
+    Actor, ActorId, ActorProcessingErr, ActorRef, Message, RpcReplyPort, SpawnErr, SupervisionEvent,
+};
 use ractor_cluster_derive::RactorMessage;
 
+use crate::Deps;
 use crate::handle::Handle;
 use crate::outbound::{Outbound, SessionId};
-use crate::Deps;
 
 /// Sessions attached to a child, kept outside the child so that a restarted
 /// child can tell them to resync.
@@ -185,7 +187,9 @@ impl<A: Supervised> Actor for Supervisor<A> {
                     return Ok(());
                 }
                 let now = Instant::now();
-                child.restarts.retain(|t| now.duration_since(*t) < RESTART_WINDOW);
+                child
+                    .restarts
+                    .retain(|t| now.duration_since(*t) < RESTART_WINDOW);
                 if child.restarts.len() >= MAX_RESTARTS {
                     tracing::error!(kind = A::KIND, %id, %err, "child keeps failing; not restarting until next use");
                     state.children.remove(&id);

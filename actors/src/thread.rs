@@ -28,6 +28,15 @@ const MSG_ID_WINDOW: usize = 10_000;
 /// Messages sent on `open` without `since`.
 const OPEN_PAGE: u64 = 50;
 
+/// A message as the client sent it, before it is sequenced.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub msg_id: String,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    pub reply_to: Option<u64>,
+}
+
 #[derive(RactorMessage)]
 pub enum ThreadMsg {
     Open {
@@ -39,16 +48,18 @@ pub enum ThreadMsg {
         out: Outbound,
         req: u32,
     },
-    Disconnected { session: SessionId },
+    Disconnected {
+        session: SessionId,
+    },
     Send {
         out: Outbound,
         req: u32,
-        msg_id: String,
-        text: String,
-        attachments: Vec<Attachment>,
-        reply_to: Option<u64>,
+        draft: Draft,
     },
-    Typing { out: Outbound, on: bool },
+    Typing {
+        out: Outbound,
+        on: bool,
+    },
     Mark {
         out: Outbound,
         req: u32,
@@ -214,7 +225,13 @@ impl ThreadState {
                 }
             }
             for (out, req, dup) in p.waiters {
-                out.control(ok(req, Reply::Ack { seq: p.msg.seq, dup }));
+                out.control(ok(
+                    req,
+                    Reply::Ack {
+                        seq: p.msg.seq,
+                        dup,
+                    },
+                ));
             }
             self.durable = p.msg.seq;
             self.ring.push_back((p.msg.seq, frame));
@@ -234,31 +251,41 @@ impl ThreadState {
         self.start_flush(myself);
     }
 
-    fn send(
-        &mut self,
-        myself: &ActorRef<ThreadMsg>,
-        out: Outbound,
-        req: u32,
-        msg_id: String,
-        text: String,
-        attachments: Vec<Attachment>,
-        reply_to: Option<u64>,
-    ) {
+    fn send(&mut self, myself: &ActorRef<ThreadMsg>, out: Outbound, req: u32, draft: Draft) {
+        let Draft {
+            msg_id,
+            text,
+            attachments,
+            reply_to,
+        } = draft;
         if !self.member(&out, req) {
             return;
         }
         let limits = &self.deps.config.limits;
         let invalid = if !valid_id(&msg_id) {
-            Some((ErrorCode::Invalid, "msg_id must be 1-64 characters of [A-Za-z0-9_.:@-]".to_string()))
+            Some((
+                ErrorCode::Invalid,
+                "msg_id must be 1-64 characters of [A-Za-z0-9_.:@-]".to_string(),
+            ))
         } else if text.len() > limits.max_text_bytes as usize {
             Some((
                 ErrorCode::TextTooLong,
-                format!("text is {} bytes; at most {}", text.len(), limits.max_text_bytes),
+                format!(
+                    "text is {} bytes; at most {}",
+                    text.len(),
+                    limits.max_text_bytes
+                ),
             ))
         } else if text.trim().is_empty() && attachments.is_empty() {
-            Some((ErrorCode::Invalid, "a message needs text or an attachment".into()))
+            Some((
+                ErrorCode::Invalid,
+                "a message needs text or an attachment".into(),
+            ))
         } else if attachments.len() > limits.max_attachments as usize {
-            Some((ErrorCode::Invalid, format!("at most {} attachments", limits.max_attachments)))
+            Some((
+                ErrorCode::Invalid,
+                format!("at most {} attachments", limits.max_attachments),
+            ))
         } else if attachments
             .iter()
             .any(|a| !ATTACHMENT_KINDS.contains(&a.kind.as_str()) || !valid_id(&a.ref_id))
@@ -268,7 +295,10 @@ impl ThreadState {
                 format!("attachment kind must be one of {ATTACHMENT_KINDS:?} with a valid ref_id"),
             ))
         } else if reply_to.is_some_and(|r| r == 0 || r > self.head) {
-            Some((ErrorCode::NotFound, "reply_to names no message of this thread".into()))
+            Some((
+                ErrorCode::NotFound,
+                "reply_to names no message of this thread".into(),
+            ))
         } else {
             None
         };
@@ -276,7 +306,11 @@ impl ThreadState {
             out.control(error(req, code, msg));
             return;
         }
-        if let Some(seq) = self.msg_ids.get(&(out.user.clone(), msg_id.clone())).copied() {
+        if let Some(seq) = self
+            .msg_ids
+            .get(&(out.user.clone(), msg_id.clone()))
+            .copied()
+        {
             if seq <= self.durable {
                 out.control(ok(req, Reply::Ack { seq, dup: true }));
             } else if let Some(p) = self
@@ -392,7 +426,11 @@ impl Actor for ChatThread {
         let head = store.thread_head(&id).await?;
         let cap = deps.config.catchup_max;
         let recent = store
-            .messages_after(&id, head.saturating_sub(cap.max(1000)), cap.max(1000) as usize)
+            .messages_after(
+                &id,
+                head.saturating_sub(cap.max(1000)),
+                cap.max(1000) as usize,
+            )
             .await?;
         let cursors = store.cursors(&id).await?;
         let mut st = ThreadState {
@@ -420,7 +458,10 @@ impl Actor for ChatThread {
         }
         let orphans: Vec<Outbound> = lock(&st.registry).drain().map(|(_, o)| o).collect();
         for o in orphans {
-            o.kill(chalktalk_protocol::CloseCode::SLOW_CONSUMER, "thread restarted; resume");
+            o.kill(
+                chalktalk_protocol::CloseCode::SLOW_CONSUMER,
+                "thread restarted; resume",
+            );
         }
         Ok(st)
     }
@@ -457,14 +498,7 @@ impl Actor for ChatThread {
                     myself.send_after(st.deps.config.idle_stop, || ThreadMsg::IdleCheck);
                 }
             }
-            ThreadMsg::Send {
-                out,
-                req,
-                msg_id,
-                text,
-                attachments,
-                reply_to,
-            } => st.send(&myself, out, req, msg_id, text, attachments, reply_to),
+            ThreadMsg::Send { out, req, draft } => st.send(&myself, out, req, draft),
             ThreadMsg::Typing { out, on } => {
                 if st.meta.members.contains(&out.user) {
                     st.live(
@@ -486,7 +520,11 @@ impl Actor for ChatThread {
                     return Ok(());
                 }
                 if delivered.into_iter().chain(read).any(|s| s > st.durable) {
-                    out.control(error(req, ErrorCode::Invalid, "cursor beyond the newest message"));
+                    out.control(error(
+                        req,
+                        ErrorCode::Invalid,
+                        "cursor beyond the newest message",
+                    ));
                     return Ok(());
                 }
                 let c = st.cursors.entry(out.user.clone()).or_insert(Cursor {
@@ -497,12 +535,19 @@ impl Actor for ChatThread {
                 c.read = c.read.max(read.unwrap_or(0));
                 c.delivered = c.delivered.max(delivered.unwrap_or(0)).max(c.read);
                 let cursor = c.clone();
-                st.live(ThreadLive::Cursor { cursor: cursor.clone() }, None);
+                st.live(
+                    ThreadLive::Cursor {
+                        cursor: cursor.clone(),
+                    },
+                    None,
+                );
                 let (store, thread) = (st.deps.store.clone(), st.id.clone());
                 tokio::spawn(async move {
                     match store.put_cursor(&thread, &cursor).await {
                         Ok(()) => out.control(ok(req, Reply::Done)),
-                        Err(e) => out.control(error(req, ErrorCode::Internal, format!("not stored: {e}"))),
+                        Err(e) => {
+                            out.control(error(req, ErrorCode::Internal, format!("not stored: {e}")))
+                        }
                     }
                 });
             }
@@ -517,7 +562,11 @@ impl Actor for ChatThread {
                 }
                 let max = st.deps.config.limits.max_history_page;
                 if limit == 0 || limit > max {
-                    out.control(error(req, ErrorCode::Invalid, format!("limit must be 1..={max}")));
+                    out.control(error(
+                        req,
+                        ErrorCode::Invalid,
+                        format!("limit must be 1..={max}"),
+                    ));
                     return Ok(());
                 }
                 let before = before.unwrap_or(u64::MAX).min(st.durable + 1);
@@ -528,14 +577,21 @@ impl Actor for ChatThread {
                             let more = messages.first().is_some_and(|m| m.seq > 1);
                             out.control(ok(req, Reply::History { messages, more }));
                         }
-                        Err(e) => out.control(error(req, ErrorCode::Internal, format!("storage: {e}"))),
+                        Err(e) => {
+                            out.control(error(req, ErrorCode::Internal, format!("storage: {e}")))
+                        }
                     }
                 });
             }
             ThreadMsg::Flushed(Ok(())) => st.flushed(&myself),
             ThreadMsg::Flushed(Err(e)) => {
                 tracing::error!(%e, "thread commit failed; restarting from the store");
-                let failed = st.in_flight.take().into_iter().flatten().chain(st.pending.drain(..));
+                let failed = st
+                    .in_flight
+                    .take()
+                    .into_iter()
+                    .flatten()
+                    .chain(st.pending.drain(..));
                 for p in failed {
                     for (out, req, _) in p.waiters {
                         out.control(error(req, ErrorCode::Internal, format!("not stored: {e}")));

@@ -71,9 +71,13 @@ pub async fn run(cmd: BenchCommand) -> Result<String, BenchError> {
         BenchCommand::Sessions(a) => serde_json::to_value(sessions::run(a).await?)?,
         BenchCommand::Ops(a) => serde_json::to_value(ops::run(a).await?)?,
         BenchCommand::Store(a) => {
-            let dir = a.dir.clone().unwrap_or_else(|| target::scratch_dir("store"));
+            let dir = a
+                .dir
+                .clone()
+                .unwrap_or_else(|| target::scratch_dir("store"));
             let store = crate::store::EmbeddedStore::open(&dir)?;
-            let r = crate::store::bench::run_embedded(store, a.rooms, a.ops_per_room, a.batch).await;
+            let r =
+                crate::store::bench::run_embedded(store, a.rooms, a.ops_per_room, a.batch).await;
             if a.dir.is_none() {
                 let _ = std::fs::remove_dir_all(&dir);
             }
@@ -90,13 +94,14 @@ pub async fn connect_many(
 ) -> Result<Vec<chalktalk_protocol::client::Client>, BenchError> {
     use futures_util::StreamExt;
     let target = Arc::new(target.clone_handle());
-    let clients: Vec<Result<_, BenchError>> = futures_util::stream::iter(users.into_iter().enumerate())
-        .map(|(i, (user, role))| {
-            let t = target.clone();
-            async move { t.connect(&user, role, &format!("dev{i}")).await }
-        })
-        .buffered(64)
-        .collect()
-        .await;
+    let clients: Vec<Result<_, BenchError>> =
+        futures_util::stream::iter(users.into_iter().enumerate())
+            .map(|(i, (user, role))| {
+                let t = target.clone();
+                async move { t.connect(&user, role, &format!("dev{i}")).await }
+            })
+            .buffered(64)
+            .collect()
+            .await;
     clients.into_iter().collect()
 }

@@ -43,7 +43,9 @@ pub struct OpsReport {
 
 pub async fn run(a: OpsArgs) -> Result<OpsReport, BenchError> {
     let target = Target::open(&a.target).await?;
-    let users = (0..a.rooms).map(|i| (format!("c{i}"), Role::Coach)).collect();
+    let users = (0..a.rooms)
+        .map(|i| (format!("c{i}"), Role::Coach))
+        .collect();
     let clients = connect_many(&target, users).await?;
     let mut rooms = Vec::new();
     for (i, c) in clients.iter().enumerate() {

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chalktalk_protocol::{
-    ClientMsg, LiveEvent, Point, Reply, Role, RoomOp, ServerFrame, Style,
-};
+use chalktalk_protocol::{ClientMsg, LiveEvent, Point, Reply, Role, RoomOp, ServerFrame, Style};
 use clap::Args;
 use serde::Serialize;
 
@@ -112,8 +110,14 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
             .map(|_| (0..SLOTS).map(|_| AtomicU64::new(0)).collect())
             .collect(),
     );
-    let index: Arc<std::collections::HashMap<String, usize>> =
-        Arc::new(room_ids.iter().cloned().enumerate().map(|(i, r)| (r, i)).collect());
+    let index: Arc<std::collections::HashMap<String, usize>> = Arc::new(
+        room_ids
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, r)| (r, i))
+            .collect(),
+    );
     let run_for = Duration::from_secs(a.duration);
     let drain = Duration::from_millis(500);
 
@@ -126,13 +130,17 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
             let (rate, points) = (a.rate, a.points);
             drawers.push(tokio::spawn(async move {
                 let r = index[&room];
-                let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+                let mut tick =
+                    tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 let mut batch = 0u32;
-                let pts: Vec<Point> = (0..points).map(|k| Point(0.1 + k as f32 * 0.01, 0.5)).collect();
+                let pts: Vec<Point> = (0..points)
+                    .map(|k| Point(0.1 + k as f32 * 0.01, 0.5))
+                    .collect();
                 while start.elapsed() < run_for {
                     tick.tick().await;
-                    sent_at[r][batch as usize % SLOTS].store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    sent_at[r][batch as usize % SLOTS]
+                        .store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
                     let m = ClientMsg::Points {
                         room: room.clone(),
                         stroke: "s1".into(),

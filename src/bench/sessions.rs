@@ -33,11 +33,17 @@ pub struct SessionsReport {
 pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
     let target = Target::open(&a.target).await?;
     // Warm up allocator and runtime with a few sessions first.
-    let warm = connect_many(&target, (0..16).map(|i| (format!("w{i}"), Role::Athlete)).collect()).await?;
+    let warm = connect_many(
+        &target,
+        (0..16).map(|i| (format!("w{i}"), Role::Athlete)).collect(),
+    )
+    .await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = target.rss_bytes();
     let t0 = std::time::Instant::now();
-    let users = (0..a.count).map(|i| (format!("idle{i}"), Role::Athlete)).collect();
+    let users = (0..a.count)
+        .map(|i| (format!("idle{i}"), Role::Athlete))
+        .collect();
     let clients = connect_many(&target, users).await?;
     let connect_seconds = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -52,7 +58,9 @@ pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
         server_rss_before_bytes: before,
         server_rss_after_bytes: after,
         bytes_per_session: match (before, after) {
-            (Some(b), Some(a2)) if a.count > 0 => Some((a2.saturating_sub(b)) as f64 / a.count as f64),
+            (Some(b), Some(a2)) if a.count > 0 => {
+                Some((a2.saturating_sub(b)) as f64 / a.count as f64)
+            }
             _ => None,
         },
         errors,

@@ -42,7 +42,9 @@ impl Target {
                 dir: None,
             });
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let dir = scratch_dir("srv");
         let secret = chalktalk_actors::new_id("secret").repeat(2);
         let child = tokio::process::Command::new(std::env::current_exe()?)
@@ -63,7 +65,10 @@ impl Target {
             dir: Some(dir),
         };
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return Ok(t);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -86,7 +91,12 @@ impl Target {
         Ok(self.auth.mint(user, role, 3600)?)
     }
 
-    pub async fn connect(&self, user: &str, role: Role, device: &str) -> Result<Client, BenchError> {
+    pub async fn connect(
+        &self,
+        user: &str,
+        role: Role,
+        device: &str,
+    ) -> Result<Client, BenchError> {
         let mut opts = ClientOptions::new(self.token(user, role)?, device);
         opts.timeout = Duration::from_secs(30);
         Ok(Client::connect(&self.url, opts).await?)

@@ -51,7 +51,11 @@ fn header_token(headers: &HeaderMap) -> Option<String> {
         .find_map(|p| p.trim().strip_prefix("bearer.").map(str::to_string))
 }
 
-async fn ws_endpoint(State(app): State<App>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+async fn ws_endpoint(
+    State(app): State<App>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     if app.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
@@ -74,7 +78,12 @@ async fn ready(State(app): State<App>) -> Response {
     if app.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
-    match tokio::time::timeout(Duration::from_secs(2), app.directory.deps.store.room_head("ready-probe")).await {
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        app.directory.deps.store.room_head("ready-probe"),
+    )
+    .await
+    {
         Ok(Ok(_)) => "ready".into_response(),
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store: timeout").into_response(),
@@ -112,7 +121,12 @@ impl Running {
                 })
                 .await
         });
-        Ok(Running { addr, app, stop, task })
+        Ok(Running {
+            addr,
+            app,
+            stop,
+            task,
+        })
     }
 
     /// Closes every connection with 1001, stops accepting, stops the actors.

@@ -72,7 +72,8 @@ impl Bucket {
 
     fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -97,7 +98,11 @@ async fn hello(ws: &mut WebSocket, app: &App, header_token: Option<String>) -> O
         Ok(Some(Ok(WsMessage::Binary(b)))) => b,
         Ok(Some(Ok(_))) => {
             let _ = ws
-                .send(WsMessage::Binary(err_frame(0, ErrorCode::HelloRequired, "the first frame must be a binary hello")))
+                .send(WsMessage::Binary(err_frame(
+                    0,
+                    ErrorCode::HelloRequired,
+                    "the first frame must be a binary hello",
+                )))
                 .await;
             close(ws, CloseCode::HELLO_REQUIRED, "hello required").await;
             return None;
@@ -114,7 +119,9 @@ async fn hello(ws: &mut WebSocket, app: &App, header_token: Option<String>) -> O
         }
     };
     let refuse = async |ws: &mut WebSocket, id, code: ErrorCode, msg: String, close_code| {
-        let _ = ws.send(WsMessage::Binary(err_frame(id, code, msg.clone()))).await;
+        let _ = ws
+            .send(WsMessage::Binary(err_frame(id, code, msg.clone())))
+            .await;
         close(ws, close_code, code.as_str()).await;
     };
     let frame = match decode_client(&first) {
@@ -131,20 +138,51 @@ async fn hello(ws: &mut WebSocket, app: &App, header_token: Option<String>) -> O
         inbox_since,
     } = frame.m
     else {
-        refuse(ws, frame.id, ErrorCode::HelloRequired, "the first frame must be hello".into(), CloseCode::HELLO_REQUIRED).await;
+        refuse(
+            ws,
+            frame.id,
+            ErrorCode::HelloRequired,
+            "the first frame must be hello".into(),
+            CloseCode::HELLO_REQUIRED,
+        )
+        .await;
         return None;
     };
     let Some(version) = negotiate(&v) else {
-        let msg = format!("none of {v:?} is supported; this server speaks {:?}", chalktalk_protocol::SUPPORTED_VERSIONS);
-        refuse(ws, frame.id, ErrorCode::UnsupportedVersion, msg, CloseCode::UNSUPPORTED_VERSION).await;
+        let msg = format!(
+            "none of {v:?} is supported; this server speaks {:?}",
+            chalktalk_protocol::SUPPORTED_VERSIONS
+        );
+        refuse(
+            ws,
+            frame.id,
+            ErrorCode::UnsupportedVersion,
+            msg,
+            CloseCode::UNSUPPORTED_VERSION,
+        )
+        .await;
         return None;
     };
     if !valid_id(&device) {
-        refuse(ws, frame.id, ErrorCode::Invalid, "device must be 1-64 characters of [A-Za-z0-9_.:@-]".into(), CloseCode::HELLO_REQUIRED).await;
+        refuse(
+            ws,
+            frame.id,
+            ErrorCode::Invalid,
+            "device must be 1-64 characters of [A-Za-z0-9_.:@-]".into(),
+            CloseCode::HELLO_REQUIRED,
+        )
+        .await;
         return None;
     }
     let Some(token) = token.or(header_token) else {
-        refuse(ws, frame.id, ErrorCode::Unauthorized, "no token in hello, header or subprotocol".into(), CloseCode::UNAUTHORIZED).await;
+        refuse(
+            ws,
+            frame.id,
+            ErrorCode::Unauthorized,
+            "no token in hello, header or subprotocol".into(),
+            CloseCode::UNAUTHORIZED,
+        )
+        .await;
         return None;
     };
     match app.auth.verify(&token) {
@@ -188,10 +226,19 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         server_ms: chalktalk_actors::now_ms(),
         limits: limits.clone(),
     });
-    if ws.send(WsMessage::Binary(Bytes::from(encode(&welcome)))).await.is_err() {
+    if ws
+        .send(WsMessage::Binary(Bytes::from(encode(&welcome))))
+        .await
+        .is_err()
+    {
         return;
     }
-    let (out, rx, kill) = Outbound::new(session, h.user.clone(), h.device.clone(), app.directory.deps.stats.clone());
+    let (out, rx, kill) = Outbound::new(
+        session,
+        h.user.clone(),
+        h.device.clone(),
+        app.directory.deps.stats.clone(),
+    );
     let permits = Arc::new(Semaphore::new(READ_PERMITS));
     let args = SessionArgs {
         directory: app.directory.clone(),
@@ -208,7 +255,10 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             return;
         }
     };
-    app.connections.lock().unwrap_or_else(|e| e.into_inner()).insert(session, out.clone());
+    app.connections
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(session, out.clone());
     tracing::debug!("session started");
 
     let (sink, mut stream) = ws.split();
@@ -234,7 +284,11 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         let bytes = match msg {
             Ok(WsMessage::Binary(b)) => b,
             Ok(WsMessage::Text(_)) => {
-                out.control(err_frame(0, ErrorCode::BadFrame, "text frames are not accepted; send MessagePack in binary frames"));
+                out.control(err_frame(
+                    0,
+                    ErrorCode::BadFrame,
+                    "text frames are not accepted; send MessagePack in binary frames",
+                ));
                 continue;
             }
             Ok(WsMessage::Close(_)) => break,
@@ -259,7 +313,10 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         if !bucket.take() {
             strikes += 1;
             if strikes >= FLOOD_STRIKES {
-                out.kill(CloseCode::FLOOD, "sustained flood above the frame rate limit");
+                out.kill(
+                    CloseCode::FLOOD,
+                    "sustained flood above the frame rate limit",
+                );
                 continue;
             }
             out.control(err_frame(
@@ -270,7 +327,9 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             continue;
         }
         strikes = 0;
-        let Ok(permit) = permits.acquire().await else { break };
+        let Ok(permit) = permits.acquire().await else {
+            break;
+        };
         permit.forget();
         if actor.cast(SessionMsg::Frame(frame)).is_err() {
             out.kill(CloseCode::INTERNAL, "session ended");
@@ -278,7 +337,10 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         }
     }
     actor.stop(Some("connection closed".into()));
-    app.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&session);
+    app.connections
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&session);
     writer.abort();
     tracing::debug!("session ended");
 }
@@ -308,14 +370,16 @@ async fn write_loop(
             }
         };
         match item {
-            Out::Frame(b) => match tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Binary(b))).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => break,
-                Err(_) => {
-                    tracing::info!("socket write stalled; closing");
-                    break;
+            Out::Frame(b) => {
+                match tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Binary(b))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        tracing::info!("socket write stalled; closing");
+                        break;
+                    }
                 }
-            },
+            }
             Out::Close(code, reason) => {
                 tracing::info!(code, %reason, "closing connection");
                 let frame = WsMessage::Close(Some(CloseFrame {

@@ -36,7 +36,9 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::for_tests(dir.path());
         tweak(&mut config);
-        let running = chalktalk::server::start(&config).await.expect("server starts");
+        let running = chalktalk::server::start(&config)
+            .await
+            .expect("server starts");
         TestServer {
             url: format!("ws://{}/ws", running.addr),
             running: Some(running),
@@ -80,7 +82,7 @@ impl ChildServer {
             .local_addr()
             .unwrap()
             .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_chalktalk"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chalktalk"))
             .arg("serve")
             .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
             .env("CHALKTALK_DATA_DIR", data_dir)
@@ -91,7 +93,10 @@ impl ChildServer {
             .spawn()
             .expect("spawn chalktalk serve");
         for _ in 0..400 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return ChildServer {
                     child,
                     port,
@@ -100,6 +105,8 @@ impl ChildServer {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("child server did not listen");
     }
 
@@ -187,7 +194,17 @@ pub async fn coach_and_athlete(s: &TestServer) -> (Client, Client, String) {
     let coach = s.connect("coach", Role::Coach, "laptop").await;
     let athlete = s.connect("athlete", Role::Athlete, "phone").await;
     let room = create_room(&coach, "video-1").await;
-    ack(&coach, op(&room, "invite-1", RoomOp::Invite { user: "athlete".into() })).await;
+    ack(
+        &coach,
+        op(
+            &room,
+            "invite-1",
+            RoomOp::Invite {
+                user: "athlete".into(),
+            },
+        ),
+    )
+    .await;
     join(&coach, &room, None).await;
     join(&athlete, &room, None).await;
     (coach, athlete, room)

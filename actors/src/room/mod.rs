@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use chalktalk_protocol::{
-    Activity, ErrorCode, JoinMode, LiveEvent, Notice, Point, PresenceEntry, Reply, Role,
-    RoomEvent, RoomOp, ServerFrame, Style, UserId, encode,
+    Activity, ErrorCode, JoinMode, LiveEvent, Notice, Point, PresenceEntry, Reply, Role, RoomEvent,
+    RoomOp, ServerFrame, Style, UserId, encode,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster_derive::RactorMessage;
@@ -53,8 +53,13 @@ pub enum RoomMsg {
         req: u32,
     },
     /// The session's connection ended (presence grace starts).
-    Disconnected { session: SessionId },
-    Live { session: SessionId, input: LiveInput },
+    Disconnected {
+        session: SessionId,
+    },
+    Live {
+        session: SessionId,
+        input: LiveInput,
+    },
     Op {
         out: Outbound,
         role: Role,
@@ -66,7 +71,11 @@ pub enum RoomMsg {
     Panic,
     // Internal messages (not counted by handles):
     Flushed(Result<(), StoreError>),
-    GraceOver { user: UserId, device: String, epoch: u64 },
+    GraceOver {
+        user: UserId,
+        device: String,
+        epoch: u64,
+    },
     IdleCheck,
 }
 
@@ -160,12 +169,16 @@ impl RoomActorState {
                 activity: m.activity,
                 connected: true,
             })
-            .chain(self.grace.iter().map(|((user, device), (activity, _))| PresenceEntry {
-                user: user.clone(),
-                device: device.clone(),
-                activity: *activity,
-                connected: false,
-            }))
+            .chain(
+                self.grace
+                    .iter()
+                    .map(|((user, device), (activity, _))| PresenceEntry {
+                        user: user.clone(),
+                        device: device.clone(),
+                        activity: *activity,
+                        connected: false,
+                    }),
+            )
             .collect();
         v.sort_by(|a, b| (&a.user, &a.device).cmp(&(&b.user, &b.device)));
         v.dedup_by(|a, b| a.user == b.user && a.device == b.device);
@@ -279,7 +292,10 @@ impl RoomActorState {
             let store = self.deps.store.clone();
             let (invited, room) = (user.clone(), self.id.clone());
             tokio::spawn(async move {
-                if let Err(e) = store.add_membership(&invited, MembershipKind::Room, &room).await {
+                if let Err(e) = store
+                    .add_membership(&invited, MembershipKind::Room, &room)
+                    .await
+                {
                     tracing::warn!(user = %invited, %room, %e, "membership index write failed");
                 }
             });
@@ -339,13 +355,26 @@ impl RoomActorState {
                             .map(|(_, f)| f.clone()),
                     );
                 } else {
-                    match self.deps.store.room_events(&self.id, s, (head - s) as usize).await {
+                    match self
+                        .deps
+                        .store
+                        .room_events(&self.id, s, (head - s) as usize)
+                        .await
+                    {
                         Ok(evs) if evs.len() as u64 == head - s => {
                             replay.extend(evs.iter().map(|e| self.frame(e)));
                         }
                         Ok(evs) => {
-                            tracing::error!(got = evs.len(), want = head - s, "store is missing room events");
-                            out.control(error(req, ErrorCode::Internal, "room log incomplete; try again"));
+                            tracing::error!(
+                                got = evs.len(),
+                                want = head - s,
+                                "store is missing room events"
+                            );
+                            out.control(error(
+                                req,
+                                ErrorCode::Internal,
+                                "room log incomplete; try again",
+                            ));
                             return;
                         }
                         Err(e) => {
@@ -366,7 +395,11 @@ impl RoomActorState {
             }
         };
         let session = out.session;
-        if self.grace.remove(&(out.user.clone(), out.device.clone())).is_some() {
+        if self
+            .grace
+            .remove(&(out.user.clone(), out.device.clone()))
+            .is_some()
+        {
             tracing::debug!(user = %out.user, device = %out.device, "reconnected within grace");
         }
         self.members.insert(
@@ -410,12 +443,20 @@ impl RoomActorState {
         op: RoomOp,
     ) {
         if !self.core.is_member(&out.user) {
-            out.control(error(req, ErrorCode::NotMember, format!("you are not a member of room {}", self.id)));
+            out.control(error(
+                req,
+                ErrorCode::NotMember,
+                format!("you are not a member of room {}", self.id),
+            ));
             return;
         }
         if let Some(seq) = self.core.seen(&out.user, &op_id) {
             // A resend: answer with the original seq once it is durable.
-            let waiter = Waiter { out, req, dup: true };
+            let waiter = Waiter {
+                out,
+                req,
+                dup: true,
+            };
             if seq <= self.durable_seq {
                 waiter.out.control(ok(req, Reply::Ack { seq, dup: true }));
             } else if let Some(p) = self
@@ -429,7 +470,10 @@ impl RoomActorState {
             return;
         }
         let now = now_ms();
-        let planned = match self.core.plan(&out.user, role, &op, now, &self.deps.config.limits) {
+        let planned = match self
+            .core
+            .plan(&out.user, role, &op, now, &self.deps.config.limits)
+        {
             Ok(p) => p,
             Err(inv) => {
                 out.control(error(req, inv.code, inv.message));
@@ -448,7 +492,11 @@ impl RoomActorState {
         self.core.absorb(&ev);
         self.pending.push(Pending {
             ev,
-            waiters: vec![Waiter { out, req, dup: false }],
+            waiters: vec![Waiter {
+                out,
+                req,
+                dup: false,
+            }],
         });
         self.start_flush(myself);
     }
@@ -535,9 +583,7 @@ impl Actor for ReviewRoom {
         for o in &orphans {
             o.control(frame.clone());
         }
-        span.in_scope(|| {
-            tracing::info!(seq = core.seq, resynced = orphans.len(), "room loaded")
-        });
+        span.in_scope(|| tracing::info!(seq = core.seq, resynced = orphans.len(), "room loaded"));
         Ok(RoomActorState {
             durable_seq: core.seq,
             snapshot_seq,
@@ -588,15 +634,21 @@ impl Actor for ReviewRoom {
                         let epoch = st.epoch;
                         st.grace.insert(key.clone(), (m.activity, epoch));
                         let (user, device) = key;
-                        myself.send_after(st.deps.config.presence_grace, move || RoomMsg::GraceOver {
-                            user,
-                            device,
-                            epoch,
+                        myself.send_after(st.deps.config.presence_grace, move || {
+                            RoomMsg::GraceOver {
+                                user,
+                                device,
+                                epoch,
+                            }
                         });
                     }
                 }
             }
-            RoomMsg::GraceOver { user, device, epoch } => {
+            RoomMsg::GraceOver {
+                user,
+                device,
+                epoch,
+            } => {
                 let key = (user, device);
                 if st.grace.get(&key).is_some_and(|(_, g)| *g == epoch) {
                     st.grace.remove(&key);
@@ -615,10 +667,19 @@ impl Actor for ReviewRoom {
             RoomMsg::Flushed(Ok(())) => st.flushed(&myself),
             RoomMsg::Flushed(Err(e)) => {
                 tracing::error!(%e, "room commit failed; restarting from the store");
-                let failed = st.in_flight.take().into_iter().flatten().chain(st.pending.drain(..));
+                let failed = st
+                    .in_flight
+                    .take()
+                    .into_iter()
+                    .flatten()
+                    .chain(st.pending.drain(..));
                 for p in failed {
                     for w in p.waiters {
-                        w.out.control(error(w.req, ErrorCode::Internal, format!("not stored: {e}")));
+                        w.out.control(error(
+                            w.req,
+                            ErrorCode::Internal,
+                            format!("not stored: {e}"),
+                        ));
                     }
                 }
                 return Err(Box::new(e));

@@ -60,7 +60,10 @@ fn valid_position(p: f64) -> Result<f64, Invalid> {
     if p.is_finite() && (0.0..=MAX_VIDEO_MS as f64).contains(&p) {
         Ok(p)
     } else {
-        Err(err(ErrorCode::Invalid, "position_ms must be within 0..=24h"))
+        Err(err(
+            ErrorCode::Invalid,
+            "position_ms must be within 0..=24h",
+        ))
     }
 }
 
@@ -146,10 +149,16 @@ impl RoomState {
             RoomOp::Update { ann } => {
                 ann.validate(limits)?;
                 let Some(old) = self.annotations.get(&ann.id) else {
-                    return Err(err(ErrorCode::NotFound, format!("no annotation `{}`", ann.id)));
+                    return Err(err(
+                        ErrorCode::NotFound,
+                        format!("no annotation `{}`", ann.id),
+                    ));
                 };
                 if old.author != by {
-                    return Err(err(ErrorCode::Forbidden, "you can only change your own annotations"));
+                    return Err(err(
+                        ErrorCode::Forbidden,
+                        "you can only change your own annotations",
+                    ));
                 }
                 plain(vec![Effect::Put {
                     ann: self.finished(ann, by),
@@ -168,7 +177,11 @@ impl RoomState {
                 plain(vec![Effect::Remove { id: id.clone() }])
             }
             RoomOp::Undo | RoomOp::Redo => {
-                let stack = if matches!(op, RoomOp::Undo) { &self.undo } else { &self.redo };
+                let stack = if matches!(op, RoomOp::Undo) {
+                    &self.undo
+                } else {
+                    &self.redo
+                };
                 match stack.get(by).and_then(|s| s.last()) {
                     Some(e) => Ok(Planned {
                         target: Some(e.seq),
@@ -184,7 +197,10 @@ impl RoomState {
                 if let Some(r) = range
                     && r.from_ms > r.to_ms
                 {
-                    return Err(err(ErrorCode::Invalid, "range.from_ms must be <= range.to_ms"));
+                    return Err(err(
+                        ErrorCode::Invalid,
+                        "range.from_ms must be <= range.to_ms",
+                    ));
                 }
                 plain(
                     self.annotations
@@ -203,7 +219,10 @@ impl RoomState {
             {
                 Err(err(
                     ErrorCode::Forbidden,
-                    format!("only the leader ({}) controls playback", self.playback.leader),
+                    format!(
+                        "only the leader ({}) controls playback",
+                        self.playback.leader
+                    ),
                 ))
             }
             RoomOp::Play { position_ms } => {
@@ -232,7 +251,10 @@ impl RoomState {
             }
             RoomOp::Step { frames } => {
                 if *frames == 0 || frames.abs() > 600 {
-                    return Err(err(ErrorCode::Invalid, "frames must be within -600..=600, not 0"));
+                    return Err(err(
+                        ErrorCode::Invalid,
+                        "frames must be within -600..=600, not 0",
+                    ));
                 }
                 let frame_ms = 1000.0 / f64::from(self.meta.fps);
                 plain(self.playback_effect(now_ms, |s| {
@@ -261,7 +283,10 @@ impl RoomState {
                     return Err(err(ErrorCode::Invalid, "user must be a valid id"));
                 }
                 if self.is_member(user) {
-                    return Err(err(ErrorCode::Conflict, format!("`{user}` is already a member")));
+                    return Err(err(
+                        ErrorCode::Conflict,
+                        format!("`{user}` is already a member"),
+                    ));
                 }
                 if self.members.len() >= limits.max_members as usize {
                     return Err(err(ErrorCode::Conflict, "the room is full"));
@@ -324,18 +349,39 @@ impl RoomState {
         let by = ev.by.as_str();
         match &ev.op {
             RoomOp::Add { .. } | RoomOp::Update { .. } | RoomOp::Delete { .. } => {
-                Self::push(&mut self.undo, by, UndoEntry { seq: ev.seq, effects: inverse });
+                Self::push(
+                    &mut self.undo,
+                    by,
+                    UndoEntry {
+                        seq: ev.seq,
+                        effects: inverse,
+                    },
+                );
                 self.redo.remove(by);
             }
             RoomOp::Undo => {
                 self.undo.get_mut(by).and_then(|s| s.pop());
                 let target = ev.target.unwrap_or(ev.seq);
-                Self::push(&mut self.redo, by, UndoEntry { seq: target, effects: inverse });
+                Self::push(
+                    &mut self.redo,
+                    by,
+                    UndoEntry {
+                        seq: target,
+                        effects: inverse,
+                    },
+                );
             }
             RoomOp::Redo => {
                 self.redo.get_mut(by).and_then(|s| s.pop());
                 let target = ev.target.unwrap_or(ev.seq);
-                Self::push(&mut self.undo, by, UndoEntry { seq: target, effects: inverse });
+                Self::push(
+                    &mut self.undo,
+                    by,
+                    UndoEntry {
+                        seq: target,
+                        effects: inverse,
+                    },
+                );
             }
             _ => {}
         }
@@ -398,7 +444,11 @@ mod tests {
 
     /// Plans and absorbs like the room actor does.
     fn run(s: &mut RoomState, by: &str, op: RoomOp) -> Result<RoomEvent, Invalid> {
-        let role = if by == "coach" { Role::Coach } else { Role::Athlete };
+        let role = if by == "coach" {
+            Role::Coach
+        } else {
+            Role::Athlete
+        };
         let p = s.plan(by, role, &op, 5000, &Limits::default())?;
         let ev = RoomEvent {
             seq: s.seq + 1,
@@ -451,7 +501,14 @@ mod tests {
         let mut log = vec![
             run(&mut live, "coach", RoomOp::Invite { user: "ath".into() }).unwrap(),
             run(&mut live, "coach", RoomOp::Add { ann: line("a", 0) }).unwrap(),
-            run(&mut live, "ath", RoomOp::Add { ann: line("b", 5000) }).unwrap(),
+            run(
+                &mut live,
+                "ath",
+                RoomOp::Add {
+                    ann: line("b", 5000),
+                },
+            )
+            .unwrap(),
             run(&mut live, "ath", RoomOp::Undo).unwrap(),
             run(&mut live, "coach", RoomOp::Rate { rate: 0.25 }).unwrap(),
         ];
@@ -479,15 +536,36 @@ mod tests {
         assert_eq!(e.code, ErrorCode::Forbidden);
         run(&mut s, "coach", RoomOp::HandOver { to: "ath".into() }).unwrap();
         run(&mut s, "ath", RoomOp::Seek { position_ms: 1.0 }).unwrap();
-        let e = run(&mut s, "coach", RoomOp::HandOver { to: "nobody".into() }).unwrap_err();
+        let e = run(
+            &mut s,
+            "coach",
+            RoomOp::HandOver {
+                to: "nobody".into(),
+            },
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::NotMember);
     }
 
     #[test]
     fn clear_by_range_and_playback_clock() {
         let mut s = RoomState::new(meta());
-        run(&mut s, "coach", RoomOp::Add { ann: line("early", 0) }).unwrap();
-        run(&mut s, "coach", RoomOp::Add { ann: line("late", 60_000) }).unwrap();
+        run(
+            &mut s,
+            "coach",
+            RoomOp::Add {
+                ann: line("early", 0),
+            },
+        )
+        .unwrap();
+        run(
+            &mut s,
+            "coach",
+            RoomOp::Add {
+                ann: line("late", 60_000),
+            },
+        )
+        .unwrap();
         let ev = run(
             &mut s,
             "coach",
@@ -501,7 +579,14 @@ mod tests {
         .unwrap();
         assert_eq!(ev.effects, vec![Effect::Remove { id: "late".into() }]);
         assert!(s.annotations.contains_key("early"));
-        run(&mut s, "coach", RoomOp::Play { position_ms: 1000.0 }).unwrap();
+        run(
+            &mut s,
+            "coach",
+            RoomOp::Play {
+                position_ms: 1000.0,
+            },
+        )
+        .unwrap();
         // Step pauses and moves one frame (40 ms at 25 fps) from "now".
         run(&mut s, "coach", RoomOp::Step { frames: 1 }).unwrap();
         assert!(!s.playback.playing);

@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build of the chalktalk server. The runtime image holds only the
+# binary; data (the embedded store and the generated dev secret) lives in
+# the /data volume. Set CHALKTALK_JWT_SECRET in production.
+FROM rust:1.90-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin chalktalk \
+    && cp target/release/chalktalk /usr/local/bin/chalktalk
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /data chalktalk \
+    && mkdir -p /data && chown chalktalk /data
+COPY --from=build /usr/local/bin/chalktalk /usr/local/bin/chalktalk
+ENV CHALKTALK_LISTEN=0.0.0.0:7700 \
+    CHALKTALK_DATA_DIR=/data \
+    CHALKTALK_LOG_FORMAT=json
+VOLUME /data
+EXPOSE 7700
+USER chalktalk
+HEALTHCHECK --interval=10s --timeout=3s \
+    CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/7700 && printf "GET /health HTTP/1.0\r\n\r\n" >&3 && grep -q "200 OK" <&3'
+ENTRYPOINT ["chalktalk"]
+CMD ["serve"]
