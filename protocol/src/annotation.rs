@@ -48,21 +48,45 @@ impl Default for Style {
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum Shape {
     /// Freehand pen stroke.
-    Stroke { points: Vec<Point> },
-    Line { a: Point, b: Point },
+    Stroke {
+        points: Vec<Point>,
+    },
+    Line {
+        a: Point,
+        b: Point,
+    },
     /// Line with an arrow head at `b`.
-    Arrow { a: Point, b: Point },
+    Arrow {
+        a: Point,
+        b: Point,
+    },
     /// Ellipse (a circle when `rx`/`ry` describe the same pixel length).
-    Ellipse { c: Point, rx: f32, ry: f32 },
+    Ellipse {
+        c: Point,
+        rx: f32,
+        ry: f32,
+    },
     /// Axis-aligned rectangle with opposite corners `a` and `b`.
-    Rect { a: Point, b: Point },
+    Rect {
+        a: Point,
+        b: Point,
+    },
     /// Angle at vertex `v` between rays to `a` and `b`. `deg` is computed by
     /// the server on commit (whatever the client sent is replaced), using the
     /// room's aspect ratio so the angle is true in pixels, not in 0..1 units.
-    Angle { a: Point, v: Point, b: Point, deg: f32 },
+    Angle {
+        a: Point,
+        v: Point,
+        b: Point,
+        deg: f32,
+    },
     /// Text label with its top-left corner at `at`; `size` is a fraction of
     /// the frame height.
-    Text { at: Point, text: String, size: f32 },
+    Text {
+        at: Point,
+        text: String,
+        size: f32,
+    },
 }
 
 /// One annotation: a shape anchored to a video time.
@@ -140,9 +164,7 @@ impl Annotation {
                 "annotation id must be 1-64 characters of [A-Za-z0-9_.:@-]",
             ));
         }
-        if self.t_ms > MAX_VIDEO_MS
-            || self.dur_ms.is_some_and(|d| u64::from(d) > MAX_VIDEO_MS)
-        {
+        if self.t_ms > MAX_VIDEO_MS || self.dur_ms.is_some_and(|d| u64::from(d) > MAX_VIDEO_MS) {
             return Err(Invalid::new(
                 ErrorCode::Invalid,
                 "t_ms and dur_ms must be at most 24 hours",
@@ -202,7 +224,11 @@ impl Annotation {
                 if text.len() > limits.max_label_bytes as usize {
                     return Err(Invalid::new(
                         ErrorCode::TextTooLong,
-                        format!("label is {} bytes; at most {}", text.len(), limits.max_label_bytes),
+                        format!(
+                            "label is {} bytes; at most {}",
+                            text.len(),
+                            limits.max_label_bytes
+                        ),
                     ));
                 }
                 if !size_ok(*size, 0.5) {
@@ -236,8 +262,14 @@ impl Annotation {
 /// The angle at `v` between `a` and `b`, in degrees (0..=180), measured in
 /// pixels of a frame whose width/height ratio is `aspect`.
 pub fn angle_degrees(a: Point, v: Point, b: Point, aspect: f32) -> f32 {
-    let (ax, ay) = (f64::from(a.0 - v.0) * f64::from(aspect), f64::from(a.1 - v.1));
-    let (bx, by) = (f64::from(b.0 - v.0) * f64::from(aspect), f64::from(b.1 - v.1));
+    let (ax, ay) = (
+        f64::from(a.0 - v.0) * f64::from(aspect),
+        f64::from(a.1 - v.1),
+    );
+    let (bx, by) = (
+        f64::from(b.0 - v.0) * f64::from(aspect),
+        f64::from(b.1 - v.1),
+    );
     let cross = ax * by - ay * bx;
     let dot = ax * bx + ay * by;
     let deg = cross.abs().atan2(dot).to_degrees();
@@ -266,7 +298,12 @@ mod tests {
         let d = angle_degrees(Point(0.5, 0.0), Point(0.5, 0.5), Point(1.0, 0.5), 1.0);
         assert!((d - 90.0).abs() < 0.01, "{d}");
         // A 45 degree diagonal in units is steeper than 45 in 16:9 pixels.
-        let d = angle_degrees(Point(1.0, 0.5), Point(0.5, 0.5), Point(1.0, 0.0), 16.0 / 9.0);
+        let d = angle_degrees(
+            Point(1.0, 0.5),
+            Point(0.5, 0.5),
+            Point(1.0, 0.0),
+            16.0 / 9.0,
+        );
         assert!((d - 29.36).abs() < 0.01, "{d}");
     }
 
@@ -297,16 +334,25 @@ mod tests {
             a: Point(0.1, f32::NAN),
             b: Point(0.2, 0.2),
         });
-        assert_eq!(bad.validate(&l).unwrap_err().code, ErrorCode::InvalidCoordinates);
+        assert_eq!(
+            bad.validate(&l).unwrap_err().code,
+            ErrorCode::InvalidCoordinates
+        );
         let bad = ann(Shape::Rect {
             a: Point(1.5, 0.0),
             b: Point(0.2, 0.2),
         });
-        assert_eq!(bad.validate(&l).unwrap_err().code, ErrorCode::InvalidCoordinates);
+        assert_eq!(
+            bad.validate(&l).unwrap_err().code,
+            ErrorCode::InvalidCoordinates
+        );
         let many = ann(Shape::Stroke {
             points: vec![Point(0.1, 0.1); 5000],
         });
-        assert_eq!(many.validate(&l).unwrap_err().code, ErrorCode::TooManyPoints);
+        assert_eq!(
+            many.validate(&l).unwrap_err().code,
+            ErrorCode::TooManyPoints
+        );
         let long = ann(Shape::Text {
             at: Point(0.1, 0.1),
             text: "x".repeat(281),
@@ -327,8 +373,17 @@ mod tests {
             a: Point(0.0, 0.0),
             b: Point(1.0, 1.0),
         });
-        assert!(a.overlaps(&TimeRange { from_ms: 2500, to_ms: 9000 }));
-        assert!(!a.overlaps(&TimeRange { from_ms: 3001, to_ms: 9000 }));
-        assert!(!a.overlaps(&TimeRange { from_ms: 0, to_ms: 999 }));
+        assert!(a.overlaps(&TimeRange {
+            from_ms: 2500,
+            to_ms: 9000
+        }));
+        assert!(!a.overlaps(&TimeRange {
+            from_ms: 3001,
+            to_ms: 9000
+        }));
+        assert!(!a.overlaps(&TimeRange {
+            from_ms: 0,
+            to_ms: 999
+        }));
     }
 }

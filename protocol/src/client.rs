@@ -124,12 +124,18 @@ impl Client {
                 .map_err(|_| ClientError::Timeout)?;
             match msg {
                 Some(Ok(WsMessage::Binary(b))) => {
-                    match codec::decode_server(&b).map_err(|e| ClientError::Decode(e.to_string()))? {
+                    match codec::decode_server(&b)
+                        .map_err(|e| ClientError::Decode(e.to_string()))?
+                    {
                         ServerFrame::Welcome(w) => break w,
                         ServerFrame::Err { code, msg, .. } => {
                             return Err(ClientError::Server { code, msg });
                         }
-                        other => return Err(ClientError::Decode(format!("expected welcome, got {other:?}"))),
+                        other => {
+                            return Err(ClientError::Decode(format!(
+                                "expected welcome, got {other:?}"
+                            )));
+                        }
                     }
                 }
                 Some(Ok(WsMessage::Close(c))) => {
@@ -166,8 +172,12 @@ impl Client {
             let _ = sink.close().await;
         });
         let reader = {
-            let (pending, closed, paused, resume) =
-                (pending.clone(), closed.clone(), paused.clone(), resume.clone());
+            let (pending, closed, paused, resume) = (
+                pending.clone(),
+                closed.clone(),
+                paused.clone(),
+                resume.clone(),
+            );
             tokio::spawn(async move {
                 loop {
                     while paused.load(Ordering::Acquire) {
@@ -185,7 +195,11 @@ impl Client {
                                 ServerFrame::Ok { id, .. } | ServerFrame::Err { id, .. } => *id,
                                 _ => 0,
                             };
-                            let waiter = if id != 0 { lock(&pending).remove(&id) } else { None };
+                            let waiter = if id != 0 {
+                                lock(&pending).remove(&id)
+                            } else {
+                                None
+                            };
                             match waiter {
                                 Some(w) => {
                                     let _ = w.send(frame);
@@ -277,7 +291,10 @@ impl Client {
 
     /// The next push (or unpaired error), waiting at most `wait`.
     pub async fn next_push(&mut self, wait: Duration) -> Option<ServerFrame> {
-        tokio::time::timeout(wait, self.pushes.recv()).await.ok().flatten()
+        tokio::time::timeout(wait, self.pushes.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// A push already received, if any, without waiting.

@@ -120,14 +120,20 @@ mod tests {
         }
         let unknown = encode(&Odd {
             id: 4,
-            m: OddMsg { t: "teleport", room: 1 },
+            m: OddMsg {
+                t: "teleport",
+                room: 1,
+            },
         });
         let e = decode_client(&unknown).unwrap_err();
         assert_eq!((e.id, e.code), (4, ErrorCode::UnknownType));
 
         let bad_field = encode(&Odd {
             id: 5,
-            m: OddMsg { t: "join_room", room: 1 },
+            m: OddMsg {
+                t: "join_room",
+                room: 1,
+            },
         });
         let e = decode_client(&bad_field).unwrap_err();
         assert_eq!((e.id, e.code), (5, ErrorCode::Invalid));

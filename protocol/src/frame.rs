@@ -53,9 +53,14 @@ pub enum ClientMsg {
         #[serde(default)]
         since: Option<u64>,
     },
-    LeaveRoom { room: RoomId },
+    LeaveRoom {
+        room: RoomId,
+    },
     /// Ephemeral: what you are doing in the room.
-    Activity { room: RoomId, activity: Activity },
+    Activity {
+        room: RoomId,
+        activity: Activity,
+    },
     /// Ephemeral: points of a stroke being drawn.
     Points {
         room: RoomId,
@@ -67,7 +72,10 @@ pub enum ClientMsg {
         points: Vec<Point>,
     },
     /// Ephemeral: laser pointer.
-    Pointer { room: RoomId, at: Option<Point> },
+    Pointer {
+        room: RoomId,
+        at: Option<Point>,
+    },
     /// Durable: apply an op. `op_id` makes a resend idempotent.
     Op {
         room: RoomId,
@@ -87,7 +95,9 @@ pub enum ClientMsg {
         #[serde(default)]
         since: Option<u64>,
     },
-    CloseThread { thread: ThreadId },
+    CloseThread {
+        thread: ThreadId,
+    },
     /// Durable: post a message. `msg_id` makes a resend idempotent.
     Send {
         thread: ThreadId,
@@ -99,7 +109,10 @@ pub enum ClientMsg {
         reply_to: Option<u64>,
     },
     /// Ephemeral: typing indicator.
-    Typing { thread: ThreadId, on: bool },
+    Typing {
+        thread: ThreadId,
+        on: bool,
+    },
     /// Move your delivered and/or read cursor forward.
     Mark {
         thread: ThreadId,
@@ -117,7 +130,9 @@ pub enum ClientMsg {
     },
     /// Admin only, and only when the server runs with debug hooks: make the
     /// room's actor panic (to exercise supervision).
-    DebugPanic { room: RoomId },
+    DebugPanic {
+        room: RoomId,
+    },
 }
 
 impl ClientMsg {
@@ -149,8 +164,12 @@ impl ClientMsg {
 pub enum Reply {
     /// Request done, nothing to return.
     Done,
-    Pong { server_ms: u64 },
-    RoomCreated { room: RoomId },
+    Pong {
+        server_ms: u64,
+    },
+    RoomCreated {
+        room: RoomId,
+    },
     /// Joined; see [`JoinMode`] for how the catch-up arrives.
     Joined {
         room: RoomId,
@@ -159,8 +178,13 @@ pub enum Reply {
     },
     /// A durable op or message is stored under `seq`. `dup` is true when the
     /// id was seen before and this is the original seq.
-    Ack { seq: u64, dup: bool },
-    ThreadCreated { thread: ThreadInfo },
+    Ack {
+        seq: u64,
+        dup: bool,
+    },
+    ThreadCreated {
+        thread: ThreadInfo,
+    },
     /// Viewing; messages after `since` up to `thread.head` follow as
     /// `thread` frames (or, if more than a page, use `history`).
     ThreadOpened {
@@ -168,7 +192,10 @@ pub enum Reply {
         since: u64,
         cursors: Vec<Cursor>,
     },
-    History { messages: Vec<Message>, more: bool },
+    History {
+        messages: Vec<Message>,
+        more: bool,
+    },
 }
 
 /// The reply to `hello`.
@@ -194,7 +221,10 @@ pub enum Notice {
         video_id: String,
         by: UserId,
     },
-    AddedToThread { thread: ThreadId, by: UserId },
+    AddedToThread {
+        thread: ThreadId,
+        by: UserId,
+    },
     /// A message in a thread the user is not viewing on any device.
     NewMessage {
         thread: ThreadId,
@@ -218,7 +248,10 @@ pub struct InboxEvent {
 pub enum ServerFrame {
     Welcome(Welcome),
     /// Success reply to request `id`.
-    Ok { id: u32, r: Reply },
+    Ok {
+        id: u32,
+        r: Reply,
+    },
     /// Failure of request `id` (0 when the frame had no id or could not be
     /// read far enough to find one).
     Err {
@@ -227,15 +260,30 @@ pub enum ServerFrame {
         msg: String,
     },
     /// Durable room event.
-    Room { room: RoomId, ev: RoomEvent },
+    Room {
+        room: RoomId,
+        ev: RoomEvent,
+    },
     /// Ephemeral room event.
-    Live { room: RoomId, ev: LiveEvent },
+    Live {
+        room: RoomId,
+        ev: LiveEvent,
+    },
     /// Durable chat message.
-    Msg { thread: ThreadId, msg: Message },
+    Msg {
+        thread: ThreadId,
+        msg: Message,
+    },
     /// Typing and cursor updates of a thread being viewed.
-    ThreadLive { thread: ThreadId, ev: ThreadLive },
+    ThreadLive {
+        thread: ThreadId,
+        ev: ThreadLive,
+    },
     Inbox(InboxEvent),
     /// You stopped receiving this room's events (too slow, or the room
     /// restarted). Join again with `since` = the last seq you applied.
-    Resync { room: RoomId, reason: String },
+    Resync {
+        room: RoomId,
+        reason: String,
+    },
 }

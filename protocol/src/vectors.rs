@@ -129,7 +129,10 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
             "ack",
             ServerFrame::Ok {
                 id: 3,
-                r: Reply::Ack { seq: 42, dup: false },
+                r: Reply::Ack {
+                    seq: 42,
+                    dup: false,
+                },
             },
         ),
         (
@@ -138,7 +141,10 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
                 id: 2,
                 r: Reply::Joined {
                     room: "r-abc".into(),
-                    mode: JoinMode::Replay { since: 41, head: 42 },
+                    mode: JoinMode::Replay {
+                        since: 41,
+                        head: 42,
+                    },
                     presence: vec![],
                 },
             },

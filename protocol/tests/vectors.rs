@@ -42,7 +42,10 @@ fn vectors_match_this_build() {
     }
     let recorded: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("vectors.json")).unwrap();
-    assert_eq!(recorded, now, "encoding changed: bump the protocol version or rewrite vectors");
+    assert_eq!(
+        recorded, now,
+        "encoding changed: bump the protocol version or rewrite vectors"
+    );
     for v in recorded.as_array().unwrap() {
         let bytes = unhex(v["hex"].as_str().unwrap());
         if v["direction"] == "client_to_server" {
