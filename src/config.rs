@@ -54,33 +54,61 @@ impl FromStr for LogFormat {
 /// variables `CHALKTALK_FIELD_NAME`.
 #[derive(Debug, Default, Clone, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
+#[serde(default)]
 pub struct Settings {
     /// Address to listen on (HTTP and WebSocket).
     #[arg(long, env = "CHALKTALK_LISTEN")]
+    #[serde(deserialize_with = "scalar")]
     pub listen: Option<String>,
     /// Directory of the embedded store and the generated dev secret.
     #[arg(long, env = "CHALKTALK_DATA_DIR")]
+    #[serde(deserialize_with = "scalar")]
     pub data_dir: Option<String>,
     /// HS256 secret for access tokens (at least 32 bytes). Without it a
     /// random secret is generated once and kept in the data dir.
     #[arg(long, env = "CHALKTALK_JWT_SECRET", hide_env_values = true)]
+    #[serde(deserialize_with = "scalar")]
     pub jwt_secret: Option<String>,
     /// `text` or `json`.
     #[arg(long, env = "CHALKTALK_LOG_FORMAT")]
+    #[serde(deserialize_with = "scalar")]
     pub log_format: Option<String>,
     /// How long a dropped connection stays in presence, in ms.
     #[arg(long, env = "CHALKTALK_PRESENCE_GRACE_MS")]
+    #[serde(deserialize_with = "scalar")]
     pub presence_grace_ms: Option<String>,
     /// How long an empty room waits before stopping, in ms.
     #[arg(long, env = "CHALKTALK_IDLE_STOP_MS")]
+    #[serde(deserialize_with = "scalar")]
     pub idle_stop_ms: Option<String>,
     /// Heartbeat interval announced to clients, in ms; a connection silent
     /// for three intervals is closed.
     #[arg(long, env = "CHALKTALK_HEARTBEAT_MS")]
+    #[serde(deserialize_with = "scalar")]
     pub heartbeat_ms: Option<String>,
     /// Enable admin-only debug requests (never in production).
     #[arg(long, env = "CHALKTALK_DEBUG_HOOKS")]
+    #[serde(deserialize_with = "scalar")]
     pub debug_hooks: Option<String>,
+}
+
+/// Accepts a TOML string, integer, float or boolean as text, so that
+/// `heartbeat_ms = 5000` and `heartbeat_ms = "5000"` both work.
+fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        S(String),
+        I(i64),
+        F(f64),
+        B(bool),
+    }
+    Ok(Some(match Scalar::deserialize(d)? {
+        Scalar::S(s) => s,
+        Scalar::I(i) => i.to_string(),
+        Scalar::F(f) => f.to_string(),
+        Scalar::B(b) => b.to_string(),
+    }))
 }
 
 /// The checked configuration of a server.
@@ -239,7 +267,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9000\"\nheartbeat_ms = \"5000\"\n",
+            "listen = \"127.0.0.1:9000\"\nheartbeat_ms = 5000\ndebug_hooks = true\n",
         )
         .unwrap();
         let cli = Settings {
@@ -249,6 +277,7 @@ mod tests {
         let c = Config::resolve(&cli, Some(&path)).unwrap();
         assert_eq!(c.listen.port(), 9100);
         assert_eq!(c.heartbeat, Duration::from_secs(5));
+        assert!(c.core.debug_hooks);
         assert_eq!(c.core.presence_grace, Duration::from_secs(10));
     }
 

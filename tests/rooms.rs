@@ -404,7 +404,12 @@ async fn panicking_room_is_restarted_with_its_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_does_not_delay_others() {
-    let s = TestServer::start().await;
+    // The drawer here outpaces the per-session frame limit on purpose.
+    let s = TestServer::start_with(|c| {
+        c.core.limits.frames_per_sec = 100_000;
+        c.core.limits.frame_burst = 100_000;
+    })
+    .await;
     let coach = s.connect("coach", Role::Coach, "laptop").await;
     let room = create_room(&coach, "v").await;
     for u in ["fast", "slow"] {

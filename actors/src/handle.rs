@@ -67,7 +67,7 @@ impl<M: Message> Handle<M> {
 
 /// Called by the actor for each counted message it takes off its mailbox.
 pub fn handled(depth: &AtomicUsize) {
-    // Saturating: a restart shares the counter and may see stale counts.
+    // Saturating: never wraps, whatever the interleaving of senders.
     let _ = depth.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
         Some(d.saturating_sub(1))
     });

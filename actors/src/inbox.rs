@@ -20,10 +20,12 @@ const REPLAY_MAX: usize = 500;
 
 #[derive(RactorMessage)]
 pub enum InboxMsg {
-    /// A device connected; replay what it missed after `since`.
+    /// A device connected; replay what it missed after `since`. The reply
+    /// says registration is done: notices after it are pushed live.
     Register {
         out: Outbound,
         since: Option<u64>,
+        done: ractor::RpcReplyPort<()>,
     },
     Unregister {
         user: UserId,
@@ -77,7 +79,7 @@ impl Actor for Inbox {
         state: &mut InboxState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            InboxMsg::Register { out, since } => {
+            InboxMsg::Register { out, since, done } => {
                 if let Some(since) = since {
                     match state.store.inbox_after(&out.user, since, REPLAY_MAX).await {
                         Ok(events) => {
@@ -93,6 +95,7 @@ impl Actor for Inbox {
                     .entry(out.user.clone())
                     .or_default()
                     .push(out);
+                let _ = done.send(());
             }
             InboxMsg::Unregister { user, session } => {
                 if let Some(list) = state.sessions.get_mut(&user) {

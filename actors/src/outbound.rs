@@ -10,9 +10,11 @@
 //!   it events and queues a `resync` notice instead (it rejoins with `since`);
 //! - replies and notices use the reserve; if even that is full the session
 //!   is killed with close code 4008 and the client resumes after reconnect.
+//! - a close requested while the queue is full (4008, 4009, 4010, 1001)
+//!   bypasses the queue through the kill switch, keeping its own code.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use chalktalk_protocol::{CloseCode, UserId};
@@ -58,12 +60,22 @@ pub struct Outbound {
 #[derive(Debug, Default)]
 pub struct KillSwitch {
     flag: AtomicBool,
+    /// The close code asked for first (0 until set).
+    code: AtomicU16,
     pub notify: Notify,
 }
 
 impl KillSwitch {
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::Acquire)
+    }
+
+    /// The close code to send (4008 if none was recorded).
+    pub fn code(&self) -> u16 {
+        match self.code.load(Ordering::Acquire) {
+            0 => CloseCode::SLOW_CONSUMER,
+            c => c,
+        }
     }
 }
 
@@ -145,6 +157,10 @@ impl Outbound {
     /// Closes the connection with `code` (the writer sends the close frame).
     pub fn kill(&self, code: u16, reason: &str) {
         if self.tx.try_send(Out::Close(code, reason.into())).is_err() {
+            let _ = self
+                .kill
+                .code
+                .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
             self.kill.flag.store(true, Ordering::Release);
             self.kill.notify.notify_one();
         }

@@ -547,10 +547,22 @@ impl Actor for Session {
     ) -> Result<SessionState, ActorProcessingErr> {
         let span =
             tracing::info_span!("session", session = args.out.session, user = %args.out.user);
-        args.directory.inbox().cast(InboxMsg::Register {
-            out: args.out.clone(),
-            since: args.inbox_since,
-        })?;
+        // Registered before the welcome goes out: no notice falls between.
+        let registered = args
+            .directory
+            .inbox()
+            .call(
+                |done| InboxMsg::Register {
+                    out: args.out.clone(),
+                    since: args.inbox_since,
+                    done,
+                },
+                Some(std::time::Duration::from_secs(10)),
+            )
+            .await?;
+        if !registered.is_success() {
+            return Err("inbox registration timed out".into());
+        }
         Ok(SessionState {
             dir: args.directory,
             out: args.out,

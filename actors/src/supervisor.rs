@@ -52,6 +52,14 @@ pub enum Lookup {
 pub trait Supervised: Actor<Arguments = ChildArgs> + Default {
     /// For logs: "room", "thread".
     const KIND: &'static str;
+    /// Tells sessions attached to an incarnation that is gone (crashed,
+    /// restarted, given up on) to attach again.
+    fn orphan(id: &str, sessions: Vec<Outbound>);
+}
+
+/// Empties a registry, returning the sessions it held.
+pub fn drain(registry: &Registry) -> Vec<Outbound> {
+    crate::lock(registry).drain().map(|(_, o)| o).collect()
 }
 
 #[derive(RactorMessage)]
@@ -192,6 +200,7 @@ impl<A: Supervised> Actor for Supervisor<A> {
                     .retain(|t| now.duration_since(*t) < RESTART_WINDOW);
                 if child.restarts.len() >= MAX_RESTARTS {
                     tracing::error!(kind = A::KIND, %id, %err, "child keeps failing; not restarting until next use");
+                    A::orphan(&id, drain(&child.registry));
                     state.children.remove(&id);
                     return Ok(());
                 }
@@ -207,7 +216,9 @@ impl<A: Supervised> Actor for Supervisor<A> {
                     }
                     Err(e) => {
                         tracing::error!(kind = A::KIND, %id, ?e, "restart failed");
-                        state.children.remove(&id);
+                        if let Some(child) = state.children.remove(&id) {
+                            A::orphan(&id, drain(&child.registry));
+                        }
                     }
                 }
             }

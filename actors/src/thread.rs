@@ -20,7 +20,7 @@ use crate::handle::handled;
 use crate::inbox::InboxMsg;
 use crate::outbound::{Durable, Outbound, SessionId};
 use crate::store::{StoreError, ThreadMeta};
-use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised};
+use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
 
 /// Message ids remembered for idempotent resends.
@@ -111,6 +111,16 @@ pub struct ChatThread;
 
 impl Supervised for ChatThread {
     const KIND: &'static str = "thread";
+
+    fn orphan(_id: &str, sessions: Vec<Outbound>) {
+        // Viewers reconnect and reopen with `since`: no message is missed.
+        for o in sessions {
+            o.kill(
+                chalktalk_protocol::CloseCode::SLOW_CONSUMER,
+                "thread restarted; reconnect and resume",
+            );
+        }
+    }
 }
 
 fn ok(req: u32, r: Reply) -> Bytes {
@@ -202,7 +212,11 @@ impl ThreadState {
     fn flushed(&mut self, myself: &ActorRef<ThreadMsg>) {
         let batch = self.in_flight.take().unwrap_or_default();
         let mut lagging = Vec::new();
+        let mut senders: Vec<UserId> = Vec::new();
         for p in batch {
+            if !senders.contains(&p.msg.from) {
+                senders.push(p.msg.from.clone());
+            }
             let frame = self.frame(&p.msg);
             let mut viewing: HashSet<&str> = HashSet::new();
             for (sid, out) in &self.viewers {
@@ -237,6 +251,23 @@ impl ThreadState {
             self.ring.push_back((p.msg.seq, frame));
             while self.ring.len() > self.deps.config.catchup_max as usize {
                 self.ring.pop_front();
+            }
+        }
+        // Senders have read what they wrote: store and show their cursors.
+        for user in senders {
+            if let Some(cursor) = self.cursors.get(&user).cloned() {
+                self.live(
+                    ThreadLive::Cursor {
+                        cursor: cursor.clone(),
+                    },
+                    None,
+                );
+                let (store, thread) = (self.deps.store.clone(), self.id.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = store.put_cursor(&thread, &cursor).await {
+                        tracing::warn!(%thread, %e, "sender cursor write failed");
+                    }
+                });
             }
         }
         for sid in lagging {
@@ -286,13 +317,16 @@ impl ThreadState {
                 ErrorCode::Invalid,
                 format!("at most {} attachments", limits.max_attachments),
             ))
-        } else if attachments
-            .iter()
-            .any(|a| !ATTACHMENT_KINDS.contains(&a.kind.as_str()) || !valid_id(&a.ref_id))
-        {
+        } else if attachments.iter().any(|a| {
+            !ATTACHMENT_KINDS.contains(&a.kind.as_str())
+                || !valid_id(&a.ref_id)
+                || a.name.as_ref().is_some_and(|n| n.len() > 200)
+        }) {
             Some((
                 ErrorCode::Invalid,
-                format!("attachment kind must be one of {ATTACHMENT_KINDS:?} with a valid ref_id"),
+                format!(
+                    "attachment kind must be one of {ATTACHMENT_KINDS:?}, with a valid ref_id and a name of at most 200 bytes"
+                ),
             ))
         } else if reply_to.is_some_and(|r| r == 0 || r > self.head) {
             Some((
@@ -356,10 +390,38 @@ impl ThreadState {
         let head = self.durable;
         let max = self.deps.config.catchup_max;
         let since = match since {
-            Some(s) if s <= head && head - s <= max => s,
+            // A client ahead of the server (restored from elsewhere) gets nothing twice.
+            Some(s) if s >= head => head,
+            Some(s) if head - s <= max => s,
             Some(_) => head.saturating_sub(max),
             None => head.saturating_sub(OPEN_PAGE),
         };
+        let first_in_ring = self.ring.front().map(|(s, _)| *s).unwrap_or(head + 1);
+        let mut frames = Vec::new();
+        if since + 1 < first_in_ring {
+            let want = (first_in_ring - 1 - since) as usize;
+            match self.deps.store.messages_after(&self.id, since, want).await {
+                Ok(msgs) if msgs.len() == want => frames.extend(msgs.iter().map(|m| self.frame(m))),
+                Ok(_) => {
+                    out.control(error(
+                        req,
+                        ErrorCode::Internal,
+                        "thread log incomplete; try again",
+                    ));
+                    return;
+                }
+                Err(e) => {
+                    out.control(error(req, ErrorCode::Internal, format!("storage: {e}")));
+                    return;
+                }
+            }
+        }
+        frames.extend(
+            self.ring
+                .iter()
+                .filter(|(seq, _)| *seq > since)
+                .map(|(_, f)| f.clone()),
+        );
         let mut cursors: Vec<Cursor> = self.cursors.values().cloned().collect();
         cursors.sort_by(|a, b| a.user.cmp(&b.user));
         out.control(ok(
@@ -372,25 +434,6 @@ impl ThreadState {
         ));
         self.viewers.insert(out.session, out.clone());
         lock(&self.registry).insert(out.session, out.clone());
-        let first_in_ring = self.ring.front().map(|(s, _)| *s).unwrap_or(head + 1);
-        let mut frames = Vec::new();
-        if since + 1 < first_in_ring {
-            match self
-                .deps
-                .store
-                .messages_after(&self.id, since, (first_in_ring - 1 - since) as usize)
-                .await
-            {
-                Ok(msgs) => frames.extend(msgs.iter().map(|m| self.frame(m))),
-                Err(e) => tracing::warn!(%e, "thread catch-up read failed"),
-            }
-        }
-        frames.extend(
-            self.ring
-                .iter()
-                .filter(|(seq, _)| *seq > since)
-                .map(|(_, f)| f.clone()),
-        );
         for f in frames {
             if out.durable(&f) != Durable::Sent {
                 out.kill(
@@ -456,14 +499,18 @@ impl Actor for ChatThread {
                 st.ring.push_back((m.seq, st.frame(m)));
             }
         }
-        let orphans: Vec<Outbound> = lock(&st.registry).drain().map(|(_, o)| o).collect();
-        for o in orphans {
-            o.kill(
-                chalktalk_protocol::CloseCode::SLOW_CONSUMER,
-                "thread restarted; resume",
-            );
-        }
+        Self::orphan(&st.id, drain(&st.registry));
         Ok(st)
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<ThreadMsg>,
+        st: &mut ThreadState,
+    ) -> Result<(), ActorProcessingErr> {
+        // A thread started only to post or read history stops when idle.
+        myself.send_after(st.deps.config.idle_stop, || ThreadMsg::IdleCheck);
+        Ok(())
     }
 
     async fn handle(

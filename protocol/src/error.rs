@@ -88,7 +88,7 @@ impl CloseCode {
     pub const INTERNAL: u16 = 1011;
     /// No valid `hello` within the handshake timeout, or a bad first frame.
     pub const HELLO_REQUIRED: u16 = 4000;
-    /// The token was missing, forged or revoked.
+    /// The token was missing or forged.
     pub const UNAUTHORIZED: u16 = 4001;
     /// The token expired.
     pub const TOKEN_EXPIRED: u16 = 4002;

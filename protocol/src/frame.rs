@@ -10,9 +10,11 @@ use crate::{
     room::{Activity, LiveEvent},
 };
 
-/// A frame from client to server. `id` pairs the reply: every frame with a
-/// non-zero id gets exactly one `ok` or `err` frame with the same id. Frames
-/// with id 0 get no reply on success (used for ephemeral streams).
+/// A frame from client to server. `id` pairs the reply: every request gets
+/// exactly one `ok` or `err` frame with its id. Ephemeral messages
+/// (`activity`, `points`, `pointer`, `typing`) get no reply on success, only
+/// an `err` on failure. Clients usually send ephemeral messages with id 0;
+/// errors about a frame with id 0 (or unreadable id) come back with id 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientFrame {
     pub id: u32,
@@ -185,8 +187,9 @@ pub enum Reply {
     ThreadCreated {
         thread: ThreadInfo,
     },
-    /// Viewing; messages after `since` up to `thread.head` follow as
-    /// `thread` frames (or, if more than a page, use `history`).
+    /// Viewing; messages after `since` up to `thread.head` follow as `msg`
+    /// frames. If `since` is later than asked for, page the gap with
+    /// `history`.
     ThreadOpened {
         thread: ThreadInfo,
         since: u64,

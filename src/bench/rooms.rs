@@ -49,6 +49,10 @@ pub struct RoomsReport {
     pub p999_ms: f64,
     pub max_ms: f64,
     pub server_rss_bytes: Option<u64>,
+    /// CPU seconds the server used during the run (user + system).
+    pub server_cpu_s: Option<f64>,
+    /// CPU seconds the load generator used during the run.
+    pub loadgen_cpu_s: f64,
     pub errors: u64,
 }
 
@@ -105,6 +109,7 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
         .await?;
     }
     let start = Instant::now();
+    let (cpu0, own0) = (target.cpu_seconds(), super::target::own_cpu_seconds());
     let sent_at: Arc<Vec<Vec<AtomicU64>>> = Arc::new(
         (0..a.rooms)
             .map(|_| (0..SLOTS).map(|_| AtomicU64::new(0)).collect())
@@ -202,6 +207,8 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
     for r in receivers {
         all.extend(r.await?);
     }
+    let server_cpu_s = target.cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+    let loadgen_cpu_s = super::target::own_cpu_seconds() - own0;
     target.close().await;
     let delivered = all.len() as u64;
     let s = Summary::from_micros(all);
@@ -221,6 +228,8 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
         p999_ms: s.p999_ms,
         max_ms: s.max_ms,
         server_rss_bytes: rss,
+        server_cpu_s,
+        loadgen_cpu_s,
         errors: errors.load(Ordering::Relaxed),
     })
 }

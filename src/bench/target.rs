@@ -11,6 +11,19 @@ use chalktalk_protocol::client::{Client, ClientOptions};
 use super::{BenchError, TargetArgs};
 use crate::auth::Auth;
 
+/// CPU seconds (user + system) this process has used.
+pub fn own_cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes only into the struct we pass.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut u) != 0 {
+            return 0.0;
+        }
+        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+        t(u.ru_utime) + t(u.ru_stime)
+    }
+}
+
 /// A scratch directory under the system temp dir.
 pub fn scratch_dir(kind: &str) -> std::path::PathBuf {
     let n = chalktalk_actors::new_id(kind);
@@ -108,6 +121,19 @@ impl Target {
         let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kb * 1024)
+    }
+
+    /// CPU seconds (user + system) the server process has used, if known.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
+        // Fields after the command name (which may contain spaces).
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = f.get(11)?.parse().ok()?;
+        let stime: f64 = f.get(12)?.parse().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        Some((utime + stime) / tick)
     }
 
     /// Stops a server this bench started and removes its data.

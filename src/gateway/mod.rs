@@ -65,7 +65,8 @@ async fn ws_endpoint(
         .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(32 * 1024)
+        .max_write_buffer_size(4 * 1024 * 1024)
         .protocols([SUBPROTOCOL])
         .on_upgrade(move |socket| ws::serve(socket, app, token))
 }

@@ -84,6 +84,12 @@ impl Bucket {
     }
 }
 
+/// tungstenite reports an oversized message as a capacity error.
+fn is_too_big(e: &axum::Error) -> bool {
+    let s = e.to_string();
+    s.contains("too long") || s.contains("Space limit") || s.contains("too big")
+}
+
 struct Hello {
     user: String,
     role: chalktalk_protocol::Role,
@@ -109,7 +115,9 @@ async fn hello(ws: &mut WebSocket, app: &App, header_token: Option<String>) -> O
         }
         Ok(Some(Err(e))) => {
             tracing::debug!(%e, "socket error before hello");
-            close(ws, CloseCode::TOO_BIG, "frame too large").await;
+            if is_too_big(&e) {
+                close(ws, CloseCode::TOO_BIG, "frame larger than max_frame_bytes").await;
+            }
             return None;
         }
         Ok(None) => return None,
@@ -217,22 +225,6 @@ pub async fn serve(mut ws: WebSocket, app: App, header_token: Option<String>) {
 
 async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     let limits = app.directory.deps.config.limits.clone();
-    let welcome = ServerFrame::Welcome(Welcome {
-        v: h.version,
-        session: format!("s-{session:x}"),
-        user: h.user.clone(),
-        role: h.role,
-        heartbeat_ms: app.heartbeat.as_millis() as u32,
-        server_ms: chalktalk_actors::now_ms(),
-        limits: limits.clone(),
-    });
-    if ws
-        .send(WsMessage::Binary(Bytes::from(encode(&welcome))))
-        .await
-        .is_err()
-    {
-        return;
-    }
     let (out, rx, kill) = Outbound::new(
         session,
         h.user.clone(),
@@ -255,6 +247,25 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             return;
         }
     };
+    // The session is registered (inbox included) before the welcome, and the
+    // writer starts after it, so the welcome is always the first frame.
+    let welcome = ServerFrame::Welcome(Welcome {
+        v: h.version,
+        session: format!("s-{session:x}"),
+        user: h.user.clone(),
+        role: h.role,
+        heartbeat_ms: app.heartbeat.as_millis() as u32,
+        server_ms: chalktalk_actors::now_ms(),
+        limits: limits.clone(),
+    });
+    if ws
+        .send(WsMessage::Binary(Bytes::from(encode(&welcome))))
+        .await
+        .is_err()
+    {
+        actor.stop(None);
+        return;
+    }
     app.connections
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -276,38 +287,24 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             _ = &mut done_rx => break,
             _ = tokio::time::sleep_until(deadline) => {
                 out.kill(CloseCode::IDLE, "no frame within three heartbeats");
-                continue;
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut done_rx).await;
+                break;
             }
         };
         let Some(msg) = msg else { break };
         last_seen = Instant::now();
         let bytes = match msg {
-            Ok(WsMessage::Binary(b)) => b,
-            Ok(WsMessage::Text(_)) => {
-                out.control(err_frame(
-                    0,
-                    ErrorCode::BadFrame,
-                    "text frames are not accepted; send MessagePack in binary frames",
-                ));
-                continue;
-            }
+            Ok(WsMessage::Binary(b)) => Some(b),
+            Ok(WsMessage::Text(_)) => None,
             Ok(WsMessage::Close(_)) => break,
             Ok(_) => continue,
             Err(e) => {
                 tracing::debug!(%e, "socket read error");
-                // tungstenite reports an oversized message as a capacity error.
-                if e.to_string().contains("too long") || e.to_string().contains("Space limit") {
+                if is_too_big(&e) {
                     out.kill(CloseCode::TOO_BIG, "frame larger than max_frame_bytes");
                     let _ = tokio::time::timeout(Duration::from_secs(1), &mut done_rx).await;
                 }
                 break;
-            }
-        };
-        let frame = match decode_client(&bytes) {
-            Ok(f) => f,
-            Err(e) => {
-                out.control(err_frame(e.id, e.code, e.message));
-                continue;
             }
         };
         if !bucket.take() {
@@ -319,13 +316,32 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
                 );
                 continue;
             }
+            let id = bytes
+                .as_ref()
+                .map(|b| decode_client(b).map(|f| f.id).unwrap_or_else(|e| e.id))
+                .unwrap_or(0);
             out.control(err_frame(
-                frame.id,
+                id,
                 ErrorCode::RateLimited,
                 format!("more than {} frames/s; slow down", limits.frames_per_sec),
             ));
             continue;
         }
+        let Some(bytes) = bytes else {
+            out.control(err_frame(
+                0,
+                ErrorCode::BadFrame,
+                "text frames are not accepted; send MessagePack in binary frames",
+            ));
+            continue;
+        };
+        let frame = match decode_client(&bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                out.control(err_frame(e.id, e.code, e.message));
+                continue;
+            }
+        };
         strikes = 0;
         let Ok(permit) = permits.acquire().await else {
             break;
@@ -345,6 +361,30 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     tracing::debug!("session ended");
 }
 
+/// Writes `first` and whatever else is already queued (up to 64 frames) with
+/// one flush, so a burst costs one syscall. Returns a close found in the
+/// queue, to be sent after the burst.
+async fn write_burst(
+    sink: &mut SplitSink<WebSocket, WsMessage>,
+    first: Bytes,
+    rx: &mut mpsc::Receiver<Out>,
+) -> Result<Option<Out>, axum::Error> {
+    sink.feed(WsMessage::Binary(first)).await?;
+    let mut close = None;
+    for _ in 0..63 {
+        match rx.try_recv() {
+            Ok(Out::Frame(b)) => sink.feed(WsMessage::Binary(b)).await?,
+            Ok(c) => {
+                close = Some(c);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    sink.flush().await?;
+    Ok(close)
+}
+
 async fn write_loop(
     mut sink: SplitSink<WebSocket, WsMessage>,
     mut rx: mpsc::Receiver<Out>,
@@ -357,7 +397,7 @@ async fn write_loop(
     loop {
         let item = tokio::select! {
             biased;
-            _ = kill.notify.notified() => Out::Close(CloseCode::SLOW_CONSUMER, "too slow to receive; reconnect and resume".into()),
+            _ = kill.notify.notified() => Out::Close(kill.code(), "closing: the outbound queue is full".into()),
             item = rx.recv() => match item {
                 Some(i) => i,
                 None => break,
@@ -369,10 +409,12 @@ async fn write_loop(
                 continue;
             }
         };
-        match item {
+        let close = match item {
             Out::Frame(b) => {
-                match tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Binary(b))).await {
-                    Ok(Ok(())) => {}
+                match tokio::time::timeout(WRITE_TIMEOUT, write_burst(&mut sink, b, &mut rx)).await
+                {
+                    Ok(Ok(None)) => continue,
+                    Ok(Ok(Some(close))) => close,
                     Ok(Err(_)) => break,
                     Err(_) => {
                         tracing::info!("socket write stalled; closing");
@@ -380,16 +422,17 @@ async fn write_loop(
                     }
                 }
             }
-            Out::Close(code, reason) => {
-                tracing::info!(code, %reason, "closing connection");
-                let frame = WsMessage::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                }));
-                let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(frame)).await;
-                break;
-            }
+            close => close,
+        };
+        if let Out::Close(code, reason) = close {
+            tracing::info!(code, %reason, "closing connection");
+            let frame = WsMessage::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }));
+            let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(frame)).await;
         }
+        break;
     }
     let _ = done.send(());
 }

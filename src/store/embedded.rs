@@ -37,6 +37,8 @@ use tokio::sync::oneshot;
 
 /// Name of the database file inside the data dir.
 pub const FILE_NAME: &str = "chalktalk.redb";
+/// Page cache of the database file.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Most requests applied in one write transaction.
 pub const MAX_BATCH: usize = 4096;
 
@@ -145,7 +147,10 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| unavailable(format!("create {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
+        // redb's default page cache is 1 GiB; the hot data (recent events,
+        // snapshots) is small and the actors keep their own recent rings.
         let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| unavailable(format!("open {}: {e}", path.display())))?;
         // Create every table once so read transactions can always open them.

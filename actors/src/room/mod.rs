@@ -23,7 +23,7 @@ use crate::handle::handled;
 use crate::inbox::InboxMsg;
 use crate::outbound::{Durable, Outbound, SessionId};
 use crate::store::{MembershipKind, Snapshot, StoreError};
-use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised};
+use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
 use state::RoomState;
 
@@ -133,6 +133,16 @@ pub struct ReviewRoom;
 
 impl Supervised for ReviewRoom {
     const KIND: &'static str = "room";
+
+    fn orphan(id: &str, sessions: Vec<Outbound>) {
+        let frame = Bytes::from(encode(&ServerFrame::Resync {
+            room: id.to_string(),
+            reason: "room restarted".into(),
+        }));
+        for o in &sessions {
+            o.control(frame.clone());
+        }
+    }
 }
 
 fn ok(req: u32, r: Reply) -> Bytes {
@@ -575,15 +585,10 @@ impl Actor for ReviewRoom {
             }
         }
         // Sessions attached to a previous incarnation must rejoin.
-        let orphans: Vec<Outbound> = lock(&registry).drain().map(|(_, o)| o).collect();
-        let frame = Bytes::from(encode(&ServerFrame::Resync {
-            room: id.clone(),
-            reason: "room restarted".into(),
-        }));
-        for o in &orphans {
-            o.control(frame.clone());
-        }
-        span.in_scope(|| tracing::info!(seq = core.seq, resynced = orphans.len(), "room loaded"));
+        let orphans = drain(&registry);
+        let resynced = orphans.len();
+        Self::orphan(&id, orphans);
+        span.in_scope(|| tracing::info!(seq = core.seq, resynced, "room loaded"));
         Ok(RoomActorState {
             durable_seq: core.seq,
             snapshot_seq,
@@ -601,6 +606,16 @@ impl Actor for ReviewRoom {
             last_presence: Vec::new(),
             span,
         })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<RoomMsg>,
+        st: &mut RoomActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // A room started by a refused join or a lone op must stop too.
+        st.schedule_idle(&myself);
+        Ok(())
     }
 
     async fn handle(
