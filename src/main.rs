@@ -9,11 +9,6 @@ use chalktalk::config::{Config, LogFormat, Settings};
 use chalktalk_protocol::Role;
 use clap::{Parser, Subcommand};
 
-/// glibc malloc showed up at ~13% of server CPU with arena lock contention
-/// under load; mimalloc removes most of it (docs/BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "chalktalk",

@@ -1,5 +1,6 @@
-//! The Session actor: one per WebSocket connection, after a successful
-//! hello. It owns what the connection has joined and opened, checks
+//! The Session actor: one per WebSocket connection that makes requests
+//! (the gateway starts it on the connection's first request; an idle
+//! connection, which only heartbeats and receives inbox pushes, has none). It owns what the connection has joined and opened, checks
 //! stateless rules (ids, limits, roles), routes each request to the room or
 //! thread actor found through the directory, and on stop tells them the
 //! connection is gone. Replies to room and thread requests are sent by those
@@ -18,6 +19,7 @@ use chalktalk_protocol::{
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use ractor_cluster_derive::RactorMessage;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::directory::Directory;
 use crate::handle::{Handle, SendFail};
@@ -34,8 +36,9 @@ const MAX_REF_LEN: usize = 128;
 
 #[derive(RactorMessage)]
 pub enum SessionMsg {
-    /// A decoded frame from the socket (holding one reader permit).
-    Frame(ClientFrame),
+    /// A decoded frame from the socket (holding one reader permit). Boxed
+    /// so the idle mailbox of each connection stays small.
+    Frame(Box<ClientFrame>),
 }
 
 /// What a session starts from.
@@ -45,7 +48,6 @@ pub struct SessionArgs {
     pub role: Role,
     /// Permits the socket reader takes per frame; returned when handled.
     pub permits: Arc<Semaphore>,
-    pub inbox_since: Option<u64>,
 }
 
 pub struct SessionState {
@@ -547,22 +549,6 @@ impl Actor for Session {
     ) -> Result<SessionState, ActorProcessingErr> {
         let span =
             tracing::info_span!("session", session = args.out.session, user = %args.out.user);
-        // Registered before the welcome goes out: no notice falls between.
-        let registered = args
-            .directory
-            .inbox()
-            .call(
-                |done| InboxMsg::Register {
-                    out: args.out.clone(),
-                    since: args.inbox_since,
-                    done,
-                },
-                Some(std::time::Duration::from_secs(10)),
-            )
-            .await?;
-        if !registered.is_success() {
-            return Err("inbox registration timed out".into());
-        }
         Ok(SessionState {
             dir: args.directory,
             out: args.out,
@@ -583,9 +569,10 @@ impl Actor for Session {
     ) -> Result<(), ActorProcessingErr> {
         let SessionMsg::Frame(frame) = msg;
         let span = st.span.clone();
-        let _g = span.enter();
-        let req = frame.id;
-        if let Err(fail) = st.handle_frame(req, frame.m).await {
+        let ClientFrame { id: req, m } = *frame;
+        // Boxed: the actor's idle task keeps only a pointer, not the state
+        // machine of the largest request.
+        if let Err(fail) = Box::pin(st.handle_frame(req, m)).instrument(span).await {
             tracing::debug!(req, code = %fail.0, msg = %fail.1, "request refused");
             st.fail(req, fail);
         }
@@ -607,10 +594,6 @@ impl Actor for Session {
         for h in st.threads.values() {
             let _ = h.actor.cast(ThreadMsg::Disconnected { session });
         }
-        let _ = st.dir.inbox().cast(InboxMsg::Unregister {
-            user: st.out.user.clone(),
-            session,
-        });
         Ok(())
     }
 }

@@ -523,139 +523,145 @@ impl Actor for ChatThread {
             handled(&st.depth);
         }
         let span = st.span.clone();
-        let _g = span.enter();
-        match msg {
-            ThreadMsg::Open { out, req, since } => {
-                if st.member(&out, req) {
-                    st.open(out, req, since).await;
-                }
-            }
-            ThreadMsg::Close { out, req } => {
-                st.viewers.remove(&out.session);
-                lock(&st.registry).remove(&out.session);
-                out.control(ok(req, Reply::Done));
-                if st.viewers.is_empty() {
-                    myself.send_after(st.deps.config.idle_stop, || ThreadMsg::IdleCheck);
-                }
-            }
-            ThreadMsg::Disconnected { session } => {
-                st.viewers.remove(&session);
-                lock(&st.registry).remove(&session);
-                if st.viewers.is_empty() {
-                    myself.send_after(st.deps.config.idle_stop, || ThreadMsg::IdleCheck);
-                }
-            }
-            ThreadMsg::Send { out, req, draft } => st.send(&myself, out, req, draft),
-            ThreadMsg::Typing { out, on } => {
-                if st.meta.members.contains(&out.user) {
-                    st.live(
-                        ThreadLive::Typing {
-                            user: out.user.clone(),
-                            on,
-                        },
-                        Some(out.session),
-                    );
-                }
-            }
-            ThreadMsg::Mark {
-                out,
-                req,
-                delivered,
-                read,
-            } => {
-                if !st.member(&out, req) {
-                    return Ok(());
-                }
-                if delivered.into_iter().chain(read).any(|s| s > st.durable) {
-                    out.control(error(
-                        req,
-                        ErrorCode::Invalid,
-                        "cursor beyond the newest message",
-                    ));
-                    return Ok(());
-                }
-                let c = st.cursors.entry(out.user.clone()).or_insert(Cursor {
-                    user: out.user.clone(),
-                    delivered: 0,
-                    read: 0,
-                });
-                c.read = c.read.max(read.unwrap_or(0));
-                c.delivered = c.delivered.max(delivered.unwrap_or(0)).max(c.read);
-                let cursor = c.clone();
-                st.live(
-                    ThreadLive::Cursor {
-                        cursor: cursor.clone(),
-                    },
-                    None,
-                );
-                let (store, thread) = (st.deps.store.clone(), st.id.clone());
-                tokio::spawn(async move {
-                    match store.put_cursor(&thread, &cursor).await {
-                        Ok(()) => out.control(ok(req, Reply::Done)),
-                        Err(e) => {
-                            out.control(error(req, ErrorCode::Internal, format!("not stored: {e}")))
-                        }
-                    }
-                });
-            }
-            ThreadMsg::History {
-                out,
-                req,
-                before,
-                limit,
-            } => {
-                if !st.member(&out, req) {
-                    return Ok(());
-                }
-                let max = st.deps.config.limits.max_history_page;
-                if limit == 0 || limit > max {
-                    out.control(error(
-                        req,
-                        ErrorCode::Invalid,
-                        format!("limit must be 1..={max}"),
-                    ));
-                    return Ok(());
-                }
-                let before = before.unwrap_or(u64::MAX).min(st.durable + 1);
-                let (store, thread) = (st.deps.store.clone(), st.id.clone());
-                tokio::spawn(async move {
-                    match store.messages_before(&thread, before, limit as usize).await {
-                        Ok(messages) => {
-                            let more = messages.first().is_some_and(|m| m.seq > 1);
-                            out.control(ok(req, Reply::History { messages, more }));
-                        }
-                        Err(e) => {
-                            out.control(error(req, ErrorCode::Internal, format!("storage: {e}")))
-                        }
-                    }
-                });
-            }
-            ThreadMsg::Flushed(Ok(())) => st.flushed(&myself),
-            ThreadMsg::Flushed(Err(e)) => {
-                tracing::error!(%e, "thread commit failed; restarting from the store");
-                let failed = st
-                    .in_flight
-                    .take()
-                    .into_iter()
-                    .flatten()
-                    .chain(st.pending.drain(..));
-                for p in failed {
-                    for (out, req, _) in p.waiters {
-                        out.control(error(req, ErrorCode::Internal, format!("not stored: {e}")));
-                    }
-                }
-                return Err(Box::new(e));
-            }
-            ThreadMsg::IdleCheck => {
-                if st.viewers.is_empty()
-                    && st.pending.is_empty()
-                    && st.in_flight.is_none()
-                    && st.depth.load(Ordering::Relaxed) == 0
-                {
-                    myself.stop(Some("idle".into()));
-                }
+        Box::pin(dispatch(myself, msg, st)).instrument(span).await
+    }
+}
+
+/// The body of `handle`, run inside the actor's span.
+async fn dispatch(
+    myself: ActorRef<ThreadMsg>,
+    msg: ThreadMsg,
+    st: &mut ThreadState,
+) -> Result<(), ActorProcessingErr> {
+    match msg {
+        ThreadMsg::Open { out, req, since } => {
+            if st.member(&out, req) {
+                st.open(out, req, since).await;
             }
         }
-        Ok(())
+        ThreadMsg::Close { out, req } => {
+            st.viewers.remove(&out.session);
+            lock(&st.registry).remove(&out.session);
+            out.control(ok(req, Reply::Done));
+            if st.viewers.is_empty() {
+                myself.send_after(st.deps.config.idle_stop, || ThreadMsg::IdleCheck);
+            }
+        }
+        ThreadMsg::Disconnected { session } => {
+            st.viewers.remove(&session);
+            lock(&st.registry).remove(&session);
+            if st.viewers.is_empty() {
+                myself.send_after(st.deps.config.idle_stop, || ThreadMsg::IdleCheck);
+            }
+        }
+        ThreadMsg::Send { out, req, draft } => st.send(&myself, out, req, draft),
+        ThreadMsg::Typing { out, on } => {
+            if st.meta.members.contains(&out.user) {
+                st.live(
+                    ThreadLive::Typing {
+                        user: out.user.clone(),
+                        on,
+                    },
+                    Some(out.session),
+                );
+            }
+        }
+        ThreadMsg::Mark {
+            out,
+            req,
+            delivered,
+            read,
+        } => {
+            if !st.member(&out, req) {
+                return Ok(());
+            }
+            if delivered.into_iter().chain(read).any(|s| s > st.durable) {
+                out.control(error(
+                    req,
+                    ErrorCode::Invalid,
+                    "cursor beyond the newest message",
+                ));
+                return Ok(());
+            }
+            let c = st.cursors.entry(out.user.clone()).or_insert(Cursor {
+                user: out.user.clone(),
+                delivered: 0,
+                read: 0,
+            });
+            c.read = c.read.max(read.unwrap_or(0));
+            c.delivered = c.delivered.max(delivered.unwrap_or(0)).max(c.read);
+            let cursor = c.clone();
+            st.live(
+                ThreadLive::Cursor {
+                    cursor: cursor.clone(),
+                },
+                None,
+            );
+            let (store, thread) = (st.deps.store.clone(), st.id.clone());
+            tokio::spawn(async move {
+                match store.put_cursor(&thread, &cursor).await {
+                    Ok(()) => out.control(ok(req, Reply::Done)),
+                    Err(e) => {
+                        out.control(error(req, ErrorCode::Internal, format!("not stored: {e}")))
+                    }
+                }
+            });
+        }
+        ThreadMsg::History {
+            out,
+            req,
+            before,
+            limit,
+        } => {
+            if !st.member(&out, req) {
+                return Ok(());
+            }
+            let max = st.deps.config.limits.max_history_page;
+            if limit == 0 || limit > max {
+                out.control(error(
+                    req,
+                    ErrorCode::Invalid,
+                    format!("limit must be 1..={max}"),
+                ));
+                return Ok(());
+            }
+            let before = before.unwrap_or(u64::MAX).min(st.durable + 1);
+            let (store, thread) = (st.deps.store.clone(), st.id.clone());
+            tokio::spawn(async move {
+                match store.messages_before(&thread, before, limit as usize).await {
+                    Ok(messages) => {
+                        let more = messages.first().is_some_and(|m| m.seq > 1);
+                        out.control(ok(req, Reply::History { messages, more }));
+                    }
+                    Err(e) => out.control(error(req, ErrorCode::Internal, format!("storage: {e}"))),
+                }
+            });
+        }
+        ThreadMsg::Flushed(Ok(())) => st.flushed(&myself),
+        ThreadMsg::Flushed(Err(e)) => {
+            tracing::error!(%e, "thread commit failed; restarting from the store");
+            let failed = st
+                .in_flight
+                .take()
+                .into_iter()
+                .flatten()
+                .chain(st.pending.drain(..));
+            for p in failed {
+                for (out, req, _) in p.waiters {
+                    out.control(error(req, ErrorCode::Internal, format!("not stored: {e}")));
+                }
+            }
+            return Err(Box::new(e));
+        }
+        ThreadMsg::IdleCheck => {
+            if st.viewers.is_empty()
+                && st.pending.is_empty()
+                && st.in_flight.is_none()
+                && st.depth.load(Ordering::Relaxed) == 0
+            {
+                myself.stop(Some("idle".into()));
+            }
+        }
     }
+    Ok(())
 }

@@ -14,6 +14,10 @@ use super::{BenchError, Target, TargetArgs, connect_many};
 pub struct SessionsArgs {
     #[arg(long, default_value_t = 10_000)]
     pub count: usize,
+    /// Make one request per session first, so each has its Session actor
+    /// (an idle connection that only heartbeats has none).
+    #[arg(long)]
+    pub active: bool,
     #[command(flatten)]
     pub target: TargetArgs,
     #[arg(long)]
@@ -23,6 +27,7 @@ pub struct SessionsArgs {
 #[derive(Serialize, Debug)]
 pub struct SessionsReport {
     pub sessions: usize,
+    pub active: bool,
     pub connect_seconds: f64,
     pub server_rss_before_bytes: Option<u64>,
     pub server_rss_after_bytes: Option<u64>,
@@ -46,6 +51,16 @@ pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
         .collect();
     let clients = connect_many(&target, users).await?;
     let connect_seconds = t0.elapsed().as_secs_f64();
+    if a.active {
+        for c in &clients {
+            // Refused (no such thread), but it starts the Session actor.
+            let _ = c
+                .request(chalktalk_protocol::ClientMsg::CloseThread {
+                    thread: "none".into(),
+                })
+                .await;
+        }
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = target.rss_bytes();
     let errors = clients.iter().filter(|c| c.close_info().is_some()).count() as u64;
@@ -54,6 +69,7 @@ pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
     target.close().await;
     Ok(SessionsReport {
         sessions: a.count,
+        active: a.active,
         connect_seconds,
         server_rss_before_bytes: before,
         server_rss_after_bytes: after,

@@ -64,7 +64,7 @@ async fn ws_endpoint(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(32 * 1024)
         .max_write_buffer_size(4 * 1024 * 1024)
         .protocols([SUBPROTOCOL])

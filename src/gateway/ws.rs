@@ -1,6 +1,7 @@
-//! One WebSocket connection: the hello handshake (version, token, device),
-//! then a reader that decodes each binary frame once, rate-limits it and
-//! hands it to the connection's Session actor (at most `READ_PERMITS` frames
+//! One WebSocket connection: the hello handshake (version, token, device)
+//! and inbox registration, then a reader that rate-limits each frame,
+//! decodes it once, answers heartbeats itself and hands everything else to
+//! the connection's Session actor (started on the first request) (at most `READ_PERMITS` frames
 //! in flight: past that, the reader stops reading and TCP pushes back), and
 //! a writer that drains the session's bounded outbound queue, sends
 //! heartbeats and enforces a write timeout.
@@ -11,16 +12,18 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
+use chalktalk_actors::inbox::InboxMsg;
 use chalktalk_actors::outbound::KillSwitch;
 use chalktalk_actors::session::{Session, SessionArgs, SessionMsg};
 use chalktalk_actors::{Out, Outbound};
+use chalktalk_protocol::Reply;
 use chalktalk_protocol::{
     ClientMsg, CloseCode, ErrorCode, ServerFrame, Welcome, decode_client, encode, negotiate,
     valid_id,
 };
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use ractor::Actor;
+use ractor::{Actor, ActorRef};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
@@ -213,9 +216,18 @@ async fn hello(ws: &mut WebSocket, app: &App, header_token: Option<String>) -> O
     }
 }
 
+fn unregister(app: &App, out: &Outbound) {
+    let _ = app.directory.inbox().cast(InboxMsg::Unregister {
+        user: out.user.clone(),
+        session: out.session,
+    });
+}
+
 /// Serves one upgraded connection until it ends.
 pub async fn serve(mut ws: WebSocket, app: App, header_token: Option<String>) {
-    let Some(h) = hello(&mut ws, &app, header_token).await else {
+    // Boxed steps: the connection's long-lived future is sized for its
+    // steady-state loop, not for the handshake (docs/BENCHMARKS.md, memory).
+    let Some(h) = Box::pin(hello(&mut ws, &app, header_token)).await else {
         return;
     };
     let session = app.next_session.fetch_add(1, Ordering::Relaxed);
@@ -232,23 +244,25 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         app.directory.deps.stats.clone(),
     );
     let permits = Arc::new(Semaphore::new(READ_PERMITS));
-    let args = SessionArgs {
-        directory: app.directory.clone(),
-        out: out.clone(),
-        role: h.role,
-        permits: permits.clone(),
-        inbox_since: h.inbox_since,
-    };
-    let actor = match Actor::spawn(None, Session, args).await {
-        Ok((a, _)) => a,
-        Err(e) => {
-            tracing::error!(%e, "session actor failed to start");
-            close(&mut ws, CloseCode::INTERNAL, "session failed to start").await;
-            return;
-        }
-    };
-    // The session is registered (inbox included) before the welcome, and the
-    // writer starts after it, so the welcome is always the first frame.
+    // Registered with the inbox before the welcome: no notice falls between.
+    let registered = app
+        .directory
+        .inbox()
+        .call(
+            |done| InboxMsg::Register {
+                out: out.clone(),
+                since: h.inbox_since,
+                done,
+            },
+            Some(Duration::from_secs(10)),
+        )
+        .await;
+    if !matches!(registered, Ok(ractor::rpc::CallResult::Success(()))) {
+        tracing::error!("inbox registration failed");
+        close(&mut ws, CloseCode::INTERNAL, "inbox unavailable").await;
+        return;
+    }
+    // The writer starts after the welcome, so it is always the first frame.
     let welcome = ServerFrame::Welcome(Welcome {
         v: h.version,
         session: format!("s-{session:x}"),
@@ -258,12 +272,11 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         server_ms: chalktalk_actors::now_ms(),
         limits: limits.clone(),
     });
-    if ws
-        .send(WsMessage::Binary(Bytes::from(encode(&welcome))))
+    if Box::pin(ws.send(WsMessage::Binary(Bytes::from(encode(&welcome)))))
         .await
         .is_err()
     {
-        actor.stop(None);
+        unregister(&app, &out);
         return;
     }
     app.connections
@@ -276,6 +289,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     let (done_tx, mut done_rx) = oneshot::channel::<()>();
     let writer = tokio::spawn(write_loop(sink, rx, kill, app.heartbeat, done_tx).in_current_span());
 
+    let mut actor: Option<ActorRef<SessionMsg>> = None;
     let idle = app.heartbeat * 3;
     let mut last_seen = Instant::now();
     let mut bucket = Bucket::new(limits.frames_per_sec, limits.frame_burst);
@@ -343,16 +357,49 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             }
         };
         strikes = 0;
+        if frame.m == ClientMsg::Ping {
+            // Heartbeats need no actor (and keep idle connections cheap).
+            let pong = Reply::Pong {
+                server_ms: chalktalk_actors::now_ms(),
+            };
+            out.control(Bytes::from(encode(&ServerFrame::Ok {
+                id: frame.id,
+                r: pong,
+            })));
+            continue;
+        }
         let Ok(permit) = permits.acquire().await else {
             break;
         };
         permit.forget();
-        if actor.cast(SessionMsg::Frame(frame)).is_err() {
+        if actor.is_none() {
+            let args = SessionArgs {
+                directory: app.directory.clone(),
+                out: out.clone(),
+                role: h.role,
+                permits: permits.clone(),
+            };
+            match Box::pin(Actor::spawn(None, Session, args)).await {
+                Ok((a, _)) => actor = Some(a),
+                Err(e) => {
+                    tracing::error!(%e, "session actor failed to start");
+                    out.kill(CloseCode::INTERNAL, "session failed to start");
+                    break;
+                }
+            }
+        }
+        let sent = actor
+            .as_ref()
+            .is_some_and(|a| a.cast(SessionMsg::Frame(Box::new(frame))).is_ok());
+        if !sent {
             out.kill(CloseCode::INTERNAL, "session ended");
             break;
         }
     }
-    actor.stop(Some("connection closed".into()));
+    if let Some(a) = actor {
+        a.stop(Some("connection closed".into()));
+    }
+    unregister(&app, &out);
     app.connections
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -628,101 +628,107 @@ impl Actor for ReviewRoom {
             handled(&st.depth);
         }
         let span = st.span.clone();
-        let _g = span.enter();
-        match msg {
-            RoomMsg::Join { out, req, since } => st.join(out, req, since).await,
-            RoomMsg::Leave { out, req } => {
-                st.remove_member(out.session);
-                out.control(ok(req, Reply::Done));
+        Box::pin(dispatch(myself, msg, st)).instrument(span).await
+    }
+}
+
+/// The body of `handle`, run inside the actor's span.
+async fn dispatch(
+    myself: ActorRef<RoomMsg>,
+    msg: RoomMsg,
+    st: &mut RoomActorState,
+) -> Result<(), ActorProcessingErr> {
+    match msg {
+        RoomMsg::Join { out, req, since } => st.join(out, req, since).await,
+        RoomMsg::Leave { out, req } => {
+            st.remove_member(out.session);
+            out.control(ok(req, Reply::Done));
+            st.broadcast_presence();
+            st.schedule_idle(&myself);
+        }
+        RoomMsg::Disconnected { session } => {
+            if let Some(m) = st.remove_member(session) {
+                let key = (m.out.user.clone(), m.out.device.clone());
+                let other_device_session = st
+                    .members
+                    .values()
+                    .any(|o| o.out.user == key.0 && o.out.device == key.1);
+                if !other_device_session {
+                    st.epoch += 1;
+                    let epoch = st.epoch;
+                    st.grace.insert(key.clone(), (m.activity, epoch));
+                    let (user, device) = key;
+                    myself.send_after(st.deps.config.presence_grace, move || RoomMsg::GraceOver {
+                        user,
+                        device,
+                        epoch,
+                    });
+                }
+            }
+        }
+        RoomMsg::GraceOver {
+            user,
+            device,
+            epoch,
+        } => {
+            let key = (user, device);
+            if st.grace.get(&key).is_some_and(|(_, g)| *g == epoch) {
+                st.grace.remove(&key);
                 st.broadcast_presence();
                 st.schedule_idle(&myself);
             }
-            RoomMsg::Disconnected { session } => {
-                if let Some(m) = st.remove_member(session) {
-                    let key = (m.out.user.clone(), m.out.device.clone());
-                    let other_device_session = st
-                        .members
-                        .values()
-                        .any(|o| o.out.user == key.0 && o.out.device == key.1);
-                    if !other_device_session {
-                        st.epoch += 1;
-                        let epoch = st.epoch;
-                        st.grace.insert(key.clone(), (m.activity, epoch));
-                        let (user, device) = key;
-                        myself.send_after(st.deps.config.presence_grace, move || {
-                            RoomMsg::GraceOver {
-                                user,
-                                device,
-                                epoch,
-                            }
-                        });
-                    }
-                }
-            }
-            RoomMsg::GraceOver {
-                user,
-                device,
-                epoch,
-            } => {
-                let key = (user, device);
-                if st.grace.get(&key).is_some_and(|(_, g)| *g == epoch) {
-                    st.grace.remove(&key);
-                    st.broadcast_presence();
-                    st.schedule_idle(&myself);
-                }
-            }
-            RoomMsg::Live { session, input } => st.live(session, input),
-            RoomMsg::Op {
-                out,
-                role,
-                req,
-                op_id,
-                op,
-            } => st.op(&myself, out, role, req, op_id, op).await,
-            RoomMsg::Flushed(Ok(())) => st.flushed(&myself),
-            RoomMsg::Flushed(Err(e)) => {
-                tracing::error!(%e, "room commit failed; restarting from the store");
-                let failed = st
-                    .in_flight
-                    .take()
-                    .into_iter()
-                    .flatten()
-                    .chain(st.pending.drain(..));
-                for p in failed {
-                    for w in p.waiters {
-                        w.out.control(error(
-                            w.req,
-                            ErrorCode::Internal,
-                            format!("not stored: {e}"),
-                        ));
-                    }
-                }
-                return Err(Box::new(e));
-            }
-            RoomMsg::IdleCheck => {
-                let idle = st.members.is_empty()
-                    && st.grace.is_empty()
-                    && st.pending.is_empty()
-                    && st.in_flight.is_none()
-                    && st.depth.load(Ordering::Relaxed) == 0;
-                if idle {
-                    if st.core.seq > st.snapshot_seq
-                        && let Ok(bytes) = rmp_serde::to_vec_named(&st.core)
-                    {
-                        let snap = Snapshot {
-                            seq: st.core.seq,
-                            bytes,
-                        };
-                        if let Err(e) = st.deps.store.put_room_snapshot(&st.id, &snap).await {
-                            tracing::warn!(%e, "final snapshot failed");
-                        }
-                    }
-                    tracing::debug!("room idle; stopping");
-                    myself.stop(Some("idle".into()));
-                }
-            }
-            RoomMsg::Panic => panic!("debug_panic requested for room {}", st.id),
         }
-        Ok(())
+        RoomMsg::Live { session, input } => st.live(session, input),
+        RoomMsg::Op {
+            out,
+            role,
+            req,
+            op_id,
+            op,
+        } => st.op(&myself, out, role, req, op_id, op).await,
+        RoomMsg::Flushed(Ok(())) => st.flushed(&myself),
+        RoomMsg::Flushed(Err(e)) => {
+            tracing::error!(%e, "room commit failed; restarting from the store");
+            let failed = st
+                .in_flight
+                .take()
+                .into_iter()
+                .flatten()
+                .chain(st.pending.drain(..));
+            for p in failed {
+                for w in p.waiters {
+                    w.out.control(error(
+                        w.req,
+                        ErrorCode::Internal,
+                        format!("not stored: {e}"),
+                    ));
+                }
+            }
+            return Err(Box::new(e));
+        }
+        RoomMsg::IdleCheck => {
+            let idle = st.members.is_empty()
+                && st.grace.is_empty()
+                && st.pending.is_empty()
+                && st.in_flight.is_none()
+                && st.depth.load(Ordering::Relaxed) == 0;
+            if idle {
+                if st.core.seq > st.snapshot_seq
+                    && let Ok(bytes) = rmp_serde::to_vec_named(&st.core)
+                {
+                    let snap = Snapshot {
+                        seq: st.core.seq,
+                        bytes,
+                    };
+                    if let Err(e) = st.deps.store.put_room_snapshot(&st.id, &snap).await {
+                        tracing::warn!(%e, "final snapshot failed");
+                    }
+                }
+                tracing::debug!("room idle; stopping");
+                myself.stop(Some("idle".into()));
+            }
+        }
+        RoomMsg::Panic => panic!("debug_panic requested for room {}", st.id),
     }
+    Ok(())
 }
