@@ -20,6 +20,24 @@ use bytes::Bytes;
 use chalktalk_protocol::{CloseCode, UserId};
 use tokio::sync::{Notify, mpsc};
 
+/// Encodes the success reply to request `req`.
+pub fn ok_frame(req: u32, r: chalktalk_protocol::Reply) -> Bytes {
+    Bytes::from(chalktalk_protocol::encode(
+        &chalktalk_protocol::ServerFrame::Ok { id: req, r },
+    ))
+}
+
+/// Encodes the failure of request `req`.
+pub fn err_frame(req: u32, code: chalktalk_protocol::ErrorCode, msg: impl Into<String>) -> Bytes {
+    Bytes::from(chalktalk_protocol::encode(
+        &chalktalk_protocol::ServerFrame::Err {
+            id: req,
+            code,
+            msg: msg.into(),
+        },
+    ))
+}
+
 /// Frames one session's queue holds.
 pub const OUTBOUND_CAPACITY: usize = 1024;
 /// Free slots below which ephemeral frames are dropped.

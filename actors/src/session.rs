@@ -10,11 +10,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use chalktalk_protocol::annotation::validate_points;
 use chalktalk_protocol::{
-    ClientFrame, ClientMsg, ErrorCode, Notice, Reply, Role, ServerFrame, ThreadInfo, ThreadKind,
-    encode, valid_id,
+    ClientFrame, ClientMsg, ErrorCode, Notice, Reply, Role, ThreadInfo, ThreadKind, valid_id,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use ractor_cluster_derive::RactorMessage;
@@ -24,7 +22,7 @@ use tracing::Instrument;
 use crate::directory::Directory;
 use crate::handle::{Handle, SendFail};
 use crate::inbox::InboxMsg;
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, err_frame, ok_frame};
 use crate::room::{LiveInput, RoomMsg};
 use crate::store::{MembershipKind, RoomMeta, ThreadMeta};
 use crate::supervisor::Lookup;
@@ -168,16 +166,11 @@ async fn route<M: Routed>(
 
 impl SessionState {
     fn reply(&self, req: u32, r: Reply) {
-        self.out
-            .control(Bytes::from(encode(&ServerFrame::Ok { id: req, r })));
+        self.out.control(ok_frame(req, r));
     }
 
     fn fail(&self, req: u32, (code, msg): Fail) {
-        self.out.control(Bytes::from(encode(&ServerFrame::Err {
-            id: req,
-            code,
-            msg,
-        })));
+        self.out.control(err_frame(req, code, msg));
     }
 
     async fn route_room(

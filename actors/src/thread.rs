@@ -123,17 +123,7 @@ impl Supervised for ChatThread {
     }
 }
 
-fn ok(req: u32, r: Reply) -> Bytes {
-    Bytes::from(encode(&ServerFrame::Ok { id: req, r }))
-}
-
-fn error(req: u32, code: ErrorCode, msg: impl Into<String>) -> Bytes {
-    Bytes::from(encode(&ServerFrame::Err {
-        id: req,
-        code,
-        msg: msg.into(),
-    }))
-}
+use crate::outbound::{err_frame as error, ok_frame as ok};
 
 const ATTACHMENT_KINDS: &[&str] = &["video", "image", "audio", "file", "review"];
 

@@ -38,13 +38,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rate-limited frames in a row after which the connection is closed.
 const FLOOD_STRIKES: u32 = 200;
 
-fn err_frame(id: u32, code: ErrorCode, msg: impl Into<String>) -> Bytes {
-    Bytes::from(encode(&ServerFrame::Err {
-        id,
-        code,
-        msg: msg.into(),
-    }))
-}
+use chalktalk_actors::outbound::{err_frame, ok_frame};
 
 async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
     let _ = ws
@@ -362,10 +356,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             let pong = Reply::Pong {
                 server_ms: chalktalk_actors::now_ms(),
             };
-            out.control(Bytes::from(encode(&ServerFrame::Ok {
-                id: frame.id,
-                r: pong,
-            })));
+            out.control(ok_frame(frame.id, pong));
             continue;
         }
         let Ok(permit) = permits.acquire().await else {

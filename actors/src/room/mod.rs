@@ -145,17 +145,7 @@ impl Supervised for ReviewRoom {
     }
 }
 
-fn ok(req: u32, r: Reply) -> Bytes {
-    Bytes::from(encode(&ServerFrame::Ok { id: req, r }))
-}
-
-fn error(req: u32, code: ErrorCode, msg: impl Into<String>) -> Bytes {
-    Bytes::from(encode(&ServerFrame::Err {
-        id: req,
-        code,
-        msg: msg.into(),
-    }))
-}
+use crate::outbound::{err_frame as error, ok_frame as ok};
 
 impl RoomActorState {
     fn ring_cap(&self) -> usize {
