@@ -73,6 +73,22 @@ pub fn decode_client(bytes: &[u8]) -> Result<ClientFrame, DecodeError> {
     })
 }
 
+/// Encodes `ServerFrame::Room { room, ev }` from borrowed parts: the same
+/// bytes, without cloning the event (the room's hot path).
+pub fn encode_room_event(room: &str, ev: &crate::RoomEvent) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct RoomRef<'a> {
+        t: &'static str,
+        room: &'a str,
+        ev: &'a crate::RoomEvent,
+    }
+    encode(&RoomRef {
+        t: "room",
+        room,
+        ev,
+    })
+}
+
 /// Decodes a server frame (used by clients).
 pub fn decode_server(bytes: &[u8]) -> Result<ServerFrame, rmp_serde::decode::Error> {
     rmp_serde::from_slice(bytes)
@@ -105,6 +121,24 @@ mod tests {
             },
         };
         assert_eq!(decode_client(&encode(&f)).unwrap(), f);
+    }
+
+    #[test]
+    fn borrowed_room_frame_is_byte_identical() {
+        let ev = crate::RoomEvent {
+            seq: 3,
+            by: "c".into(),
+            op_id: "o".into(),
+            at_ms: 9,
+            op: RoomOp::Undo,
+            target: Some(2),
+            effects: vec![crate::Effect::Remove { id: "a".into() }],
+        };
+        let owned = encode(&ServerFrame::Room {
+            room: "r".into(),
+            ev: ev.clone(),
+        });
+        assert_eq!(encode_room_event("r", &ev), owned);
     }
 
     #[test]

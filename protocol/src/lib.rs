@@ -20,7 +20,7 @@ pub mod client;
 
 pub use annotation::{Annotation, Point, Shape, Style, TimeRange};
 pub use chat::{Attachment, Cursor, Message, ThreadInfo, ThreadKind, ThreadLive};
-pub use codec::{DecodeError, decode_client, decode_server, encode};
+pub use codec::{DecodeError, decode_client, decode_server, encode, encode_room_event};
 pub use error::{CloseCode, ErrorCode};
 pub use frame::{ClientFrame, ClientMsg, InboxEvent, Notice, Reply, ServerFrame, Welcome};
 pub use limits::Limits;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use chalktalk_protocol::{
     Activity, ErrorCode, JoinMode, LiveEvent, Notice, Point, PresenceEntry, Reply, Role, RoomEvent,
-    RoomOp, ServerFrame, Style, UserId, encode,
+    RoomOp, ServerFrame, Style, UserId, encode, encode_room_event,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster_derive::RactorMessage;
@@ -70,7 +70,8 @@ pub enum RoomMsg {
     /// Debug hook: panic inside the handler.
     Panic,
     // Internal messages (not counted by handles):
-    Flushed(Result<(), StoreError>),
+    /// A commit finished; the events travel back to be fanned out.
+    Flushed(Result<(), StoreError>, Vec<RoomEvent>),
     GraceOver {
         user: UserId,
         device: String,
@@ -83,7 +84,7 @@ impl RoomMsg {
     fn counted(&self) -> bool {
         !matches!(
             self,
-            RoomMsg::Flushed(_) | RoomMsg::GraceOver { .. } | RoomMsg::IdleCheck
+            RoomMsg::Flushed(..) | RoomMsg::GraceOver { .. } | RoomMsg::IdleCheck
         )
     }
 }
@@ -122,7 +123,8 @@ pub struct RoomActorState {
     grace: HashMap<(UserId, String), (Activity, u64)>,
     epoch: u64,
     pending: Vec<Pending>,
-    in_flight: Option<Vec<Pending>>,
+    /// Waiters of the events being committed, by seq.
+    in_flight: Option<Vec<(u64, Vec<Waiter>)>>,
     last_presence: Vec<PresenceEntry>,
     span: tracing::Span,
 }
@@ -153,10 +155,7 @@ impl RoomActorState {
     }
 
     fn frame(&self, ev: &RoomEvent) -> Bytes {
-        Bytes::from(encode(&ServerFrame::Room {
-            room: self.id.clone(),
-            ev: ev.clone(),
-        }))
+        Bytes::from(encode_room_event(&self.id, ev))
     }
 
     fn presence(&self) -> Vec<PresenceEntry> {
@@ -229,27 +228,32 @@ impl RoomActorState {
             return;
         }
         let batch = std::mem::take(&mut self.pending);
-        let events: Vec<RoomEvent> = batch.iter().map(|p| p.ev.clone()).collect();
-        self.in_flight = Some(batch);
+        let mut events = Vec::with_capacity(batch.len());
+        let mut waiters = Vec::with_capacity(batch.len());
+        for p in batch {
+            waiters.push((p.ev.seq, p.waiters));
+            events.push(p.ev);
+        }
+        self.in_flight = Some(waiters);
         let store = self.deps.store.clone();
         let room = self.id.clone();
         let me = myself.clone();
         tokio::spawn(
             async move {
                 let res = store.append_room_events(&room, &events).await;
-                let _ = me.cast(RoomMsg::Flushed(res));
+                let _ = me.cast(RoomMsg::Flushed(res, events));
             }
             .instrument(self.span.clone()),
         );
     }
 
-    fn flushed(&mut self, myself: &ActorRef<RoomMsg>) {
-        let batch = self.in_flight.take().unwrap_or_default();
+    fn flushed(&mut self, myself: &ActorRef<RoomMsg>, events: Vec<RoomEvent>) {
+        let waiters = self.in_flight.take().unwrap_or_default();
         let mut lagging = Vec::new();
-        for p in batch {
-            let frame = self.frame(&p.ev);
+        for (ev, (_, waiters)) in events.iter().zip(waiters) {
+            let frame = self.frame(ev);
             for (sid, m) in &self.members {
-                if p.ev.seq <= m.skip_until {
+                if ev.seq <= m.skip_until {
                     continue;
                 }
                 match m.out.durable(&frame) {
@@ -257,18 +261,18 @@ impl RoomActorState {
                     Durable::Lagging | Durable::Gone => lagging.push(*sid),
                 }
             }
-            for w in p.waiters {
+            for w in waiters {
                 w.out.control(ok(
                     w.req,
                     Reply::Ack {
-                        seq: p.ev.seq,
+                        seq: ev.seq,
                         dup: w.dup,
                     },
                 ));
             }
-            self.after_commit(&p.ev);
-            self.durable_seq = p.ev.seq;
-            self.ring.push_back((p.ev.seq, frame));
+            self.after_commit(ev);
+            self.durable_seq = ev.seq;
+            self.ring.push_back((ev.seq, frame));
             while self.ring.len() > self.ring_cap() {
                 self.ring.pop_front();
             }
@@ -459,13 +463,12 @@ impl RoomActorState {
             };
             if seq <= self.durable_seq {
                 waiter.out.control(ok(req, Reply::Ack { seq, dup: true }));
-            } else if let Some(p) = self
-                .pending
-                .iter_mut()
-                .chain(self.in_flight.iter_mut().flatten())
-                .find(|p| p.ev.seq == seq)
-            {
+            } else if let Some(p) = self.pending.iter_mut().find(|p| p.ev.seq == seq) {
                 p.waiters.push(waiter);
+            } else if let Some((_, w)) =
+                self.in_flight.iter_mut().flatten().find(|(s, _)| *s == seq)
+            {
+                w.push(waiter);
             }
             return;
         }
@@ -676,17 +679,18 @@ async fn dispatch(
             op_id,
             op,
         } => st.op(&myself, out, role, req, op_id, op).await,
-        RoomMsg::Flushed(Ok(())) => st.flushed(&myself),
-        RoomMsg::Flushed(Err(e)) => {
+        RoomMsg::Flushed(Ok(()), events) => st.flushed(&myself, events),
+        RoomMsg::Flushed(Err(e), _) => {
             tracing::error!(%e, "room commit failed; restarting from the store");
             let failed = st
                 .in_flight
                 .take()
                 .into_iter()
                 .flatten()
-                .chain(st.pending.drain(..));
-            for p in failed {
-                for w in p.waiters {
+                .map(|(_, w)| w)
+                .chain(st.pending.drain(..).map(|p| p.waiters));
+            for waiters in failed {
+                for w in waiters {
                     w.out.control(error(
                         w.req,
                         ErrorCode::Internal,
