@@ -292,7 +292,17 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         let deadline = tokio::time::Instant::from_std(last_seen + idle);
         let msg = tokio::select! {
             m = stream.next() => m,
-            _ = &mut done_rx => break,
+            _ = &mut done_rx => {
+                // The writer sent a close frame. Keep reading (and dropping)
+                // until the peer answers it, so closing the socket with
+                // unread data does not reset the connection and destroy
+                // the close frame before the client reads it.
+                let drain = async { while let Some(Ok(m)) = stream.next().await {
+                    if matches!(m, WsMessage::Close(_)) { break; }
+                } };
+                let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+                break;
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 out.kill(CloseCode::IDLE, "no frame within three heartbeats");
                 let _ = tokio::time::timeout(Duration::from_secs(5), &mut done_rx).await;
