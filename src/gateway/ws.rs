@@ -385,6 +385,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
                 Err(e) => {
                     tracing::error!(%e, "session actor failed to start");
                     out.kill(CloseCode::INTERNAL, "session failed to start");
+                    let _ = tokio::time::timeout(Duration::from_secs(2), &mut done_rx).await;
                     break;
                 }
             }
@@ -394,6 +395,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             .is_some_and(|a| a.cast(SessionMsg::Frame(Box::new(frame))).is_ok());
         if !sent {
             out.kill(CloseCode::INTERNAL, "session ended");
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut done_rx).await;
             break;
         }
     }
