@@ -113,7 +113,7 @@ async fn kill_dash_nine_under_load_loses_no_acked_op() {
         // (A fresh connection every 300 requests stays inside the frame burst.)
         for ((r, id), seq) in acked.iter().filter(|((r, _), _)| r == room) {
             checked += 1;
-            if checked % 300 == 0 {
+            if checked.is_multiple_of(300) {
                 checker = connect(
                     &server.url,
                     auth.mint("coach", Role::Coach, 600).unwrap(),

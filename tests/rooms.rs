@@ -193,6 +193,21 @@ async fn late_joiner_gets_current_state() {
         ),
         "{e:?}"
     );
+    let activity = ClientMsg::Activity {
+        room: room.clone(),
+        activity: Activity::Idle,
+    };
+    let e = stranger.request(activity).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::NotMember,
+                ..
+            }
+        ),
+        "a refused join is not a join: {e:?}"
+    );
     let e = stranger
         .request(add(&room, "sneak", line("z", 0)))
         .await
@@ -369,6 +384,22 @@ async fn panicking_room_is_restarted_with_its_state() {
     assert!(
         resync.is_some(),
         "members of the crashed room are told to resync"
+    );
+    // Until it rejoins, live input to that room is refused, not dropped.
+    let pointer = ClientMsg::Pointer {
+        room: room.clone(),
+        at: Some(Point(0.5, 0.5)),
+    };
+    let e = athlete.request(pointer).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::NotMember,
+                ..
+            }
+        ),
+        "{e:?}"
     );
     // Rejoin from where we were: nothing missed, state intact, ops work.
     let Reply::Joined { mode, .. } = join(&athlete, &room, Some(last)).await else {

@@ -69,6 +69,10 @@ pub struct Outbound {
     pub session: SessionId,
     pub user: UserId,
     pub device: String,
+    /// Rooms this connection is a joined member of, kept by the rooms
+    /// themselves (added on a successful join, removed on leave, resync or
+    /// restart), so the session refuses live input to any other room.
+    pub joined: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     tx: mpsc::Sender<Out>,
     kill: Arc<KillSwitch>,
     stats: Arc<OutboundStats>,
@@ -122,6 +126,7 @@ impl Outbound {
                 session,
                 user,
                 device,
+                joined: Arc::default(),
                 tx,
                 kill: kill.clone(),
                 stats,
@@ -129,6 +134,21 @@ impl Outbound {
             rx,
             kill,
         )
+    }
+
+    /// True if a room has this connection as a joined member.
+    pub fn in_room(&self, room: &str) -> bool {
+        crate::lock(&self.joined).contains(room)
+    }
+
+    /// Called by a room when it adds (`true`) or drops this connection.
+    pub fn set_in_room(&self, room: &str, joined: bool) {
+        let mut set = crate::lock(&self.joined);
+        if joined {
+            set.insert(room.to_string());
+        } else {
+            set.remove(room);
+        }
     }
 
     /// True once the connection's writer has gone away.

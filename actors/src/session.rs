@@ -7,7 +7,7 @@
 //! actors on the session's outbound queue, so they stay in order with the
 //! events they relate to.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chalktalk_protocol::annotation::validate_points;
@@ -56,8 +56,6 @@ pub struct SessionState {
     /// Handles of rooms and threads this session talked to.
     rooms: HashMap<String, Handle<RoomMsg>>,
     threads: HashMap<String, Handle<ThreadMsg>>,
-    /// Rooms this session has joined (receives their events).
-    joined: HashSet<String>,
     span: tracing::Span,
 }
 
@@ -192,7 +190,7 @@ impl SessionState {
     }
 
     fn joined(&self, room: &str) -> Result<(), Fail> {
-        if self.joined.contains(room) {
+        if self.out.in_room(room) {
             Ok(())
         } else {
             Err((ErrorCode::NotMember, format!("join room {room} first")))
@@ -359,7 +357,6 @@ impl SessionState {
                     since,
                 })
                 .await?;
-                self.joined.insert(room);
             }
             ClientMsg::LeaveRoom { room } => {
                 self.joined(&room)?;
@@ -368,7 +365,6 @@ impl SessionState {
                     req,
                 })
                 .await?;
-                self.joined.remove(&room);
             }
             ClientMsg::Activity { room, activity } => {
                 self.joined(&room)?;
@@ -549,7 +545,6 @@ impl Actor for Session {
             permits: args.permits,
             rooms: HashMap::new(),
             threads: HashMap::new(),
-            joined: HashSet::new(),
             span,
         })
     }
@@ -580,7 +575,7 @@ impl Actor for Session {
     ) -> Result<(), ActorProcessingErr> {
         let session = st.out.session;
         for (id, h) in &st.rooms {
-            if st.joined.contains(id) {
+            if st.out.in_room(id) {
                 let _ = h.actor.cast(RoomMsg::Disconnected { session });
             }
         }

@@ -142,6 +142,7 @@ impl Supervised for ReviewRoom {
             reason: "room restarted".into(),
         }));
         for o in &sessions {
+            o.set_in_room(id, false);
             o.control(frame.clone());
         }
     }
@@ -203,7 +204,9 @@ impl RoomActorState {
 
     fn remove_member(&mut self, session: SessionId) -> Option<Member> {
         lock(&self.registry).remove(&session);
-        self.members.remove(&session)
+        let m = self.members.remove(&session)?;
+        m.out.set_in_room(&self.id, false);
+        Some(m)
     }
 
     /// Drops a member that cannot keep up and tells it to rejoin.
@@ -415,6 +418,7 @@ impl RoomActorState {
             },
         );
         lock(&self.registry).insert(session, out.clone());
+        out.set_in_room(&self.id, true);
         let presence = self.presence();
         out.control(ok(
             req,
