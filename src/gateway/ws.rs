@@ -23,7 +23,7 @@ use chalktalk_protocol::{
 };
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use ractor::{Actor, ActorRef};
+use ractor::{Actor, ActorRef, ActorStatus};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
@@ -369,7 +369,20 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             out.control(ok_frame(frame.id, pong));
             continue;
         }
-        let Ok(permit) = permits.acquire().await else {
+        // Wait for the session to catch up (TCP pushes back meanwhile), but
+        // not forever: a session actor that died holds its permits.
+        let permit = loop {
+            match tokio::time::timeout(Duration::from_secs(1), permits.acquire()).await {
+                Ok(p) => break p.ok(),
+                Err(_) if actor.as_ref().is_some_and(|a| a.get_status() == ActorStatus::Stopped) => {
+                    break None;
+                }
+                Err(_) => {}
+            }
+        };
+        let Some(permit) = permit else {
+            out.kill(CloseCode::INTERNAL, "session ended");
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut done_rx).await;
             break;
         };
         permit.forget();
