@@ -37,20 +37,24 @@ impl<M: Message> Clone for Handle<M> {
 
 impl<M: Message> Handle<M> {
     /// Queues `msg`; ephemeral messages are refused earlier (at half the
-    /// limit) so durable ones keep room.
-    pub fn send(&self, msg: M, ephemeral: bool) -> Result<(), SendFail> {
+    /// limit) so durable ones keep room. A message refused because the
+    /// actor stopped comes back, to be sent to its next incarnation.
+    pub fn send(&self, msg: M, ephemeral: bool) -> Result<(), (SendFail, Option<M>)> {
         let limit = if ephemeral {
             self.limit / 2
         } else {
             self.limit
         };
         if self.depth.load(Ordering::Relaxed) >= limit {
-            return Err(SendFail::Overloaded);
+            return Err((SendFail::Overloaded, None));
         }
         self.depth.fetch_add(1, Ordering::Relaxed);
-        self.actor.cast(msg).map_err(|_| {
+        self.actor.cast(msg).map_err(|e| {
             self.depth.fetch_sub(1, Ordering::Relaxed);
-            SendFail::Stopped
+            match e {
+                ractor::MessagingErr::SendErr(m) => (SendFail::Stopped, Some(m)),
+                _ => (SendFail::Stopped, None),
+            }
         })
     }
 

@@ -133,7 +133,7 @@ async fn route<M: Routed>(
     dir: &Directory,
     id: &str,
     ephemeral: bool,
-    make: impl Fn() -> M,
+    msg: M,
 ) -> Result<(), Fail> {
     let kind = M::KIND;
     if id.is_empty() || id.len() > MAX_REF_LEN {
@@ -142,6 +142,7 @@ async fn route<M: Routed>(
             format!("{kind} id must be 1..={MAX_REF_LEN} bytes"),
         ));
     }
+    let mut msg = Some(msg);
     for attempt in 0..2 {
         let handle = match cache.get(id) {
             Some(h) if h.alive() && attempt == 0 => h.clone(),
@@ -153,10 +154,11 @@ async fn route<M: Routed>(
                 h
             }
         };
-        match handle.send(make(), ephemeral) {
+        let Some(m) = msg.take() else { break };
+        match handle.send(m, ephemeral) {
             Ok(()) => return Ok(()),
-            Err(SendFail::Stopped) if attempt == 0 => continue,
-            Err(e) => return Err(send_fail(kind, e)),
+            Err((SendFail::Stopped, back)) if attempt == 0 && back.is_some() => msg = back,
+            Err((e, _)) => return Err(send_fail(kind, e)),
         }
     }
     Err(send_fail(kind, SendFail::Stopped))
@@ -171,22 +173,17 @@ impl SessionState {
         self.out.control(err_frame(req, code, msg));
     }
 
-    async fn route_room(
-        &mut self,
-        room: &str,
-        ephemeral: bool,
-        make: impl Fn() -> RoomMsg,
-    ) -> Result<(), Fail> {
-        route(&mut self.rooms, &self.dir, room, ephemeral, make).await
+    async fn route_room(&mut self, room: &str, ephemeral: bool, msg: RoomMsg) -> Result<(), Fail> {
+        route(&mut self.rooms, &self.dir, room, ephemeral, msg).await
     }
 
     async fn route_thread(
         &mut self,
         thread: &str,
         ephemeral: bool,
-        make: impl Fn() -> ThreadMsg,
+        msg: ThreadMsg,
     ) -> Result<(), Fail> {
-        route(&mut self.threads, &self.dir, thread, ephemeral, make).await
+        route(&mut self.threads, &self.dir, thread, ephemeral, msg).await
     }
 
     fn joined(&self, room: &str) -> Result<(), Fail> {
@@ -351,29 +348,41 @@ impl SessionState {
                 self.reply(req, r);
             }
             ClientMsg::JoinRoom { room, since } => {
-                self.route_room(&room, false, || RoomMsg::Join {
-                    out: out.clone(),
-                    req,
-                    since,
-                })
+                self.route_room(
+                    &room,
+                    false,
+                    RoomMsg::Join {
+                        out: out.clone(),
+                        req,
+                        since,
+                    },
+                )
                 .await?;
             }
             ClientMsg::LeaveRoom { room } => {
                 self.joined(&room)?;
-                self.route_room(&room, false, || RoomMsg::Leave {
-                    out: out.clone(),
-                    req,
-                })
+                self.route_room(
+                    &room,
+                    false,
+                    RoomMsg::Leave {
+                        out: out.clone(),
+                        req,
+                    },
+                )
                 .await?;
             }
             ClientMsg::Activity { room, activity } => {
                 self.joined(&room)?;
                 let session = out.session;
                 let _ = self
-                    .route_room(&room, true, || RoomMsg::Live {
-                        session,
-                        input: LiveInput::Activity(activity),
-                    })
+                    .route_room(
+                        &room,
+                        true,
+                        RoomMsg::Live {
+                            session,
+                            input: LiveInput::Activity(activity),
+                        },
+                    )
                     .await;
             }
             ClientMsg::Points {
@@ -398,10 +407,7 @@ impl SessionState {
                     points,
                 };
                 let _ = self
-                    .route_room(&room, true, || RoomMsg::Live {
-                        session,
-                        input: input.clone(),
-                    })
+                    .route_room(&room, true, RoomMsg::Live { session, input })
                     .await;
             }
             ClientMsg::Pointer { room, at } => {
@@ -411,10 +417,14 @@ impl SessionState {
                 }
                 let session = out.session;
                 let _ = self
-                    .route_room(&room, true, || RoomMsg::Live {
-                        session,
-                        input: LiveInput::Pointer(at),
-                    })
+                    .route_room(
+                        &room,
+                        true,
+                        RoomMsg::Live {
+                            session,
+                            input: LiveInput::Pointer(at),
+                        },
+                    )
                     .await;
             }
             ClientMsg::Op { room, op_id, op } => {
@@ -425,13 +435,17 @@ impl SessionState {
                     ));
                 }
                 let role = self.role;
-                self.route_room(&room, false, || RoomMsg::Op {
-                    out: out.clone(),
-                    role,
-                    req,
-                    op_id: op_id.clone(),
-                    op: op.clone(),
-                })
+                self.route_room(
+                    &room,
+                    false,
+                    RoomMsg::Op {
+                        out: out.clone(),
+                        role,
+                        req,
+                        op_id,
+                        op,
+                    },
+                )
                 .await?;
             }
             ClientMsg::CreateThread {
@@ -443,18 +457,26 @@ impl SessionState {
                 self.reply(req, r);
             }
             ClientMsg::OpenThread { thread, since } => {
-                self.route_thread(&thread, false, || ThreadMsg::Open {
-                    out: out.clone(),
-                    req,
-                    since,
-                })
+                self.route_thread(
+                    &thread,
+                    false,
+                    ThreadMsg::Open {
+                        out: out.clone(),
+                        req,
+                        since,
+                    },
+                )
                 .await?;
             }
             ClientMsg::CloseThread { thread } => {
-                self.route_thread(&thread, false, || ThreadMsg::Close {
-                    out: out.clone(),
-                    req,
-                })
+                self.route_thread(
+                    &thread,
+                    false,
+                    ThreadMsg::Close {
+                        out: out.clone(),
+                        req,
+                    },
+                )
                 .await?;
             }
             ClientMsg::Send {
@@ -470,19 +492,27 @@ impl SessionState {
                     attachments,
                     reply_to,
                 };
-                self.route_thread(&thread, false, || ThreadMsg::Send {
-                    out: out.clone(),
-                    req,
-                    draft: draft.clone(),
-                })
+                self.route_thread(
+                    &thread,
+                    false,
+                    ThreadMsg::Send {
+                        out: out.clone(),
+                        req,
+                        draft,
+                    },
+                )
                 .await?;
             }
             ClientMsg::Typing { thread, on } => {
                 let _ = self
-                    .route_thread(&thread, true, || ThreadMsg::Typing {
-                        out: out.clone(),
-                        on,
-                    })
+                    .route_thread(
+                        &thread,
+                        true,
+                        ThreadMsg::Typing {
+                            out: out.clone(),
+                            on,
+                        },
+                    )
                     .await;
             }
             ClientMsg::Mark {
@@ -490,12 +520,16 @@ impl SessionState {
                 delivered,
                 read,
             } => {
-                self.route_thread(&thread, false, || ThreadMsg::Mark {
-                    out: out.clone(),
-                    req,
-                    delivered,
-                    read,
-                })
+                self.route_thread(
+                    &thread,
+                    false,
+                    ThreadMsg::Mark {
+                        out: out.clone(),
+                        req,
+                        delivered,
+                        read,
+                    },
+                )
                 .await?;
             }
             ClientMsg::History {
@@ -503,12 +537,16 @@ impl SessionState {
                 before,
                 limit,
             } => {
-                self.route_thread(&thread, false, || ThreadMsg::History {
-                    out: out.clone(),
-                    req,
-                    before,
-                    limit,
-                })
+                self.route_thread(
+                    &thread,
+                    false,
+                    ThreadMsg::History {
+                        out: out.clone(),
+                        req,
+                        before,
+                        limit,
+                    },
+                )
                 .await?;
             }
             ClientMsg::DebugPanic { room } => {
@@ -518,7 +556,7 @@ impl SessionState {
                         "debug hooks are off or you are not an admin".into(),
                     ));
                 }
-                self.route_room(&room, false, || RoomMsg::Panic).await?;
+                self.route_room(&room, false, RoomMsg::Panic).await?;
                 self.reply(req, Reply::Done);
             }
         }

@@ -374,7 +374,11 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         let permit = loop {
             match tokio::time::timeout(Duration::from_secs(1), permits.acquire()).await {
                 Ok(p) => break p.ok(),
-                Err(_) if actor.as_ref().is_some_and(|a| a.get_status() == ActorStatus::Stopped) => {
+                Err(_)
+                    if actor
+                        .as_ref()
+                        .is_some_and(|a| a.get_status() == ActorStatus::Stopped) =>
+                {
                     break None;
                 }
                 Err(_) => {}
