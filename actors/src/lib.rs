@@ -48,7 +48,7 @@ impl Default for CoreConfig {
             limits: Limits::default(),
             presence_grace: Duration::from_secs(10),
             idle_stop: Duration::from_secs(30),
-            snapshot_every: 1000,
+            snapshot_every: 10_000,
             catchup_max: 400,
             queue_limit: 8192,
             debug_hooks: false,
