@@ -26,6 +26,10 @@ pub struct RoomsArgs {
     /// Points per batch.
     #[arg(long, default_value_t = 8)]
     pub points: usize,
+    /// Start every drawer on the same tick (a synchronized burst each
+    /// period) instead of spreading them over the period.
+    #[arg(long)]
+    pub aligned: bool,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Accepted for symmetry; output is always JSON.
@@ -36,6 +40,7 @@ pub struct RoomsArgs {
 #[derive(Serialize, Debug)]
 pub struct RoomsReport {
     pub rooms: usize,
+    pub aligned: bool,
     pub members: usize,
     pub rate_hz: u32,
     pub duration_s: f64,
@@ -133,10 +138,15 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
         if i % a.members == 0 {
             let room = room_ids[i / a.members].clone();
             let (rate, points) = (a.rate, a.points);
+            let rooms = if a.aligned { usize::MAX } else { a.rooms };
             drawers.push(tokio::spawn(async move {
                 let r = index[&room];
+                // Spread the drawers over the period, as real clients are:
+                // aligned ticks would measure a synthetic burst instead.
+                let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+                let phase = period.mul_f64(r as f64 / rooms as f64); // ~0 if aligned
                 let mut tick =
-                    tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+                    tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 let mut batch = 0u32;
                 let pts: Vec<Point> = (0..points)
@@ -215,6 +225,7 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
     let secs = run_for.as_secs_f64();
     Ok(RoomsReport {
         rooms: a.rooms,
+        aligned: a.aligned,
         members: a.members,
         rate_hz: a.rate,
         duration_s: secs,
