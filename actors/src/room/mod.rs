@@ -339,13 +339,21 @@ impl RoomActorState {
         });
     }
 
+    /// True if `out`'s user is a member; otherwise answers `not_member`.
+    fn member(&self, out: &Outbound, req: u32) -> bool {
+        if self.core.is_member(&out.user) {
+            return true;
+        }
+        out.control(error(
+            req,
+            ErrorCode::NotMember,
+            format!("you are not a member of room {}", self.id),
+        ));
+        false
+    }
+
     async fn join(&mut self, out: Outbound, req: u32, since: Option<u64>) {
-        if !self.core.is_member(&out.user) {
-            out.control(error(
-                req,
-                ErrorCode::NotMember,
-                format!("you are not a member of room {}", self.id),
-            ));
+        if !self.member(&out, req) {
             return;
         }
         let head = self.durable_seq;
@@ -450,12 +458,7 @@ impl RoomActorState {
         op_id: String,
         op: RoomOp,
     ) {
-        if !self.core.is_member(&out.user) {
-            out.control(error(
-                req,
-                ErrorCode::NotMember,
-                format!("you are not a member of room {}", self.id),
-            ));
+        if !self.member(&out, req) {
             return;
         }
         if let Some(seq) = self.core.seen(&out.user, &op_id) {
