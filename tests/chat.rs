@@ -980,3 +980,47 @@ async fn thread_state_survives_a_restart() {
         "cursors after a restart must match what was shown before it"
     );
 }
+
+/// Many members, many messages, nobody viewing: each member's inbox gets
+/// every notice, numbered 1.. without gap or duplicate, although the inbox
+/// group-commits notices of many users and messages at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_notices_stay_numbered_under_group_commit() {
+    let s = TestServer::start().await;
+    let coach = s.connect("coach", Role::Coach, "laptop").await;
+    let members: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    let thread = create_thread(&coach, ThreadKind::Group, &refs, None).await;
+    let sends =
+        (0..20).map(|i| coach.request(send(&thread.id, &format!("g{i}"), &format!("note {i}"))));
+    for r in futures_util::future::join_all(sends).await {
+        assert!(matches!(r, Ok(Reply::Ack { dup: false, .. })), "{r:?}");
+    }
+    for m in ["m0", "m17", "m29"] {
+        let mut c = connect_since(&s, m, Role::Athlete, "phone", 0).await;
+        let mut got = Vec::new();
+        while let Some(ev) = c.wait_for(Duration::from_secs(2), pick_inbox).await {
+            got.push(ev);
+            if got.len() == 21 {
+                break;
+            }
+        }
+        let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=21).collect::<Vec<_>>(), "{m}");
+        let previews: Vec<String> = got[1..]
+            .iter()
+            .map(|e| match &e.notice {
+                Notice::NewMessage { preview, .. } => preview.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let mut sorted = previews.clone();
+        sorted.sort_by_key(|p| p[5..].parse::<u32>().unwrap());
+        assert_eq!(previews.len(), 20);
+        assert_eq!(
+            sorted,
+            (0..20).map(|i| format!("note {i}")).collect::<Vec<_>>(),
+            "{m}"
+        );
+    }
+}

@@ -1,18 +1,22 @@
 //! The Inbox actor: the single writer of every user's inbox on this node.
-//! It numbers each notice per user, stores it, then pushes it to every
-//! connected device of that user. A device registers with the last inbox
-//! seq it saw and receives what it missed first, atomically with its
-//! registration, so nothing is missed or seen twice.
+//! It numbers each notice per user and group-commits the notices that
+//! arrive while a commit runs (one store task in flight; different users'
+//! notices share commits, one user's stay in order), then pushes each
+//! stored notice to every connected device of its user. A device registers
+//! with the last inbox seq it saw and receives what it missed first,
+//! atomically with its registration (a registration waits while its user
+//! has notices being stored), so nothing is missed or seen twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use chalktalk_protocol::{CloseCode, InboxEvent, Notice, ServerFrame, UserId, encode};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 
 use crate::outbound::{Durable, Outbound, SessionId};
+use crate::store::StoreError;
 use crate::{now_ms, store::Store};
 
 /// Most missed inbox events replayed on registration.
@@ -25,7 +29,7 @@ pub enum InboxMsg {
     Register {
         out: Outbound,
         since: Option<u64>,
-        done: ractor::RpcReplyPort<()>,
+        done: RpcReplyPort<()>,
     },
     Unregister {
         user: UserId,
@@ -36,6 +40,8 @@ pub enum InboxMsg {
         user: UserId,
         notice: Notice,
     },
+    /// Internal: a group commit finished.
+    Flushed(Vec<(UserId, InboxEvent, Result<(), StoreError>)>),
 }
 
 pub struct Inbox;
@@ -43,7 +49,69 @@ pub struct Inbox;
 pub struct InboxState {
     store: Arc<dyn Store>,
     sessions: HashMap<UserId, Vec<Outbound>>,
+    /// Highest seq handed out per user (stored or being stored).
     heads: HashMap<UserId, u64>,
+    /// Notices per user not yet stored (pending or in flight).
+    busy: HashMap<UserId, usize>,
+    pending: Vec<(UserId, InboxEvent)>,
+    in_flight: bool,
+    /// Registrations waiting for their user's notices to be stored.
+    deferred: Vec<(Outbound, Option<u64>, RpcReplyPort<()>)>,
+}
+
+impl InboxState {
+    async fn register(&mut self, out: Outbound, since: Option<u64>, done: RpcReplyPort<()>) {
+        if let Some(since) = since {
+            match self.store.inbox_after(&out.user, since, REPLAY_MAX).await {
+                Ok(events) => {
+                    for ev in events {
+                        push(&out, &Bytes::from(encode(&ServerFrame::Inbox(ev))));
+                    }
+                }
+                Err(e) => tracing::warn!(user = %out.user, %e, "inbox replay failed"),
+            }
+        }
+        self.sessions.entry(out.user.clone()).or_default().push(out);
+        let _ = done.send(());
+    }
+
+    fn start_flush(&mut self, myself: &ActorRef<InboxMsg>) {
+        if self.in_flight || self.pending.is_empty() {
+            return;
+        }
+        self.in_flight = true;
+        let mut by_user: HashMap<UserId, Vec<InboxEvent>> = HashMap::new();
+        for (user, ev) in self.pending.drain(..) {
+            by_user.entry(user).or_default().push(ev);
+        }
+        let (store, me) = (self.store.clone(), myself.clone());
+        tokio::spawn(async move {
+            // Users in parallel (their writes share commits), each user's
+            // notices in order (each must follow the stored head).
+            let per_user = by_user.into_iter().map(|(user, evs)| {
+                let store = store.clone();
+                async move {
+                    let mut out = Vec::with_capacity(evs.len());
+                    for ev in evs {
+                        let res = store.append_inbox(&user, &ev).await;
+                        out.push((user.clone(), ev, res));
+                    }
+                    out
+                }
+            });
+            let results = futures_util::future::join_all(per_user).await;
+            let _ = me.cast(InboxMsg::Flushed(results.into_iter().flatten().collect()));
+        });
+    }
+
+    fn forget_idle(&mut self, user: &str) {
+        if self.busy.get(user).is_none_or(|n| *n == 0) {
+            self.busy.remove(user);
+            if !self.sessions.contains_key(user) {
+                self.heads.remove(user);
+            }
+        }
+    }
 }
 
 fn push(out: &Outbound, frame: &Bytes) {
@@ -69,40 +137,33 @@ impl Actor for Inbox {
             store,
             sessions: HashMap::new(),
             heads: HashMap::new(),
+            busy: HashMap::new(),
+            pending: Vec::new(),
+            in_flight: false,
+            deferred: Vec::new(),
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<InboxMsg>,
+        myself: ActorRef<InboxMsg>,
         msg: InboxMsg,
         state: &mut InboxState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             InboxMsg::Register { out, since, done } => {
-                if let Some(since) = since {
-                    match state.store.inbox_after(&out.user, since, REPLAY_MAX).await {
-                        Ok(events) => {
-                            for ev in events {
-                                push(&out, &Bytes::from(encode(&ServerFrame::Inbox(ev))));
-                            }
-                        }
-                        Err(e) => tracing::warn!(user = %out.user, %e, "inbox replay failed"),
-                    }
+                if state.busy.get(&out.user).is_some_and(|n| *n > 0) {
+                    state.deferred.push((out, since, done));
+                } else {
+                    state.register(out, since, done).await;
                 }
-                state
-                    .sessions
-                    .entry(out.user.clone())
-                    .or_default()
-                    .push(out);
-                let _ = done.send(());
             }
             InboxMsg::Unregister { user, session } => {
                 if let Some(list) = state.sessions.get_mut(&user) {
                     list.retain(|o| o.session != session);
                     if list.is_empty() {
                         state.sessions.remove(&user);
-                        state.heads.remove(&user);
+                        state.forget_idle(&user);
                     }
                 }
             }
@@ -122,18 +183,44 @@ impl Actor for Inbox {
                     at_ms: now_ms(),
                     notice,
                 };
-                if let Err(e) = state.store.append_inbox(&user, &ev).await {
-                    tracing::warn!(%user, %e, "inbox append failed; notice dropped");
-                    state.heads.remove(&user);
-                    return Ok(());
+                state.heads.insert(user.clone(), ev.seq);
+                *state.busy.entry(user.clone()).or_default() += 1;
+                state.pending.push((user, ev));
+                state.start_flush(&myself);
+            }
+            InboxMsg::Flushed(results) => {
+                state.in_flight = false;
+                for (user, ev, res) in results {
+                    if let Some(n) = state.busy.get_mut(&user) {
+                        *n = n.saturating_sub(1);
+                    }
+                    match res {
+                        Ok(()) => {
+                            if let Some(outs) = state.sessions.get(&user) {
+                                let frame = Bytes::from(encode(&ServerFrame::Inbox(ev)));
+                                for out in outs {
+                                    push(out, &frame);
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(%user, seq = ev.seq, %e, "inbox append failed; notice dropped");
+                            // Later seqs of this user were numbered after the
+                            // lost one: read the head again from the store.
+                            state.heads.remove(&user);
+                        }
+                    }
+                    state.forget_idle(&user);
                 }
-                if let Some(outs) = state.sessions.get(&user) {
-                    state.heads.insert(user.clone(), ev.seq);
-                    let frame = Bytes::from(encode(&ServerFrame::Inbox(ev)));
-                    for out in outs {
-                        push(out, &frame);
+                let waiting = std::mem::take(&mut state.deferred);
+                for (out, since, done) in waiting {
+                    if state.busy.get(&out.user).is_some_and(|n| *n > 0) {
+                        state.deferred.push((out, since, done));
+                    } else {
+                        state.register(out, since, done).await;
                     }
                 }
+                state.start_flush(&myself);
             }
         }
         Ok(())
