@@ -525,3 +525,53 @@ async fn slow_consumer_does_not_delay_others() {
         "the slow member either got everything or was told to resync"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_queue_answers_overloaded_and_resends_apply_once() {
+    // A tiny queue so that a burst of ops overflows it.
+    let s = TestServer::start_with(|c| {
+        c.core.queue_limit = 2;
+        c.core.limits.frames_per_sec = 100_000;
+        c.core.limits.frame_burst = 100_000;
+    })
+    .await;
+    let (coach, mut athlete, room) = coach_and_athlete(&s).await;
+    let coach = std::sync::Arc::new(coach);
+    let burst = (0..128).map(|i| {
+        let (c, room) = (coach.clone(), room.clone());
+        async move {
+            let id = format!("burst-{i}");
+            let mut overloaded = 0;
+            loop {
+                match c.request(add(&room, &id, line(&id, 0))).await {
+                    Ok(Reply::Ack { seq, .. }) => return (seq, overloaded),
+                    Err(ClientError::Server {
+                        code: ErrorCode::Overloaded,
+                        ..
+                    }) => {
+                        overloaded += 1;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    });
+    let results = futures_util::future::join_all(burst).await;
+    let mut seqs: Vec<u64> = results.iter().map(|(s, _)| *s).collect();
+    let overloaded: u32 = results.iter().map(|(_, o)| o).sum();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 128, "every op applied exactly once");
+    assert_eq!(seqs, (2..=129).collect::<Vec<_>>(), "gap-free seqs");
+    assert!(
+        overloaded > 0,
+        "the burst should have overflowed a queue of 2"
+    );
+    let got: Vec<u64> = drain_events(&mut athlete, Duration::from_millis(400))
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(got, (2..=129).collect::<Vec<_>>());
+}
