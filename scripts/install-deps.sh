@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system packages chalktalk needs to build and test on Debian.
-# Idempotent: skips apt when everything is present. Needs root (or sudo).
+# Installs what chalktalk needs on Debian: system packages to build it and,
+# with --test, the servers the tests start (an S3-compatible server).
+# Idempotent: skips what is already there. Needs root (or sudo) for apt.
 set -euo pipefail
 
 packages=(pkg-config build-essential ca-certificates curl)
@@ -26,3 +27,13 @@ if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; t
     echo "rustc $have is too old: chalktalk needs $need or newer" >&2
     exit 1
 fi
+
+[ "${1:-}" = "--test" ] || exit 0
+
+# S3-compatible test server for tests/blob_s3.rs (about 2 min to build the
+# first time). 0.14.1 is the newest that builds on Rust < 1.96.
+export PATH="${CARGO_HOME:-${HOME:-/root}/.cargo}/bin:$PATH"
+if ! s3s-fs --version >/dev/null 2>&1; then
+    cargo install s3s-fs --version 0.14.1 --features binary --locked
+fi
+s3s-fs --version

@@ -4,5 +4,6 @@
 # servers on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --test
+export PATH="${CARGO_HOME:-${HOME:-/root}/.cargo}/bin:$PATH"
 cargo test --workspace --all-targets

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod blob;
 pub mod config;
 pub mod gateway;
 pub mod server;
