@@ -152,6 +152,17 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> Result<Option<String>, BlobError>;
 }
 
+/// Checks a multipart part number (1..=[`MAX_PART_NUMBER`]).
+pub fn validate_part_number(part_number: u32) -> Result<(), BlobError> {
+    if (1..=MAX_PART_NUMBER).contains(&part_number) {
+        Ok(())
+    } else {
+        Err(BlobError::InvalidArgument(format!(
+            "part number {part_number} not in 1..={MAX_PART_NUMBER}"
+        )))
+    }
+}
+
 /// Checks a key: 1..=[`MAX_KEY_BYTES`] bytes of `[A-Za-z0-9/_.-]`, made of
 /// `/`-separated segments that are non-empty (so no leading, trailing or
 /// double `/`), not `.` or `..`, and at most [`MAX_SEGMENT_BYTES`] long.

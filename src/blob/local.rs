@@ -31,8 +31,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chalktalk_actors::blob::{
-    BlobError, BlobInfo, BlobStore, CompletedPart, MAX_PART_NUMBER, MIN_PART_BYTES, PartETag,
-    UploadId, validate_key, validate_prefix,
+    BlobError, BlobInfo, BlobStore, CompletedPart, MIN_PART_BYTES, PartETag, UploadId,
+    validate_key, validate_part_number, validate_prefix,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -478,11 +478,7 @@ impl BlobStore for LocalBlobStore {
         bytes: Bytes,
     ) -> Result<PartETag, BlobError> {
         validate_key(key)?;
-        if !(1..=MAX_PART_NUMBER).contains(&part_number) {
-            return Err(BlobError::InvalidArgument(format!(
-                "part number {part_number} not in 1..={MAX_PART_NUMBER}"
-            )));
-        }
+        validate_part_number(part_number)?;
         let (key, upload) = (key.to_string(), upload.clone());
         self.blocking(move |root| {
             let dir = upload_dir(root, &upload)?;

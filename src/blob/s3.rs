@@ -21,8 +21,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as S3Part};
 use bytes::Bytes;
 use chalktalk_actors::blob::{
-    BlobError, BlobInfo, BlobStore, CompletedPart, MAX_PART_NUMBER, PartETag, UploadId,
-    validate_key, validate_prefix,
+    BlobError, BlobInfo, BlobStore, CompletedPart, PartETag, UploadId, validate_key,
+    validate_part_number, validate_prefix,
 };
 use serde::Deserialize;
 
@@ -47,6 +47,15 @@ impl std::fmt::Debug for S3Config {
             .field("secret_key", &"<redacted>")
             .finish()
     }
+}
+
+/// Reads a whole response body.
+async fn read_body(body: ByteStream) -> Result<Bytes, BlobError> {
+    let data = body
+        .collect()
+        .await
+        .map_err(|e| BlobError::Unavailable(format!("read object body: {e}")))?;
+    Ok(data.into_bytes())
 }
 
 /// Blob store on one S3 bucket.
@@ -215,11 +224,7 @@ impl BlobStore for S3BlobStore {
         bytes: Bytes,
     ) -> Result<PartETag, BlobError> {
         validate_key(key)?;
-        if !(1..=MAX_PART_NUMBER).contains(&part_number) {
-            return Err(BlobError::InvalidArgument(format!(
-                "part number {part_number} not in 1..={MAX_PART_NUMBER}"
-            )));
-        }
+        validate_part_number(part_number)?;
         let out = self
             .client
             .upload_part()
@@ -324,12 +329,7 @@ impl BlobStore for S3BlobStore {
             .send()
             .await
             .map_err(|e| map_err(e, "get object"))?;
-        let body = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| BlobError::Unavailable(format!("read object body: {e}")))?;
-        Ok(body.into_bytes())
+        read_body(out.body).await
     }
 
     async fn get_range(
@@ -351,12 +351,7 @@ impl BlobStore for S3BlobStore {
             .send()
             .await
             .map_err(|e| map_err(e, "get object range"))?;
-        let body = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| BlobError::Unavailable(format!("read object body: {e}")))?;
-        Ok(body.into_bytes())
+        read_body(out.body).await
     }
 
     async fn head(&self, key: &str) -> Result<Option<BlobInfo>, BlobError> {
