@@ -152,6 +152,22 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> Result<Option<String>, BlobError>;
 }
 
+/// Checks a completion's part list: not empty, numbers strictly ascending.
+pub fn validate_parts(parts: &[CompletedPart]) -> Result<(), BlobError> {
+    if parts.is_empty() {
+        return Err(BlobError::InvalidPart("no parts".into()));
+    }
+    if parts
+        .windows(2)
+        .any(|w| w[0].part_number >= w[1].part_number)
+    {
+        return Err(BlobError::InvalidPart(
+            "part numbers must be strictly ascending".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a multipart part number (1..=[`MAX_PART_NUMBER`]).
 pub fn validate_part_number(part_number: u32) -> Result<(), BlobError> {
     if (1..=MAX_PART_NUMBER).contains(&part_number) {

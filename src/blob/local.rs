@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chalktalk_actors::blob::{
     BlobError, BlobInfo, BlobStore, CompletedPart, MIN_PART_BYTES, PartETag, UploadId,
-    validate_key, validate_part_number, validate_prefix,
+    validate_key, validate_part_number, validate_parts, validate_prefix,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -365,17 +365,7 @@ fn complete_blocking(
 ) -> Result<BlobInfo, BlobError> {
     let dir = upload_dir(root, upload)?;
     let info = read_upload(&dir, key)?;
-    if parts.is_empty() {
-        return Err(BlobError::InvalidPart("no parts".into()));
-    }
-    if parts
-        .windows(2)
-        .any(|w| w[0].part_number >= w[1].part_number)
-    {
-        return Err(BlobError::InvalidPart(
-            "part numbers must be strictly ascending".into(),
-        ));
-    }
+    validate_parts(parts)?;
     for (i, part) in parts.iter().enumerate() {
         let path = dir.join(part.part_number.to_string());
         let len = match fs::metadata(&path) {

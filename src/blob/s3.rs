@@ -22,7 +22,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart as S3Part};
 use bytes::Bytes;
 use chalktalk_actors::blob::{
     BlobError, BlobInfo, BlobStore, CompletedPart, PartETag, UploadId, validate_key,
-    validate_part_number, validate_prefix,
+    validate_part_number, validate_parts, validate_prefix,
 };
 use serde::Deserialize;
 
@@ -251,17 +251,7 @@ impl BlobStore for S3BlobStore {
         parts: &[CompletedPart],
     ) -> Result<BlobInfo, BlobError> {
         validate_key(key)?;
-        if parts.is_empty() {
-            return Err(BlobError::InvalidPart("no parts".into()));
-        }
-        if parts
-            .windows(2)
-            .any(|w| w[0].part_number >= w[1].part_number)
-        {
-            return Err(BlobError::InvalidPart(
-                "part numbers must be strictly ascending".into(),
-            ));
-        }
+        validate_parts(parts)?;
         let s3_parts = parts
             .iter()
             .map(|p| {
