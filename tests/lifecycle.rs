@@ -29,6 +29,12 @@ struct Faulty {
 
 #[async_trait]
 impl Store for Faulty {
+    async fn health(&self) -> Result<(), StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected: disk unavailable".into()));
+        }
+        self.inner.health().await
+    }
     async fn create_room(&self, meta: &RoomMeta) -> Result<bool, StoreError> {
         self.inner.create_room(meta).await
     }
@@ -144,7 +150,30 @@ async fn failed_commit_restarts_the_room_without_losing_acked_ops() {
     let (acked, _) = ack(&coach, add(&room, "a", line("kept", 0))).await;
     assert_eq!(next_event(&mut athlete).await.seq, acked);
 
+    let ready = |addr: std::net::SocketAddr| {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out.split_whitespace().nth(1).unwrap_or("").to_string()
+    };
+    let addr = s.running.as_ref().unwrap().addr;
+    assert_eq!(
+        tokio::task::spawn_blocking(move || ready(addr))
+            .await
+            .unwrap(),
+        "200"
+    );
     faulty.broken.store(true, Ordering::SeqCst);
+    assert_eq!(
+        tokio::task::spawn_blocking(move || ready(addr))
+            .await
+            .unwrap(),
+        "503",
+        "/ready reports a failing store"
+    );
     let e = coach
         .request(add(&room, "b", line("lost", 0)))
         .await
@@ -166,6 +195,12 @@ async fn failed_commit_restarts_the_room_without_losing_acked_ops() {
         .await;
     assert!(resync.is_some(), "the room restarted from the store");
     faulty.broken.store(false, Ordering::SeqCst);
+    assert_eq!(
+        tokio::task::spawn_blocking(move || ready(addr))
+            .await
+            .unwrap(),
+        "200"
+    );
 
     // Rejoin from the last applied seq: nothing to replay, nothing invented.
     let Reply::Joined { mode, .. } = join(&athlete, &room, Some(acked)).await else {

@@ -65,6 +65,13 @@ pub enum MembershipKind {
 /// Persistence for rooms, threads and inboxes.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// `Ok` if the store can serve reads and writes now (for `/ready`). The
+    /// default probes with a read; adapters that know more (a failing
+    /// writer) say so.
+    async fn health(&self) -> Result<(), StoreError> {
+        self.room_head("ready-probe").await.map(drop)
+    }
+
     /// Creates a room; `Ok(false)` if a room with this id exists already.
     async fn create_room(&self, meta: &RoomMeta) -> Result<bool, StoreError>;
     async fn room(&self, id: &str) -> Result<Option<RoomMeta>, StoreError>;

@@ -79,12 +79,7 @@ async fn ready(State(app): State<App>) -> Response {
     if app.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
-    match tokio::time::timeout(
-        Duration::from_secs(2),
-        app.directory.deps.store.room_head("ready-probe"),
-    )
-    .await
-    {
+    match tokio::time::timeout(Duration::from_secs(2), app.directory.deps.store.health()).await {
         Ok(Ok(_)) => "ready".into_response(),
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store: timeout").into_response(),

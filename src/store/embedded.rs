@@ -75,6 +75,8 @@ pub struct EmbeddedStore {
 #[derive(Default)]
 struct Stats {
     commits: AtomicU64,
+    /// The error of the last commit, cleared by the next successful one.
+    failing: Mutex<Option<StoreError>>,
 }
 
 /// One write, as the writer thread applies it. Values are encoded by the
@@ -177,6 +179,32 @@ impl EmbeddedStore {
     }
 
     /// Write transactions committed since open (each holds a batch).
+    /// `Err` while commits fail (the last one failed), or when the writer
+    /// thread is gone; `Ok` once a commit succeeds again.
+    pub fn writer_health(&self) -> Result<(), StoreError> {
+        if self.tx.is_none()
+            || self
+                .writer
+                .lock()
+                .map(|w| w.as_ref().is_none_or(|h| h.is_finished()))
+                .unwrap_or(true)
+        {
+            return Err(StoreError::Unavailable(
+                "store writer thread is not running".into(),
+            ));
+        }
+        match self
+            .stats
+            .failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     pub fn commit_count(&self) -> u64 {
         self.stats.commits.load(Ordering::Relaxed)
     }
@@ -284,8 +312,15 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<Request>, stats: &Stats) {
         let started = Instant::now();
         let size = batch.len();
         let outcome = apply_batch(db, &batch);
-        if outcome.is_ok() {
-            stats.commits.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut failing = stats.failing.lock().unwrap_or_else(|e| e.into_inner());
+            match &outcome {
+                Ok(_) => {
+                    stats.commits.fetch_add(1, Ordering::Relaxed);
+                    *failing = None;
+                }
+                Err(e) => *failing = Some(e.clone()),
+            }
         }
         tracing::debug!(
             batch = size,
@@ -486,6 +521,11 @@ fn read_meta<V: DeserializeOwned>(
 
 #[async_trait]
 impl Store for EmbeddedStore {
+    async fn health(&self) -> Result<(), StoreError> {
+        self.writer_health()?;
+        self.room_head("ready-probe").await.map(drop)
+    }
+
     async fn create_room(&self, meta: &RoomMeta) -> Result<bool, StoreError> {
         let bytes = encode("room", meta)?;
         self.write(Op::CreateRoom {
