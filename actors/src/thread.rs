@@ -203,20 +203,20 @@ impl ThreadState {
         let batch = self.in_flight.take().unwrap_or_default();
         let mut lagging = Vec::new();
         let mut senders: Vec<UserId> = Vec::new();
+        // Who views the thread does not change while the batch is fanned out.
+        let viewing: HashSet<UserId> = self.viewers.values().map(|o| o.user.clone()).collect();
         for p in batch {
             if !senders.contains(&p.msg.from) {
                 senders.push(p.msg.from.clone());
             }
             let frame = self.frame(&p.msg);
-            let mut viewing: HashSet<&str> = HashSet::new();
             for (sid, out) in &self.viewers {
-                viewing.insert(out.user.as_str());
                 if out.durable(&frame) != Durable::Sent {
                     lagging.push(*sid);
                 }
             }
             for m in &self.meta.members {
-                if m != &p.msg.from && !viewing.contains(m.as_str()) {
+                if m != &p.msg.from && !viewing.contains(m) {
                     let _ = self.deps.inbox.cast(InboxMsg::Deliver {
                         user: m.clone(),
                         notice: Notice::NewMessage {
