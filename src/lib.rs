@@ -7,5 +7,7 @@ pub mod bench;
 pub mod blob;
 pub mod config;
 pub mod gateway;
+pub mod http;
+pub mod media;
 pub mod server;
 pub mod store;

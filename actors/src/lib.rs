@@ -7,6 +7,7 @@
 
 pub mod blob;
 pub mod directory;
+pub mod encoder;
 pub mod handle;
 pub mod inbox;
 pub mod outbound;

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod limits;
+pub mod media;
 pub mod room;
 pub mod vectors;
 
@@ -24,6 +25,7 @@ pub use codec::{DecodeError, decode_client, decode_server, encode, encode_room_e
 pub use error::{CloseCode, ErrorCode};
 pub use frame::{ClientFrame, ClientMsg, InboxEvent, Notice, Reply, ServerFrame, Welcome};
 pub use limits::Limits;
+pub use media::{Asset, MediaFailure, MediaInfo, MediaKind, MediaProgress, MediaStage, Rendition};
 pub use room::{
     Activity, Effect, JoinMode, LiveEvent, PlaybackState, PresenceEntry, Role, RoomEvent, RoomOp,
     RoomSnapshot,

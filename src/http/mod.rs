@@ -1,0 +1,1 @@
+//! HTTP API for uploads and signed media serving (being written).

@@ -1,0 +1,1 @@
+//! Media probing and transcoding with ffmpeg-next (being written).
