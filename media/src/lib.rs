@@ -12,6 +12,7 @@ pub mod error;
 pub mod hls;
 pub mod jpeg;
 pub mod ladder;
+pub mod outputs;
 pub mod probe;
 pub mod sample;
 pub mod transcode;
