@@ -68,6 +68,24 @@ impl Out {
         Ok(Out { octx, audio: has_audio, tbs, path: path.to_path_buf() })
     }
 
+    /// Opens an M4A-like output holding only `audio` as stream 0.
+    pub fn open_audio_only(path: &Path, audio: &AudioSource, opts: &[(&str, String)]) -> Result<Out, MediaError> {
+        let mut octx = ff::format::output_as(&path, "mp4").map_err(|e| MediaError::internal("open output", e))?;
+        {
+            let mut st = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| MediaError::internal("stream", e))?;
+            match audio {
+                AudioSource::Copy(p) => st.set_parameters(p.clone()),
+                AudioSource::Encoder(e) => st.set_parameters(*e),
+                AudioSource::None => return Err(MediaError::internal("output", "no audio")),
+            }
+            // SAFETY: parameters of a stream we just added.
+            unsafe { (*st.parameters().as_mut_ptr()).codec_tag = 0 };
+        }
+        octx.write_header_with(dict(opts)).map_err(|e| MediaError::internal(&format!("header of {}", path.display()), e))?;
+        let tbs = octx.streams().map(|s| s.time_base()).collect();
+        Ok(Out { octx, audio: false, tbs, path: path.to_path_buf() })
+    }
+
     /// Writes a copy of `p` (timestamps in `tb`) to stream `stream`.
     pub fn write(&mut self, stream: usize, tb: Rational, p: &ff::Packet) -> Result<(), MediaError> {
         if stream == 1 && !self.audio {

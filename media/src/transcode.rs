@@ -61,7 +61,7 @@ pub enum Event {
 }
 
 /// Per-run timings, for the benchmark.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     /// Seconds from start until the first mobile segment was complete.
     pub first_segment_seconds: f64,
