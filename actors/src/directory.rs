@@ -82,6 +82,7 @@ impl Directory {
     ) -> Result<Arc<Directory>, ractor::SpawnErr> {
         let (inbox, _) = Actor::spawn(None, Inbox, store.clone()).await?;
         let deps = Arc::new(Deps {
+            media_watch: Default::default(),
             store,
             config,
             stats: Arc::new(OutboundStats::default()),
@@ -102,6 +103,14 @@ impl Directory {
     /// The thread's actor, started (and rebuilt from the store) if needed.
     pub async fn thread(&self, id: &str) -> Result<Handle<ThreadMsg>, Lookup> {
         self.threads.get(id).await
+    }
+
+    /// Live rooms showing `video` on this node.
+    pub fn rooms_showing(&self, video: &str) -> Vec<ActorRef<RoomMsg>> {
+        crate::lock(&self.deps.media_watch)
+            .get(video)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn inbox(&self) -> &ActorRef<InboxMsg> {

@@ -40,6 +40,12 @@ pub enum InboxMsg {
         user: UserId,
         notice: Notice,
     },
+    /// Push an already encoded ephemeral frame (media progress) to every
+    /// connected device of `user`; nothing is stored.
+    Push {
+        user: UserId,
+        frame: Bytes,
+    },
     /// Internal: a group commit finished.
     Flushed(Vec<(UserId, InboxEvent, Result<(), StoreError>)>),
 }
@@ -165,6 +171,11 @@ impl Actor for Inbox {
                         state.sessions.remove(&user);
                         state.forget_idle(&user);
                     }
+                }
+            }
+            InboxMsg::Push { user, frame } => {
+                for out in state.sessions.get(&user).into_iter().flatten() {
+                    out.ephemeral(&frame);
                 }
             }
             InboxMsg::Deliver { user, notice } => {

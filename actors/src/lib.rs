@@ -58,8 +58,17 @@ impl Default for CoreConfig {
     }
 }
 
+/// Live review rooms by the video (asset) they show, so media progress can
+/// reach them. Rooms register when they start and leave when they stop.
+pub type MediaWatch = std::sync::Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<String, std::collections::HashMap<String, ractor::ActorRef<room::RoomMsg>>>,
+    >,
+>;
+
 /// What every actor of the core shares.
 pub struct Deps {
+    pub media_watch: MediaWatch,
     pub store: Arc<dyn store::Store>,
     pub config: CoreConfig,
     pub stats: Arc<OutboundStats>,

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use chalktalk_protocol::annotation::validate_points;
 use chalktalk_protocol::{
-    ClientFrame, ClientMsg, ErrorCode, Notice, Reply, Role, ThreadInfo, ThreadKind, valid_id,
+    ClientFrame, ClientMsg, ErrorCode, Notice, Reply, Role, RoomOp, Shape, ThreadInfo, ThreadKind,
+    valid_id,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
 use ractor_cluster_derive::RactorMessage;
@@ -427,7 +428,19 @@ impl SessionState {
                     )
                     .await;
             }
+            ClientMsg::MediaLink { .. } | ClientMsg::CancelMedia { .. } => {
+                // Answered by the gateway, which owns the media service.
+                return Err((ErrorCode::Internal, "media requests are not available on this node".into()));
+            }
             ClientMsg::Op { room, op_id, op } => {
+                if let RoomOp::Add { ann } | RoomOp::Update { ann } = &op
+                    && matches!(ann.shape, Shape::VoiceOver { .. })
+                {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "voice-overs are attached by uploading them with a room and at_ms".into(),
+                    ));
+                }
                 if !valid_id(&op_id) {
                     return Err((
                         ErrorCode::Invalid,

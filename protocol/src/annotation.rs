@@ -80,6 +80,12 @@ pub enum Shape {
         b: Point,
         deg: f32,
     },
+    /// A coach's voice-over (a ready `voice_over` asset) played from
+    /// `t_ms` for `dur_ms`. Added by the server when an upload with `room`
+    /// and `at_ms` is ready; clients cannot add or edit one directly.
+    VoiceOver {
+        asset: String,
+    },
     /// Text label with its top-left corner at `at`; `size` is a fraction of
     /// the frame height.
     Text {
@@ -215,6 +221,13 @@ impl Annotation {
                     ));
                 }
                 Ok(())
+            }
+            Shape::VoiceOver { asset } => {
+                if valid_id(asset) {
+                    Ok(())
+                } else {
+                    Err(Invalid::new(ErrorCode::Invalid, "voice-over asset id is not valid"))
+                }
             }
             Shape::Text { at, text, size } => {
                 coords(&[*at])?;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::media::{Asset, MediaFailure, MediaKind, MediaProgress, MediaStage};
 use crate::{
     Attachment, Cursor, ErrorCode, JoinMode, Limits, Message, Point, PresenceEntry, Role,
     RoomEvent, RoomId, RoomOp, Style, ThreadId, ThreadInfo, ThreadKind, ThreadLive, UserId,
@@ -40,6 +41,15 @@ pub enum ClientMsg {
     },
     /// Heartbeat; the reply carries the server clock for playback sync.
     Ping,
+    /// State of an asset and a signed, expiring base URL for its files.
+    /// Allowed to its owner and to members of a room that shows it.
+    MediaLink {
+        asset: String,
+    },
+    /// Cancel processing of an asset you own.
+    CancelMedia {
+        asset: String,
+    },
     CreateRoom {
         video_id: String,
         /// Video width / height (default 16/9), used for true angles.
@@ -166,6 +176,13 @@ impl ClientMsg {
 pub enum Reply {
     /// Request done, nothing to return.
     Done,
+    /// `base` + a path from `asset.info` is a URL that works until
+    /// `expires_ms` (none while nothing is published yet).
+    MediaLink {
+        asset: Asset,
+        base: Option<String>,
+        expires_ms: u64,
+    },
     Pong {
         server_ms: u64,
     },
@@ -223,6 +240,13 @@ pub enum Notice {
         room: RoomId,
         video_id: String,
         by: UserId,
+    },
+    /// An asset you uploaded is ready, failed or was cancelled.
+    Media {
+        asset: String,
+        kind: MediaKind,
+        stage: MediaStage,
+        error: Option<MediaFailure>,
     },
     AddedToThread {
         thread: ThreadId,
@@ -283,6 +307,9 @@ pub enum ServerFrame {
         ev: ThreadLive,
     },
     Inbox(InboxEvent),
+    /// Processing progress of an asset you uploaded or that a room you
+    /// joined shows (ephemeral; the final state also arrives as a notice).
+    Media(MediaProgress),
     /// You stopped receiving this room's events (too slow, or the room
     /// restarted). Join again with `since` = the last seq you applied.
     Resync {

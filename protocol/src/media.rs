@@ -33,7 +33,10 @@ pub enum MediaStage {
 impl MediaStage {
     /// True when nothing more will happen to the asset.
     pub fn is_final(self) -> bool {
-        matches!(self, MediaStage::Ready | MediaStage::Failed | MediaStage::Cancelled)
+        matches!(
+            self,
+            MediaStage::Ready | MediaStage::Failed | MediaStage::Cancelled
+        )
     }
 }
 
@@ -91,6 +94,11 @@ pub struct Asset {
     pub filename: String,
     pub size: u64,
     pub created_ms: u64,
+    /// Voice-overs: the room and video time it is attached to.
+    #[serde(default)]
+    pub room: Option<crate::RoomId>,
+    #[serde(default)]
+    pub at_ms: Option<f64>,
     /// Filled once known (mobile rendition early, the rest when ready).
     pub info: Option<MediaInfo>,
     /// Why it failed: a documented error code and a human message.

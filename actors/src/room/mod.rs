@@ -69,6 +69,9 @@ pub enum RoomMsg {
     },
     /// Debug hook: panic inside the handler.
     Panic,
+    /// An encoded `media` frame (progress of the video this room shows):
+    /// pushed to every joined member, ephemeral.
+    Media(Bytes),
     // Internal messages (not counted by handles):
     /// A commit finished; the events travel back to be fanned out.
     Flushed(Result<(), StoreError>, Vec<RoomEvent>),
@@ -84,7 +87,10 @@ impl RoomMsg {
     fn counted(&self) -> bool {
         !matches!(
             self,
-            RoomMsg::Flushed(..) | RoomMsg::GraceOver { .. } | RoomMsg::IdleCheck
+            RoomMsg::Flushed(..)
+                | RoomMsg::GraceOver { .. }
+                | RoomMsg::IdleCheck
+                | RoomMsg::Media(_)
         )
     }
 }
@@ -557,7 +563,7 @@ impl Actor for ReviewRoom {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<RoomMsg>,
+        myself: ActorRef<RoomMsg>,
         args: ChildArgs,
     ) -> Result<RoomActorState, ActorProcessingErr> {
         let ChildArgs {
@@ -584,6 +590,10 @@ impl Actor for ReviewRoom {
                 core.absorb(ev);
             }
         }
+        crate::lock(&deps.media_watch)
+            .entry(core.meta.video_id.clone())
+            .or_default()
+            .insert(id.clone(), myself);
         // Sessions attached to a previous incarnation must rejoin.
         let orphans = drain(&registry);
         let resynced = orphans.len();
@@ -606,6 +616,23 @@ impl Actor for ReviewRoom {
             last_presence: Vec::new(),
             span,
         })
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<RoomMsg>,
+        st: &mut RoomActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let mut watch = crate::lock(&st.deps.media_watch);
+        if let Some(rooms) = watch.get_mut(&st.core.meta.video_id) {
+            if rooms.get(&st.id).is_some_and(|r| r.get_id() == myself.get_id()) {
+                rooms.remove(&st.id);
+            }
+            if rooms.is_empty() {
+                watch.remove(&st.core.meta.video_id);
+            }
+        }
+        Ok(())
     }
 
     async fn post_start(
@@ -730,6 +757,11 @@ async fn dispatch(
             }
         }
         RoomMsg::Panic => panic!("debug_panic requested for room {}", st.id),
+        RoomMsg::Media(frame) => {
+            for m in st.members.values() {
+                m.out.ephemeral(&frame);
+            }
+        }
     }
     Ok(())
 }
