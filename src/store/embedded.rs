@@ -121,6 +121,8 @@ enum Op {
         kind: u8,
         id: String,
     },
+    /// Assets and media jobs (src/store/media.rs).
+    Media(super::media::MediaOp),
 }
 
 /// A write and where its result goes. `Ok(true)` means created (for the
@@ -140,6 +142,7 @@ struct Tables<'txn> {
     read_cursors: Table<'txn, (&'static str, &'static str), (u64, u64)>,
     inbox: Table<'txn, (&'static str, u64), &'static [u8]>,
     memberships: Table<'txn, (&'static str, u8, &'static str), ()>,
+    media: super::media::MediaTables<'txn>,
 }
 
 impl EmbeddedStore {
@@ -209,6 +212,11 @@ impl EmbeddedStore {
         self.stats.commits.load(Ordering::Relaxed)
     }
 
+    /// Queues a media write on the writer thread (group-committed).
+    pub(super) async fn write_media(&self, op: super::media::MediaOp) -> Result<bool, StoreError> {
+        self.write(Op::Media(op)).await
+    }
+
     async fn write(&self, op: Op) -> Result<bool, StoreError> {
         let (reply, rx) = oneshot::channel();
         let tx = self.tx.as_ref().ok_or_else(writer_gone)?;
@@ -216,7 +224,7 @@ impl EmbeddedStore {
         rx.await.map_err(|_| writer_gone())?
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
@@ -243,7 +251,7 @@ impl Drop for EmbeddedStore {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
@@ -251,11 +259,15 @@ fn writer_gone() -> StoreError {
     StoreError::Unavailable("store writer stopped".into())
 }
 
-fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
     rmp_serde::to_vec_named(value).map_err(|e| StoreError::Corrupt(format!("encode {what}: {e}")))
 }
 
-fn decode<T: DeserializeOwned>(what: &str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+pub(super) fn decode<T: DeserializeOwned>(
+    what: &str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what} {key}: {e}")))
 }
 
@@ -295,6 +307,7 @@ fn open_tables(txn: &redb::WriteTransaction) -> Result<Tables<'_>, StoreError> {
         read_cursors: txn.open_table(READ_CURSORS).map_err(unavailable)?,
         inbox: txn.open_table(INBOX).map_err(unavailable)?,
         memberships: txn.open_table(MEMBERSHIPS).map_err(unavailable)?,
+        media: super::media::open_tables(txn)?,
     })
 }
 
@@ -418,6 +431,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Result<bool, StoreError>, Storag
                 .insert((user.as_str(), *kind, id.as_str()), ())?;
             Ok(Ok(true))
         }
+        Op::Media(op) => super::media::apply(&mut t.media, op),
     }
 }
 

@@ -6,5 +6,6 @@
 pub mod bench;
 pub mod conformance;
 pub mod embedded;
+pub mod media;
 
 pub use embedded::EmbeddedStore;

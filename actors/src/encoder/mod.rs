@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
 
-pub use pool::{EncoderPool, PoolConfig, PoolStats, SubmitError};
+pub use pool::{EncoderPool, PoolConfig, PoolError, PoolHandle, PoolStats, SubmitError};
 
 /// What a job does besides transcoding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,73 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use self::fakes::{FakeTranscoder, MemStore, Recorder, Step, info, wait_for};
+use self::fakes::{FakeTranscoder, MemStore, Step, config, info, rig, rig_on, spec, wait_for};
 use super::*;
-use crate::encoder::{JobError, JobEvent, JobKind, JobProgress, JobState};
-
-struct Rig {
-    pool: PoolHandle,
-    fake: Arc<FakeTranscoder>,
-    store: Arc<MemStore>,
-    rec: Arc<Recorder>,
-}
-
-fn config(workers: usize, queue_capacity: usize) -> PoolConfig {
-    PoolConfig {
-        workers,
-        queue_capacity,
-        retry_backoff: Duration::from_millis(10),
-    }
-}
-
-fn spec(id: &str, created_ms: u64) -> JobSpec {
-    JobSpec {
-        id: id.into(),
-        owner: "coach".into(),
-        kind: JobKind::Video,
-        source_key: format!("uploads/{id}"),
-        timeout_ms: 5_000,
-        max_attempts: 3,
-        created_ms,
-    }
-}
-
-async fn rig_on(config: PoolConfig, fake: Arc<FakeTranscoder>, store: Arc<MemStore>) -> Rig {
-    let rec = Recorder::new(store.clone());
-    let pool = EncoderPool::start(config, fake.clone(), store.clone(), rec.clone())
-        .await
-        .expect("start pool");
-    Rig {
-        pool,
-        fake,
-        store,
-        rec,
-    }
-}
-
-async fn rig(config: PoolConfig, fake: FakeTranscoder) -> Rig {
-    rig_on(config, Arc::new(fake), Arc::default()).await
-}
-
-impl Rig {
-    async fn submit(&self, id: &str) -> JobRecord {
-        let created = crate::now_ms();
-        self.pool.submit(spec(id, created)).await.expect("accepted")
-    }
-
-    async fn wait_final(&self, id: &str) {
-        let rec = self.rec.clone();
-        wait_for(&format!("{id} final"), || rec.is_final(id)).await;
-    }
-
-    async fn stored(&self, id: &str) -> JobRecord {
-        self.store.job(id).await.unwrap().expect("stored job")
-    }
-
-    fn check(&self) {
-        assert_eq!(self.rec.violations(), Vec::<String>::new());
-    }
-}
+use crate::encoder::{JobError, JobEvent, JobProgress, JobState};
 
 fn retryable(code: &str, message: &str) -> JobError {
     JobError::new(code, message, true)

@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use chalktalk_protocol::{Asset, MediaInfo};
 use tokio::sync::Semaphore;
 
+use crate::encoder::pool::{EncoderPool, PoolConfig, PoolHandle};
 use crate::encoder::{
-    JobError, JobEvent, JobListener, JobProgress, JobRecord, JobSpec, MediaStore, ProgressFn,
-    Transcoder,
+    JobError, JobEvent, JobKind, JobListener, JobProgress, JobRecord, JobSpec, MediaStore,
+    ProgressFn, Transcoder,
 };
 use crate::lock;
 use crate::store::StoreError;
@@ -230,6 +231,71 @@ impl JobListener for Recorder {
             }
         }
         lock(&self.events).push((job.id.clone(), event));
+    }
+}
+
+/// A pool over fakes.
+pub struct Rig {
+    pub pool: PoolHandle,
+    pub fake: Arc<FakeTranscoder>,
+    pub store: Arc<MemStore>,
+    pub rec: Arc<Recorder>,
+}
+
+pub fn config(workers: usize, queue_capacity: usize) -> PoolConfig {
+    PoolConfig {
+        workers,
+        queue_capacity,
+        retry_backoff: Duration::from_millis(10),
+    }
+}
+
+pub fn spec(id: &str, created_ms: u64) -> JobSpec {
+    JobSpec {
+        id: id.into(),
+        owner: "coach".into(),
+        kind: JobKind::Video,
+        source_key: format!("uploads/{id}"),
+        timeout_ms: 5_000,
+        max_attempts: 3,
+        created_ms,
+    }
+}
+
+pub async fn rig_on(config: PoolConfig, fake: Arc<FakeTranscoder>, store: Arc<MemStore>) -> Rig {
+    let rec = Recorder::new(store.clone());
+    let pool = EncoderPool::start(config, fake.clone(), store.clone(), rec.clone())
+        .await
+        .expect("start pool");
+    Rig {
+        pool,
+        fake,
+        store,
+        rec,
+    }
+}
+
+pub async fn rig(config: PoolConfig, fake: FakeTranscoder) -> Rig {
+    rig_on(config, Arc::new(fake), Arc::default()).await
+}
+
+impl Rig {
+    pub async fn submit(&self, id: &str) -> JobRecord {
+        let created = crate::now_ms();
+        self.pool.submit(spec(id, created)).await.expect("accepted")
+    }
+
+    pub async fn wait_final(&self, id: &str) {
+        let rec = self.rec.clone();
+        wait_for(&format!("{id} final"), || rec.is_final(id)).await;
+    }
+
+    pub async fn stored(&self, id: &str) -> JobRecord {
+        self.store.job(id).await.unwrap().expect("stored job")
+    }
+
+    pub fn check(&self) {
+        assert_eq!(self.rec.violations(), Vec::<String>::new());
     }
 }
 
