@@ -4,7 +4,7 @@
 //! as it passes `max_simple_upload_bytes`; then the handler's `check` and
 //! `completed` run as for a resumable upload.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
@@ -29,6 +29,14 @@ fn multipart_error(e: MultipartError) -> ApiError {
     } else {
         ApiError::new(e.status(), "bad_request", e.body_text())
     }
+}
+
+fn timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        "the body sent nothing for too long",
+    )
 }
 
 async fn text_field(mut field: Field<'_>, name: &str) -> Result<String, ApiError> {
@@ -57,9 +65,14 @@ async fn read_form(
     multipart: &mut Multipart,
     path: &std::path::Path,
     max: u64,
+    idle: Duration,
 ) -> Result<Form, ApiError> {
     let mut form = Form::default();
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(mut field) = tokio::time::timeout(idle, multipart.next_field())
+        .await
+        .map_err(|_| timeout())?
+        .map_err(multipart_error)?
+    {
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
             "kind" => form.kind = Some(text_field(field, "kind").await?),
@@ -76,7 +89,11 @@ async fn read_form(
                     .map_err(|e| io_error("cannot create the staging file", e))?;
                 let mut out = BufWriter::with_capacity(256 * 1024, file);
                 let mut size = 0u64;
-                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                while let Some(chunk) = tokio::time::timeout(idle, field.chunk())
+                    .await
+                    .map_err(|_| timeout())?
+                    .map_err(multipart_error)?
+                {
                     size += chunk.len() as u64;
                     if size > max {
                         return Err(ApiError::too_large(format!(
@@ -166,7 +183,11 @@ async fn run(st: HttpState, user: Claims, mut multipart: Multipart) -> Result<Re
     let path = staging::data_path(&dir, &id);
     let started = unix_ms(SystemTime::now());
     let result = async {
-        let form = read_form(&mut multipart, &path, st.uploads.max_simple_upload_bytes).await?;
+        let (max, idle) = (
+            st.uploads.max_simple_upload_bytes,
+            st.uploads.body_idle_timeout,
+        );
+        let form = read_form(&mut multipart, &path, max, idle).await?;
         let req = new_upload(form)?;
         st.handler.check(&user, &req).await?;
         let upload = CompletedUpload {
