@@ -126,6 +126,20 @@ impl Auth {
 }
 
 /// Reads (or creates once) the random dev secret in `data_dir`.
+/// The key of signed media links, derived from the token secret (so every
+/// node sharing the secret verifies every node's links).
+pub fn link_key(secret: Option<&str>, data_dir: &Path) -> Result<[u8; 32], SecretError> {
+    use sha2::Digest;
+    let secret = match secret {
+        Some(s) => s.to_string(),
+        None => dev_secret(data_dir)?,
+    };
+    let mut h = sha2::Sha256::new();
+    h.update(b"chalktalk media links\0");
+    h.update(secret.as_bytes());
+    Ok(h.finalize().into())
+}
+
 fn dev_secret(data_dir: &Path) -> Result<String, SecretError> {
     let path = data_dir.join("jwt-secret");
     let io = |source| SecretError::Io {

@@ -90,6 +90,48 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_DEBUG_HOOKS")]
     #[serde(deserialize_with = "scalar")]
     pub debug_hooks: Option<String>,
+    /// S3-compatible endpoint for blobs (uploads, renditions); without it
+    /// blobs are local files in `<data_dir>/blobs`.
+    #[arg(long, env = "CHALKTALK_S3_ENDPOINT")]
+    #[serde(deserialize_with = "scalar")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "CHALKTALK_S3_BUCKET")]
+    #[serde(deserialize_with = "scalar")]
+    pub s3_bucket: Option<String>,
+    #[arg(long, env = "CHALKTALK_S3_REGION")]
+    #[serde(deserialize_with = "scalar")]
+    pub s3_region: Option<String>,
+    #[arg(long, env = "CHALKTALK_S3_ACCESS_KEY", hide_env_values = true)]
+    #[serde(deserialize_with = "scalar")]
+    pub s3_access_key: Option<String>,
+    #[arg(long, env = "CHALKTALK_S3_SECRET_KEY", hide_env_values = true)]
+    #[serde(deserialize_with = "scalar")]
+    pub s3_secret_key: Option<String>,
+    /// Encoder worker processes run at once (default 1: each uses every core).
+    #[arg(long, env = "CHALKTALK_ENCODER_WORKERS")]
+    #[serde(deserialize_with = "scalar")]
+    pub encoder_workers: Option<String>,
+    /// Jobs that may wait for an encoder before uploads get `busy`.
+    #[arg(long, env = "CHALKTALK_ENCODER_QUEUE")]
+    #[serde(deserialize_with = "scalar")]
+    pub encoder_queue: Option<String>,
+    /// Malware scanner command; the file path is appended. Exit 0 = clean,
+    /// 1 = infected, other = scan failed (the upload is refused, retryable).
+    #[arg(long, env = "CHALKTALK_SCAN_COMMAND")]
+    #[serde(deserialize_with = "scalar")]
+    pub scan_command: Option<String>,
+    /// x264 preset of the renditions (default veryfast).
+    #[arg(long, env = "CHALKTALK_ENCODER_PRESET")]
+    #[serde(deserialize_with = "scalar")]
+    pub encoder_preset: Option<String>,
+    /// Longest accepted upload, seconds of media (default 1800).
+    #[arg(long, env = "CHALKTALK_MAX_MEDIA_SECONDS")]
+    #[serde(deserialize_with = "scalar")]
+    pub max_media_seconds: Option<String>,
+    /// Largest accepted video upload, MiB (default 2048).
+    #[arg(long, env = "CHALKTALK_MAX_UPLOAD_MB")]
+    #[serde(deserialize_with = "scalar")]
+    pub max_upload_mb: Option<String>,
 }
 
 /// Accepts a TOML string, integer, float or boolean as text, so that
@@ -121,6 +163,10 @@ pub struct Config {
     pub log_format: LogFormat,
     pub heartbeat: Duration,
     pub core: CoreConfig,
+    /// Blobs on S3 (else local files in `<data_dir>/blobs`).
+    pub s3: Option<crate::blob::S3Config>,
+    pub media: crate::media::MediaConfig,
+    pub uploads: crate::http::UploadConfig,
 }
 
 impl Config {
@@ -138,6 +184,9 @@ impl Config {
             log_format: LogFormat::Text,
             heartbeat: Duration::from_secs(15),
             core,
+            s3: None,
+            media: crate::media::MediaConfig::new(data_dir),
+            uploads: crate::http::UploadConfig::new(data_dir.join("uploads")),
         }
     }
 
@@ -225,19 +274,59 @@ impl Config {
                     .into(),
             ));
         }
+        let data_dir: PathBuf = pick("data_dir", &cli.data_dir, &f.data_dir, PathBuf::from("chalktalk-data"))?;
+        let s3 = match pick::<String>("s3_endpoint", &cli.s3_endpoint, &f.s3_endpoint, String::new())? {
+            e if e.is_empty() => None,
+            endpoint => {
+                let need = |key: &'static str, c: &Option<String>, fv: &Option<String>| -> Result<String, ConfigError> {
+                    let v: String = pick(key, c, fv, String::new())?;
+                    if v.is_empty() {
+                        return Err(ConfigError::Value { key, value: String::new(), from: "settings", message: "required with s3_endpoint".into() });
+                    }
+                    Ok(v)
+                };
+                Some(crate::blob::S3Config {
+                    endpoint,
+                    region: pick("s3_region", &cli.s3_region, &f.s3_region, "us-east-1".to_string())?,
+                    bucket: need("s3_bucket", &cli.s3_bucket, &f.s3_bucket)?,
+                    access_key: need("s3_access_key", &cli.s3_access_key, &f.s3_access_key)?,
+                    secret_key: need("s3_secret_key", &cli.s3_secret_key, &f.s3_secret_key)?,
+                })
+            }
+        };
+        let mut media = crate::media::MediaConfig::new(&data_dir);
+        let count = |key, c: &Option<String>, fv: &Option<String>, d: usize, max: usize| -> Result<usize, ConfigError> {
+            let v: usize = pick(key, c, fv, d)?;
+            if v == 0 || v > max {
+                return Err(ConfigError::Value { key, value: v.to_string(), from: "settings", message: format!("must be within 1..={max}") });
+            }
+            Ok(v)
+        };
+        media.pool.workers = count("encoder_workers", &cli.encoder_workers, &f.encoder_workers, 1, 64)?;
+        media.pool.queue_capacity = count("encoder_queue", &cli.encoder_queue, &f.encoder_queue, 16, 100_000)?;
+        media.limits.max_duration_ms = count("max_media_seconds", &cli.max_media_seconds, &f.max_media_seconds, 1800, 86_400)? as u64 * 1000;
+        media.max_video_bytes = count("max_upload_mb", &cli.max_upload_mb, &f.max_upload_mb, 2048, 1 << 20)? as u64 * (1 << 20);
+        let preset: String = pick("encoder_preset", &cli.encoder_preset, &f.encoder_preset, "veryfast".to_string())?;
+        const PRESETS: &[&str] = &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
+        if !PRESETS.contains(&preset.as_str()) {
+            return Err(ConfigError::Value { key: "encoder_preset", value: preset, from: "settings", message: format!("must be one of {}", PRESETS.join(", ")) });
+        }
+        media.settings.preset = preset;
+        let scan: String = pick("scan_command", &cli.scan_command, &f.scan_command, String::new())?;
+        media.scan_command = (!scan.trim().is_empty()).then(|| scan.split_whitespace().map(str::to_string).collect());
+        let mut uploads = crate::http::UploadConfig::new(data_dir.join("uploads"));
+        uploads.max_upload_bytes = media.max_video_bytes;
         Ok(Config {
+            s3,
+            media,
+            uploads,
             listen: pick(
                 "listen",
                 &cli.listen,
                 &f.listen,
                 SocketAddr::from(([127, 0, 0, 1], 7700)),
             )?,
-            data_dir: pick(
-                "data_dir",
-                &cli.data_dir,
-                &f.data_dir,
-                PathBuf::from("chalktalk-data"),
-            )?,
+            data_dir,
             jwt_secret,
             log_format: pick(
                 "log_format",

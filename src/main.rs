@@ -47,6 +47,40 @@ enum Command {
     /// Benchmarks; each prints one JSON object (see docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Runs one media job read from stdin (started by the server; decoding
+    /// untrusted files happens only in this process).
+    #[command(hide = true)]
+    TranscodeWorker,
+    /// Media tools.
+    #[command(subcommand)]
+    Media(MediaCommand),
+}
+
+#[derive(Subcommand)]
+enum MediaCommand {
+    /// Writes a generated test clip (moving pattern with noise + tone).
+    /// `--standard` is the benchmark input: 60 s 1080p30 H.264/AAC.
+    Sample {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        standard: bool,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f32,
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        #[arg(long, default_value_t = 720)]
+        height: u32,
+        /// Clockwise rotation to record as phone metadata (0/90/180/270).
+        #[arg(long, default_value_t = 0)]
+        rotation: u32,
+    },
+    /// Validates a file as an upload would be and prints the probe report.
+    Probe {
+        file: PathBuf,
+        #[arg(long)]
+        voice_over: bool,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -92,6 +126,12 @@ fn raise_fd_limit() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::TranscodeWorker = cli.command {
+        std::process::exit(chalktalk_media::worker::main_stdio());
+    }
+    if let Command::Media(cmd) = &cli.command {
+        return media_command(cmd);
+    }
     raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -123,11 +163,34 @@ fn main() -> anyhow::Result<()> {
             println!("{}", auth.mint(&user, role, ttl)?);
             Ok(())
         }
+        Command::TranscodeWorker | Command::Media(_) => Ok(()),
         Command::Bench(cmd) => {
             let json = rt
                 .block_on(bench::run(cmd))
                 .map_err(|e| anyhow::anyhow!(e))?;
             println!("{json}");
+            Ok(())
+        }
+    }
+}
+
+fn media_command(cmd: &MediaCommand) -> anyhow::Result<()> {
+    use chalktalk_media::sample::{SampleSpec, generate};
+    match cmd {
+        MediaCommand::Sample { out, standard, seconds, width, height, rotation } => {
+            let spec = if *standard {
+                SampleSpec::standard()
+            } else {
+                SampleSpec { rotation: *rotation, seconds: *seconds, width: *width, height: *height, ..SampleSpec::standard() }
+            };
+            generate(out, &spec).map_err(|e| anyhow::anyhow!(e)).with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", out.display());
+            Ok(())
+        }
+        MediaCommand::Probe { file, voice_over } => {
+            let kind = if *voice_over { chalktalk_protocol::MediaKind::VoiceOver } else { chalktalk_protocol::MediaKind::Video };
+            let report = chalktalk_media::probe(file, kind, &chalktalk_media::Limits::default()).map_err(|e| anyhow::anyhow!(e))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
     }

@@ -5,11 +5,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use chalktalk_actors::Directory;
+use chalktalk_actors::blob::BlobStore;
+use chalktalk_actors::encoder::MediaStore;
 use chalktalk_actors::store::Store;
 
 use crate::auth::{Auth, SecretError};
+use crate::blob::{LocalBlobStore, S3BlobStore};
 use crate::config::Config;
 use crate::gateway::{App, Running};
+use crate::http::{HttpState, UrlSigner};
+use crate::media::MediaService;
 use crate::store::EmbeddedStore;
 
 /// Why a node could not start.
@@ -24,6 +29,10 @@ pub enum StartError {
     Secret(#[from] SecretError),
     #[error("cannot start the actor system: {0}")]
     Actors(String),
+    #[error("cannot open the blob store: {0}")]
+    Blobs(String),
+    #[error("cannot start the media pipeline: {0}")]
+    Media(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -37,19 +46,63 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         dir: config.data_dir.display().to_string(),
         source,
     })?;
-    start_with_store(config, store).await
+    start_with_stores(config, store.clone(), Some(store)).await
 }
 
-/// Starts a node on a given store adapter.
+/// Starts a node on a given store adapter, without the media pipeline.
 pub async fn start_with_store(
     config: &Config,
     store: Arc<dyn Store>,
+) -> Result<Running, StartError> {
+    start_with_stores(config, store, None).await
+}
+
+/// The configured blob store: S3 when configured, else local files.
+pub fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
+    Ok(match &config.s3 {
+        Some(s3) => Arc::new(S3BlobStore::new(s3)),
+        None => Arc::new(
+            LocalBlobStore::open(config.data_dir.join("blobs"))
+                .map_err(|e| StartError::Blobs(e.to_string()))?,
+        ),
+    })
+}
+
+/// Starts a node; with a media store, also the upload routes and the
+/// media pipeline (encoder pool, worker processes).
+pub async fn start_with_stores(
+    config: &Config,
+    store: Arc<dyn Store>,
+    media_store: Option<Arc<dyn MediaStore>>,
 ) -> Result<Running, StartError> {
     let auth = Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
     let directory = Directory::start(store, config.core.clone())
         .await
         .map_err(|e| StartError::Actors(e.to_string()))?;
+    let (media, http) = match media_store {
+        Some(ms) => {
+            let blobs = open_blobs(config)?;
+            let signer = UrlSigner::new(&crate::auth::link_key(
+                config.jwt_secret.as_deref(),
+                &config.data_dir,
+            )?);
+            let svc = MediaService::start(
+                config.media.clone(),
+                blobs.clone(),
+                ms,
+                directory.clone(),
+                signer.clone(),
+            )
+            .await
+            .map_err(|e| StartError::Media(e.to_string()))?;
+            let state = HttpState::new(auth.clone(), config.uploads.clone(), blobs, svc.clone(), signer);
+            (Some(svc), Some(state))
+        }
+        None => (None, None),
+    };
     let app = App {
+        media,
+        http,
         directory,
         auth,
         heartbeat: config.heartbeat,

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use chalktalk_protocol::MediaInfo;
-use ffmpeg_next as ff;
 use ff::Rational;
+use ffmpeg_next as ff;
 
 use crate::enc;
 use crate::error::{MediaError, MediaErrorCode};
@@ -18,20 +18,34 @@ use crate::probe::ProbeReport;
 /// Target integrated loudness, LUFS.
 pub const TARGET_LUFS: f32 = -16.0;
 
-fn decoder_graph(ictx: &ff::format::context::Input, index: usize, chain: &str) -> Result<(ff::decoder::Audio, ff::filter::Graph, Rational), MediaError> {
-    let st = ictx.stream(index).ok_or_else(|| MediaError::new(MediaErrorCode::Corrupt, "audio stream missing"))?;
+fn decoder_graph(
+    ictx: &ff::format::context::Input,
+    index: usize,
+    chain: &str,
+) -> Result<(ff::decoder::Audio, ff::filter::Graph, Rational), MediaError> {
+    let st = ictx
+        .stream(index)
+        .ok_or_else(|| MediaError::new(MediaErrorCode::Corrupt, "audio stream missing"))?;
     let tb = st.time_base();
     let d = ff::codec::context::Context::from_parameters(st.parameters())
         .and_then(|c| c.decoder().audio())
         .map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("audio decoder: {e}")))?;
-    let layout = if d.channel_layout().bits() == 0 { ff::ChannelLayout::default(d.channels() as i32) } else { d.channel_layout() };
+    let layout = if d.channel_layout().bits() == 0 {
+        ff::ChannelLayout::default(d.channels() as i32)
+    } else {
+        d.channel_layout()
+    };
     let args = format!(
         "time_base=1/{sr}:sample_rate={sr}:sample_fmt={}:channel_layout=0x{:x}",
         d.format().name(),
         layout.bits(),
         sr = d.rate()
     );
-    let g = enc::graph(&[("ain", "abuffer", &args)], &[("aout", "abuffersink")], &format!("[ain]{chain}[aout]"))?;
+    let g = enc::graph(
+        &[("ain", "abuffer", &args)],
+        &[("aout", "abuffersink")],
+        &format!("[ain]{chain}[aout]"),
+    )?;
     Ok((d, g, tb))
 }
 
@@ -49,12 +63,21 @@ fn run(
     let mut f = ff::frame::Audio::empty();
     let mut out = ff::frame::Audio::empty();
     let mut samples = 0u64;
-    let mut feed = |f: &mut ff::frame::Audio, g: &mut ff::filter::Graph, samples: &mut u64| -> Result<(), MediaError> {
+    let mut feed = |f: &mut ff::frame::Audio,
+                    g: &mut ff::filter::Graph,
+                    samples: &mut u64|
+     -> Result<(), MediaError> {
         let ts = f.timestamp();
         f.set_pts(ts.map(|t| t * tb.numerator() as i64 * rate / tb.denominator().max(1) as i64));
         *samples += f.samples() as u64;
-        g.get("ain").ok_or_else(|| MediaError::internal("graph", "abuffer"))?.source().add(f).map_err(|e| MediaError::internal("audio filter", e))?;
-        let mut sink = g.get("aout").ok_or_else(|| MediaError::internal("graph", "abuffersink"))?;
+        g.get("ain")
+            .ok_or_else(|| MediaError::internal("graph", "abuffer"))?
+            .source()
+            .add(f)
+            .map_err(|e| MediaError::internal("audio filter", e))?;
+        let mut sink = g
+            .get("aout")
+            .ok_or_else(|| MediaError::internal("graph", "abuffersink"))?;
         while sink.sink().frame(&mut out).is_ok() {
             each(&out)?;
         }
@@ -79,7 +102,9 @@ fn run(
         feed(&mut f, g, &mut samples)?;
     }
     let _ = g.get("ain").map(|mut s| s.source().flush());
-    let mut sink = g.get("aout").ok_or_else(|| MediaError::internal("graph", "abuffersink"))?;
+    let mut sink = g
+        .get("aout")
+        .ok_or_else(|| MediaError::internal("graph", "abuffersink"))?;
     while sink.sink().frame(&mut out).is_ok() {
         each(&out)?;
     }
@@ -87,12 +112,23 @@ fn run(
 }
 
 /// Normalises the voice-over at `input` into `out_dir/audio.m4a`.
-pub fn normalise(input: &Path, out_dir: &Path, report: &ProbeReport, on_progress: &mut dyn FnMut(f32)) -> Result<MediaInfo, MediaError> {
+pub fn normalise(
+    input: &Path,
+    out_dir: &Path,
+    report: &ProbeReport,
+    on_progress: &mut dyn FnMut(f32),
+) -> Result<MediaInfo, MediaError> {
     crate::init();
     let started = Instant::now();
-    let a = report.audio.as_ref().ok_or_else(|| MediaError::new(MediaErrorCode::NoAudio, "no audio stream"))?;
-    let mut ictx = ff::format::input(&input).map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("cannot open: {e}")))?;
-    let chain = format!("loudnorm=I={TARGET_LUFS}:TP=-1.5:LRA=11,aresample=48000,aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo");
+    let a = report
+        .audio
+        .as_ref()
+        .ok_or_else(|| MediaError::new(MediaErrorCode::NoAudio, "no audio stream"))?;
+    let mut ictx = ff::format::input(&input)
+        .map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("cannot open: {e}")))?;
+    let chain = format!(
+        "loudnorm=I={TARGET_LUFS}:TP=-1.5:LRA=11,aresample=48000,aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo"
+    );
     let (mut d, mut g, tb) = decoder_graph(&ictx, a.index, &chain)?;
     if let Some(mut s) = g.get("aout") {
         s.sink().set_frame_size(1024);
@@ -106,7 +142,8 @@ pub fn normalise(input: &Path, out_dir: &Path, report: &ProbeReport, on_progress
     let mut last = 0.0f32;
     let etb = Rational(1, 48_000);
     let mut each = |f: &ff::frame::Audio| -> Result<(), MediaError> {
-        e.send_frame(f).map_err(|e| MediaError::internal("encode audio", e))?;
+        e.send_frame(f)
+            .map_err(|e| MediaError::internal("encode audio", e))?;
         written += f.samples() as u64;
         let pct = ((written as f64 / total) * 90.0).min(90.0) as f32;
         if pct - last >= 5.0 {
@@ -118,14 +155,21 @@ pub fn normalise(input: &Path, out_dir: &Path, report: &ProbeReport, on_progress
     };
     let samples = run(&mut ictx, a.index, &mut d, &mut g, tb, &mut each)?;
     if samples == 0 {
-        return Err(MediaError::new(MediaErrorCode::Empty, "the recording has no sound"));
+        return Err(MediaError::new(
+            MediaErrorCode::Empty,
+            "the recording has no sound",
+        ));
     }
     let _ = e.send_eof();
     let ae: &mut ff::encoder::Encoder = &mut e;
     enc::drain(ae, |p| out.write(0, etb, &p))?;
     out.finish()?;
     let lufs = measure_lufs(&path)?;
-    tracing::debug!(secs = started.elapsed().as_secs_f64(), lufs, "voice-over normalised");
+    tracing::debug!(
+        secs = started.elapsed().as_secs_f64(),
+        lufs,
+        "voice-over normalised"
+    );
     on_progress(100.0);
     Ok(MediaInfo {
         duration_ms: report.duration_ms,
@@ -138,7 +182,8 @@ pub fn normalise(input: &Path, out_dir: &Path, report: &ProbeReport, on_progress
 /// Integrated loudness of the first audio stream of `path`, LUFS (EBU R128).
 pub fn measure_lufs(path: &Path) -> Result<f32, MediaError> {
     crate::init();
-    let mut ictx = ff::format::input(&path).map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("cannot open: {e}")))?;
+    let mut ictx = ff::format::input(&path)
+        .map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("cannot open: {e}")))?;
     let index = ictx
         .streams()
         .best(ff::media::Type::Audio)
@@ -147,7 +192,11 @@ pub fn measure_lufs(path: &Path) -> Result<f32, MediaError> {
     let (mut d, mut g, tb) = decoder_graph(&ictx, index, "ebur128=metadata=1")?;
     let mut lufs = None;
     run(&mut ictx, index, &mut d, &mut g, tb, &mut |f| {
-        if let Some(v) = f.metadata().get("lavfi.r128.I").and_then(|v| v.parse::<f32>().ok()) {
+        if let Some(v) = f
+            .metadata()
+            .get("lavfi.r128.I")
+            .and_then(|v| v.parse::<f32>().ok())
+        {
             lufs = Some(v);
         }
         Ok(())
@@ -165,19 +214,47 @@ mod tests {
     #[test]
     fn quiet_and_loud_recordings_come_out_at_the_target() {
         let d = tempfile::tempdir().unwrap();
-        for (name, codec, vol) in [("quiet.webm", AudioCodec::Opus, -35.0), ("loud.wav", AudioCodec::Pcm, -3.0), ("phone.m4a", AudioCodec::Aac, -20.0)] {
+        for (name, codec, vol) in [
+            ("quiet.webm", AudioCodec::Opus, -35.0),
+            ("loud.wav", AudioCodec::Pcm, -3.0),
+            ("phone.m4a", AudioCodec::Aac, -20.0),
+        ] {
             let src = d.path().join(name);
-            generate(&src, &SampleSpec { video: VideoCodec::None, audio: codec, volume_db: vol, ..SampleSpec::small(6.0, 0, 0) }).unwrap();
+            generate(
+                &src,
+                &SampleSpec {
+                    video: VideoCodec::None,
+                    audio: codec,
+                    volume_db: vol,
+                    ..SampleSpec::small(6.0, 0, 0)
+                },
+            )
+            .unwrap();
             let before = measure_lufs(&src).unwrap();
             let report = probe(&src, MediaKind::VoiceOver, &Limits::default()).unwrap();
             let out = d.path().join(format!("out-{name}"));
             let info = normalise(&src, &out, &report, &mut |_| {}).unwrap();
             let after = info.loudness_lufs.unwrap();
-            assert!((after - TARGET_LUFS).abs() < 2.0, "{name}: {before} LUFS became {after}");
-            let r = probe(&out.join("audio.m4a"), MediaKind::VoiceOver, &Limits::default()).unwrap();
+            assert!(
+                (after - TARGET_LUFS).abs() < 2.0,
+                "{name}: {before} LUFS became {after}"
+            );
+            let r = probe(
+                &out.join("audio.m4a"),
+                MediaKind::VoiceOver,
+                &Limits::default(),
+            )
+            .unwrap();
             let a = r.audio.unwrap();
-            assert_eq!((a.codec.as_str(), a.sample_rate, a.channels), ("aac", 48_000, 2));
-            assert!((5800..=6300).contains(&r.duration_ms), "{name}: {}", r.duration_ms);
+            assert_eq!(
+                (a.codec.as_str(), a.sample_rate, a.channels),
+                ("aac", 48_000, 2)
+            );
+            assert!(
+                (5800..=6300).contains(&r.duration_ms),
+                "{name}: {}",
+                r.duration_ms
+            );
         }
     }
 }

@@ -2,8 +2,8 @@
 //! opening H.264/AAC/MJPEG encoders with threads on auto, draining packets,
 //! filter graphs and dictionaries.
 
-use ffmpeg_next as ff;
 use ff::{Dictionary, Rational};
+use ffmpeg_next as ff;
 
 use crate::error::MediaError;
 
@@ -36,7 +36,10 @@ pub fn h264(
         .ok_or_else(|| MediaError::internal("H.264 encoder", "libx264 is not available"))?;
     let mut ctx = ff::codec::context::Context::new_with_codec(codec);
     threads(&mut ctx);
-    let mut enc = ctx.encoder().video().map_err(|e| MediaError::internal("H.264 encoder", e))?;
+    let mut enc = ctx
+        .encoder()
+        .video()
+        .map_err(|e| MediaError::internal("H.264 encoder", e))?;
     enc.set_width(width);
     enc.set_height(height);
     enc.set_format(ff::format::Pixel::YUV420P);
@@ -45,7 +48,8 @@ pub fn h264(
     if global_header {
         enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
     }
-    enc.open_with(dict(opts)).map_err(|e| MediaError::internal("H.264 encoder", e))
+    enc.open_with(dict(opts))
+        .map_err(|e| MediaError::internal("H.264 encoder", e))
 }
 
 /// The native AAC encoder: 48 kHz stereo float planar.
@@ -54,7 +58,10 @@ pub fn aac(bit_rate: usize, global_header: bool) -> Result<ff::encoder::Audio, M
         .ok_or_else(|| MediaError::internal("AAC encoder", "not available"))?;
     let mut ctx = ff::codec::context::Context::new_with_codec(codec);
     threads(&mut ctx);
-    let mut enc = ctx.encoder().audio().map_err(|e| MediaError::internal("AAC encoder", e))?;
+    let mut enc = ctx
+        .encoder()
+        .audio()
+        .map_err(|e| MediaError::internal("AAC encoder", e))?;
     enc.set_rate(48_000);
     enc.set_channel_layout(ff::ChannelLayout::STEREO);
     enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
@@ -63,12 +70,18 @@ pub fn aac(bit_rate: usize, global_header: bool) -> Result<ff::encoder::Audio, M
     if global_header {
         enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
     }
-    enc.open().map_err(|e| MediaError::internal("AAC encoder", e))
+    enc.open()
+        .map_err(|e| MediaError::internal("AAC encoder", e))
 }
 
 /// Any audio encoder by name at 48 kHz stereo (`libopus`, `pcm_s16le`...).
-pub fn audio_by_name(name: &str, format: ff::format::Sample, global_header: bool) -> Result<ff::encoder::Audio, MediaError> {
-    let codec = ff::encoder::find_by_name(name).ok_or_else(|| MediaError::internal("audio encoder", format!("{name} is not available")))?;
+pub fn audio_by_name(
+    name: &str,
+    format: ff::format::Sample,
+    global_header: bool,
+) -> Result<ff::encoder::Audio, MediaError> {
+    let codec = ff::encoder::find_by_name(name)
+        .ok_or_else(|| MediaError::internal("audio encoder", format!("{name} is not available")))?;
     let mut enc = ff::codec::context::Context::new_with_codec(codec)
         .encoder()
         .audio()
@@ -81,11 +94,15 @@ pub fn audio_by_name(name: &str, format: ff::format::Sample, global_header: bool
     if global_header {
         enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
     }
-    enc.open().map_err(|e| MediaError::internal("audio encoder", e))
+    enc.open()
+        .map_err(|e| MediaError::internal("audio encoder", e))
 }
 
 /// Every packet the encoder has ready.
-pub fn drain(enc: &mut ff::encoder::Encoder, mut f: impl FnMut(ff::Packet) -> Result<(), MediaError>) -> Result<(), MediaError> {
+pub fn drain(
+    enc: &mut ff::encoder::Encoder,
+    mut f: impl FnMut(ff::Packet) -> Result<(), MediaError>,
+) -> Result<(), MediaError> {
     loop {
         let mut p = ff::Packet::empty();
         match enc.receive_packet(&mut p) {
@@ -99,24 +116,38 @@ pub fn drain(enc: &mut ff::encoder::Encoder, mut f: impl FnMut(ff::Packet) -> Re
 
 /// A graph whose spec reads from buffer source(s) named `ins` and writes to
 /// sinks named `outs` (created here: `buffer`/`abuffer` args come with ins).
-pub fn graph(ins: &[(&str, &str, &str)], outs: &[(&str, &str)], spec: &str) -> Result<ff::filter::Graph, MediaError> {
+pub fn graph(
+    ins: &[(&str, &str, &str)],
+    outs: &[(&str, &str)],
+    spec: &str,
+) -> Result<ff::filter::Graph, MediaError> {
     let mut g = ff::filter::Graph::new();
-    let find = |n: &str| ff::filter::find(n).ok_or_else(|| MediaError::internal("filter", format!("{n} missing")));
+    let find = |n: &str| {
+        ff::filter::find(n).ok_or_else(|| MediaError::internal("filter", format!("{n} missing")))
+    };
     for (name, kind, args) in ins {
-        g.add(&find(kind)?, name, args).map_err(|e| MediaError::internal("filter source", e))?;
+        g.add(&find(kind)?, name, args)
+            .map_err(|e| MediaError::internal("filter source", e))?;
     }
     for (name, kind) in outs {
-        g.add(&find(kind)?, name, "").map_err(|e| MediaError::internal("filter sink", e))?;
+        g.add(&find(kind)?, name, "")
+            .map_err(|e| MediaError::internal("filter sink", e))?;
     }
     let mut p = ff::filter::graph::Parser::new(&mut g);
     for (name, _, _) in ins {
-        p = p.output(name, 0).map_err(|e| MediaError::internal("filter graph", e))?;
+        p = p
+            .output(name, 0)
+            .map_err(|e| MediaError::internal("filter graph", e))?;
     }
     for (name, _) in outs {
-        p = p.input(name, 0).map_err(|e| MediaError::internal("filter graph", e))?;
+        p = p
+            .input(name, 0)
+            .map_err(|e| MediaError::internal("filter graph", e))?;
     }
-    p.parse(spec).map_err(|e| MediaError::internal("filter graph", e))?;
-    g.validate().map_err(|e| MediaError::internal("filter graph", e))?;
+    p.parse(spec)
+        .map_err(|e| MediaError::internal("filter graph", e))?;
+    g.validate()
+        .map_err(|e| MediaError::internal("filter graph", e))?;
     Ok(g)
 }
 
@@ -130,7 +161,11 @@ pub fn set_rotation(octx: &mut ff::format::context::Output, index: usize, cw: u3
     // buffer is allocated by FFmpeg with room for the 9 i32 of a matrix.
     unsafe {
         let st = *(*octx.as_mut_ptr()).streams.add(index);
-        let data = ff::ffi::av_stream_new_side_data(st, ff::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX, 36);
+        let data = ff::ffi::av_stream_new_side_data(
+            st,
+            ff::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+            36,
+        );
         if !data.is_null() {
             // FFmpeg's reading convention (cmdutils get_rotation): clockwise
             // display rotation = -av_display_rotation_get(m), and

@@ -38,14 +38,20 @@ pub fn parse_media(text: &str) -> Result<MediaPlaylist, String> {
         } else if l == "#EXT-X-ENDLIST" {
             p.ended = true;
         } else if !l.starts_with('#') {
-            let d = pending.take().ok_or_else(|| format!("segment {l} without EXTINF"))?;
+            let d = pending
+                .take()
+                .ok_or_else(|| format!("segment {l} without EXTINF"))?;
             p.segments.push((d, l.to_string()));
         }
     }
     if p.target_duration == 0 {
         return Err("missing #EXT-X-TARGETDURATION".into());
     }
-    if let Some((d, u)) = p.segments.iter().find(|(d, _)| d.round() as u32 > p.target_duration) {
+    if let Some((d, u)) = p
+        .segments
+        .iter()
+        .find(|(d, _)| d.round() as u32 > p.target_duration)
+    {
         return Err(format!("segment {u} lasts {d} s, over the target duration"));
     }
     Ok(p)
@@ -62,7 +68,11 @@ pub fn bitrates(dir: &Path, playlist: &MediaPlaylist) -> std::io::Result<(u64, u
         bits += len;
         secs += d;
     }
-    let avg = if secs > 0.0 { (bits as f64 / secs) as u64 } else { 0 };
+    let avg = if secs > 0.0 {
+        (bits as f64 / secs) as u64
+    } else {
+        0
+    };
     Ok((peak.max(avg), avg))
 }
 
@@ -100,11 +110,21 @@ pub fn parse_master(text: &str) -> Result<Vec<Variant>, String> {
     let mut pending: Option<Variant> = None;
     for l in lines {
         if let Some(attrs) = l.strip_prefix("#EXT-X-STREAM-INF:") {
-            let mut v = Variant { uri: String::new(), bandwidth: 0, average_bandwidth: 0, width: 0, height: 0, codecs: String::new(), frame_rate: 0.0 };
+            let mut v = Variant {
+                uri: String::new(),
+                bandwidth: 0,
+                average_bandwidth: 0,
+                width: 0,
+                height: 0,
+                codecs: String::new(),
+                frame_rate: 0.0,
+            };
             for (k, val) in split_attrs(attrs) {
                 match k {
                     "BANDWIDTH" => v.bandwidth = val.parse().map_err(|_| "bad BANDWIDTH")?,
-                    "AVERAGE-BANDWIDTH" => v.average_bandwidth = val.parse().map_err(|_| "bad AVERAGE-BANDWIDTH")?,
+                    "AVERAGE-BANDWIDTH" => {
+                        v.average_bandwidth = val.parse().map_err(|_| "bad AVERAGE-BANDWIDTH")?
+                    }
                     "RESOLUTION" => {
                         let (w, h) = val.split_once('x').ok_or("bad RESOLUTION")?;
                         v.width = w.parse().map_err(|_| "bad RESOLUTION")?;
@@ -120,7 +140,9 @@ pub fn parse_master(text: &str) -> Result<Vec<Variant>, String> {
             }
             pending = Some(v);
         } else if !l.starts_with('#') {
-            let mut v = pending.take().ok_or_else(|| format!("{l} without EXT-X-STREAM-INF"))?;
+            let mut v = pending
+                .take()
+                .ok_or_else(|| format!("{l} without EXT-X-STREAM-INF"))?;
             v.uri = l.to_string();
             out.push(v);
         }
@@ -164,7 +186,15 @@ mod tests {
 
     #[test]
     fn master_round_trips() {
-        let v = Variant { uri: "720p/index.m3u8".into(), bandwidth: 3_000_000, average_bandwidth: 2_500_000, width: 1280, height: 720, codecs: "avc1.64001f,mp4a.40.2".into(), frame_rate: 30.0 };
+        let v = Variant {
+            uri: "720p/index.m3u8".into(),
+            bandwidth: 3_000_000,
+            average_bandwidth: 2_500_000,
+            width: 1280,
+            height: 720,
+            codecs: "avc1.64001f,mp4a.40.2".into(),
+            frame_rate: 30.0,
+        };
         let text = master(std::slice::from_ref(&v));
         assert_eq!(parse_master(&text).unwrap(), vec![v]);
     }

@@ -4,29 +4,48 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ff;
 use ff::software::scaling::{Context as Scaler, Flags};
+use ffmpeg_next as ff;
 
 use crate::error::MediaError;
 
 /// Scales `frame` to `w`x`h` yuv420p.
 pub fn scale(frame: &ff::frame::Video, w: u32, h: u32) -> Result<ff::frame::Video, MediaError> {
-    let mut sc = Scaler::get(frame.format(), frame.width(), frame.height(), ff::format::Pixel::YUV420P, w, h, Flags::BILINEAR)
-        .map_err(|e| MediaError::internal("scaler", e))?;
+    let mut sc = Scaler::get(
+        frame.format(),
+        frame.width(),
+        frame.height(),
+        ff::format::Pixel::YUV420P,
+        w,
+        h,
+        Flags::BILINEAR,
+    )
+    .map_err(|e| MediaError::internal("scaler", e))?;
     let mut out = ff::frame::Video::empty();
-    sc.run(frame, &mut out).map_err(|e| MediaError::internal("scale", e))?;
+    sc.run(frame, &mut out)
+        .map_err(|e| MediaError::internal("scale", e))?;
     Ok(out)
 }
 
 /// Writes `frame` as a JPEG file (quality ~85).
 pub fn write_jpeg(frame: &ff::frame::Video, path: &Path) -> Result<(), MediaError> {
     let (w, h) = (frame.width(), frame.height());
-    let mut sc = Scaler::get(frame.format(), w, h, ff::format::Pixel::YUVJ420P, w, h, Flags::BILINEAR)
-        .map_err(|e| MediaError::internal("scaler", e))?;
+    let mut sc = Scaler::get(
+        frame.format(),
+        w,
+        h,
+        ff::format::Pixel::YUVJ420P,
+        w,
+        h,
+        Flags::BILINEAR,
+    )
+    .map_err(|e| MediaError::internal("scaler", e))?;
     let mut full = ff::frame::Video::empty();
-    sc.run(frame, &mut full).map_err(|e| MediaError::internal("scale", e))?;
+    sc.run(frame, &mut full)
+        .map_err(|e| MediaError::internal("scale", e))?;
     full.set_pts(Some(0));
-    let codec = ff::encoder::find(ff::codec::Id::MJPEG).ok_or_else(|| MediaError::internal("jpeg", "no MJPEG encoder"))?;
+    let codec = ff::encoder::find(ff::codec::Id::MJPEG)
+        .ok_or_else(|| MediaError::internal("jpeg", "no MJPEG encoder"))?;
     let mut enc = ff::codec::context::Context::new_with_codec(codec)
         .encoder()
         .video()
@@ -40,11 +59,16 @@ pub fn write_jpeg(frame: &ff::frame::Video, path: &Path) -> Result<(), MediaErro
     enc.set_global_quality(4 * 118);
     enc.set_flags(ff::codec::Flags::QSCALE);
     let mut enc = enc.open().map_err(|e| MediaError::internal("jpeg", e))?;
-    enc.send_frame(&full).map_err(|e| MediaError::internal("jpeg", e))?;
-    enc.send_eof().map_err(|e| MediaError::internal("jpeg", e))?;
+    enc.send_frame(&full)
+        .map_err(|e| MediaError::internal("jpeg", e))?;
+    enc.send_eof()
+        .map_err(|e| MediaError::internal("jpeg", e))?;
     let mut p = ff::Packet::empty();
-    enc.receive_packet(&mut p).map_err(|e| MediaError::internal("jpeg", e))?;
-    let data = p.data().ok_or_else(|| MediaError::internal("jpeg", "empty packet"))?;
+    enc.receive_packet(&mut p)
+        .map_err(|e| MediaError::internal("jpeg", e))?;
+    let data = p
+        .data()
+        .ok_or_else(|| MediaError::internal("jpeg", "empty packet"))?;
     std::fs::write(path, data).map_err(|e| MediaError::internal("write jpeg", e))
 }
 
@@ -61,7 +85,13 @@ impl Sprite {
     /// About 100 thumbnails over `duration_ms`, at least 1 s apart.
     pub fn new(duration_ms: u64, tile: (u32, u32)) -> Sprite {
         let interval_ms = (duration_ms / 100).div_ceil(1000).max(1) * 1000;
-        Sprite { interval_ms, tile, columns: 10, next_ms: 0, thumbs: Vec::new() }
+        Sprite {
+            interval_ms,
+            tile,
+            columns: 10,
+            next_ms: 0,
+            thumbs: Vec::new(),
+        }
     }
 
     /// Offers the frame shown at `t_ms`; keeps it if a thumbnail is due.
@@ -117,11 +147,18 @@ impl Sprite {
                 th
             ));
         }
-        std::fs::write(dir.join("sprite.vtt"), vtt).map_err(|e| MediaError::internal("write vtt", e))?;
+        std::fs::write(dir.join("sprite.vtt"), vtt)
+            .map_err(|e| MediaError::internal("write vtt", e))?;
         Ok(true)
     }
 }
 
 fn vtt_time(ms: u64) -> String {
-    format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, (ms / 60_000) % 60, (ms / 1000) % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        (ms / 60_000) % 60,
+        (ms / 1000) % 60,
+        ms % 1000
+    )
 }

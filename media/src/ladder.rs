@@ -76,13 +76,25 @@ pub fn plan(report: &ProbeReport, opts: &LadderOptions) -> Option<Plan> {
         .filter(|(r, _)| *r <= short)
         .map(|&(r, kbps)| {
             let (w, h) = fit(dw, dh, r);
-            Rung { name: format!("{r}p"), width: w, height: h, maxrate_kbps: kbps, copy: false }
+            Rung {
+                name: format!("{r}p"),
+                width: w,
+                height: h,
+                maxrate_kbps: kbps,
+                copy: false,
+            }
         })
         .collect();
     if rungs.is_empty() {
         let s = even(short as f64);
         let (w, h) = fit(dw, dh, s);
-        rungs.push(Rung { name: format!("{s}p"), width: w, height: h, maxrate_kbps: 800, copy: false });
+        rungs.push(Rung {
+            name: format!("{s}p"),
+            width: w,
+            height: h,
+            maxrate_kbps: 800,
+            copy: false,
+        });
     }
     let top = &mut rungs[0];
     top.copy = opts.allow_copy
@@ -105,11 +117,16 @@ pub fn plan(report: &ProbeReport, opts: &LadderOptions) -> Option<Plan> {
         270 => Some("transpose=cclock"),
         _ => None,
     };
-    let copy_audio = report
-        .audio
-        .as_ref()
-        .is_some_and(|a| a.codec == "aac" && a.channels <= 2 && matches!(a.sample_rate, 44_100 | 48_000));
-    Some(Plan { rungs, proxy, thumb, upright, copy_audio })
+    let copy_audio = report.audio.as_ref().is_some_and(|a| {
+        a.codec == "aac" && a.channels <= 2 && matches!(a.sample_rate, 44_100 | 48_000)
+    });
+    Some(Plan {
+        rungs,
+        proxy,
+        thumb,
+        upright,
+        copy_audio,
+    })
 }
 
 #[cfg(test)]
@@ -143,12 +160,26 @@ mod tests {
     #[test]
     fn only_rungs_not_above_the_source() {
         let p = plan(&report(1920, 1080, 0, 6000), &LadderOptions::default()).unwrap();
-        let names: Vec<_> = p.rungs.iter().map(|r| (r.name.as_str(), r.width, r.height, r.copy)).collect();
-        assert_eq!(names, vec![("1080p", 1920, 1080, true), ("720p", 1280, 720, false), ("480p", 854, 480, false)]);
+        let names: Vec<_> = p
+            .rungs
+            .iter()
+            .map(|r| (r.name.as_str(), r.width, r.height, r.copy))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("1080p", 1920, 1080, true),
+                ("720p", 1280, 720, false),
+                ("480p", 854, 480, false)
+            ]
+        );
         let p = plan(&report(1280, 720, 0, 3000), &LadderOptions::default()).unwrap();
         assert_eq!(p.rungs.len(), 2);
         let p = plan(&report(320, 240, 0, 300), &LadderOptions::default()).unwrap();
-        assert_eq!((p.rungs.len(), p.rungs[0].name.as_str(), p.rungs[0].copy), (1, "240p", false));
+        assert_eq!(
+            (p.rungs.len(), p.rungs[0].name.as_str(), p.rungs[0].copy),
+            (1, "240p", false)
+        );
         assert_eq!(p.proxy, (320, 240));
     }
 
@@ -156,7 +187,10 @@ mod tests {
     fn portrait_phone_video_is_turned_upright_and_never_copied() {
         let p = plan(&report(1920, 1080, 90, 6000), &LadderOptions::default()).unwrap();
         assert_eq!(p.upright, Some("transpose=clock"));
-        assert_eq!((p.rungs[0].width, p.rungs[0].height, p.rungs[0].copy), (1080, 1920, false));
+        assert_eq!(
+            (p.rungs[0].width, p.rungs[0].height, p.rungs[0].copy),
+            (1080, 1920, false)
+        );
         assert_eq!((p.rungs[2].width, p.rungs[2].height), (480, 854));
         assert_eq!(p.thumb, (160, 284));
     }

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ff;
 use ff::Rational;
+use ffmpeg_next as ff;
 
 use crate::enc::dict;
 use crate::error::MediaError;
@@ -38,13 +38,22 @@ pub enum VideoSource<'a> {
 impl Out {
     /// Opens `path` with `format`, adds video (stream 0) and audio (stream
     /// 1, if any) and writes the header with `opts`.
-    pub fn open(path: &Path, format: &str, video: VideoSource, audio: &AudioSource, opts: &[(&str, String)]) -> Result<Out, MediaError> {
+    pub fn open(
+        path: &Path,
+        format: &str,
+        video: VideoSource,
+        audio: &AudioSource,
+        opts: &[(&str, String)],
+    ) -> Result<Out, MediaError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| MediaError::internal("output dir", e))?;
         }
-        let mut octx = ff::format::output_as(&path, format).map_err(|e| MediaError::internal("open output", e))?;
+        let mut octx = ff::format::output_as(&path, format)
+            .map_err(|e| MediaError::internal("open output", e))?;
         {
-            let mut st = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| MediaError::internal("stream", e))?;
+            let mut st = octx
+                .add_stream(ff::encoder::find(ff::codec::Id::None))
+                .map_err(|e| MediaError::internal("stream", e))?;
             match &video {
                 VideoSource::Encoder(e) => st.set_parameters(*e),
                 VideoSource::Copy(p) => st.set_parameters(p.clone()),
@@ -54,7 +63,9 @@ impl Out {
         }
         let has_audio = !matches!(audio, AudioSource::None);
         if has_audio {
-            let mut st = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| MediaError::internal("stream", e))?;
+            let mut st = octx
+                .add_stream(ff::encoder::find(ff::codec::Id::None))
+                .map_err(|e| MediaError::internal("stream", e))?;
             match audio {
                 AudioSource::Copy(p) => st.set_parameters(p.clone()),
                 AudioSource::Encoder(e) => st.set_parameters(*e),
@@ -63,16 +74,29 @@ impl Out {
             // SAFETY: as above.
             unsafe { (*st.parameters().as_mut_ptr()).codec_tag = 0 };
         }
-        octx.write_header_with(dict(opts)).map_err(|e| MediaError::internal(&format!("header of {}", path.display()), e))?;
+        octx.write_header_with(dict(opts))
+            .map_err(|e| MediaError::internal(&format!("header of {}", path.display()), e))?;
         let tbs = octx.streams().map(|s| s.time_base()).collect();
-        Ok(Out { octx, audio: has_audio, tbs, path: path.to_path_buf() })
+        Ok(Out {
+            octx,
+            audio: has_audio,
+            tbs,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens an M4A-like output holding only `audio` as stream 0.
-    pub fn open_audio_only(path: &Path, audio: &AudioSource, opts: &[(&str, String)]) -> Result<Out, MediaError> {
-        let mut octx = ff::format::output_as(&path, "mp4").map_err(|e| MediaError::internal("open output", e))?;
+    pub fn open_audio_only(
+        path: &Path,
+        audio: &AudioSource,
+        opts: &[(&str, String)],
+    ) -> Result<Out, MediaError> {
+        let mut octx = ff::format::output_as(&path, "mp4")
+            .map_err(|e| MediaError::internal("open output", e))?;
         {
-            let mut st = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| MediaError::internal("stream", e))?;
+            let mut st = octx
+                .add_stream(ff::encoder::find(ff::codec::Id::None))
+                .map_err(|e| MediaError::internal("stream", e))?;
             match audio {
                 AudioSource::Copy(p) => st.set_parameters(p.clone()),
                 AudioSource::Encoder(e) => st.set_parameters(*e),
@@ -81,9 +105,15 @@ impl Out {
             // SAFETY: parameters of a stream we just added.
             unsafe { (*st.parameters().as_mut_ptr()).codec_tag = 0 };
         }
-        octx.write_header_with(dict(opts)).map_err(|e| MediaError::internal(&format!("header of {}", path.display()), e))?;
+        octx.write_header_with(dict(opts))
+            .map_err(|e| MediaError::internal(&format!("header of {}", path.display()), e))?;
         let tbs = octx.streams().map(|s| s.time_base()).collect();
-        Ok(Out { octx, audio: false, tbs, path: path.to_path_buf() })
+        Ok(Out {
+            octx,
+            audio: false,
+            tbs,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Writes a copy of `p` (timestamps in `tb`) to stream `stream`.
@@ -95,11 +125,14 @@ impl Out {
         q.set_stream(stream);
         q.rescale_ts(tb, self.tbs[stream]);
         q.set_position(-1);
-        q.write_interleaved(&mut self.octx).map_err(|e| MediaError::internal(&format!("write {}", self.path.display()), e))
+        q.write_interleaved(&mut self.octx)
+            .map_err(|e| MediaError::internal(&format!("write {}", self.path.display()), e))
     }
 
     pub fn finish(&mut self) -> Result<(), MediaError> {
-        self.octx.write_trailer().map_err(|e| MediaError::internal(&format!("trailer of {}", self.path.display()), e))
+        self.octx
+            .write_trailer()
+            .map_err(|e| MediaError::internal(&format!("trailer of {}", self.path.display()), e))
     }
 }
 
@@ -115,7 +148,10 @@ pub fn hls_opts(dir: &Path, segment_seconds: u32) -> Vec<(&'static str, String)>
         ("hls_playlist_type", "event".into()),
         ("hls_segment_type", "mpegts".into()),
         ("hls_flags", "independent_segments+temp_file".into()),
-        ("hls_segment_filename", dir.join("seg_%05d.ts").display().to_string()),
+        (
+            "hls_segment_filename",
+            dir.join("seg_%05d.ts").display().to_string(),
+        ),
     ]
 }
 

@@ -7,9 +7,9 @@ use std::io::Read;
 use std::path::Path;
 
 use chalktalk_protocol::MediaKind;
-use ffmpeg_next as ff;
 use ff::codec::packet::side_data::Type as SideDataType;
 use ff::media::Type as Medium;
+use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MediaError, MediaErrorCode as Code};
@@ -87,8 +87,17 @@ const CONTAINERS: &[&str] = &[
 ];
 const VIDEO_CODECS: &[&str] = &["h264", "hevc", "vp8", "vp9", "av1", "mpeg4"];
 const AUDIO_CODECS: &[&str] = &[
-    "aac", "opus", "vorbis", "mp3", "flac", "alac", "pcm_s16le", "pcm_s24le", "pcm_s32le",
-    "pcm_f32le", "pcm_u8",
+    "aac",
+    "opus",
+    "vorbis",
+    "mp3",
+    "flac",
+    "alac",
+    "pcm_s16le",
+    "pcm_s24le",
+    "pcm_s32le",
+    "pcm_f32le",
+    "pcm_u8",
 ];
 
 /// Probes and validates `path` as a `kind` upload.
@@ -99,15 +108,24 @@ pub fn probe(path: &Path, kind: MediaKind, limits: &Limits) -> Result<ProbeRepor
         return Err(MediaError::new(Code::Empty, "the file is empty"));
     }
     if let Some(image) = image_kind(&magic) {
-        return Err(MediaError::new(Code::NotMedia, format!("this is a {image} image, not a recording")));
+        return Err(MediaError::new(
+            Code::NotMedia,
+            format!("this is a {image} image, not a recording"),
+        ));
     }
     let mut ictx = match ff::format::input(&path) {
         Ok(c) => c,
         Err(e) if looks_like_container(&magic) => {
-            return Err(MediaError::new(Code::Corrupt, format!("the file cannot be read ({e}); it may be damaged or incomplete")));
+            return Err(MediaError::new(
+                Code::Corrupt,
+                format!("the file cannot be read ({e}); it may be damaged or incomplete"),
+            ));
         }
         Err(_) => {
-            return Err(MediaError::new(Code::NotMedia, "this is not an audio or video file"));
+            return Err(MediaError::new(
+                Code::NotMedia,
+                "this is not an audio or video file",
+            ));
         }
     };
     let format = ictx.format().name().to_string();
@@ -117,7 +135,12 @@ pub fn probe(path: &Path, kind: MediaKind, limits: &Limits) -> Result<ProbeRepor
         } else {
             Code::UnsupportedCodec
         };
-        return Err(MediaError::new(code, format!("the container '{format}' is not accepted (MP4/MOV, WebM/MKV, AVI, MPEG-TS, WAV, Ogg, MP3, AAC, FLAC are)")));
+        return Err(MediaError::new(
+            code,
+            format!(
+                "the container '{format}' is not accepted (MP4/MOV, WebM/MKV, AVI, MPEG-TS, WAV, Ogg, MP3, AAC, FLAC are)"
+            ),
+        ));
     }
     let declared_ms = if ictx.duration() > 0 {
         (ictx.duration() as u64) / 1000
@@ -125,24 +148,43 @@ pub fn probe(path: &Path, kind: MediaKind, limits: &Limits) -> Result<ProbeRepor
         0
     };
     if declared_ms > limits.max_duration_ms {
-        return Err(MediaError::new(Code::TooLong, format!("the recording is {} s long; the limit is {} s", declared_ms / 1000, limits.max_duration_ms / 1000)));
+        return Err(MediaError::new(
+            Code::TooLong,
+            format!(
+                "the recording is {} s long; the limit is {} s",
+                declared_ms / 1000,
+                limits.max_duration_ms / 1000
+            ),
+        ));
     }
 
     let video_stream = ictx
         .streams()
         .filter(|s| s.parameters().medium() == Medium::Video)
-        .find(|s| !s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC))
+        .find(|s| {
+            !s.disposition()
+                .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+        })
         .map(|s| s.index());
     let audio_stream = ictx.streams().best(Medium::Audio).map(|s| s.index());
     match (kind, video_stream, audio_stream) {
         (MediaKind::Video, None, Some(_)) => {
-            return Err(MediaError::new(Code::AudioOnly, "this file has sound but no picture; upload audio as a voice-over"));
+            return Err(MediaError::new(
+                Code::AudioOnly,
+                "this file has sound but no picture; upload audio as a voice-over",
+            ));
         }
         (MediaKind::Video, None, None) => {
-            return Err(MediaError::new(Code::NotMedia, "this file has no video stream"));
+            return Err(MediaError::new(
+                Code::NotMedia,
+                "this file has no video stream",
+            ));
         }
         (MediaKind::VoiceOver, _, None) => {
-            return Err(MediaError::new(Code::NoAudio, "a voice-over needs an audio track"));
+            return Err(MediaError::new(
+                Code::NoAudio,
+                "a voice-over needs an audio track",
+            ));
         }
         _ => {}
     }
@@ -156,13 +198,31 @@ pub fn probe(path: &Path, kind: MediaKind, limits: &Limits) -> Result<ProbeRepor
         None => None,
     };
 
-    let scan = demux_scan(&mut ictx, video.as_ref().map(|v| v.index), audio.as_ref().map(|a| a.index))?;
+    let scan = demux_scan(
+        &mut ictx,
+        video.as_ref().map(|v| v.index),
+        audio.as_ref().map(|a| a.index),
+    )?;
     let duration_ms = declared_ms.max(scan.end_ms);
     if duration_ms > limits.max_duration_ms {
-        return Err(MediaError::new(Code::TooLong, format!("the recording is {} s long; the limit is {} s", duration_ms / 1000, limits.max_duration_ms / 1000)));
+        return Err(MediaError::new(
+            Code::TooLong,
+            format!(
+                "the recording is {} s long; the limit is {} s",
+                duration_ms / 1000,
+                limits.max_duration_ms / 1000
+            ),
+        ));
     }
     if declared_ms > 2000 && scan.end_ms + 500 < declared_ms * 9 / 10 {
-        return Err(MediaError::new(Code::Truncated, format!("the file stops at {:.1} s of {:.1} s: the upload or the recording was cut short", scan.end_ms as f64 / 1000.0, declared_ms as f64 / 1000.0)));
+        return Err(MediaError::new(
+            Code::Truncated,
+            format!(
+                "the file stops at {:.1} s of {:.1} s: the upload or the recording was cut short",
+                scan.end_ms as f64 / 1000.0,
+                declared_ms as f64 / 1000.0
+            ),
+        ));
     }
     if let Some(v) = video.as_mut() {
         if scan.video_packets == 0 {
@@ -185,7 +245,11 @@ pub fn probe(path: &Path, kind: MediaKind, limits: &Limits) -> Result<ProbeRepor
             a.kbps = ((scan.audio_bytes * 8) / duration_ms.max(1)) as u32;
         }
     }
-    trial_decode(path, video.as_ref().map(|v| v.index), audio.as_ref().map(|a| a.index))?;
+    trial_decode(
+        path,
+        video.as_ref().map(|v| v.index),
+        audio.as_ref().map(|a| a.index),
+    )?;
     Ok(ProbeReport {
         format,
         duration_ms,
@@ -195,7 +259,8 @@ pub fn probe(path: &Path, kind: MediaKind, limits: &Limits) -> Result<ProbeRepor
 }
 
 fn read_magic(path: &Path) -> Result<Vec<u8>, MediaError> {
-    let mut f = std::fs::File::open(path).map_err(|e| MediaError::internal("cannot open the upload", e))?;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| MediaError::internal("cannot open the upload", e))?;
     let mut buf = vec![0u8; 16];
     let mut n = 0;
     while n < buf.len() {
@@ -224,7 +289,11 @@ fn image_kind(magic: &[u8]) -> Option<&'static str> {
 }
 
 fn looks_like_container(magic: &[u8]) -> bool {
-    (magic.len() >= 8 && matches!(&magic[4..8], b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide"))
+    (magic.len() >= 8
+        && matches!(
+            &magic[4..8],
+            b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide"
+        ))
         || magic.starts_with(&[0x1A, 0x45, 0xDF, 0xA3])
         || magic.starts_with(b"RIFF")
         || magic.starts_with(b"OggS")
@@ -232,17 +301,29 @@ fn looks_like_container(magic: &[u8]) -> bool {
         || magic.starts_with(b"ID3")
 }
 
-fn video_info(ictx: &ff::format::context::Input, index: usize, limits: &Limits) -> Result<VideoInfo, MediaError> {
+fn video_info(
+    ictx: &ff::format::context::Input,
+    index: usize,
+    limits: &Limits,
+) -> Result<VideoInfo, MediaError> {
     let stream = ictx
         .stream(index)
         .ok_or_else(|| MediaError::new(Code::Corrupt, "the video stream vanished"))?;
     let params = stream.parameters();
     let codec = params.id().name().to_string();
     if !VIDEO_CODECS.contains(&codec.as_str()) {
-        return Err(MediaError::new(Code::UnsupportedCodec, format!("the video codec '{codec}' is not accepted (H.264, HEVC, VP8, VP9, AV1, MPEG-4 are)")));
+        return Err(MediaError::new(
+            Code::UnsupportedCodec,
+            format!(
+                "the video codec '{codec}' is not accepted (H.264, HEVC, VP8, VP9, AV1, MPEG-4 are)"
+            ),
+        ));
     }
     if ff::decoder::find(params.id()).is_none() {
-        return Err(MediaError::new(Code::UnsupportedCodec, format!("no decoder for '{codec}' on this server")));
+        return Err(MediaError::new(
+            Code::UnsupportedCodec,
+            format!("no decoder for '{codec}' on this server"),
+        ));
     }
     let ctx = ff::codec::context::Context::from_parameters(params)
         .map_err(|e| MediaError::new(Code::Corrupt, format!("bad video parameters: {e}")))?;
@@ -252,15 +333,28 @@ fn video_info(ictx: &ff::format::context::Input, index: usize, limits: &Limits) 
         .map_err(|e| MediaError::new(Code::Corrupt, format!("bad video parameters: {e}")))?;
     let (width, height) = (dec.width(), dec.height());
     if width == 0 || height == 0 {
-        return Err(MediaError::new(Code::Corrupt, "the video has no picture size"));
+        return Err(MediaError::new(
+            Code::Corrupt,
+            "the video has no picture size",
+        ));
     }
     let (long, short) = (width.max(height), width.min(height));
     if long > limits.max_long_side || short > limits.max_short_side {
-        return Err(MediaError::new(Code::TooLargeDimensions, format!("the video is {width}x{height}; the limit is {}x{}", limits.max_long_side, limits.max_short_side)));
+        return Err(MediaError::new(
+            Code::TooLargeDimensions,
+            format!(
+                "the video is {width}x{height}; the limit is {}x{}",
+                limits.max_long_side, limits.max_short_side
+            ),
+        ));
     }
     let rate = {
         let r = stream.rate();
-        if r.numerator() > 0 && r.denominator() > 0 { r } else { stream.avg_frame_rate() }
+        if r.numerator() > 0 && r.denominator() > 0 {
+            r
+        } else {
+            stream.avg_frame_rate()
+        }
     };
     let fps = if rate.numerator() > 0 && rate.denominator() > 0 {
         rate.numerator() as f32 / rate.denominator() as f32
@@ -268,10 +362,17 @@ fn video_info(ictx: &ff::format::context::Input, index: usize, limits: &Limits) 
         0.0
     };
     if fps > 240.0 {
-        return Err(MediaError::new(Code::UnsupportedCodec, format!("{fps:.0} frames per second is more than the 240 accepted")));
+        return Err(MediaError::new(
+            Code::UnsupportedCodec,
+            format!("{fps:.0} frames per second is more than the 240 accepted"),
+        ));
     }
     let rotation = rotation_of(&stream);
-    let (display_width, display_height) = if rotation % 180 == 90 { (height, width) } else { (width, height) };
+    let (display_width, display_height) = if rotation % 180 == 90 {
+        (height, width)
+    } else {
+        (width, height)
+    };
     let pix_fmt = format!("{:?}", dec.format()).to_lowercase();
     Ok(VideoInfo {
         index,
@@ -324,7 +425,12 @@ fn audio_info(ictx: &ff::format::context::Input, index: usize) -> Result<AudioIn
     let params = stream.parameters();
     let codec = params.id().name().to_string();
     if !AUDIO_CODECS.contains(&codec.as_str()) {
-        return Err(MediaError::new(Code::UnsupportedCodec, format!("the audio codec '{codec}' is not accepted (AAC, Opus, Vorbis, MP3, FLAC, ALAC, PCM are)")));
+        return Err(MediaError::new(
+            Code::UnsupportedCodec,
+            format!(
+                "the audio codec '{codec}' is not accepted (AAC, Opus, Vorbis, MP3, FLAC, ALAC, PCM are)"
+            ),
+        ));
     }
     let dec = ff::codec::context::Context::from_parameters(params)
         .and_then(|c| c.decoder().audio())
@@ -348,13 +454,32 @@ struct Scan {
 }
 
 /// Reads every packet (no decoding): finds where the data really ends.
-fn demux_scan(ictx: &mut ff::format::context::Input, video: Option<usize>, audio: Option<usize>) -> Result<Scan, MediaError> {
-    let tb = |i: usize| ictx.stream(i).map(|s| s.time_base()).unwrap_or(ff::Rational(1, 1000));
+fn demux_scan(
+    ictx: &mut ff::format::context::Input,
+    video: Option<usize>,
+    audio: Option<usize>,
+) -> Result<Scan, MediaError> {
+    let tb = |i: usize| {
+        ictx.stream(i)
+            .map(|s| s.time_base())
+            .unwrap_or(ff::Rational(1, 1000))
+    };
     let (vtb, atb) = (video.map(tb), audio.map(tb));
     let ms = |ts: i64, r: ff::Rational| -> i64 {
-        if r.denominator() == 0 { 0 } else { ts.saturating_mul(1000 * r.numerator() as i64) / r.denominator() as i64 }
+        if r.denominator() == 0 {
+            0
+        } else {
+            ts.saturating_mul(1000 * r.numerator() as i64) / r.denominator() as i64
+        }
     };
-    let mut s = Scan { end_ms: 0, video_packets: 0, audio_packets: 0, video_bytes: 0, audio_bytes: 0, max_key_gap_ms: 0 };
+    let mut s = Scan {
+        end_ms: 0,
+        video_packets: 0,
+        audio_packets: 0,
+        video_bytes: 0,
+        audio_bytes: 0,
+        max_key_gap_ms: 0,
+    };
     let mut last_key: Option<i64> = None;
     let mut errors = 0;
     let mut packet = ff::Packet::empty();
@@ -365,13 +490,21 @@ fn demux_scan(ictx: &mut ff::format::context::Input, video: Option<usize>, audio
             Err(e) => {
                 errors += 1;
                 if errors > 64 {
-                    return Err(MediaError::new(Code::Corrupt, format!("the file cannot be read past {:.1} s: {e}", s.end_ms as f64 / 1000.0)));
+                    return Err(MediaError::new(
+                        Code::Corrupt,
+                        format!(
+                            "the file cannot be read past {:.1} s: {e}",
+                            s.end_ms as f64 / 1000.0
+                        ),
+                    ));
                 }
                 continue;
             }
         }
         let i = packet.stream();
-        let Some(pts) = packet.pts().or(packet.dts()) else { continue };
+        let Some(pts) = packet.pts().or(packet.dts()) else {
+            continue;
+        };
         if Some(i) == video {
             let r = vtb.unwrap_or(ff::Rational(1, 1000));
             s.video_packets += 1;
@@ -402,13 +535,17 @@ fn demux_scan(ictx: &mut ff::format::context::Input, video: Option<usize>, audio
 /// Decodes the first frames of each stream: a file whose streams cannot be
 /// decoded is refused before it costs a transcode.
 fn trial_decode(path: &Path, video: Option<usize>, audio: Option<usize>) -> Result<(), MediaError> {
-    let mut ictx = ff::format::input(&path).map_err(|e| MediaError::new(Code::Corrupt, format!("cannot reopen: {e}")))?;
+    let mut ictx = ff::format::input(&path)
+        .map_err(|e| MediaError::new(Code::Corrupt, format!("cannot reopen: {e}")))?;
     let params = |i: usize| -> Result<ff::codec::context::Context, MediaError> {
-        let st = ictx.stream(i).ok_or_else(|| MediaError::new(Code::Corrupt, "stream vanished"))?;
+        let st = ictx
+            .stream(i)
+            .ok_or_else(|| MediaError::new(Code::Corrupt, "stream vanished"))?;
         ff::codec::context::Context::from_parameters(st.parameters())
             .map_err(|e| MediaError::new(Code::Corrupt, format!("bad stream parameters: {e}")))
     };
-    let bad = |e: ff::Error| MediaError::new(Code::Corrupt, format!("cannot open the decoder: {e}"));
+    let bad =
+        |e: ff::Error| MediaError::new(Code::Corrupt, format!("cannot open the decoder: {e}"));
     let mut vdec = match video {
         Some(i) => Some(params(i)?.decoder().video().map_err(bad)?),
         None => None,
@@ -429,14 +566,18 @@ fn trial_decode(path: &Path, video: Option<usize>, audio: Option<usize>) -> Resu
         }
         seen += 1;
         let i = packet.stream();
-        if Some(i) == video && let Some(d) = vdec.as_mut() {
+        if Some(i) == video
+            && let Some(d) = vdec.as_mut()
+        {
             if d.send_packet(&packet).is_err() {
                 vfail += 1;
             }
             while d.receive_frame(&mut vf).is_ok() {
                 vframes += 1;
             }
-        } else if Some(i) == audio && let Some(d) = adec.as_mut() {
+        } else if Some(i) == audio
+            && let Some(d) = adec.as_mut()
+        {
             if d.send_packet(&packet).is_err() {
                 afail += 1;
             }
@@ -445,17 +586,25 @@ fn trial_decode(path: &Path, video: Option<usize>, audio: Option<usize>) -> Resu
             }
         }
     }
-    if let Some(d) = vdec.as_mut() && vframes == 0 {
+    if let Some(d) = vdec.as_mut()
+        && vframes == 0
+    {
         let _ = d.send_eof();
         while d.receive_frame(&mut vf).is_ok() {
             vframes += 1;
         }
     }
     if vdec.is_some() && vframes == 0 {
-        return Err(MediaError::new(Code::Corrupt, format!("no video frame could be decoded ({vfail} bad packets)")));
+        return Err(MediaError::new(
+            Code::Corrupt,
+            format!("no video frame could be decoded ({vfail} bad packets)"),
+        ));
     }
     if adec.is_some() && aframes == 0 && afail > 0 {
-        return Err(MediaError::new(Code::Corrupt, format!("no audio could be decoded ({afail} bad packets)")));
+        return Err(MediaError::new(
+            Code::Corrupt,
+            format!("no audio could be decoded ({afail} bad packets)"),
+        ));
     }
     Ok(())
 }
@@ -494,8 +643,18 @@ mod tests {
     fn reads_phone_rotation() {
         let d = tempfile::tempdir().unwrap();
         for rot in [90, 180, 270] {
-            let p = clip(d.path(), &format!("r{rot}.mp4"), SampleSpec { rotation: rot, ..SampleSpec::small(1.0, 320, 240) });
-            let v = probe(&p, MediaKind::Video, &Limits::default()).unwrap().video.unwrap();
+            let p = clip(
+                d.path(),
+                &format!("r{rot}.mp4"),
+                SampleSpec {
+                    rotation: rot,
+                    ..SampleSpec::small(1.0, 320, 240)
+                },
+            );
+            let v = probe(&p, MediaKind::Video, &Limits::default())
+                .unwrap()
+                .video
+                .unwrap();
             assert_eq!(v.rotation, rot);
             let want = if rot == 180 { (320, 240) } else { (240, 320) };
             assert_eq!((v.display_width, v.display_height), want);
@@ -507,7 +666,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let lim = Limits::default();
         let text = d.path().join("notes.mp4");
-        std::fs::write(&text, b"this is not a video, whatever the name says\n".repeat(50)).unwrap();
+        std::fs::write(
+            &text,
+            b"this is not a video, whatever the name says\n".repeat(50),
+        )
+        .unwrap();
         assert_eq!(code(probe(&text, MediaKind::Video, &lim)), Code::NotMedia);
         let empty = d.path().join("empty.mp4");
         std::fs::write(&empty, b"").unwrap();
@@ -516,14 +679,42 @@ mod tests {
         std::fs::write(&png, b"\x89PNG\r\n\x1a\n0000000000000000").unwrap();
         assert_eq!(code(probe(&png, MediaKind::Video, &lim)), Code::NotMedia);
 
-        let audio = clip(d.path(), "voice.m4a", SampleSpec { video: VideoCodec::None, ..SampleSpec::small(2.0, 0, 0) });
+        let audio = clip(
+            d.path(),
+            "voice.m4a",
+            SampleSpec {
+                video: VideoCodec::None,
+                ..SampleSpec::small(2.0, 0, 0)
+            },
+        );
         assert_eq!(code(probe(&audio, MediaKind::Video, &lim)), Code::AudioOnly);
         assert!(probe(&audio, MediaKind::VoiceOver, &lim).is_ok());
-        let silent = clip(d.path(), "silent.mp4", SampleSpec { audio: AudioCodec::None, ..SampleSpec::small(1.0, 160, 120) });
-        assert_eq!(code(probe(&silent, MediaKind::VoiceOver, &lim)), Code::NoAudio);
+        let silent = clip(
+            d.path(),
+            "silent.mp4",
+            SampleSpec {
+                audio: AudioCodec::None,
+                ..SampleSpec::small(1.0, 160, 120)
+            },
+        );
+        assert_eq!(
+            code(probe(&silent, MediaKind::VoiceOver, &lim)),
+            Code::NoAudio
+        );
 
-        let ffv1 = clip(d.path(), "lossless.mkv", SampleSpec { video: VideoCodec::Ffv1, audio: AudioCodec::None, ..SampleSpec::small(1.0, 160, 120) });
-        assert_eq!(code(probe(&ffv1, MediaKind::Video, &lim)), Code::UnsupportedCodec);
+        let ffv1 = clip(
+            d.path(),
+            "lossless.mkv",
+            SampleSpec {
+                video: VideoCodec::Ffv1,
+                audio: AudioCodec::None,
+                ..SampleSpec::small(1.0, 160, 120)
+            },
+        );
+        assert_eq!(
+            code(probe(&ffv1, MediaKind::Video, &lim)),
+            Code::UnsupportedCodec
+        );
 
         let good = clip(d.path(), "good.mp4", SampleSpec::small(6.0, 320, 240));
         let bytes = std::fs::read(&good).unwrap();
@@ -541,9 +732,19 @@ mod tests {
         let c = code(probe(&bad, MediaKind::Video, &lim));
         assert!(c == Code::Corrupt || c == Code::NotMedia, "{c:?}");
 
-        let small = Limits { max_long_side: 200, max_short_side: 200, ..Limits::default() };
-        assert_eq!(code(probe(&good, MediaKind::Video, &small)), Code::TooLargeDimensions);
-        let short = Limits { max_duration_ms: 2000, ..Limits::default() };
+        let small = Limits {
+            max_long_side: 200,
+            max_short_side: 200,
+            ..Limits::default()
+        };
+        assert_eq!(
+            code(probe(&good, MediaKind::Video, &small)),
+            Code::TooLargeDimensions
+        );
+        let short = Limits {
+            max_duration_ms: 2000,
+            ..Limits::default()
+        };
         assert_eq!(code(probe(&good, MediaKind::Video, &short)), Code::TooLong);
     }
 
@@ -551,11 +752,27 @@ mod tests {
     fn accepts_voice_over_formats() {
         let d = tempfile::tempdir().unwrap();
         let lim = Limits::default();
-        for (name, a) in [("v.webm", AudioCodec::Opus), ("v.wav", AudioCodec::Pcm), ("v.m4a", AudioCodec::Aac)] {
-            let p = clip(d.path(), name, SampleSpec { video: VideoCodec::None, audio: a, ..SampleSpec::small(2.0, 0, 0) });
+        for (name, a) in [
+            ("v.webm", AudioCodec::Opus),
+            ("v.wav", AudioCodec::Pcm),
+            ("v.m4a", AudioCodec::Aac),
+        ] {
+            let p = clip(
+                d.path(),
+                name,
+                SampleSpec {
+                    video: VideoCodec::None,
+                    audio: a,
+                    ..SampleSpec::small(2.0, 0, 0)
+                },
+            );
             let r = probe(&p, MediaKind::VoiceOver, &lim).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(r.audio.is_some());
-            assert!((1900..=2200).contains(&r.duration_ms), "{name}: {}", r.duration_ms);
+            assert!(
+                (1900..=2200).contains(&r.duration_ms),
+                "{name}: {}",
+                r.duration_ms
+            );
         }
     }
 }

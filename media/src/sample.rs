@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ff;
 use ff::Rational;
+use ffmpeg_next as ff;
 
 use crate::enc;
 use crate::error::MediaError;
@@ -49,6 +49,8 @@ pub struct SampleSpec {
     pub gop_seconds: f32,
     /// Audio tone volume in dB (for loudness tests).
     pub volume_db: f32,
+    /// Cap of the video bitrate (phones record at a roughly fixed rate).
+    pub maxrate_kbps: Option<u32>,
 }
 
 impl SampleSpec {
@@ -68,6 +70,7 @@ impl SampleSpec {
             preset: "veryfast",
             gop_seconds: 1.0,
             volume_db: -20.0,
+            maxrate_kbps: Some(8_000),
         }
     }
 
@@ -94,11 +97,18 @@ enum Enc {
 pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
     crate::init();
     let mut octx = ff::format::output(&path).map_err(|e| MediaError::internal("output", e))?;
-    let global = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+    let global = octx
+        .format()
+        .flags()
+        .contains(ff::format::Flags::GLOBAL_HEADER);
     let fps = spec.fps.max(1);
     let mut streams: Vec<(Enc, ff::filter::Graph, Rational)> = Vec::new();
     if spec.video != VideoCodec::None {
-        let noise = if spec.noise > 0 { format!(",noise=alls={}:allf=t+u", spec.noise) } else { String::new() };
+        let noise = if spec.noise > 0 {
+            format!(",noise=alls={}:allf=t+u", spec.noise)
+        } else {
+            String::new()
+        };
         let g = enc::graph(
             &[],
             &[("out", "buffersink")],
@@ -122,10 +132,13 @@ pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
                     ("g", gop.to_string()),
                     ("keyint_min", gop.to_string()),
                     ("sc_threshold", "0".into()),
+                    ("maxrate", format!("{}k", spec.maxrate_kbps.unwrap_or(0))),
+                    ("bufsize", format!("{}k", spec.maxrate_kbps.unwrap_or(0) * 2)),
                 ],
             )?,
             _ => {
-                let codec = ff::encoder::find(ff::codec::Id::FFV1).ok_or_else(|| MediaError::internal("ffv1", "missing"))?;
+                let codec = ff::encoder::find(ff::codec::Id::FFV1)
+                    .ok_or_else(|| MediaError::internal("ffv1", "missing"))?;
                 let mut e = ff::codec::context::Context::new_with_codec(codec)
                     .encoder()
                     .video()
@@ -141,7 +154,9 @@ pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
                 e.open().map_err(|e| MediaError::internal("ffv1", e))?
             }
         };
-        let mut st = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| MediaError::internal("stream", e))?;
+        let mut st = octx
+            .add_stream(ff::encoder::find(ff::codec::Id::None))
+            .map_err(|e| MediaError::internal("stream", e))?;
         st.set_parameters(&e);
         st.set_time_base(tb);
         let idx = st.index();
@@ -151,8 +166,22 @@ pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
     if spec.audio != AudioCodec::None {
         let (e, fmt) = match spec.audio {
             AudioCodec::Aac => (enc::aac(128_000, global)?, "fltp"),
-            AudioCodec::Opus => (enc::audio_by_name("libopus", ff::format::Sample::I16(ff::format::sample::Type::Packed), global)?, "s16"),
-            _ => (enc::audio_by_name("pcm_s16le", ff::format::Sample::I16(ff::format::sample::Type::Packed), global)?, "s16"),
+            AudioCodec::Opus => (
+                enc::audio_by_name(
+                    "libopus",
+                    ff::format::Sample::I16(ff::format::sample::Type::Packed),
+                    global,
+                )?,
+                "s16",
+            ),
+            _ => (
+                enc::audio_by_name(
+                    "pcm_s16le",
+                    ff::format::Sample::I16(ff::format::sample::Type::Packed),
+                    global,
+                )?,
+                "s16",
+            ),
         };
         let mut g = enc::graph(
             &[],
@@ -166,27 +195,36 @@ pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
         if let Some(mut sink) = g.get("out") {
             sink.sink().set_frame_size(if fs > 0 { fs } else { 1024 });
         }
-        let mut st = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| MediaError::internal("stream", e))?;
+        let mut st = octx
+            .add_stream(ff::encoder::find(ff::codec::Id::None))
+            .map_err(|e| MediaError::internal("stream", e))?;
         st.set_parameters(&e);
         st.set_time_base(Rational(1, 48_000));
         streams.push((Enc::A(e), g, Rational(1, 48_000)));
     }
-    octx.write_header().map_err(|e| MediaError::internal("header", e))?;
+    octx.write_header()
+        .map_err(|e| MediaError::internal("header", e))?;
     let out_tbs: Vec<Rational> = octx.streams().map(|s| s.time_base()).collect();
 
     // Interleave by time: always pull from the stream that is behind.
     let mut next_t = vec![0f64; streams.len()];
     let mut done = vec![false; streams.len()];
-    while let Some(i) = (0..streams.len()).filter(|&i| !done[i]).min_by(|&a, &b| next_t[a].total_cmp(&next_t[b])) {
+    while let Some(i) = (0..streams.len())
+        .filter(|&i| !done[i])
+        .min_by(|&a, &b| next_t[a].total_cmp(&next_t[b]))
+    {
         let (e, g, tb) = &mut streams[i];
-        let mut sink = g.get("out").ok_or_else(|| MediaError::internal("graph", "sink"))?;
+        let mut sink = g
+            .get("out")
+            .ok_or_else(|| MediaError::internal("graph", "sink"))?;
         let got = match e {
             Enc::V(v) => {
                 let mut f = ff::frame::Video::empty();
                 let ok = sink.sink().frame(&mut f).is_ok();
                 if ok {
                     next_t[i] = f.pts().unwrap_or(0) as f64 / fps as f64;
-                    v.send_frame(&f).map_err(|e| MediaError::internal("encode", e))?;
+                    v.send_frame(&f)
+                        .map_err(|e| MediaError::internal("encode", e))?;
                 }
                 ok
             }
@@ -195,7 +233,8 @@ pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
                 let ok = sink.sink().frame(&mut f).is_ok();
                 if ok {
                     next_t[i] = f.pts().unwrap_or(0) as f64 / 48_000.0;
-                    a.send_frame(&f).map_err(|e| MediaError::internal("encode", e))?;
+                    a.send_frame(&f)
+                        .map_err(|e| MediaError::internal("encode", e))?;
                 }
                 ok
             }
@@ -205,7 +244,9 @@ pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
             Enc::A(a) => a,
         };
         if !got {
-            encoder.send_eof().map_err(|e| MediaError::internal("encode", e))?;
+            encoder
+                .send_eof()
+                .map_err(|e| MediaError::internal("encode", e))?;
             done[i] = true;
         }
         let enc_tb = *tb;
@@ -213,9 +254,11 @@ pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
         enc::drain(encoder, |mut p| {
             p.set_stream(i);
             p.rescale_ts(enc_tb, otb);
-            p.write_interleaved(&mut octx).map_err(|e| MediaError::internal("write", e))
+            p.write_interleaved(&mut octx)
+                .map_err(|e| MediaError::internal("write", e))
         })?;
     }
-    octx.write_trailer().map_err(|e| MediaError::internal("trailer", e))?;
+    octx.write_trailer()
+        .map_err(|e| MediaError::internal("trailer", e))?;
     Ok(())
 }

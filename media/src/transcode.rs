@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use chalktalk_protocol::{MediaInfo, Rendition};
-use ffmpeg_next as ff;
 use ff::Rational;
+use ffmpeg_next as ff;
 
 use crate::enc;
 use crate::error::{MediaError, MediaErrorCode};
@@ -55,9 +55,14 @@ impl Default for Options {
 /// What the pipeline reports while it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Progress { percent: f32 },
+    Progress {
+        percent: f32,
+    },
     /// A segment of the mobile rendition (`rendition`) is complete on disk.
-    Segment { rendition: String, index: u32 },
+    Segment {
+        rendition: String,
+        index: u32,
+    },
 }
 
 /// Per-run timings, for the benchmark.
@@ -91,23 +96,41 @@ pub fn transcode(
     crate::init();
     let started = Instant::now();
     let mut timings = Timings::default();
-    let plan = ladder::plan(report, &opts.ladder).ok_or_else(|| MediaError::new(MediaErrorCode::AudioOnly, "no video stream"))?;
-    let v = report.video.as_ref().ok_or_else(|| MediaError::new(MediaErrorCode::AudioOnly, "no video stream"))?;
-    let mut ictx = ff::format::input(&input).map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("cannot open: {e}")))?;
-    let vist = ictx.stream(v.index).ok_or_else(|| MediaError::new(MediaErrorCode::Corrupt, "video stream missing"))?;
+    let plan = ladder::plan(report, &opts.ladder)
+        .ok_or_else(|| MediaError::new(MediaErrorCode::AudioOnly, "no video stream"))?;
+    let v = report
+        .video
+        .as_ref()
+        .ok_or_else(|| MediaError::new(MediaErrorCode::AudioOnly, "no video stream"))?;
+    let mut ictx = ff::format::input(&input)
+        .map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("cannot open: {e}")))?;
+    let vist = ictx
+        .stream(v.index)
+        .ok_or_else(|| MediaError::new(MediaErrorCode::Corrupt, "video stream missing"))?;
     let v_tb = vist.time_base();
     let v_params = vist.parameters();
     let frame_rate = {
         let r = vist.rate();
-        if r.numerator() > 0 { r } else { Rational(30, 1) }
+        if r.numerator() > 0 {
+            r
+        } else {
+            Rational(30, 1)
+        }
     };
-    let mut vctx = ff::codec::context::Context::from_parameters(v_params.clone()).map_err(|e| MediaError::new(MediaErrorCode::Corrupt, e.to_string()))?;
+    let mut vctx = ff::codec::context::Context::from_parameters(v_params.clone())
+        .map_err(|e| MediaError::new(MediaErrorCode::Corrupt, e.to_string()))?;
     enc::threads(&mut vctx);
-    let mut vdec = vctx.decoder().video().map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("video decoder: {e}")))?;
+    let mut vdec = vctx
+        .decoder()
+        .video()
+        .map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("video decoder: {e}")))?;
 
     // Audio: copied or decoded + encoded once.
     let a_index = report.audio.as_ref().map(|a| a.index);
-    let a_tb = a_index.and_then(|i| ictx.stream(i)).map(|s| s.time_base()).unwrap_or(Rational(1, 48_000));
+    let a_tb = a_index
+        .and_then(|i| ictx.stream(i))
+        .map(|s| s.time_base())
+        .unwrap_or(Rational(1, 48_000));
     let a_params = a_index.and_then(|i| ictx.stream(i)).map(|s| s.parameters());
     let mut adec = None;
     let mut aenc = None;
@@ -116,14 +139,22 @@ pub fn transcode(
         let d = ff::codec::context::Context::from_parameters(params)
             .and_then(|c| c.decoder().audio())
             .map_err(|e| MediaError::new(MediaErrorCode::Corrupt, format!("audio decoder: {e}")))?;
-        let layout = if d.channel_layout().bits() == 0 { ff::ChannelLayout::default(d.channels() as i32) } else { d.channel_layout() };
+        let layout = if d.channel_layout().bits() == 0 {
+            ff::ChannelLayout::default(d.channels() as i32)
+        } else {
+            d.channel_layout()
+        };
         let args = format!(
             "time_base=1/{sr}:sample_rate={sr}:sample_fmt={}:channel_layout=0x{:x}",
             d.format().name(),
             layout.bits(),
             sr = d.rate()
         );
-        let mut g = enc::graph(&[("ain", "abuffer", &args)], &[("aout", "abuffersink")], "[ain]aresample=48000,aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo[aout]")?;
+        let mut g = enc::graph(
+            &[("ain", "abuffer", &args)],
+            &[("aout", "abuffersink")],
+            "[ain]aresample=48000,aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo[aout]",
+        )?;
         if let Some(mut s) = g.get("aout") {
             s.sink().set_frame_size(1024);
         }
@@ -139,18 +170,29 @@ pub fn transcode(
     let enc_audio_tb = Rational(1, 48_000);
 
     // One graph: upright → split → one scaled branch per encoded rung + proxy.
-    let encoded: Vec<usize> = (0..plan.rungs.len()).filter(|&i| !plan.rungs[i].copy).collect();
+    let encoded: Vec<usize> = (0..plan.rungs.len())
+        .filter(|&i| !plan.rungs[i].copy)
+        .collect();
     let branches = encoded.len() + 1;
-    let mut spec = format!("[in]{}split={branches}", plan.upright.map(|u| format!("{u},")).unwrap_or_default());
+    let mut spec = format!(
+        "[in]{}split={branches}",
+        plan.upright.map(|u| format!("{u},")).unwrap_or_default()
+    );
     for b in 0..branches {
         spec.push_str(&format!("[s{b}]"));
     }
     for (b, &i) in encoded.iter().enumerate() {
         let r = &plan.rungs[i];
-        spec.push_str(&format!(";[s{b}]scale={}:{}:flags=bicubic,format=yuv420p[v{b}]", r.width, r.height));
+        spec.push_str(&format!(
+            ";[s{b}]scale={}:{}:flags=bicubic,format=yuv420p[v{b}]",
+            r.width, r.height
+        ));
     }
     let pb = encoded.len();
-    spec.push_str(&format!(";[s{pb}]scale={}:{}:flags=bilinear,format=yuv420p[v{pb}]", plan.proxy.0, plan.proxy.1));
+    spec.push_str(&format!(
+        ";[s{pb}]scale={}:{}:flags=bilinear,format=yuv420p[v{pb}]",
+        plan.proxy.0, plan.proxy.1
+    ));
     let sar = vdec.aspect_ratio();
     let buffer_args = format!(
         "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}:frame_rate={}/{}",
@@ -165,9 +207,15 @@ pub fn transcode(
         frame_rate.denominator()
     );
     let sink_names: Vec<String> = (0..branches).map(|b| format!("v{b}")).collect();
-    let outs: Vec<(&str, &str)> = sink_names.iter().map(|n| (n.as_str(), "buffersink")).collect();
+    let outs: Vec<(&str, &str)> = sink_names
+        .iter()
+        .map(|n| (n.as_str(), "buffersink"))
+        .collect();
     let mut graph = enc::graph(&[("in", "buffer", &buffer_args)], &outs, &spec)?;
-    let sink_tb = graph.get("v0").map(|mut c| c.sink().time_base()).unwrap_or(v_tb);
+    let sink_tb = graph
+        .get("v0")
+        .map(|mut c| c.sink().time_base())
+        .unwrap_or(v_tb);
 
     // Rungs: encoders and outputs.
     let fps = frame_rate.numerator() as f32 / frame_rate.denominator().max(1) as f32;
@@ -195,16 +243,39 @@ pub fn transcode(
             )?;
             (Some(e), sink_tb)
         };
-        fn vsrc<'a>(e: &'a Option<ff::encoder::Video>, p: &ff::codec::Parameters) -> Result<VideoSource<'a>, MediaError> {
+        fn vsrc<'a>(
+            e: &'a Option<ff::encoder::Video>,
+            p: &ff::codec::Parameters,
+        ) -> Result<VideoSource<'a>, MediaError> {
             Ok(match e {
                 Some(e) => VideoSource::Encoder(e),
                 None => VideoSource::Copy(p.clone()),
             })
         }
         let dir = out_dir.join("hls").join(&r.name);
-        let mp4 = Out::open(&out_dir.join("mp4").join(format!("{}.mp4", r.name)), "mp4", vsrc(&enc, &v_params)?, &audio_src, &outputs::mp4_opts())?;
-        let hls = Out::open(&dir.join("index.m3u8"), "hls", vsrc(&enc, &v_params)?, &audio_src, &outputs::hls_opts(&dir, opts.segment_seconds))?;
-        rungs.push(RungState { rung: r.clone(), enc, enc_tb, mp4, hls, bytes: 0, last_bucket: None });
+        let mp4 = Out::open(
+            &out_dir.join("mp4").join(format!("{}.mp4", r.name)),
+            "mp4",
+            vsrc(&enc, &v_params)?,
+            &audio_src,
+            &outputs::mp4_opts(),
+        )?;
+        let hls = Out::open(
+            &dir.join("index.m3u8"),
+            "hls",
+            vsrc(&enc, &v_params)?,
+            &audio_src,
+            &outputs::hls_opts(&dir, opts.segment_seconds),
+        )?;
+        rungs.push(RungState {
+            rung: r.clone(),
+            enc,
+            enc_tb,
+            mp4,
+            hls,
+            bytes: 0,
+            last_bucket: None,
+        });
     }
     let mut proxy_enc = enc::h264(
         plan.proxy.0,
@@ -220,7 +291,13 @@ pub fn transcode(
             ("sc_threshold", "0".into()),
         ],
     )?;
-    let mut proxy = Out::open(&out_dir.join("proxy.mp4"), "mp4", VideoSource::Encoder(&proxy_enc), &AudioSource::None, &outputs::mp4_opts())?;
+    let mut proxy = Out::open(
+        &out_dir.join("proxy.mp4"),
+        "mp4",
+        VideoSource::Encoder(&proxy_enc),
+        &AudioSource::None,
+        &outputs::mp4_opts(),
+    )?;
 
     let mobile = rungs.len() - 1;
     let mobile_dir = out_dir.join("hls").join(&plan.rungs[mobile].name);
@@ -234,13 +311,26 @@ pub fn transcode(
     let expected_frames = ((report.duration_ms as f64 / 1000.0) * fps as f64).max(1.0);
     let mut decoded = 0u64;
     let mut last_percent = -1.0f32;
-    let to_ms = |pts: i64, tb: Rational| pts * 1000 * tb.numerator() as i64 / tb.denominator().max(1) as i64;
+    let to_ms = |pts: i64, tb: Rational| {
+        pts * 1000 * tb.numerator() as i64 / tb.denominator().max(1) as i64
+    };
 
     // Pulls every ready frame from the graph into the encoders.
     let has_audio = a_params.is_some();
-    let pump = |graph: &mut ff::filter::Graph, rungs: &mut Vec<RungState>, proxy_enc: &mut ff::encoder::Video, proxy: &mut Out, key_pts: &HashSet<i64>, sprite: &mut Sprite, poster_done: &mut bool, next_segment: &mut u32, on_event: &mut dyn FnMut(Event)| -> Result<(), MediaError> {
+    let pump = |graph: &mut ff::filter::Graph,
+                rungs: &mut Vec<RungState>,
+                proxy_enc: &mut ff::encoder::Video,
+                proxy: &mut Out,
+                key_pts: &HashSet<i64>,
+                sprite: &mut Sprite,
+                poster_done: &mut bool,
+                next_segment: &mut u32,
+                on_event: &mut dyn FnMut(Event)|
+     -> Result<(), MediaError> {
         for (b, &i) in encoded.iter().enumerate() {
-            let mut sink = graph.get(&sink_names[b]).ok_or_else(|| MediaError::internal("graph", "sink"))?;
+            let mut sink = graph
+                .get(&sink_names[b])
+                .ok_or_else(|| MediaError::internal("graph", "sink"))?;
             let mut f = ff::frame::Video::empty();
             while sink.sink().frame(&mut f).is_ok() {
                 let pts = f.pts().unwrap_or(0);
@@ -253,13 +343,21 @@ pub fn transcode(
                     rs.last_bucket = Some(bucket);
                     k
                 };
-                f.set_kind(if key { ff::picture::Type::I } else { ff::picture::Type::None });
+                f.set_kind(if key {
+                    ff::picture::Type::I
+                } else {
+                    ff::picture::Type::None
+                });
                 if b == 0 && !*poster_done && to_ms(pts, sink_tb) >= poster_ms as i64 {
                     jpeg::write_jpeg(&f, &out_dir.join("poster.jpg"))?;
                     *poster_done = true;
                 }
-                let e = rs.enc.as_mut().ok_or_else(|| MediaError::internal("rung", "no encoder"))?;
-                e.send_frame(&f).map_err(|e| MediaError::internal("encode", e))?;
+                let e = rs
+                    .enc
+                    .as_mut()
+                    .ok_or_else(|| MediaError::internal("rung", "no encoder"))?;
+                e.send_frame(&f)
+                    .map_err(|e| MediaError::internal("encode", e))?;
                 drain_rung(rs)?;
                 if i == mobile {
                     let before = *next_segment;
@@ -270,13 +368,17 @@ pub fn transcode(
                 }
             }
         }
-        let mut sink = graph.get(&sink_names[pb]).ok_or_else(|| MediaError::internal("graph", "sink"))?;
+        let mut sink = graph
+            .get(&sink_names[pb])
+            .ok_or_else(|| MediaError::internal("graph", "sink"))?;
         let mut f = ff::frame::Video::empty();
         while sink.sink().frame(&mut f).is_ok() {
             let t = to_ms(f.pts().unwrap_or(0), sink_tb).max(0) as u64;
             sprite.offer(&f, t)?;
             f.set_kind(ff::picture::Type::None);
-            proxy_enc.send_frame(&f).map_err(|e| MediaError::internal("encode proxy", e))?;
+            proxy_enc
+                .send_frame(&f)
+                .map_err(|e| MediaError::internal("encode proxy", e))?;
             enc::drain(proxy_enc, |p| proxy.write(0, sink_tb, &p))?;
         }
         Ok(())
@@ -311,12 +413,29 @@ pub fn transcode(
                 {
                     key_pts.insert(p);
                 }
-                graph.get("in").ok_or_else(|| MediaError::internal("graph", "source"))?.source().add(&vframe).map_err(|e| MediaError::internal("filter", e))?;
-                pump(&mut graph, &mut rungs, &mut proxy_enc, &mut proxy, &key_pts, &mut sprite, &mut poster_done, &mut next_segment, on_event)?;
+                graph
+                    .get("in")
+                    .ok_or_else(|| MediaError::internal("graph", "source"))?
+                    .source()
+                    .add(&vframe)
+                    .map_err(|e| MediaError::internal("filter", e))?;
+                pump(
+                    &mut graph,
+                    &mut rungs,
+                    &mut proxy_enc,
+                    &mut proxy,
+                    &key_pts,
+                    &mut sprite,
+                    &mut poster_done,
+                    &mut next_segment,
+                    on_event,
+                )?;
                 let pct = ((decoded as f64 / expected_frames) * 95.0).min(95.0) as f32;
                 if pct - last_percent >= 1.0 {
                     last_percent = pct;
-                    on_event(Event::Progress { percent: pct.floor() });
+                    on_event(Event::Progress {
+                        percent: pct.floor(),
+                    });
                 }
                 if timings.first_segment_seconds == 0.0 && next_segment > 0 {
                     timings.first_segment_seconds = started.elapsed().as_secs_f64();
@@ -328,14 +447,23 @@ pub fn transcode(
                     rs.mp4.write(1, a_tb, &packet)?;
                     rs.hls.write(1, a_tb, &packet)?;
                 }
-            } else if let (Some(d), Some(g), Some(e)) = (adec.as_mut(), agraph.as_mut(), aenc.as_mut()) {
+            } else if let (Some(d), Some(g), Some(e)) =
+                (adec.as_mut(), agraph.as_mut(), aenc.as_mut())
+            {
                 if d.send_packet(&packet).is_err() {
                     continue;
                 }
                 while d.receive_frame(&mut aframe).is_ok() {
                     let ts = aframe.timestamp();
-                    aframe.set_pts(ts.map(|t| t * a_tb.numerator() as i64 * d.rate() as i64 / a_tb.denominator().max(1) as i64));
-                    g.get("ain").ok_or_else(|| MediaError::internal("graph", "abuffer"))?.source().add(&aframe).map_err(|e| MediaError::internal("audio filter", e))?;
+                    aframe.set_pts(ts.map(|t| {
+                        t * a_tb.numerator() as i64 * d.rate() as i64
+                            / a_tb.denominator().max(1) as i64
+                    }));
+                    g.get("ain")
+                        .ok_or_else(|| MediaError::internal("graph", "abuffer"))?
+                        .source()
+                        .add(&aframe)
+                        .map_err(|e| MediaError::internal("audio filter", e))?;
                     pump_audio(g, e, &mut rungs, enc_audio_tb)?;
                 }
             }
@@ -346,14 +474,45 @@ pub fn transcode(
     while vdec.receive_frame(&mut vframe).is_ok() {
         let pts = vframe.timestamp();
         vframe.set_pts(pts);
-        if vframe.is_key() && let Some(p) = pts {
+        if vframe.is_key()
+            && let Some(p) = pts
+        {
             key_pts.insert(p);
         }
-        graph.get("in").ok_or_else(|| MediaError::internal("graph", "source"))?.source().add(&vframe).map_err(|e| MediaError::internal("filter", e))?;
-        pump(&mut graph, &mut rungs, &mut proxy_enc, &mut proxy, &key_pts, &mut sprite, &mut poster_done, &mut next_segment, on_event)?;
+        graph
+            .get("in")
+            .ok_or_else(|| MediaError::internal("graph", "source"))?
+            .source()
+            .add(&vframe)
+            .map_err(|e| MediaError::internal("filter", e))?;
+        pump(
+            &mut graph,
+            &mut rungs,
+            &mut proxy_enc,
+            &mut proxy,
+            &key_pts,
+            &mut sprite,
+            &mut poster_done,
+            &mut next_segment,
+            on_event,
+        )?;
     }
-    let _ = graph.get("in").ok_or_else(|| MediaError::internal("graph", "source"))?.source().flush();
-    pump(&mut graph, &mut rungs, &mut proxy_enc, &mut proxy, &key_pts, &mut sprite, &mut poster_done, &mut next_segment, on_event)?;
+    let _ = graph
+        .get("in")
+        .ok_or_else(|| MediaError::internal("graph", "source"))?
+        .source()
+        .flush();
+    pump(
+        &mut graph,
+        &mut rungs,
+        &mut proxy_enc,
+        &mut proxy,
+        &key_pts,
+        &mut sprite,
+        &mut poster_done,
+        &mut next_segment,
+        on_event,
+    )?;
     if let (Some(d), Some(g), Some(e)) = (adec.as_mut(), agraph.as_mut(), aenc.as_mut()) {
         let _ = d.send_eof();
         while d.receive_frame(&mut aframe).is_ok() {
@@ -379,7 +538,9 @@ pub fn transcode(
         let rs = &mut rungs[i];
         rs.hls.finish()?;
         rs.mp4.finish()?;
-        timings.renditions.push((rs.rung.name.clone(), started.elapsed().as_secs_f64()));
+        timings
+            .renditions
+            .push((rs.rung.name.clone(), started.elapsed().as_secs_f64()));
         if i == mobile {
             announce(&mobile_dir, &rs.rung.name, &mut next_segment, on_event);
         }
@@ -393,18 +554,36 @@ pub fn transcode(
     }
     let has_sprite = sprite.finish(out_dir, report.duration_ms)?;
 
-    let info = finish_info(out_dir, report, &plan, &rungs, &v_params, fps, a_params.is_some(), has_sprite)?;
+    let info = finish_info(
+        out_dir,
+        report,
+        &plan,
+        &rungs,
+        &v_params,
+        fps,
+        a_params.is_some(),
+        has_sprite,
+    )?;
     on_event(Event::Progress { percent: 100.0 });
     timings.total_seconds = started.elapsed().as_secs_f64();
     Ok((info, timings))
 }
 
 fn last_frame_poster(out_dir: &Path) -> Option<MediaError> {
-    if out_dir.join("poster.jpg").exists() { None } else { Some(MediaError::new(MediaErrorCode::Empty, "no frame to make a poster from")) }
+    if out_dir.join("poster.jpg").exists() {
+        None
+    } else {
+        Some(MediaError::new(
+            MediaErrorCode::Empty,
+            "no frame to make a poster from",
+        ))
+    }
 }
 
 fn drain_rung(rs: &mut RungState) -> Result<(), MediaError> {
-    let Some(e) = rs.enc.as_mut() else { return Ok(()) };
+    let Some(e) = rs.enc.as_mut() else {
+        return Ok(());
+    };
     let tb = rs.enc_tb;
     let (mp4, hls, bytes) = (&mut rs.mp4, &mut rs.hls, &mut rs.bytes);
     enc::drain(e, |p| {
@@ -414,7 +593,11 @@ fn drain_rung(rs: &mut RungState) -> Result<(), MediaError> {
     })
 }
 
-fn write_audio_all(rungs: &mut [RungState], tb: Rational, p: &ff::Packet) -> Result<(), MediaError> {
+fn write_audio_all(
+    rungs: &mut [RungState],
+    tb: Rational,
+    p: &ff::Packet,
+) -> Result<(), MediaError> {
     for rs in rungs.iter_mut() {
         rs.mp4.write(1, tb, p)?;
         rs.hls.write(1, tb, p)?;
@@ -422,11 +605,19 @@ fn write_audio_all(rungs: &mut [RungState], tb: Rational, p: &ff::Packet) -> Res
     Ok(())
 }
 
-fn pump_audio(g: &mut ff::filter::Graph, e: &mut ff::encoder::Audio, rungs: &mut [RungState], tb: Rational) -> Result<(), MediaError> {
-    let mut sink = g.get("aout").ok_or_else(|| MediaError::internal("graph", "abuffersink"))?;
+fn pump_audio(
+    g: &mut ff::filter::Graph,
+    e: &mut ff::encoder::Audio,
+    rungs: &mut [RungState],
+    tb: Rational,
+) -> Result<(), MediaError> {
+    let mut sink = g
+        .get("aout")
+        .ok_or_else(|| MediaError::internal("graph", "abuffersink"))?;
     let mut f = ff::frame::Audio::empty();
     while sink.sink().frame(&mut f).is_ok() {
-        e.send_frame(&f).map_err(|e| MediaError::internal("encode audio", e))?;
+        e.send_frame(&f)
+            .map_err(|e| MediaError::internal("encode audio", e))?;
         let ae: &mut ff::encoder::Encoder = e;
         enc::drain(ae, |p| write_audio_all(rungs, tb, &p))?;
     }
@@ -436,7 +627,10 @@ fn pump_audio(g: &mut ff::filter::Graph, e: &mut ff::encoder::Audio, rungs: &mut
 /// Emits a Segment event for every newly completed mobile segment.
 fn announce(dir: &Path, name: &str, next: &mut u32, on_event: &mut dyn FnMut(Event)) {
     while dir.join(outputs::segment_name(*next)).exists() {
-        on_event(Event::Segment { rendition: name.to_string(), index: *next });
+        on_event(Event::Segment {
+            rendition: name.to_string(),
+            index: *next,
+        });
         *next += 1;
     }
 }
@@ -458,9 +652,11 @@ fn finish_info(
     for rs in rungs {
         let r = &rs.rung;
         let dir = out_dir.join("hls").join(&r.name);
-        let text = std::fs::read_to_string(dir.join("index.m3u8")).map_err(|e| MediaError::internal("read playlist", e))?;
+        let text = std::fs::read_to_string(dir.join("index.m3u8"))
+            .map_err(|e| MediaError::internal("read playlist", e))?;
         let pl = hls::parse_media(&text).map_err(|e| MediaError::internal("playlist", e))?;
-        let (peak, avg) = hls::bitrates(&dir, &pl).map_err(|e| MediaError::internal("segments", e))?;
+        let (peak, avg) =
+            hls::bitrates(&dir, &pl).map_err(|e| MediaError::internal("segments", e))?;
         // SAFETY: reading two ints of live codec parameters/contexts.
         let (profile, level) = unsafe {
             match &rs.enc {
@@ -468,7 +664,11 @@ fn finish_info(
                 None => ((*v_params.as_ptr()).profile, (*v_params.as_ptr()).level),
             }
         };
-        let codecs = if audio { format!("{},mp4a.40.2", hls::avc1(profile, level)) } else { hls::avc1(profile, level) };
+        let codecs = if audio {
+            format!("{},mp4a.40.2", hls::avc1(profile, level))
+        } else {
+            hls::avc1(profile, level)
+        };
         variants.push(hls::Variant {
             uri: format!("{}/index.m3u8", r.name),
             bandwidth: peak,
@@ -488,9 +688,17 @@ fn finish_info(
             copied: r.copy,
         });
     }
-    std::fs::write(out_dir.join("hls").join("master.m3u8"), hls::master(&variants)).map_err(|e| MediaError::internal("write master", e))?;
+    std::fs::write(
+        out_dir.join("hls").join("master.m3u8"),
+        hls::master(&variants),
+    )
+    .map_err(|e| MediaError::internal("write master", e))?;
     let v = report.video.as_ref();
-    let (w, h) = plan.rungs.first().map(|r| (r.width, r.height)).unwrap_or_default();
+    let (w, h) = plan
+        .rungs
+        .first()
+        .map(|r| (r.width, r.height))
+        .unwrap_or_default();
     Ok(MediaInfo {
         duration_ms: report.duration_ms,
         width: v.map(|v| v.display_width).unwrap_or(w),
@@ -510,7 +718,12 @@ fn finish_info(
 
 /// Writes `hls/master.m3u8` listing only the mobile rung, so it can be
 /// published while the other rungs are still encoding (replaced at the end).
-fn write_early_master(out_dir: &Path, rs: &RungState, fps: f32, audio: bool) -> Result<(), MediaError> {
+fn write_early_master(
+    out_dir: &Path,
+    rs: &RungState,
+    fps: f32,
+    audio: bool,
+) -> Result<(), MediaError> {
     let (profile, level) = match &rs.enc {
         // SAFETY: reading two ints of a live codec context.
         Some(e) => unsafe { ((*e.as_ptr()).profile, (*e.as_ptr()).level) },
@@ -524,8 +737,13 @@ fn write_early_master(out_dir: &Path, rs: &RungState, fps: f32, audio: bool) -> 
         average_bandwidth: r.maxrate_kbps as u64 * 700,
         width: r.width,
         height: r.height,
-        codecs: if audio { format!("{avc},mp4a.40.2") } else { avc },
+        codecs: if audio {
+            format!("{avc},mp4a.40.2")
+        } else {
+            avc
+        },
         frame_rate: fps,
     }]);
-    std::fs::write(out_dir.join("hls").join("master.m3u8"), text).map_err(|e| MediaError::internal("write master", e))
+    std::fs::write(out_dir.join("hls").join("master.m3u8"), text)
+        .map_err(|e| MediaError::internal("write master", e))
 }

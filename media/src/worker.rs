@@ -22,8 +22,10 @@ pub const EXIT_MEDIA_ERROR: i32 = 3;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerOp {
-    /// Validate only.
+    /// Validate a video only.
     Probe,
+    /// Validate a voice-over only.
+    ProbeVoiceOver,
     /// Validate then transcode a video.
     Video,
     /// Validate then normalise a voice-over.
@@ -82,42 +84,79 @@ pub struct WorkerJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum WorkerEvent {
-    Probe { report: ProbeReport },
-    Progress { stage: String, percent: f32 },
+    Probe {
+        report: ProbeReport,
+    },
+    Progress {
+        stage: String,
+        percent: f32,
+    },
     /// A mobile segment is complete (files under `out_dir`).
-    Segment { rendition: String, index: u32 },
-    Done { info: MediaInfo, timings: Option<Timings> },
-    Error { code: MediaErrorCode, message: String },
+    Segment {
+        rendition: String,
+        index: u32,
+    },
+    Done {
+        info: MediaInfo,
+        timings: Option<Timings>,
+    },
+    Error {
+        code: MediaErrorCode,
+        message: String,
+    },
 }
 
 /// Runs a job, reporting through `emit`.
-pub fn run_job(job: &WorkerJob, emit: &mut dyn FnMut(WorkerEvent)) -> Result<MediaInfo, MediaError> {
-    emit(WorkerEvent::Progress { stage: "validating".into(), percent: 0.0 });
+pub fn run_job(
+    job: &WorkerJob,
+    emit: &mut dyn FnMut(WorkerEvent),
+) -> Result<MediaInfo, MediaError> {
+    emit(WorkerEvent::Progress {
+        stage: "validating".into(),
+        percent: 0.0,
+    });
     let kind = match job.op {
-        WorkerOp::VoiceOver => MediaKind::VoiceOver,
+        WorkerOp::VoiceOver | WorkerOp::ProbeVoiceOver => MediaKind::VoiceOver,
         _ => MediaKind::Video,
     };
     let report = probe(&job.input, kind, &job.limits)?;
-    emit(WorkerEvent::Probe { report: report.clone() });
+    emit(WorkerEvent::Probe {
+        report: report.clone(),
+    });
     match job.op {
-        WorkerOp::Probe => Ok(MediaInfo {
+        WorkerOp::Probe | WorkerOp::ProbeVoiceOver => Ok(MediaInfo {
             duration_ms: report.duration_ms,
             ..MediaInfo::default()
         }),
         WorkerOp::Video => {
             let opts = job.settings.options();
-            let (info, timings) = transcode(&job.input, &job.out_dir, &report, &opts, &mut |e| match e {
-                Event::Progress { percent } => emit(WorkerEvent::Progress { stage: "transcoding".into(), percent }),
-                Event::Segment { rendition, index } => emit(WorkerEvent::Segment { rendition, index }),
-            })?;
-            emit(WorkerEvent::Done { info: info.clone(), timings: Some(timings) });
+            let (info, timings) =
+                transcode(&job.input, &job.out_dir, &report, &opts, &mut |e| match e {
+                    Event::Progress { percent } => emit(WorkerEvent::Progress {
+                        stage: "transcoding".into(),
+                        percent,
+                    }),
+                    Event::Segment { rendition, index } => {
+                        emit(WorkerEvent::Segment { rendition, index })
+                    }
+                })?;
+            emit(WorkerEvent::Done {
+                info: info.clone(),
+                timings: Some(timings),
+            });
             Ok(info)
         }
         WorkerOp::VoiceOver => {
             let info = crate::audio::normalise(&job.input, &job.out_dir, &report, &mut |p| {
-                emit(WorkerEvent::Progress { stage: "transcoding".into(), percent: p })
+                emit(WorkerEvent::Progress {
+                    stage: "transcoding".into(),
+                    percent: p,
+                })
             })?;
-            emit(WorkerEvent::Done { info: info.clone(), timings: None });
+            emit(WorkerEvent::Done {
+                info: info.clone(),
+                timings: None,
+            });
             Ok(info)
         }
     }
@@ -142,15 +181,25 @@ pub fn main_stdio() -> i32 {
     let job: WorkerJob = match serde_json::from_str(&line) {
         Ok(j) => j,
         Err(e) => {
-            emit(WorkerEvent::Error { code: MediaErrorCode::Internal, message: format!("bad job: {e}") });
+            emit(WorkerEvent::Error {
+                code: MediaErrorCode::Internal,
+                message: format!("bad job: {e}"),
+            });
             return 2;
         }
     };
     match run_job(&job, &mut emit) {
         Ok(_) => 0,
         Err(e) => {
-            let code = if e.code.retryable() { 2 } else { EXIT_MEDIA_ERROR };
-            emit(WorkerEvent::Error { code: e.code, message: e.message });
+            let code = if e.code.retryable() {
+                2
+            } else {
+                EXIT_MEDIA_ERROR
+            };
+            emit(WorkerEvent::Error {
+                code: e.code,
+                message: e.message,
+            });
             code
         }
     }

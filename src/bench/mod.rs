@@ -7,6 +7,7 @@ mod rooms;
 mod sessions;
 mod stats;
 mod target;
+mod transcode;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub enum BenchCommand {
     Ops(ops::OpsArgs),
     /// Durable append throughput of the embedded store alone.
     Store(StoreArgs),
+    /// The video pipeline on a file, as the server runs it.
+    Transcode(transcode::TranscodeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -70,6 +73,7 @@ pub async fn run(cmd: BenchCommand) -> Result<String, BenchError> {
         BenchCommand::Rooms(a) => serde_json::to_value(rooms::run(a).await?)?,
         BenchCommand::Sessions(a) => serde_json::to_value(sessions::run(a).await?)?,
         BenchCommand::Ops(a) => serde_json::to_value(ops::run(a).await?)?,
+        BenchCommand::Transcode(a) => serde_json::to_value(transcode::run(a).await?)?,
         BenchCommand::Store(a) => {
             let dir = a
                 .dir

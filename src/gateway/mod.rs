@@ -34,6 +34,10 @@ pub struct App {
     pub next_session: Arc<AtomicU64>,
     pub connections: Arc<Mutex<HashMap<SessionId, Outbound>>>,
     pub draining: Arc<AtomicBool>,
+    /// The media pipeline (absent on nodes started without a media store).
+    pub media: Option<Arc<crate::media::MediaService>>,
+    /// Upload and media routes.
+    pub http: Option<crate::http::HttpState>,
 }
 
 /// The token from `Authorization: Bearer …` or a `bearer.…` subprotocol.
@@ -88,11 +92,16 @@ async fn ready(State(app): State<App>) -> Response {
 
 /// The routes of a node.
 pub fn router(app: App) -> Router {
-    Router::new()
+    let http = app.http.clone();
+    let r = Router::new()
         .route("/ws", get(ws_endpoint))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .with_state(app)
+        .with_state(app);
+    match http {
+        Some(state) => r.merge(crate::http::routes(state)),
+        None => r,
+    }
 }
 
 /// A running server.
@@ -101,6 +110,7 @@ pub struct Running {
     pub app: App,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    sweeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -110,6 +120,7 @@ impl Running {
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
         let router = router(app.clone());
+        let sweeper = app.http.clone().map(crate::http::spawn_sweeper);
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
@@ -122,6 +133,7 @@ impl Running {
             app,
             stop,
             task,
+            sweeper,
         })
     }
 
@@ -141,6 +153,12 @@ impl Running {
         }
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        if let Some(s) = self.sweeper {
+            s.abort();
+        }
+        if let Some(m) = &self.app.media {
+            m.stop();
+        }
         self.app.directory.shutdown();
     }
 }

@@ -1,0 +1,64 @@
+//! WebSocket requests about media, answered by the gateway: `media_link`
+//! (the asset and a signed, expiring base URL; for its owner, admins and
+//! members of a room that shows it or that it is attached to) and
+//! `cancel_media` (owner or admin). Others get `not_found`, so asset ids do
+//! not leak whether they exist.
+
+use chalktalk_actors::store::MembershipKind;
+use chalktalk_protocol::{Asset, ClientMsg, ErrorCode, MediaKind, Reply, Role};
+
+use super::MediaService;
+
+type Fail = (ErrorCode, String);
+
+impl MediaService {
+    async fn may_view(&self, user: &str, role: Role, a: &Asset) -> bool {
+        if role == Role::Admin || a.owner == user {
+            return true;
+        }
+        let store = &self.directory.deps.store;
+        let Ok(rooms) = store.memberships(user, MembershipKind::Room).await else { return false };
+        match a.kind {
+            MediaKind::VoiceOver => a.room.as_ref().is_some_and(|r| rooms.contains(r)),
+            MediaKind::Video => {
+                for r in rooms {
+                    if let Ok(Some(meta)) = store.room(&r).await
+                        && meta.video_id == a.id
+                    {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Answers a media request of `user`.
+    pub async fn request(&self, user: &str, role: Role, msg: &ClientMsg) -> Result<Reply, Fail> {
+        let (id, cancel) = match msg {
+            ClientMsg::MediaLink { asset } => (asset, false),
+            ClientMsg::CancelMedia { asset } => (asset, true),
+            _ => return Err((ErrorCode::Internal, "not a media request".into())),
+        };
+        let not_found = || (ErrorCode::NotFound, format!("no asset {id} you can see"));
+        let asset = self.store.asset(id).await.map_err(|e| (ErrorCode::Internal, format!("store: {e}")))?.ok_or_else(not_found)?;
+        if !self.may_view(user, role, &asset).await {
+            return Err(not_found());
+        }
+        if cancel {
+            if asset.owner != user && role != Role::Admin {
+                return Err((ErrorCode::Forbidden, "only the uploader can cancel processing".into()));
+            }
+            let pool = self.pool().ok_or_else(|| (ErrorCode::Internal, "the encoder pool is not running".into()))?;
+            return match pool.cancel(id).await {
+                Ok(true) => Ok(Reply::Done),
+                Ok(false) => Err((ErrorCode::Conflict, format!("asset {id} is already {:?}", asset.stage).to_lowercase())),
+                Err(e) => Err((ErrorCode::Internal, e.to_string())),
+            };
+        }
+        let ttl = self.config.link_ttl;
+        let expires_ms = chalktalk_actors::now_ms() + ttl.as_millis() as u64;
+        let base = asset.info.as_ref().map(|_| self.signer.link(id, "", ttl));
+        Ok(Reply::MediaLink { asset, base, expires_ms })
+    }
+}

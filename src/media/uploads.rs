@@ -1,0 +1,207 @@
+//! What happens when an upload is created and when its last byte lands:
+//! limits and room membership up front, then the malware scanner, then
+//! validation in a worker process (a specific 422 for every kind of bad
+//! file), then the source goes to the blob store and a job to the pool (a
+//! full queue answers 503 with Retry-After and keeps the upload for a retry).
+
+use async_trait::async_trait;
+use chalktalk_actors::encoder::{JobKind, JobSpec, SubmitError};
+use chalktalk_actors::store::MembershipKind;
+use chalktalk_actors::{new_id, now_ms};
+use chalktalk_media::worker::{WorkerEvent, WorkerJob, WorkerOp};
+use chalktalk_protocol::{Asset, MediaKind, MediaStage, annotation::MAX_VIDEO_MS};
+
+use super::MediaService;
+use super::process::WorkerProcess;
+use super::publish::{put_file, source_key};
+use crate::auth::Claims;
+use crate::http::{ApiError, CompletedUpload, NewUpload, UploadHandler};
+
+impl MediaService {
+    /// True if `user` may attach things to `room`.
+    pub(super) async fn is_room_member(&self, user: &str, room: &str) -> Result<bool, ApiError> {
+        let rooms = self
+            .directory
+            .deps
+            .store
+            .memberships(user, MembershipKind::Room)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("store: {e}")))?;
+        Ok(rooms.iter().any(|r| r == room))
+    }
+
+    fn busy_now(&self) -> Option<ApiError> {
+        let pool = self.pool()?;
+        let s = pool.stats();
+        (s.queued >= self.config.pool.queue_capacity).then(|| {
+            let secs = (s.queued as u64 * 30 / s.workers.max(1) as u64).max(1);
+            ApiError::busy(secs, "the encoders are busy; try again later")
+        })
+    }
+
+    /// Runs the configured malware scanner on `path`.
+    async fn scan(&self, path: &std::path::Path) -> Result<(), ApiError> {
+        let Some(cmd) = self.config.scan_command.as_ref().filter(|c| !c.is_empty()) else {
+            return Ok(());
+        };
+        let out = tokio::time::timeout(
+            self.config.probe_timeout,
+            tokio::process::Command::new(&cmd[0]).args(&cmd[1..]).arg(path).kill_on_drop(true).output(),
+        )
+        .await
+        .map_err(|_| ApiError::unavailable("the malware scan timed out"))?
+        .map_err(|e| ApiError::unavailable(format!("the malware scanner cannot run: {e}")))?;
+        match out.status.code() {
+            Some(0) => Ok(()),
+            Some(1) => {
+                tracing::warn!(path = %path.display(), "malware scanner rejected an upload");
+                Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "infected", "the malware scanner rejected this file"))
+            }
+            _ => Err(ApiError::unavailable("the malware scan failed; try again later")),
+        }
+    }
+
+    /// Validates `path` in a worker process within the probe timeout.
+    async fn validate(&self, path: &std::path::Path, kind: MediaKind) -> Result<u64, ApiError> {
+        let job = WorkerJob {
+            op: match kind {
+                MediaKind::Video => WorkerOp::Probe,
+                MediaKind::VoiceOver => WorkerOp::ProbeVoiceOver,
+            },
+            input: path.to_path_buf(),
+            out_dir: self.config.work_dir.clone(),
+            limits: self.config.limits.clone(),
+            settings: self.config.settings.clone(),
+        };
+        let run = async {
+            let mut w = WorkerProcess::start(&self.config.worker_exe, &job).await.map_err(|e| ApiError::unavailable(e.message))?;
+            let mut duration = 0;
+            while let Some(ev) = w.next().await {
+                if let WorkerEvent::Probe { report } = ev {
+                    duration = report.duration_ms;
+                }
+            }
+            match w.finish().await {
+                Ok(()) => Ok(duration),
+                Err(e) if e.code == "worker_crashed" => Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "corrupt", "the file crashed the validator")),
+                Err(e) if e.retryable => Err(ApiError::unavailable(e.message)),
+                Err(e) => Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.code, e.message)),
+            }
+        };
+        tokio::time::timeout(self.config.probe_timeout, run)
+            .await
+            .unwrap_or_else(|_| Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "corrupt", "validation took too long")))
+    }
+}
+
+#[async_trait]
+impl UploadHandler for MediaService {
+    async fn check(&self, user: &Claims, req: &NewUpload) -> Result<(), ApiError> {
+        match req.kind {
+            MediaKind::Video => {
+                if req.size > self.config.max_video_bytes {
+                    return Err(ApiError::too_large(format!("videos can be at most {} MiB", self.config.max_video_bytes >> 20)));
+                }
+            }
+            MediaKind::VoiceOver => {
+                if req.size > self.config.max_voice_over_bytes {
+                    return Err(ApiError::too_large(format!("voice-overs can be at most {} MiB", self.config.max_voice_over_bytes >> 20)));
+                }
+                let Some(room) = req.room.as_deref() else {
+                    return Err(ApiError::invalid_field("room", "a voice-over needs the room it is for"));
+                };
+                match req.at_ms {
+                    Some(t) if t.is_finite() && t >= 0.0 && t <= MAX_VIDEO_MS as f64 => {}
+                    _ => return Err(ApiError::invalid_field("at_ms", "a voice-over needs the video time it starts at (ms, 0..24 h)")),
+                }
+                if !self.is_room_member(&user.sub, room).await? {
+                    return Err(ApiError::forbidden("you are not a member of that room"));
+                }
+            }
+        }
+        match self.busy_now() {
+            Some(busy) => Err(busy),
+            None => Ok(()),
+        }
+    }
+
+    async fn completed(&self, user: &Claims, upload: CompletedUpload) -> Result<serde_json::Value, ApiError> {
+        let asset_id = new_id("a");
+        let span = tracing::info_span!("upload_completed", asset = %asset_id, user = %user.sub, kind = ?upload.kind, size = upload.size);
+        let _e = span.enter();
+        drop(_e);
+        let req = NewUpload {
+            kind: upload.kind,
+            filename: upload.filename.clone(),
+            size: upload.size,
+            content_type: upload.content_type.clone(),
+            room: upload.room.clone(),
+            at_ms: upload.at_ms,
+        };
+        self.check(user, &req).await?;
+        self.scan(&upload.path).await?;
+        let duration_ms = self.validate(&upload.path, upload.kind).await?;
+        if let Some(busy) = self.busy_now() {
+            return Err(busy);
+        }
+        // The source: kept in the blob store, and next to the job for speed.
+        let dir = self.job_dir(&asset_id);
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::internal(format!("work dir: {e}")))?;
+        let local = dir.join("source");
+        if tokio::fs::hard_link(&upload.path, &local).await.is_err() {
+            tokio::fs::copy(&upload.path, &local).await.map_err(|e| ApiError::internal(format!("copy source: {e}")))?;
+        }
+        let key = source_key(&asset_id);
+        if let Err(e) = put_file(&self.blobs, &key, &local).await {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(ApiError::unavailable(format!("blob store: {e}")));
+        }
+        let kind = match upload.kind {
+            MediaKind::Video => JobKind::Video,
+            MediaKind::VoiceOver => JobKind::VoiceOver {
+                room: upload.room.clone().unwrap_or_default(),
+                at_ms: upload.at_ms.unwrap_or(0.0),
+            },
+        };
+        let asset = Asset {
+            id: asset_id.clone(),
+            kind: upload.kind,
+            owner: user.sub.clone(),
+            stage: MediaStage::Queued,
+            filename: upload.filename.clone(),
+            size: upload.size,
+            created_ms: now_ms(),
+            room: upload.room.clone(),
+            at_ms: upload.at_ms,
+            info: None,
+            error: None,
+        };
+        self.store.put_asset(&asset).await.map_err(|e| ApiError::unavailable(format!("store: {e}")))?;
+        let spec = JobSpec {
+            id: asset_id.clone(),
+            owner: user.sub.clone(),
+            kind,
+            source_key: key.clone(),
+            timeout_ms: self.timeout_for(duration_ms).as_millis() as u64,
+            max_attempts: self.config.max_attempts,
+            created_ms: asset.created_ms,
+        };
+        let pool = self.pool().ok_or_else(|| ApiError::unavailable("the encoder pool is not running"))?;
+        match pool.submit(spec).await {
+            Ok(_) => {}
+            Err(e) => {
+                let _ = tokio::fs::remove_dir_all(&dir).await;
+                let _ = self.blobs.delete(&key).await;
+                let failed = Asset { stage: MediaStage::Cancelled, ..asset };
+                let _ = self.store.put_asset(&failed).await;
+                return Err(match e {
+                    SubmitError::Busy { retry_after_secs } => ApiError::busy(retry_after_secs, "the encoders are busy; try again later"),
+                    other => ApiError::unavailable(other.to_string()),
+                });
+            }
+        }
+        let _ = tokio::fs::remove_file(&upload.path).await;
+        tracing::info!(parent: &span, duration_ms, "upload accepted and queued");
+        serde_json::to_value(&asset).map_err(|e| ApiError::internal(e.to_string()))
+    }
+}
