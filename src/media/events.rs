@@ -63,6 +63,25 @@ impl MediaService {
         tokio::time::timeout(Duration::from_secs(10), wait).await.map_err(|_| "the room did not answer".to_string())?
     }
 
+    async fn record(&self, job: &JobSpec, stage: MediaStage, info: Option<&MediaInfo>, error: Option<&MediaFailure>) {
+        match self.store.asset(&job.id).await {
+            Ok(Some(mut a)) if a.stage != stage || info.is_some() || error.is_some() => {
+                a.stage = stage;
+                if let Some(i) = info {
+                    a.info = Some(i.clone());
+                }
+                if let Some(e) = error {
+                    a.error = Some(e.clone());
+                }
+                if let Err(e) = self.store.put_asset(&a).await {
+                    tracing::warn!(asset = %job.id, %e, "asset record not updated");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(asset = %job.id, %e, "asset record unavailable"),
+        }
+    }
+
     fn push(&self, job: &JobSpec, progress: &MediaProgress) {
         let frame = Bytes::from(encode(&ServerFrame::Media(progress.clone())));
         let _ = self.directory.inbox().cast(InboxMsg::Push { user: job.owner.clone(), frame: frame.clone() });
@@ -94,31 +113,18 @@ impl JobListener for MediaService {
         };
         let mut error = error;
         let mut stage = stage;
-        // A ready voice-over is only "ready" once it is in its room.
-        if let (JobEvent::Ready(info), JobKind::VoiceOver { room, at_ms }) = (&event, &job.kind)
-            && let Err(e) = self.attach_voice_over(job, room, *at_ms, info).await
+        // Keep the record in step (not on every percent: on stage changes,
+        // early playability and final states).
+        self.record(job, stage, info.as_ref(), error.as_ref()).await;
+        // A ready voice-over is attached to its room (the record is ready
+        // first, so a member who sees the op can open it at once).
+        if let (JobEvent::Ready(i), JobKind::VoiceOver { room, at_ms }) = (&event, &job.kind)
+            && let Err(e) = self.attach_voice_over(job, room, *at_ms, i).await
         {
             tracing::warn!(asset = %job.id, %e, "voice-over ready but not attached");
             stage = MediaStage::Failed;
             error = Some(MediaFailure { code: "attach_failed".into(), message: format!("the voice-over could not be added to the room: {e}") });
-        }
-        // Keep the record in step (not on every percent: on stage changes,
-        // early playability and final states).
-        match self.store.asset(&job.id).await {
-            Ok(Some(mut a)) if a.stage != stage || info.is_some() || error.is_some() => {
-                a.stage = stage;
-                if let Some(i) = &info {
-                    a.info = Some(i.clone());
-                }
-                if error.is_some() {
-                    a.error = error.clone();
-                }
-                if let Err(e) = self.store.put_asset(&a).await {
-                    tracing::warn!(asset = %job.id, %e, "asset record not updated");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(asset = %job.id, %e, "asset record unavailable"),
+            self.record(job, stage, None, error.as_ref()).await;
         }
         let progress = MediaProgress { asset: job.id.clone(), kind, stage, percent, playable: info.is_some(), info, error: error.clone() };
         self.push(job, &progress);

@@ -35,6 +35,8 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::for_tests(dir.path());
+        // Media jobs run in worker processes of the real binary.
+        config.media.worker_exe = PathBuf::from(env!("CARGO_BIN_EXE_chalktalk"));
         tweak(&mut config);
         let running = chalktalk::server::start(&config)
             .await
