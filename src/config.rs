@@ -274,20 +274,43 @@ impl Config {
                     .into(),
             ));
         }
-        let data_dir: PathBuf = pick("data_dir", &cli.data_dir, &f.data_dir, PathBuf::from("chalktalk-data"))?;
-        let s3 = match pick::<String>("s3_endpoint", &cli.s3_endpoint, &f.s3_endpoint, String::new())? {
+        let data_dir: PathBuf = pick(
+            "data_dir",
+            &cli.data_dir,
+            &f.data_dir,
+            PathBuf::from("chalktalk-data"),
+        )?;
+        let s3 = match pick::<String>(
+            "s3_endpoint",
+            &cli.s3_endpoint,
+            &f.s3_endpoint,
+            String::new(),
+        )? {
             e if e.is_empty() => None,
             endpoint => {
-                let need = |key: &'static str, c: &Option<String>, fv: &Option<String>| -> Result<String, ConfigError> {
+                let need = |key: &'static str,
+                            c: &Option<String>,
+                            fv: &Option<String>|
+                 -> Result<String, ConfigError> {
                     let v: String = pick(key, c, fv, String::new())?;
                     if v.is_empty() {
-                        return Err(ConfigError::Value { key, value: String::new(), from: "settings", message: "required with s3_endpoint".into() });
+                        return Err(ConfigError::Value {
+                            key,
+                            value: String::new(),
+                            from: "settings",
+                            message: "required with s3_endpoint".into(),
+                        });
                     }
                     Ok(v)
                 };
                 Some(crate::blob::S3Config {
                     endpoint,
-                    region: pick("s3_region", &cli.s3_region, &f.s3_region, "us-east-1".to_string())?,
+                    region: pick(
+                        "s3_region",
+                        &cli.s3_region,
+                        &f.s3_region,
+                        "us-east-1".to_string(),
+                    )?,
                     bucket: need("s3_bucket", &cli.s3_bucket, &f.s3_bucket)?,
                     access_key: need("s3_access_key", &cli.s3_access_key, &f.s3_access_key)?,
                     secret_key: need("s3_secret_key", &cli.s3_secret_key, &f.s3_secret_key)?,
@@ -295,25 +318,87 @@ impl Config {
             }
         };
         let mut media = crate::media::MediaConfig::new(&data_dir);
-        let count = |key, c: &Option<String>, fv: &Option<String>, d: usize, max: usize| -> Result<usize, ConfigError> {
+        let count = |key,
+                     c: &Option<String>,
+                     fv: &Option<String>,
+                     d: usize,
+                     max: usize|
+         -> Result<usize, ConfigError> {
             let v: usize = pick(key, c, fv, d)?;
             if v == 0 || v > max {
-                return Err(ConfigError::Value { key, value: v.to_string(), from: "settings", message: format!("must be within 1..={max}") });
+                return Err(ConfigError::Value {
+                    key,
+                    value: v.to_string(),
+                    from: "settings",
+                    message: format!("must be within 1..={max}"),
+                });
             }
             Ok(v)
         };
-        media.pool.workers = count("encoder_workers", &cli.encoder_workers, &f.encoder_workers, 1, 64)?;
-        media.pool.queue_capacity = count("encoder_queue", &cli.encoder_queue, &f.encoder_queue, 16, 100_000)?;
-        media.limits.max_duration_ms = count("max_media_seconds", &cli.max_media_seconds, &f.max_media_seconds, 1800, 86_400)? as u64 * 1000;
-        media.max_video_bytes = count("max_upload_mb", &cli.max_upload_mb, &f.max_upload_mb, 2048, 1 << 20)? as u64 * (1 << 20);
-        let preset: String = pick("encoder_preset", &cli.encoder_preset, &f.encoder_preset, "veryfast".to_string())?;
-        const PRESETS: &[&str] = &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
+        media.pool.workers = count(
+            "encoder_workers",
+            &cli.encoder_workers,
+            &f.encoder_workers,
+            1,
+            64,
+        )?;
+        media.pool.queue_capacity = count(
+            "encoder_queue",
+            &cli.encoder_queue,
+            &f.encoder_queue,
+            16,
+            100_000,
+        )?;
+        media.limits.max_duration_ms = count(
+            "max_media_seconds",
+            &cli.max_media_seconds,
+            &f.max_media_seconds,
+            1800,
+            86_400,
+        )? as u64
+            * 1000;
+        media.max_video_bytes = count(
+            "max_upload_mb",
+            &cli.max_upload_mb,
+            &f.max_upload_mb,
+            2048,
+            1 << 20,
+        )? as u64
+            * (1 << 20);
+        let preset: String = pick(
+            "encoder_preset",
+            &cli.encoder_preset,
+            &f.encoder_preset,
+            "veryfast".to_string(),
+        )?;
+        const PRESETS: &[&str] = &[
+            "ultrafast",
+            "superfast",
+            "veryfast",
+            "faster",
+            "fast",
+            "medium",
+            "slow",
+            "slower",
+            "veryslow",
+        ];
         if !PRESETS.contains(&preset.as_str()) {
-            return Err(ConfigError::Value { key: "encoder_preset", value: preset, from: "settings", message: format!("must be one of {}", PRESETS.join(", ")) });
+            return Err(ConfigError::Value {
+                key: "encoder_preset",
+                value: preset,
+                from: "settings",
+                message: format!("must be one of {}", PRESETS.join(", ")),
+            });
         }
         media.settings.preset = preset;
-        let scan: String = pick("scan_command", &cli.scan_command, &f.scan_command, String::new())?;
-        media.scan_command = (!scan.trim().is_empty()).then(|| scan.split_whitespace().map(str::to_string).collect());
+        let scan: String = pick(
+            "scan_command",
+            &cli.scan_command,
+            &f.scan_command,
+            String::new(),
+        )?;
+        media.scan_command = (!scan.trim().is_empty())
+            .then(|| scan.split_whitespace().map(str::to_string).collect());
         let mut uploads = crate::http::UploadConfig::new(data_dir.join("uploads"));
         uploads.max_upload_bytes = media.max_video_bytes;
         Ok(Config {

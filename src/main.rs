@@ -177,19 +177,39 @@ fn main() -> anyhow::Result<()> {
 fn media_command(cmd: &MediaCommand) -> anyhow::Result<()> {
     use chalktalk_media::sample::{SampleSpec, generate};
     match cmd {
-        MediaCommand::Sample { out, standard, seconds, width, height, rotation } => {
+        MediaCommand::Sample {
+            out,
+            standard,
+            seconds,
+            width,
+            height,
+            rotation,
+        } => {
             let spec = if *standard {
                 SampleSpec::standard()
             } else {
-                SampleSpec { rotation: *rotation, seconds: *seconds, width: *width, height: *height, ..SampleSpec::standard() }
+                SampleSpec {
+                    rotation: *rotation,
+                    seconds: *seconds,
+                    width: *width,
+                    height: *height,
+                    ..SampleSpec::standard()
+                }
             };
-            generate(out, &spec).map_err(|e| anyhow::anyhow!(e)).with_context(|| format!("writing {}", out.display()))?;
+            generate(out, &spec)
+                .map_err(|e| anyhow::anyhow!(e))
+                .with_context(|| format!("writing {}", out.display()))?;
             println!("{}", out.display());
             Ok(())
         }
         MediaCommand::Probe { file, voice_over } => {
-            let kind = if *voice_over { chalktalk_protocol::MediaKind::VoiceOver } else { chalktalk_protocol::MediaKind::Video };
-            let report = chalktalk_media::probe(file, kind, &chalktalk_media::Limits::default()).map_err(|e| anyhow::anyhow!(e))?;
+            let kind = if *voice_over {
+                chalktalk_protocol::MediaKind::VoiceOver
+            } else {
+                chalktalk_protocol::MediaKind::Video
+            };
+            let report = chalktalk_media::probe(file, kind, &chalktalk_media::Limits::default())
+                .map_err(|e| anyhow::anyhow!(e))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

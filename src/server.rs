@@ -95,7 +95,13 @@ pub async fn start_with_stores(
             )
             .await
             .map_err(|e| StartError::Media(e.to_string()))?;
-            let state = HttpState::new(auth.clone(), config.uploads.clone(), blobs, svc.clone(), signer);
+            let state = HttpState::new(
+                auth.clone(),
+                config.uploads.clone(),
+                blobs,
+                svc.clone(),
+                signer,
+            );
             (Some(svc), Some(state))
         }
         None => (None, None),

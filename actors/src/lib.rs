@@ -62,7 +62,10 @@ impl Default for CoreConfig {
 /// reach them. Rooms register when they start and leave when they stop.
 pub type MediaWatch = std::sync::Arc<
     std::sync::Mutex<
-        std::collections::HashMap<String, std::collections::HashMap<String, ractor::ActorRef<room::RoomMsg>>>,
+        std::collections::HashMap<
+            String,
+            std::collections::HashMap<String, ractor::ActorRef<room::RoomMsg>>,
+        >,
     >,
 >;
 

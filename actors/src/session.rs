@@ -430,7 +430,10 @@ impl SessionState {
             }
             ClientMsg::MediaLink { .. } | ClientMsg::CancelMedia { .. } => {
                 // Answered by the gateway, which owns the media service.
-                return Err((ErrorCode::Internal, "media requests are not available on this node".into()));
+                return Err((
+                    ErrorCode::Internal,
+                    "media requests are not available on this node".into(),
+                ));
             }
             ClientMsg::Op { room, op_id, op } => {
                 if let RoomOp::Add { ann } | RoomOp::Update { ann } = &op

@@ -154,7 +154,7 @@ pub fn graph(
 /// Writes the display matrix for a clockwise rotation onto an output stream
 /// (what phones record).
 pub fn set_rotation(octx: &mut ff::format::context::Output, index: usize, cw: u32) {
-    if cw % 360 == 0 {
+    if cw.is_multiple_of(360) {
         return;
     }
     // SAFETY: the stream exists (index from add_stream) and the side data

@@ -133,7 +133,10 @@ pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
                     ("keyint_min", gop.to_string()),
                     ("sc_threshold", "0".into()),
                     ("maxrate", format!("{}k", spec.maxrate_kbps.unwrap_or(0))),
-                    ("bufsize", format!("{}k", spec.maxrate_kbps.unwrap_or(0) * 2)),
+                    (
+                        "bufsize",
+                        format!("{}k", spec.maxrate_kbps.unwrap_or(0) * 2),
+                    ),
                 ],
             )?,
             _ => {

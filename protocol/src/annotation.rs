@@ -226,7 +226,10 @@ impl Annotation {
                 if valid_id(asset) {
                     Ok(())
                 } else {
-                    Err(Invalid::new(ErrorCode::Invalid, "voice-over asset id is not valid"))
+                    Err(Invalid::new(
+                        ErrorCode::Invalid,
+                        "voice-over asset id is not valid",
+                    ))
                 }
             }
             Shape::Text { at, text, size } => {

@@ -179,7 +179,7 @@ pub enum Reply {
     /// `base` + a path from `asset.info` is a URL that works until
     /// `expires_ms` (none while nothing is published yet).
     MediaLink {
-        asset: Asset,
+        asset: Box<Asset>,
         base: Option<String>,
         expires_ms: u64,
     },

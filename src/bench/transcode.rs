@@ -70,24 +70,36 @@ fn dir_size(p: &std::path::Path) -> u64 {
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
 }
 
 pub async fn run(a: TranscodeArgs) -> Result<TranscodeReport, BenchError> {
-    let out = a.out.clone().unwrap_or_else(|| super::target::scratch_dir("transcode"));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| super::target::scratch_dir("transcode"));
     std::fs::create_dir_all(&out)?;
     let job = WorkerJob {
         op: WorkerOp::Video,
         input: a.input.clone(),
         out_dir: out.clone(),
         limits: Default::default(),
-        settings: WorkerSettings { preset: a.preset.clone(), allow_copy: !a.no_copy, ..WorkerSettings::default() },
+        settings: WorkerSettings {
+            preset: a.preset.clone(),
+            allow_copy: !a.no_copy,
+            ..WorkerSettings::default()
+        },
     };
     let exe = std::env::current_exe()?;
     let started = Instant::now();
-    let mut w = WorkerProcess::start(&exe, &job).await.map_err(|e| e.to_string())?;
+    let mut w = WorkerProcess::start(&exe, &job)
+        .await
+        .map_err(|e| e.to_string())?;
     let pid = w.pid();
-    let (mut probe_s, mut first_s, mut info, mut report, mut timings, mut rss) = (0.0, None, None, None, None, None);
+    let (mut probe_s, mut first_s, mut info, mut report, mut timings, mut rss) =
+        (0.0, None, None, None, None, None);
     while let Some(ev) = w.next().await {
         if let Some(p) = pid {
             rss = peak_rss_kib(p).or(rss);
@@ -97,8 +109,13 @@ pub async fn run(a: TranscodeArgs) -> Result<TranscodeReport, BenchError> {
                 probe_s = started.elapsed().as_secs_f64();
                 report = Some(r);
             }
-            WorkerEvent::Segment { .. } if first_s.is_none() => first_s = Some(started.elapsed().as_secs_f64()),
-            WorkerEvent::Done { info: i, timings: t } => {
+            WorkerEvent::Segment { .. } if first_s.is_none() => {
+                first_s = Some(started.elapsed().as_secs_f64())
+            }
+            WorkerEvent::Done {
+                info: i,
+                timings: t,
+            } => {
                 info = Some(i);
                 timings = t;
             }
@@ -111,9 +128,15 @@ pub async fn run(a: TranscodeArgs) -> Result<TranscodeReport, BenchError> {
     let report = report.ok_or("the worker gave no probe report")?;
     let mut renditions = serde_json::Map::new();
     // The worker measures from its own start; shift to the bench's clock.
-    let offset = timings.as_ref().map(|t| (total - t.total_seconds).max(0.0)).unwrap_or(0.0);
+    let offset = timings
+        .as_ref()
+        .map(|t| (total - t.total_seconds).max(0.0))
+        .unwrap_or(0.0);
     for (name, secs) in timings.map(|t| t.renditions).unwrap_or_default() {
-        renditions.insert(name, serde_json::json!(((secs + offset) * 1000.0).round() / 1000.0));
+        renditions.insert(
+            name,
+            serde_json::json!(((secs + offset) * 1000.0).round() / 1000.0),
+        );
     }
     let media_seconds = report.duration_ms as f64 / 1000.0;
     let r = TranscodeReport {
@@ -126,7 +149,12 @@ pub async fn run(a: TranscodeArgs) -> Result<TranscodeReport, BenchError> {
         first_playable_seconds: first_s.unwrap_or(total),
         total_seconds: total,
         renditions,
-        copied: info.renditions.iter().filter(|r| r.copied).map(|r| r.name.clone()).collect(),
+        copied: info
+            .renditions
+            .iter()
+            .filter(|r| r.copied)
+            .map(|r| r.name.clone())
+            .collect(),
         realtime_factor: media_seconds / total.max(1e-9),
         output_bytes: dir_size(&out),
         worker_peak_rss_kib: rss,

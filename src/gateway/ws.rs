@@ -364,11 +364,21 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         if let ClientMsg::MediaLink { .. } | ClientMsg::CancelMedia { .. } = &frame.m {
             // Media requests are answered here, off the session actor: they
             // touch the media store and the encoder pool, not rooms.
-            let (media, out, user, role, id, m) = (app.media.clone(), out.clone(), h.user.clone(), h.role, frame.id, frame.m);
+            let (media, out, user, role, id, m) = (
+                app.media.clone(),
+                out.clone(),
+                h.user.clone(),
+                h.role,
+                frame.id,
+                frame.m,
+            );
             tokio::spawn(async move {
                 let reply = match media {
                     Some(svc) => svc.request(&user, role, &m).await,
-                    None => Err((chalktalk_protocol::ErrorCode::Internal, "media is not enabled on this node".into())),
+                    None => Err((
+                        chalktalk_protocol::ErrorCode::Internal,
+                        "media is not enabled on this node".into(),
+                    )),
                 };
                 match reply {
                     Ok(r) => out.control(ok_frame(id, r)),

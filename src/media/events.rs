@@ -13,8 +13,8 @@ use chalktalk_actors::encoder::{JobEvent, JobKind, JobListener, JobSpec};
 use chalktalk_actors::inbox::InboxMsg;
 use chalktalk_actors::room::RoomMsg;
 use chalktalk_protocol::{
-    Annotation, MediaFailure, MediaInfo, MediaProgress, MediaStage, Notice, Reply, Role, RoomOp, ServerFrame, Shape, Style,
-    decode_server, encode,
+    Annotation, MediaFailure, MediaInfo, MediaProgress, MediaStage, Notice, Reply, Role, RoomOp,
+    ServerFrame, Shape, Style, decode_server, encode,
 };
 
 use super::MediaService;
@@ -30,10 +30,21 @@ fn stage_of(s: &str) -> MediaStage {
 impl MediaService {
     /// Adds the voice-over to its room as a durable op by its owner and
     /// waits for the ack. Idempotent (the op id is derived from the asset).
-    async fn attach_voice_over(&self, job: &JobSpec, room: &str, at_ms: f64, info: &MediaInfo) -> Result<u64, String> {
-        let handle = self.directory.room(room).await.map_err(|e| format!("room {room}: {e:?}"))?;
+    async fn attach_voice_over(
+        &self,
+        job: &JobSpec,
+        room: &str,
+        at_ms: f64,
+        info: &MediaInfo,
+    ) -> Result<u64, String> {
+        let handle = self
+            .directory
+            .room(room)
+            .await
+            .map_err(|e| format!("room {room}: {e:?}"))?;
         let stats = self.directory.deps.stats.clone();
-        let (out, mut rx, _kill) = Outbound::new(u64::MAX, job.owner.clone(), "voice-over".into(), stats);
+        let (out, mut rx, _kill) =
+            Outbound::new(u64::MAX, job.owner.clone(), "voice-over".into(), stats);
         let id = format!("vo-{}", job.id);
         let ann = Annotation {
             id: id.clone(),
@@ -41,10 +52,21 @@ impl MediaService {
             t_ms: at_ms as u64,
             dur_ms: Some(info.duration_ms.min(u32::MAX as u64) as u32),
             style: Style::default(),
-            shape: Shape::VoiceOver { asset: job.id.clone() },
+            shape: Shape::VoiceOver {
+                asset: job.id.clone(),
+            },
         };
         handle
-            .send(RoomMsg::Op { out, role: Role::Coach, req: 1, op_id: id, op: RoomOp::Add { ann } }, false)
+            .send(
+                RoomMsg::Op {
+                    out,
+                    role: Role::Coach,
+                    req: 1,
+                    op_id: id,
+                    op: RoomOp::Add { ann },
+                },
+                false,
+            )
             .map_err(|(e, _)| format!("room refused the op: {e:?}"))?;
         let wait = async {
             while let Some(o) = rx.recv().await {
@@ -52,18 +74,31 @@ impl MediaService {
                     && let Ok(frame) = decode_server(&bytes)
                 {
                     match frame {
-                        ServerFrame::Ok { id: 1, r: Reply::Ack { seq, .. } } => return Ok(seq),
-                        ServerFrame::Err { id: 1, code, msg } => return Err(format!("{}: {msg}", code.as_str())),
+                        ServerFrame::Ok {
+                            id: 1,
+                            r: Reply::Ack { seq, .. },
+                        } => return Ok(seq),
+                        ServerFrame::Err { id: 1, code, msg } => {
+                            return Err(format!("{}: {msg}", code.as_str()));
+                        }
                         _ => {}
                     }
                 }
             }
             Err("the room went away".to_string())
         };
-        tokio::time::timeout(Duration::from_secs(10), wait).await.map_err(|_| "the room did not answer".to_string())?
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .map_err(|_| "the room did not answer".to_string())?
     }
 
-    async fn record(&self, job: &JobSpec, stage: MediaStage, info: Option<&MediaInfo>, error: Option<&MediaFailure>) {
+    async fn record(
+        &self,
+        job: &JobSpec,
+        stage: MediaStage,
+        info: Option<&MediaInfo>,
+        error: Option<&MediaFailure>,
+    ) {
         match self.store.asset(&job.id).await {
             Ok(Some(mut a)) if a.stage != stage || info.is_some() || error.is_some() => {
                 a.stage = stage;
@@ -84,7 +119,10 @@ impl MediaService {
 
     fn push(&self, job: &JobSpec, progress: &MediaProgress) {
         let frame = Bytes::from(encode(&ServerFrame::Media(progress.clone())));
-        let _ = self.directory.inbox().cast(InboxMsg::Push { user: job.owner.clone(), frame: frame.clone() });
+        let _ = self.directory.inbox().cast(InboxMsg::Push {
+            user: job.owner.clone(),
+            frame: frame.clone(),
+        });
         let video = match &job.kind {
             JobKind::Video => job.id.clone(),
             JobKind::VoiceOver { .. } => return,
@@ -108,7 +146,15 @@ impl JobListener for MediaService {
                 (MediaStage::Queued, 0.0, None, None)
             }
             JobEvent::Ready(info) => (MediaStage::Ready, 100.0, Some(info.clone()), None),
-            JobEvent::Failed(e) => (MediaStage::Failed, 100.0, None, Some(MediaFailure { code: e.code.clone(), message: e.message.clone() })),
+            JobEvent::Failed(e) => (
+                MediaStage::Failed,
+                100.0,
+                None,
+                Some(MediaFailure {
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                }),
+            ),
             JobEvent::Cancelled => (MediaStage::Cancelled, 100.0, None, None),
         };
         let mut error = error;
@@ -123,14 +169,33 @@ impl JobListener for MediaService {
         {
             tracing::warn!(asset = %job.id, %e, "voice-over ready but not attached");
             stage = MediaStage::Failed;
-            error = Some(MediaFailure { code: "attach_failed".into(), message: format!("the voice-over could not be added to the room: {e}") });
+            error = Some(MediaFailure {
+                code: "attach_failed".into(),
+                message: format!("the voice-over could not be added to the room: {e}"),
+            });
             self.record(job, stage, None, error.as_ref()).await;
         }
-        let progress = MediaProgress { asset: job.id.clone(), kind, stage, percent, playable: info.is_some(), info, error: error.clone() };
+        let progress = MediaProgress {
+            asset: job.id.clone(),
+            kind,
+            stage,
+            percent,
+            playable: info.is_some(),
+            info,
+            error: error.clone(),
+        };
         self.push(job, &progress);
         if stage.is_final() {
-            let notice = Notice::Media { asset: job.id.clone(), kind, stage, error };
-            let _ = self.directory.inbox().cast(InboxMsg::Deliver { user: job.owner.clone(), notice });
+            let notice = Notice::Media {
+                asset: job.id.clone(),
+                kind,
+                stage,
+                error,
+            };
+            let _ = self.directory.inbox().cast(InboxMsg::Deliver {
+                user: job.owner.clone(),
+                notice,
+            });
             let _ = tokio::fs::remove_dir_all(self.job_dir(&job.id)).await;
         }
     }

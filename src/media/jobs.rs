@@ -19,7 +19,11 @@ struct PidGuard<'a>(&'a MediaService, String);
 
 impl Drop for PidGuard<'_> {
     fn drop(&mut self) {
-        self.0.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+        self.0
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
     }
 }
 
@@ -48,18 +52,33 @@ fn early_info(report: &ProbeReport, rung: &ladder::Rung) -> MediaInfo {
 
 #[async_trait]
 impl Transcoder for MediaService {
-    async fn run(&self, job: &JobSpec, attempt: u32, progress: ProgressFn) -> Result<MediaInfo, JobError> {
+    async fn run(
+        &self,
+        job: &JobSpec,
+        attempt: u32,
+        progress: ProgressFn,
+    ) -> Result<MediaInfo, JobError> {
         let dir = self.job_dir(&job.id);
         let source = dir.join("source");
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| JobError::new("internal", format!("work dir: {e}"), true))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| JobError::new("internal", format!("work dir: {e}"), true))?;
         if !tokio::fs::try_exists(&source).await.unwrap_or(false) {
             get_file(&self.blobs, &job.source_key, &source)
                 .await
-                .map_err(|e| JobError::new("blob_unavailable", format!("cannot fetch the source: {e}"), true))?;
+                .map_err(|e| {
+                    JobError::new(
+                        "blob_unavailable",
+                        format!("cannot fetch the source: {e}"),
+                        true,
+                    )
+                })?;
         }
         let out = dir.join(format!("out-{attempt}"));
         let _ = tokio::fs::remove_dir_all(&out).await;
-        tokio::fs::create_dir_all(&out).await.map_err(|e| JobError::new("internal", format!("out dir: {e}"), true))?;
+        tokio::fs::create_dir_all(&out)
+            .await
+            .map_err(|e| JobError::new("internal", format!("out dir: {e}"), true))?;
         let op = match job.kind {
             JobKind::Video => WorkerOp::Video,
             JobKind::VoiceOver { .. } => WorkerOp::VoiceOver,
@@ -73,31 +92,48 @@ impl Transcoder for MediaService {
         };
         let mut worker = WorkerProcess::start(&self.config.worker_exe, &wjob).await?;
         let _pid = worker.pid().map(|pid| {
-            self.workers.lock().unwrap_or_else(|e| e.into_inner()).insert(job.id.clone(), pid);
+            self.workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(job.id.clone(), pid);
             PidGuard(self, job.id.clone())
         });
         let mut publisher = Publisher::new(self.blobs.clone(), &job.id, &out);
-        let (mut report, mut mobile, mut playable, mut done, mut percent) = (None, None, false, None, 0.0f32);
+        let (mut report, mut mobile, mut playable, mut done, mut percent) =
+            (None, None, false, None, 0.0f32);
         while let Some(ev) = worker.next().await {
             match ev {
                 WorkerEvent::Probe { report: r } => {
-                    mobile = ladder::plan(&r, &self.config.settings.options().ladder).and_then(|p| p.rungs.last().cloned());
+                    mobile = ladder::plan(&r, &self.config.settings.options().ladder)
+                        .and_then(|p| p.rungs.last().cloned());
                     report = Some(r);
                 }
                 WorkerEvent::Progress { stage, percent: p } => {
                     percent = p * 0.9;
-                    progress(JobProgress { stage, percent, playable: None });
+                    progress(JobProgress {
+                        stage,
+                        percent,
+                        playable: None,
+                    });
                 }
-                WorkerEvent::Segment { rendition, .. } => match publisher.rendition_so_far(&rendition).await {
-                    Ok(n) if n > 0 && !playable => {
-                        playable = true;
-                        if let (Some(r), Some(m)) = (&report, &mobile) {
-                            progress(JobProgress { stage: "transcoding".into(), percent, playable: Some(early_info(r, m)) });
+                WorkerEvent::Segment { rendition, .. } => {
+                    match publisher.rendition_so_far(&rendition).await {
+                        Ok(n) if n > 0 && !playable => {
+                            playable = true;
+                            if let (Some(r), Some(m)) = (&report, &mobile) {
+                                progress(JobProgress {
+                                    stage: "transcoding".into(),
+                                    percent,
+                                    playable: Some(early_info(r, m)),
+                                });
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(asset = %job.id, %e, "early publish failed; the rendition goes up at the end")
                         }
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(asset = %job.id, %e, "early publish failed; the rendition goes up at the end"),
-                },
+                }
                 WorkerEvent::Done { info, timings } => {
                     tracing::info!(asset = %job.id, ?timings, "worker finished");
                     done = Some(info);
@@ -106,8 +142,14 @@ impl Transcoder for MediaService {
             }
         }
         worker.finish().await?;
-        let info = done.ok_or_else(|| JobError::new("worker_crashed", "the worker ended without a result", true))?;
-        progress(JobProgress { stage: "publishing".into(), percent: 92.0, playable: None });
+        let info = done.ok_or_else(|| {
+            JobError::new("worker_crashed", "the worker ended without a result", true)
+        })?;
+        progress(JobProgress {
+            stage: "publishing".into(),
+            percent: 92.0,
+            playable: None,
+        });
         publisher
             .everything(mobile.as_ref().map(|m| m.name.as_str()))
             .await

@@ -94,7 +94,8 @@ impl MediaService {
         directory: Arc<Directory>,
         signer: UrlSigner,
     ) -> Result<Arc<MediaService>, PoolError> {
-        std::fs::create_dir_all(&config.work_dir).map_err(|e| PoolError::Spawn(format!("{}: {e}", config.work_dir.display())))?;
+        std::fs::create_dir_all(&config.work_dir)
+            .map_err(|e| PoolError::Spawn(format!("{}: {e}", config.work_dir.display())))?;
         let pool_config = config.pool.clone();
         let svc = Arc::new(MediaService {
             config,
@@ -128,6 +129,10 @@ impl MediaService {
 
     /// Dead-man timer for a job on `duration_ms` of media.
     fn timeout_for(&self, duration_ms: u64) -> Duration {
-        self.config.timeout_base + self.config.timeout_per_media_second.mul_f64(duration_ms as f64 / 1000.0)
+        self.config.timeout_base
+            + self
+                .config
+                .timeout_per_media_second
+                .mul_f64(duration_ms as f64 / 1000.0)
     }
 }

@@ -51,13 +51,18 @@ pub async fn put_file(blobs: &Arc<dyn BlobStore>, key: &str, path: &Path) -> Res
             }
             buf.truncate(n);
             let part_number = parts.len() as u32 + 1;
-            let etag = blobs.upload_part(key, &upload, part_number, Bytes::from(buf)).await?;
+            let etag = blobs
+                .upload_part(key, &upload, part_number, Bytes::from(buf))
+                .await?;
             parts.push(CompletedPart { part_number, etag });
             if n < PART {
                 break;
             }
         }
-        blobs.complete_multipart(key, &upload, &parts).await.map(|_| ())
+        blobs
+            .complete_multipart(key, &upload, &parts)
+            .await
+            .map(|_| ())
     }
     .await;
     if result.is_err() {
@@ -69,7 +74,7 @@ pub async fn put_file(blobs: &Arc<dyn BlobStore>, key: &str, path: &Path) -> Res
 /// Downloads `key` to `path` in ranges (never whole into memory).
 pub async fn get_file(blobs: &Arc<dyn BlobStore>, key: &str, path: &Path) -> Result<(), BlobError> {
     let io = |e: std::io::Error| BlobError::Unavailable(format!("{}: {e}", path.display()));
-    let info = blobs.head(key).await?.ok_or_else(|| BlobError::NotFound)?;
+    let info = blobs.head(key).await?.ok_or(BlobError::NotFound)?;
     let tmp = path.with_extension("part");
     let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
     let mut at = 0u64;
@@ -97,11 +102,21 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(blobs: Arc<dyn BlobStore>, asset: &str, root: &Path) -> Publisher {
-        Publisher { blobs, asset: asset.to_string(), root: root.to_path_buf(), done: HashSet::new() }
+        Publisher {
+            blobs,
+            asset: asset.to_string(),
+            root: root.to_path_buf(),
+            done: HashSet::new(),
+        }
     }
 
     async fn put(&mut self, rel: &str) -> Result<(), BlobError> {
-        put_file(&self.blobs, &asset_key(&self.asset, rel), &self.root.join(rel)).await?;
+        put_file(
+            &self.blobs,
+            &asset_key(&self.asset, rel),
+            &self.root.join(rel),
+        )
+        .await?;
         self.done.insert(rel.to_string());
         Ok(())
     }
@@ -123,7 +138,11 @@ impl Publisher {
         }
         // The playlist text we parsed, so it never lists an unpublished segment.
         self.blobs
-            .put(&asset_key(&self.asset, &format!("{dir}/index.m3u8")), Bytes::from(text), content_type_for("index.m3u8"))
+            .put(
+                &asset_key(&self.asset, &format!("{dir}/index.m3u8")),
+                Bytes::from(text),
+                content_type_for("index.m3u8"),
+            )
             .await?;
         if !self.done.contains("hls/master.m3u8") && self.root.join("hls/master.m3u8").exists() {
             self.put("hls/master.m3u8").await?;
@@ -135,12 +154,18 @@ impl Publisher {
     /// the master playlist last.
     pub async fn everything(&mut self, first: Option<&str>) -> Result<(), BlobError> {
         let mut files = Vec::new();
-        walk(&self.root, &self.root, &mut files).map_err(|e| BlobError::Unavailable(format!("outputs: {e}")))?;
+        walk(&self.root, &self.root, &mut files)
+            .map_err(|e| BlobError::Unavailable(format!("outputs: {e}")))?;
         files.retain(|f| !f.ends_with(".tmp") && f != "source" && !f.ends_with(".part"));
         let prefix = first.map(|r| format!("hls/{r}/"));
         files.sort_by_key(|f| {
             let first = prefix.as_ref().is_some_and(|p| f.starts_with(p.as_str()));
-            (f == "hls/master.m3u8", !first, f.ends_with(".m3u8"), f.clone())
+            (
+                f == "hls/master.m3u8",
+                !first,
+                f.ends_with(".m3u8"),
+                f.clone(),
+            )
         });
         for f in files {
             if f.ends_with(".m3u8") || !self.done.contains(&f) {

@@ -17,7 +17,9 @@ impl MediaService {
             return true;
         }
         let store = &self.directory.deps.store;
-        let Ok(rooms) = store.memberships(user, MembershipKind::Room).await else { return false };
+        let Ok(rooms) = store.memberships(user, MembershipKind::Room).await else {
+            return false;
+        };
         match a.kind {
             MediaKind::VoiceOver => a.room.as_ref().is_some_and(|r| rooms.contains(r)),
             MediaKind::Video => {
@@ -41,24 +43,44 @@ impl MediaService {
             _ => return Err((ErrorCode::Internal, "not a media request".into())),
         };
         let not_found = || (ErrorCode::NotFound, format!("no asset {id} you can see"));
-        let asset = self.store.asset(id).await.map_err(|e| (ErrorCode::Internal, format!("store: {e}")))?.ok_or_else(not_found)?;
+        let asset = self
+            .store
+            .asset(id)
+            .await
+            .map_err(|e| (ErrorCode::Internal, format!("store: {e}")))?
+            .ok_or_else(not_found)?;
         if !self.may_view(user, role, &asset).await {
             return Err(not_found());
         }
         if cancel {
             if asset.owner != user && role != Role::Admin {
-                return Err((ErrorCode::Forbidden, "only the uploader can cancel processing".into()));
+                return Err((
+                    ErrorCode::Forbidden,
+                    "only the uploader can cancel processing".into(),
+                ));
             }
-            let pool = self.pool().ok_or_else(|| (ErrorCode::Internal, "the encoder pool is not running".into()))?;
+            let pool = self.pool().ok_or_else(|| {
+                (
+                    ErrorCode::Internal,
+                    "the encoder pool is not running".into(),
+                )
+            })?;
             return match pool.cancel(id).await {
                 Ok(true) => Ok(Reply::Done),
-                Ok(false) => Err((ErrorCode::Conflict, format!("asset {id} is already {:?}", asset.stage).to_lowercase())),
+                Ok(false) => Err((
+                    ErrorCode::Conflict,
+                    format!("asset {id} is already {:?}", asset.stage).to_lowercase(),
+                )),
                 Err(e) => Err((ErrorCode::Internal, e.to_string())),
             };
         }
         let ttl = self.config.link_ttl;
         let expires_ms = chalktalk_actors::now_ms() + ttl.as_millis() as u64;
         let base = asset.info.as_ref().map(|_| self.signer.link(id, "", ttl));
-        Ok(Reply::MediaLink { asset, base, expires_ms })
+        Ok(Reply::MediaLink {
+            asset: Box::new(asset),
+            base,
+            expires_ms,
+        })
     }
 }

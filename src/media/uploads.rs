@@ -46,7 +46,11 @@ impl MediaService {
         };
         let out = tokio::time::timeout(
             self.config.probe_timeout,
-            tokio::process::Command::new(&cmd[0]).args(&cmd[1..]).arg(path).kill_on_drop(true).output(),
+            tokio::process::Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .arg(path)
+                .kill_on_drop(true)
+                .output(),
         )
         .await
         .map_err(|_| ApiError::unavailable("the malware scan timed out"))?
@@ -55,9 +59,15 @@ impl MediaService {
             Some(0) => Ok(()),
             Some(1) => {
                 tracing::warn!(path = %path.display(), "malware scanner rejected an upload");
-                Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "infected", "the malware scanner rejected this file"))
+                Err(ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "infected",
+                    "the malware scanner rejected this file",
+                ))
             }
-            _ => Err(ApiError::unavailable("the malware scan failed; try again later")),
+            _ => Err(ApiError::unavailable(
+                "the malware scan failed; try again later",
+            )),
         }
     }
 
@@ -74,7 +84,9 @@ impl MediaService {
             settings: self.config.settings.clone(),
         };
         let run = async {
-            let mut w = WorkerProcess::start(&self.config.worker_exe, &job).await.map_err(|e| ApiError::unavailable(e.message))?;
+            let mut w = WorkerProcess::start(&self.config.worker_exe, &job)
+                .await
+                .map_err(|e| ApiError::unavailable(e.message))?;
             let mut duration = 0;
             while let Some(ev) = w.next().await {
                 if let WorkerEvent::Probe { report } = ev {
@@ -83,14 +95,28 @@ impl MediaService {
             }
             match w.finish().await {
                 Ok(()) => Ok(duration),
-                Err(e) if e.code == "worker_crashed" => Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "corrupt", "the file crashed the validator")),
+                Err(e) if e.code == "worker_crashed" => Err(ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "corrupt",
+                    "the file crashed the validator",
+                )),
                 Err(e) if e.retryable => Err(ApiError::unavailable(e.message)),
-                Err(e) => Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.code, e.message)),
+                Err(e) => Err(ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    e.code,
+                    e.message,
+                )),
             }
         };
         tokio::time::timeout(self.config.probe_timeout, run)
             .await
-            .unwrap_or_else(|_| Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "corrupt", "validation took too long")))
+            .unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "corrupt",
+                    "validation took too long",
+                ))
+            })
     }
 }
 
@@ -100,19 +126,33 @@ impl UploadHandler for MediaService {
         match req.kind {
             MediaKind::Video => {
                 if req.size > self.config.max_video_bytes {
-                    return Err(ApiError::too_large(format!("videos can be at most {} MiB", self.config.max_video_bytes >> 20)));
+                    return Err(ApiError::too_large(format!(
+                        "videos can be at most {} MiB",
+                        self.config.max_video_bytes >> 20
+                    )));
                 }
             }
             MediaKind::VoiceOver => {
                 if req.size > self.config.max_voice_over_bytes {
-                    return Err(ApiError::too_large(format!("voice-overs can be at most {} MiB", self.config.max_voice_over_bytes >> 20)));
+                    return Err(ApiError::too_large(format!(
+                        "voice-overs can be at most {} MiB",
+                        self.config.max_voice_over_bytes >> 20
+                    )));
                 }
                 let Some(room) = req.room.as_deref() else {
-                    return Err(ApiError::invalid_field("room", "a voice-over needs the room it is for"));
+                    return Err(ApiError::invalid_field(
+                        "room",
+                        "a voice-over needs the room it is for",
+                    ));
                 };
                 match req.at_ms {
                     Some(t) if t.is_finite() && t >= 0.0 && t <= MAX_VIDEO_MS as f64 => {}
-                    _ => return Err(ApiError::invalid_field("at_ms", "a voice-over needs the video time it starts at (ms, 0..24 h)")),
+                    _ => {
+                        return Err(ApiError::invalid_field(
+                            "at_ms",
+                            "a voice-over needs the video time it starts at (ms, 0..24 h)",
+                        ));
+                    }
                 }
                 if !self.is_room_member(&user.sub, room).await? {
                     return Err(ApiError::forbidden("you are not a member of that room"));
@@ -125,7 +165,11 @@ impl UploadHandler for MediaService {
         }
     }
 
-    async fn completed(&self, user: &Claims, upload: CompletedUpload) -> Result<serde_json::Value, ApiError> {
+    async fn completed(
+        &self,
+        user: &Claims,
+        upload: CompletedUpload,
+    ) -> Result<serde_json::Value, ApiError> {
         let asset_id = new_id("a");
         let span = tracing::info_span!("upload_completed", asset = %asset_id, user = %user.sub, kind = ?upload.kind, size = upload.size);
         let _e = span.enter();
@@ -146,10 +190,14 @@ impl UploadHandler for MediaService {
         }
         // The source: kept in the blob store, and next to the job for speed.
         let dir = self.job_dir(&asset_id);
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::internal(format!("work dir: {e}")))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| ApiError::internal(format!("work dir: {e}")))?;
         let local = dir.join("source");
         if tokio::fs::hard_link(&upload.path, &local).await.is_err() {
-            tokio::fs::copy(&upload.path, &local).await.map_err(|e| ApiError::internal(format!("copy source: {e}")))?;
+            tokio::fs::copy(&upload.path, &local)
+                .await
+                .map_err(|e| ApiError::internal(format!("copy source: {e}")))?;
         }
         let key = source_key(&asset_id);
         if let Err(e) = put_file(&self.blobs, &key, &local).await {
@@ -176,7 +224,10 @@ impl UploadHandler for MediaService {
             info: None,
             error: None,
         };
-        self.store.put_asset(&asset).await.map_err(|e| ApiError::unavailable(format!("store: {e}")))?;
+        self.store
+            .put_asset(&asset)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("store: {e}")))?;
         let spec = JobSpec {
             id: asset_id.clone(),
             owner: user.sub.clone(),
@@ -186,16 +237,23 @@ impl UploadHandler for MediaService {
             max_attempts: self.config.max_attempts,
             created_ms: asset.created_ms,
         };
-        let pool = self.pool().ok_or_else(|| ApiError::unavailable("the encoder pool is not running"))?;
+        let pool = self
+            .pool()
+            .ok_or_else(|| ApiError::unavailable("the encoder pool is not running"))?;
         match pool.submit(spec).await {
             Ok(_) => {}
             Err(e) => {
                 let _ = tokio::fs::remove_dir_all(&dir).await;
                 let _ = self.blobs.delete(&key).await;
-                let failed = Asset { stage: MediaStage::Cancelled, ..asset };
+                let failed = Asset {
+                    stage: MediaStage::Cancelled,
+                    ..asset
+                };
                 let _ = self.store.put_asset(&failed).await;
                 return Err(match e {
-                    SubmitError::Busy { retry_after_secs } => ApiError::busy(retry_after_secs, "the encoders are busy; try again later"),
+                    SubmitError::Busy { retry_after_secs } => {
+                        ApiError::busy(retry_after_secs, "the encoders are busy; try again later")
+                    }
                     other => ApiError::unavailable(other.to_string()),
                 });
             }

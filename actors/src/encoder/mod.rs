@@ -63,7 +63,10 @@ pub enum JobState {
 
 impl JobState {
     pub fn is_final(&self) -> bool {
-        matches!(self, JobState::Done | JobState::Failed { .. } | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Done | JobState::Failed { .. } | JobState::Cancelled
+        )
     }
 }
 
@@ -115,17 +118,29 @@ pub type ProgressFn = Arc<dyn Fn(JobProgress) + Send + Sync>;
 /// process): the pool cancels and enforces the dead-man timer that way.
 #[async_trait]
 pub trait Transcoder: Send + Sync + 'static {
-    async fn run(&self, job: &JobSpec, attempt: u32, progress: ProgressFn) -> Result<MediaInfo, JobError>;
+    async fn run(
+        &self,
+        job: &JobSpec,
+        attempt: u32,
+        progress: ProgressFn,
+    ) -> Result<MediaInfo, JobError>;
 }
 
 /// What the pool tells the listener.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobEvent {
-    Queued { position: usize },
-    Started { attempt: u32 },
+    Queued {
+        position: usize,
+    },
+    Started {
+        attempt: u32,
+    },
     Progress(JobProgress),
     /// A run failed and the job goes back to the queue.
-    Retrying { attempt: u32, error: JobError },
+    Retrying {
+        attempt: u32,
+        error: JobError,
+    },
     Ready(MediaInfo),
     Failed(JobError),
     Cancelled,

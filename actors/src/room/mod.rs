@@ -625,7 +625,10 @@ impl Actor for ReviewRoom {
     ) -> Result<(), ActorProcessingErr> {
         let mut watch = crate::lock(&st.deps.media_watch);
         if let Some(rooms) = watch.get_mut(&st.core.meta.video_id) {
-            if rooms.get(&st.id).is_some_and(|r| r.get_id() == myself.get_id()) {
+            if rooms
+                .get(&st.id)
+                .is_some_and(|r| r.get_id() == myself.get_id())
+            {
                 rooms.remove(&st.id);
             }
             if rooms.is_empty() {
