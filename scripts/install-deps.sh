@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Installs what chalktalk needs on Debian: system packages to build it and,
+# Installs what chalktalk needs on Debian: system packages to build and run
+# it (compiler, pkg-config, FFmpeg libraries, libclang) and,
 # with --test, the servers the tests start (an S3-compatible server).
 # Idempotent: skips what is already there. Needs root (or sudo) for apt.
 set -euo pipefail
 
-packages=(pkg-config build-essential ca-certificates curl)
+packages=(pkg-config build-essential ca-certificates curl
+    # FFmpeg 5.1 libraries (with libx264) for the media pipeline, and
+    # libclang for ffmpeg-sys-next's bindgen.
+    libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+    libswresample-dev libavfilter-dev libavdevice-dev libclang-dev)
 
 missing=()
 for p in "${packages[@]}"; do
