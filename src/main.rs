@@ -127,6 +127,7 @@ fn raise_fd_limit() {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::TranscodeWorker = cli.command {
+        die_with_parent();
         std::process::exit(chalktalk_media::worker::main_stdio());
     }
     if let Command::Media(cmd) = &cli.command {
@@ -170,6 +171,20 @@ fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!(e))?;
             println!("{json}");
             Ok(())
+        }
+    }
+}
+
+/// A worker must not outlive its server (a `kill -9` of the server leaves
+/// no one to read its results): ask the kernel to kill it with its parent.
+fn die_with_parent() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag of this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() == 1 {
+            // The parent died before the flag was set.
+            std::process::exit(2);
         }
     }
 }

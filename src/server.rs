@@ -57,10 +57,18 @@ pub async fn start_with_store(
     start_with_stores(config, store, None).await
 }
 
-/// The configured blob store: S3 when configured, else local files.
-pub fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
+/// The configured blob store: S3 when configured (the bucket is created if
+/// missing), else local files.
+pub async fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
     Ok(match &config.s3 {
-        Some(s3) => Arc::new(S3BlobStore::new(s3)),
+        Some(s3) => {
+            let store = S3BlobStore::new(s3);
+            store
+                .ensure_bucket()
+                .await
+                .map_err(|e| StartError::Blobs(format!("bucket {}: {e}", s3.bucket)))?;
+            Arc::new(store)
+        }
         None => Arc::new(
             LocalBlobStore::open(config.data_dir.join("blobs"))
                 .map_err(|e| StartError::Blobs(e.to_string()))?,
@@ -81,7 +89,7 @@ pub async fn start_with_stores(
         .map_err(|e| StartError::Actors(e.to_string()))?;
     let (media, http) = match media_store {
         Some(ms) => {
-            let blobs = open_blobs(config)?;
+            let blobs = open_blobs(config).await?;
             let signer = UrlSigner::new(&crate::auth::link_key(
                 config.jwt_secret.as_deref(),
                 &config.data_dir,

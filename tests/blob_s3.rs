@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use chalktalk::blob::{S3BlobStore, S3Config, conformance};
 use chalktalk_actors::blob::{BlobError, BlobStore};
 
@@ -153,4 +155,36 @@ async fn wrong_secret_and_dead_server_are_unavailable() {
         Err(BlobError::Unavailable(_)) => {}
         other => panic!("dead server: expected Unavailable, got {other:?}"),
     }
+}
+
+/// The whole pipeline with S3 as the blob store: the source and every
+/// output go to the bucket, and signed links serve them from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_pipeline_publishes_to_s3() {
+    use chalktalk_media::sample::SampleSpec;
+    use chalktalk_protocol::{ClientMsg, MediaStage, Reply, Role};
+    use common::media::*;
+
+    let server = start_s3s_fs().await;
+    let s3 = config(&server.endpoint, SECRET_KEY);
+    let s = common::TestServer::start_with(move |c| c.s3 = Some(s3)).await;
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut coach = s.connect("coach", Role::Coach, "laptop").await;
+    let video = clip(d.path(), "v.mp4", SampleSpec::small(3.0, 640, 480));
+    let r = upload(&s, "coach", Role::Coach, "v.mp4", &video, serde_json::json!({})).await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    let done = media_frame(&mut coach, &id, LONG, |p| p.stage.is_final()).await;
+    assert_eq!(done.stage, MediaStage::Ready, "{done:?}");
+    let bucket = S3BlobStore::new(&config(&server.endpoint, SECRET_KEY));
+    let keys = bucket.list(&format!("media/{id}/")).await.expect("list");
+    for want in ["hls/master.m3u8", "hls/480p/index.m3u8", "mp4/480p.mp4", "poster.jpg", "sprite.jpg", "proxy.mp4"] {
+        assert!(keys.iter().any(|k| k.ends_with(want)), "{want} missing from {keys:?}");
+    }
+    assert!(bucket.head(&format!("uploads/{id}/source")).await.expect("head").is_some());
+    let Reply::MediaLink { base, .. } = coach.request(ClientMsg::MediaLink { asset: id.clone() }).await.expect("link") else {
+        panic!("not a link")
+    };
+    let poster = get(&s, &format!("{}poster.jpg", base.expect("base")), Some("bytes=0-1")).await;
+    assert_eq!((poster.status, poster.body.as_slice()), (206, &[0xFF, 0xD8][..]));
 }

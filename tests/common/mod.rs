@@ -4,6 +4,10 @@
 //! wait for specific pushes.
 #![allow(dead_code)]
 
+#[path = "../uploads/client.rs"]
+pub mod client;
+pub mod media;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
