@@ -171,20 +171,56 @@ async fn media_pipeline_publishes_to_s3() {
     let d = tempfile::tempdir().expect("tempdir");
     let mut coach = s.connect("coach", Role::Coach, "laptop").await;
     let video = clip(d.path(), "v.mp4", SampleSpec::small(3.0, 640, 480));
-    let r = upload(&s, "coach", Role::Coach, "v.mp4", &video, serde_json::json!({})).await;
+    let r = upload(
+        &s,
+        "coach",
+        Role::Coach,
+        "v.mp4",
+        &video,
+        serde_json::json!({}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     let id = r.json()["id"].as_str().expect("id").to_string();
     let done = media_frame(&mut coach, &id, LONG, |p| p.stage.is_final()).await;
     assert_eq!(done.stage, MediaStage::Ready, "{done:?}");
     let bucket = S3BlobStore::new(&config(&server.endpoint, SECRET_KEY));
     let keys = bucket.list(&format!("media/{id}/")).await.expect("list");
-    for want in ["hls/master.m3u8", "hls/480p/index.m3u8", "mp4/480p.mp4", "poster.jpg", "sprite.jpg", "proxy.mp4"] {
-        assert!(keys.iter().any(|k| k.ends_with(want)), "{want} missing from {keys:?}");
+    for want in [
+        "hls/master.m3u8",
+        "hls/480p/index.m3u8",
+        "mp4/480p.mp4",
+        "poster.jpg",
+        "sprite.jpg",
+        "proxy.mp4",
+    ] {
+        assert!(
+            keys.iter().any(|k| k.ends_with(want)),
+            "{want} missing from {keys:?}"
+        );
     }
-    assert!(bucket.head(&format!("uploads/{id}/source")).await.expect("head").is_some());
-    let Reply::MediaLink { base, .. } = coach.request(ClientMsg::MediaLink { asset: id.clone() }).await.expect("link") else {
+    assert!(
+        bucket
+            .head(&format!("uploads/{id}/source"))
+            .await
+            .expect("head")
+            .is_some()
+    );
+    let Reply::MediaLink { base, .. } = coach
+        .request(ClientMsg::MediaLink { asset: id.clone() })
+        .await
+        .expect("link")
+    else {
         panic!("not a link")
     };
-    let poster = get(&s, &format!("{}poster.jpg", base.expect("base")), Some("bytes=0-1")).await;
-    assert_eq!((poster.status, poster.body.as_slice()), (206, &[0xFF, 0xD8][..]));
+    let poster = get(
+        &s,
+        &format!("{}poster.jpg", base.expect("base")),
+        Some("bytes=0-1"),
+    )
+    .await;
+    assert_eq!(
+        (poster.status, poster.body.as_slice()),
+        (206, &[0xFF, 0xD8][..])
+    );
 }

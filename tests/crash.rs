@@ -140,3 +140,76 @@ async fn kill_dash_nine_under_load_loses_no_acked_op() {
         assert_eq!(seq, snapshot.seq + 1);
     }
 }
+
+/// Kill -9 of a server while it transcodes: its worker dies with it, and
+/// the restarted server re-queues the stored job and finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_mid_transcode_requeues_the_job() {
+    use chalktalk_media::sample::SampleSpec;
+    use chalktalk_protocol::MediaStage;
+    use common::media::*;
+
+    let dir = tempfile::tempdir().unwrap();
+    let clips = tempfile::tempdir().unwrap();
+    let mut server = ChildServer::start(dir.path()).await;
+    let auth = chalktalk::auth::Auth::new(SECRET.as_bytes());
+    let token = auth.mint("coach", Role::Coach, 600).unwrap();
+    let mut coach = connect(&server.url, token.clone(), "d").await;
+    let video = clip(
+        clips.path(),
+        "long.mp4",
+        SampleSpec {
+            noise: 10,
+            ..SampleSpec::small(20.0, 1280, 720)
+        },
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+    let r = upload_to(addr, &token, "long.mp4", &video, serde_json::json!({})).await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    media_frame(&mut coach, &id, LONG, |p| {
+        p.stage == MediaStage::Transcoding && p.percent >= 5.0
+    })
+    .await;
+    let server_pid = server.child.id();
+    let workers: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()?
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse::<u32>()
+                        .ok()
+                })
+                == Some(server_pid)
+        })
+        .collect();
+    assert!(!workers.is_empty(), "the server runs a worker process");
+    server.kill9();
+    // The workers die with their server.
+    for _ in 0..100 {
+        if workers.iter().all(|p| {
+            !std::path::Path::new(&format!("/proc/{p}")).exists()
+                || std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for p in &workers {
+        let alive =
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| !s.contains(") Z "));
+        assert!(!alive, "worker {p} outlived its server");
+    }
+    let server = ChildServer::start(dir.path()).await;
+    let mut coach = connect(&server.url, token, "d").await;
+    let done = media_frame(&mut coach, &id, LONG, |p| p.stage.is_final()).await;
+    assert_eq!(done.stage, MediaStage::Ready, "{done:?}");
+}

@@ -16,8 +16,7 @@ use chalktalk_media::hls;
 use chalktalk_media::sample::{AudioCodec, SampleSpec, VideoCodec};
 use chalktalk_protocol::client::ClientError;
 use chalktalk_protocol::{
-    ClientMsg, ErrorCode, InboxEvent, MediaStage, Notice, Reply, Role, RoomOp,
-    ServerFrame, Shape,
+    ClientMsg, ErrorCode, InboxEvent, MediaStage, Notice, Reply, Role, RoomOp, ServerFrame, Shape,
 };
 use common::media::*;
 use common::*;

@@ -32,13 +32,24 @@ pub async fn upload(
     bytes: &[u8],
     extra: serde_json::Value,
 ) -> client::Resp {
-    let auth = ("Authorization", format!("Bearer {}", s.token(user, role)));
+    upload_to(addr(s), &s.token(user, role), name, bytes, extra).await
+}
+
+/// [`upload`] to any node at `addr` with a token.
+pub async fn upload_to(
+    addr: SocketAddr,
+    token: &str,
+    name: &str,
+    bytes: &[u8],
+    extra: serde_json::Value,
+) -> client::Resp {
+    let auth = ("Authorization", format!("Bearer {token}"));
     let mut body = serde_json::json!({"kind": "video", "filename": name, "size": bytes.len()});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
     }
     let r = client::send(
-        addr(s),
+        addr,
         "POST",
         "/api/v1/uploads",
         &[auth.clone(), ("Content-Type", "application/json".into())],
@@ -53,7 +64,7 @@ pub async fn upload(
     let mut last = None;
     for (off, chunk) in [(0, &bytes[..half]), (half, &bytes[half..])] {
         let r = client::send(
-            addr(s),
+            addr,
             "PATCH",
             &format!("/api/v1/uploads/{id}"),
             &[
@@ -90,4 +101,3 @@ pub async fn get(s: &TestServer, path: &str, range: Option<&str>) -> client::Res
         .collect();
     client::send(addr(s), "GET", path, &headers, Vec::new()).await
 }
-
