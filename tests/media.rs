@@ -5,9 +5,6 @@
 //! ranges, bad files refused with their codes, a worker killed mid-job,
 //! a full queue, cancellation, and a voice-over seen live by another member.
 
-#[path = "uploads/client.rs"]
-#[allow(dead_code)]
-mod client;
 mod common;
 
 use std::time::Duration;
