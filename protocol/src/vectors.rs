@@ -107,6 +107,15 @@ pub fn client_vectors() -> Vec<(&'static str, ClientFrame)> {
                 },
             },
         ),
+        (
+            "media_link",
+            ClientFrame {
+                id: 7,
+                m: ClientMsg::MediaLink {
+                    asset: "a-1f2e".into(),
+                },
+            },
+        ),
     ]
 }
 
@@ -193,6 +202,34 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
                     points: vec![Point(0.25, 0.5)],
                 },
             },
+        ),
+        (
+            "media_progress",
+            ServerFrame::Media(crate::MediaProgress {
+                asset: "a-1f2e".into(),
+                kind: crate::MediaKind::Video,
+                stage: crate::MediaStage::Transcoding,
+                percent: 42.0,
+                playable: true,
+                info: Some(crate::MediaInfo {
+                    duration_ms: 60_000,
+                    width: 1920,
+                    height: 1080,
+                    fps: 30.0,
+                    renditions: vec![crate::Rendition {
+                        name: "480p".into(),
+                        width: 854,
+                        height: 480,
+                        video_kbps: 0,
+                        mp4: String::new(),
+                        playlist: "hls/480p/index.m3u8".into(),
+                        copied: false,
+                    }],
+                    master: Some("hls/master.m3u8".into()),
+                    ..crate::MediaInfo::default()
+                }),
+                error: None,
+            }),
         ),
     ]
 }
