@@ -123,6 +123,8 @@ enum Op {
     },
     /// Assets and media jobs (src/store/media.rs).
     Media(super::media::MediaOp),
+    /// Namespaced key-value records (src/store/kv.rs).
+    Kv(super::kv::KvBatch),
 }
 
 /// A write and where its result goes. `Ok(true)` means created (for the
@@ -143,6 +145,7 @@ struct Tables<'txn> {
     inbox: Table<'txn, (&'static str, u64), &'static [u8]>,
     memberships: Table<'txn, (&'static str, u8, &'static str), ()>,
     media: super::media::MediaTables<'txn>,
+    kv: super::kv::KvTable<'txn>,
 }
 
 impl EmbeddedStore {
@@ -222,6 +225,11 @@ impl EmbeddedStore {
         let tx = self.tx.as_ref().ok_or_else(writer_gone)?;
         tx.send(Request { op, reply }).map_err(|_| writer_gone())?;
         rx.await.map_err(|_| writer_gone())?
+    }
+
+    /// Queues a key-value batch on the writer thread (group-committed).
+    pub(super) async fn write_kv(&self, batch: super::kv::KvBatch) -> Result<bool, StoreError> {
+        self.write(Op::Kv(batch)).await
     }
 
     pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -308,6 +316,7 @@ fn open_tables(txn: &redb::WriteTransaction) -> Result<Tables<'_>, StoreError> {
         inbox: txn.open_table(INBOX).map_err(unavailable)?,
         memberships: txn.open_table(MEMBERSHIPS).map_err(unavailable)?,
         media: super::media::open_tables(txn)?,
+        kv: super::kv::open_table(txn)?,
     })
 }
 
@@ -432,6 +441,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Result<bool, StoreError>, Storag
             Ok(Ok(true))
         }
         Op::Media(op) => super::media::apply(&mut t.media, op),
+        Op::Kv(batch) => super::kv::apply(&mut t.kv, batch),
     }
 }
 

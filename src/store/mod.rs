@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod conformance;
 pub mod embedded;
+pub mod kv;
 pub mod media;
 
 pub use embedded::EmbeddedStore;
