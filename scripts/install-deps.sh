@@ -35,6 +35,15 @@ fi
 
 [ "${1:-}" = "--test" ] || exit 0
 
+# Redis for the rate-limit and revocation tests (they start their own
+# redis-server on a free 127.0.0.1 port).
+if ! command -v redis-server >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends redis-server
+fi
+
 # S3-compatible test server for tests/blob_s3.rs (about 2 min to build the
 # first time). 0.14.1 is the newest that builds on Rust < 1.96.
 export PATH="${CARGO_HOME:-${HOME:-/root}/.cargo}/bin:$PATH"

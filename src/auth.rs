@@ -21,6 +21,27 @@ pub struct Claims {
     pub iat: u64,
     pub iss: String,
     pub aud: String,
+    /// The sign-in session (device) the token belongs to; revoking it
+    /// revokes the token. Absent on dev tokens from `chalktalk token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The user's row of the permission matrix when the token was issued.
+    /// Absent on dev tokens: derived from `role` (see [`Claims::plan`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::accounts::Plan>,
+}
+
+impl Claims {
+    /// The permission-matrix row: the token's, else the most capable row of
+    /// its role (dev tokens of `chalktalk token`).
+    pub fn plan(&self) -> crate::accounts::Plan {
+        use crate::accounts::Plan;
+        self.plan.unwrap_or(match self.role {
+            Role::Admin => Plan::Admin,
+            Role::Coach => Plan::CoachPremium,
+            Role::Athlete => Plan::AthletePaid,
+        })
+    }
 }
 
 /// Why a token was refused.
@@ -92,6 +113,8 @@ impl Auth {
             exp: now + ttl_secs,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
+            sid: None,
+            plan: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| {
             AuthError {

@@ -2,6 +2,7 @@
 //! gateway, storage adapters, auth, benchmarks and the pieces the
 //! command-line entry points (src/main.rs) call.
 
+pub mod accounts;
 pub mod auth;
 pub mod bench;
 pub mod blob;

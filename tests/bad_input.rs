@@ -270,6 +270,8 @@ async fn handshake_refusals_use_documented_codes() {
             iat: 999_000,
             iss: "chalktalk".into(),
             aud: "chalktalk".into(),
+            sid: None,
+            plan: None,
         };
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),

@@ -7,6 +7,7 @@
 #[path = "../uploads/client.rs"]
 pub mod client;
 pub mod media;
+pub mod redis;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
