@@ -1,9 +1,14 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build of the chalktalk server. The runtime image holds only the
-# binary; data (the embedded store and the generated dev secret) lives in
+# Multi-stage build of the chalktalk server. The runtime image holds the
+# binary and the FFmpeg 5.1 shared libraries its media workers use; data (the embedded store and the generated dev secret) lives in
 # the /data volume. Set CHALKTALK_JWT_SECRET in production.
 FROM rust:1.90-bookworm AS build
 WORKDIR /src
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends pkg-config libclang-dev \
+       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
+       libswresample-dev libavfilter-dev libavdevice-dev \
+    && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
@@ -13,6 +18,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
+       libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 \
+       libavfilter8 libavdevice59 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /data chalktalk \
     && mkdir -p /data && chown chalktalk /data

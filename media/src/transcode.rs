@@ -360,11 +360,12 @@ pub fn transcode(
                     .map_err(|e| MediaError::internal("encode", e))?;
                 drain_rung(rs)?;
                 if i == mobile {
-                    let before = *next_segment;
-                    announce(&mobile_dir, &rs.rung.name, next_segment, on_event);
-                    if before == 0 && *next_segment > 0 {
+                    // The master playlist is on disk before the first
+                    // segment is announced (and published with it).
+                    if *next_segment == 0 && mobile_dir.join(outputs::segment_name(0)).exists() {
                         write_early_master(out_dir, rs, fps, has_audio)?;
                     }
+                    announce(&mobile_dir, &rs.rung.name, next_segment, on_event);
                 }
             }
         }

@@ -152,6 +152,8 @@ impl ClientMsg {
     pub const TYPES: &'static [&'static str] = &[
         "hello",
         "ping",
+        "media_link",
+        "cancel_media",
         "create_room",
         "join_room",
         "leave_room",

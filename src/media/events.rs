@@ -92,28 +92,35 @@ impl MediaService {
             .map_err(|_| "the room did not answer".to_string())?
     }
 
+    /// Brings the asset record in step; returns what is playable so far.
     async fn record(
         &self,
         job: &JobSpec,
         stage: MediaStage,
         info: Option<&MediaInfo>,
         error: Option<&MediaFailure>,
-    ) {
+    ) -> Option<MediaInfo> {
         match self.store.asset(&job.id).await {
-            Ok(Some(mut a)) if a.stage != stage || info.is_some() || error.is_some() => {
-                a.stage = stage;
-                if let Some(i) = info {
-                    a.info = Some(i.clone());
+            Ok(Some(mut a)) => {
+                if a.stage != stage || info.is_some() || error.is_some() {
+                    a.stage = stage;
+                    if let Some(i) = info {
+                        a.info = Some(i.clone());
+                    }
+                    if let Some(e) = error {
+                        a.error = Some(e.clone());
+                    }
+                    if let Err(e) = self.store.put_asset(&a).await {
+                        tracing::warn!(asset = %job.id, %e, "asset record not updated");
+                    }
                 }
-                if let Some(e) = error {
-                    a.error = Some(e.clone());
-                }
-                if let Err(e) = self.store.put_asset(&a).await {
-                    tracing::warn!(asset = %job.id, %e, "asset record not updated");
-                }
+                a.info
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(asset = %job.id, %e, "asset record unavailable"),
+            Ok(None) => info.cloned(),
+            Err(e) => {
+                tracing::warn!(asset = %job.id, %e, "asset record unavailable");
+                info.cloned()
+            }
         }
     }
 
@@ -161,7 +168,7 @@ impl JobListener for MediaService {
         let mut stage = stage;
         // Keep the record in step (not on every percent: on stage changes,
         // early playability and final states).
-        self.record(job, stage, info.as_ref(), error.as_ref()).await;
+        let mut playable = self.record(job, stage, info.as_ref(), error.as_ref()).await;
         // A ready voice-over is attached to its room (the record is ready
         // first, so a member who sees the op can open it at once).
         if let (JobEvent::Ready(i), JobKind::VoiceOver { room, at_ms }) = (&event, &job.kind)
@@ -173,8 +180,13 @@ impl JobListener for MediaService {
                 code: "attach_failed".into(),
                 message: format!("the voice-over could not be added to the room: {e}"),
             });
-            self.record(job, stage, None, error.as_ref()).await;
+            playable = self.record(job, stage, None, error.as_ref()).await;
         }
+        // Once something is playable, every later frame says so and carries it.
+        let info = match stage {
+            MediaStage::Failed | MediaStage::Cancelled => None,
+            _ => info.or(playable.take()),
+        };
         let progress = MediaProgress {
             asset: job.id.clone(),
             kind,
