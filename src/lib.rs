@@ -10,5 +10,6 @@ pub mod config;
 pub mod gateway;
 pub mod http;
 pub mod media;
+pub mod ratelimit;
 pub mod server;
 pub mod store;
