@@ -2,8 +2,18 @@
 //! `chalktalk token` mints dev tokens with the same secret the server uses;
 //! the secret comes from the configuration or, for local use, from a random
 //! secret generated once into the data dir (mode 0600).
+//!
+//! Tokens of a sign-in session carry its `sid` and are refused once the
+//! session is revoked: [`Auth::verify`] consults what this node knows of the
+//! revocation list (no I/O), [`Auth::verify_live`] the shared list (Redis
+//! when configured). Three audiences keep token kinds apart: `chalktalk`
+//! (access tokens, the only ones `verify` accepts), [`AUD_MFA_ENROLL`]
+//! (a coach or admin without TOTP yet: only TOTP enrollment is allowed,
+//! see [`Claims::mfa_pending`]) and [`AUD_MFA_CHALLENGE`] (between password
+//! and code at sign-in).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chalktalk_protocol::{ErrorCode, Role, valid_id};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
@@ -11,6 +21,32 @@ use serde::{Deserialize, Serialize};
 
 const ISSUER: &str = "chalktalk";
 const AUDIENCE: &str = "chalktalk";
+/// Audience of the access tokens of a coach or admin who must enable TOTP
+/// first: accepted only by the TOTP enrollment routes.
+pub const AUD_MFA_ENROLL: &str = "chalktalk:mfa-enroll";
+/// Audience of the short-lived token between password and TOTP code.
+pub const AUD_MFA_CHALLENGE: &str = "chalktalk:mfa-challenge";
+
+/// A token's audience (its kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Access token.
+    Access,
+    /// Access token that only allows TOTP enrollment.
+    MfaEnroll,
+    /// Second sign-in step.
+    MfaChallenge,
+}
+
+impl Audience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Access => AUDIENCE,
+            Audience::MfaEnroll => AUD_MFA_ENROLL,
+            Audience::MfaChallenge => AUD_MFA_CHALLENGE,
+        }
+    }
+}
 
 /// Claims of a chalktalk access token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +68,13 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// True for a coach or admin who has not enabled TOTP yet: the token
+    /// only allows TOTP enrollment, everything else answers 403
+    /// `mfa_required`. [`Auth::verify`] refuses such tokens outright.
+    pub fn mfa_pending(&self) -> bool {
+        self.aud == AUD_MFA_ENROLL
+    }
+
     /// The permission-matrix row: the token's, else the most capable row of
     /// its role (dev tokens of `chalktalk token`).
     pub fn plan(&self) -> crate::accounts::Plan {
@@ -67,6 +110,7 @@ pub struct Auth {
     enc: EncodingKey,
     dec: DecodingKey,
     validation: Validation,
+    revocations: Option<Arc<dyn crate::accounts::Revocations>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -86,7 +130,83 @@ impl Auth {
             enc: EncodingKey::from_secret(secret),
             dec: DecodingKey::from_secret(secret),
             validation,
+            revocations: None,
         }
+    }
+
+    /// The same keys, refusing tokens of sessions in `revocations`.
+    pub fn with_revocations(mut self, revocations: Arc<dyn crate::accounts::Revocations>) -> Auth {
+        self.revocations = Some(revocations);
+        self
+    }
+
+    /// The revocation list, if any.
+    pub fn revocations(&self) -> Option<&Arc<dyn crate::accounts::Revocations>> {
+        self.revocations.as_ref()
+    }
+
+    /// Mints a token of sign-in session `sid` with audience `aud`.
+    pub fn mint_session(
+        &self,
+        user: &str,
+        plan: crate::accounts::Plan,
+        sid: Option<&str>,
+        aud: Audience,
+        ttl_secs: u64,
+    ) -> Result<String, AuthError> {
+        let now = chalktalk_actors::now_ms() / 1000;
+        let claims = Claims {
+            sub: user.into(),
+            role: plan.role(),
+            iat: now,
+            exp: now + ttl_secs,
+            iss: ISSUER.into(),
+            aud: aud.as_str().into(),
+            sid: sid.map(str::to_string),
+            plan: Some(plan),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| {
+            AuthError {
+                code: ErrorCode::Internal,
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// Verifies a token of any of `auds` (signature, expiry, issuer) and
+    /// what this node knows of revocations.
+    pub fn verify_as(&self, token: &str, auds: &[Audience]) -> Result<Claims, AuthError> {
+        let mut v = self.validation.clone();
+        let names: Vec<&str> = auds.iter().map(|a| a.as_str()).collect();
+        v.set_audience(&names);
+        let claims = self.decode(token, &v)?;
+        if let (Some(sid), Some(r)) = (&claims.sid, &self.revocations)
+            && r.is_revoked_locally(sid)
+        {
+            return Err(revoked());
+        }
+        Ok(claims)
+    }
+
+    /// [`Auth::verify_as`] plus the authoritative revocation list (Redis
+    /// when configured).
+    pub async fn verify_live_as(
+        &self,
+        token: &str,
+        auds: &[Audience],
+    ) -> Result<Claims, AuthError> {
+        let claims = self.verify_as(token, auds)?;
+        if let (Some(sid), Some(r)) = (&claims.sid, &self.revocations)
+            && r.is_revoked(sid).await
+        {
+            return Err(revoked());
+        }
+        Ok(claims)
+    }
+
+    /// An access token, checked against the shared revocation list.
+    pub async fn verify_live(&self, token: &str) -> Result<Claims, AuthError> {
+        self.verify_live_as(token, &[Audience::Access]).await
     }
 
     /// The configured secret, or the data dir's generated one.
@@ -124,20 +244,26 @@ impl Auth {
         })
     }
 
-    /// Verifies signature, algorithm, expiry, issuer and audience.
+    /// Verifies an access token: signature, algorithm, expiry, issuer,
+    /// audience and what this node knows of revocations.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation).map_err(
-            |e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError {
-                    code: ErrorCode::TokenExpired,
-                    message: "the token has expired; get a new one".into(),
-                },
-                _ => AuthError {
-                    code: ErrorCode::Unauthorized,
-                    message: format!("invalid token: {e}"),
-                },
-            },
-        )?;
+        self.verify_as(token, &[Audience::Access])
+    }
+
+    fn decode(&self, token: &str, validation: &Validation) -> Result<Claims, AuthError> {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.dec, validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthError {
+                        code: ErrorCode::TokenExpired,
+                        message: "the token has expired; get a new one".into(),
+                    },
+                    _ => AuthError {
+                        code: ErrorCode::Unauthorized,
+                        message: format!("invalid token: {e}"),
+                    },
+                }
+            })?;
         if !valid_id(&data.claims.sub) {
             return Err(AuthError {
                 code: ErrorCode::Unauthorized,
@@ -148,7 +274,13 @@ impl Auth {
     }
 }
 
-/// Reads (or creates once) the random dev secret in `data_dir`.
+fn revoked() -> AuthError {
+    AuthError {
+        code: ErrorCode::Unauthorized,
+        message: "the session of this token was revoked; sign in again".into(),
+    }
+}
+
 /// The key of signed media links, derived from the token secret (so every
 /// node sharing the secret verifies every node's links).
 pub fn link_key(secret: Option<&str>, data_dir: &Path) -> Result<[u8; 32], SecretError> {
@@ -163,6 +295,7 @@ pub fn link_key(secret: Option<&str>, data_dir: &Path) -> Result<[u8; 32], Secre
     Ok(h.finalize().into())
 }
 
+/// Reads (or creates once) the random dev secret in `data_dir`.
 fn dev_secret(data_dir: &Path) -> Result<String, SecretError> {
     let path = data_dir.join("jwt-secret");
     let io = |source| SecretError::Io {

@@ -132,6 +132,31 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_MAX_UPLOAD_MB")]
     #[serde(deserialize_with = "scalar")]
     pub max_upload_mb: Option<String>,
+    /// Redis shared by the nodes (`redis://host:port/`): token revocations
+    /// (and rate limits). Without it each node keeps its own.
+    #[arg(long, env = "CHALKTALK_REDIS_URL", hide_env_values = true)]
+    #[serde(deserialize_with = "scalar")]
+    pub redis_url: Option<String>,
+    /// External identity provider: expected `iss` of its ID tokens.
+    #[arg(long, env = "CHALKTALK_OIDC_ISSUER")]
+    #[serde(deserialize_with = "scalar")]
+    pub oidc_issuer: Option<String>,
+    /// Expected `aud` of the provider's ID tokens (our client id).
+    #[arg(long, env = "CHALKTALK_OIDC_AUDIENCE")]
+    #[serde(deserialize_with = "scalar")]
+    pub oidc_audience: Option<String>,
+    /// The provider's JWKS document (`http://` only).
+    #[arg(long, env = "CHALKTALK_OIDC_JWKS_URL")]
+    #[serde(deserialize_with = "scalar")]
+    pub oidc_jwks_url: Option<String>,
+    /// Failed sign-ins of one email that lock it (default 5).
+    #[arg(long, env = "CHALKTALK_SIGNIN_LOCK_AFTER")]
+    #[serde(deserialize_with = "scalar")]
+    pub signin_lock_after: Option<String>,
+    /// How long such a lock lasts, in seconds (default 900).
+    #[arg(long, env = "CHALKTALK_SIGNIN_LOCK_SECS")]
+    #[serde(deserialize_with = "scalar")]
+    pub signin_lock_secs: Option<String>,
 }
 
 /// Accepts a TOML string, integer, float or boolean as text, so that
@@ -167,6 +192,10 @@ pub struct Config {
     pub s3: Option<crate::blob::S3Config>,
     pub media: crate::media::MediaConfig,
     pub uploads: crate::http::UploadConfig,
+    /// Redis shared by the nodes, if any.
+    pub redis_url: Option<String>,
+    /// Sign-in, tokens, sessions, the external identity provider.
+    pub accounts: crate::accounts::AccountsConfig,
 }
 
 impl Config {
@@ -187,6 +216,8 @@ impl Config {
             s3: None,
             media: crate::media::MediaConfig::new(data_dir),
             uploads: crate::http::UploadConfig::new(data_dir.join("uploads")),
+            redis_url: None,
+            accounts: crate::accounts::AccountsConfig::default(),
         }
     }
 
@@ -401,7 +432,12 @@ impl Config {
             .then(|| scan.split_whitespace().map(str::to_string).collect());
         let mut uploads = crate::http::UploadConfig::new(data_dir.join("uploads"));
         uploads.max_upload_bytes = media.max_video_bytes;
+        let redis_url = pick::<String>("redis_url", &cli.redis_url, &f.redis_url, String::new())?;
+        let redis_url = (!redis_url.trim().is_empty()).then(|| redis_url.trim().to_string());
+        let accounts = crate::accounts::settings::resolve(cli, f)?;
         Ok(Config {
+            redis_url,
+            accounts,
             s3,
             media,
             uploads,

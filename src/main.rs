@@ -44,6 +44,9 @@ enum Command {
         #[arg(long, env = "CHALKTALK_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Accounts (run while the node is stopped).
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Benchmarks; each prints one JSON object (see docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -54,6 +57,22 @@ enum Command {
     /// Media tools.
     #[command(subcommand)]
     Media(MediaCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Creates an account (admins only this way); reads the password from
+    /// the first line of standard input and prints the new user id.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long, env = "CHALKTALK_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +181,19 @@ fn main() -> anyhow::Result<()> {
             let auth =
                 chalktalk::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
             println!("{}", auth.mint(&user, role, ttl)?);
+            Ok(())
+        }
+        Command::Account(AccountCommand::Create {
+            email,
+            role,
+            settings,
+            config,
+        }) => {
+            let config = Config::resolve(&settings, config.as_deref())?;
+            let id = rt.block_on(chalktalk::accounts::cli::create_account(
+                &config, &email, role,
+            ))?;
+            println!("{id}");
             Ok(())
         }
         Command::TranscodeWorker | Command::Media(_) => Ok(()),

@@ -9,6 +9,7 @@ use chalktalk_actors::blob::BlobStore;
 use chalktalk_actors::encoder::MediaStore;
 use chalktalk_actors::store::Store;
 
+use crate::accounts::{Accounts, SidIndex};
 use crate::auth::{Auth, SecretError};
 use crate::blob::{LocalBlobStore, S3BlobStore};
 use crate::config::Config;
@@ -16,6 +17,7 @@ use crate::gateway::{App, Running};
 use crate::http::{HttpState, UrlSigner};
 use crate::media::MediaService;
 use crate::store::EmbeddedStore;
+use crate::store::kv::Kv;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,10 @@ pub enum StartError {
     Blobs(String),
     #[error("cannot start the media pipeline: {0}")]
     Media(String),
+    #[error("cannot start rate limiting: {0}")]
+    RateLimit(#[from] crate::ratelimit::RateLimitError),
+    #[error("cannot start accounts: {0}")]
+    Accounts(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -46,7 +52,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         dir: config.data_dir.display().to_string(),
         source,
     })?;
-    start_with_stores(config, store.clone(), Some(store)).await
+    start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
 }
 
 /// Starts a node on a given store adapter, without the media pipeline.
@@ -54,7 +60,7 @@ pub async fn start_with_store(
     config: &Config,
     store: Arc<dyn Store>,
 ) -> Result<Running, StartError> {
-    start_with_stores(config, store, None).await
+    start_with_stores(config, store, None, None).await
 }
 
 /// The configured blob store: S3 when configured (the bucket is created if
@@ -77,13 +83,34 @@ pub async fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, StartErro
 }
 
 /// Starts a node; with a media store, also the upload routes and the
-/// media pipeline (encoder pool, worker processes).
+/// media pipeline (encoder pool, worker processes); with a key-value store,
+/// also accounts and sessions (revocations in Redis when configured).
 pub async fn start_with_stores(
     config: &Config,
     store: Arc<dyn Store>,
     media_store: Option<Arc<dyn MediaStore>>,
+    kv: Option<Arc<dyn Kv>>,
 ) -> Result<Running, StartError> {
-    let auth = Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
+    let mut auth = Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
+    // Revocations outlive the access tokens they refuse (plus leeway).
+    let revocations_ttl = config.accounts.access_ttl + std::time::Duration::from_secs(60);
+    let revocations = crate::accounts::revocations::open(
+        config.redis_url.as_deref(),
+        kv.clone(),
+        revocations_ttl,
+    )
+    .await
+    .map_err(|e| StartError::Accounts(e.to_string()))?;
+    if let Some(r) = &revocations {
+        auth = auth.with_revocations(r.clone());
+    }
+    let accounts = match (kv, &revocations) {
+        (Some(kv), Some(r)) => Some(Arc::new(
+            Accounts::new(kv, auth.clone(), r.clone(), config.accounts.clone())
+                .map_err(StartError::Accounts)?,
+        )),
+        _ => None,
+    };
     let directory = Directory::start(store, config.core.clone())
         .await
         .map_err(|e| StartError::Actors(e.to_string()))?;
@@ -114,9 +141,14 @@ pub async fn start_with_stores(
         }
         None => (None, None),
     };
+    let ratelimit =
+        crate::ratelimit::RateLimits::start(&config.ratelimit, config.redis_url.as_deref()).await?;
     let app = App {
+        ratelimit,
         media,
         http,
+        accounts,
+        sids: SidIndex::default(),
         directory,
         auth,
         heartbeat: config.heartbeat,
@@ -124,6 +156,9 @@ pub async fn start_with_stores(
         connections: Arc::default(),
         draining: Arc::new(AtomicBool::new(false)),
     };
+    if let Some(r) = &revocations {
+        crate::accounts::spawn_closer(r.as_ref(), app.connections.clone(), app.sids.clone());
+    }
     let running =
         Running::start(config.listen, app)
             .await

@@ -34,10 +34,16 @@ pub struct App {
     pub next_session: Arc<AtomicU64>,
     pub connections: Arc<Mutex<HashMap<SessionId, Outbound>>>,
     pub draining: Arc<AtomicBool>,
+    /// Rate limits of the HTTP routes (`crate::ratelimit`).
+    pub ratelimit: crate::ratelimit::RateLimits,
     /// The media pipeline (absent on nodes started without a media store).
     pub media: Option<Arc<crate::media::MediaService>>,
     /// Upload and media routes.
     pub http: Option<crate::http::HttpState>,
+    /// Accounts and sessions (absent on nodes without a key-value store).
+    pub accounts: Option<Arc<crate::accounts::Accounts>>,
+    /// Open WebSocket connections by sign-in session (closing revoked ones).
+    pub sids: crate::accounts::SidIndex,
 }
 
 /// The token from `Authorization: Bearer …` or a `bearer.…` subprotocol.
@@ -90,14 +96,26 @@ async fn ready(State(app): State<App>) -> Response {
     }
 }
 
-/// The routes of a node.
+/// The routes of a node, all rate limited but `/ws` (frames are limited per
+/// session), `/health` and `/ready`.
 pub fn router(app: App) -> Router {
+    let (limits, auth) = (app.ratelimit.clone(), app.auth.clone());
+    crate::ratelimit::layer(routes(app), limits, auth)
+}
+
+/// Every route of a node (add new ones here).
+fn routes(app: App) -> Router {
     let http = app.http.clone();
+    let accounts = app.accounts.clone();
     let r = Router::new()
         .route("/ws", get(ws_endpoint))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .with_state(app);
+    let r = match accounts {
+        Some(svc) => r.merge(crate::accounts::routes(svc)),
+        None => r,
+    };
     match http {
         Some(state) => r.merge(crate::http::routes(state)),
         None => r,
@@ -122,7 +140,11 @@ impl Running {
         let router = router(app.clone());
         let sweeper = app.http.clone().map(crate::http::spawn_sweeper);
         let task = tokio::spawn(async move {
-            axum::serve(listener, router)
+            // Peer addresses for per-IP throttling (sign-in, rate limits).
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
                 .with_graceful_shutdown(async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 })

@@ -49,38 +49,6 @@ async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
         .await;
 }
 
-/// Token bucket over frames.
-struct Bucket {
-    tokens: f64,
-    rate: f64,
-    burst: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn new(rate: u32, burst: u32) -> Self {
-        Bucket {
-            tokens: f64::from(burst),
-            rate: f64::from(rate),
-            burst: f64::from(burst),
-            last: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// tungstenite reports an oversized message as a capacity error.
 fn is_too_big(e: &axum::Error) -> bool {
     let s = e.to_string();
@@ -90,6 +58,8 @@ fn is_too_big(e: &axum::Error) -> bool {
 struct Hello {
     user: String,
     role: chalktalk_protocol::Role,
+    /// Sign-in session of the token (none for dev tokens).
+    sid: Option<String>,
     device: String,
     version: u16,
     inbox_since: Option<u64>,
@@ -190,10 +160,12 @@ async fn hello(ws: &mut WebSocket, app: &App, header_token: Option<String>) -> O
         .await;
         return None;
     };
-    match app.auth.verify(&token) {
+    // Refuses tokens of revoked sessions too (the shared list).
+    match app.auth.verify_live(&token).await {
         Ok(c) => Some(Hello {
             user: c.sub,
             role: c.role,
+            sid: c.sid,
             device,
             version,
             inbox_since,
@@ -277,6 +249,20 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(session, out.clone());
+    if let Some(sid) = &h.sid {
+        app.sids.insert(sid, session);
+        // Revoked between the hello check and the index insert.
+        if app
+            .auth
+            .revocations()
+            .is_some_and(|r| r.is_revoked_locally(sid))
+        {
+            out.kill(
+                CloseCode::UNAUTHORIZED,
+                crate::accounts::revocations::REVOKED_REASON,
+            );
+        }
+    }
     tracing::debug!("session started");
 
     let (sink, mut stream) = ws.split();
@@ -286,7 +272,10 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     let mut actor: Option<ActorRef<SessionMsg>> = None;
     let idle = app.heartbeat * 3;
     let mut last_seen = Instant::now();
-    let mut bucket = Bucket::new(limits.frames_per_sec, limits.frame_burst);
+    // The node's frame limits (announced in welcome) through the one rate
+    // limit module; a session lives on this node, so in process.
+    let mut bucket =
+        crate::ratelimit::SessionLimiter::new(crate::ratelimit::Quota::ws_frames(&limits));
     let mut strikes = 0u32;
     loop {
         let deadline = tokio::time::Instant::from_std(last_seen + idle);
@@ -450,6 +439,9 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&session);
+    if let Some(sid) = &h.sid {
+        app.sids.remove(sid, session);
+    }
     writer.abort();
     tracing::debug!("session ended");
 }

@@ -1,0 +1,280 @@
+//! The revocation list: session ids (`sid` of access tokens) revoked by a
+//! sign-out, a device revocation or a reused refresh token. An access token
+//! of a revoked session is refused everywhere until it would have expired
+//! anyway (an entry lives `ttl` = the access-token lifetime plus leeway).
+//!
+//! [`Revocations`] is the port; [`EmbeddedRevocations`] keeps the list in
+//! process and persists it in the key-value store (one node, survives
+//! restarts); `RedisRevocations` (module `redis`) shares it between nodes.
+//! Both tell local subscribers about every revocation they hear of, which
+//! is how open WebSockets of a revoked session are closed
+//! ([`spawn_closer`] with the gateway's [`SidIndex`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chalktalk_actors::{Outbound, SessionId};
+use chalktalk_protocol::CloseCode;
+use tokio::sync::broadcast;
+
+use crate::store::kv::{Kv, KvBatch};
+
+/// Namespace of persisted revocations: key = sid, value = expiry (ms, BE).
+pub const NS_REVOKED: &str = "revoked";
+
+/// Why a revocation could not be recorded everywhere.
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationError {
+    #[error("revocation store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The revocation list port.
+#[async_trait]
+pub trait Revocations: Send + Sync + 'static {
+    /// Revokes `sid` on every node (and this one at once, even when the
+    /// shared list is unreachable: then the error says the other nodes may
+    /// not know).
+    async fn revoke(&self, sid: &str) -> Result<(), RevocationError>;
+    /// The authoritative answer (the shared list when there is one; what
+    /// this node knows if it is unreachable).
+    async fn is_revoked(&self, sid: &str) -> bool;
+    /// What this node knows, without I/O.
+    fn is_revoked_locally(&self, sid: &str) -> bool;
+    /// Every revocation this node hears of, from any node.
+    fn subscribe(&self) -> broadcast::Receiver<String>;
+}
+
+/// What one node knows: sid -> expiry (ms), plus the local broadcast.
+pub struct LocalList {
+    ttl: Duration,
+    map: Mutex<HashMap<String, u64>>,
+    tx: broadcast::Sender<String>,
+}
+
+impl LocalList {
+    pub fn new(ttl: Duration) -> LocalList {
+        LocalList {
+            ttl,
+            map: Mutex::default(),
+            tx: broadcast::channel(1024).0,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records `sid` until `until_ms`; tells subscribers if it is new.
+    pub fn insert(&self, sid: &str, until_ms: u64) {
+        let now = chalktalk_actors::now_ms();
+        let fresh = {
+            let mut m = self.lock();
+            if m.len() > 4096 {
+                m.retain(|_, exp| *exp > now);
+            }
+            m.insert(sid.to_string(), until_ms)
+                .is_none_or(|old| old <= now)
+        };
+        if fresh {
+            let _ = self.tx.send(sid.to_string());
+        }
+    }
+
+    pub fn contains(&self, sid: &str) -> bool {
+        let now = chalktalk_actors::now_ms();
+        self.lock().get(sid).is_some_and(|exp| *exp > now)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.tx.subscribe()
+    }
+
+    /// Expiry of an entry made now.
+    pub fn until(&self) -> u64 {
+        chalktalk_actors::now_ms() + self.ttl.as_millis() as u64
+    }
+}
+
+/// Single-node revocations: in process, persisted in the key-value store.
+pub struct EmbeddedRevocations {
+    list: LocalList,
+    kv: Arc<dyn Kv>,
+}
+
+impl EmbeddedRevocations {
+    /// Loads the unexpired entries and drops the expired ones.
+    pub async fn open(
+        kv: Arc<dyn Kv>,
+        ttl: Duration,
+    ) -> Result<EmbeddedRevocations, RevocationError> {
+        let unavailable =
+            |e: chalktalk_actors::store::StoreError| RevocationError::Unavailable(e.to_string());
+        let list = LocalList::new(ttl);
+        let now = chalktalk_actors::now_ms();
+        let mut expired = KvBatch::default();
+        for (sid, v) in kv
+            .scan(NS_REVOKED, "", 1_000_000)
+            .await
+            .map_err(unavailable)?
+        {
+            let until = v.as_slice().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            if until > now {
+                list.lock().insert(sid, until);
+            } else {
+                expired = expired.delete(NS_REVOKED, sid);
+            }
+        }
+        if !expired.writes.is_empty() {
+            kv.apply(expired).await.map_err(unavailable)?;
+        }
+        Ok(EmbeddedRevocations { list, kv })
+    }
+}
+
+#[async_trait]
+impl Revocations for EmbeddedRevocations {
+    async fn revoke(&self, sid: &str) -> Result<(), RevocationError> {
+        let until = self.list.until();
+        self.list.insert(sid, until);
+        let batch = KvBatch::default().put(NS_REVOKED, sid, until.to_be_bytes().to_vec());
+        self.kv
+            .apply(batch)
+            .await
+            .map(|_| ())
+            .map_err(|e| RevocationError::Unavailable(e.to_string()))
+    }
+
+    async fn is_revoked(&self, sid: &str) -> bool {
+        self.list.contains(sid)
+    }
+
+    fn is_revoked_locally(&self, sid: &str) -> bool {
+        self.list.contains(sid)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.list.subscribe()
+    }
+}
+
+/// The node's revocation list: in Redis when `redis_url` is set, else
+/// embedded in `kv`, else none (dev tokens only).
+pub async fn open(
+    redis_url: Option<&str>,
+    kv: Option<Arc<dyn Kv>>,
+    ttl: Duration,
+) -> Result<Option<Arc<dyn Revocations>>, RevocationError> {
+    Ok(match (redis_url, kv) {
+        (Some(url), _) => Some(Arc::new(super::RedisRevocations::open(url, ttl)?)),
+        (None, Some(kv)) => Some(Arc::new(EmbeddedRevocations::open(kv, ttl).await?)),
+        (None, None) => None,
+    })
+}
+
+/// The gateway's index of open WebSocket connections by sign-in session.
+#[derive(Clone, Default, Debug)]
+pub struct SidIndex(Arc<Mutex<HashMap<String, Vec<SessionId>>>>);
+
+impl SidIndex {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<SessionId>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn insert(&self, sid: &str, conn: SessionId) {
+        self.lock().entry(sid.to_string()).or_default().push(conn);
+    }
+
+    pub fn remove(&self, sid: &str, conn: SessionId) {
+        let mut m = self.lock();
+        if let Some(v) = m.get_mut(sid) {
+            v.retain(|c| *c != conn);
+            if v.is_empty() {
+                m.remove(sid);
+            }
+        }
+    }
+
+    /// The connections of `sid` (removed from the index).
+    pub fn take(&self, sid: &str) -> Vec<SessionId> {
+        self.lock().remove(sid).unwrap_or_default()
+    }
+}
+
+/// Close reason sent with 4001 to connections of a revoked session.
+pub const REVOKED_REASON: &str = "session revoked";
+
+/// Closes (4001) the open connections of every session revoked from now
+/// on. Ends when the revocation list is dropped.
+pub fn spawn_closer(
+    revocations: &dyn Revocations,
+    connections: Arc<Mutex<HashMap<SessionId, Outbound>>>,
+    index: SidIndex,
+) -> tokio::task::JoinHandle<()> {
+    let mut rx = revocations.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let sid = match rx.recv().await {
+                Ok(sid) => sid,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(n, "revocation closer lagged");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            let conns = index.take(&sid);
+            let outs: Vec<Outbound> = {
+                let map = connections.lock().unwrap_or_else(|e| e.into_inner());
+                conns.iter().filter_map(|c| map.get(c).cloned()).collect()
+            };
+            for out in outs {
+                tracing::info!(%sid, session = out.session, "closing connection of revoked session");
+                out.kill(CloseCode::UNAUTHORIZED, REVOKED_REASON);
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EmbeddedStore;
+
+    #[tokio::test]
+    async fn embedded_persists_and_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let revs = EmbeddedRevocations::open(store.clone(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut rx = revs.subscribe();
+        revs.revoke("s1").await.unwrap();
+        assert_eq!(rx.recv().await.unwrap(), "s1");
+        assert!(revs.is_revoked("s1").await && revs.is_revoked_locally("s1"));
+        assert!(!revs.is_revoked("s2").await);
+        drop(revs);
+        let again = EmbeddedRevocations::open(store.clone(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(again.is_revoked("s1").await, "persisted");
+        let short = LocalList::new(Duration::from_millis(0));
+        short.insert("x", short.until());
+        assert!(!short.contains("x"), "expired at once");
+    }
+
+    #[test]
+    fn sid_index() {
+        let i = SidIndex::default();
+        i.insert("a", 1);
+        i.insert("a", 2);
+        i.remove("a", 1);
+        assert_eq!(i.take("a"), vec![2]);
+        assert!(i.take("a").is_empty());
+    }
+}
