@@ -90,6 +90,17 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_DEBUG_HOOKS")]
     #[serde(deserialize_with = "scalar")]
     pub debug_hooks: Option<String>,
+    /// Quota overrides, `class=RATE/UNIT[:BURST]` separated by commas
+    /// (classes public, authenticated, upload, webhooks, analytics; units
+    /// s, min, hour, day), e.g. `public=200/min:300`.
+    #[arg(long, env = "CHALKTALK_RATE_LIMITS")]
+    #[serde(deserialize_with = "scalar")]
+    pub rate_limits: Option<String>,
+    /// Proxies (IPs or CIDR blocks, comma-separated) whose X-Forwarded-For
+    /// names the client for rate limits; without it the TCP peer is.
+    #[arg(long, env = "CHALKTALK_TRUSTED_PROXIES")]
+    #[serde(deserialize_with = "scalar")]
+    pub trusted_proxies: Option<String>,
     /// S3-compatible endpoint for blobs (uploads, renditions); without it
     /// blobs are local files in `<data_dir>/blobs`.
     #[arg(long, env = "CHALKTALK_S3_ENDPOINT")]
@@ -187,6 +198,8 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     pub log_format: LogFormat,
     pub heartbeat: Duration,
+    /// Rate limits (shared through `redis_url` when set).
+    pub ratelimit: crate::ratelimit::RateLimitConfig,
     pub core: CoreConfig,
     /// Blobs on S3 (else local files in `<data_dir>/blobs`).
     pub s3: Option<crate::blob::S3Config>,
@@ -212,6 +225,7 @@ impl Config {
             jwt_secret: Some("test-secret-test-secret-test-secret!".into()),
             log_format: LogFormat::Text,
             heartbeat: Duration::from_secs(15),
+            ratelimit: crate::ratelimit::RateLimitConfig::default(),
             core,
             s3: None,
             media: crate::media::MediaConfig::new(data_dir),
@@ -297,6 +311,26 @@ impl Config {
             ..CoreConfig::default()
         };
         let jwt_secret = cli.jwt_secret.clone().or_else(|| f.jwt_secret.clone());
+        let ratelimit = crate::ratelimit::RateLimitConfig::from_settings(
+            &pick::<String>(
+                "rate_limits",
+                &cli.rate_limits,
+                &f.rate_limits,
+                String::new(),
+            )?,
+            &pick::<String>(
+                "trusted_proxies",
+                &cli.trusted_proxies,
+                &f.trusted_proxies,
+                String::new(),
+            )?,
+        )
+        .map_err(|message| ConfigError::Value {
+            key: "rate_limits/trusted_proxies",
+            value: String::new(),
+            from: "settings",
+            message,
+        })?;
         if let Some(s) = &jwt_secret
             && s.len() < 32
         {
@@ -462,6 +496,7 @@ impl Config {
                 15_000,
                 300_000,
             )?,
+            ratelimit,
             core,
         })
     }

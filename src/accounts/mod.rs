@@ -12,6 +12,7 @@
 //! The wire contract is docs/PROTOCOL.md, "Accounts and sessions".
 
 pub mod cli;
+mod external;
 pub mod guard;
 mod mfa;
 pub mod model;

@@ -20,7 +20,11 @@ pub enum KvCond {
     /// No value under the key.
     Absent { ns: &'static str, key: String },
     /// The value is exactly these bytes.
-    Equals { ns: &'static str, key: String, value: Vec<u8> },
+    Equals {
+        ns: &'static str,
+        key: String,
+        value: Vec<u8>,
+    },
 }
 
 /// Writes applied together (`None` deletes).
@@ -40,11 +44,23 @@ impl KvBatch {
         self
     }
     pub fn if_absent(mut self, ns: &'static str, key: impl Into<String>) -> KvBatch {
-        self.conds.push(KvCond::Absent { ns, key: key.into() });
+        self.conds.push(KvCond::Absent {
+            ns,
+            key: key.into(),
+        });
         self
     }
-    pub fn if_equals(mut self, ns: &'static str, key: impl Into<String>, value: Vec<u8>) -> KvBatch {
-        self.conds.push(KvCond::Equals { ns, key: key.into(), value });
+    pub fn if_equals(
+        mut self,
+        ns: &'static str,
+        key: impl Into<String>,
+        value: Vec<u8>,
+    ) -> KvBatch {
+        self.conds.push(KvCond::Equals {
+            ns,
+            key: key.into(),
+            value,
+        });
         self
     }
 }
@@ -54,7 +70,12 @@ impl KvBatch {
 pub trait Kv: Send + Sync + 'static {
     async fn get(&self, ns: &'static str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Keys starting with `prefix` in key order, at most `limit`.
-    async fn scan(&self, ns: &'static str, prefix: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    async fn scan(
+        &self,
+        ns: &'static str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Applies `batch` atomically and durably; `Ok(false)` when a condition
     /// failed (nothing written).
     async fn apply(&self, batch: KvBatch) -> Result<bool, StoreError>;
@@ -67,11 +88,17 @@ pub(super) fn open_table(txn: &redb::WriteTransaction) -> Result<KvTable<'_>, St
     Ok(KvTable(txn.open_table(KV).map_err(unavailable)?))
 }
 
-pub(super) fn apply(t: &mut KvTable<'_>, batch: &KvBatch) -> Result<Result<bool, StoreError>, StorageError> {
+pub(super) fn apply(
+    t: &mut KvTable<'_>,
+    batch: &KvBatch,
+) -> Result<Result<bool, StoreError>, StorageError> {
     for c in &batch.conds {
         let ok = match c {
             KvCond::Absent { ns, key } => t.0.get((*ns, key.as_str()))?.is_none(),
-            KvCond::Equals { ns, key, value } => t.0.get((*ns, key.as_str()))?.is_some_and(|g| g.value() == value.as_slice()),
+            KvCond::Equals { ns, key, value } => {
+                t.0.get((*ns, key.as_str()))?
+                    .is_some_and(|g| g.value() == value.as_slice())
+            }
         };
         if !ok {
             return Ok(Ok(false));
@@ -100,12 +127,19 @@ impl Kv for EmbeddedStore {
                 Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
                 Err(e) => return Err(unavailable(e)),
             };
-            Ok(t.get((ns, key.as_str())).map_err(unavailable)?.map(|g| g.value().to_vec()))
+            Ok(t.get((ns, key.as_str()))
+                .map_err(unavailable)?
+                .map(|g| g.value().to_vec()))
         })
         .await
     }
 
-    async fn scan(&self, ns: &'static str, prefix: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    async fn scan(
+        &self,
+        ns: &'static str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let prefix = prefix.to_string();
         self.read(move |txn| {
             let t = match txn.open_table(KV) {
@@ -140,22 +174,68 @@ mod tests {
     async fn conditional_batches_and_prefix_scans() {
         let dir = tempfile::tempdir().unwrap();
         let s = EmbeddedStore::open(dir.path()).unwrap();
-        assert!(s.apply(KvBatch::default().if_absent("acct", "a@x").put("acct", "a@x", b"1".to_vec())).await.unwrap());
-        assert!(!s.apply(KvBatch::default().if_absent("acct", "a@x").put("acct", "a@x", b"2".to_vec())).await.unwrap());
+        assert!(
+            s.apply(
+                KvBatch::default()
+                    .if_absent("acct", "a@x")
+                    .put("acct", "a@x", b"1".to_vec())
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !s.apply(
+                KvBatch::default()
+                    .if_absent("acct", "a@x")
+                    .put("acct", "a@x", b"2".to_vec())
+            )
+            .await
+            .unwrap()
+        );
         assert_eq!(s.get("acct", "a@x").await.unwrap(), Some(b"1".to_vec()));
-        assert!(!s.apply(KvBatch::default().if_equals("acct", "a@x", b"9".to_vec()).delete("acct", "a@x")).await.unwrap());
-        assert!(s.apply(KvBatch::default().if_equals("acct", "a@x", b"1".to_vec()).put("acct", "a@x", b"3".to_vec())).await.unwrap());
+        assert!(
+            !s.apply(
+                KvBatch::default()
+                    .if_equals("acct", "a@x", b"9".to_vec())
+                    .delete("acct", "a@x")
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            s.apply(
+                KvBatch::default()
+                    .if_equals("acct", "a@x", b"1".to_vec())
+                    .put("acct", "a@x", b"3".to_vec())
+            )
+            .await
+            .unwrap()
+        );
         for k in ["s/u1/1", "s/u1/2", "s/u2/1"] {
-            s.apply(KvBatch::default().put("sess", k, k.as_bytes().to_vec())).await.unwrap();
+            s.apply(KvBatch::default().put("sess", k, k.as_bytes().to_vec()))
+                .await
+                .unwrap();
         }
-        let u1: Vec<String> = s.scan("sess", "s/u1/", 10).await.unwrap().into_iter().map(|(k, _)| k).collect();
+        let u1: Vec<String> = s
+            .scan("sess", "s/u1/", 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(u1, vec!["s/u1/1", "s/u1/2"]);
         assert_eq!(s.scan("sess", "s/", 1).await.unwrap().len(), 1);
         assert!(s.scan("other", "", 10).await.unwrap().is_empty());
-        s.apply(KvBatch::default().delete("sess", "s/u1/1")).await.unwrap();
+        s.apply(KvBatch::default().delete("sess", "s/u1/1"))
+            .await
+            .unwrap();
         assert_eq!(s.scan("sess", "s/u1/", 10).await.unwrap().len(), 1);
         drop(s);
         let s = EmbeddedStore::open(dir.path()).unwrap();
-        assert_eq!(s.get("acct", "a@x").await.unwrap(), Some(b"3".to_vec()), "durable across reopen");
+        assert_eq!(
+            s.get("acct", "a@x").await.unwrap(),
+            Some(b"3".to_vec()),
+            "durable across reopen"
+        );
     }
 }

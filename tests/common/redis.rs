@@ -14,7 +14,11 @@ pub struct RedisServer {
 impl RedisServer {
     pub async fn start() -> RedisServer {
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .expect("free port")
+                .local_addr()
+                .expect("addr")
+                .port();
             let mut r = RedisServer { child: None, port };
             if r.spawn().await {
                 return r;
@@ -25,7 +29,16 @@ impl RedisServer {
 
     async fn spawn(&mut self) -> bool {
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn();
@@ -37,7 +50,10 @@ impl RedisServer {
             if let Ok(Some(_)) = child.try_wait() {
                 return false;
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 self.child = Some(child);
                 return true;
             }
@@ -64,7 +80,11 @@ impl RedisServer {
     /// Starts it again on the same port (empty: no persistence).
     pub async fn restart(&mut self) {
         self.stop();
-        assert!(self.spawn().await, "redis-server did not restart on port {}", self.port);
+        assert!(
+            self.spawn().await,
+            "redis-server did not restart on port {}",
+            self.port
+        );
     }
 }
 
