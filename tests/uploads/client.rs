@@ -36,6 +36,12 @@ impl Resp {
         })
     }
 
+    /// The body as text (for assertion messages).
+    #[allow(dead_code)]
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     pub fn offset(&self) -> u64 {
         self.header("upload-offset")
             .and_then(|v| v.parse().ok())
