@@ -934,9 +934,8 @@ async fn restart(s: &mut TestServer) {
     panic!("server did not restart on its data dir");
 }
 
-/// Messages, msg-id idempotency and cursors are durable across a restart.
-/// FAILS ON PURPOSE until the server bug described at the last assertion is
-/// fixed (the sender's own cursor is never persisted).
+/// Messages, msg-id idempotency and cursors (the sender's own included)
+/// are durable across a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thread_state_survives_a_restart() {
     let mut s = TestServer::start().await;

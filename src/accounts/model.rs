@@ -89,8 +89,61 @@ pub struct Account {
     pub recovery_hashes: Vec<String>,
 }
 
+/// How long a coach's trial lasts from account creation (until payments
+/// set the subscription).
+pub const TRIAL_MS: u64 = 14 * 24 * 3600 * 1000;
+
 impl Account {
+    /// The subscription at `now_ms`: a trial older than [`TRIAL_MS`] has
+    /// expired.
+    pub fn subscription_at(&self, now_ms: u64) -> Option<Subscription> {
+        match self.subscription {
+            Some(Subscription::Trial) if now_ms >= self.created_ms.saturating_add(TRIAL_MS) => {
+                Some(Subscription::Expired)
+            }
+            s => s,
+        }
+    }
+
+    /// The user's row of the permission matrix now.
     pub fn plan(&self) -> Plan {
-        Plan::of(self.role, self.subscription, self.tier)
+        self.plan_at(chalktalk_actors::now_ms())
+    }
+
+    pub fn plan_at(&self, now_ms: u64) -> Plan {
+        Plan::of(self.role, self.subscription_at(now_ms), self.tier)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trials_expire_into_the_basic_row() {
+        let mut a = Account {
+            id: "c1".into(),
+            email: "c@example.com".into(),
+            password_hash: String::new(),
+            role: Role::Coach,
+            subscription: Some(Subscription::Trial),
+            tier: None,
+            created_ms: 1_000,
+            external: None,
+            totp_secret: None,
+            recovery_hashes: Vec::new(),
+        };
+        assert_eq!(a.plan_at(1_000), Plan::CoachPremium);
+        assert_eq!(a.plan_at(1_000 + TRIAL_MS - 1), Plan::CoachPremium);
+        assert_eq!(a.plan_at(1_000 + TRIAL_MS), Plan::CoachBasic);
+        assert_eq!(
+            a.subscription_at(1_000 + TRIAL_MS),
+            Some(Subscription::Expired)
+        );
+        // An active subscription does not expire by age.
+        a.subscription = Some(Subscription::Active);
+        assert_eq!(a.plan_at(u64::MAX), Plan::CoachPremium);
+        a.subscription = Some(Subscription::Expired);
+        assert_eq!(a.plan_at(0), Plan::CoachBasic);
     }
 }

@@ -228,7 +228,7 @@ async fn me(State(a): Svc, headers: HeaderMap) -> ApiResult {
         "email": acc.email,
         "role": acc.role,
         "plan": acc.plan(),
-        "subscription": acc.subscription,
+        "subscription": acc.subscription_at(chalktalk_actors::now_ms()),
         "tier": acc.tier,
         "created_ms": acc.created_ms,
         "external": acc.external.is_some(),
