@@ -16,7 +16,7 @@ use crate::http::ApiError;
 use crate::store::kv::KvBatch;
 
 /// What enrollment hands out (the secret is shown once).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Enrollment {
     /// base32, for manual entry.
     pub secret: String,
@@ -24,7 +24,7 @@ pub struct Enrollment {
 }
 
 /// What confirmation hands out.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Confirmed {
     /// Ten single-use codes, shown once.
     pub recovery_codes: Vec<String>,

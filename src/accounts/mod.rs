@@ -11,6 +11,7 @@
 //! route authenticates its caller, revocation and MFA state included).
 //! The wire contract is docs/PROTOCOL.md, "Accounts and sessions".
 
+mod bodies;
 pub mod cli;
 mod external;
 pub mod guard;

@@ -5,23 +5,27 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{
     ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State,
 };
 use axum::http::{HeaderMap, StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use chalktalk_protocol::Role;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use super::bodies::{
+    Accepted, Challenge, ConfirmReq, ExternalReq, Me, MfaReq, MfaState, RefreshReq, RegisterReq,
+    SessionItem, SessionList, SignInBody, SignInReq,
+};
 use super::guard::{authenticate, authenticate_allowing_mfa_enrollment};
+use super::mfa::{Confirmed, Enrollment};
 use super::password::{check_password, normalise_email};
-use super::service::{Accounts, SignIn, device_name};
+use super::service::{Accounts, SignIn, Tokens, device_name};
 use crate::http::ApiError;
+use crate::openapi::ErrorBody;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Largest JSON body.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -71,13 +75,10 @@ fn required(fields: &mut Map<String, Value>, name: &str, v: &Option<String>) {
     }
 }
 
-#[derive(Deserialize)]
-struct RegisterReq {
-    email: Option<String>,
-    password: Option<String>,
-    role: Option<String>,
-}
-
+/// Registers an athlete or coach account.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterReq,
+    responses((status = 202, description = "Accepted (the same answer whether the email was free or taken)", body = Accepted),
+        (status = 422, description = "Bad fields", body = ErrorBody), (status = 413, description = "Body over 64 KiB", body = ErrorBody)))]
 async fn register(State(a): Svc, JsonBody(b): JsonBody<RegisterReq>) -> ApiResult {
     let mut fields = Map::new();
     required(&mut fields, "email", &b.email);
@@ -107,35 +108,33 @@ async fn register(State(a): Svc, JsonBody(b): JsonBody<RegisterReq>) -> ApiResul
     let (email, password) = (b.email.unwrap_or_default(), b.password.unwrap_or_default());
     // The same answer whether the email was free or taken.
     let _ = a.create_account(&email, &password, role).await?;
-    let body = json!({
-        "status": "accepted",
-        "message": "if this email address can be used, its account is ready: sign in",
-    });
+    let body = Accepted {
+        status: "accepted",
+        message: "if this email address can be used, its account is ready: sign in",
+    };
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
 fn sign_in_response(s: SignIn) -> Response {
-    match s {
-        SignIn::Tokens(t) => axum::Json(t).into_response(),
+    let body = match s {
+        SignIn::Tokens(t) => SignInBody::Tokens(t),
         SignIn::Challenge {
             challenge,
             expires_in,
-        } => axum::Json(json!({
-            "mfa": "required",
-            "challenge": challenge,
-            "expires_in": expires_in,
-        }))
-        .into_response(),
-    }
+        } => SignInBody::Challenge(Challenge {
+            mfa: "required",
+            challenge,
+            expires_in,
+        }),
+    };
+    axum::Json(body).into_response()
 }
 
-#[derive(Deserialize)]
-struct SignInReq {
-    email: Option<String>,
-    password: Option<String>,
-    device: Option<String>,
-}
-
+/// Signs in with email and password.
+#[utoipa::path(post, path = "/api/v1/auth/signin", tag = "auth", request_body = SignInReq,
+    responses((status = 200, description = "Tokens, or a TOTP challenge", body = SignInBody),
+        (status = 401, description = "Wrong email or password (the same for an unknown email)", body = ErrorBody),
+        (status = 429, description = "Locked after failed sign-ins", body = ErrorBody), (status = 422, description = "Bad fields", body = ErrorBody)))]
 async fn sign_in(
     State(a): Svc,
     ClientIp(ip): ClientIp,
@@ -154,14 +153,10 @@ async fn sign_in(
     Ok(sign_in_response(s))
 }
 
-#[derive(Deserialize)]
-struct MfaReq {
-    challenge: Option<String>,
-    code: Option<String>,
-    recovery_code: Option<String>,
-    device: Option<String>,
-}
-
+/// Second sign-in step: a TOTP code or a recovery code.
+#[utoipa::path(post, path = "/api/v1/auth/mfa", tag = "auth", request_body = MfaReq,
+    responses((status = 200, description = "Tokens", body = Tokens),
+        (status = 401, description = "Wrong, reused or missing code; bad challenge", body = ErrorBody)))]
 async fn sign_in_mfa(
     State(a): Svc,
     ClientIp(ip): ClientIp,
@@ -185,11 +180,10 @@ async fn sign_in_mfa(
     Ok(axum::Json(t).into_response())
 }
 
-#[derive(Deserialize)]
-struct RefreshReq {
-    refresh_token: Option<String>,
-}
-
+/// Rotates a refresh token; a reused one revokes its session.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshReq,
+    responses((status = 200, description = "New tokens (the old refresh token is dead)", body = Tokens),
+        (status = 401, description = "`unauthorized` (unknown, expired) or `refresh_reused`", body = ErrorBody)))]
 async fn refresh(State(a): Svc, JsonBody(b): JsonBody<RefreshReq>) -> ApiResult {
     let Some(t) = b.refresh_token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::invalid_field("refresh_token", "required"));
@@ -197,6 +191,9 @@ async fn refresh(State(a): Svc, JsonBody(b): JsonBody<RefreshReq>) -> ApiResult 
     Ok(axum::Json(a.refresh(&t).await?).into_response())
 }
 
+/// Signs this session out (every node closes its WebSockets).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "Signed out"), (status = 401, description = "No valid token", body = ErrorBody)))]
 async fn logout(State(a): Svc, headers: HeaderMap) -> ApiResult {
     let c = authenticate_allowing_mfa_enrollment(a.auth(), &headers).await?;
     if let Some(sid) = &c.sid {
@@ -205,12 +202,10 @@ async fn logout(State(a): Svc, headers: HeaderMap) -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
-struct ExternalReq {
-    id_token: Option<String>,
-    device: Option<String>,
-}
-
+/// Signs in with an external identity provider's ID token.
+#[utoipa::path(post, path = "/api/v1/auth/external", tag = "auth", request_body = ExternalReq,
+    responses((status = 200, description = "Tokens, or a TOTP challenge", body = SignInBody),
+        (status = 401, description = "Token refused", body = ErrorBody), (status = 404, description = "No provider configured", body = ErrorBody)))]
 async fn external(State(a): Svc, JsonBody(b): JsonBody<ExternalReq>) -> ApiResult {
     let Some(t) = b.id_token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::invalid_field("id_token", "required"));
@@ -219,49 +214,59 @@ async fn external(State(a): Svc, JsonBody(b): JsonBody<ExternalReq>) -> ApiResul
     Ok(sign_in_response(s))
 }
 
+/// The caller's account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account", security(("bearer" = [])),
+    responses((status = 200, description = "The account", body = Me), (status = 401, description = "No valid token", body = ErrorBody)))]
 async fn me(State(a): Svc, headers: HeaderMap) -> ApiResult {
     let c = authenticate_allowing_mfa_enrollment(a.auth(), &headers).await?;
     let acc = a.account(&c.sub).await?.account;
     let required = super::service::requires_mfa(acc.role);
-    Ok(axum::Json(json!({
-        "id": acc.id,
-        "email": acc.email,
-        "role": acc.role,
-        "plan": acc.plan(),
-        "subscription": acc.subscription_at(chalktalk_actors::now_ms()),
-        "tier": acc.tier,
-        "created_ms": acc.created_ms,
-        "external": acc.external.is_some(),
-        "mfa": {
-            "enabled": acc.totp_secret.is_some(),
-            "required": required,
-            "pending": c.mfa_pending(),
-            "recovery_codes_left": acc.recovery_hashes.len(),
+    Ok(axum::Json(Me {
+        plan: acc.plan(),
+        subscription: acc.subscription_at(chalktalk_actors::now_ms()),
+        id: acc.id,
+        email: acc.email,
+        role: acc.role,
+        tier: acc.tier,
+        created_ms: acc.created_ms,
+        external: acc.external.is_some(),
+        mfa: MfaState {
+            enabled: acc.totp_secret.is_some(),
+            required,
+            pending: c.mfa_pending(),
+            recovery_codes_left: acc.recovery_hashes.len(),
         },
-        "session": c.sid,
-    }))
+        session: c.sid,
+    })
     .into_response())
 }
 
+/// The caller's sessions (devices).
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "account", security(("bearer" = [])),
+    responses((status = 200, description = "Sessions", body = SessionList), (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "`mfa_required`", body = ErrorBody)))]
 async fn sessions(State(a): Svc, headers: HeaderMap) -> ApiResult {
     let c = authenticate(a.auth(), &headers).await?;
-    let list: Vec<Value> = a
+    let sessions = a
         .sessions(&c.sub)
         .await?
         .into_iter()
-        .map(|s| {
-            json!({
-                "sid": s.sid,
-                "device": s.device,
-                "created_ms": s.created_ms,
-                "last_used_ms": s.last_used_ms,
-                "current": c.sid.as_deref() == Some(s.sid.as_str()),
-            })
+        .map(|s| SessionItem {
+            current: c.sid.as_deref() == Some(s.sid.as_str()),
+            sid: s.sid,
+            device: s.device,
+            created_ms: s.created_ms,
+            last_used_ms: s.last_used_ms,
         })
         .collect();
-    Ok(axum::Json(json!({ "sessions": list })).into_response())
+    Ok(axum::Json(SessionList { sessions }).into_response())
 }
 
+/// Signs one of the caller's sessions out.
+#[utoipa::path(delete, path = "/api/v1/sessions/{sid}", tag = "account", security(("bearer" = [])),
+    params(("sid" = String, Path, description = "A session id from the list")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such session of the caller", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody)))]
 async fn revoke_session(State(a): Svc, headers: HeaderMap, Path(sid): Path<String>) -> ApiResult {
     let c = authenticate(a.auth(), &headers).await?;
     if sid.len() > 64 || !a.revoke(&c.sub, &sid).await? {
@@ -270,16 +275,19 @@ async fn revoke_session(State(a): Svc, headers: HeaderMap, Path(sid): Path<Strin
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Starts TOTP enrollment: a new secret (shown once).
+#[utoipa::path(post, path = "/api/v1/mfa/totp/enroll", tag = "account", security(("bearer" = [])),
+    responses((status = 200, description = "Secret and otpauth URI", body = Enrollment), (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 409, description = "Already enabled", body = ErrorBody)))]
 async fn totp_enroll(State(a): Svc, headers: HeaderMap) -> ApiResult {
     let c = authenticate_allowing_mfa_enrollment(a.auth(), &headers).await?;
     Ok(axum::Json(a.totp_enroll(&c).await?).into_response())
 }
 
-#[derive(Deserialize)]
-struct ConfirmReq {
-    code: Option<String>,
-}
-
+/// Confirms TOTP with a current code: recovery codes (shown once).
+#[utoipa::path(post, path = "/api/v1/mfa/totp/confirm", tag = "account", security(("bearer" = [])), request_body = ConfirmReq,
+    responses((status = 200, description = "Recovery codes and a full access token", body = Confirmed),
+        (status = 401, description = "Wrong code or no valid token", body = ErrorBody)))]
 async fn totp_confirm(
     State(a): Svc,
     headers: HeaderMap,
@@ -292,20 +300,21 @@ async fn totp_confirm(
     Ok(axum::Json(a.totp_confirm(&c, &code).await?).into_response())
 }
 
-/// The account routes, state applied (merge into the gateway's router).
-pub fn routes(svc: Arc<Accounts>) -> Router {
-    Router::new()
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/signin", post(sign_in))
-        .route("/api/v1/auth/mfa", post(sign_in_mfa))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/external", post(external))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/sessions", get(sessions))
-        .route("/api/v1/sessions/{sid}", delete(revoke_session))
-        .route("/api/v1/mfa/totp/enroll", post(totp_enroll))
-        .route("/api/v1/mfa/totp/confirm", post(totp_confirm))
+/// The account routes, state applied (merge into the gateway's router;
+/// every handler is also in the OpenAPI document).
+pub fn routes(svc: Arc<Accounts>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(sign_in))
+        .routes(routes!(sign_in_mfa))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(external))
+        .routes(routes!(me))
+        .routes(routes!(sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(totp_enroll))
+        .routes(routes!(totp_confirm))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .with_state(svc)
 }

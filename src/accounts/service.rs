@@ -24,7 +24,7 @@ use crate::auth::{Audience, Auth};
 use crate::http::ApiError;
 
 /// Tokens handed to a client after a sign-in or refresh.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     pub access_token: String,
     pub token_type: &'static str,

@@ -103,7 +103,9 @@ pub fn router(app: App) -> Router {
     crate::ratelimit::layer(routes(app), limits, auth)
 }
 
-/// Every route of a node (add new ones here).
+/// Every route of a node (add new ones here). REST route sets register
+/// through `OpenApiRouter`, so the OpenAPI document (`/api/openapi.json`)
+/// lists exactly what is served.
 fn routes(app: App) -> Router {
     let http = app.http.clone();
     let accounts = app.accounts.clone();
@@ -112,10 +114,12 @@ fn routes(app: App) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .with_state(app);
-    let r = match accounts {
-        Some(svc) => r.merge(crate::accounts::routes(svc)),
-        None => r,
-    };
+    let mut api = utoipa_axum::router::OpenApiRouter::with_openapi(crate::openapi::base());
+    if let Some(svc) = accounts {
+        api = api.merge(crate::accounts::routes(svc));
+    }
+    let (api, doc) = api.split_for_parts();
+    let r = r.merge(api).merge(crate::openapi::routes(&doc));
     match http {
         Some(state) => r.merge(crate::http::routes(state)),
         None => r,
