@@ -118,12 +118,11 @@ fn routes(app: App) -> Router {
     if let Some(svc) = accounts {
         api = api.merge(crate::accounts::routes(svc));
     }
-    let (api, doc) = api.split_for_parts();
-    let r = r.merge(api).merge(crate::openapi::routes(&doc));
-    match http {
-        Some(state) => r.merge(crate::http::routes(state)),
-        None => r,
+    if let Some(state) = http {
+        api = api.merge(crate::http::routes(state));
     }
+    let (api, doc) = api.split_for_parts();
+    r.merge(api).merge(crate::openapi::routes(&doc))
 }
 
 /// A running server.

@@ -14,6 +14,7 @@
 //! resumable routes), `simple` (multipart uploads), [`sign`] (link tokens and
 //! the asset blob keys), `media` (serving blobs with ranges).
 
+mod doc;
 pub mod error;
 mod media;
 pub mod sign;
@@ -26,13 +27,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::get;
 use chalktalk_actors::blob::BlobStore;
-use chalktalk_protocol::{ErrorCode, MediaKind};
+use chalktalk_protocol::MediaKind;
 use tokio::task::JoinHandle;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::{Auth, Claims};
 
@@ -161,8 +162,9 @@ impl HttpState {
 }
 
 /// The upload and media routes, state applied (merge them into the gateway's
-/// router).
-pub fn routes(state: HttpState) -> Router {
+/// router); the upload routes are in the OpenAPI document, the media links
+/// (`/media/…`, not an API) are not.
+pub fn routes(state: HttpState) -> OpenApiRouter {
     // The multipart extractor enforces this on the whole request body; the
     // file part itself is limited exactly while it is streamed.
     let simple_limit = usize::try_from(
@@ -172,19 +174,20 @@ pub fn routes(state: HttpState) -> Router {
             .saturating_add(64 * 1024),
     )
     .unwrap_or(usize::MAX);
-    Router::new()
-        .route("/api/v1/uploads", post(uploads::create))
-        .route(
-            "/api/v1/uploads/simple",
-            post(simple::upload).layer(DefaultBodyLimit::max(simple_limit)),
-        )
-        .route(
-            "/api/v1/uploads/{id}",
-            get(uploads::status)
-                .head(uploads::head)
-                .patch(uploads::patch)
-                .delete(uploads::delete),
-        )
+    let (schemas, paths, simple) = routes!(simple::upload);
+    OpenApiRouter::new()
+        .routes(routes!(uploads::create))
+        .routes((
+            schemas,
+            paths,
+            simple.layer(DefaultBodyLimit::max(simple_limit)),
+        ))
+        .routes(routes!(
+            uploads::status,
+            uploads::head,
+            uploads::patch,
+            uploads::delete
+        ))
         .route(
             "/media/{token}/{asset}/{*path}",
             get(media::serve).head(media::serve),
@@ -207,26 +210,12 @@ pub fn spawn_sweeper(state: HttpState) -> JoinHandle<()> {
     })
 }
 
-/// The caller, from `Authorization: Bearer <jwt>`.
-pub(crate) fn authenticate(auth: &Auth, headers: &HeaderMap) -> Result<Claims, ApiError> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
-    let token = value
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
-    auth.verify(token).map_err(|e| {
-        let code = if e.code == ErrorCode::TokenExpired {
-            "token_expired"
-        } else {
-            "unauthorized"
-        };
-        ApiError::new(axum::http::StatusCode::UNAUTHORIZED, code, e.message)
-    })
+/// The caller, from `Authorization: Bearer <jwt>`: signature, expiry,
+/// issuer and audience, the session against the shared revocation list, and
+/// TOTP enrollment of coaches and admins (`crate::accounts::guard`, the one
+/// check of every REST route).
+pub(crate) async fn authenticate(auth: &Auth, headers: &HeaderMap) -> Result<Claims, ApiError> {
+    crate::accounts::authenticate(auth, headers).await
 }
 
 #[cfg(test)]
@@ -234,18 +223,27 @@ mod tests {
     use super::*;
     use chalktalk_protocol::Role;
 
-    #[test]
-    fn bearer_tokens() {
+    #[tokio::test]
+    async fn bearer_tokens() {
         let auth = Auth::new(b"0123456789abcdef0123456789abcdef");
         let token = auth.mint("u-1", Role::Coach, 60).unwrap();
         let mut h = HeaderMap::new();
-        assert_eq!(authenticate(&auth, &h).unwrap_err().code, "unauthorized");
+        assert_eq!(
+            authenticate(&auth, &h).await.unwrap_err().code,
+            "unauthorized"
+        );
         h.insert("authorization", format!("bearer {token}").parse().unwrap());
-        assert_eq!(authenticate(&auth, &h).unwrap().sub, "u-1");
+        assert_eq!(authenticate(&auth, &h).await.unwrap().sub, "u-1");
         h.insert("authorization", "Bearer nope".parse().unwrap());
-        assert_eq!(authenticate(&auth, &h).unwrap_err().status.as_u16(), 401);
+        assert_eq!(
+            authenticate(&auth, &h).await.unwrap_err().status.as_u16(),
+            401
+        );
         h.insert("authorization", format!("Basic {token}").parse().unwrap());
-        assert_eq!(authenticate(&auth, &h).unwrap_err().status.as_u16(), 401);
+        assert_eq!(
+            authenticate(&auth, &h).await.unwrap_err().status.as_u16(),
+            401
+        );
     }
 
     #[test]

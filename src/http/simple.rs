@@ -219,12 +219,19 @@ async fn run(st: HttpState, user: Claims, mut multipart: Multipart) -> Result<Re
 }
 
 /// `POST /api/v1/uploads/simple`.
+#[utoipa::path(post, path = "/api/v1/uploads/simple", tag = "uploads", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "multipart/form-data",
+        description = "Fields `kind`?, `room`?, `at_ms`?, then the `file` part (at most 32 MiB)"),
+    responses((status = 200, description = "Stored; the asset is queued for processing", body = crate::http::doc::UploadedAsset),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody), (status = 413, description = "File too large", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not multipart/form-data", body = crate::openapi::ErrorBody), (status = 422, description = "Bad fields or not usable media", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Upload rate limit", body = crate::openapi::ErrorBody), (status = 503, description = "Encoders busy", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn upload(
     State(st): State<HttpState>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&st.auth, &headers)?;
+    let user = authenticate(&st.auth, &headers).await?;
     let multipart = multipart.map_err(|e| {
         ApiError::unsupported_media_type(format!("expected multipart/form-data: {}", e.body_text()))
     })?;

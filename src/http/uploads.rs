@@ -152,12 +152,17 @@ fn location(id: &str) -> String {
 }
 
 /// `POST /api/v1/uploads`.
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", security(("bearer" = [])), request_body = crate::http::doc::NewUploadBody,
+    responses((status = 201, description = "Created; PATCH the bytes to `Location`", body = crate::http::doc::UploadCreated),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody), (status = 403, description = "Not allowed (e.g. not a member of `room`)", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Above the size limit", body = crate::openapi::ErrorBody), (status = 422, description = "Bad fields", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Upload rate limit", body = crate::openapi::ErrorBody), (status = 503, description = "Encoders busy", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn create(
     State(st): State<HttpState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&st.auth, &headers)?;
+    let user = authenticate(&st.auth, &headers).await?;
     let body = body.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
     let req = parse_new(&body, st.uploads.max_upload_bytes)?;
     st.handler.check(&user, &req).await?;
@@ -228,12 +233,15 @@ fn offset_headers(res: &mut Response, rec: &Record) {
 }
 
 /// `HEAD /api/v1/uploads/{id}`.
+#[utoipa::path(head, path = "/api/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])), params(("id" = String, Path, description = "The upload id")),
+    responses((status = 200, description = "`Upload-Offset` and `Upload-Length` headers: resume from the offset"),
+        (status = 401, description = "No valid token"), (status = 404, description = "No such upload of the caller")))]
 pub(crate) async fn head(
     State(st): State<HttpState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&st.auth, &headers)?;
+    let user = authenticate(&st.auth, &headers).await?;
     let rec = owned(&st, &user, &id).await?;
     let mut res = StatusCode::OK.into_response();
     offset_headers(&mut res, &rec);
@@ -241,12 +249,15 @@ pub(crate) async fn head(
 }
 
 /// `GET /api/v1/uploads/{id}`.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])), params(("id" = String, Path, description = "The upload id")),
+    responses((status = 200, description = "Where the upload stands", body = crate::http::doc::UploadStatus),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody), (status = 404, description = "No such upload of the caller", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn status(
     State(st): State<HttpState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&st.auth, &headers)?;
+    let user = authenticate(&st.auth, &headers).await?;
     let rec = owned(&st, &user, &id).await?;
     let mut res = Json(json!({
         "id": rec.id,
@@ -265,13 +276,22 @@ pub(crate) async fn status(
 /// `PATCH /api/v1/uploads/{id}`: checks the request, then appends the body
 /// in a task of its own, so a client that goes away mid-body cannot cancel
 /// the fsync and offset update of what was received.
+#[utoipa::path(patch, path = "/api/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])), params(("id" = String, Path, description = "The upload id")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream",
+        description = "The next bytes; headers `Upload-Offset` (must equal the stored offset) and optional `Upload-Checksum: sha256 <base64>`"),
+    responses((status = 204, description = "Stored; `Upload-Offset` is the new offset"),
+        (status = 200, description = "The last chunk: the upload is complete and its asset created", body = crate::http::doc::UploadedAsset),
+        (status = 401, description = "No valid token", body = crate::openapi::ErrorBody), (status = 404, description = "No such upload of the caller", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`offset_mismatch` (with the stored `offset`) or `upload_busy`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Chunk too large", body = crate::openapi::ErrorBody), (status = 415, description = "Wrong content type", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Completed but not usable media", body = crate::openapi::ErrorBody), (status = 460, description = "`checksum_mismatch`", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn patch(
     State(st): State<HttpState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&st.auth, &headers)?;
+    let user = authenticate(&st.auth, &headers).await?;
     let req = patch::PatchRequest::parse(&headers)?;
     owned(&st, &user, &id).await?;
     let guard = st.locks.try_lock(&id).ok_or_else(|| {
@@ -286,12 +306,15 @@ pub(crate) async fn patch(
 }
 
 /// `DELETE /api/v1/uploads/{id}`.
+#[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])), params(("id" = String, Path, description = "The upload id")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "No valid token", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such upload of the caller", body = crate::openapi::ErrorBody), (status = 409, description = "`upload_busy`", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn delete(
     State(st): State<HttpState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let user = authenticate(&st.auth, &headers)?;
+    let user = authenticate(&st.auth, &headers).await?;
     owned(&st, &user, &id).await?;
     let _guard = st.locks.try_lock(&id).ok_or_else(|| {
         ApiError::conflict("upload_busy", "another request is writing this upload")

@@ -93,6 +93,12 @@ async fn devices_are_listed_and_revoking_one_closes_its_sockets() {
     assert_eq!(closed.map(|c| c.0), Some(Some(4001)));
     assert_eq!(n.get("/api/v1/me", &la).await.status, 401);
     assert_eq!(refresh(&n, &s(&laptop, "refresh_token")).await.status, 401);
+    // Every REST route checks the revocation list, uploads included.
+    let upload = json!({"kind": "video", "filename": "a.mp4", "size": 1000});
+    let r = n.post("/api/v1/uploads", Some(&la), upload.clone()).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = n.post("/api/v1/uploads", Some(&pa), upload).await;
+    assert_eq!(r.status, 201, "{}", r.text());
     // The phone is untouched.
     assert_eq!(n.get("/api/v1/me", &pa).await.status, 200);
     assert!(

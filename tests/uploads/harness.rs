@@ -118,7 +118,7 @@ impl Harness {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = routes(state.clone());
+        let app = axum::Router::from(routes(state.clone()));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
