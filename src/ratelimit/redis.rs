@@ -67,6 +67,8 @@ struct Inner {
     local: LocalLimiter,
     quotas: Quotas,
     timeout: Duration,
+    /// Last state logged (up/down transitions are logged once each); who
+    /// decides is whether `conn` holds a connection.
     up: AtomicBool,
     reconnecting: AtomicBool,
 }
@@ -180,8 +182,11 @@ impl Inner {
                 match res {
                     Ok(Ok(())) => {
                         inner.reconnecting.store(false, Ordering::SeqCst);
-                        inner.up.store(true, Ordering::SeqCst);
-                        tracing::info!("redis rate limiter reachable again: limits are shared");
+                        if !inner.up.swap(true, Ordering::SeqCst) {
+                            tracing::info!(
+                                "redis rate limiter reachable again: limits are shared"
+                            );
+                        }
                         return;
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, "redis rate limiter reconnect"),
@@ -232,7 +237,11 @@ impl RedisLimiter {
 
     /// True while Redis decides (false: local fallback).
     pub fn is_up(&self) -> bool {
-        self.inner.up.load(Ordering::SeqCst)
+        self.inner
+            .conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 }
 
@@ -253,6 +262,11 @@ impl Limiter for RedisLimiter {
                 Ok(Err(e)) => inner.down(g, &e),
                 Err(_) => inner.down(g, "no answer within redis_timeout"),
             }
+        } else {
+            // No connection: make sure someone is bringing it back (a
+            // no-op while the reconnect task runs; heals a connection that
+            // failed in the instant its reconnect task was finishing).
+            inner.spawn_reconnect();
         }
         inner.local.check_now(key, class)
     }
