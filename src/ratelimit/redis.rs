@@ -183,9 +183,7 @@ impl Inner {
                     Ok(Ok(())) => {
                         inner.reconnecting.store(false, Ordering::SeqCst);
                         if !inner.up.swap(true, Ordering::SeqCst) {
-                            tracing::info!(
-                                "redis rate limiter reachable again: limits are shared"
-                            );
+                            tracing::info!("redis rate limiter reachable again: limits are shared");
                         }
                         return;
                     }
