@@ -71,6 +71,8 @@ struct Inner {
     /// decides is whether `conn` holds a connection.
     up: AtomicBool,
     reconnecting: AtomicBool,
+    /// Decisions made by `local` because Redis did not answer.
+    local_decisions: AtomicU64,
 }
 
 type Step = (bool, u64, u64);
@@ -216,6 +218,7 @@ impl RedisLimiter {
             timeout: config.redis_timeout,
             up: AtomicBool::new(false),
             reconnecting: AtomicBool::new(false),
+            local_decisions: AtomicU64::new(0),
         });
         match tokio::time::timeout(CONNECT_TIMEOUT, inner.connect()).await {
             Ok(Ok(())) => {
@@ -231,6 +234,12 @@ impl RedisLimiter {
             );
         }
         Ok(RedisLimiter { inner })
+    }
+
+    /// Decisions made so far by the local fallback (Redis down or slower
+    /// than `redis_timeout`).
+    pub fn local_decisions(&self) -> u64 {
+        self.inner.local_decisions.load(Ordering::Relaxed)
     }
 
     /// True while Redis decides (false: local fallback).
@@ -266,6 +275,7 @@ impl Limiter for RedisLimiter {
             // failed in the instant its reconnect task was finishing).
             inner.spawn_reconnect();
         }
+        inner.local_decisions.fetch_add(1, Ordering::Relaxed);
         inner.local.check_now(key, class)
     }
 
