@@ -3,11 +3,15 @@
 //! proxies; route classes; headers on every limited answer), two nodes
 //! sharing one real redis-server, Redis killed, frozen and restarted under
 //! them (tests/ratelimit/shared.rs), and revocations across nodes through
-//! Redis, up and down (tests/ratelimit/revocation.rs). WebSocket frame
+//! Redis, up and down (tests/ratelimit/revocation.rs); both adapters of the
+//! limiter and revocation ports pass the same checks
+//! (tests/ratelimit/conformance.rs). WebSocket frame
 //! floods are covered by tests/bad_input.rs
 //! (`a_flood_is_rate_limited_then_closed_without_hurting_others`).
 
 mod common;
+#[path = "ratelimit/conformance.rs"]
+mod conformance;
 #[path = "ratelimit/revocation.rs"]
 mod revocation;
 #[path = "ratelimit/shared.rs"]
