@@ -96,6 +96,16 @@ impl LocalList {
         self.tx.subscribe()
     }
 
+    /// The unexpired entries: (sid, expiry in ms).
+    pub fn live(&self) -> Vec<(String, u64)> {
+        let now = chalktalk_actors::now_ms();
+        self.lock()
+            .iter()
+            .filter(|(_, exp)| **exp > now)
+            .map(|(sid, exp)| (sid.clone(), *exp))
+            .collect()
+    }
+
     /// Expiry of an entry made now.
     pub fn until(&self) -> u64 {
         chalktalk_actors::now_ms() + self.ttl.as_millis() as u64

@@ -3,6 +3,7 @@
 //! Results and the commands that reproduce them live in docs/BENCHMARKS.md.
 
 mod ops;
+mod ratelimit;
 mod rooms;
 mod sessions;
 mod stats;
@@ -48,6 +49,8 @@ pub enum BenchCommand {
     Store(StoreArgs),
     /// The video pipeline on a file, as the server runs it.
     Transcode(transcode::TranscodeArgs),
+    /// Rate-limit decisions: in process, and with `--redis` through Redis.
+    Ratelimit(ratelimit::RatelimitArgs),
 }
 
 #[derive(Args, Debug)]
@@ -74,6 +77,7 @@ pub async fn run(cmd: BenchCommand) -> Result<String, BenchError> {
         BenchCommand::Sessions(a) => serde_json::to_value(sessions::run(a).await?)?,
         BenchCommand::Ops(a) => serde_json::to_value(ops::run(a).await?)?,
         BenchCommand::Transcode(a) => serde_json::to_value(transcode::run(a).await?)?,
+        BenchCommand::Ratelimit(a) => serde_json::to_value(ratelimit::run(a).await?)?,
         BenchCommand::Store(a) => {
             let dir = a
                 .dir

@@ -67,8 +67,12 @@ struct Inner {
     local: LocalLimiter,
     quotas: Quotas,
     timeout: Duration,
+    /// Last state logged (up/down transitions are logged once each); who
+    /// decides is whether `conn` holds a connection.
     up: AtomicBool,
     reconnecting: AtomicBool,
+    /// Decisions made by `local` because Redis did not answer.
+    local_decisions: AtomicU64,
 }
 
 type Step = (bool, u64, u64);
@@ -180,8 +184,9 @@ impl Inner {
                 match res {
                     Ok(Ok(())) => {
                         inner.reconnecting.store(false, Ordering::SeqCst);
-                        inner.up.store(true, Ordering::SeqCst);
-                        tracing::info!("redis rate limiter reachable again: limits are shared");
+                        if !inner.up.swap(true, Ordering::SeqCst) {
+                            tracing::info!("redis rate limiter reachable again: limits are shared");
+                        }
                         return;
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, "redis rate limiter reconnect"),
@@ -213,6 +218,7 @@ impl RedisLimiter {
             timeout: config.redis_timeout,
             up: AtomicBool::new(false),
             reconnecting: AtomicBool::new(false),
+            local_decisions: AtomicU64::new(0),
         });
         match tokio::time::timeout(CONNECT_TIMEOUT, inner.connect()).await {
             Ok(Ok(())) => {
@@ -230,9 +236,19 @@ impl RedisLimiter {
         Ok(RedisLimiter { inner })
     }
 
+    /// Decisions made so far by the local fallback (Redis down or slower
+    /// than `redis_timeout`).
+    pub fn local_decisions(&self) -> u64 {
+        self.inner.local_decisions.load(Ordering::Relaxed)
+    }
+
     /// True while Redis decides (false: local fallback).
     pub fn is_up(&self) -> bool {
-        self.inner.up.load(Ordering::SeqCst)
+        self.inner
+            .conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 }
 
@@ -253,7 +269,13 @@ impl Limiter for RedisLimiter {
                 Ok(Err(e)) => inner.down(g, &e),
                 Err(_) => inner.down(g, "no answer within redis_timeout"),
             }
+        } else {
+            // No connection: make sure someone is bringing it back (a
+            // no-op while the reconnect task runs; heals a connection that
+            // failed in the instant its reconnect task was finishing).
+            inner.spawn_reconnect();
         }
+        inner.local_decisions.fetch_add(1, Ordering::Relaxed);
         inner.local.check_now(key, class)
     }
 

@@ -1,7 +1,8 @@
 //! A real `redis-server` (Debian package, installed by
 //! `scripts/install-deps.sh --test`) on a free 127.0.0.1 port, without
 //! persistence, killed when dropped. `stop()` kills it early (tests of
-//! Redis going away) and `restart()` brings it back on the same port.
+//! Redis going away), `restart()` brings it back on the same port, and
+//! `pause()`/`resume()` freeze and thaw it (a Redis that hangs).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,6 +76,25 @@ impl RedisServer {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing
+    /// answers (a hung Redis).
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Thaws a [`RedisServer::pause`]d server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let child = self.child.as_ref().expect("redis-server running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        // SAFETY: signals our own child process, which has not been reaped.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig})");
     }
 
     /// Starts it again on the same port (empty: no persistence).
