@@ -52,22 +52,28 @@ fn parts(plan: Plan) -> (Role, Option<Subscription>, Option<Tier>) {
 }
 
 impl World {
+    /// A node with the plan users and the others (no facts yet).
     pub async fn start() -> World {
+        let mut w = World::start_empty().await;
+        for (name, plan) in PLAN_USERS.iter().copied().zip(PLANS).chain(OTHERS) {
+            w.add(name, plan).await;
+        }
+        w
+    }
+
+    /// A node without users.
+    pub async fn start_empty() -> World {
         let node = Node::start_with(|c| {
             c.accounts.argon2_m_kib = 256;
             c.accounts.argon2_t = 1;
         })
         .await;
         let app = node.s.running.as_ref().expect("running").app.clone();
-        let mut w = World {
+        World {
             node,
             app,
             users: HashMap::new(),
-        };
-        for (name, plan) in PLAN_USERS.iter().copied().zip(PLANS).chain(OTHERS) {
-            w.add(name, plan).await;
         }
-        w
     }
 
     /// A real account of `plan` and an access token carrying the plan.
