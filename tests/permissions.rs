@@ -50,7 +50,12 @@ const VIDEOS: [(&str, &str, &str, [bool; 5]); 5] = [
     ("own video", "", "", [T, T, T, T, T]),
     ("stranger's video", "v-sx", "sx", [T, F, F, F, F]),
     ("active athlete's video", "v-ar", "ar", [T, T, T, F, F]),
-    ("4th active athlete's video", "v-zlate", "zlate", [T, T, F, F, F]),
+    (
+        "4th active athlete's video",
+        "v-zlate",
+        "zlate",
+        [T, T, F, F, F],
+    ),
     ("granted video", "v-granted", "sx2", [T, F, F, T, F]),
 ];
 
@@ -76,7 +81,11 @@ async fn video_access_by_plan_on_every_endpoint() {
         let all = listed("").await;
         for (case, vid, owner, allowed) in VIDEOS {
             let owner = w.id(if owner.is_empty() { name } else { owner });
-            let vid = if vid.is_empty() { format!("v-own-{name}") } else { vid.to_string() };
+            let vid = if vid.is_empty() {
+                format!("v-own-{name}")
+            } else {
+                vid.to_string()
+            };
             let ok = allowed[pi];
             let at = format!("{name} / {case}");
             let r = w.node.get(&format!("/api/v1/videos/{vid}"), &tok).await;
@@ -84,19 +93,34 @@ async fn video_access_by_plan_on_every_endpoint() {
             if !ok {
                 assert_eq!(r.json()["error"], "not_found", "{at}");
             }
-            let r = w.node.get(&format!("/api/v1/videos/{vid}/reviews"), &tok).await;
+            let r = w
+                .node
+                .get(&format!("/api/v1/videos/{vid}/reviews"), &tok)
+                .await;
             assert_eq!(r.status, if ok { 200 } else { 404 }, "GET reviews: {at}");
             // Admins list one owner's videos at a time.
             if *name != "admin" {
                 assert_eq!(all.contains(&vid), ok, "GET /videos lists it: {at}");
             }
             let by_owner = listed(&format!("?owner={owner}")).await;
-            assert_eq!(by_owner.contains(&vid), ok, "GET /videos?owner= lists it: {at}");
+            assert_eq!(
+                by_owner.contains(&vid),
+                ok,
+                "GET /videos?owner= lists it: {at}"
+            );
             let link = ws(&me, ClientMsg::MediaLink { asset: vid.clone() }).await;
-            assert_eq!(link, if ok { "ok" } else { "not_found" }, "WS media_link: {at}");
+            assert_eq!(
+                link,
+                if ok { "ok" } else { "not_found" },
+                "WS media_link: {at}"
+            );
             let create = ws(
                 &me,
-                ClientMsg::CreateRoom { video_id: vid.clone(), aspect: None, fps: None },
+                ClientMsg::CreateRoom {
+                    video_id: vid.clone(),
+                    aspect: None,
+                    fps: None,
+                },
             )
             .await;
             let want = match (ok, coach_or_admin) {
@@ -107,7 +131,11 @@ async fn video_access_by_plan_on_every_endpoint() {
             assert_eq!(create, want, "WS create_room: {at}");
             // An admin's room on the video: inviting the user, then joining.
             let Reply::RoomCreated { room } = admin
-                .request(ClientMsg::CreateRoom { video_id: vid.clone(), aspect: None, fps: None })
+                .request(ClientMsg::CreateRoom {
+                    video_id: vid.clone(),
+                    aspect: None,
+                    fps: None,
+                })
                 .await
                 .expect("admin creates")
             else {
@@ -117,26 +145,55 @@ async fn video_access_by_plan_on_every_endpoint() {
                 "ok".to_string() // the owner is a member already
             } else {
                 ws(
-                &admin,
-                ClientMsg::Op {
+                    &admin,
+                    ClientMsg::Op {
+                        room: room.clone(),
+                        op_id: format!("inv-{name}"),
+                        op: RoomOp::Invite { user: w.id(name) },
+                    },
+                )
+                .await
+            };
+            assert_eq!(
+                invite,
+                if ok { "ok" } else { "forbidden" },
+                "WS invite: {at}"
+            );
+            let join = ws(
+                &me,
+                ClientMsg::JoinRoom {
                     room: room.clone(),
-                    op_id: format!("inv-{name}"),
-                    op: RoomOp::Invite { user: w.id(name) },
+                    since: None,
                 },
             )
-            .await
-            };
-            assert_eq!(invite, if ok { "ok" } else { "forbidden" }, "WS invite: {at}");
-            let join = ws(&me, ClientMsg::JoinRoom { room: room.clone(), since: None }).await;
-            assert_eq!(join, if ok { "ok" } else { "forbidden" }, "WS join_room: {at}");
+            .await;
+            assert_eq!(
+                join,
+                if ok { "ok" } else { "forbidden" },
+                "WS join_room: {at}"
+            );
             if ok {
-                let r = w.node.get(&format!("/api/v1/videos/{vid}/reviews"), &tok).await;
-                let body = r.json();
-                let rooms: Vec<&str> = body["reviews"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|x| x["room"].as_str()).collect())
-                    .unwrap_or_default();
-                assert!(rooms.contains(&room.as_str()), "joined review listed: {at}");
+                // The membership index is written right after the invite
+                // commits (asynchronously): poll until listed.
+                let deadline = std::time::Instant::now() + common::WAIT;
+                loop {
+                    let r = w
+                        .node
+                        .get(&format!("/api/v1/videos/{vid}/reviews"), &tok)
+                        .await;
+                    let body = r.json();
+                    let listed = body["reviews"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x["room"] == room.as_str()));
+                    if listed {
+                        break;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "joined review listed: {at}"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
             }
         }
     }
@@ -146,11 +203,36 @@ async fn video_access_by_plan_on_every_endpoint() {
 /// `ar`, `zlate`: active athletes of both coaches; `c3`: active coach of
 /// `ap` and `af`; `sx`: a stranger athlete.
 const MESSAGING: [(&str, ThreadKind, &[&str], [bool; 5]); 5] = [
-    ("direct to an athlete", ThreadKind::Direct, &["ar"], [T, T, T, F, F]),
-    ("direct to a coach", ThreadKind::Direct, &["c3"], [T, T, F, T, F]),
-    ("direct to a stranger", ThreadKind::Direct, &["sx"], [T, T, F, F, F]),
-    ("group of active athletes", ThreadKind::Group, &["ar", "zlate"], [T, T, T, F, F]),
-    ("group with a stranger", ThreadKind::Group, &["ar", "sx"], [T, T, F, F, F]),
+    (
+        "direct to an athlete",
+        ThreadKind::Direct,
+        &["ar"],
+        [T, T, T, F, F],
+    ),
+    (
+        "direct to a coach",
+        ThreadKind::Direct,
+        &["c3"],
+        [T, T, F, T, F],
+    ),
+    (
+        "direct to a stranger",
+        ThreadKind::Direct,
+        &["sx"],
+        [T, T, F, F, F],
+    ),
+    (
+        "group of active athletes",
+        ThreadKind::Group,
+        &["ar", "zlate"],
+        [T, T, T, F, F],
+    ),
+    (
+        "group with a stranger",
+        ThreadKind::Group,
+        &["ar", "sx"],
+        [T, T, F, F, F],
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,10 +259,18 @@ async fn messaging_by_plan_on_every_endpoint() {
             let mut members: Vec<String> = with.iter().map(|u| w.id(u)).collect();
             let create = ws(
                 &me,
-                ClientMsg::CreateThread { kind: *kind, members: members.clone(), title: None },
+                ClientMsg::CreateThread {
+                    kind: *kind,
+                    members: members.clone(),
+                    title: None,
+                },
             )
             .await;
-            assert_eq!(create, if ok { "ok" } else { "forbidden" }, "WS create_thread: {at}");
+            assert_eq!(
+                create,
+                if ok { "ok" } else { "forbidden" },
+                "WS create_thread: {at}"
+            );
             // The same thread as a stored fact, to send in.
             members.push(w.id(name));
             let id = format!("t-{ci}-{name}");
@@ -194,12 +284,18 @@ async fn messaging_by_plan_on_every_endpoint() {
             };
             store.create_thread(&meta).await.expect("thread");
             for m in &members {
-                store.add_membership(m, MembershipKind::Thread, &id).await.expect("member");
+                store
+                    .add_membership(m, MembershipKind::Thread, &id)
+                    .await
+                    .expect("member");
             }
             let sent = ws(&me, send_msg(&id, "m1")).await;
             assert_eq!(sent, if ok { "ok" } else { "forbidden" }, "WS send: {at}");
             let path = format!("/api/v1/threads/{id}/messages");
-            let r = w.node.post(&path, Some(&tok), json!({"msg_id": "m2", "text": "hi"})).await;
+            let r = w
+                .node
+                .post(&path, Some(&tok), json!({"msg_id": "m2", "text": "hi"}))
+                .await;
             assert_eq!(r.status, if ok { 201 } else { 403 }, "POST messages: {at}");
             let r = w.node.get(&path, &tok).await;
             assert_eq!(r.status, 200, "GET messages of my thread: {at}");
@@ -208,15 +304,34 @@ async fn messaging_by_plan_on_every_endpoint() {
         }
         // Another user's thread: never a member.
         let at = format!("{name} / other's thread");
-        assert_eq!(ws(&me, send_msg("t-others", "x")).await, "not_member", "WS send: {at}");
+        assert_eq!(
+            ws(&me, send_msg("t-others", "x")).await,
+            "not_member",
+            "WS send: {at}"
+        );
         let path = "/api/v1/threads/t-others/messages";
         let admin = *name == "admin";
         let r = w.node.get(path, &tok).await;
         assert_eq!(r.status, if admin { 200 } else { 404 }, "GET: {at}");
-        let r = w.node.post(path, Some(&tok), json!({"msg_id": "x", "text": "x"})).await;
+        let r = w
+            .node
+            .post(path, Some(&tok), json!({"msg_id": "x", "text": "x"}))
+            .await;
         assert_eq!(r.status, if admin { 403 } else { 404 }, "POST: {at}");
     }
 }
+
+/// (plan user, analytics status, count keys, admin tools, c3's coach
+/// profile visible, ar's profile visible, sx's profile visible).
+type PlanCase = (
+    &'static str,
+    u16,
+    &'static [&'static str],
+    bool,
+    bool,
+    bool,
+    bool,
+);
 
 /// Per plan: analytics status (and counts it shows), admin tools,
 /// profiles and relationships.
@@ -227,20 +342,70 @@ async fn analytics_admin_profiles_relationships_by_plan() {
     let fresh = w.add("fresh", chalktalk::accounts::Plan::AthleteFree).await;
     let n = &w.node;
     let put = |tok: String, body: Value| async move {
-        n.req("PUT", "/api/v1/profiles/me", Some(&tok), Some(body.to_string().into_bytes())).await
+        n.req(
+            "PUT",
+            "/api/v1/profiles/me",
+            Some(&tok),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     };
     let coach_profile = json!({"sports": ["squash"], "bio": "b", "experience_years": 3});
     let athlete_profile = json!({"sports": ["rowing"], "level": "elite"});
     assert_eq!(put(w.token("c3"), coach_profile.clone()).await.status, 200);
-    assert_eq!(put(w.token("ar"), athlete_profile.clone()).await.status, 200);
-    assert_eq!(put(w.token("sx"), athlete_profile.clone()).await.status, 200);
+    assert_eq!(
+        put(w.token("ar"), athlete_profile.clone()).await.status,
+        200
+    );
+    assert_eq!(
+        put(w.token("sx"), athlete_profile.clone()).await.status,
+        200
+    );
     // (plan user, analytics status, count keys, admin tools,
     //  c3's coach profile, ar's profile (active athlete of cp, cb), sx's)
-    let expect: [(&str, u16, &[&str], bool, bool, bool, bool); 5] = [
-        ("admin", 200, &["athlete_videos", "athletes", "messages", "reviews", "threads", "videos"], T, T, T, T),
-        ("cp", 200, &["athlete_videos", "athletes", "messages", "reviews", "threads", "videos"], F, T, T, F),
+    let expect: [PlanCase; 5] = [
+        (
+            "admin",
+            200,
+            &[
+                "athlete_videos",
+                "athletes",
+                "messages",
+                "reviews",
+                "threads",
+                "videos",
+            ],
+            T,
+            T,
+            T,
+            T,
+        ),
+        (
+            "cp",
+            200,
+            &[
+                "athlete_videos",
+                "athletes",
+                "messages",
+                "reviews",
+                "threads",
+                "videos",
+            ],
+            F,
+            T,
+            T,
+            F,
+        ),
         ("cb", 200, &["athletes", "reviews", "videos"], F, T, T, F),
-        ("ap", 200, &["coaches", "messages", "reviews", "threads", "videos"], F, T, F, F),
+        (
+            "ap",
+            200,
+            &["coaches", "messages", "reviews", "threads", "videos"],
+            F,
+            T,
+            F,
+            F,
+        ),
         ("af", 403, &[], F, T, F, F),
     ];
     for (name, status, keys, admin, c3, ar, sx) in expect {
@@ -248,37 +413,99 @@ async fn analytics_admin_profiles_relationships_by_plan() {
         let r = n.get("/api/v1/analytics/me", &tok).await;
         assert_eq!(r.status, status, "{name} analytics");
         if status == 200 {
-            let got: Vec<String> = r.json()["counts"].as_object().expect("counts").keys().cloned().collect();
+            let got: Vec<String> = r.json()["counts"]
+                .as_object()
+                .expect("counts")
+                .keys()
+                .cloned()
+                .collect();
             assert_eq!(got, keys.to_vec(), "{name} analytics keys");
             assert_eq!(r.json()["counts"]["videos"], 1, "{name} own video counted");
         }
-        let other = n.get(&format!("/api/v1/analytics/me?user={}", w.id("sx")), &tok).await;
-        assert_eq!(other.status, if admin { 200 } else if status == 403 { 403 } else { 404 }, "{name} analytics of sx");
+        let other = n
+            .get(&format!("/api/v1/analytics/me?user={}", w.id("sx")), &tok)
+            .await;
+        assert_eq!(
+            other.status,
+            if admin {
+                200
+            } else if status == 403 {
+                403
+            } else {
+                404
+            },
+            "{name} analytics of sx"
+        );
         // Admin tools.
-        let body = json!({"role": "athlete", "tier": "paid"}).to_string().into_bytes();
-        let r = n.req("PUT", &format!("/api/v1/admin/users/{fresh}/plan"), Some(&tok), Some(body)).await;
+        let body = json!({"role": "athlete", "tier": "paid"})
+            .to_string()
+            .into_bytes();
+        let r = n
+            .req(
+                "PUT",
+                &format!("/api/v1/admin/users/{fresh}/plan"),
+                Some(&tok),
+                Some(body),
+            )
+            .await;
         assert_eq!(r.status, if admin { 200 } else { 403 }, "{name} set plan");
-        let r = n.post("/api/v1/admin/grants", Some(&tok), json!({"athlete": fresh, "video": "v-sx"})).await;
+        let r = n
+            .post(
+                "/api/v1/admin/grants",
+                Some(&tok),
+                json!({"athlete": fresh, "video": "v-sx"}),
+            )
+            .await;
         assert_eq!(r.status, if admin { 201 } else { 403 }, "{name} grant");
-        let r = n.delete(&format!("/api/v1/admin/grants/{fresh}/v-sx"), &tok).await;
-        assert_eq!(r.status, if admin { 204 } else { 403 }, "{name} revoke grant");
+        let r = n
+            .delete(&format!("/api/v1/admin/grants/{fresh}/v-sx"), &tok)
+            .await;
+        assert_eq!(
+            r.status,
+            if admin { 204 } else { 403 },
+            "{name} revoke grant"
+        );
         // Profiles.
         for (who, ok) in [("c3", c3), ("ar", ar), ("sx", sx)] {
-            let r = n.get(&format!("/api/v1/profiles/{}", w.id(who)), &tok).await;
-            assert_eq!(r.status, if ok { 200 } else { 404 }, "{name} GET profile of {who}");
+            let r = n
+                .get(&format!("/api/v1/profiles/{}", w.id(who)), &tok)
+                .await;
+            assert_eq!(
+                r.status,
+                if ok { 200 } else { 404 },
+                "{name} GET profile of {who}"
+            );
         }
-        let mine = if name.starts_with('c') { coach_profile.clone() } else { athlete_profile.clone() };
+        let mine = if name.starts_with('c') {
+            coach_profile.clone()
+        } else {
+            athlete_profile.clone()
+        };
         let r = put(tok.clone(), mine).await;
-        assert_eq!(r.status, if admin { 403 } else { 200 }, "{name} PUT own profile");
+        assert_eq!(
+            r.status,
+            if admin { 403 } else { 200 },
+            "{name} PUT own profile"
+        );
         // Relationships: coaches invite, others may not.
         let r = n.get("/api/v1/relationships", &tok).await;
         assert_eq!(r.status, 200, "{name} list relationships");
-        let r = n.post("/api/v1/relationships", Some(&tok), json!({"athlete": w.id("sx2")})).await;
+        let r = n
+            .post(
+                "/api/v1/relationships",
+                Some(&tok),
+                json!({"athlete": w.id("sx2")}),
+            )
+            .await;
         let coach = name.starts_with('c');
         assert_eq!(r.status, if coach { 201 } else { 403 }, "{name} invite");
         // Someone else's relationship: 404 whatever the action.
         for action in ["accept", "decline", "end"] {
-            let p = format!("/api/v1/relationships/{}/{}/{action}", w.id("c3"), w.id("ap"));
+            let p = format!(
+                "/api/v1/relationships/{}/{}/{action}",
+                w.id("c3"),
+                w.id("ap")
+            );
             let r = n.post(&p, Some(&tok), json!({})).await;
             let mine = name == "ap";
             if !mine {
@@ -287,8 +514,15 @@ async fn analytics_admin_profiles_relationships_by_plan() {
         }
     }
     // Validation: 422 with fields.
-    let r = put(w.token("cp"), json!({"sports": [], "experience_years": 200})).await;
+    let r = put(
+        w.token("cp"),
+        json!({"sports": [], "experience_years": 200}),
+    )
+    .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.json()["error"], "validation_failed");
-    assert!(r.json()["fields"]["sports"].is_string() && r.json()["fields"]["experience_years"].is_string());
+    assert!(
+        r.json()["fields"]["sports"].is_string()
+            && r.json()["fields"]["experience_years"].is_string()
+    );
 }

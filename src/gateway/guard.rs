@@ -144,8 +144,14 @@ impl Guard {
             return Ok(());
         }
         let msg = match invitee {
-            None => format!("you may not see the video of room {room}: {}", d.why().message()),
-            Some(u) => format!("{u} may not see the video of room {room}: {}", d.why().message()),
+            None => format!(
+                "you may not see the video of room {room}: {}",
+                d.why().message()
+            ),
+            Some(u) => format!(
+                "{u} may not see the video of room {room}: {}",
+                d.why().message()
+            ),
         };
         Err((ErrorCode::Forbidden, msg))
     }
@@ -183,4 +189,27 @@ impl Guard {
             Err((ErrorCode::Forbidden, d.why().message().into()))
         }
     }
+}
+
+/// For `media_link` / `cancel_media` of a video asset: the matrix's answer
+/// (`None` for voice-overs and unknown assets, which the media service
+/// decides by ownership and room membership).
+pub async fn video_allowed(
+    perms: &crate::permissions::Permissions,
+    user: &str,
+    plan: crate::accounts::Plan,
+    m: &ClientMsg,
+) -> Option<bool> {
+    let (ClientMsg::MediaLink { asset } | ClientMsg::CancelMedia { asset }) = m else {
+        return None;
+    };
+    let a = perms.video_asset(asset).await.ok().flatten()?;
+    let who = crate::permissions::Subject { user, plan };
+    // A storage failure denies.
+    Some(
+        perms
+            .video(who, &a.owner, &a.id)
+            .await
+            .is_ok_and(|d| d.allowed()),
+    )
 }

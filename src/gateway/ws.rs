@@ -369,7 +369,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             tokio::spawn(async move {
                 let reply = match media {
                     Some(svc) => {
-                        let video = video_allowed(&perms, &user, plan, &m).await;
+                        let video = super::guard::video_allowed(&perms, &user, plan, &m).await;
                         svc.request(&user, role, &m, video).await
                     }
                     None => Err((
@@ -458,29 +458,6 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     }
     writer.abort();
     tracing::debug!("session ended");
-}
-
-/// For `media_link` / `cancel_media` of a video asset: the matrix's answer
-/// (`None` for voice-overs and unknown assets, which the media service
-/// decides by ownership and room membership).
-async fn video_allowed(
-    perms: &crate::permissions::Permissions,
-    user: &str,
-    plan: crate::accounts::Plan,
-    m: &ClientMsg,
-) -> Option<bool> {
-    let (ClientMsg::MediaLink { asset } | ClientMsg::CancelMedia { asset }) = m else {
-        return None;
-    };
-    let a = perms.video_asset(asset).await.ok().flatten()?;
-    let who = crate::permissions::Subject { user, plan };
-    // A storage failure denies.
-    Some(
-        perms
-            .video(who, &a.owner, &a.id)
-            .await
-            .is_ok_and(|d| d.allowed()),
-    )
 }
 
 /// Writes `first` and whatever else is already queued (up to 64 frames) with

@@ -65,12 +65,12 @@ impl Why {
             Why::OwnOnly => "your plan shows your own videos only",
             Why::Unlimited => "your plan allows messaging anyone",
             Why::OwnAthletes => "every other member is one of your active athletes",
-            Why::NotAllOwnAthletes => {
-                "a basic coach may message their active athletes only"
-            }
+            Why::NotAllOwnAthletes => "a basic coach may message their active athletes only",
             Why::CoachOfActiveRelationship => "a direct thread with your coach",
             Why::DirectOnly => "athletes may only use direct threads with their coach",
-            Why::NotYourCoach => "athletes may only message a coach they work with (active relationship)",
+            Why::NotYourCoach => {
+                "athletes may only message a coach they work with (active relationship)"
+            }
             Why::NoMessaging => "your plan does not include messaging",
             Why::AnalyticsAllowed => "your plan includes analytics",
             Why::NoAnalytics => "your plan does not include analytics",

@@ -44,13 +44,21 @@ fn videos_of_others_by_plan() {
         granted: true,
     };
     for (p, athlete, stranger, purchased) in expect {
-        assert_eq!(video(me(p), "a1", &athletes).allowed(), athlete, "{p:?} athlete");
+        assert_eq!(
+            video(me(p), "a1", &athletes).allowed(),
+            athlete,
+            "{p:?} athlete"
+        );
         assert_eq!(
             video(me(p), "x", &VideoFacts::default()).allowed(),
             stranger,
             "{p:?} stranger"
         );
-        assert_eq!(video(me(p), "x", &granted).allowed(), purchased, "{p:?} granted");
+        assert_eq!(
+            video(me(p), "x", &granted).allowed(),
+            purchased,
+            "{p:?} granted"
+        );
     }
 }
 
@@ -63,9 +71,15 @@ fn basic_coach_sees_the_three_longest_relationships() {
     assert_eq!(first_athletes(&facts.athletes, 3), vec!["a", "b", "c"]);
     let basic = me(Plan::CoachBasic);
     for a in ["a", "b", "c"] {
-        assert_eq!(video(basic, a, &facts), Decision::Allow(Why::WithinBasicLimit));
+        assert_eq!(
+            video(basic, a, &facts),
+            Decision::Allow(Why::WithinBasicLimit)
+        );
     }
-    assert_eq!(video(basic, "d", &facts), Decision::Deny(Why::BeyondBasicLimit));
+    assert_eq!(
+        video(basic, "d", &facts),
+        Decision::Deny(Why::BeyondBasicLimit)
+    );
     assert_eq!(
         video(me(Plan::CoachPremium), "d", &facts),
         Decision::Allow(Why::ActiveAthlete)

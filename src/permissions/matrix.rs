@@ -142,7 +142,12 @@ mod tests {
                     N::Basic,
                     A::None
                 ),
-                (V::OwnAndPurchased, M::DirectToCoach, N::OwnProgress, A::None),
+                (
+                    V::OwnAndPurchased,
+                    M::DirectToCoach,
+                    N::OwnProgress,
+                    A::None
+                ),
                 (V::OwnOnly, M::None, N::None, A::None),
             ]
         );

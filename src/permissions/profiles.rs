@@ -56,14 +56,10 @@ fn sports(fields: &mut Map<String, Value>, v: Option<Vec<String>>) -> Vec<String
     };
     let v: Vec<String> = v.into_iter().map(|s| s.trim().to_lowercase()).collect();
     if v.is_empty() || v.len() > MAX_SPORTS {
-        fields.insert(
-            "sports".into(),
-            format!("1 to {MAX_SPORTS} sports").into(),
-        );
-    } else if v
-        .iter()
-        .any(|s| s.is_empty() || s.chars().count() > MAX_SPORT_LEN || s.chars().any(char::is_control))
-    {
+        fields.insert("sports".into(), format!("1 to {MAX_SPORTS} sports").into());
+    } else if v.iter().any(|s| {
+        s.is_empty() || s.chars().count() > MAX_SPORT_LEN || s.chars().any(char::is_control)
+    }) {
         fields.insert(
             "sports".into(),
             format!("each sport is 1 to {MAX_SPORT_LEN} printable characters").into(),
@@ -117,7 +113,10 @@ pub fn validate(coach: bool, input: ProfileInput) -> Result<Profile, Map<String,
         }
         let level = input.level.unwrap_or_default();
         if !LEVELS.contains(&level.as_str()) {
-            fields.insert("level".into(), format!("one of {}", LEVELS.join(", ")).into());
+            fields.insert(
+                "level".into(),
+                format!("one of {}", LEVELS.join(", ")).into(),
+            );
         }
         Profile::Athlete { sports, level, bio }
     };
@@ -156,7 +155,8 @@ impl Profiles {
             ));
         };
         let b = rmp_serde::to_vec_named(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        kv.apply(KvBatch::default().put(NS_PROFILE, user, b)).await?;
+        kv.apply(KvBatch::default().put(NS_PROFILE, user, b))
+            .await?;
         Ok(())
     }
 }

@@ -141,9 +141,7 @@ impl MediaStore for EmbeddedStore {
             };
             let assets = txn.open_table(ASSETS).map_err(unavailable)?;
             let mut out = Vec::new();
-            let range = index
-                .range((owner.as_str(), "")..)
-                .map_err(unavailable)?;
+            let range = index.range((owner.as_str(), "")..).map_err(unavailable)?;
             for entry in range {
                 let (key, _) = entry.map_err(unavailable)?;
                 let (o, id) = key.value();

@@ -35,7 +35,13 @@ impl Node {
         Node { s, addr }
     }
 
-    pub async fn req(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Resp {
+    pub async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Resp {
         let mut headers = vec![("Content-Type", "application/json".to_string())];
         if let Some(t) = token {
             headers.push(("Authorization", format!("Bearer {t}")));
@@ -44,7 +50,8 @@ impl Node {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
-        self.req("POST", path, token, Some(body.to_string().into_bytes())).await
+        self.req("POST", path, token, Some(body.to_string().into_bytes()))
+            .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -56,8 +63,12 @@ impl Node {
     }
 
     pub async fn register(&self, email: &str, role: &str) -> Resp {
-        self.post("/api/v1/auth/register", None, json!({"email": email, "password": PASSWORD, "role": role}))
-            .await
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": email, "password": PASSWORD, "role": role}),
+        )
+        .await
     }
 
     pub async fn sign_in(&self, email: &str, password: &str, device: &str) -> Resp {
@@ -83,7 +94,10 @@ impl Node {
 }
 
 pub fn s(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_else(|| panic!("no string {key} in {v}")).to_string()
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key} in {v}"))
+        .to_string()
 }
 
 /// Connects a WebSocket with `token`.
@@ -129,7 +143,10 @@ pub fn code(secret_b32: &str, offset: i64) -> String {
         .expect("clock")
         .as_secs();
     let step = (now / 30) as i64 + offset;
-    format!("{:06}", chalktalk::accounts::totp::hotp(&secret, step as u64))
+    format!(
+        "{:06}",
+        chalktalk::accounts::totp::hotp(&secret, step as u64)
+    )
 }
 
 /// The DER inside a PEM file of tests/accounts/keys.
@@ -137,7 +154,9 @@ pub fn der(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/accounts/keys/{name}", env!("CARGO_MANIFEST_DIR"));
     let pem = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).expect("pem base64")
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("pem base64")
 }
 
 pub fn pem(name: &str) -> String {

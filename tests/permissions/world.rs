@@ -115,9 +115,12 @@ impl World {
     }
 
     pub async fn ws(&self, name: &str) -> Client {
-        Client::connect(&self.node.ws_url(), ClientOptions::new(self.token(name), "dev"))
-            .await
-            .expect("connects")
+        Client::connect(
+            &self.node.ws_url(),
+            ClientOptions::new(self.token(name), "dev"),
+        )
+        .await
+        .expect("connects")
     }
 
     /// An ACTIVE relationship through the relationship service.
@@ -150,7 +153,12 @@ impl World {
         for u in PLAN_USERS {
             self.video(&format!("v-own-{u}"), u).await;
         }
-        for (v, o) in [("v-sx", "sx"), ("v-ar", "ar"), ("v-zlate", "zlate"), ("v-granted", "sx2")] {
+        for (v, o) in [
+            ("v-sx", "sx"),
+            ("v-ar", "ar"),
+            ("v-zlate", "zlate"),
+            ("v-granted", "sx2"),
+        ] {
             self.video(v, o).await;
         }
         for a in ["ap", "af"] {

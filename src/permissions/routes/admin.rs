@@ -35,7 +35,9 @@ pub async fn analytics(
     require(decide::analytics(who))?;
     let user = q.user.unwrap_or_else(|| c.sub.clone());
     if user != c.sub && c.role != Role::Admin {
-        return Err(ApiError::not_found(format!("no analytics of {user} you can see")));
+        return Err(ApiError::not_found(format!(
+            "no analytics of {user} you can see"
+        )));
     }
     // The row that shapes the numbers: yours, or the subject's for admins.
     let plan = if user == c.sub {
@@ -47,9 +49,10 @@ pub async fn analytics(
     let p = &app.perms;
     let videos = |u: String| async move {
         match &p.media {
-            Some(m) => m.assets_of(&u, 100_000).await.map(|v| {
-                v.iter().filter(|a| a.kind == MediaKind::Video).count() as u64
-            }),
+            Some(m) => m
+                .assets_of(&u, 100_000)
+                .await
+                .map(|v| v.iter().filter(|a| a.kind == MediaKind::Video).count() as u64),
             None => Ok(0),
         }
     };
@@ -58,10 +61,21 @@ pub async fn analytics(
         counts.insert(k.into(), Value::from(v));
     };
     put("videos", videos(user.clone()).await.map_err(storage)?);
-    let rooms = p.store.memberships(&user, MembershipKind::Room).await.map_err(storage)?;
+    let rooms = p
+        .store
+        .memberships(&user, MembershipKind::Room)
+        .await
+        .map_err(storage)?;
     put("reviews", rooms.len() as u64);
-    if matches!(level, Analytics::Full | Analytics::OwnData | Analytics::OwnProgress) {
-        let threads = p.store.memberships(&user, MembershipKind::Thread).await.map_err(storage)?;
+    if matches!(
+        level,
+        Analytics::Full | Analytics::OwnData | Analytics::OwnProgress
+    ) {
+        let threads = p
+            .store
+            .memberships(&user, MembershipKind::Thread)
+            .await
+            .map_err(storage)?;
         let mut messages = 0;
         for t in &threads {
             messages += p.store.thread_head(t).await.map_err(storage)?;
@@ -88,7 +102,10 @@ pub async fn analytics(
         Analytics::None => {}
     }
     let scope = format!("{level:?}");
-    Ok(Json(json!({ "user": user, "plan": plan, "scope": scope, "counts": counts })).into_response())
+    Ok(
+        Json(json!({ "user": user, "plan": plan, "scope": scope, "counts": counts }))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -125,7 +142,10 @@ pub async fn set_plan(
                 fields.insert("tier".into(), "required for athletes".into());
             }
             if b.subscription.is_some() {
-                fields.insert("subscription".into(), "only coaches have a subscription".into());
+                fields.insert(
+                    "subscription".into(),
+                    "only coaches have a subscription".into(),
+                );
             }
         }
         Some(Role::Admin) => {
@@ -169,7 +189,13 @@ pub async fn grant(
     let athlete = b.athlete.unwrap_or_default();
     user_id("athlete", &athlete)?;
     let video = b.video.unwrap_or_default();
-    if app.perms.video_asset(&video).await.map_err(storage)?.is_none() {
+    if app
+        .perms
+        .video_asset(&video)
+        .await
+        .map_err(storage)?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!("no video {video}")));
     }
     if let Some(acc) = &app.accounts

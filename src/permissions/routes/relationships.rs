@@ -25,7 +25,9 @@ pub async fn list(State(app): State<App>, Caller(c): Caller) -> ApiResult {
         Role::Athlete => f.of_athlete(&c.sub).await.map_err(storage)?,
         Role::Admin => vec![],
     };
-    rels.sort_by(|a, b| (a.invited_ms, &a.coach, &a.athlete).cmp(&(b.invited_ms, &b.coach, &b.athlete)));
+    rels.sort_by(|a, b| {
+        (a.invited_ms, &a.coach, &a.athlete).cmp(&(b.invited_ms, &b.coach, &b.athlete))
+    });
     Ok(Json(json!({ "relationships": rels })).into_response())
 }
 
@@ -73,7 +75,8 @@ pub async fn act(
     Path((coach, athlete, action)): Path<(String, String, String)>,
 ) -> ApiResult {
     let f = &app.perms.facts;
-    let mine = (c.sub == coach && c.role == Role::Coach) || (c.sub == athlete && c.role == Role::Athlete);
+    let mine =
+        (c.sub == coach && c.role == Role::Coach) || (c.sub == athlete && c.role == Role::Athlete);
     if !mine {
         return Err(ApiError::not_found("no such relationship of yours"));
     }

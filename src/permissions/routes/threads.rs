@@ -91,8 +91,12 @@ fn ws_error(code: ErrorCode, msg: String) -> ApiError {
         ErrorCode::NotFound | ErrorCode::NotMember => ApiError::not_found(msg),
         ErrorCode::Overloaded => ApiError::busy(1, msg),
         ErrorCode::Internal => ApiError::unavailable(msg),
-        _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", msg.clone())
-            .with("fields", json!({ "message": msg })),
+        _ => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            msg.clone(),
+        )
+        .with("fields", json!({ "message": msg })),
     }
 }
 
@@ -107,7 +111,9 @@ pub async fn send(
 ) -> ApiResult {
     let meta = member_thread(&app, &c, &id).await?;
     if !meta.members.contains(&c.sub) {
-        return Err(ApiError::forbidden("admins read threads; only members send"));
+        return Err(ApiError::forbidden(
+            "admins read threads; only members send",
+        ));
     }
     require(
         app.perms
@@ -161,8 +167,16 @@ pub async fn send(
     .map_err(|_| ApiError::unavailable("the thread did not answer in time; retry"))??;
     match reply {
         Reply::Ack { seq, dup } => {
-            let status = if dup { StatusCode::OK } else { StatusCode::CREATED };
-            Ok((status, Json(json!({ "thread": meta.id, "seq": seq, "dup": dup }))).into_response())
+            let status = if dup {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            Ok((
+                status,
+                Json(json!({ "thread": meta.id, "seq": seq, "dup": dup })),
+            )
+                .into_response())
         }
         other => Err(ApiError::internal(format!("unexpected reply {other:?}"))),
     }

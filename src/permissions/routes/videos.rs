@@ -65,7 +65,11 @@ pub async fn one(State(app): State<App>, Caller(c): Caller, Path(id): Path<Strin
 
 /// `GET /api/v1/videos/{id}/reviews`: review rooms of the video that you
 /// are a member of.
-pub async fn reviews(State(app): State<App>, Caller(c): Caller, Path(id): Path<String>) -> ApiResult {
+pub async fn reviews(
+    State(app): State<App>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
     let a = visible(&app, &c, &id).await?;
     let store = &app.perms.store;
     let rooms = store

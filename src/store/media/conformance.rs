@@ -99,7 +99,10 @@ pub async fn assets(store: &dyn MediaStore) {
     store.put_asset(&mine).await.unwrap();
     store.put_asset(&mine).await.unwrap();
     assert_eq!(store.assets_of(&owner, 10).await.unwrap(), vec![mine]);
-    assert_eq!(store.assets_of(&unique("nobody"), 10).await.unwrap(), vec![]);
+    assert_eq!(
+        store.assets_of(&unique("nobody"), 10).await.unwrap(),
+        vec![]
+    );
 }
 
 /// Round trip, overwrite (every state), unknown id.
