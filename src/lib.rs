@@ -10,6 +10,7 @@ pub mod config;
 pub mod gateway;
 pub mod http;
 pub mod media;
+pub mod openapi;
 pub mod permissions;
 pub mod ratelimit;
 pub mod server;

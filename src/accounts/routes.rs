@@ -71,13 +71,14 @@ fn required(fields: &mut Map<String, Value>, name: &str, v: &Option<String>) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RegisterReq {
     email: Option<String>,
     password: Option<String>,
     role: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterReq, responses((status = 202, description = "accepted (no enumeration)"), (status = 400, description = "malformed JSON"), (status = 422, description = "validation_failed with fields"), (status = 429, description = "rate_limit_exceeded")))]
 async fn register(State(a): Svc, JsonBody(b): JsonBody<RegisterReq>) -> ApiResult {
     let mut fields = Map::new();
     required(&mut fields, "email", &b.email);
@@ -129,13 +130,14 @@ fn sign_in_response(s: SignIn) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SignInReq {
     email: Option<String>,
     password: Option<String>,
     device: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/signin", tag = "accounts", request_body = SignInReq, responses((status = 200, description = "tokens, or an MFA challenge"), (status = 400, description = "malformed JSON"), (status = 422, description = "validation_failed with fields"), (status = 429, description = "rate_limit_exceeded")))]
 async fn sign_in(
     State(a): Svc,
     ClientIp(ip): ClientIp,
@@ -154,7 +156,7 @@ async fn sign_in(
     Ok(sign_in_response(s))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct MfaReq {
     challenge: Option<String>,
     code: Option<String>,
@@ -162,6 +164,7 @@ struct MfaReq {
     device: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/mfa", tag = "accounts", request_body = MfaReq, responses((status = 200, description = "tokens"), (status = 400, description = "malformed JSON"), (status = 422, description = "validation_failed with fields"), (status = 429, description = "rate_limit_exceeded")))]
 async fn sign_in_mfa(
     State(a): Svc,
     ClientIp(ip): ClientIp,
@@ -185,11 +188,12 @@ async fn sign_in_mfa(
     Ok(axum::Json(t).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RefreshReq {
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "accounts", request_body = RefreshReq, responses((status = 200, description = "rotated tokens"), (status = 400, description = "malformed JSON"), (status = 422, description = "validation_failed with fields"), (status = 429, description = "rate_limit_exceeded")))]
 async fn refresh(State(a): Svc, JsonBody(b): JsonBody<RefreshReq>) -> ApiResult {
     let Some(t) = b.refresh_token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::invalid_field("refresh_token", "required"));
@@ -197,6 +201,7 @@ async fn refresh(State(a): Svc, JsonBody(b): JsonBody<RefreshReq>) -> ApiResult 
     Ok(axum::Json(a.refresh(&t).await?).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204, description = "session revoked"), (status = 401, description = "unauthorized"), (status = 403, description = "mfa_required")), security(("bearer" = [])))]
 async fn logout(State(a): Svc, headers: HeaderMap) -> ApiResult {
     let c = authenticate_allowing_mfa_enrollment(a.auth(), &headers).await?;
     if let Some(sid) = &c.sid {
@@ -205,12 +210,13 @@ async fn logout(State(a): Svc, headers: HeaderMap) -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ExternalReq {
     id_token: Option<String>,
     device: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/external", tag = "accounts", request_body = ExternalReq, responses((status = 200, description = "tokens for the mapped account"), (status = 400, description = "malformed JSON"), (status = 422, description = "validation_failed with fields"), (status = 429, description = "rate_limit_exceeded")))]
 async fn external(State(a): Svc, JsonBody(b): JsonBody<ExternalReq>) -> ApiResult {
     let Some(t) = b.id_token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::invalid_field("id_token", "required"));
@@ -219,6 +225,7 @@ async fn external(State(a): Svc, JsonBody(b): JsonBody<ExternalReq>) -> ApiResul
     Ok(sign_in_response(s))
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", responses((status = 200, description = "your account"), (status = 401, description = "unauthorized"), (status = 403, description = "mfa_required")), security(("bearer" = [])))]
 async fn me(State(a): Svc, headers: HeaderMap) -> ApiResult {
     let c = authenticate_allowing_mfa_enrollment(a.auth(), &headers).await?;
     let acc = a.account(&c.sub).await?.account;
@@ -243,6 +250,7 @@ async fn me(State(a): Svc, headers: HeaderMap) -> ApiResult {
     .into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "accounts", responses((status = 200, description = "your sessions (devices)"), (status = 401, description = "unauthorized"), (status = 403, description = "mfa_required")), security(("bearer" = [])))]
 async fn sessions(State(a): Svc, headers: HeaderMap) -> ApiResult {
     let c = authenticate(a.auth(), &headers).await?;
     let list: Vec<Value> = a
@@ -262,6 +270,7 @@ async fn sessions(State(a): Svc, headers: HeaderMap) -> ApiResult {
     Ok(axum::Json(json!({ "sessions": list })).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v1/sessions/{sid}", tag = "accounts", params(("sid" = String, Path, description = "session id")), responses((status = 204, description = "revoked"), (status = 401, description = "unauthorized"), (status = 403, description = "mfa_required")), security(("bearer" = [])))]
 async fn revoke_session(State(a): Svc, headers: HeaderMap, Path(sid): Path<String>) -> ApiResult {
     let c = authenticate(a.auth(), &headers).await?;
     if sid.len() > 64 || !a.revoke(&c.sub, &sid).await? {
@@ -270,16 +279,18 @@ async fn revoke_session(State(a): Svc, headers: HeaderMap, Path(sid): Path<Strin
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/mfa/totp/enroll", tag = "accounts", responses((status = 200, description = "secret and otpauth URL"), (status = 401, description = "unauthorized"), (status = 403, description = "mfa_required")), security(("bearer" = [])))]
 async fn totp_enroll(State(a): Svc, headers: HeaderMap) -> ApiResult {
     let c = authenticate_allowing_mfa_enrollment(a.auth(), &headers).await?;
     Ok(axum::Json(a.totp_enroll(&c).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ConfirmReq {
     code: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/mfa/totp/confirm", tag = "accounts", request_body = ConfirmReq, responses((status = 200, description = "recovery codes"), (status = 401, description = "unauthorized"), (status = 403, description = "mfa_required")), security(("bearer" = [])))]
 async fn totp_confirm(
     State(a): Svc,
     headers: HeaderMap,
@@ -291,6 +302,23 @@ async fn totp_confirm(
     };
     Ok(axum::Json(a.totp_confirm(&c, &code).await?).into_response())
 }
+
+/// The OpenAPI description of these routes (merged into /api/openapi.json).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    register,
+    sign_in,
+    sign_in_mfa,
+    refresh,
+    logout,
+    external,
+    me,
+    sessions,
+    revoke_session,
+    totp_enroll,
+    totp_confirm
+))]
+pub struct AccountsApi;
 
 /// The account routes, state applied (merge into the gateway's router).
 pub fn routes(svc: Arc<Accounts>) -> Router {

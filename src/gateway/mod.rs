@@ -122,7 +122,8 @@ fn routes(app: App) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .with_state(app)
-        .merge(api);
+        .merge(api)
+        .merge(crate::openapi::routes());
     let r = match accounts {
         Some(svc) => r.merge(crate::accounts::routes(svc)),
         None => r,

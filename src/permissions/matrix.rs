@@ -80,7 +80,7 @@ use VideoAccess as V;
 /// The matrix (issue 4). Read it as the issue's table.
 #[rustfmt::skip]
 pub const MATRIX: [Row; 5] = [
-    //    plan                      video access                                              messaging           analytics          admin tools
+    //    plan                      video access                                              messaging                    analytics                  admin tools
     Row { plan: Plan::Admin,        video: V::Full,                                           messaging: M::Full,          analytics: N::Full,        admin: A::Full },
     Row { plan: Plan::CoachPremium, video: V::OwnAndAthletes,                                 messaging: M::Unlimited,     analytics: N::OwnData,     admin: A::None },
     Row { plan: Plan::CoachBasic,   video: V::OwnAndLimited { athletes: BASIC_COACH_ATHLETES }, messaging: M::OwnAthletes,   analytics: N::Basic,       admin: A::None },

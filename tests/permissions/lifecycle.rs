@@ -191,3 +191,27 @@ async fn dev_tokens_follow_the_matrix_too() {
     f.respond("c1", "a1", true).await.expect("accept");
     assert_eq!(ws(&a1, m).await, "ok", "their coach");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_and_docs_page_are_served() {
+    let w = World::start_empty().await;
+    let r = w.node.req("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    for p in ["/api/v1/me", "/api/v1/videos", "/api/v1/analytics/me"] {
+        assert!(doc["paths"][p].is_object(), "{p} documented");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let page = w.node.req("GET", "/api/docs", None, None).await;
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(
+        html.contains("/api/openapi.json") && !html.contains("https://"),
+        "self-contained"
+    );
+}

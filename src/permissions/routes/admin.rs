@@ -26,6 +26,7 @@ pub struct AnalyticsQuery {
 
 /// `GET /api/v1/analytics/me[?user=id]` (`user`: admins only; others get
 /// 404 for anyone but themselves).
+#[utoipa::path(get, path = "/api/v1/analytics/me", tag = "analytics", params(("user" = Option<String>, Query, description = "admins: another user's")), responses((status = 200, description = "{user, plan, scope, counts}"), (status = 403, description = "your plan has no analytics"), (status = 404, description = "not yours"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn analytics(
     State(app): State<App>,
     Caller(c): Caller,
@@ -108,14 +109,21 @@ pub async fn analytics(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PlanReq {
+    /// admin, coach or athlete
+    #[schema(value_type = Option<String>)]
     role: Option<Role>,
+    /// active, trial or expired (coaches)
+    #[schema(value_type = Option<String>)]
     subscription: Option<Subscription>,
+    /// paid or free (athletes)
+    #[schema(value_type = Option<String>)]
     tier: Option<Tier>,
 }
 
 /// `PUT /api/v1/admin/users/{id}/plan` `{"role", "subscription"?, "tier"?}`.
+#[utoipa::path(put, path = "/api/v1/admin/users/{id}/plan", tag = "admin", params(("id" = String, Path, description = "user id")), request_body = PlanReq, responses((status = 200, description = "{id, role, subscription, tier, plan}"), (status = 403, description = "admins only"), (status = 404, description = "no account"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn set_plan(
     State(app): State<App>,
     Caller(c): Caller,
@@ -173,13 +181,14 @@ pub async fn set_plan(
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct GrantReq {
     athlete: Option<String>,
     video: Option<String>,
 }
 
 /// `POST /api/v1/admin/grants` `{"athlete", "video"}`: 201 with the grant.
+#[utoipa::path(post, path = "/api/v1/admin/grants", tag = "admin", request_body = GrantReq, responses((status = 201, description = "Grant"), (status = 403, description = "admins only"), (status = 404, description = "no video"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn grant(
     State(app): State<App>,
     Caller(c): Caller,
@@ -214,6 +223,7 @@ pub async fn grant(
 }
 
 /// `DELETE /api/v1/admin/grants/{athlete}/{video}`: 204, or 404 if none.
+#[utoipa::path(delete, path = "/api/v1/admin/grants/{athlete}/{video}", tag = "admin", params(("athlete" = String, Path, description = "athlete id"), ("video" = String, Path, description = "asset id")), responses((status = 204, description = "revoked"), (status = 403, description = "admins only"), (status = 404, description = "no such grant"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn revoke_grant(
     State(app): State<App>,
     Caller(c): Caller,

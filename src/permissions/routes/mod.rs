@@ -65,6 +65,26 @@ pub(crate) fn user_id(field: &str, id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The OpenAPI description of these routes (merged into /api/openapi.json).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    relationships::list,
+    relationships::invite,
+    relationships::act,
+    relationships::get_profile,
+    relationships::put_profile,
+    videos::list,
+    videos::one,
+    videos::reviews,
+    threads::history,
+    threads::send,
+    admin::analytics,
+    admin::set_plan,
+    admin::grant,
+    admin::revoke_grant,
+))]
+pub struct PermissionsApi;
+
 /// Every route of this module (state: the node's [`App`]).
 pub fn routes(app: App) -> Router {
     Router::new()

@@ -18,6 +18,7 @@ use crate::permissions::RelState;
 use crate::permissions::profiles::{Profile, ProfileInput, validate};
 
 /// `GET /api/v1/relationships`: mine, as coach or athlete.
+#[utoipa::path(get, path = "/api/v1/relationships", tag = "relationships", responses((status = 200, description = "{relationships: [Relationship]}"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn list(State(app): State<App>, Caller(c): Caller) -> ApiResult {
     let f = &app.perms.facts;
     let mut rels = match c.role {
@@ -31,12 +32,13 @@ pub async fn list(State(app): State<App>, Caller(c): Caller) -> ApiResult {
     Ok(Json(json!({ "relationships": rels })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct InviteReq {
     athlete: Option<String>,
 }
 
 /// `POST /api/v1/relationships` `{"athlete": id}`: a coach invites.
+#[utoipa::path(post, path = "/api/v1/relationships", tag = "relationships", request_body = InviteReq, responses((status = 201, description = "Relationship (invited)"), (status = 403, description = "not a coach"), (status = 409, description = "already invited or active"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn invite(
     State(app): State<App>,
     Caller(c): Caller,
@@ -69,6 +71,7 @@ pub async fn invite(
 
 /// `POST /api/v1/relationships/{coach}/{athlete}/{accept|decline|end}`.
 /// Only the athlete answers; either side ends. Someone else's pair is 404.
+#[utoipa::path(post, path = "/api/v1/relationships/{coach}/{athlete}/{action}", tag = "relationships", params(("coach" = String, Path, description = "coach id"), ("athlete" = String, Path, description = "athlete id"), ("action" = String, Path, description = "accept, decline or end")), responses((status = 200, description = "Relationship"), (status = 403, description = "only the athlete answers"), (status = 404, description = "not your relationship"), (status = 409, description = "state does not allow it"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn act(
     State(app): State<App>,
     Caller(c): Caller,
@@ -97,6 +100,7 @@ pub async fn act(
 /// `GET /api/v1/profiles/{user}` (`me` for yours): coach profiles are
 /// public to signed-in users; athlete profiles to themselves, admins and
 /// coaches with an invited or active relationship; otherwise 404.
+#[utoipa::path(get, path = "/api/v1/profiles/{user}", tag = "profiles", params(("user" = String, Path, description = "user id or me")), responses((status = 200, description = "{user, profile}"), (status = 404, description = "no profile you can see"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn get_profile(
     State(app): State<App>,
     Caller(c): Caller,
@@ -132,6 +136,7 @@ pub async fn get_profile(
 
 /// `PUT /api/v1/profiles/me`: your coach or athlete profile (422 with
 /// fields when invalid).
+#[utoipa::path(put, path = "/api/v1/profiles/{user}", tag = "profiles", params(("user" = String, Path, description = "me")), request_body = ProfileInput, responses((status = 200, description = "{user, profile}"), (status = 403, description = "not yours, or an admin"), (status = 422, description = "validation_failed with fields"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn put_profile(
     State(app): State<App>,
     Caller(c): Caller,

@@ -54,6 +54,7 @@ pub struct HistoryQuery {
 
 /// `GET /api/v1/threads/{id}/messages[?before=seq&limit=n]`: up to
 /// `limit` (1..=100, default 50) messages before `before`, ascending.
+#[utoipa::path(get, path = "/api/v1/threads/{id}/messages", tag = "threads", params(("id" = String, Path, description = "thread id"), ("before" = Option<u64>, Query, description = "messages with seq < before"), ("limit" = Option<u32>, Query, description = "1..=100, default 50")), responses((status = 200, description = "{thread, messages: [Message], more}"), (status = 404, description = "not a thread of yours"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn history(
     State(app): State<App>,
     Caller(c): Caller,
@@ -76,11 +77,12 @@ pub async fn history(
     Ok(Json(json!({ "thread": meta.id, "messages": msgs, "more": more })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SendReq {
     msg_id: Option<String>,
     text: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     attachments: Vec<Attachment>,
     reply_to: Option<u64>,
 }
@@ -103,6 +105,7 @@ fn ws_error(code: ErrorCode, msg: String) -> ApiError {
 /// `POST /api/v1/threads/{id}/messages` `{"msg_id", "text", "attachments"?,
 /// "reply_to"?}`: 201 `{"seq", "dup"}` once stored. Same rules as the
 /// WebSocket `send` (membership, the matrix, limits, idempotent `msg_id`).
+#[utoipa::path(post, path = "/api/v1/threads/{id}/messages", tag = "threads", params(("id" = String, Path, description = "thread id")), request_body = SendReq, responses((status = 201, description = "{thread, seq, dup: false}"), (status = 200, description = "{thread, seq, dup: true}"), (status = 403, description = "the matrix refuses"), (status = 404, description = "not a thread of yours"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn send(
     State(app): State<App>,
     Caller(c): Caller,

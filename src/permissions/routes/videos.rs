@@ -22,6 +22,7 @@ pub struct ListQuery {
 
 /// `GET /api/v1/videos[?owner=id]`: every video you can see; `owner`
 /// filters (admins: any user's videos).
+#[utoipa::path(get, path = "/api/v1/videos", tag = "videos", params(("owner" = Option<String>, Query, description = "only this owner's videos (admins: any owner)")), responses((status = 200, description = "{videos: [Asset]}"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn list(
     State(app): State<App>,
     Caller(c): Caller,
@@ -58,6 +59,7 @@ pub(super) async fn visible(app: &App, c: &Claims, id: &str) -> Result<Asset, Ap
 }
 
 /// `GET /api/v1/videos/{id}`.
+#[utoipa::path(get, path = "/api/v1/videos/{id}", tag = "videos", params(("id" = String, Path, description = "asset id")), responses((status = 200, description = "Asset"), (status = 404, description = "no video you can see"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn one(State(app): State<App>, Caller(c): Caller, Path(id): Path<String>) -> ApiResult {
     let a = visible(&app, &c, &id).await?;
     Ok(Json(a).into_response())
@@ -65,6 +67,7 @@ pub async fn one(State(app): State<App>, Caller(c): Caller, Path(id): Path<Strin
 
 /// `GET /api/v1/videos/{id}/reviews`: review rooms of the video that you
 /// are a member of.
+#[utoipa::path(get, path = "/api/v1/videos/{id}/reviews", tag = "videos", params(("id" = String, Path, description = "asset id")), responses((status = 200, description = "{video, reviews: [{room, video_id, owner, created_ms, head}]}"), (status = 404, description = "no video you can see"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn reviews(
     State(app): State<App>,
     Caller(c): Caller,
