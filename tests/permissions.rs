@@ -114,6 +114,14 @@ async fn video_access_by_plan_on_every_endpoint() {
                 if ok { "ok" } else { "not_found" },
                 "WS media_link: {at}"
             );
+            // Cancelling: owner or admin (the asset is ready: conflict).
+            let cancel = ws(&me, ClientMsg::CancelMedia { asset: vid.clone() }).await;
+            let want = match (ok, owner == w.id(name) || *name == "admin") {
+                (false, _) => "not_found",
+                (true, true) => "conflict",
+                (true, false) => "forbidden",
+            };
+            assert_eq!(cancel, want, "WS cancel_media: {at}");
             let create = ws(
                 &me,
                 ClientMsg::CreateRoom {
