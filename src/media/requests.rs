@@ -1,6 +1,7 @@
 //! WebSocket requests about media, answered by the gateway: `media_link`
-//! (the asset and a signed, expiring base URL; for its owner, admins and
-//! members of a room that shows it or that it is attached to) and
+//! (the asset and a signed, expiring base URL; for its owner, admins,
+//! whoever the permission matrix lets see a video, and the members of the
+//! room a voice-over is attached to) and
 //! `cancel_media` (owner or admin). Others get `not_found`, so asset ids do
 //! not leak whether they exist. For videos the gateway passes the
 //! permission matrix's answer (`video`), which then decides alone.
