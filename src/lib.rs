@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod http;
 pub mod media;
 pub mod openapi;
+pub mod permissions;
 pub mod ratelimit;
 pub mod server;
 pub mod store;

@@ -104,6 +104,7 @@ pub async fn start_with_stores(
     if let Some(r) = &revocations {
         auth = auth.with_revocations(r.clone());
     }
+    let kv_for_perms = kv.clone();
     let accounts = match (kv, &revocations) {
         (Some(kv), Some(r)) => Some(Arc::new(
             Accounts::new(kv, auth.clone(), r.clone(), config.accounts.clone())
@@ -111,6 +112,12 @@ pub async fn start_with_stores(
         )),
         _ => None,
     };
+    let perms = Arc::new(crate::permissions::Permissions::new(
+        kv_for_perms,
+        media_store.clone(),
+        store.clone(),
+        accounts.clone(),
+    ));
     let directory = Directory::start(store, config.core.clone())
         .await
         .map_err(|e| StartError::Actors(e.to_string()))?;
@@ -149,6 +156,7 @@ pub async fn start_with_stores(
         http,
         accounts,
         sids: SidIndex::default(),
+        perms,
         directory,
         auth,
         heartbeat: config.heartbeat,

@@ -16,7 +16,7 @@ use chalktalk_protocol::{
     Attachment, ClientMsg, Cursor, ErrorCode, InboxEvent, Message, Notice, Reply, Role,
     ServerFrame, ThreadInfo, ThreadKind, ThreadLive,
 };
-use common::{TestServer, WAIT, ack};
+use common::{TestServer, WAIT, ack, relate};
 
 /// How long to listen when asserting that something does NOT arrive.
 const QUIET: Duration = Duration::from_millis(300);
@@ -180,8 +180,10 @@ fn cursor(user: &str, delivered: u64, read: u64) -> Cursor {
     }
 }
 
-/// Coach and athlete connected, with their direct thread created.
+/// Coach and athlete (an ACTIVE relationship) connected, with their
+/// direct thread created.
 async fn direct(s: &TestServer) -> (Client, Client, String) {
+    relate(s, "coach", "athlete").await;
     let coach = s.connect("coach", Role::Coach, "laptop").await;
     let athlete = s.connect("athlete", Role::Athlete, "phone").await;
     let t = create_thread(&coach, ThreadKind::Direct, &["athlete"], None).await;
@@ -191,6 +193,8 @@ async fn direct(s: &TestServer) -> (Client, Client, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_thread_is_unique_per_pair_and_notifies_the_other_member() {
     let s = TestServer::start().await;
+    // The athlete creates the same thread below: they work together.
+    relate(&s, "coach", "athlete").await;
     // The athlete's other device is online before the thread exists.
     let mut tablet = s.connect("athlete", Role::Athlete, "tablet").await;
     sync(&tablet).await;
@@ -843,18 +847,23 @@ async fn group_threads_and_creation_rules() {
     let g2 = create_thread(&coach, ThreadKind::Group, &["athlete1", "athlete2"], None).await;
     assert_ne!(g2.id, g.id);
 
-    // Every member sees every other member's message.
+    // Every member sees the coach's message; athletes only write in
+    // direct threads with their coach (the permission matrix).
     open(&coach, &g.id, None).await;
     open(&a1, &g.id, None).await;
     open(&a2, &g.id, None).await;
-    assert_eq!(ack(&a1, send(&g.id, "hey", "hey all")).await, (1, false));
+    assert_eq!(ack(&coach, send(&g.id, "hey", "hey all")).await, (1, false));
     for c in [&mut a1, &mut a2] {
         let m = next_msg(c, &g.id).await;
         assert_eq!(
             (m.seq, m.from.as_str(), m.text.as_str()),
-            (1, "athlete1", "hey all")
+            (1, "coach", "hey all")
         );
     }
+    assert_eq!(
+        err_code(a1.request(send(&g.id, "a1", "me too")).await),
+        ErrorCode::Forbidden
+    );
 
     let max = coach.welcome.limits.max_members as usize;
     let refused = [

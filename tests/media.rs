@@ -79,6 +79,9 @@ async fn upload_to_ready_with_progress_links_and_hls() {
         ),
     )
     .await;
+    // Athletes see their own and purchased videos only (the permission
+    // matrix): the coach's video is granted to this athlete.
+    grant(&s, "athlete", &id).await;
     join(&athlete, &room, None).await;
 
     // The uploader and the room both see progress, playable early, then ready.

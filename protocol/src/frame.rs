@@ -42,7 +42,9 @@ pub enum ClientMsg {
     /// Heartbeat; the reply carries the server clock for playback sync.
     Ping,
     /// State of an asset and a signed, expiring base URL for its files.
-    /// Allowed to its owner and to members of a room that shows it.
+    /// Videos: to whoever the permission matrix lets see them (owner,
+    /// admins, a coach's active athletes' videos, purchased ones...);
+    /// voice-overs: to the members of their room.
     MediaLink {
         asset: String,
     },

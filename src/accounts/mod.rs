@@ -36,7 +36,7 @@ pub use model::{Account, Plan, Subscription, Tier};
 pub use oidc::OidcConfig;
 pub use redis::RedisRevocations;
 pub use revocations::{EmbeddedRevocations, RevocationError, Revocations, SidIndex, spawn_closer};
-pub use routes::routes;
+pub use routes::{JsonBody, MAX_JSON_BYTES, routes};
 pub use service::Accounts;
 
 /// Settings of accounts and sign-in.

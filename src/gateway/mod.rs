@@ -2,6 +2,7 @@
 //! liveness `/health` and readiness `/ready`, and the running server's
 //! handle with graceful shutdown (every connection is closed with 1001).
 
+pub mod guard;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -44,6 +45,14 @@ pub struct App {
     pub accounts: Option<Arc<crate::accounts::Accounts>>,
     /// Open WebSocket connections by sign-in session (closing revoked ones).
     pub sids: crate::accounts::SidIndex,
+    /// The permission matrix and its facts (relationships, grants, profiles).
+    pub perms: Arc<crate::permissions::Permissions>,
+}
+
+impl axum::extract::FromRef<App> for Auth {
+    fn from_ref(app: &App) -> Auth {
+        app.auth.clone()
+    }
 }
 
 /// The token from `Authorization: Bearer …` or a `bearer.…` subprotocol.
@@ -109,12 +118,13 @@ pub fn router(app: App) -> Router {
 fn routes(app: App) -> Router {
     let http = app.http.clone();
     let accounts = app.accounts.clone();
+    let mut api = utoipa_axum::router::OpenApiRouter::with_openapi(crate::openapi::base())
+        .merge(crate::permissions::routes::routes(app.clone()));
     let r = Router::new()
         .route("/ws", get(ws_endpoint))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .with_state(app);
-    let mut api = utoipa_axum::router::OpenApiRouter::with_openapi(crate::openapi::base());
     if let Some(svc) = accounts {
         api = api.merge(crate::accounts::routes(svc));
     }

@@ -58,6 +58,8 @@ fn is_too_big(e: &axum::Error) -> bool {
 struct Hello {
     user: String,
     role: chalktalk_protocol::Role,
+    /// Row of the permission matrix (the token's plan).
+    plan: crate::accounts::Plan,
     /// Sign-in session of the token (none for dev tokens).
     sid: Option<String>,
     device: String,
@@ -163,6 +165,7 @@ async fn hello(ws: &mut WebSocket, app: &App, header_token: Option<String>) -> O
     // Refuses tokens of revoked sessions too (the shared list).
     match app.auth.verify_live(&token).await {
         Ok(c) => Some(Hello {
+            plan: c.plan(),
             user: c.sub,
             role: c.role,
             sid: c.sid,
@@ -277,6 +280,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     let mut bucket =
         crate::ratelimit::SessionLimiter::new(crate::ratelimit::Quota::ws_frames(&limits));
     let mut strikes = 0u32;
+    let mut guard = super::guard::Guard::new(app.perms.clone(), h.user.clone(), h.plan);
     loop {
         let deadline = tokio::time::Instant::from_std(last_seen + idle);
         let msg = tokio::select! {
@@ -361,9 +365,13 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
                 frame.id,
                 frame.m,
             );
+            let (perms, plan) = (app.perms.clone(), h.plan);
             tokio::spawn(async move {
                 let reply = match media {
-                    Some(svc) => svc.request(&user, role, &m).await,
+                    Some(svc) => {
+                        let video = super::guard::video_allowed(&perms, &user, plan, &m).await;
+                        svc.request(&user, role, &m, video).await
+                    }
                     None => Err((
                         chalktalk_protocol::ErrorCode::Internal,
                         "media is not enabled on this node".into(),
@@ -374,6 +382,12 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
                     Err((code, msg)) => out.control(err_frame(id, code, msg)),
                 }
             });
+            continue;
+        }
+        if super::guard::Guard::guarded(&frame.m)
+            && let Err((code, msg)) = guard.check(&frame.m).await
+        {
+            out.control(err_frame(frame.id, code, msg));
             continue;
         }
         if frame.m == ClientMsg::Ping {

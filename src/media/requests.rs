@@ -1,8 +1,10 @@
 //! WebSocket requests about media, answered by the gateway: `media_link`
-//! (the asset and a signed, expiring base URL; for its owner, admins and
-//! members of a room that shows it or that it is attached to) and
+//! (the asset and a signed, expiring base URL; for its owner, admins,
+//! whoever the permission matrix lets see a video, and the members of the
+//! room a voice-over is attached to) and
 //! `cancel_media` (owner or admin). Others get `not_found`, so asset ids do
-//! not leak whether they exist.
+//! not leak whether they exist. For videos the gateway passes the
+//! permission matrix's answer (`video`), which then decides alone.
 
 use chalktalk_actors::store::MembershipKind;
 use chalktalk_protocol::{Asset, ClientMsg, ErrorCode, MediaKind, Reply, Role};
@@ -12,9 +14,12 @@ use super::MediaService;
 type Fail = (ErrorCode, String);
 
 impl MediaService {
-    async fn may_view(&self, user: &str, role: Role, a: &Asset) -> bool {
+    async fn may_view(&self, user: &str, role: Role, a: &Asset, video: Option<bool>) -> bool {
         if role == Role::Admin || a.owner == user {
             return true;
+        }
+        if let (MediaKind::Video, Some(allowed)) = (a.kind, video) {
+            return allowed;
         }
         let store = &self.directory.deps.store;
         let Ok(rooms) = store.memberships(user, MembershipKind::Room).await else {
@@ -35,8 +40,15 @@ impl MediaService {
         }
     }
 
-    /// Answers a media request of `user`.
-    pub async fn request(&self, user: &str, role: Role, msg: &ClientMsg) -> Result<Reply, Fail> {
+    /// Answers a media request of `user`; `video`: the permission matrix's
+    /// answer for a video asset (`None`: room membership decides).
+    pub async fn request(
+        &self,
+        user: &str,
+        role: Role,
+        msg: &ClientMsg,
+        video: Option<bool>,
+    ) -> Result<Reply, Fail> {
         let (id, cancel) = match msg {
             ClientMsg::MediaLink { asset } => (asset, false),
             ClientMsg::CancelMedia { asset } => (asset, true),
@@ -49,7 +61,7 @@ impl MediaService {
             .await
             .map_err(|e| (ErrorCode::Internal, format!("store: {e}")))?
             .ok_or_else(not_found)?;
-        if !self.may_view(user, role, &asset).await {
+        if !self.may_view(user, role, &asset, video).await {
             return Err(not_found());
         }
         if cancel {

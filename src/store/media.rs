@@ -10,6 +10,9 @@
 //!   ties by id) instead of scanning every job ever run; `put_job` moves or
 //!   removes the entry in the same transaction as the record.
 //!
+//! - `media_assets_by_owner`: (owner, asset id) -> (), written with the
+//!   asset (`assets_of`: the videos a user can list).
+//!
 //! Values are MessagePack with named fields. Writes go through the store's
 //! writer thread like every other write (group commit, durable when the
 //! future resolves); reads are read transactions on the blocking pool.
@@ -29,6 +32,8 @@ use super::embedded::{decode, encode, unavailable};
 
 /// Asset id -> `Asset`.
 const ASSETS: TableDefinition<&str, &[u8]> = TableDefinition::new("media_assets");
+/// (owner, asset id) -> ().
+const BY_OWNER: TableDefinition<(&str, &str), ()> = TableDefinition::new("media_assets_by_owner");
 /// Job id -> (created_ms, `JobRecord`).
 const JOBS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("media_jobs");
 /// (created_ms, job id) -> () for every job not in a final state.
@@ -38,6 +43,7 @@ const UNFINISHED: TableDefinition<(u64, &str), ()> = TableDefinition::new("media
 pub(super) enum MediaOp {
     PutAsset {
         id: String,
+        owner: String,
         asset: Vec<u8>,
     },
     PutJob {
@@ -51,6 +57,7 @@ pub(super) enum MediaOp {
 /// The media tables of one write transaction.
 pub(super) struct MediaTables<'txn> {
     assets: Table<'txn, &'static str, &'static [u8]>,
+    by_owner: Table<'txn, (&'static str, &'static str), ()>,
     jobs: Table<'txn, &'static str, (u64, &'static [u8])>,
     unfinished: Table<'txn, (u64, &'static str), ()>,
 }
@@ -59,6 +66,7 @@ pub(super) struct MediaTables<'txn> {
 pub(super) fn open_tables(txn: &WriteTransaction) -> Result<MediaTables<'_>, StoreError> {
     Ok(MediaTables {
         assets: txn.open_table(ASSETS).map_err(unavailable)?,
+        by_owner: txn.open_table(BY_OWNER).map_err(unavailable)?,
         jobs: txn.open_table(JOBS).map_err(unavailable)?,
         unfinished: txn.open_table(UNFINISHED).map_err(unavailable)?,
     })
@@ -70,8 +78,9 @@ pub(super) fn apply(
     op: &MediaOp,
 ) -> Result<Result<bool, StoreError>, StorageError> {
     match op {
-        MediaOp::PutAsset { id, asset } => {
+        MediaOp::PutAsset { id, owner, asset } => {
             t.assets.insert(id.as_str(), asset.as_slice())?;
+            t.by_owner.insert((owner.as_str(), id.as_str()), ())?;
         }
         MediaOp::PutJob {
             id,
@@ -105,6 +114,7 @@ impl MediaStore for EmbeddedStore {
         let bytes = encode("asset", asset)?;
         self.write_media(MediaOp::PutAsset {
             id: asset.id.clone(),
+            owner: asset.owner.clone(),
             asset: bytes,
         })
         .await
@@ -117,6 +127,32 @@ impl MediaStore for EmbeddedStore {
             let table = txn.open_table(ASSETS).map_err(unavailable)?;
             let guard = table.get(id.as_str()).map_err(unavailable)?;
             guard.map(|g| decode("asset", &id, g.value())).transpose()
+        })
+        .await
+    }
+
+    async fn assets_of(&self, owner: &str, limit: usize) -> Result<Vec<Asset>, StoreError> {
+        let owner = owner.to_owned();
+        self.read(move |txn| {
+            let index = match txn.open_table(BY_OWNER) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
+                Err(e) => return Err(unavailable(e)),
+            };
+            let assets = txn.open_table(ASSETS).map_err(unavailable)?;
+            let mut out = Vec::new();
+            let range = index.range((owner.as_str(), "")..).map_err(unavailable)?;
+            for entry in range {
+                let (key, _) = entry.map_err(unavailable)?;
+                let (o, id) = key.value();
+                if o != owner || out.len() >= limit {
+                    break;
+                }
+                if let Some(g) = assets.get(id).map_err(unavailable)? {
+                    out.push(decode("asset", id, g.value())?);
+                }
+            }
+            Ok(out)
         })
         .await
     }

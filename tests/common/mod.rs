@@ -131,6 +131,26 @@ impl Drop for ChildServer {
     }
 }
 
+/// An ACTIVE coach–athlete relationship (invite + accept through the
+/// node's relationship service): what the permission matrix needs before
+/// an athlete may message their coach or a coach see an athlete's videos.
+pub async fn relate(s: &TestServer, coach: &str, athlete: &str) {
+    let app = &s.running.as_ref().expect("running").app;
+    let f = &app.perms.facts;
+    f.invite(coach, athlete).await.expect("invite");
+    f.respond(coach, athlete, true).await.expect("accept");
+}
+
+/// Grants (as if purchased) video asset `video` to `athlete`.
+pub async fn grant(s: &TestServer, athlete: &str, video: &str) {
+    let app = &s.running.as_ref().expect("running").app;
+    app.perms
+        .facts
+        .grant(athlete, video, "admin")
+        .await
+        .expect("grant");
+}
+
 pub fn data_dir(s: &TestServer) -> PathBuf {
     s.dir.path().to_path_buf()
 }

@@ -157,6 +157,8 @@ pub trait JobListener: Send + Sync + 'static {
 pub trait MediaStore: Send + Sync + 'static {
     async fn put_asset(&self, asset: &Asset) -> Result<(), StoreError>;
     async fn asset(&self, id: &str) -> Result<Option<Asset>, StoreError>;
+    /// Assets of `owner` (every kind), by id, at most `limit`.
+    async fn assets_of(&self, owner: &str, limit: usize) -> Result<Vec<Asset>, StoreError>;
     async fn put_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError>;
     /// Jobs not in a final state, oldest first.

@@ -91,7 +91,18 @@ pub async fn assets(store: &dyn MediaStore) {
     assert_eq!(store.asset(&id).await.unwrap(), Some(a));
     let ready = asset(&id);
     store.put_asset(&ready).await.unwrap();
-    assert_eq!(store.asset(&id).await.unwrap(), Some(ready));
+    assert_eq!(store.asset(&id).await.unwrap(), Some(ready.clone()));
+    // Listed by owner, once, among the owner's assets only.
+    let owner = unique("owner");
+    let mut mine = asset(&format!("{id}-b"));
+    mine.owner = owner.clone();
+    store.put_asset(&mine).await.unwrap();
+    store.put_asset(&mine).await.unwrap();
+    assert_eq!(store.assets_of(&owner, 10).await.unwrap(), vec![mine]);
+    assert_eq!(
+        store.assets_of(&unique("nobody"), 10).await.unwrap(),
+        vec![]
+    );
 }
 
 /// Round trip, overwrite (every state), unknown id.

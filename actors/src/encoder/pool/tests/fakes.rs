@@ -156,6 +156,17 @@ impl MediaStore for MemStore {
         Ok(lock(&self.assets).get(id).cloned())
     }
 
+    async fn assets_of(&self, owner: &str, limit: usize) -> Result<Vec<Asset>, StoreError> {
+        let mut v: Vec<Asset> = lock(&self.assets)
+            .values()
+            .filter(|a| a.owner == owner)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v.truncate(limit);
+        Ok(v)
+    }
+
     async fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         lock(&self.jobs).insert(job.spec.id.clone(), job.clone());
         Ok(())

@@ -1,0 +1,215 @@
+//! The permission matrix on the WebSocket: the reader checks each frame
+//! that touches a video or messaging (`create_room`, `join_room`, an
+//! `invite` op, `create_thread`, `send`; `media_link` in the media branch)
+//! before it reaches the session actor, through `crate::permissions`.
+//!
+//! Rooms whose `video_id` is not a video asset stay governed by room
+//! membership only. Refusals: `not_found` when the caller may not see the
+//! video of `create_room` (no leak of other users' assets), `forbidden` for
+//! joins, invitations and messaging the matrix does not allow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chalktalk_protocol::{ClientMsg, ErrorCode, RoomOp, ThreadKind};
+
+use crate::accounts::Plan;
+use crate::permissions::{Permissions, Subject};
+
+type Fail = (ErrorCode, String);
+
+fn internal(e: impl std::fmt::Display) -> Fail {
+    (ErrorCode::Internal, format!("storage: {e}"))
+}
+
+/// Threads remembered per connection (members never change).
+const THREAD_CACHE: usize = 256;
+
+/// One connection's permission checks.
+pub struct Guard {
+    perms: Arc<Permissions>,
+    user: String,
+    plan: Plan,
+    threads: HashMap<String, (ThreadKind, Vec<String>)>,
+}
+
+impl Guard {
+    pub fn new(perms: Arc<Permissions>, user: String, plan: Plan) -> Guard {
+        Guard {
+            perms,
+            user,
+            plan,
+            threads: HashMap::new(),
+        }
+    }
+
+    fn me(&self) -> Subject<'_> {
+        Subject {
+            user: &self.user,
+            plan: self.plan,
+        }
+    }
+
+    /// Does this frame need a check at all (cheap, no I/O)?
+    pub fn guarded(m: &ClientMsg) -> bool {
+        matches!(
+            m,
+            ClientMsg::CreateRoom { .. }
+                | ClientMsg::JoinRoom { .. }
+                | ClientMsg::Op {
+                    op: RoomOp::Invite { .. },
+                    ..
+                }
+                | ClientMsg::CreateThread { .. }
+                | ClientMsg::Send { .. }
+        )
+    }
+
+    /// `Ok` lets the frame through to the session actor.
+    pub async fn check(&mut self, m: &ClientMsg) -> Result<(), Fail> {
+        match m {
+            ClientMsg::CreateRoom { video_id, .. } => {
+                let Some(a) = self.perms.video_asset(video_id).await.map_err(internal)? else {
+                    return Ok(());
+                };
+                let d = self
+                    .perms
+                    .video(self.me(), &a.owner, &a.id)
+                    .await
+                    .map_err(internal)?;
+                if !d.allowed() {
+                    return Err((
+                        ErrorCode::NotFound,
+                        format!("no video {video_id} you can see"),
+                    ));
+                }
+                Ok(())
+            }
+            ClientMsg::JoinRoom { room, .. } => self.room_video(room, None).await,
+            ClientMsg::Op {
+                room,
+                op: RoomOp::Invite { user },
+                ..
+            } => self.room_video(room, Some(user)).await,
+            ClientMsg::CreateThread { kind, members, .. } => {
+                let d = self
+                    .perms
+                    .message(self.me(), *kind, members)
+                    .await
+                    .map_err(internal)?;
+                if d.allowed() {
+                    Ok(())
+                } else {
+                    Err((ErrorCode::Forbidden, d.why().message().into()))
+                }
+            }
+            ClientMsg::Send { thread, .. } => self.send(thread).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Joining (`invitee` None) or inviting to a room showing a video
+    /// asset: the joiner, or the invitee under their account's plan, must
+    /// see the video. Invitees without an account (dev identities) are
+    /// checked when they join.
+    async fn room_video(&self, room: &str, invitee: Option<&String>) -> Result<(), Fail> {
+        if room.is_empty() || room.len() > 128 {
+            // The session answers invalid.
+            return Ok(());
+        }
+        let Some(meta) = self.perms.store.room(room).await.map_err(internal)? else {
+            return Ok(());
+        };
+        let Some(a) = self
+            .perms
+            .video_asset(&meta.video_id)
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(());
+        };
+        let (who, plan) = match invitee {
+            None => (self.user.as_str(), self.plan),
+            Some(u) => match self.perms.plan_of(u).await {
+                Some(p) => (u.as_str(), p),
+                None => return Ok(()),
+            },
+        };
+        let d = self
+            .perms
+            .video(Subject { user: who, plan }, &a.owner, &a.id)
+            .await
+            .map_err(internal)?;
+        if d.allowed() {
+            return Ok(());
+        }
+        let msg = match invitee {
+            None => format!(
+                "you may not see the video of room {room}: {}",
+                d.why().message()
+            ),
+            Some(u) => format!(
+                "{u} may not see the video of room {room}: {}",
+                d.why().message()
+            ),
+        };
+        Err((ErrorCode::Forbidden, msg))
+    }
+
+    async fn send(&mut self, thread: &str) -> Result<(), Fail> {
+        if !self.threads.contains_key(thread) {
+            if thread.is_empty() || thread.len() > 128 {
+                return Ok(());
+            }
+            let Some(meta) = self.perms.store.thread(thread).await.map_err(internal)? else {
+                // The session answers not_found.
+                return Ok(());
+            };
+            if self.threads.len() >= THREAD_CACHE {
+                self.threads.clear();
+            }
+            self.threads
+                .insert(thread.to_string(), (meta.kind, meta.members));
+        }
+        let Some((kind, members)) = self.threads.get(thread) else {
+            return Ok(());
+        };
+        if !members.contains(&self.user) {
+            // The thread answers not_member.
+            return Ok(());
+        }
+        let d = self
+            .perms
+            .message(self.me(), *kind, members)
+            .await
+            .map_err(internal)?;
+        if d.allowed() {
+            Ok(())
+        } else {
+            Err((ErrorCode::Forbidden, d.why().message().into()))
+        }
+    }
+}
+
+/// For `media_link` / `cancel_media` of a video asset: the matrix's answer
+/// (`None` for voice-overs and unknown assets, which the media service
+/// decides by ownership and room membership).
+pub async fn video_allowed(
+    perms: &crate::permissions::Permissions,
+    user: &str,
+    plan: crate::accounts::Plan,
+    m: &ClientMsg,
+) -> Option<bool> {
+    let (ClientMsg::MediaLink { asset } | ClientMsg::CancelMedia { asset }) = m else {
+        return None;
+    };
+    let a = perms.video_asset(asset).await.ok().flatten()?;
+    let who = crate::permissions::Subject { user, plan };
+    // A storage failure denies.
+    Some(
+        perms
+            .video(who, &a.owner, &a.id)
+            .await
+            .is_ok_and(|d| d.allowed()),
+    )
+}

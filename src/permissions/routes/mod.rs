@@ -1,0 +1,87 @@
+//! REST routes of the permission matrix under `/api/v1` (contract:
+//! docs/PROTOCOL.md, "Permissions"): relationships, profiles, videos and
+//! their reviews, thread history and sending over HTTP, analytics and the
+//! admin tools. Every route authenticates with [`Caller`]; where the
+//! matrix gives no access to another user's resource the answer is 404,
+//! never 403, so ids do not reveal what exists.
+
+mod admin;
+mod relationships;
+mod threads;
+mod videos;
+
+use axum::extract::DefaultBodyLimit;
+use chalktalk_actors::store::StoreError;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::facts::FactsError;
+use super::{Decision, Subject};
+use crate::accounts::MAX_JSON_BYTES;
+use crate::auth::Claims;
+use crate::gateway::App;
+use crate::http::ApiError;
+
+pub(crate) type ApiResult = Result<axum::response::Response, ApiError>;
+
+pub(crate) fn subject(c: &Claims) -> Subject<'_> {
+    Subject {
+        user: &c.sub,
+        plan: c.plan(),
+    }
+}
+
+pub(crate) fn storage(e: StoreError) -> ApiError {
+    ApiError::unavailable(format!("storage: {e}"))
+}
+
+pub(crate) fn facts_error(e: FactsError) -> ApiError {
+    match e {
+        FactsError::Store(e) => storage(e),
+        FactsError::Disabled => ApiError::unavailable(e.to_string()),
+        FactsError::NotFound => ApiError::not_found("no such relationship of yours"),
+        FactsError::Conflict(m) => ApiError::conflict("conflict", m),
+    }
+}
+
+/// 403 with the decision's reason unless allowed.
+pub(crate) fn require(d: Decision) -> Result<(), ApiError> {
+    if d.allowed() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(d.why().message()))
+    }
+}
+
+/// 422 unless `id` is a valid user id.
+pub(crate) fn user_id(field: &str, id: &str) -> Result<(), ApiError> {
+    if chalktalk_protocol::valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            field,
+            "1-64 characters of [A-Za-z0-9_.:@-]",
+        ))
+    }
+}
+
+/// Every route of this module (state: the node's [`App`]); each handler is
+/// also in the OpenAPI document.
+pub fn routes(app: App) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(relationships::list, relationships::invite))
+        .routes(routes!(relationships::act))
+        .routes(routes!(
+            relationships::get_profile,
+            relationships::put_profile
+        ))
+        .routes(routes!(videos::list))
+        .routes(routes!(videos::one))
+        .routes(routes!(videos::reviews))
+        .routes(routes!(threads::history, threads::send))
+        .routes(routes!(admin::analytics))
+        .routes(routes!(admin::set_plan))
+        .routes(routes!(admin::grant))
+        .routes(routes!(admin::revoke_grant))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .with_state(app)
+}
