@@ -6,6 +6,7 @@ mod ops;
 mod ratelimit;
 mod rooms;
 mod sessions;
+mod signin;
 mod stats;
 mod target;
 mod transcode;
@@ -51,6 +52,8 @@ pub enum BenchCommand {
     Transcode(transcode::TranscodeArgs),
     /// Rate-limit decisions: in process, and with `--redis` through Redis.
     Ratelimit(ratelimit::RatelimitArgs),
+    /// Password checks (argon2id) per second: what bounds sign-ins.
+    Signin(signin::SigninArgs),
 }
 
 #[derive(Args, Debug)]
@@ -78,6 +81,7 @@ pub async fn run(cmd: BenchCommand) -> Result<String, BenchError> {
         BenchCommand::Ops(a) => serde_json::to_value(ops::run(a).await?)?,
         BenchCommand::Transcode(a) => serde_json::to_value(transcode::run(a).await?)?,
         BenchCommand::Ratelimit(a) => serde_json::to_value(ratelimit::run(a).await?)?,
+        BenchCommand::Signin(a) => serde_json::to_value(signin::run(a).await?)?,
         BenchCommand::Store(a) => {
             let dir = a
                 .dir
