@@ -11,6 +11,8 @@ mod common;
 mod helpers;
 #[path = "permissions/lifecycle.rs"]
 mod lifecycle;
+#[path = "permissions/probe.rs"]
+mod probe;
 #[path = "permissions/world.rs"]
 mod world;
 

@@ -4,9 +4,11 @@
 //! before it reaches the session actor, through `crate::permissions`.
 //!
 //! Rooms whose `video_id` is not a video asset stay governed by room
-//! membership only. Refusals: `not_found` when the caller may not see the
-//! video of `create_room` (no leak of other users' assets), `forbidden` for
-//! joins, invitations and messaging the matrix does not allow.
+//! membership only; a `video_id` of asset shape ([`is_asset_id`]) is always
+//! an asset. Refusals: `not_found` when `create_room` names a video the
+//! caller may not see or an asset id that does not exist (the same answer,
+//! so asset ids cannot be probed), `forbidden` for joins, invitations and
+//! messaging the matrix does not allow.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +22,16 @@ type Fail = (ErrorCode, String);
 
 fn internal(e: impl std::fmt::Display) -> Fail {
     (ErrorCode::Internal, format!("storage: {e}"))
+}
+
+/// Does `id` have the shape of a media asset id (`a-` + 20 lowercase hex
+/// digits, `chalktalk_actors::new_id("a")`)? Such a `video_id` is always
+/// treated as an asset: `create_room` needs a video asset the caller may
+/// see, whether or not one exists.
+pub fn is_asset_id(id: &str) -> bool {
+    id.strip_prefix("a-").is_some_and(|h| {
+        h.len() == 20 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Threads remembered per connection (members never change).
@@ -69,7 +81,19 @@ impl Guard {
     pub async fn check(&mut self, m: &ClientMsg) -> Result<(), Fail> {
         match m {
             ClientMsg::CreateRoom { video_id, .. } => {
+                // One answer for "no such asset", "not a video" and "not
+                // yours to see": an asset id's existence cannot be probed.
+                let hidden = || {
+                    (
+                        ErrorCode::NotFound,
+                        format!("no video {video_id} you can see"),
+                    )
+                };
                 let Some(a) = self.perms.video_asset(video_id).await.map_err(internal)? else {
+                    if is_asset_id(video_id) {
+                        return Err(hidden());
+                    }
+                    // Not an asset: the room is governed by membership.
                     return Ok(());
                 };
                 let d = self
@@ -78,10 +102,7 @@ impl Guard {
                     .await
                     .map_err(internal)?;
                 if !d.allowed() {
-                    return Err((
-                        ErrorCode::NotFound,
-                        format!("no video {video_id} you can see"),
-                    ));
+                    return Err(hidden());
                 }
                 Ok(())
             }
