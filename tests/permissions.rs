@@ -9,6 +9,8 @@
 mod common;
 #[path = "accounts/helpers.rs"]
 mod helpers;
+#[path = "permissions/downgrade.rs"]
+mod downgrade;
 #[path = "permissions/lifecycle.rs"]
 mod lifecycle;
 #[path = "permissions/probe.rs"]

@@ -41,6 +41,9 @@ const THREAD_CACHE: usize = 256;
 pub struct Guard {
     perms: Arc<Permissions>,
     user: String,
+    /// The plan of the hello token (used when the user has no account).
+    token_plan: Plan,
+    /// The plan the current check decides with ([`live_plan`]).
     plan: Plan,
     threads: HashMap<String, (ThreadKind, Vec<String>)>,
 }
@@ -50,6 +53,7 @@ impl Guard {
         Guard {
             perms,
             user,
+            token_plan: plan,
             plan,
             threads: HashMap::new(),
         }
@@ -79,6 +83,7 @@ impl Guard {
 
     /// `Ok` lets the frame through to the session actor.
     pub async fn check(&mut self, m: &ClientMsg) -> Result<(), Fail> {
+        self.plan = live_plan(&self.perms, &self.user, self.token_plan).await;
         match m {
             ClientMsg::CreateRoom { video_id, .. } => {
                 // One answer for "no such asset", "not a video" and "not
@@ -212,6 +217,16 @@ impl Guard {
     }
 }
 
+/// The plan a WebSocket check decides with: the account's current plan, so
+/// an admin's change (a downgrade above all) applies to open connections at
+/// their next guarded frame, not only after the client reconnects with a
+/// refreshed token (a connection outlives its token); the hello token's
+/// plan for users without an account (dev identities) or when the account
+/// cannot be read.
+pub async fn live_plan(perms: &Permissions, user: &str, token_plan: Plan) -> Plan {
+    perms.plan_of(user).await.unwrap_or(token_plan)
+}
+
 /// For `media_link` / `cancel_media` of a video asset: the matrix's answer
 /// (`None` for voice-overs and unknown assets, which the media service
 /// decides by ownership and room membership).
@@ -225,6 +240,7 @@ pub async fn video_allowed(
         return None;
     };
     let a = perms.video_asset(asset).await.ok().flatten()?;
+    let plan = live_plan(perms, user, plan).await;
     let who = crate::permissions::Subject { user, plan };
     // A storage failure denies.
     Some(

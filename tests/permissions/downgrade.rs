@@ -1,0 +1,78 @@
+//! A plan change reaches open WebSockets: a connection outlives its access
+//! token (the token is checked at `hello` only), so the guard decides with
+//! the account's current plan, not the plan the hello token carried.
+
+use chalktalk::accounts::Plan;
+use chalktalk_protocol::{ClientMsg, Reply, ThreadKind};
+use serde_json::json;
+
+use super::world::World;
+use super::{send_msg, ws};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downgrade_applies_to_an_open_websocket() {
+    let mut w = World::start_empty().await;
+    w.add("admin", Plan::Admin).await;
+    let coach = w.add("coach", Plan::CoachPremium).await;
+    let athlete = w.add("athlete", Plan::AthletePaid).await;
+    w.add("seller", Plan::CoachPremium).await;
+    w.relate("coach", "athlete").await;
+    w.video("v-bought", "seller").await;
+    w.app
+        .perms
+        .facts
+        .grant(&athlete, "v-bought", &w.id("admin"))
+        .await
+        .expect("grant");
+
+    // Paid: a direct thread with their coach, a purchased video.
+    let a = w.ws("athlete").await;
+    let direct = ClientMsg::CreateThread {
+        kind: ThreadKind::Direct,
+        members: vec![coach.clone()],
+        title: None,
+    };
+    let Reply::ThreadCreated { thread } = a.request(direct.clone()).await.expect("thread") else {
+        panic!("thread_created expected")
+    };
+    assert_eq!(ws(&a, send_msg(&thread.id, "m1")).await, "ok");
+    let link = ClientMsg::MediaLink {
+        asset: "v-bought".into(),
+    };
+    assert_eq!(ws(&a, link.clone()).await, "ok");
+
+    // The admin downgrades the athlete to free; the connection stays open
+    // and its hello token still says paid.
+    let r = w
+        .node
+        .req(
+            "PUT",
+            &format!("/api/v1/admin/users/{athlete}/plan"),
+            Some(&w.token("admin")),
+            Some(json!({"role": "athlete", "tier": "free"}).to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    assert_eq!(
+        ws(&a, send_msg(&thread.id, "m2")).await,
+        "forbidden",
+        "free athletes have no messaging"
+    );
+    assert_eq!(ws(&a, direct).await, "forbidden");
+    assert_eq!(ws(&a, link.clone()).await, "not_found", "own videos only");
+
+    // Upgraded again: allowed again, on the same connection.
+    let r = w
+        .node
+        .req(
+            "PUT",
+            &format!("/api/v1/admin/users/{athlete}/plan"),
+            Some(&w.token("admin")),
+            Some(json!({"role": "athlete", "tier": "paid"}).to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(ws(&a, send_msg(&thread.id, "m3")).await, "ok");
+    assert_eq!(ws(&a, link).await, "ok");
+}
