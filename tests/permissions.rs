@@ -15,6 +15,8 @@ mod downgrade;
 mod lifecycle;
 #[path = "permissions/probe.rs"]
 mod probe;
+#[path = "permissions/voice_over.rs"]
+mod voice_over;
 #[path = "permissions/world.rs"]
 mod world;
 

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chalktalk_protocol::{ClientMsg, ErrorCode, RoomOp, ThreadKind};
+use chalktalk_protocol::{ClientMsg, ErrorCode, MediaKind, RoomOp, ThreadKind};
 
 use crate::accounts::Plan;
 use crate::permissions::{Permissions, Subject};
@@ -227,9 +227,12 @@ pub async fn live_plan(perms: &Permissions, user: &str, token_plan: Plan) -> Pla
     perms.plan_of(user).await.unwrap_or(token_plan)
 }
 
-/// For `media_link` / `cancel_media` of a video asset: the matrix's answer
-/// (`None` for voice-overs and unknown assets, which the media service
-/// decides by ownership and room membership).
+/// For `media_link` / `cancel_media`: the matrix's answer for the video
+/// behind the asset: a video asset itself, or, for a voice-over, the video
+/// asset its room shows (commentary on a video is only for those who may
+/// see the video). `None` for unknown assets and voice-overs whose room
+/// shows no asset, which the media service decides by ownership and room
+/// membership.
 pub async fn video_allowed(
     perms: &crate::permissions::Permissions,
     user: &str,
@@ -239,13 +242,25 @@ pub async fn video_allowed(
     let (ClientMsg::MediaLink { asset } | ClientMsg::CancelMedia { asset }) = m else {
         return None;
     };
-    let a = perms.video_asset(asset).await.ok().flatten()?;
+    let media = perms.media.as_ref()?;
+    if !chalktalk_protocol::valid_id(asset) {
+        return None;
+    }
+    let a = media.asset(asset).await.ok().flatten()?;
+    let video = match a.kind {
+        MediaKind::Video => a,
+        MediaKind::VoiceOver => {
+            let room = a.room.as_deref()?;
+            let meta = perms.store.room(room).await.ok().flatten()?;
+            perms.video_asset(&meta.video_id).await.ok().flatten()?
+        }
+    };
     let plan = live_plan(perms, user, plan).await;
     let who = crate::permissions::Subject { user, plan };
     // A storage failure denies.
     Some(
         perms
-            .video(who, &a.owner, &a.id)
+            .video(who, &video.owner, &video.id)
             .await
             .is_ok_and(|d| d.allowed()),
     )
