@@ -7,10 +7,10 @@
 //! users' resources.
 
 mod common;
-#[path = "accounts/helpers.rs"]
-mod helpers;
 #[path = "permissions/downgrade.rs"]
 mod downgrade;
+#[path = "accounts/helpers.rs"]
+mod helpers;
 #[path = "permissions/lifecycle.rs"]
 mod lifecycle;
 #[path = "permissions/probe.rs"]

@@ -163,7 +163,8 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(out);
         }
-        if b.len() < size + 2 || out.len() + size > MAX_JWKS_BYTES {
+        // Checked: a hostile size (up to usize::MAX) must not overflow.
+        if size > MAX_JWKS_BYTES - out.len() || b.len() < size.saturating_add(2) {
             return Err("truncated or oversized chunk".into());
         }
         out.extend_from_slice(&b[..size]);
@@ -290,6 +291,22 @@ mod tests {
             b"abcde"
         );
         assert!(dechunk(b"9\r\nabc").is_err());
+    }
+
+    #[test]
+    fn hostile_chunk_sizes_are_refused_not_panics() {
+        // First chunk and a later one (out non-empty) of size usize::MAX.
+        for body in [
+            &b"ffffffffffffffff\r\nab\r\n0\r\n\r\n"[..],
+            &b"2\r\nab\r\nffffffffffffffff\r\ncd\r\n0\r\n\r\n"[..],
+            &b"2\r\nab\r\nfffffffffffffffe\r\ncd\r\n0\r\n\r\n"[..],
+        ] {
+            assert!(dechunk(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn jwks_keys() {
         let set = br#"{"keys":[{"kty":"oct","kid":"h","k":"AAAA"},{"kty":"EC","kid":"e","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
         let keys = parse_jwks(set).unwrap();
         assert_eq!(keys.len(), 1);

@@ -30,7 +30,9 @@ fn internal(e: impl std::fmt::Display) -> Fail {
 /// see, whether or not one exists.
 pub fn is_asset_id(id: &str) -> bool {
     id.strip_prefix("a-").is_some_and(|h| {
-        h.len() == 20 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        h.len() == 20
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 

@@ -49,7 +49,11 @@ async fn a_downgrade_applies_to_an_open_websocket() {
             "PUT",
             &format!("/api/v1/admin/users/{athlete}/plan"),
             Some(&w.token("admin")),
-            Some(json!({"role": "athlete", "tier": "free"}).to_string().into_bytes()),
+            Some(
+                json!({"role": "athlete", "tier": "free"})
+                    .to_string()
+                    .into_bytes(),
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -69,7 +73,11 @@ async fn a_downgrade_applies_to_an_open_websocket() {
             "PUT",
             &format!("/api/v1/admin/users/{athlete}/plan"),
             Some(&w.token("admin")),
-            Some(json!({"role": "athlete", "tier": "paid"}).to_string().into_bytes()),
+            Some(
+                json!({"role": "athlete", "tier": "paid"})
+                    .to_string()
+                    .into_bytes(),
+            ),
         )
         .await;
     assert_eq!(r.status, 200);

@@ -40,7 +40,11 @@ async fn voice_overs_follow_access_to_the_rooms_video() {
     let link = ClientMsg::MediaLink {
         asset: "vo-1".into(),
     };
-    assert_eq!(ws(&c, link.clone()).await, "ok", "member who sees the video");
+    assert_eq!(
+        ws(&c, link.clone()).await,
+        "ok",
+        "member who sees the video"
+    );
 
     w.app
         .perms
