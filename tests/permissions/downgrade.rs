@@ -1,6 +1,7 @@
-//! A plan change reaches open WebSockets: a connection outlives its access
-//! token (the token is checked at `hello` only), so the guard decides with
-//! the account's current plan, not the plan the hello token carried.
+//! A plan change applies at once: a WebSocket outlives its access token
+//! (checked at `hello` only), so the guard decides with the account's
+//! current plan, not the hello token's; REST routes too, not after the
+//! token's remaining lifetime (a demoted admin loses admin tools at once).
 
 use chalktalk::accounts::Plan;
 use chalktalk_protocol::{ClientMsg, Reply, ThreadKind};
@@ -65,6 +66,22 @@ async fn a_downgrade_applies_to_an_open_websocket() {
     );
     assert_eq!(ws(&a, direct).await, "forbidden");
     assert_eq!(ws(&a, link.clone()).await, "not_found", "own videos only");
+    // The HTTP fallback with the same (still valid, still "paid") token.
+    let path = format!("/api/v1/threads/{}/messages", thread.id);
+    let http = w
+        .node
+        .post(
+            &path,
+            Some(&w.token("athlete")),
+            json!({"msg_id": "h2", "text": "x"}),
+        )
+        .await;
+    assert_eq!(http.status, 403, "{}", String::from_utf8_lossy(&http.body));
+    let seen = w
+        .node
+        .get("/api/v1/videos/v-bought", &w.token("athlete"))
+        .await;
+    assert_eq!(seen.status, 404, "the purchased video is hidden at once");
 
     // Upgraded again: allowed again, on the same connection.
     let r = w
@@ -83,4 +100,51 @@ async fn a_downgrade_applies_to_an_open_websocket() {
     assert_eq!(r.status, 200);
     assert_eq!(ws(&a, send_msg(&thread.id, "m3")).await, "ok");
     assert_eq!(ws(&a, link).await, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demoted_admin_loses_admin_tools_at_once() {
+    let mut w = World::start_empty().await;
+    let boss = w.add("boss", Plan::Admin).await;
+    w.add("admin2", Plan::Admin).await;
+    let athlete = w.add("athlete", Plan::AthleteFree).await;
+    let plan = |u: &str| format!("/api/v1/admin/users/{u}/plan");
+    let body = |tier: &str| {
+        Some(
+            json!({"role": "athlete", "tier": tier})
+                .to_string()
+                .into_bytes(),
+        )
+    };
+    // While an admin, boss upgrades the athlete.
+    let r = w
+        .node
+        .req("PUT", &plan(&athlete), Some(&w.token("boss")), body("paid"))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // admin2 demotes boss; boss's token still says admin.
+    let r = w
+        .node
+        .req("PUT", &plan(&boss), Some(&w.token("admin2")), body("free"))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = w
+        .node
+        .req(
+            "PUT",
+            &plan(&boss),
+            Some(&w.token("boss")),
+            Some(json!({"role": "admin"}).to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 403, "re-promoting oneself with the old token");
+    let r = w
+        .node
+        .post(
+            "/api/v1/admin/grants",
+            Some(&w.token("boss")),
+            json!({"athlete": athlete, "video": "v-1"}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
 }
