@@ -229,7 +229,8 @@ pub async fn live_plan(perms: &Permissions, user: &str, token_plan: Plan) -> Pla
     perms.plan_of(user).await.unwrap_or(token_plan)
 }
 
-/// For `media_link` / `cancel_media`: the matrix's answer for the video
+/// For `media_link` / `cancel_media` of a caller with `plan` (their
+/// [`live_plan`]): the matrix's answer for the video
 /// behind the asset: a video asset itself, or, for a voice-over, the video
 /// asset its room shows (commentary on a video is only for those who may
 /// see the video). `None` for unknown assets and voice-overs whose room
@@ -257,7 +258,6 @@ pub async fn video_allowed(
             perms.video_asset(&meta.video_id).await.ok().flatten()?
         }
     };
-    let plan = live_plan(perms, user, plan).await;
     let who = crate::permissions::Subject { user, plan };
     // A storage failure denies.
     Some(

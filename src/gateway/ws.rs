@@ -211,11 +211,10 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         if let ClientMsg::MediaLink { .. } | ClientMsg::CancelMedia { .. } = &frame.m {
             // Media requests are answered here, off the session actor: they
             // touch the media store and the encoder pool, not rooms.
-            let (media, out, user, role, id, m) = (
+            let (media, out, user, id, m) = (
                 app.media.clone(),
                 out.clone(),
                 h.user.clone(),
-                h.role,
                 frame.id,
                 frame.m,
             );
@@ -223,6 +222,10 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             tokio::spawn(async move {
                 let reply = match media {
                     Some(svc) => {
+                        // The account's current plan and role, not the
+                        // hello token's (a demoted admin is no admin here).
+                        let plan = super::guard::live_plan(&perms, &user, plan).await;
+                        let role = plan.role();
                         let video = super::guard::video_allowed(&perms, &user, plan, &m).await;
                         svc.request(&user, role, &m, video).await
                     }

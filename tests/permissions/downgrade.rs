@@ -108,6 +108,16 @@ async fn a_demoted_admin_loses_admin_tools_at_once() {
     let boss = w.add("boss", Plan::Admin).await;
     w.add("admin2", Plan::Admin).await;
     let athlete = w.add("athlete", Plan::AthleteFree).await;
+    w.video("v-1", "athlete").await;
+    let open = w.ws("boss").await;
+    let link = ClientMsg::MediaLink {
+        asset: "v-1".into(),
+    };
+    assert_eq!(
+        ws(&open, link.clone()).await,
+        "ok",
+        "admins see every video"
+    );
     let plan = |u: &str| format!("/api/v1/admin/users/{u}/plan");
     let body = |tier: &str| {
         Some(
@@ -147,4 +157,9 @@ async fn a_demoted_admin_loses_admin_tools_at_once() {
         )
         .await;
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        ws(&open, link).await,
+        "not_found",
+        "the open WebSocket of the demoted admin"
+    );
 }
