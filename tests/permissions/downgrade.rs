@@ -147,7 +147,8 @@ async fn a_demoted_admin_loses_admin_tools_at_once() {
             Some(json!({"role": "admin"}).to_string().into_bytes()),
         )
         .await;
-    assert_eq!(r.status, 403, "re-promoting oneself with the old token");
+    assert_eq!(r.status, 401, "re-promoting oneself with the old token");
+    assert_eq!(r.json()["error"], "unauthorized");
     let r = w
         .node
         .post(
@@ -156,10 +157,54 @@ async fn a_demoted_admin_loses_admin_tools_at_once() {
             json!({"athlete": athlete, "video": "v-1"}),
         )
         .await;
-    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(
         ws(&open, link).await,
         "not_found",
         "the open WebSocket of the demoted admin"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_change_ends_the_users_sessions() {
+    let mut w = World::start_empty().await;
+    w.add("admin", Plan::Admin).await;
+    // A real sign-in (a session with a refresh token).
+    let t = w.node.athlete("later.coach@perm.test", "phone").await;
+    let access = t["access_token"].as_str().expect("access").to_string();
+    let me = w.node.get("/api/v1/me", &access).await;
+    assert_eq!(me.status, 200);
+    let id = me.json()["id"].as_str().expect("id").to_string();
+    // A plan change within the role keeps the session...
+    let put = |body: serde_json::Value| {
+        let (n, admin, id) = (&w.node, w.token("admin"), id.clone());
+        async move {
+            n.req(
+                "PUT",
+                &format!("/api/v1/admin/users/{id}/plan"),
+                Some(&admin),
+                Some(body.to_string().into_bytes()),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(put(json!({"role": "athlete", "tier": "paid"})).await, 200);
+    assert_eq!(w.node.get("/api/v1/videos", &access).await.status, 200);
+    // ...a new role ends it: the coach must sign in (and enroll TOTP).
+    assert_eq!(
+        put(json!({"role": "coach", "subscription": "active"})).await,
+        200
+    );
+    assert_eq!(w.node.get("/api/v1/me", &access).await.status, 401);
+    assert_eq!(w.node.get("/api/v1/videos", &access).await.status, 401);
+    let r = w
+        .node
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": t["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
 }

@@ -168,11 +168,19 @@ pub async fn set_plan(
         .accounts
         .as_ref()
         .ok_or_else(|| ApiError::unavailable("accounts are not enabled on this node"))?;
-    if accounts.get(&id).await?.is_none() {
+    let Some(before) = accounts.get(&id).await? else {
         return Err(ApiError::not_found(format!("no account {id}")));
-    }
+    };
     let a = accounts.set_plan(&id, role, b.subscription, b.tier).await?;
     tracing::info!(admin = %c.sub, user = %id, plan = ?a.plan(), "plan set");
+    if before.role != a.role {
+        // A new role means new tokens (and TOTP enrollment for a coach or
+        // admin): every session of the user ends, open WebSockets close.
+        for s in accounts.sessions(&id).await? {
+            accounts.revoke(&id, &s.sid).await?;
+        }
+        tracing::info!(user = %id, from = ?before.role, to = ?a.role, "role changed; sessions revoked");
+    }
     Ok(Json(json!({
         "id": a.id, "role": a.role, "subscription": a.subscription, "tier": a.tier,
         "plan": a.plan(),

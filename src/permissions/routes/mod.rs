@@ -25,10 +25,12 @@ use crate::http::ApiError;
 pub(crate) type ApiResult = Result<axum::response::Response, ApiError>;
 
 /// Extractor: the authenticated caller ([`Caller`]: valid, unrevoked
-/// access token) with the role and plan of their account as it is NOW, not
-/// as the token says: an admin's plan change (a demoted admin above all)
-/// applies at once instead of after the token's remaining lifetime. Users
-/// without an account (dev tokens) keep the token's.
+/// access token) with the plan of their account as it is NOW, not as the
+/// token says: an admin's plan change applies at once instead of after the
+/// token's remaining lifetime. A token whose role is no longer the
+/// account's is refused (401; a role change also revokes the sessions:
+/// the user signs in again, enrolling TOTP if now a coach or admin). Users
+/// without an account (dev tokens) keep the token's plan.
 pub struct LiveCaller(pub Claims);
 
 impl axum::extract::FromRequestParts<App> for LiveCaller {
@@ -40,8 +42,12 @@ impl axum::extract::FromRequestParts<App> for LiveCaller {
     ) -> Result<Self, Self::Rejection> {
         let Caller(mut c) = Caller::from_request_parts(parts, app).await?;
         if let Some(plan) = app.perms.plan_of(&c.sub).await {
+            if plan.role() != c.role {
+                return Err(ApiError::unauthorized(
+                    "your role changed since this token was issued; sign in again",
+                ));
+            }
             c.plan = Some(plan);
-            c.role = plan.role();
         }
         Ok(LiveCaller(c))
     }
