@@ -87,6 +87,8 @@ struct Cache {
 pub struct Oidc {
     cfg: OidcConfig,
     cache: Mutex<Cache>,
+    /// Held for the duration of a JWKS fetch (one at a time).
+    fetching: Mutex<()>,
 }
 
 /// `(host:port, path)` of an `http://` URL.
@@ -212,31 +214,49 @@ impl Oidc {
         Ok(Oidc {
             cfg,
             cache: Mutex::default(),
+            fetching: Mutex::default(),
         })
     }
 
     /// The key `kid`, fetching the JWKS when it is unknown or stale (and
-    /// the last fetch is older than `min_refresh`).
+    /// the last fetch is older than `min_refresh`). The cache lock is never
+    /// held across the fetch (up to [`FETCH_TIMEOUT`]): a token naming an
+    /// unknown `kid` while the provider is slow does not stall tokens of
+    /// known keys. Fetches are one at a time; waiters look again first.
     async fn key(&self, kid: &str) -> Result<Option<(DecodingKey, Algorithm)>, OidcError> {
-        let mut c = self.cache.lock().await;
-        let stale = c.fetched.is_none_or(|t| t.elapsed() >= self.cfg.max_age);
-        let may_fetch = c
-            .attempted
-            .is_none_or(|t| t.elapsed() >= self.cfg.min_refresh);
-        if (stale || !c.keys.contains_key(kid)) && may_fetch {
-            c.attempted = Some(Instant::now());
-            match http_get(&self.cfg.jwks_url)
-                .await
-                .and_then(|b| parse_jwks(&b))
-            {
-                Ok(keys) => {
-                    tracing::info!(keys = keys.len(), "fetched the identity provider's JWKS");
-                    c.keys = keys;
-                    c.fetched = Some(Instant::now());
-                }
-                Err(e) if c.keys.is_empty() => return Err(OidcError::Keys(e)),
-                Err(e) => tracing::warn!(%e, "cannot refresh the JWKS; using cached keys"),
+        let needs_fetch = |c: &Cache| {
+            let stale = c.fetched.is_none_or(|t| t.elapsed() >= self.cfg.max_age);
+            let may_fetch = c
+                .attempted
+                .is_none_or(|t| t.elapsed() >= self.cfg.min_refresh);
+            (stale || !c.keys.contains_key(kid)) && may_fetch
+        };
+        {
+            let c = self.cache.lock().await;
+            if !needs_fetch(&c) {
+                return Ok(c.keys.get(kid).cloned());
             }
+        }
+        let _one_fetch = self.fetching.lock().await;
+        {
+            let mut c = self.cache.lock().await;
+            if !needs_fetch(&c) {
+                return Ok(c.keys.get(kid).cloned());
+            }
+            c.attempted = Some(Instant::now());
+        }
+        let fetched = http_get(&self.cfg.jwks_url)
+            .await
+            .and_then(|b| parse_jwks(&b));
+        let mut c = self.cache.lock().await;
+        match fetched {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "fetched the identity provider's JWKS");
+                c.keys = keys;
+                c.fetched = Some(Instant::now());
+            }
+            Err(e) if c.keys.is_empty() => return Err(OidcError::Keys(e)),
+            Err(e) => tracing::warn!(%e, "cannot refresh the JWKS; using cached keys"),
         }
         Ok(c.keys.get(kid).cloned())
     }
