@@ -11,6 +11,8 @@
 mod common;
 #[path = "accounts/helpers.rs"]
 mod helpers;
+#[path = "accounts/jwks_stall.rs"]
+mod jwks_stall;
 #[path = "accounts/mfa.rs"]
 mod mfa;
 #[path = "accounts/sessions.rs"]

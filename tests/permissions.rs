@@ -7,10 +7,16 @@
 //! users' resources.
 
 mod common;
+#[path = "permissions/downgrade.rs"]
+mod downgrade;
 #[path = "accounts/helpers.rs"]
 mod helpers;
 #[path = "permissions/lifecycle.rs"]
 mod lifecycle;
+#[path = "permissions/probe.rs"]
+mod probe;
+#[path = "permissions/voice_over.rs"]
+mod voice_over;
 #[path = "permissions/world.rs"]
 mod world;
 

@@ -87,6 +87,8 @@ struct Cache {
 pub struct Oidc {
     cfg: OidcConfig,
     cache: Mutex<Cache>,
+    /// Held for the duration of a JWKS fetch (one at a time).
+    fetching: Mutex<()>,
 }
 
 /// `(host:port, path)` of an `http://` URL.
@@ -163,7 +165,8 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(out);
         }
-        if b.len() < size + 2 || out.len() + size > MAX_JWKS_BYTES {
+        // Checked: a hostile size (up to usize::MAX) must not overflow.
+        if size > MAX_JWKS_BYTES - out.len() || b.len() < size.saturating_add(2) {
             return Err("truncated or oversized chunk".into());
         }
         out.extend_from_slice(&b[..size]);
@@ -211,31 +214,49 @@ impl Oidc {
         Ok(Oidc {
             cfg,
             cache: Mutex::default(),
+            fetching: Mutex::default(),
         })
     }
 
     /// The key `kid`, fetching the JWKS when it is unknown or stale (and
-    /// the last fetch is older than `min_refresh`).
+    /// the last fetch is older than `min_refresh`). The cache lock is never
+    /// held across the fetch (up to [`FETCH_TIMEOUT`]): a token naming an
+    /// unknown `kid` while the provider is slow does not stall tokens of
+    /// known keys. Fetches are one at a time; waiters look again first.
     async fn key(&self, kid: &str) -> Result<Option<(DecodingKey, Algorithm)>, OidcError> {
-        let mut c = self.cache.lock().await;
-        let stale = c.fetched.is_none_or(|t| t.elapsed() >= self.cfg.max_age);
-        let may_fetch = c
-            .attempted
-            .is_none_or(|t| t.elapsed() >= self.cfg.min_refresh);
-        if (stale || !c.keys.contains_key(kid)) && may_fetch {
-            c.attempted = Some(Instant::now());
-            match http_get(&self.cfg.jwks_url)
-                .await
-                .and_then(|b| parse_jwks(&b))
-            {
-                Ok(keys) => {
-                    tracing::info!(keys = keys.len(), "fetched the identity provider's JWKS");
-                    c.keys = keys;
-                    c.fetched = Some(Instant::now());
-                }
-                Err(e) if c.keys.is_empty() => return Err(OidcError::Keys(e)),
-                Err(e) => tracing::warn!(%e, "cannot refresh the JWKS; using cached keys"),
+        let needs_fetch = |c: &Cache| {
+            let stale = c.fetched.is_none_or(|t| t.elapsed() >= self.cfg.max_age);
+            let may_fetch = c
+                .attempted
+                .is_none_or(|t| t.elapsed() >= self.cfg.min_refresh);
+            (stale || !c.keys.contains_key(kid)) && may_fetch
+        };
+        {
+            let c = self.cache.lock().await;
+            if !needs_fetch(&c) {
+                return Ok(c.keys.get(kid).cloned());
             }
+        }
+        let _one_fetch = self.fetching.lock().await;
+        {
+            let mut c = self.cache.lock().await;
+            if !needs_fetch(&c) {
+                return Ok(c.keys.get(kid).cloned());
+            }
+            c.attempted = Some(Instant::now());
+        }
+        let fetched = http_get(&self.cfg.jwks_url)
+            .await
+            .and_then(|b| parse_jwks(&b));
+        let mut c = self.cache.lock().await;
+        match fetched {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "fetched the identity provider's JWKS");
+                c.keys = keys;
+                c.fetched = Some(Instant::now());
+            }
+            Err(e) if c.keys.is_empty() => return Err(OidcError::Keys(e)),
+            Err(e) => tracing::warn!(%e, "cannot refresh the JWKS; using cached keys"),
         }
         Ok(c.keys.get(kid).cloned())
     }
@@ -290,6 +311,22 @@ mod tests {
             b"abcde"
         );
         assert!(dechunk(b"9\r\nabc").is_err());
+    }
+
+    #[test]
+    fn hostile_chunk_sizes_are_refused_not_panics() {
+        // First chunk and a later one (out non-empty) of size usize::MAX.
+        for body in [
+            &b"ffffffffffffffff\r\nab\r\n0\r\n\r\n"[..],
+            &b"2\r\nab\r\nffffffffffffffff\r\ncd\r\n0\r\n\r\n"[..],
+            &b"2\r\nab\r\nfffffffffffffffe\r\ncd\r\n0\r\n\r\n"[..],
+        ] {
+            assert!(dechunk(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn jwks_keys() {
         let set = br#"{"keys":[{"kty":"oct","kid":"h","k":"AAAA"},{"kty":"EC","kid":"e","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
         let keys = parse_jwks(set).unwrap();
         assert_eq!(keys.len(), 1);

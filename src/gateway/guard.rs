@@ -4,14 +4,16 @@
 //! before it reaches the session actor, through `crate::permissions`.
 //!
 //! Rooms whose `video_id` is not a video asset stay governed by room
-//! membership only. Refusals: `not_found` when the caller may not see the
-//! video of `create_room` (no leak of other users' assets), `forbidden` for
-//! joins, invitations and messaging the matrix does not allow.
+//! membership only; a `video_id` of asset shape ([`is_asset_id`]) is always
+//! an asset. Refusals: `not_found` when `create_room` names a video the
+//! caller may not see or an asset id that does not exist (the same answer,
+//! so asset ids cannot be probed), `forbidden` for joins, invitations and
+//! messaging the matrix does not allow.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chalktalk_protocol::{ClientMsg, ErrorCode, RoomOp, ThreadKind};
+use chalktalk_protocol::{ClientMsg, ErrorCode, MediaKind, RoomOp, ThreadKind};
 
 use crate::accounts::Plan;
 use crate::permissions::{Permissions, Subject};
@@ -22,6 +24,18 @@ fn internal(e: impl std::fmt::Display) -> Fail {
     (ErrorCode::Internal, format!("storage: {e}"))
 }
 
+/// Does `id` have the shape of a media asset id (`a-` + 20 lowercase hex
+/// digits, `chalktalk_actors::new_id("a")`)? Such a `video_id` is always
+/// treated as an asset: `create_room` needs a video asset the caller may
+/// see, whether or not one exists.
+pub fn is_asset_id(id: &str) -> bool {
+    id.strip_prefix("a-").is_some_and(|h| {
+        h.len() == 20
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// Threads remembered per connection (members never change).
 const THREAD_CACHE: usize = 256;
 
@@ -29,6 +43,9 @@ const THREAD_CACHE: usize = 256;
 pub struct Guard {
     perms: Arc<Permissions>,
     user: String,
+    /// The plan of the hello token (used when the user has no account).
+    token_plan: Plan,
+    /// The plan the current check decides with ([`live_plan`]).
     plan: Plan,
     threads: HashMap<String, (ThreadKind, Vec<String>)>,
 }
@@ -38,6 +55,7 @@ impl Guard {
         Guard {
             perms,
             user,
+            token_plan: plan,
             plan,
             threads: HashMap::new(),
         }
@@ -67,9 +85,22 @@ impl Guard {
 
     /// `Ok` lets the frame through to the session actor.
     pub async fn check(&mut self, m: &ClientMsg) -> Result<(), Fail> {
+        self.plan = live_plan(&self.perms, &self.user, self.token_plan).await;
         match m {
             ClientMsg::CreateRoom { video_id, .. } => {
+                // One answer for "no such asset", "not a video" and "not
+                // yours to see": an asset id's existence cannot be probed.
+                let hidden = || {
+                    (
+                        ErrorCode::NotFound,
+                        format!("no video {video_id} you can see"),
+                    )
+                };
                 let Some(a) = self.perms.video_asset(video_id).await.map_err(internal)? else {
+                    if is_asset_id(video_id) {
+                        return Err(hidden());
+                    }
+                    // Not an asset: the room is governed by membership.
                     return Ok(());
                 };
                 let d = self
@@ -78,10 +109,7 @@ impl Guard {
                     .await
                     .map_err(internal)?;
                 if !d.allowed() {
-                    return Err((
-                        ErrorCode::NotFound,
-                        format!("no video {video_id} you can see"),
-                    ));
+                    return Err(hidden());
                 }
                 Ok(())
             }
@@ -191,9 +219,23 @@ impl Guard {
     }
 }
 
-/// For `media_link` / `cancel_media` of a video asset: the matrix's answer
-/// (`None` for voice-overs and unknown assets, which the media service
-/// decides by ownership and room membership).
+/// The plan a WebSocket check decides with: the account's current plan, so
+/// an admin's change (a downgrade above all) applies to open connections at
+/// their next guarded frame, not only after the client reconnects with a
+/// refreshed token (a connection outlives its token); the hello token's
+/// plan for users without an account (dev identities) or when the account
+/// cannot be read.
+pub async fn live_plan(perms: &Permissions, user: &str, token_plan: Plan) -> Plan {
+    perms.plan_of(user).await.unwrap_or(token_plan)
+}
+
+/// For `media_link` / `cancel_media` of a caller with `plan` (their
+/// [`live_plan`]): the matrix's answer for the video
+/// behind the asset: a video asset itself, or, for a voice-over, the video
+/// asset its room shows (commentary on a video is only for those who may
+/// see the video). `None` for unknown assets and voice-overs whose room
+/// shows no asset, which the media service decides by ownership and room
+/// membership.
 pub async fn video_allowed(
     perms: &crate::permissions::Permissions,
     user: &str,
@@ -203,12 +245,24 @@ pub async fn video_allowed(
     let (ClientMsg::MediaLink { asset } | ClientMsg::CancelMedia { asset }) = m else {
         return None;
     };
-    let a = perms.video_asset(asset).await.ok().flatten()?;
+    let media = perms.media.as_ref()?;
+    if !chalktalk_protocol::valid_id(asset) {
+        return None;
+    }
+    let a = media.asset(asset).await.ok().flatten()?;
+    let video = match a.kind {
+        MediaKind::Video => a,
+        MediaKind::VoiceOver => {
+            let room = a.room.as_deref()?;
+            let meta = perms.store.room(room).await.ok().flatten()?;
+            perms.video_asset(&meta.video_id).await.ok().flatten()?
+        }
+    };
     let who = crate::permissions::Subject { user, plan };
     // A storage failure denies.
     Some(
         perms
-            .video(who, &a.owner, &a.id)
+            .video(who, &video.owner, &video.id)
             .await
             .is_ok_and(|d| d.allowed()),
     )

@@ -3,6 +3,7 @@
 //! handle with graceful shutdown (every connection is closed with 1001).
 
 pub mod guard;
+mod hello;
 pub mod ws;
 
 use std::collections::HashMap;

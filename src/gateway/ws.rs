@@ -1,10 +1,11 @@
-//! One WebSocket connection: the hello handshake (version, token, device)
-//! and inbox registration, then a reader that rate-limits each frame,
-//! decodes it once, answers heartbeats itself and hands everything else to
-//! the connection's Session actor (started on the first request) (at most `READ_PERMITS` frames
-//! in flight: past that, the reader stops reading and TCP pushes back), and
-//! a writer that drains the session's bounded outbound queue, sends
-//! heartbeats and enforces a write timeout.
+//! One WebSocket connection: the hello handshake (`super::hello`: version,
+//! token, device) and inbox registration, then a reader that rate-limits
+//! each frame, decodes it once, answers heartbeats itself and hands
+//! everything else to the connection's Session actor (started on the first
+//! request; at most `READ_PERMITS` frames in flight: past that, the reader
+//! stops reading and TCP pushes back), and a writer that drains the
+//! session's bounded outbound queue, sends heartbeats and enforces a write
+//! timeout.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,8 +19,7 @@ use chalktalk_actors::session::{Session, SessionArgs, SessionMsg};
 use chalktalk_actors::{Out, Outbound};
 use chalktalk_protocol::Reply;
 use chalktalk_protocol::{
-    ClientMsg, CloseCode, ErrorCode, ServerFrame, Welcome, decode_client, encode, negotiate,
-    valid_id,
+    ClientMsg, CloseCode, ErrorCode, ServerFrame, Welcome, decode_client, encode,
 };
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -28,162 +28,16 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
 use super::App;
+use super::hello::{Hello, close, hello, is_too_big};
 
 /// Frames read from the socket but not yet handled by the session.
 const READ_PERMITS: usize = 32;
-/// Time allowed for the hello frame.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A socket write stalled longer than this closes the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rate-limited frames in a row after which the connection is closed.
 const FLOOD_STRIKES: u32 = 200;
 
 use chalktalk_actors::outbound::{err_frame, ok_frame};
-
-async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
-    let _ = ws
-        .send(WsMessage::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
-}
-
-/// tungstenite reports an oversized message as a capacity error.
-fn is_too_big(e: &axum::Error) -> bool {
-    let s = e.to_string();
-    s.contains("too long") || s.contains("Space limit") || s.contains("too big")
-}
-
-struct Hello {
-    user: String,
-    role: chalktalk_protocol::Role,
-    /// Row of the permission matrix (the token's plan).
-    plan: crate::accounts::Plan,
-    /// Sign-in session of the token (none for dev tokens).
-    sid: Option<String>,
-    device: String,
-    version: u16,
-    inbox_since: Option<u64>,
-}
-
-/// Reads and checks the first frame; on failure the socket is closed.
-async fn hello(ws: &mut WebSocket, app: &App, header_token: Option<String>) -> Option<Hello> {
-    let first = match tokio::time::timeout(HELLO_TIMEOUT, ws.next()).await {
-        Ok(Some(Ok(WsMessage::Binary(b)))) => b,
-        Ok(Some(Ok(_))) => {
-            let _ = ws
-                .send(WsMessage::Binary(err_frame(
-                    0,
-                    ErrorCode::HelloRequired,
-                    "the first frame must be a binary hello",
-                )))
-                .await;
-            close(ws, CloseCode::HELLO_REQUIRED, "hello required").await;
-            return None;
-        }
-        Ok(Some(Err(e))) => {
-            tracing::debug!(%e, "socket error before hello");
-            if is_too_big(&e) {
-                close(ws, CloseCode::TOO_BIG, "frame larger than max_frame_bytes").await;
-            }
-            return None;
-        }
-        Ok(None) => return None,
-        Err(_) => {
-            close(ws, CloseCode::HELLO_REQUIRED, "no hello in time").await;
-            return None;
-        }
-    };
-    let refuse = async |ws: &mut WebSocket, id, code: ErrorCode, msg: String, close_code| {
-        let _ = ws
-            .send(WsMessage::Binary(err_frame(id, code, msg.clone())))
-            .await;
-        close(ws, close_code, code.as_str()).await;
-    };
-    let frame = match decode_client(&first) {
-        Ok(f) => f,
-        Err(e) => {
-            refuse(ws, e.id, e.code, e.message, CloseCode::HELLO_REQUIRED).await;
-            return None;
-        }
-    };
-    let ClientMsg::Hello {
-        v,
-        token,
-        device,
-        inbox_since,
-    } = frame.m
-    else {
-        refuse(
-            ws,
-            frame.id,
-            ErrorCode::HelloRequired,
-            "the first frame must be hello".into(),
-            CloseCode::HELLO_REQUIRED,
-        )
-        .await;
-        return None;
-    };
-    let Some(version) = negotiate(&v) else {
-        let msg = format!(
-            "none of {v:?} is supported; this server speaks {:?}",
-            chalktalk_protocol::SUPPORTED_VERSIONS
-        );
-        refuse(
-            ws,
-            frame.id,
-            ErrorCode::UnsupportedVersion,
-            msg,
-            CloseCode::UNSUPPORTED_VERSION,
-        )
-        .await;
-        return None;
-    };
-    if !valid_id(&device) {
-        refuse(
-            ws,
-            frame.id,
-            ErrorCode::Invalid,
-            "device must be 1-64 characters of [A-Za-z0-9_.:@-]".into(),
-            CloseCode::HELLO_REQUIRED,
-        )
-        .await;
-        return None;
-    }
-    let Some(token) = token.or(header_token) else {
-        refuse(
-            ws,
-            frame.id,
-            ErrorCode::Unauthorized,
-            "no token in hello, header or subprotocol".into(),
-            CloseCode::UNAUTHORIZED,
-        )
-        .await;
-        return None;
-    };
-    // Refuses tokens of revoked sessions too (the shared list).
-    match app.auth.verify_live(&token).await {
-        Ok(c) => Some(Hello {
-            plan: c.plan(),
-            user: c.sub,
-            role: c.role,
-            sid: c.sid,
-            device,
-            version,
-            inbox_since,
-        }),
-        Err(e) => {
-            let cc = if e.code == ErrorCode::TokenExpired {
-                CloseCode::TOKEN_EXPIRED
-            } else {
-                CloseCode::UNAUTHORIZED
-            };
-            refuse(ws, frame.id, e.code, e.message, cc).await;
-            None
-        }
-    }
-}
 
 fn unregister(app: &App, out: &Outbound) {
     let _ = app.directory.inbox().cast(InboxMsg::Unregister {
@@ -357,11 +211,10 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         if let ClientMsg::MediaLink { .. } | ClientMsg::CancelMedia { .. } = &frame.m {
             // Media requests are answered here, off the session actor: they
             // touch the media store and the encoder pool, not rooms.
-            let (media, out, user, role, id, m) = (
+            let (media, out, user, id, m) = (
                 app.media.clone(),
                 out.clone(),
                 h.user.clone(),
-                h.role,
                 frame.id,
                 frame.m,
             );
@@ -369,6 +222,10 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             tokio::spawn(async move {
                 let reply = match media {
                     Some(svc) => {
+                        // The account's current plan and role, not the
+                        // hello token's (a demoted admin is no admin here).
+                        let plan = super::guard::live_plan(&perms, &user, plan).await;
+                        let role = plan.role();
                         let video = super::guard::video_allowed(&perms, &user, plan, &m).await;
                         svc.request(&user, role, &m, video).await
                     }

@@ -4,7 +4,9 @@
 //! room a voice-over is attached to) and
 //! `cancel_media` (owner or admin). Others get `not_found`, so asset ids do
 //! not leak whether they exist. For videos the gateway passes the
-//! permission matrix's answer (`video`), which then decides alone.
+//! permission matrix's answer (`video`), which then decides alone; for a
+//! voice-over, the answer for the video its room shows, which must allow
+//! besides room membership.
 
 use chalktalk_actors::store::MembershipKind;
 use chalktalk_protocol::{Asset, ClientMsg, ErrorCode, MediaKind, Reply, Role};
@@ -20,6 +22,10 @@ impl MediaService {
         }
         if let (MediaKind::Video, Some(allowed)) = (a.kind, video) {
             return allowed;
+        }
+        if video == Some(false) {
+            // A voice-over on a video the caller may not see.
+            return false;
         }
         let store = &self.directory.deps.store;
         let Ok(rooms) = store.memberships(user, MembershipKind::Room).await else {
@@ -41,7 +47,8 @@ impl MediaService {
     }
 
     /// Answers a media request of `user`; `video`: the permission matrix's
-    /// answer for a video asset (`None`: room membership decides).
+    /// answer for a video asset, or for the video of a voice-over's room
+    /// (`None`: room membership decides).
     pub async fn request(
         &self,
         user: &str,

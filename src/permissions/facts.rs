@@ -3,6 +3,12 @@
 //!
 //! - [`NS_REL`]: `{coach}/{athlete}` -> [`Relationship`] (the record);
 //! - [`NS_REL_ATHLETE`]: `{athlete}/{coach}` -> empty (the athlete's index);
+//! - [`NS_ACTIVE_COACH`]: `{coach}/{athlete}` -> `since_ms` (u64 BE) and
+//!   [`NS_ACTIVE_ATHLETE`]: `{athlete}/{coach}` -> empty, present exactly
+//!   while the pair is ACTIVE (written in the same batch as the record), so
+//!   the per-frame questions ("their athletes", "their coaches") read the
+//!   active pairs only, however many invitations and past relationships a
+//!   user piled up;
 //! - [`NS_GRANT`]: `{athlete}/{video}` -> [`Grant`] (purchased videos).
 //!
 //! User ids never contain `/` (`valid_id`), so prefix scans are exact.
@@ -22,6 +28,8 @@ use crate::store::kv::{Kv, KvBatch};
 pub const NS_REL: &str = "rel";
 pub const NS_REL_ATHLETE: &str = "rel_athlete";
 pub const NS_GRANT: &str = "grant";
+pub const NS_ACTIVE_COACH: &str = "rel_active_coach";
+pub const NS_ACTIVE_ATHLETE: &str = "rel_active_athlete";
 
 /// Relationships listed per user at most.
 const MAX_LIST: usize = 10_000;
@@ -117,11 +125,19 @@ impl Facts {
             Some(b) => KvBatch::default().if_equals(NS_REL, key.clone(), b),
             None => KvBatch::default().if_absent(NS_REL, key.clone()),
         };
-        let batch = batch.put(NS_REL, key, enc(new)?).put(
-            NS_REL_ATHLETE,
-            pair(&new.athlete, &new.coach),
-            Vec::new(),
-        );
+        let back = pair(&new.athlete, &new.coach);
+        let batch =
+            batch
+                .put(NS_REL, key.clone(), enc(new)?)
+                .put(NS_REL_ATHLETE, back.clone(), Vec::new());
+        let batch = match (new.state, new.since_ms) {
+            (RelState::Active, Some(since)) => batch
+                .put(NS_ACTIVE_COACH, key, since.to_be_bytes().to_vec())
+                .put(NS_ACTIVE_ATHLETE, back, Vec::new()),
+            _ => batch
+                .delete(NS_ACTIVE_COACH, key)
+                .delete(NS_ACTIVE_ATHLETE, back),
+        };
         Ok(self.kv()?.apply(batch).await?)
     }
 
@@ -247,28 +263,35 @@ impl Facts {
         Ok(out)
     }
 
-    /// ACTIVE athletes of `coach`.
+    /// ACTIVE athletes of `coach` (one scan of the active index).
     pub async fn active_athletes(&self, coach: &str) -> Result<Vec<Active>, StoreError> {
-        Ok(self
-            .of_coach(coach)
-            .await?
+        let Some(kv) = &self.kv else {
+            return Ok(vec![]);
+        };
+        let prefix = format!("{coach}/");
+        let rows = kv.scan(NS_ACTIVE_COACH, &prefix, MAX_LIST).await?;
+        Ok(rows
             .into_iter()
-            .filter(|r| r.state == RelState::Active)
-            .map(|r| Active {
-                other: r.athlete,
-                since_ms: r.since_ms.unwrap_or(0),
+            .filter_map(|(k, v)| {
+                let since = <[u8; 8]>::try_from(v.as_slice()).ok()?;
+                Some(Active {
+                    other: k.strip_prefix(&prefix)?.to_string(),
+                    since_ms: u64::from_be_bytes(since),
+                })
             })
             .collect())
     }
 
-    /// ACTIVE coaches of `athlete`.
+    /// ACTIVE coaches of `athlete` (one scan of the active index).
     pub async fn active_coaches(&self, athlete: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .of_athlete(athlete)
-            .await?
+        let Some(kv) = &self.kv else {
+            return Ok(vec![]);
+        };
+        let prefix = format!("{athlete}/");
+        let rows = kv.scan(NS_ACTIVE_ATHLETE, &prefix, MAX_LIST).await?;
+        Ok(rows
             .into_iter()
-            .filter(|r| r.state == RelState::Active)
-            .map(|r| r.coach)
+            .filter_map(|(k, _)| k.strip_prefix(&prefix).map(str::to_string))
             .collect())
     }
 
@@ -314,3 +337,7 @@ impl Facts {
         rows.iter().map(|(_, b)| dec(b)).collect()
     }
 }
+
+#[cfg(test)]
+#[path = "facts_tests.rs"]
+mod tests;

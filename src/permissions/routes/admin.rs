@@ -11,8 +11,7 @@ use chalktalk_protocol::{MediaKind, Role};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{ApiResult, require, storage, subject, user_id};
-use crate::accounts::Caller;
+use super::{ApiResult, LiveCaller, require, storage, subject, user_id};
 use crate::accounts::{JsonBody, Plan, Subscription, Tier};
 use crate::gateway::App;
 use crate::http::ApiError;
@@ -29,7 +28,7 @@ pub struct AnalyticsQuery {
 #[utoipa::path(get, path = "/api/v1/analytics/me", tag = "analytics", params(("user" = Option<String>, Query, description = "admins: another user's")), responses((status = 200, description = "{user, plan, scope, counts}"), (status = 403, description = "your plan has no analytics"), (status = 404, description = "not yours"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn analytics(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Query(q): Query<AnalyticsQuery>,
 ) -> ApiResult {
     let who = subject(&c);
@@ -126,7 +125,7 @@ pub struct PlanReq {
 #[utoipa::path(put, path = "/api/v1/admin/users/{id}/plan", tag = "admin", params(("id" = String, Path, description = "user id")), request_body = PlanReq, responses((status = 200, description = "{id, role, subscription, tier, plan}"), (status = 403, description = "admins only"), (status = 404, description = "no account"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn set_plan(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<PlanReq>,
 ) -> ApiResult {
@@ -169,11 +168,19 @@ pub async fn set_plan(
         .accounts
         .as_ref()
         .ok_or_else(|| ApiError::unavailable("accounts are not enabled on this node"))?;
-    if accounts.get(&id).await?.is_none() {
+    let Some(before) = accounts.get(&id).await? else {
         return Err(ApiError::not_found(format!("no account {id}")));
-    }
+    };
     let a = accounts.set_plan(&id, role, b.subscription, b.tier).await?;
     tracing::info!(admin = %c.sub, user = %id, plan = ?a.plan(), "plan set");
+    if before.role != a.role {
+        // A new role means new tokens (and TOTP enrollment for a coach or
+        // admin): every session of the user ends, open WebSockets close.
+        for s in accounts.sessions(&id).await? {
+            accounts.revoke(&id, &s.sid).await?;
+        }
+        tracing::info!(user = %id, from = ?before.role, to = ?a.role, "role changed; sessions revoked");
+    }
     Ok(Json(json!({
         "id": a.id, "role": a.role, "subscription": a.subscription, "tier": a.tier,
         "plan": a.plan(),
@@ -191,7 +198,7 @@ pub struct GrantReq {
 #[utoipa::path(post, path = "/api/v1/admin/grants", tag = "admin", request_body = GrantReq, responses((status = 201, description = "Grant"), (status = 403, description = "admins only"), (status = 404, description = "no video"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn grant(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     JsonBody(b): JsonBody<GrantReq>,
 ) -> ApiResult {
     require(decide::admin(subject(&c)))?;
@@ -226,7 +233,7 @@ pub async fn grant(
 #[utoipa::path(delete, path = "/api/v1/admin/grants/{athlete}/{video}", tag = "admin", params(("athlete" = String, Path, description = "athlete id"), ("video" = String, Path, description = "asset id")), responses((status = 204, description = "revoked"), (status = 403, description = "admins only"), (status = 404, description = "no such grant"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn revoke_grant(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Path((athlete, video)): Path<(String, String)>,
 ) -> ApiResult {
     require(decide::admin(subject(&c)))?;

@@ -1,7 +1,8 @@
 //! REST routes of the permission matrix under `/api/v1` (contract:
 //! docs/PROTOCOL.md, "Permissions"): relationships, profiles, videos and
 //! their reviews, thread history and sending over HTTP, analytics and the
-//! admin tools. Every route authenticates with [`Caller`]; where the
+//! admin tools. Every route authenticates with [`LiveCaller`] (the
+//! [`Caller`] check, then the account's current role and plan); where the
 //! matrix gives no access to another user's resource the answer is 404,
 //! never 403, so ids do not reveal what exists.
 
@@ -16,12 +17,41 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::facts::FactsError;
 use super::{Decision, Subject};
-use crate::accounts::MAX_JSON_BYTES;
+use crate::accounts::{Caller, MAX_JSON_BYTES};
 use crate::auth::Claims;
 use crate::gateway::App;
 use crate::http::ApiError;
 
 pub(crate) type ApiResult = Result<axum::response::Response, ApiError>;
+
+/// Extractor: the authenticated caller ([`Caller`]: valid, unrevoked
+/// access token) with the plan of their account as it is NOW, not as the
+/// token says: an admin's plan change applies at once instead of after the
+/// token's remaining lifetime. A token whose role is no longer the
+/// account's is refused (401; a role change also revokes the sessions:
+/// the user signs in again, enrolling TOTP if now a coach or admin). Users
+/// without an account (dev tokens) keep the token's plan.
+pub struct LiveCaller(pub Claims);
+
+impl axum::extract::FromRequestParts<App> for LiveCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &App,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(mut c) = Caller::from_request_parts(parts, app).await?;
+        if let Some(plan) = app.perms.plan_of(&c.sub).await {
+            if plan.role() != c.role {
+                return Err(ApiError::unauthorized(
+                    "your role changed since this token was issued; sign in again",
+                ));
+            }
+            c.plan = Some(plan);
+        }
+        Ok(LiveCaller(c))
+    }
+}
 
 pub(crate) fn subject(c: &Claims) -> Subject<'_> {
     Subject {

@@ -9,8 +9,7 @@ use chalktalk_protocol::Role;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiResult, facts_error, storage, user_id};
-use crate::accounts::Caller;
+use super::{ApiResult, LiveCaller, facts_error, storage, user_id};
 use crate::accounts::JsonBody;
 use crate::gateway::App;
 use crate::http::ApiError;
@@ -19,7 +18,7 @@ use crate::permissions::profiles::{Profile, ProfileInput, validate};
 
 /// `GET /api/v1/relationships`: mine, as coach or athlete.
 #[utoipa::path(get, path = "/api/v1/relationships", tag = "relationships", responses((status = 200, description = "{relationships: [Relationship]}"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
-pub async fn list(State(app): State<App>, Caller(c): Caller) -> ApiResult {
+pub async fn list(State(app): State<App>, LiveCaller(c): LiveCaller) -> ApiResult {
     let f = &app.perms.facts;
     let mut rels = match c.role {
         Role::Coach => f.of_coach(&c.sub).await.map_err(storage)?,
@@ -41,7 +40,7 @@ pub struct InviteReq {
 #[utoipa::path(post, path = "/api/v1/relationships", tag = "relationships", request_body = InviteReq, responses((status = 201, description = "Relationship (invited)"), (status = 403, description = "not a coach"), (status = 409, description = "already invited or active"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn invite(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     JsonBody(b): JsonBody<InviteReq>,
 ) -> ApiResult {
     if c.role != Role::Coach {
@@ -74,7 +73,7 @@ pub async fn invite(
 #[utoipa::path(post, path = "/api/v1/relationships/{coach}/{athlete}/{action}", tag = "relationships", params(("coach" = String, Path, description = "coach id"), ("athlete" = String, Path, description = "athlete id"), ("action" = String, Path, description = "accept, decline or end")), responses((status = 200, description = "Relationship"), (status = 403, description = "only the athlete answers"), (status = 404, description = "not your relationship"), (status = 409, description = "state does not allow it"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn act(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Path((coach, athlete, action)): Path<(String, String, String)>,
 ) -> ApiResult {
     let f = &app.perms.facts;
@@ -103,7 +102,7 @@ pub async fn act(
 #[utoipa::path(get, path = "/api/v1/profiles/{user}", tag = "profiles", params(("user" = String, Path, description = "user id or me")), responses((status = 200, description = "{user, profile}"), (status = 404, description = "no profile you can see"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn get_profile(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Path(user): Path<String>,
 ) -> ApiResult {
     let user = if user == "me" { c.sub.clone() } else { user };
@@ -139,7 +138,7 @@ pub async fn get_profile(
 #[utoipa::path(put, path = "/api/v1/profiles/{user}", tag = "profiles", params(("user" = String, Path, description = "me")), request_body = ProfileInput, responses((status = 200, description = "{user, profile}"), (status = 403, description = "not yours, or an admin"), (status = 422, description = "validation_failed with fields"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn put_profile(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Path(user): Path<String>,
     JsonBody(b): JsonBody<ProfileInput>,
 ) -> ApiResult {

@@ -16,8 +16,7 @@ use chalktalk_protocol::{Attachment, ErrorCode, Reply, Role, ServerFrame, decode
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiResult, require, storage, subject};
-use crate::accounts::Caller;
+use super::{ApiResult, LiveCaller, require, storage, subject};
 use crate::accounts::JsonBody;
 use crate::auth::Claims;
 use crate::gateway::App;
@@ -57,7 +56,7 @@ pub struct HistoryQuery {
 #[utoipa::path(get, path = "/api/v1/threads/{id}/messages", tag = "threads", params(("id" = String, Path, description = "thread id"), ("before" = Option<u64>, Query, description = "messages with seq < before"), ("limit" = Option<u32>, Query, description = "1..=100, default 50")), responses((status = 200, description = "{thread, messages: [Message], more}"), (status = 404, description = "not a thread of yours"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn history(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult {
@@ -108,7 +107,7 @@ fn ws_error(code: ErrorCode, msg: String) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/threads/{id}/messages", tag = "threads", params(("id" = String, Path, description = "thread id")), request_body = SendReq, responses((status = 201, description = "{thread, seq, dup: false}"), (status = 200, description = "{thread, seq, dup: true}"), (status = 403, description = "the matrix refuses"), (status = 404, description = "not a thread of yours"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn send(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<SendReq>,
 ) -> ApiResult {

@@ -9,8 +9,7 @@ use chalktalk_protocol::{Asset, Role};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiResult, storage, subject};
-use crate::accounts::Caller;
+use super::{ApiResult, LiveCaller, storage, subject};
 use crate::auth::Claims;
 use crate::gateway::App;
 use crate::http::ApiError;
@@ -25,7 +24,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/videos", tag = "videos", params(("owner" = Option<String>, Query, description = "only this owner's videos (admins: any owner)")), responses((status = 200, description = "{videos: [Asset]}"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn list(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
     let who = subject(&c);
@@ -60,7 +59,11 @@ pub(super) async fn visible(app: &App, c: &Claims, id: &str) -> Result<Asset, Ap
 
 /// `GET /api/v1/videos/{id}`.
 #[utoipa::path(get, path = "/api/v1/videos/{id}", tag = "videos", params(("id" = String, Path, description = "asset id")), responses((status = 200, description = "Asset"), (status = 404, description = "no video you can see"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
-pub async fn one(State(app): State<App>, Caller(c): Caller, Path(id): Path<String>) -> ApiResult {
+pub async fn one(
+    State(app): State<App>,
+    LiveCaller(c): LiveCaller,
+    Path(id): Path<String>,
+) -> ApiResult {
     let a = visible(&app, &c, &id).await?;
     Ok(Json(a).into_response())
 }
@@ -70,7 +73,7 @@ pub async fn one(State(app): State<App>, Caller(c): Caller, Path(id): Path<Strin
 #[utoipa::path(get, path = "/api/v1/videos/{id}/reviews", tag = "videos", params(("id" = String, Path, description = "asset id")), responses((status = 200, description = "{video, reviews: [{room, video_id, owner, created_ms, head}]}"), (status = 404, description = "no video you can see"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn reviews(
     State(app): State<App>,
-    Caller(c): Caller,
+    LiveCaller(c): LiveCaller,
     Path(id): Path<String>,
 ) -> ApiResult {
     let a = visible(&app, &c, &id).await?;
