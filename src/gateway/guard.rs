@@ -119,18 +119,7 @@ impl Guard {
                 op: RoomOp::Invite { user },
                 ..
             } => self.room_video(room, Some(user)).await,
-            ClientMsg::CreateThread { kind, members, .. } => {
-                let d = self
-                    .perms
-                    .message(self.me(), *kind, members)
-                    .await
-                    .map_err(internal)?;
-                if d.allowed() {
-                    Ok(())
-                } else {
-                    Err((ErrorCode::Forbidden, d.why().message().into()))
-                }
-            }
+            ClientMsg::CreateThread { kind, members, .. } => self.may_message(*kind, members).await,
             ClientMsg::Send { thread, .. } => self.send(thread).await,
             _ => Ok(()),
         }
@@ -206,9 +195,15 @@ impl Guard {
             // The thread answers not_member.
             return Ok(());
         }
+        self.may_message(*kind, members).await
+    }
+
+    /// `forbidden` with the matrix's reason unless the caller may message
+    /// `members` in a thread of `kind`.
+    async fn may_message(&self, kind: ThreadKind, members: &[String]) -> Result<(), Fail> {
         let d = self
             .perms
-            .message(self.me(), *kind, members)
+            .message(self.me(), kind, members)
             .await
             .map_err(internal)?;
         if d.allowed() {
