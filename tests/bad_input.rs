@@ -382,3 +382,149 @@ async fn a_flood_is_rate_limited_then_closed_without_hurting_others() {
     let (seq, _) = ack(&coach, add(&room, "x", line("x", 0))).await;
     assert_eq!(next_event(&mut athlete).await.seq, seq);
 }
+
+/// A burst far past the limit gets every documented answer, in order: a
+/// pong per token, `rate_limited` for the next 199, then the 4009 close
+/// (not "the outbound queue is full" with the answers lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_burst_gets_its_answers_then_4009() {
+    // A slow refill, so the burst is refused in one run of 200.
+    let s = TestServer::start_with(|c| c.core.limits.frames_per_sec = 1).await;
+    let (coach, _athlete, room) = coach_and_athlete(&s).await;
+    // A room whose (inline) snapshot is ~160 KB, in 350 ops (within the
+    // coach's own burst of 400 frames).
+    let adds = (0..350).map(|i| {
+        let ann = chalktalk_protocol::Annotation {
+            shape: Shape::Stroke {
+                points: vec![Point(0.5, 0.5); 40],
+            },
+            ..line(&format!("s{i}"), 0)
+        };
+        coach.request(add(&room, &format!("o{i}"), ann))
+    });
+    for r in futures_util::future::join_all(adds).await {
+        assert!(matches!(r, Ok(Reply::Ack { .. })), "{r:?}");
+    }
+    // A small receive buffer and no reading: the first answers (20 joins,
+    // ~3.2 MB) fill the socket, so the answers to the flood that follows
+    // wait in the server's queue, as for a client on a slow link.
+    let mut opts =
+        chalktalk_protocol::client::ClientOptions::new(s.token("athlete", Role::Athlete), "bot");
+    opts.recv_buffer = Some(4096);
+    let mut flooder = chalktalk_protocol::client::Client::connect(&s.url, opts)
+        .await
+        .unwrap();
+    let burst = flooder.welcome.limits.frame_burst;
+    flooder.pause_reading();
+    let mut id = 10_000;
+    for _ in 0..20 {
+        id += 1;
+        let m = ClientMsg::JoinRoom {
+            room: room.clone(),
+            since: None,
+        };
+        flooder.send_frame(&ClientFrame { id, m }).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3000 {
+        id += 1;
+        if flooder
+            .send_frame(&ClientFrame {
+                id,
+                m: ClientMsg::Ping,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    flooder.resume_reading();
+    // Every answer reaches the client before the close frame: the client
+    // reads them all, in order, and then the close.
+    let (mut joined, mut pongs, mut limited) = (0u32, 0u32, 0u32);
+    let mut last_id = 0;
+    while let Some(f) = flooder.next_push(Duration::from_millis(800)).await {
+        let id = match f {
+            ServerFrame::Ok {
+                id,
+                r: Reply::Joined { .. },
+            } => {
+                joined += 1;
+                id
+            }
+            ServerFrame::Ok {
+                id,
+                r: Reply::Pong { .. },
+            } => {
+                pongs += 1;
+                // A refilled token answers and resets the count of refusals.
+                limited = 0;
+                id
+            }
+            ServerFrame::Err {
+                id,
+                code: ErrorCode::RateLimited,
+                ..
+            } => {
+                limited += 1;
+                id
+            }
+            ServerFrame::Live { .. } => continue,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert!(id > last_id, "answers in order");
+        last_id = id;
+    }
+    let closed = flooder.closed(WAIT).await.expect("closed");
+    assert_eq!(
+        closed,
+        (
+            Some(CloseCode::FLOOD),
+            "sustained flood above the frame rate limit".to_string()
+        )
+    );
+    assert_eq!(joined, 20);
+    assert!(
+        pongs + joined >= burst,
+        "{pongs} pongs for a burst of {burst}"
+    );
+    assert_eq!(
+        limited, 199,
+        "the 200th refused frame closes without an err"
+    );
+}
+
+/// `bad_frame` errors echo the id whenever it can be read (§4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readable_ids_are_echoed_on_bad_frames() {
+    let s = TestServer::start().await;
+    let mut c = s.connect("athlete", Role::Athlete, "fuzz").await;
+    #[derive(serde::Serialize)]
+    struct F<M> {
+        id: u32,
+        m: M,
+    }
+    #[derive(serde::Serialize)]
+    struct X {
+        x: u8,
+    }
+    c.send_raw(encode(&F {
+        id: 32,
+        m: X { x: 1 },
+    }))
+    .unwrap();
+    assert_eq!(err_with(&mut c).await, (32, ErrorCode::BadFrame));
+    c.send_raw(encode(&F { id: 33, m: 7u8 })).unwrap();
+    assert_eq!(err_with(&mut c).await, (33, ErrorCode::BadFrame));
+    let mut bomb = encode(&F { id: 34, m: () });
+    bomb.pop();
+    bomb.extend_from_slice(&[0xdf, 0xff, 0xff, 0xff, 0xff]);
+    c.send_raw(bomb).unwrap();
+    assert_eq!(err_with(&mut c).await, (34, ErrorCode::BadFrame));
+    // Still usable.
+    assert!(matches!(
+        c.request(ClientMsg::Ping).await,
+        Ok(Reply::Pong { .. })
+    ));
+}

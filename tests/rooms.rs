@@ -1,8 +1,11 @@
 //! End-to-end review room tests over real WebSockets: co-annotation, late
 //! joiners, resume after a dropped connection, idempotent op ids, presence
 //! with a grace period, supervised restart after a panic, and a slow
-//! consumer that must not delay the others.
+//! consumer that must not delay the others. Busy rooms (paged joins, slow
+//! links, stalled readers) are in `busy`.
 
+#[path = "rooms/busy.rs"]
+mod busy;
 mod common;
 
 use std::time::{Duration, Instant};

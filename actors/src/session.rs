@@ -360,6 +360,20 @@ impl SessionState {
                 )
                 .await?;
             }
+            ClientMsg::SnapshotPage { room, seq, page } => {
+                self.joined(&room)?;
+                self.route_room(
+                    &room,
+                    false,
+                    RoomMsg::Page {
+                        out: out.clone(),
+                        req,
+                        seq,
+                        page,
+                    },
+                )
+                .await?;
+            }
             ClientMsg::LeaveRoom { room } => {
                 self.joined(&room)?;
                 self.route_room(

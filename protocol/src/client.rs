@@ -43,6 +43,9 @@ pub struct ClientOptions {
     pub recv_buffer: Option<u32>,
     /// How long `request` waits for its reply.
     pub timeout: Duration,
+    /// Read at most this many bytes per second on average (a slow link):
+    /// after each message the reader sleeps for its share.
+    pub read_bytes_per_sec: Option<u64>,
 }
 
 impl ClientOptions {
@@ -53,6 +56,7 @@ impl ClientOptions {
             inbox_since: None,
             recv_buffer: None,
             timeout: Duration::from_secs(10),
+            read_bytes_per_sec: None,
         }
     }
 }
@@ -162,6 +166,7 @@ impl Client {
         let closed: CloseInfo = Arc::default();
         let paused = Arc::new(AtomicBool::new(false));
         let resume = Arc::new(Notify::new());
+        let read_rate = opts.read_bytes_per_sec.filter(|r| *r > 0);
 
         let writer = tokio::spawn(async move {
             while let Some(m) = out_rx.recv().await {
@@ -188,6 +193,10 @@ impl Client {
                     };
                     match msg {
                         Ok(WsMessage::Binary(b)) => {
+                            if let Some(rate) = read_rate {
+                                let secs = b.len() as f64 / rate as f64;
+                                tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                            }
                             let Ok(frame) = codec::decode_server(&b) else {
                                 continue;
                             };
@@ -263,6 +272,64 @@ impl Client {
             Ok(Ok(ServerFrame::Err { code, msg, .. })) => Err(ClientError::Server { code, msg }),
             Ok(Ok(other)) => Err(ClientError::Decode(format!("unpaired frame {other:?}"))),
         }
+    }
+
+    /// Joins `room` and returns its `joined` reply with the whole state: a
+    /// paged join (`JoinMode::Paged`) is completed here, one page request
+    /// at a time, and returned as `JoinMode::Snapshot`. Room events after
+    /// the snapshot arrive as pushes meanwhile, in order, as usual.
+    /// `progress` is told (pages received, pages) after each page.
+    pub async fn join_room(
+        &self,
+        room: &str,
+        since: Option<u64>,
+        mut progress: impl FnMut(u32, u32),
+    ) -> Result<Reply, ClientError> {
+        let reply = self
+            .request(ClientMsg::JoinRoom {
+                room: room.to_string(),
+                since,
+            })
+            .await?;
+        let Reply::Joined {
+            room,
+            mode:
+                crate::JoinMode::Paged {
+                    mut snapshot,
+                    annotations,
+                    pages,
+                },
+            presence,
+        } = reply
+        else {
+            return Ok(reply);
+        };
+        snapshot.annotations.reserve(annotations as usize);
+        for page in 0..pages {
+            let r = self
+                .request(ClientMsg::SnapshotPage {
+                    room: room.clone(),
+                    seq: snapshot.seq,
+                    page,
+                })
+                .await?;
+            let Reply::SnapshotPage {
+                annotations: mut got,
+                ..
+            } = r
+            else {
+                return Err(ClientError::Decode(format!(
+                    "expected snapshot_page, got {r:?}"
+                )));
+            };
+            snapshot.annotations.append(&mut got);
+            progress(page + 1, pages);
+        }
+        Ok(Reply::Joined {
+            room,
+            mode: crate::JoinMode::Snapshot { snapshot },
+            presence,
+        })
     }
 
     /// Sends a frame with id 0 (no reply on success).

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::media::{Asset, MediaFailure, MediaKind, MediaProgress, MediaStage};
 use crate::{
-    Attachment, Cursor, ErrorCode, JoinMode, Limits, Message, Point, PresenceEntry, Role,
-    RoomEvent, RoomId, RoomOp, Style, ThreadId, ThreadInfo, ThreadKind, ThreadLive, UserId,
+    Annotation, Attachment, Cursor, ErrorCode, JoinMode, Limits, Message, Point, PresenceEntry,
+    Role, RoomEvent, RoomId, RoomOp, Style, ThreadId, ThreadInfo, ThreadKind, ThreadLive, UserId,
     room::{Activity, LiveEvent},
 };
 
@@ -69,6 +69,13 @@ pub enum ClientMsg {
     },
     LeaveRoom {
         room: RoomId,
+    },
+    /// One page of the annotations of a paged join (`joined.mode` `paged`):
+    /// `seq` is `snapshot.seq`, `page` counts from 0.
+    SnapshotPage {
+        room: RoomId,
+        seq: u64,
+        page: u32,
     },
     /// Ephemeral: what you are doing in the room.
     Activity {
@@ -159,6 +166,7 @@ impl ClientMsg {
         "create_room",
         "join_room",
         "leave_room",
+        "snapshot_page",
         "activity",
         "points",
         "pointer",
@@ -198,6 +206,14 @@ pub enum Reply {
         room: RoomId,
         mode: JoinMode,
         presence: Vec<PresenceEntry>,
+    },
+    /// Page `page` of `pages` of the annotations of the snapshot at `seq`.
+    SnapshotPage {
+        room: RoomId,
+        seq: u64,
+        page: u32,
+        pages: u32,
+        annotations: Vec<Annotation>,
     },
     /// A durable op or message is stored under `seq`. `dup` is true when the
     /// id was seen before and this is the original seq.

@@ -157,4 +157,15 @@ pub enum JoinMode {
     Replay { since: u64, head: u64 },
     /// The state at `snapshot.seq`; live events follow.
     Snapshot { snapshot: RoomSnapshot },
+    /// A room too large for one frame: `snapshot` is the state at
+    /// `snapshot.seq` without its annotations, which the client fetches as
+    /// `pages` pages (`snapshot_page`, page 0 to pages − 1) holding
+    /// `annotations` in all. Events with seq > `snapshot.seq` follow as
+    /// `room` frames meanwhile: buffer them and apply them after the last
+    /// page.
+    Paged {
+        snapshot: RoomSnapshot,
+        annotations: u32,
+        pages: u32,
+    },
 }

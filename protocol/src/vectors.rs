@@ -48,6 +48,17 @@ pub fn client_vectors() -> Vec<(&'static str, ClientFrame)> {
             },
         ),
         (
+            "snapshot_page",
+            ClientFrame {
+                id: 3,
+                m: ClientMsg::SnapshotPage {
+                    room: "r-abc".into(),
+                    seq: 9000,
+                    page: 1,
+                },
+            },
+        ),
+        (
             "points_ephemeral",
             ClientFrame {
                 id: 0,
@@ -155,6 +166,58 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
                         head: 42,
                     },
                     presence: vec![],
+                },
+            },
+        ),
+        (
+            "joined_paged",
+            ServerFrame::Ok {
+                id: 2,
+                r: Reply::Joined {
+                    room: "r-abc".into(),
+                    mode: JoinMode::Paged {
+                        snapshot: crate::RoomSnapshot {
+                            seq: 9000,
+                            video_id: "v-1".into(),
+                            owner: "coach-1".into(),
+                            aspect: 1.5,
+                            fps: 30.0,
+                            members: vec!["coach-1".into(), "ana".into()],
+                            annotations: vec![],
+                            playback: PlaybackState {
+                                playing: false,
+                                position_ms: 0.0,
+                                rate: 1.0,
+                                at_server_ms: 1_700_000_000_000,
+                                leader: "coach-1".into(),
+                            },
+                        },
+                        annotations: 2500,
+                        pages: 17,
+                    },
+                    presence: vec![],
+                },
+            },
+        ),
+        (
+            "snapshot_page",
+            ServerFrame::Ok {
+                id: 3,
+                r: Reply::SnapshotPage {
+                    room: "r-abc".into(),
+                    seq: 9000,
+                    page: 1,
+                    pages: 17,
+                    annotations: vec![Annotation {
+                        id: "s-1".into(),
+                        author: "coach-1".into(),
+                        t_ms: 12_500,
+                        dur_ms: None,
+                        style: Style::default(),
+                        shape: Shape::Stroke {
+                            points: vec![Point(0.25, 0.5), Point(0.375, 0.625)],
+                        },
+                    }],
                 },
             },
         ),

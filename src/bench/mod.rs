@@ -10,6 +10,7 @@ mod signin;
 mod stats;
 mod target;
 mod transcode;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;

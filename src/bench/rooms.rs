@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chalktalk_protocol::{ClientMsg, LiveEvent, Point, Reply, Role, RoomOp, ServerFrame, Style};
+use chalktalk_protocol::{ClientMsg, Point, Reply, Role, RoomOp, Style};
 use clap::Args;
 use serde::Serialize;
 
-use super::{BenchError, Summary, Target, TargetArgs, connect_many};
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{BenchError, Summary, Target, TargetArgs, connect_many, wire};
 
 #[derive(Args, Debug)]
 pub struct RoomsArgs {
@@ -69,20 +72,16 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
         return Err("need --members >= 2, --rooms >= 1, --rate >= 1".into());
     }
     let target = Target::open(&a.target).await?;
-    let users: Vec<(String, Role)> = (0..a.rooms)
-        .flat_map(|r| {
-            (0..a.members).map(move |m| {
-                let role = if m == 0 { Role::Coach } else { Role::Athlete };
-                (format!("u{r}-{m}"), role)
-            })
-        })
+    // Drawers (one coach per room) use the full client; the receivers a
+    // lean one (`wire`), so the load generator is not the bottleneck.
+    let coaches: Vec<(String, Role)> = (0..a.rooms)
+        .map(|r| (format!("u{r}-0"), Role::Coach))
         .collect();
-    let mut clients = connect_many(&target, users).await?;
+    let mut clients = connect_many(&target, coaches).await?;
     let errors = Arc::new(AtomicU64::new(0));
     // Create and fill the rooms, then join everyone.
     let mut room_ids = Vec::with_capacity(a.rooms);
-    for r in 0..a.rooms {
-        let coach = &clients[r * a.members];
+    for (r, coach) in clients.iter().enumerate() {
         let Reply::RoomCreated { room } = coach
             .request(ClientMsg::CreateRoom {
                 video_id: format!("v{r}"),
@@ -106,13 +105,28 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
         }
         room_ids.push(room);
     }
-    for (i, c) in clients.iter().enumerate() {
+    for (r, c) in clients.iter().enumerate() {
         c.request(ClientMsg::JoinRoom {
-            room: room_ids[i / a.members].clone(),
+            room: room_ids[r].clone(),
             since: None,
         })
         .await?;
     }
+    let listeners: Vec<Result<wire::Raw, BenchError>> =
+        futures_util::stream::iter((0..a.rooms).flat_map(|r| (1..a.members).map(move |m| (r, m))))
+            .map(|(r, m)| {
+                let (target, room) = (&target, room_ids[r].clone());
+                async move {
+                    let mut ws =
+                        wire::connect(target, &format!("u{r}-{m}"), Role::Athlete, "dev").await?;
+                    wire::request(&mut ws, 2, ClientMsg::JoinRoom { room, since: None }).await?;
+                    Ok(ws)
+                }
+            })
+            .buffered(64)
+            .collect()
+            .await;
+    let listeners = listeners.into_iter().collect::<Result<Vec<_>, _>>()?;
     let start = Instant::now();
     let (cpu0, own0) = (target.cpu_seconds(), super::target::own_cpu_seconds());
     let sent_at: Arc<Vec<Vec<AtomicU64>>> = Arc::new(
@@ -133,80 +147,83 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
 
     let mut receivers = Vec::new();
     let mut drawers = Vec::new();
-    for (i, mut c) in clients.drain(..).enumerate() {
+    for (r, mut c) in clients.drain(..).enumerate() {
+        let (sent_at, errors) = (sent_at.clone(), errors.clone());
+        let room = room_ids[r].clone();
+        let (rate, points) = (a.rate, a.points);
+        let rooms = if a.aligned { usize::MAX } else { a.rooms };
+        drawers.push(tokio::spawn(async move {
+            // Spread the drawers over the period, as real clients are:
+            // aligned ticks would measure a synthetic burst instead.
+            let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+            let phase = period.mul_f64(r as f64 / rooms as f64); // ~0 if aligned
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut batch = 0u32;
+            let pts: Vec<Point> = (0..points)
+                .map(|k| Point(0.1 + k as f32 * 0.01, 0.5))
+                .collect();
+            while start.elapsed() < run_for {
+                tick.tick().await;
+                sent_at[r][batch as usize % SLOTS]
+                    .store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                let m = ClientMsg::Points {
+                    room: room.clone(),
+                    stroke: "s1".into(),
+                    batch,
+                    t_ms: 0,
+                    style: Style::default(),
+                    points: pts.clone(),
+                };
+                if c.send(m).is_err() {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                batch += 1;
+            }
+            // Keep the connection until the receivers drain.
+            tokio::time::sleep(drain).await;
+            while c.try_push().is_some() {}
+            u64::from(batch)
+        }));
+    }
+    for mut ws in listeners {
         let (sent_at, index, errors) = (sent_at.clone(), index.clone(), errors.clone());
-        if i % a.members == 0 {
-            let room = room_ids[i / a.members].clone();
-            let (rate, points) = (a.rate, a.points);
-            let rooms = if a.aligned { usize::MAX } else { a.rooms };
-            drawers.push(tokio::spawn(async move {
-                let r = index[&room];
-                // Spread the drawers over the period, as real clients are:
-                // aligned ticks would measure a synthetic burst instead.
-                let period = Duration::from_secs_f64(1.0 / f64::from(rate));
-                let phase = period.mul_f64(r as f64 / rooms as f64); // ~0 if aligned
-                let mut tick =
-                    tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                let mut batch = 0u32;
-                let pts: Vec<Point> = (0..points)
-                    .map(|k| Point(0.1 + k as f32 * 0.01, 0.5))
-                    .collect();
-                while start.elapsed() < run_for {
-                    tick.tick().await;
-                    sent_at[r][batch as usize % SLOTS]
-                        .store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-                    let m = ClientMsg::Points {
-                        room: room.clone(),
-                        stroke: "s1".into(),
-                        batch,
-                        t_ms: 0,
-                        style: Style::default(),
-                        points: pts.clone(),
-                    };
-                    if c.send(m).is_err() {
+        receivers.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(4096);
+            let deadline = run_for + drain;
+            loop {
+                let left = deadline.saturating_sub(start.elapsed());
+                let Ok(msg) = tokio::time::timeout(left, ws.next()).await else {
+                    break;
+                };
+                let b = match msg {
+                    Some(Ok(Message::Binary(b))) => b,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                         errors.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
-                    batch += 1;
-                }
-                // Keep the connection until the receivers drain.
-                tokio::time::sleep(drain).await;
-                while c.try_push().is_some() {}
-                u64::from(batch)
-            }));
-        } else {
-            receivers.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(4096);
-                let deadline = run_for + drain;
-                while start.elapsed() < deadline {
-                    let left = deadline.saturating_sub(start.elapsed());
-                    match c.next_push(left).await {
-                        Some(ServerFrame::Live {
-                            room,
-                            ev: LiveEvent::Points { batch, .. },
-                        }) => {
-                            let now = start.elapsed().as_micros() as u64;
-                            if let Some(&r) = index.get(&room) {
-                                let t = sent_at[r][batch as usize % SLOTS].load(Ordering::Relaxed);
-                                lat.push(now.saturating_sub(t));
-                            }
-                        }
-                        Some(ServerFrame::Err { .. }) | Some(ServerFrame::Resync { .. }) => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Some(_) => {}
-                        None => {
-                            if c.close_info().is_some() {
-                                errors.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
+                    Some(Ok(_)) => continue,
+                };
+                let Ok(h) = rmp_serde::from_slice::<wire::Head>(&b) else {
+                    continue;
+                };
+                match (h.t, h.room, h.ev) {
+                    ("live", Some(room), Some(ev)) if ev.k == Some("points") => {
+                        let now = start.elapsed().as_micros() as u64;
+                        if let (Some(&r), Some(batch)) = (index.get(room), ev.batch) {
+                            let t = sent_at[r][batch as usize % SLOTS].load(Ordering::Relaxed);
+                            lat.push(now.saturating_sub(t));
                         }
                     }
+                    ("err" | "resync", _, _) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
                 }
-                lat
-            }));
-        }
+            }
+            lat
+        }));
     }
     let mut batches_sent = 0;
     for d in drawers {

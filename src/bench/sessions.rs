@@ -1,6 +1,8 @@
-//! `bench sessions`: memory per idle connected session. Measures the
-//! server's resident memory before and after N clients connect (hello done,
-//! inbox registered, nothing else) and divides.
+//! `bench sessions`: memory per connected session. Measures the server's
+//! resident memory before and after N clients connect (hello done, inbox
+//! registered, nothing else; or one request each with `--active`; or
+//! joined to `--rooms` review rooms) and divides; then closes them all and
+//! reports what the server still holds a few seconds later.
 
 use std::time::Duration;
 
@@ -18,6 +20,10 @@ pub struct SessionsArgs {
     /// (an idle connection that only heartbeats has none).
     #[arg(long)]
     pub active: bool,
+    /// Join the sessions to this many review rooms (count / rooms members
+    /// each; the first of each room creates it and invites the others).
+    #[arg(long, default_value_t = 0)]
+    pub rooms: usize,
     #[command(flatten)]
     pub target: TargetArgs,
     #[arg(long)]
@@ -32,6 +38,10 @@ pub struct SessionsReport {
     pub server_rss_before_bytes: Option<u64>,
     pub server_rss_after_bytes: Option<u64>,
     pub bytes_per_session: Option<f64>,
+    /// RSS 7 s after every session closed (the node trims its heap after
+    /// many connections close: `src/gateway/trim.rs`).
+    pub server_rss_after_close_bytes: Option<u64>,
+    pub rooms: usize,
     pub errors: u64,
 }
 
@@ -46,11 +56,23 @@ pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = target.rss_bytes();
     let t0 = std::time::Instant::now();
+    let per_room = if a.rooms > 0 {
+        a.count.div_ceil(a.rooms)
+    } else {
+        0
+    };
     let users = (0..a.count)
-        .map(|i| (format!("idle{i}"), Role::Athlete))
+        .map(|i| match per_room {
+            0 => (format!("idle{i}"), Role::Athlete),
+            n if i % n == 0 => (format!("idle{i}"), Role::Coach),
+            _ => (format!("idle{i}"), Role::Athlete),
+        })
         .collect();
     let clients = connect_many(&target, users).await?;
     let connect_seconds = t0.elapsed().as_secs_f64();
+    if per_room > 0 {
+        join_rooms(&clients, per_room).await?;
+    }
     if a.active {
         for c in &clients {
             // Refused (no such thread), but it starts the Session actor.
@@ -65,6 +87,8 @@ pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
     let after = target.rss_bytes();
     let errors = clients.iter().filter(|c| c.close_info().is_some()).count() as u64;
     drop(clients);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let after_close = target.rss_bytes();
     drop(warm);
     target.close().await;
     Ok(SessionsReport {
@@ -79,6 +103,55 @@ pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
             }
             _ => None,
         },
+        server_rss_after_close_bytes: after_close,
+        rooms: a.rooms,
         errors,
     })
+}
+
+/// Rooms of `per_room` consecutive clients: the first creates the room and
+/// invites the others, then all join (32 rooms at a time).
+async fn join_rooms(
+    clients: &[chalktalk_protocol::client::Client],
+    per_room: usize,
+) -> Result<(), BenchError> {
+    use chalktalk_protocol::{ClientMsg, Reply, RoomOp};
+    use futures_util::StreamExt;
+    let results: Vec<Result<(), BenchError>> = futures_util::stream::iter(clients.chunks(per_room))
+        .enumerate()
+        .map(|(r, members)| async move {
+            let Reply::RoomCreated { room } = members[0]
+                .request(ClientMsg::CreateRoom {
+                    video_id: format!("v{r}"),
+                    aspect: None,
+                    fps: None,
+                })
+                .await?
+            else {
+                return Err("unexpected reply to create_room".into());
+            };
+            for m in &members[1..] {
+                members[0]
+                    .request(ClientMsg::Op {
+                        room: room.clone(),
+                        op_id: format!("inv-{}", m.welcome.user),
+                        op: RoomOp::Invite {
+                            user: m.welcome.user.clone(),
+                        },
+                    })
+                    .await?;
+            }
+            for m in members {
+                m.request(ClientMsg::JoinRoom {
+                    room: room.clone(),
+                    since: None,
+                })
+                .await?;
+            }
+            Ok(())
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    results.into_iter().collect()
 }

@@ -4,6 +4,7 @@
 
 pub mod guard;
 mod hello;
+mod trim;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -143,6 +144,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
+    trimmer: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -150,9 +152,17 @@ impl Running {
     pub async fn start(addr: SocketAddr, app: App) -> std::io::Result<Running> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        // Small replies (acks, pongs) must not wait behind Nagle for the
+        // peer's delayed ACK of the relayed frames before them (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%e, "TCP_NODELAY not set on an accepted socket");
+            }
+        });
         let (stop, mut stopped) = watch::channel(false);
         let router = router(app.clone());
         let sweeper = app.http.clone().map(crate::http::spawn_sweeper);
+        let trimmer = trim::spawn(app.connections.clone());
         let task = tokio::spawn(async move {
             // Peer addresses for per-IP throttling (sign-in, rate limits).
             axum::serve(
@@ -170,6 +180,7 @@ impl Running {
             stop,
             task,
             sweeper,
+            trimmer,
         })
     }
 
@@ -192,6 +203,7 @@ impl Running {
         if let Some(s) = self.sweeper {
             s.abort();
         }
+        self.trimmer.abort();
         if let Some(m) = &self.app.media {
             m.stop();
         }

@@ -32,8 +32,9 @@ use super::hello::{Hello, close, hello, is_too_big};
 
 /// Frames read from the socket but not yet handled by the session.
 const READ_PERMITS: usize = 32;
-/// A socket write stalled longer than this closes the connection.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes of frames the writer hands the socket in one burst (one flush):
+/// a burst must finish within the write stall limit even on a slow link.
+const BURST_BYTES: usize = 256 * 1024;
 /// Rate-limited frames in a row after which the connection is closed.
 const FLOOD_STRIKES: u32 = 200;
 
@@ -124,7 +125,13 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
 
     let (sink, mut stream) = ws.split();
     let (done_tx, mut done_rx) = oneshot::channel::<()>();
-    let writer = tokio::spawn(write_loop(sink, rx, kill, app.heartbeat, done_tx).in_current_span());
+    // A peer that stops reading (a phone that pauses the app, a stalled
+    // link) is given as long as one that stops sending: three heartbeats.
+    // Meanwhile its queue fills, rooms tell it to resync, and it finds
+    // that when it reads again (docs/PROTOCOL.md §13).
+    let stall = app.heartbeat * 3;
+    let writer =
+        tokio::spawn(write_loop(sink, rx, kill, app.heartbeat, stall, done_tx).in_current_span());
 
     let mut actor: Option<ActorRef<SessionMsg>> = None;
     let idle = app.heartbeat * 3;
@@ -134,6 +141,10 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     let mut bucket =
         crate::ratelimit::SessionLimiter::new(crate::ratelimit::Quota::ws_frames(&limits));
     let mut strikes = 0u32;
+    // Set once this reader decided to close the connection: later frames
+    // are read (so the close handshake completes) but never answered, so
+    // the answers already queued reach the client before the close frame.
+    let mut closing = false;
     let mut guard = super::guard::Guard::new(app.perms.clone(), h.user.clone(), h.plan);
     loop {
         let deadline = tokio::time::Instant::from_std(last_seen + idle);
@@ -158,6 +169,12 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         };
         let Some(msg) = msg else { break };
         last_seen = Instant::now();
+        if closing {
+            match msg {
+                Ok(WsMessage::Close(_)) | Err(_) => break,
+                _ => continue,
+            }
+        }
         let bytes = match msg {
             Ok(WsMessage::Binary(b)) => Some(b),
             Ok(WsMessage::Text(_)) => None,
@@ -179,6 +196,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
                     CloseCode::FLOOD,
                     "sustained flood above the frame rate limit",
                 );
+                closing = true;
                 continue;
             }
             let id = bytes
@@ -317,19 +335,26 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     tracing::debug!("session ended");
 }
 
-/// Writes `first` and whatever else is already queued (up to 64 frames) with
-/// one flush, so a burst costs one syscall. Returns a close found in the
-/// queue, to be sent after the burst.
+/// Writes `first` and whatever else is already queued (up to 64 frames or
+/// [`BURST_BYTES`]) with one flush, so a burst costs one syscall. Returns a
+/// close found in the queue, to be sent after the burst.
 async fn write_burst(
     sink: &mut SplitSink<WebSocket, WsMessage>,
     first: Bytes,
     rx: &mut mpsc::Receiver<Out>,
 ) -> Result<Option<Out>, axum::Error> {
+    let mut bytes = first.len();
     sink.feed(WsMessage::Binary(first)).await?;
     let mut close = None;
     for _ in 0..63 {
+        if bytes >= BURST_BYTES {
+            break;
+        }
         match rx.try_recv() {
-            Ok(Out::Frame(b)) => sink.feed(WsMessage::Binary(b)).await?,
+            Ok(Out::Frame(b)) => {
+                bytes += b.len();
+                sink.feed(WsMessage::Binary(b)).await?
+            }
             Ok(c) => {
                 close = Some(c);
                 break;
@@ -346,6 +371,7 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Out>,
     kill: Arc<KillSwitch>,
     heartbeat: Duration,
+    stall: Duration,
     done: oneshot::Sender<()>,
 ) {
     let mut ping = tokio::time::interval(heartbeat);
@@ -359,7 +385,7 @@ async fn write_loop(
                 None => break,
             },
             _ = ping.tick() => {
-                if tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Ping(Bytes::new()))).await.is_err() {
+                if tokio::time::timeout(stall, sink.send(WsMessage::Ping(Bytes::new()))).await.is_err() {
                     break;
                 }
                 continue;
@@ -367,8 +393,7 @@ async fn write_loop(
         };
         let close = match item {
             Out::Frame(b) => {
-                match tokio::time::timeout(WRITE_TIMEOUT, write_burst(&mut sink, b, &mut rx)).await
-                {
+                match tokio::time::timeout(stall, write_burst(&mut sink, b, &mut rx)).await {
                     Ok(Ok(None)) => continue,
                     Ok(Ok(Some(close))) => close,
                     Ok(Err(_)) => break,

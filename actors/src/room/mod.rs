@@ -4,11 +4,12 @@
 //! ephemeral live events, keeps presence (with a grace period for dropped
 //! connections), catches joiners up and stops itself when empty.
 
+pub mod pages;
 pub mod state;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use chalktalk_protocol::{
@@ -51,6 +52,13 @@ pub enum RoomMsg {
     Leave {
         out: Outbound,
         req: u32,
+    },
+    /// `snapshot_page`: one page of a paged join.
+    Page {
+        out: Outbound,
+        req: u32,
+        seq: u64,
+        page: u32,
     },
     /// The session's connection ended (presence grace starts).
     Disconnected {
@@ -100,6 +108,8 @@ struct Member {
     activity: Activity,
     /// Durable events up to this seq are already in the joiner's snapshot.
     skip_until: u64,
+    /// The pages this member is fetching (paged join), until the last one.
+    pages: Option<Arc<pages::Pages>>,
 }
 
 /// Who waits for an op to become durable.
@@ -132,6 +142,8 @@ pub struct RoomActorState {
     /// Waiters of the events being committed, by seq.
     in_flight: Option<Vec<(u64, Vec<Waiter>)>>,
     last_presence: Vec<PresenceEntry>,
+    /// The latest paged snapshot, while some member still fetches it.
+    pages_cache: Weak<pages::Pages>,
     span: tracing::Span,
 }
 
@@ -365,6 +377,7 @@ impl RoomActorState {
         let head = self.durable_seq;
         let mut skip_until = 0;
         let mut replay: Vec<Bytes> = Vec::new();
+        let mut paging = None;
         let mode = match since {
             Some(s) if s <= head && head - s <= self.deps.config.catchup_max => {
                 let from_ring = self.ring.front().is_some_and(|(first, _)| *first <= s + 1);
@@ -409,9 +422,34 @@ impl RoomActorState {
             _ => {
                 // Includes ops still being committed; their events are not
                 // sent to this member again.
-                skip_until = self.core.seq;
-                JoinMode::Snapshot {
-                    snapshot: self.core.snapshot(),
+                match self.paged() {
+                    Some((p, ring)) => {
+                        skip_until = p.seq();
+                        replay = ring;
+                        paging = Some(p.clone());
+                        JoinMode::Paged {
+                            snapshot: p.head.clone(),
+                            annotations: p.annotations,
+                            pages: p.count(),
+                        }
+                    }
+                    None => match pages::build(&self.core) {
+                        pages::Catchup::Inline(snapshot) => {
+                            skip_until = self.core.seq;
+                            JoinMode::Snapshot { snapshot }
+                        }
+                        pages::Catchup::Paged(p) => {
+                            skip_until = p.seq();
+                            self.pages_cache = Arc::downgrade(&p);
+                            let mode = JoinMode::Paged {
+                                snapshot: p.head.clone(),
+                                annotations: p.annotations,
+                                pages: p.count(),
+                            };
+                            paging = Some(p);
+                            mode
+                        }
+                    },
                 }
             }
         };
@@ -429,6 +467,7 @@ impl RoomActorState {
                 out: out.clone(),
                 activity: Activity::Watching,
                 skip_until,
+                pages: paging,
             },
         );
         lock(&self.registry).insert(session, out.clone());
@@ -453,6 +492,69 @@ impl RoomActorState {
             self.resync(session, "too slow to receive the catch-up");
         }
         self.broadcast_presence();
+    }
+
+    /// The cached paged snapshot, if a joiner can still use it: the events
+    /// since it are all in the replay ring (returned, to follow `joined`)
+    /// or not durable yet (they reach the joiner when committed).
+    fn paged(&self) -> Option<(Arc<pages::Pages>, Vec<Bytes>)> {
+        let p = self.pages_cache.upgrade()?;
+        let s = p.seq();
+        if s >= self.durable_seq {
+            return Some((p, Vec::new()));
+        }
+        if self.ring.front().is_none_or(|(first, _)| *first > s + 1) {
+            return None;
+        }
+        let ring = self
+            .ring
+            .iter()
+            .filter(|(seq, _)| *seq > s)
+            .map(|(_, f)| f.clone())
+            .collect();
+        Some((p, ring))
+    }
+
+    /// Answers `snapshot_page`: page `page` of the snapshot at `seq` this
+    /// member is fetching; after the last page the member lets go of it.
+    fn page(&mut self, out: &Outbound, req: u32, seq: u64, page: u32) {
+        let Some(m) = self.members.get_mut(&out.session) else {
+            out.control(error(
+                req,
+                ErrorCode::NotMember,
+                format!("join room {} first", self.id),
+            ));
+            return;
+        };
+        let Some(p) = m.pages.as_ref().filter(|p| p.seq() == seq) else {
+            out.control(error(
+                req,
+                ErrorCode::NotFound,
+                format!(
+                    "no snapshot at seq {seq} is being paged for you in room {}; join again",
+                    self.id
+                ),
+            ));
+            return;
+        };
+        let Some(body) = p.pages.get(page as usize) else {
+            out.control(error(
+                req,
+                ErrorCode::Invalid,
+                format!(
+                    "page {page} is out of range: the snapshot has {} pages",
+                    p.count()
+                ),
+            ));
+            return;
+        };
+        let count = p.count();
+        out.control(Bytes::from(chalktalk_protocol::encode_page_reply(
+            req, &self.id, seq, page, count, body,
+        )));
+        if page + 1 == count {
+            m.pages = None;
+        }
     }
 
     async fn op(
@@ -578,7 +680,10 @@ impl Actor for ReviewRoom {
             return Err(Box::new(NotFound(format!("room {id}"))));
         };
         let (mut core, snapshot_seq) = match store.room_snapshot(&id).await? {
-            Some(s) => (rmp_serde::from_slice::<RoomState>(&s.bytes)?, s.seq),
+            Some(s) => (
+                rmp_serde::from_slice::<RoomState>(&s.bytes)?.recounted(),
+                s.seq,
+            ),
             None => (RoomState::new(meta), 0),
         };
         loop {
@@ -614,6 +719,7 @@ impl Actor for ReviewRoom {
             pending: Vec::new(),
             in_flight: None,
             last_presence: Vec::new(),
+            pages_cache: Weak::new(),
             span,
         })
     }
@@ -670,6 +776,12 @@ async fn dispatch(
 ) -> Result<(), ActorProcessingErr> {
     match msg {
         RoomMsg::Join { out, req, since } => st.join(out, req, since).await,
+        RoomMsg::Page {
+            out,
+            req,
+            seq,
+            page,
+        } => st.page(&out, req, seq, page),
         RoomMsg::Leave { out, req } => {
             st.remove_member(out.session);
             out.control(ok(req, Reply::Done));

@@ -19,6 +19,20 @@ use crate::store::RoomMeta;
 const UNDO_DEPTH: usize = 100;
 /// Op ids remembered for idempotency.
 const OP_ID_WINDOW: usize = 20_000;
+/// Most annotations one room holds (an `add` beyond: `conflict`).
+pub const MAX_ROOM_ANNOTATIONS: usize = 20_000;
+/// Most stroke points one room holds, all annotations together (about
+/// 44 MB of snapshot, 170 pages; an `add`/`update` beyond: `conflict`).
+pub const MAX_ROOM_POINTS: u64 = 4_000_000;
+
+/// What an annotation counts against [`MAX_ROOM_POINTS`]: its points for a
+/// stroke, 1 for any other shape.
+fn weight(a: &Annotation) -> u64 {
+    match &a.shape {
+        chalktalk_protocol::Shape::Stroke { points } => points.len() as u64,
+        _ => 1,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct UndoEntry {
@@ -46,6 +60,9 @@ pub struct RoomState {
     redo: HashMap<UserId, Vec<UndoEntry>>,
     op_ids: HashMap<String, u64>,
     op_order: VecDeque<String>,
+    /// Sum of [`weight`] over `annotations` (not stored: [`Self::recounted`]).
+    #[serde(skip)]
+    points: u64,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Invalid {
@@ -86,7 +103,42 @@ impl RoomState {
             redo: HashMap::new(),
             op_ids: HashMap::new(),
             op_order: VecDeque::new(),
+            points: 0,
         }
+    }
+
+    /// A state read back from a stored snapshot, with its point count.
+    pub fn recounted(mut self) -> Self {
+        self.points = self.annotations.values().map(weight).sum();
+        self
+    }
+
+    /// Stroke points (and other shapes, 1 each) the room holds.
+    pub fn points(&self) -> u64 {
+        self.points
+    }
+
+    /// Refuses an annotation that would take the room past its caps;
+    /// `replaces` is the annotation it updates, if any.
+    fn fits(&self, ann: &Annotation, replaces: Option<&Annotation>) -> Result<(), Invalid> {
+        if replaces.is_none() && self.annotations.len() >= MAX_ROOM_ANNOTATIONS {
+            return Err(err(
+                ErrorCode::Conflict,
+                format!(
+                    "the room is full: it holds the maximum of {MAX_ROOM_ANNOTATIONS} annotations; delete or clear some first"
+                ),
+            ));
+        }
+        let after = self.points - replaces.map_or(0, weight) + weight(ann);
+        if after > MAX_ROOM_POINTS {
+            return Err(err(
+                ErrorCode::Conflict,
+                format!(
+                    "the room is full: its annotations would hold {after} points, above the maximum of {MAX_ROOM_POINTS}; delete or clear some first"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The seq an op id was applied under, if it is in the window.
@@ -142,6 +194,7 @@ impl RoomState {
                         format!("annotation `{}` exists; use update", ann.id),
                     ));
                 }
+                self.fits(ann, None)?;
                 plain(vec![Effect::Put {
                     ann: self.finished(ann, by),
                 }])
@@ -160,6 +213,7 @@ impl RoomState {
                         "you can only change your own annotations",
                     ));
                 }
+                self.fits(ann, Some(old))?;
                 plain(vec![Effect::Put {
                     ann: self.finished(ann, by),
                 }])
@@ -335,10 +389,15 @@ impl RoomState {
         for e in &ev.effects {
             match e {
                 Effect::Put { ann } => {
-                    self.annotations.insert(ann.id.clone(), ann.clone());
+                    self.points += weight(ann);
+                    if let Some(old) = self.annotations.insert(ann.id.clone(), ann.clone()) {
+                        self.points -= weight(&old);
+                    }
                 }
                 Effect::Remove { id } => {
-                    self.annotations.remove(id);
+                    if let Some(old) = self.annotations.remove(id) {
+                        self.points -= weight(&old);
+                    }
                 }
                 Effect::Playback { state } => self.playback = state.clone(),
                 Effect::Member { user } => {
@@ -400,13 +459,21 @@ impl RoomState {
     /// The client-facing snapshot of this state.
     pub fn snapshot(&self) -> RoomSnapshot {
         RoomSnapshot {
+            annotations: self.annotations.values().cloned().collect(),
+            ..self.snapshot_without_annotations()
+        }
+    }
+
+    /// The snapshot's head: everything but the annotations (paged joins).
+    pub fn snapshot_without_annotations(&self) -> RoomSnapshot {
+        RoomSnapshot {
             seq: self.seq,
             video_id: self.meta.video_id.clone(),
             owner: self.meta.owner.clone(),
             aspect: self.meta.aspect,
             fps: self.meta.fps,
             members: self.members.iter().cloned().collect(),
-            annotations: self.annotations.values().cloned().collect(),
+            annotations: Vec::new(),
             playback: self.playback.clone(),
         }
     }
@@ -440,6 +507,101 @@ mod tests {
                 b: Point(0.9, 0.9),
             },
         }
+    }
+
+    fn stroke(id: &str, points: usize) -> Annotation {
+        Annotation {
+            shape: Shape::Stroke {
+                points: vec![Point(0.5, 0.5); points],
+            },
+            ..line(id, 0)
+        }
+    }
+
+    #[test]
+    fn a_room_refuses_annotations_past_its_caps_and_counts_points() {
+        let mut s = RoomState::new(meta());
+        let full = (MAX_ROOM_POINTS / 4096) as usize;
+        for i in 0..full {
+            let ann = stroke(&format!("s{i}"), 4096);
+            run(&mut s, "coach", RoomOp::Add { ann }).unwrap();
+        }
+        assert_eq!(s.points(), full as u64 * 4096);
+        let e = run(
+            &mut s,
+            "coach",
+            RoomOp::Add {
+                ann: stroke("over", 4096),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Conflict, "{}", e.message);
+        assert!(e.message.contains("the room is full"), "{}", e.message);
+        // Growing a stroke past the cap is refused too; shrinking is fine.
+        let grow = RoomOp::Update {
+            ann: stroke("s0", 4096 + 4000),
+        };
+        assert!(
+            s.plan(
+                "coach",
+                Role::Coach,
+                &grow,
+                5000,
+                &Limits {
+                    max_points_per_stroke: 9000,
+                    ..Limits::default()
+                }
+            )
+            .is_err()
+        );
+        run(
+            &mut s,
+            "coach",
+            RoomOp::Update {
+                ann: stroke("s0", 10),
+            },
+        )
+        .unwrap();
+        assert_eq!(s.points(), (full as u64 - 1) * 4096 + 10);
+        run(&mut s, "coach", RoomOp::Delete { id: "s1".into() }).unwrap();
+        run(
+            &mut s,
+            "coach",
+            RoomOp::Add {
+                ann: stroke("fits", 4096),
+            },
+        )
+        .unwrap();
+        // Undo of the delete puts s1 back: the count follows every effect,
+        // and a state read back from its snapshot bytes counts the same.
+        run(&mut s, "coach", RoomOp::Undo).unwrap();
+        let bytes = rmp_serde::to_vec_named(&s).unwrap();
+        let back = rmp_serde::from_slice::<RoomState>(&bytes)
+            .unwrap()
+            .recounted();
+        assert_eq!(back.points(), s.points());
+        assert_eq!(s.points(), s.annotations.values().map(weight).sum::<u64>());
+
+        let mut s = RoomState::new(meta());
+        for i in 0..MAX_ROOM_ANNOTATIONS {
+            run(
+                &mut s,
+                "coach",
+                RoomOp::Add {
+                    ann: line(&format!("l{i}"), 0),
+                },
+            )
+            .unwrap();
+        }
+        let e = run(
+            &mut s,
+            "coach",
+            RoomOp::Add {
+                ann: line("one-more", 0),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Conflict);
     }
 
     /// Plans and absorbs like the room actor does.
