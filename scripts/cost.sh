@@ -12,9 +12,13 @@
 #
 #   scripts/cost.sh                      # uses target/release/chalktalk
 #   CHALKTALK_BIN=path/to/chalktalk CHALKTALK_COMMIT=abc1234 scripts/cost.sh
+#   CHALKTALK_LOADGEN=path/to/other/chalktalk ...   # another load generator
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${CHALKTALK_BIN:-target/release/chalktalk}
+# The load generator (default: the same binary). Keep it fixed when
+# comparing two servers: its pace changes how the server batches writes.
+loadgen=${CHALKTALK_LOADGEN:-$bin}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 [ -x "$bin" ] || { echo "no $bin: cargo build --release --bin chalktalk" >&2; exit 1; }
 out=$(mktemp -d)
@@ -39,7 +43,7 @@ run() {
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.1
     done
-    CHALKTALK_JWT_SECRET="$secret" "$bin" bench "$@" --target "ws://127.0.0.1:$port/ws" \
+    CHALKTALK_JWT_SECRET="$secret" "$loadgen" bench "$@" --target "ws://127.0.0.1:$port/ws" \
         --server-pid "$pid" --json >"$out/$name.json" 2>"$out/$name.log"
     kill -TERM "$pid"
     wait "$pid" || true
@@ -61,16 +65,16 @@ marginal() { # SHORT LONG -> instructions per unit of work
 }
 
 rooms="rooms --rooms 10 --members 6 --rate 20"
-r1=$(run rooms-short delivered $rooms --duration 4)
-r2=$(run rooms-long delivered $rooms --duration 12)
+r1=$(run rooms-short delivered $rooms --duration 5)
+r2=$(run rooms-long delivered $rooms --duration 25)
 ops="ops --rooms 5 --writers 2 --in-flight 2"
-o1=$(run ops-short acked $ops --duration 4)
-o2=$(run ops-long acked $ops --duration 12)
+o1=$(run ops-short acked $ops --duration 5)
+o2=$(run ops-long acked $ops --duration 25)
 
 cat <<JSON
 {"commit": "${CHALKTALK_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}",
  "instructions_per_delivery": $(marginal "$r1" "$r2"),
  "instructions_per_durable_op": $(marginal "$o1" "$o2"),
- "rooms": {"short": "$r1", "long": "$r2", "workload": "bench $rooms, 4 s and 12 s"},
- "ops": {"short": "$o1", "long": "$o2", "workload": "bench $ops, 4 s and 12 s"}}
+ "rooms": {"short": "$r1", "long": "$r2", "workload": "bench $rooms, 5 s and 25 s"},
+ "ops": {"short": "$o1", "long": "$o2", "workload": "bench $ops, 5 s and 25 s"}}
 JSON

@@ -41,6 +41,8 @@ pub struct SessionsReport {
     /// RSS 7 s after every session closed (the node trims its heap after
     /// many connections close: `src/gateway/trim.rs`).
     pub server_rss_after_close_bytes: Option<u64>,
+    /// RSS 70 s after, once their rooms have stopped (only with `--rooms`).
+    pub server_rss_after_rooms_stop_bytes: Option<u64>,
     pub rooms: usize,
     pub errors: u64,
 }
@@ -89,6 +91,14 @@ pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
     drop(clients);
     tokio::time::sleep(Duration::from_secs(7)).await;
     let after_close = target.rss_bytes();
+    let after_rooms = if per_room > 0 {
+        // Rooms stop after the presence grace and `idle_stop`; the node
+        // trims again after them.
+        tokio::time::sleep(Duration::from_secs(63)).await;
+        target.rss_bytes()
+    } else {
+        None
+    };
     drop(warm);
     target.close().await;
     Ok(SessionsReport {
@@ -104,6 +114,7 @@ pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
             _ => None,
         },
         server_rss_after_close_bytes: after_close,
+        server_rss_after_rooms_stop_bytes: after_rooms,
         rooms: a.rooms,
         errors,
     })

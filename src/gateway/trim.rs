@@ -6,7 +6,9 @@
 //! host's other tenants cannot have). Every few seconds this task looks at
 //! the number of open connections; when it has fallen by a quarter (and by
 //! at least [`MIN_DROP`]) since its peak, it calls `malloc_trim(0)`, which
-//! returns the free pages of every arena (a few ms of one core).
+//! returns the free pages of every arena (a few ms of one core), and once
+//! more [`FOLLOW_UP`] later, when the rooms those connections had joined
+//! have stopped (presence grace, then `idle_stop`).
 
 use std::time::Duration;
 
@@ -20,6 +22,9 @@ use chalktalk_actors::SessionId;
 const EVERY: Duration = Duration::from_secs(5);
 /// Connections that must have closed since the peak before a trim.
 const MIN_DROP: usize = 500;
+/// The second trim after a drop: presence grace (10 s) + `idle_stop`
+/// (30 s) and some margin.
+const FOLLOW_UP: Duration = Duration::from_secs(60);
 
 /// Starts the trimmer of a node with these open connections.
 pub fn spawn(connections: Arc<Mutex<HashMap<SessionId, Outbound>>>) -> tokio::task::JoinHandle<()> {
@@ -27,13 +32,17 @@ pub fn spawn(connections: Arc<Mutex<HashMap<SessionId, Outbound>>>) -> tokio::ta
         let mut every = tokio::time::interval(EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut peak = 0usize;
+        let mut follow_up: Option<tokio::time::Instant> = None;
         loop {
             every.tick().await;
             let open = connections.lock().unwrap_or_else(|e| e.into_inner()).len();
             peak = peak.max(open);
-            if peak - open >= MIN_DROP && open <= peak / 4 * 3 {
+            let dropped = peak - open >= MIN_DROP && open <= peak / 4 * 3;
+            let due = follow_up.is_some_and(|t| t <= tokio::time::Instant::now());
+            if dropped || due {
                 let released = tokio::task::spawn_blocking(trim).await.unwrap_or(false);
                 tracing::debug!(peak, open, released, "malloc_trim after closed connections");
+                follow_up = dropped.then(|| tokio::time::Instant::now() + FOLLOW_UP);
                 peak = open;
             }
         }
