@@ -422,34 +422,30 @@ impl RoomActorState {
             _ => {
                 // Includes ops still being committed; their events are not
                 // sent to this member again.
-                match self.paged() {
+                let catchup = match self.paged() {
                     Some((p, ring)) => {
-                        skip_until = p.seq();
                         replay = ring;
-                        paging = Some(p.clone());
-                        JoinMode::Paged {
-                            snapshot: p.head.clone(),
-                            annotations: p.annotations,
-                            pages: p.count(),
-                        }
+                        pages::Catchup::Paged(p)
                     }
-                    None => match pages::build(&self.core) {
-                        pages::Catchup::Inline(snapshot) => {
-                            skip_until = self.core.seq;
-                            JoinMode::Snapshot { snapshot }
+                    None => {
+                        let c = pages::build(&self.core);
+                        if let pages::Catchup::Paged(p) = &c {
+                            self.pages_cache = Arc::downgrade(p);
                         }
-                        pages::Catchup::Paged(p) => {
-                            skip_until = p.seq();
-                            self.pages_cache = Arc::downgrade(&p);
-                            let mode = JoinMode::Paged {
-                                snapshot: p.head.clone(),
-                                annotations: p.annotations,
-                                pages: p.count(),
-                            };
-                            paging = Some(p);
-                            mode
-                        }
-                    },
+                        c
+                    }
+                };
+                match catchup {
+                    pages::Catchup::Inline(snapshot) => {
+                        skip_until = self.core.seq;
+                        JoinMode::Snapshot { snapshot }
+                    }
+                    pages::Catchup::Paged(p) => {
+                        skip_until = p.seq();
+                        let mode = p.mode();
+                        paging = Some(p);
+                        mode
+                    }
                 }
             }
         };

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chalktalk_protocol::{RoomSnapshot, encode, join_array};
+use chalktalk_protocol::{JoinMode, RoomSnapshot, encode, join_array};
 
 use super::state::RoomState;
 
@@ -43,6 +43,15 @@ impl Pages {
 
     pub fn count(&self) -> u32 {
         self.pages.len() as u32
+    }
+
+    /// The `joined.mode` announcing these pages.
+    pub fn mode(&self) -> JoinMode {
+        JoinMode::Paged {
+            snapshot: self.head.clone(),
+            annotations: self.annotations,
+            pages: self.count(),
+        }
     }
 }
 
