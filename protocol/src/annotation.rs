@@ -43,9 +43,10 @@ impl Default for Style {
     }
 }
 
+crate::tag_first! {
+tag = "k", remote = "Shape", expecting = "a shape";
 /// The geometry of an annotation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
     /// Freehand pen stroke.
     Stroke {
@@ -93,6 +94,7 @@ pub enum Shape {
         text: String,
         size: f32,
     },
+}
 }
 
 /// One annotation: a shape anchored to a video time.

@@ -22,10 +22,11 @@ pub struct ClientFrame {
     pub m: ClientMsg,
 }
 
+crate::tag_first! {
+tag = "t", remote = "ClientMsg", expecting = "a client message";
 /// Everything a client can ask. See docs/PROTOCOL.md for who may send each
 /// and whether it is durable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ClientMsg {
     /// Must be the first frame. `v` lists the versions the client speaks.
     Hello {
@@ -155,6 +156,7 @@ pub enum ClientMsg {
         room: RoomId,
     },
 }
+}
 
 impl ClientMsg {
     /// The wire name (`t`) of every client message type.
@@ -182,9 +184,10 @@ impl ClientMsg {
     ];
 }
 
+crate::tag_first! {
+tag = "t", remote = "Reply", expecting = "a reply";
 /// The successful result of a request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     /// Request done, nothing to return.
     Done,
@@ -236,6 +239,7 @@ pub enum Reply {
         messages: Vec<Message>,
         more: bool,
     },
+}
 }
 
 /// The reply to `hello`.
@@ -289,9 +293,10 @@ pub struct InboxEvent {
     pub notice: Notice,
 }
 
+crate::tag_first! {
+tag = "t", remote = "ServerFrame", expecting = "a server frame";
 /// A frame from server to client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ServerFrame {
     Welcome(Welcome),
     /// Success reply to request `id`.
@@ -336,4 +341,5 @@ pub enum ServerFrame {
         room: RoomId,
         reason: String,
     },
+}
 }

@@ -14,6 +14,7 @@ pub mod frame;
 pub mod limits;
 pub mod media;
 pub mod room;
+pub mod tagfirst;
 pub mod vectors;
 
 #[cfg(feature = "client")]

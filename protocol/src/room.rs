@@ -26,10 +26,11 @@ pub enum Activity {
     Idle,
 }
 
+crate::tag_first! {
+tag = "k", remote = "RoomOp", expecting = "a room op";
 /// A durable operation a member asks the room to apply. Every op is
 /// sequenced, stored before it is acknowledged, and sent to all members.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RoomOp {
     /// Add an annotation (a committed stroke or a shape). Its id must be new.
     Add { ann: Annotation },
@@ -58,6 +59,7 @@ pub enum RoomOp {
     /// Owner only: make a user a member of the room.
     Invite { user: UserId },
 }
+}
 
 /// Shared playback clock. The current position is
 /// `position_ms + (server_now_ms - at_server_ms) * rate` while playing.
@@ -72,10 +74,11 @@ pub struct PlaybackState {
     pub leader: UserId,
 }
 
+crate::tag_first! {
+tag = "k", remote = "Effect", expecting = "an effect";
 /// One change to room state. Clients apply effects in order; they never need
 /// to re-derive undo or clear logic themselves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Insert or replace the annotation with this id.
     Put { ann: Annotation },
@@ -85,6 +88,7 @@ pub enum Effect {
     Playback { state: PlaybackState },
     /// A user became a member.
     Member { user: UserId },
+}
 }
 
 /// The durable record of one applied op: what was asked and what changed.
@@ -114,10 +118,11 @@ pub struct PresenceEntry {
     pub connected: bool,
 }
 
+crate::tag_first! {
+tag = "k", remote = "LiveEvent", expecting = "a live event";
 /// Ephemeral room events: not stored, not sequenced, dropped first under
 /// pressure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum LiveEvent {
     /// Points of a stroke still being drawn by `user`.
     Points {
@@ -132,6 +137,7 @@ pub enum LiveEvent {
     Pointer { user: UserId, at: Option<Point> },
     /// Everyone present, one entry per device.
     Presence { members: Vec<PresenceEntry> },
+}
 }
 
 /// Full room state at `seq`, sent to late joiners and to clients too far
