@@ -13,7 +13,9 @@ use async_trait::async_trait;
 use chalktalk::auth::Auth;
 use chalktalk::config::Config;
 use chalktalk::store::EmbeddedStore;
-use chalktalk_actors::store::{MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta};
+use chalktalk_actors::store::{
+    EncodedEvent, MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta,
+};
 use chalktalk_protocol::client::ClientError;
 use chalktalk_protocol::{
     Cursor, ErrorCode, InboxEvent, JoinMode, Message, Reply, Role, RoomEvent, ServerFrame,
@@ -41,7 +43,11 @@ impl Store for Faulty {
     async fn room(&self, id: &str) -> Result<Option<RoomMeta>, StoreError> {
         self.inner.room(id).await
     }
-    async fn append_room_events(&self, room: &str, events: &[RoomEvent]) -> Result<(), StoreError> {
+    async fn append_room_events(
+        &self,
+        room: &str,
+        events: &[EncodedEvent],
+    ) -> Result<(), StoreError> {
         if self.broken.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("injected: disk unavailable".into()));
         }

@@ -47,6 +47,27 @@ pub struct ThreadMeta {
     pub created_ms: u64,
 }
 
+/// A room event with its stored encoding (MessagePack with named fields,
+/// [`chalktalk_protocol::encode`]), made once by the room: the store writes
+/// `bytes` as they are and every member's `room` frame splices the same
+/// bytes ([`chalktalk_protocol::encode_room_frame`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedEvent {
+    pub ev: RoomEvent,
+    pub bytes: bytes::Bytes,
+}
+
+impl EncodedEvent {
+    pub fn new(ev: RoomEvent) -> Self {
+        let bytes = bytes::Bytes::from(chalktalk_protocol::encode(&ev));
+        EncodedEvent { ev, bytes }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.ev.seq
+    }
+}
+
 /// A room state snapshot: opaque bytes owned by the room actor, valid at `seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -77,7 +98,13 @@ pub trait Store: Send + Sync + 'static {
     async fn room(&self, id: &str) -> Result<Option<RoomMeta>, StoreError>;
     /// Appends events (consecutive seqs, in order). An event whose seq is
     /// already stored is a `Conflict` and nothing of the call is written.
-    async fn append_room_events(&self, room: &str, events: &[RoomEvent]) -> Result<(), StoreError>;
+    /// Adapters store `bytes` (what `room_events` decodes) rather than
+    /// encoding the event again.
+    async fn append_room_events(
+        &self,
+        room: &str,
+        events: &[EncodedEvent],
+    ) -> Result<(), StoreError>;
     /// Events with seq > `after`, ascending, at most `limit`.
     async fn room_events(
         &self,

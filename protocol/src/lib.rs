@@ -24,7 +24,7 @@ pub use annotation::{Annotation, Point, Shape, Style, TimeRange};
 pub use chat::{Attachment, Cursor, Message, ThreadInfo, ThreadKind, ThreadLive};
 pub use codec::{
     DecodeError, decode_client, decode_server, encode, encode_annotations, encode_page_reply,
-    encode_room_event, join_array,
+    encode_room_frame, join_array,
 };
 pub use error::{CloseCode, ErrorCode};
 pub use frame::{ClientFrame, ClientMsg, InboxEvent, Notice, Reply, ServerFrame, Welcome};

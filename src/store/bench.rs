@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chalktalk_actors::store::{RoomMeta, Store};
+use chalktalk_actors::store::{EncodedEvent, RoomMeta, Store};
 use chalktalk_protocol::{Annotation, Effect, Point, RoomEvent, RoomOp, Shape, Style};
 
 use super::EmbeddedStore;
@@ -110,7 +110,9 @@ async fn drive(
             let mut left = ops_per_room as u64;
             while left > 0 {
                 let n = left.min(per_call as u64);
-                let events: Vec<RoomEvent> = (seq..seq + n).map(|s| event(s, &id)).collect();
+                let events: Vec<EncodedEvent> = (seq..seq + n)
+                    .map(|s| EncodedEvent::new(event(s, &id)))
+                    .collect();
                 let t = Instant::now();
                 let result = store.append_room_events(&id, &events).await;
                 latencies.push(t.elapsed().as_secs_f64() * 1e3);

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use chalktalk_actors::store::{MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta};
+use chalktalk_actors::store::{
+    EncodedEvent, MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta,
+};
 use chalktalk_protocol::{
     Annotation, Attachment, Cursor, Effect, InboxEvent, Message, Notice, Point, RoomEvent, RoomOp,
     Shape, Style, ThreadKind,
@@ -62,6 +64,11 @@ pub fn room_event(seq: u64, tag: &str) -> RoomEvent {
         target: None,
         effects: vec![Effect::Put { ann }],
     }
+}
+
+/// Events as the room hands them to the store: encoded once.
+pub fn enc(events: impl IntoIterator<Item = RoomEvent>) -> Vec<EncodedEvent> {
+    events.into_iter().map(EncodedEvent::new).collect()
 }
 
 fn room_events_range(from: u64, to: u64) -> Vec<RoomEvent> {
@@ -137,18 +144,18 @@ pub async fn room_events(store: &dyn Store) {
     assert_eq!(store.room_head(&room).await.unwrap(), 0);
     assert_eq!(store.room_events(&room, 0, 100).await.unwrap(), vec![]);
     store
-        .append_room_events(&room, &room_events_range(1, 3))
+        .append_room_events(&room, &enc(room_events_range(1, 3)))
         .await
         .unwrap();
     store
-        .append_room_events(&room, &room_events_range(4, 4))
+        .append_room_events(&room, &enc(room_events_range(4, 4)))
         .await
         .unwrap();
     store
-        .append_room_events(&room, &room_events_range(5, 7))
+        .append_room_events(&room, &enc(room_events_range(5, 7)))
         .await
         .unwrap();
-    store.append_room_events(&room, &[]).await.unwrap();
+    store.append_room_events(&room, &enc([])).await.unwrap();
     assert_eq!(store.room_head(&room).await.unwrap(), 7);
     assert_eq!(
         store.room_events(&room, 0, 100).await.unwrap(),
@@ -172,7 +179,7 @@ pub async fn room_events(store: &dyn Store) {
     // Another room is unaffected and vice versa.
     let other = unique("room");
     store
-        .append_room_events(&other, &room_events_range(1, 1))
+        .append_room_events(&other, &enc(room_events_range(1, 1)))
         .await
         .unwrap();
     assert_eq!(store.room_head(&other).await.unwrap(), 1);
@@ -189,38 +196,38 @@ pub async fn room_event_conflicts(store: &dyn Store) {
     let room = unique("room");
     assert_conflict(
         store
-            .append_room_events(&room, &room_events_range(2, 3))
+            .append_room_events(&room, &enc(room_events_range(2, 3)))
             .await,
         "first append not at seq 1",
     );
     assert_eq!(store.room_head(&room).await.unwrap(), 0);
     store
-        .append_room_events(&room, &room_events_range(1, 3))
+        .append_room_events(&room, &enc(room_events_range(1, 3)))
         .await
         .unwrap();
 
     let dup = vec![room_event(3, "dup"), room_event(4, "dup")];
-    assert_conflict(store.append_room_events(&room, &dup).await, "seq 3 again");
+    assert_conflict(store.append_room_events(&room, &enc(dup)).await, "seq 3 again");
     assert_conflict(
         store
-            .append_room_events(&room, &room_events_range(1, 1))
+            .append_room_events(&room, &enc(room_events_range(1, 1)))
             .await,
         "seq 1 again",
     );
     assert_conflict(
         store
-            .append_room_events(&room, &room_events_range(5, 6))
+            .append_room_events(&room, &enc(room_events_range(5, 6)))
             .await,
         "gap after head",
     );
     let jumpy = vec![room_event(4, "j"), room_event(6, "j")];
     assert_conflict(
-        store.append_room_events(&room, &jumpy).await,
+        store.append_room_events(&room, &enc(jumpy)).await,
         "gap inside call",
     );
     let backwards = vec![room_event(4, "b"), room_event(4, "b")];
     assert_conflict(
-        store.append_room_events(&room, &backwards).await,
+        store.append_room_events(&room, &enc(backwards)).await,
         "repeat inside call",
     );
     assert_eq!(store.room_head(&room).await.unwrap(), 3);
@@ -231,7 +238,7 @@ pub async fn room_event_conflicts(store: &dyn Store) {
 
     // Still appendable at head + 1.
     store
-        .append_room_events(&room, &room_events_range(4, 5))
+        .append_room_events(&room, &enc(room_events_range(4, 5)))
         .await
         .unwrap();
     assert_eq!(
@@ -616,7 +623,7 @@ pub async fn concurrent_appends(store: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             for seq in 1..=EVENTS {
                 store
-                    .append_room_events(&room, &[room_event(seq, &room)])
+                    .append_room_events(&room, &enc([room_event(seq, &room)]))
                     .await
                     .unwrap();
             }
@@ -645,7 +652,7 @@ pub async fn concurrent_conflict_fails_alone(store: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             let tag = format!("racer-{i}");
             let result = store
-                .append_room_events(&contested, &[room_event(1, &tag)])
+                .append_room_events(&contested, &enc([room_event(1, &tag)]))
                 .await;
             (tag, result)
         }));
@@ -657,7 +664,7 @@ pub async fn concurrent_conflict_fails_alone(store: Arc<dyn Store>) {
         own.push(room.clone());
         tasks.push(tokio::spawn(async move {
             let result = store
-                .append_room_events(&room, &room_events_range(1, 2))
+                .append_room_events(&room, &enc(room_events_range(1, 2)))
                 .await;
             (room, result)
         }));

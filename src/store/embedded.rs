@@ -25,7 +25,9 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chalktalk_actors::store::{MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta};
+use chalktalk_actors::store::{
+    EncodedEvent, MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta,
+};
 use chalktalk_protocol::{Cursor, InboxEvent, Message, RoomEvent};
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, StorageError, Table,
@@ -89,7 +91,8 @@ enum Op {
     AppendRoomEvents {
         room: String,
         first: u64,
-        events: Vec<Vec<u8>>,
+        /// Shared with the room's frames (encoded once).
+        events: Vec<bytes::Bytes>,
     },
     PutRoomSnapshot {
         room: String,
@@ -457,12 +460,12 @@ fn create(
     Ok(Ok(true))
 }
 
-fn append_seq(
+fn append_seq<V: AsRef<[u8]>>(
     table: &mut Table<'_, (&'static str, u64), &'static [u8]>,
     what: &str,
     id: &str,
     first: u64,
-    values: &[Vec<u8>],
+    values: &[V],
 ) -> Result<Result<bool, StoreError>, StorageError> {
     let head = head(table, id)?;
     if head.checked_add(1) != Some(first) {
@@ -471,7 +474,7 @@ fn append_seq(
         ))));
     }
     for (seq, value) in (first..).zip(values) {
-        table.insert((id, seq), value.as_slice())?;
+        table.insert((id, seq), value.as_ref())?;
     }
     Ok(Ok(true))
 }
@@ -565,19 +568,19 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn append_room_events(&self, room: &str, events: &[RoomEvent]) -> Result<(), StoreError> {
+    async fn append_room_events(
+        &self,
+        room: &str,
+        events: &[EncodedEvent],
+    ) -> Result<(), StoreError> {
         let Some(first) = events.first() else {
             return Ok(());
         };
-        consecutive("room", room, events.iter().map(|e| e.seq))?;
-        let encoded = events
-            .iter()
-            .map(|e| encode("room event", e))
-            .collect::<Result<Vec<_>, _>>()?;
+        consecutive("room", room, events.iter().map(EncodedEvent::seq))?;
         self.write(Op::AppendRoomEvents {
             room: room.to_owned(),
-            first: first.seq,
-            events: encoded,
+            first: first.seq(),
+            events: events.iter().map(|e| e.bytes.clone()).collect(),
         })
         .await
         .map(drop)
@@ -833,7 +836,7 @@ mod tests {
     use chalktalk_protocol::{Notice, RoomOp, ThreadKind};
 
     use super::*;
-    use crate::store::conformance;
+    use crate::store::conformance::{self, enc};
 
     fn open(dir: &tempfile::TempDir) -> Arc<EmbeddedStore> {
         EmbeddedStore::open(dir.path()).expect("open store")
@@ -909,7 +912,7 @@ mod tests {
             let store = open(&dir);
             assert!(store.create_room(&room).await.unwrap());
             store
-                .append_room_events("r1", &[event(1), event(2)])
+                .append_room_events("r1", &enc([event(1), event(2)]))
                 .await
                 .unwrap();
             store.put_room_snapshot("r1", &snap).await.unwrap();
@@ -948,7 +951,7 @@ mod tests {
             vec!["t1".to_string()]
         );
         // Appending continues from the stored head.
-        store.append_room_events("r1", &[event(3)]).await.unwrap();
+        store.append_room_events("r1", &enc([event(3)])).await.unwrap();
         assert_eq!(store.room_head("r1").await.unwrap(), 3);
     }
 
@@ -969,7 +972,7 @@ mod tests {
             first: seqs[0],
             events: seqs
                 .iter()
-                .map(|s| encode("room event", &event(*s)).unwrap())
+                .map(|s| encode("room event", &event(*s)).unwrap().into())
                 .collect(),
         };
         let ops = vec![
@@ -1021,7 +1024,7 @@ mod tests {
             .write(Op::AppendRoomEvents {
                 room: "r".into(),
                 first: 1,
-                events: vec![vec![0xc1]], // never valid MessagePack
+                events: vec![vec![0xc1].into()], // never valid MessagePack
             })
             .await
             .unwrap();

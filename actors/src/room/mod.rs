@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use bytes::Bytes;
 use chalktalk_protocol::{
     Activity, ErrorCode, JoinMode, LiveEvent, Notice, Point, PresenceEntry, Reply, Role, RoomEvent,
-    RoomOp, ServerFrame, Style, UserId, encode, encode_room_event,
+    RoomOp, ServerFrame, Style, UserId, encode, encode_room_frame,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster_derive::RactorMessage;
@@ -23,7 +23,7 @@ use tracing::Instrument;
 use crate::handle::handled;
 use crate::inbox::InboxMsg;
 use crate::outbound::{Durable, Outbound, SessionId};
-use crate::store::{MembershipKind, Snapshot, StoreError};
+use crate::store::{EncodedEvent, MembershipKind, Snapshot, StoreError};
 use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
 use state::RoomState;
@@ -82,7 +82,7 @@ pub enum RoomMsg {
     Media(Bytes),
     // Internal messages (not counted by handles):
     /// A commit finished; the events travel back to be fanned out.
-    Flushed(Result<(), StoreError>, Vec<RoomEvent>),
+    Flushed(Result<(), StoreError>, Vec<EncodedEvent>),
     GraceOver {
         user: UserId,
         device: String,
@@ -120,7 +120,7 @@ struct Waiter {
 }
 
 struct Pending {
-    ev: RoomEvent,
+    ev: EncodedEvent,
     waiters: Vec<Waiter>,
 }
 
@@ -173,8 +173,13 @@ impl RoomActorState {
         self.deps.config.catchup_max as usize
     }
 
-    fn frame(&self, ev: &RoomEvent) -> Bytes {
-        Bytes::from(encode_room_event(&self.id, ev))
+    fn frame(&self, ev: &EncodedEvent) -> Bytes {
+        Bytes::from(encode_room_frame(&self.id, &ev.bytes))
+    }
+
+    /// The frame of an event read back from the store.
+    fn frame_of(&self, ev: &RoomEvent) -> Bytes {
+        Bytes::from(encode_room_frame(&self.id, &encode(ev)))
     }
 
     fn presence(&self) -> Vec<PresenceEntry> {
@@ -252,7 +257,7 @@ impl RoomActorState {
         let mut events = Vec::with_capacity(batch.len());
         let mut waiters = Vec::with_capacity(batch.len());
         for p in batch {
-            waiters.push((p.ev.seq, p.waiters));
+            waiters.push((p.ev.seq(), p.waiters));
             events.push(p.ev);
         }
         self.in_flight = Some(waiters);
@@ -268,11 +273,12 @@ impl RoomActorState {
         );
     }
 
-    fn flushed(&mut self, myself: &ActorRef<RoomMsg>, events: Vec<RoomEvent>) {
+    fn flushed(&mut self, myself: &ActorRef<RoomMsg>, events: Vec<EncodedEvent>) {
         let waiters = self.in_flight.take().unwrap_or_default();
         let mut lagging = Vec::new();
-        for (ev, (_, waiters)) in events.iter().zip(waiters) {
-            let frame = self.frame(ev);
+        for (enc, (_, waiters)) in events.iter().zip(waiters) {
+            let frame = self.frame(enc);
+            let ev = &enc.ev;
             for (sid, m) in &self.members {
                 if ev.seq <= m.skip_until {
                     continue;
@@ -396,7 +402,7 @@ impl RoomActorState {
                         .await
                     {
                         Ok(evs) if evs.len() as u64 == head - s => {
-                            replay.extend(evs.iter().map(|e| self.frame(e)));
+                            replay.extend(evs.iter().map(|e| self.frame_of(e)));
                         }
                         Ok(evs) => {
                             tracing::error!(
@@ -574,7 +580,7 @@ impl RoomActorState {
             };
             if seq <= self.durable_seq {
                 waiter.out.control(ok(req, Reply::Ack { seq, dup: true }));
-            } else if let Some(p) = self.pending.iter_mut().find(|p| p.ev.seq == seq) {
+            } else if let Some(p) = self.pending.iter_mut().find(|p| p.ev.seq() == seq) {
                 p.waiters.push(waiter);
             } else if let Some((_, w)) =
                 self.in_flight.iter_mut().flatten().find(|(s, _)| *s == seq)
@@ -605,7 +611,7 @@ impl RoomActorState {
         };
         self.core.absorb(&ev);
         self.pending.push(Pending {
-            ev,
+            ev: EncodedEvent::new(ev),
             waiters: vec![Waiter {
                 out,
                 req,
