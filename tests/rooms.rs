@@ -129,6 +129,77 @@ async fn two_clients_co_annotate() {
     assert_eq!(ev.effects, vec![Effect::Remove { id: "ang".into() }]);
 }
 
+/// Live input skips the session actor when nothing is queued there
+/// (`chalktalk_actors::live`): it must still be checked the same way and
+/// never overtake the requests sent before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_input_is_checked_and_kept_in_order() {
+    let s = TestServer::start().await;
+    let (mut coach, mut athlete, room) = coach_and_athlete(&s).await;
+    let points = |room: &str, stroke: &str, p: Point| ClientMsg::Points {
+        room: room.into(),
+        stroke: stroke.into(),
+        batch: 0,
+        t_ms: 0,
+        style: Style::default(),
+        points: vec![p],
+    };
+    let refused = |id: u32, code: ErrorCode| {
+        move |f: &ServerFrame| match f {
+            ServerFrame::Err { id: i, code: c, .. } if *i == id && *c == code => Some(()),
+            _ => None,
+        }
+    };
+    let live_points = |f: &ServerFrame| match f {
+        ServerFrame::Live {
+            ev: LiveEvent::Points { stroke, .. },
+            ..
+        } => Some(stroke.clone()),
+        _ => None,
+    };
+
+    // Refused with the frame's id: bad coordinates, a bad stroke id, a
+    // room not joined. None of it reaches the coach.
+    let frame = |id, m| chalktalk_protocol::ClientFrame { id, m };
+    athlete
+        .send_frame(&frame(41, points(&room, "s1", Point(1.5, 0.2))))
+        .unwrap();
+    athlete
+        .send_frame(&frame(42, points(&room, "bad stroke", Point(0.5, 0.2))))
+        .unwrap();
+    athlete
+        .send_frame(&frame(43, points("r-elsewhere", "s1", Point(0.5, 0.2))))
+        .unwrap();
+    let codes = [
+        (41, ErrorCode::InvalidCoordinates),
+        (42, ErrorCode::Invalid),
+        (43, ErrorCode::NotMember),
+    ];
+    for (id, code) in codes {
+        let got = athlete.wait_for(WAIT, refused(id, code)).await;
+        assert!(got.is_some(), "frame {id} refused with {code:?}");
+    }
+
+    // Valid input arrives; input sent right after a leave does not.
+    athlete
+        .send(points(&room, "s-ok", Point(0.5, 0.2)))
+        .unwrap();
+    assert_eq!(
+        coach.wait_for(WAIT, live_points).await.as_deref(),
+        Some("s-ok")
+    );
+    athlete
+        .send_frame(&frame(50, ClientMsg::LeaveRoom { room: room.clone() }))
+        .unwrap();
+    athlete
+        .send(points(&room, "s-after-leave", Point(0.5, 0.2)))
+        .unwrap();
+    let late = coach
+        .wait_for(Duration::from_millis(800), live_points)
+        .await;
+    assert_eq!(late, None, "points sent after leaving must not arrive");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_gets_current_state() {
     let s = TestServer::start().await;

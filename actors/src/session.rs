@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chalktalk_protocol::annotation::validate_points;
 use chalktalk_protocol::{
     ClientFrame, ClientMsg, ErrorCode, Notice, Reply, Role, RoomOp, Shape, ThreadInfo, ThreadKind,
     valid_id,
@@ -23,8 +22,9 @@ use tracing::Instrument;
 use crate::directory::Directory;
 use crate::handle::{Handle, SendFail};
 use crate::inbox::InboxMsg;
+use crate::live::Live;
 use crate::outbound::{Outbound, err_frame, ok_frame};
-use crate::room::{LiveInput, RoomMsg};
+use crate::room::RoomMsg;
 use crate::store::{MembershipKind, RoomMeta, ThreadMeta};
 use crate::supervisor::Lookup;
 use crate::thread::{Draft, ThreadMsg};
@@ -62,7 +62,8 @@ pub struct SessionState {
 
 pub struct Session;
 
-type Fail = (ErrorCode, String);
+/// A refusal: the error code and message sent back for the request.
+pub type Fail = (ErrorCode, String);
 
 fn lookup_fail(kind: &str, id: &str, e: Lookup) -> Fail {
     match e {
@@ -100,7 +101,7 @@ fn direct_thread_id(a: &str, b: &str) -> String {
 }
 
 /// Message types of actors found through the directory by id.
-trait Routed: Message + Sized {
+pub(crate) trait Routed: Message + Sized {
     const KIND: &'static str;
     fn lookup(
         dir: &Directory,
@@ -129,7 +130,7 @@ impl Routed for ThreadMsg {
 }
 
 /// Sends to a keyed actor, looking it up again once if it had stopped.
-async fn route<M: Routed>(
+pub(crate) async fn route<M: Routed>(
     cache: &mut HashMap<String, Handle<M>>,
     dir: &Directory,
     id: &str,
@@ -188,11 +189,7 @@ impl SessionState {
     }
 
     fn joined(&self, room: &str) -> Result<(), Fail> {
-        if self.out.in_room(room) {
-            Ok(())
-        } else {
-            Err((ErrorCode::NotMember, format!("join room {room} first")))
-        }
+        crate::live::joined(&self.out, room)
     }
 
     async fn create_room(
@@ -326,7 +323,13 @@ impl SessionState {
 
     async fn handle_frame(&mut self, req: u32, m: ClientMsg) -> Result<(), Fail> {
         let out = self.out.clone();
-        let limits = self.dir.deps.config.limits.clone();
+        let m = match crate::live::check(&out, m, &self.dir.deps.config.limits)? {
+            Live::Input(room, input) => {
+                crate::live::send(&mut self.rooms, &self.dir, &out, &room, input).await;
+                return Ok(());
+            }
+            Live::Other(m) => m,
+        };
         match m {
             ClientMsg::Hello { .. } => {
                 return Err((
@@ -386,62 +389,8 @@ impl SessionState {
                 )
                 .await?;
             }
-            ClientMsg::Activity { room, activity } => {
-                self.joined(&room)?;
-                let session = out.session;
-                let _ = self
-                    .route_room(
-                        &room,
-                        true,
-                        RoomMsg::Live {
-                            session,
-                            input: LiveInput::Activity(activity),
-                        },
-                    )
-                    .await;
-            }
-            ClientMsg::Points {
-                room,
-                stroke,
-                batch,
-                t_ms,
-                style,
-                points,
-            } => {
-                self.joined(&room)?;
-                validate_points(&points, &limits).map_err(|i| (i.code, i.message))?;
-                if !valid_id(&stroke) {
-                    return Err((ErrorCode::Invalid, "stroke must be a valid id".into()));
-                }
-                let session = out.session;
-                let input = LiveInput::Points {
-                    stroke,
-                    batch,
-                    t_ms,
-                    style,
-                    points,
-                };
-                let _ = self
-                    .route_room(&room, true, RoomMsg::Live { session, input })
-                    .await;
-            }
-            ClientMsg::Pointer { room, at } => {
-                self.joined(&room)?;
-                if let Some(p) = at {
-                    validate_points(&[p], &limits).map_err(|i| (i.code, i.message))?;
-                }
-                let session = out.session;
-                let _ = self
-                    .route_room(
-                        &room,
-                        true,
-                        RoomMsg::Live {
-                            session,
-                            input: LiveInput::Pointer(at),
-                        },
-                    )
-                    .await;
-            }
+            // Turned into room input by `live::check` above.
+            ClientMsg::Activity { .. } | ClientMsg::Points { .. } | ClientMsg::Pointer { .. } => {}
             ClientMsg::MediaLink { .. } | ClientMsg::CancelMedia { .. } => {
                 // Answered by the gateway, which owns the media service.
                 return Err((

@@ -19,9 +19,15 @@ pub struct DecodeError {
 
 /// Encodes any protocol value as named MessagePack.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    // Most frames are a few hundred bytes: start there rather than grow
+    // from nothing (six reallocations for a 300-byte stroke preview).
+    let mut buf = Vec::with_capacity(256);
     // The protocol types contain only strings, numbers, sequences and
     // string-keyed structs, all of which rmp-serde encodes infallibly.
-    rmp_serde::to_vec_named(value).unwrap_or_default()
+    match rmp_serde::encode::write_named(&mut buf, value) {
+        Ok(()) => buf,
+        Err(_) => Vec::new(),
+    }
 }
 
 /// What the diagnosis can read of a frame that did not decode: the request

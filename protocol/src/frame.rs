@@ -159,6 +159,14 @@ pub enum ClientMsg {
 }
 
 impl ClientMsg {
+    /// Ephemeral input for a joined room (`activity`, `points`, `pointer`).
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self,
+            ClientMsg::Activity { .. } | ClientMsg::Points { .. } | ClientMsg::Pointer { .. }
+        )
+    }
+
     /// The wire name (`t`) of every client message type.
     pub const TYPES: &'static [&'static str] = &[
         "hello",

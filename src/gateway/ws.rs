@@ -1,7 +1,9 @@
 //! One WebSocket connection: the hello handshake (`super::hello`: version,
 //! token, device) and inbox registration, then a reader that rate-limits
-//! each frame, decodes it once, answers heartbeats itself and hands
-//! everything else to the connection's Session actor (started on the first
+//! each frame, decodes it once, answers heartbeats itself, sends live input
+//! (stroke previews, pointer, activity) straight to its room
+//! (`chalktalk_actors::live`) and hands everything else to the
+//! connection's Session actor (started on the first
 //! request; at most `READ_PERMITS` frames in flight: past that, the reader
 //! stops reading and TCP pushes back), and a writer that drains the
 //! session's bounded outbound queue, sends heartbeats and enforces a write
@@ -14,12 +16,13 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
 use chalktalk_actors::inbox::InboxMsg;
+use chalktalk_actors::live::{self, Live, LiveRoutes};
 use chalktalk_actors::outbound::KillSwitch;
 use chalktalk_actors::session::{Session, SessionArgs, SessionMsg};
 use chalktalk_actors::{Out, Outbound};
 use chalktalk_protocol::Reply;
 use chalktalk_protocol::{
-    ClientMsg, CloseCode, ErrorCode, ServerFrame, Welcome, decode_client, encode,
+    ClientFrame, ClientMsg, CloseCode, ErrorCode, ServerFrame, Welcome, decode_client, encode,
 };
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -141,6 +144,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     let mut bucket =
         crate::ratelimit::SessionLimiter::new(crate::ratelimit::Quota::ws_frames(&limits));
     let mut strikes = 0u32;
+    let mut routes = LiveRoutes::default();
     // Set once this reader decided to close the connection: later frames
     // are read (so the close handshake completes) but never answered, so
     // the answers already queued reach the client before the close frame.
@@ -273,6 +277,23 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             out.control(ok_frame(frame.id, pong));
             continue;
         }
+        // Live input goes straight to its room, unless earlier frames still
+        // wait at the session actor (they go first: order is kept).
+        let frame = if frame.m.is_live() && permits.available_permits() == READ_PERMITS {
+            match live::check(&out, frame.m, &limits) {
+                Ok(Live::Input(room, input)) => {
+                    routes.send(&app.directory, &out, &room, input).await;
+                    continue;
+                }
+                Ok(Live::Other(m)) => ClientFrame { id: frame.id, m },
+                Err((code, msg)) => {
+                    out.control(err_frame(frame.id, code, msg));
+                    continue;
+                }
+            }
+        } else {
+            frame
+        };
         // Wait for the session to catch up (TCP pushes back meanwhile), but
         // not forever: a session actor that died holds its permits.
         let permit = loop {

@@ -207,7 +207,10 @@ pub async fn room_event_conflicts(store: &dyn Store) {
         .unwrap();
 
     let dup = vec![room_event(3, "dup"), room_event(4, "dup")];
-    assert_conflict(store.append_room_events(&room, &enc(dup)).await, "seq 3 again");
+    assert_conflict(
+        store.append_room_events(&room, &enc(dup)).await,
+        "seq 3 again",
+    );
     assert_conflict(
         store
             .append_room_events(&room, &enc(room_events_range(1, 1)))

@@ -951,7 +951,10 @@ mod tests {
             vec!["t1".to_string()]
         );
         // Appending continues from the stored head.
-        store.append_room_events("r1", &enc([event(3)])).await.unwrap();
+        store
+            .append_room_events("r1", &enc([event(3)]))
+            .await
+            .unwrap();
         assert_eq!(store.room_head("r1").await.unwrap(), 3);
     }
 
