@@ -397,10 +397,14 @@ async fn write_loop(
 ) {
     let mut ping = tokio::time::interval(heartbeat);
     ping.tick().await;
+    // Made once: a new `notified()` per frame would register and unregister
+    // a waiter under the Notify's lock every time (a kill ends the loop).
+    let killed = kill.notify.notified();
+    tokio::pin!(killed);
     loop {
         let item = tokio::select! {
             biased;
-            _ = kill.notify.notified() => Out::Close(kill.code(), "closing: the outbound queue is full".into()),
+            _ = &mut killed => Out::Close(kill.code(), "closing: the outbound queue is full".into()),
             item = rx.recv() => match item {
                 Some(i) => i,
                 None => break,
