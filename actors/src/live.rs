@@ -85,7 +85,22 @@ impl LiveRoutes {
     /// Casts checked input to its room. Live input is dropped, never
     /// queued, when the room is gone or full: the next batch supersedes it.
     pub async fn send(&mut self, dir: &Directory, out: &Outbound, room: &str, input: LiveInput) {
-        send(&mut self.rooms, dir, out, room, input).await;
+        let msg = RoomMsg::Live {
+            session: out.session,
+            input,
+        };
+        // The cached handle first, without an await; the lookup is boxed,
+        // so the connection's long-lived reader future does not carry the
+        // directory's lookup state (~850 bytes per connection otherwise).
+        let msg = match self.rooms.get(room) {
+            Some(h) if h.alive() => match h.send(msg, true) {
+                Ok(()) => return,
+                Err((_, Some(back))) => back,
+                Err((_, None)) => return,
+            },
+            _ => msg,
+        };
+        let _ = Box::pin(route(&mut self.rooms, dir, room, true, msg)).await;
     }
 }
 

@@ -3,7 +3,7 @@
 //! glibc's allocator keeps freed heap pages of its arenas for reuse, so a
 //! node that held 5,000 joined sessions keeps their ~200 MB resident after
 //! they leave (reused by the next ones, so it is no leak, but it is RSS a
-//! host's other tenants cannot have). Every few seconds this task looks at
+//! host's other tenants cannot have). Every second this task looks at
 //! the number of open connections; when it has fallen by a quarter (and by
 //! at least [`MIN_DROP`]) since its peak, it calls `malloc_trim(0)`, which
 //! returns the free pages of every arena (a few ms of one core), and once
@@ -18,8 +18,10 @@ use std::sync::{Arc, Mutex};
 use chalktalk_actors::Outbound;
 use chalktalk_actors::SessionId;
 
-/// How often the connection count is sampled.
-const EVERY: Duration = Duration::from_secs(5);
+/// How often the connection count is sampled (a lock and a `len`): often
+/// enough to see a peak that lasted a few seconds (at 5 s, 10,000
+/// connections open for 4 s were missed and nothing was trimmed).
+const EVERY: Duration = Duration::from_secs(1);
 /// Connections that must have closed since the peak before a trim.
 const MIN_DROP: usize = 500;
 /// The second trim after a drop: presence grace (10 s) + `idle_stop`
