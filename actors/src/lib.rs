@@ -5,7 +5,6 @@
 //! Dependency rule: this crate knows no HTTP, no database driver and no
 //! socket type; the application crate wires real adapters in.
 
-pub mod blob;
 pub mod directory;
 pub mod encoder;
 pub mod handle;

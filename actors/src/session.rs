@@ -331,18 +331,6 @@ impl SessionState {
             Live::Other(m) => m,
         };
         match m {
-            ClientMsg::Hello { .. } => {
-                return Err((
-                    ErrorCode::HelloRequired,
-                    "hello was already accepted".into(),
-                ));
-            }
-            ClientMsg::Ping => self.reply(
-                req,
-                Reply::Pong {
-                    server_ms: now_ms(),
-                },
-            ),
             ClientMsg::CreateRoom {
                 video_id,
                 aspect,
@@ -389,13 +377,19 @@ impl SessionState {
                 )
                 .await?;
             }
-            // Turned into room input by `live::check` above.
-            ClientMsg::Activity { .. } | ClientMsg::Points { .. } | ClientMsg::Pointer { .. } => {}
-            ClientMsg::MediaLink { .. } | ClientMsg::CancelMedia { .. } => {
-                // Answered by the gateway, which owns the media service.
+            // Live input was turned into room input by `live::check` above;
+            // the rest is answered before the session (the server's
+            // dispatch table, gateway/dispatch.rs).
+            ClientMsg::Activity { .. }
+            | ClientMsg::Points { .. }
+            | ClientMsg::Pointer { .. }
+            | ClientMsg::Hello { .. }
+            | ClientMsg::Ping
+            | ClientMsg::MediaLink { .. }
+            | ClientMsg::CancelMedia { .. } => {
                 return Err((
                     ErrorCode::Internal,
-                    "media requests are not available on this node".into(),
+                    "this message is not answered by the session".into(),
                 ));
             }
             ClientMsg::Op { room, op_id, op } => {

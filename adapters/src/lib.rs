@@ -1,0 +1,24 @@
+//! Ports and the adapters behind them: everything that talks to a disk, a
+//! database or another server on behalf of the services and actors.
+//!
+//! | port | defined in | adapters |
+//! |---|---|---|
+//! | room/thread/inbox `Store` | `chalktalk_actors::store` | [`embedded`] (redb) |
+//! | assets and jobs `MediaStore` | `chalktalk_actors::encoder` | [`embedded::media`] |
+//! | records [`kv::Kv`] | [`kv`] | [`embedded::kv`] |
+//! | objects [`blob::BlobStore`] | [`blob`] | [`blob::local`], [`blob::s3`] |
+//! | [`revocations::Revocations`] | [`revocations`] | embedded (in [`revocations`]), [`revocations::RedisRevocations`] |
+//! | [`ratelimit::Limiter`] | [`ratelimit`] | [`ratelimit::LocalLimiter`], [`ratelimit::RedisLimiter`] |
+//!
+//! Every adapter of a port passes the same suite in [`conformance`]
+//! (feature `conformance`, on in tests).
+
+pub mod blob;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod embedded;
+pub mod kv;
+pub mod ratelimit;
+pub mod revocations;
+
+pub use embedded::EmbeddedStore;

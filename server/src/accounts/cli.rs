@@ -1,0 +1,57 @@
+//! `chalktalk account create`: the only way to make an admin account (and
+//! a convenient way to make any other). Opens the node's embedded store,
+//! so it runs while the node is stopped (the store is locked by a running
+//! node).
+
+use std::io::BufRead;
+
+use chalktalk_protocol::Role;
+
+use super::Accounts;
+use crate::config::Config;
+use chalktalk_adapters::EmbeddedStore;
+
+/// Why the command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot open the store in {dir} (is a node running on it?): {message}")]
+    Store { dir: String, message: String },
+    #[error("cannot read the password from standard input: {0}")]
+    Stdin(std::io::Error),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Creates an account with the password on the first line of stdin;
+/// prints nothing itself, returns the new user id.
+pub async fn create_account(config: &Config, email: &str, role: Role) -> Result<String, CliError> {
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(CliError::Stdin)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let store = EmbeddedStore::open(&config.data_dir).map_err(|e| CliError::Store {
+        dir: config.data_dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let auth = crate::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)
+        .map_err(|e| CliError::Refused(e.to_string()))?;
+    let revs = super::EmbeddedRevocations::open(store.clone(), config.accounts.access_ttl)
+        .await
+        .map_err(|e| CliError::Refused(e.to_string()))?;
+    let svc = Accounts::new(
+        store,
+        auth,
+        std::sync::Arc::new(revs),
+        config.accounts.clone(),
+    )
+    .map_err(CliError::Refused)?;
+    match svc.create_account(email, password, role).await {
+        Ok(Some(a)) => Ok(a.id),
+        Ok(None) => Err(CliError::Refused(format!(
+            "an account with email {email} exists"
+        ))),
+        Err(e) => Err(CliError::Refused(e.body().to_string())),
+    }
+}

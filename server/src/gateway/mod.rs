@@ -1,0 +1,213 @@
+//! The HTTP side of the server (axum): the WebSocket endpoint `/ws`,
+//! liveness `/health` and readiness `/ready`, and the running server's
+//! handle with graceful shutdown (every connection is closed with 1001).
+
+mod dispatch;
+pub mod guard;
+mod hello;
+mod trim;
+pub mod ws;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chalktalk_actors::{Directory, Outbound, SessionId};
+use chalktalk_protocol::CloseCode;
+use tokio::sync::watch;
+
+use crate::auth::Auth;
+
+/// Subprotocol clients may offer; a second offered entry `bearer.<token>`
+/// carries the token for browsers, which cannot set headers.
+pub const SUBPROTOCOL: &str = "chalktalk.v1";
+
+/// State shared by every request.
+#[derive(Clone)]
+pub struct App {
+    pub directory: Arc<Directory>,
+    pub auth: Auth,
+    pub heartbeat: Duration,
+    pub next_session: Arc<AtomicU64>,
+    pub connections: Arc<Mutex<HashMap<SessionId, Outbound>>>,
+    pub draining: Arc<AtomicBool>,
+    /// Rate limits of the HTTP routes (`crate::ratelimit`).
+    pub ratelimit: chalktalk_adapters::ratelimit::RateLimits,
+    /// The media pipeline (absent on nodes started without a media store).
+    pub media: Option<Arc<crate::media::MediaService>>,
+    /// Upload and media routes.
+    pub http: Option<crate::http::HttpState>,
+    /// Accounts and sessions (absent on nodes without a key-value store).
+    pub accounts: Option<Arc<crate::accounts::Accounts>>,
+    /// Open WebSocket connections by sign-in session (closing revoked ones).
+    pub sids: crate::accounts::SidIndex,
+    /// The permission matrix and its facts (relationships, grants, profiles).
+    pub perms: Arc<crate::permissions::Permissions>,
+}
+
+impl axum::extract::FromRef<App> for Auth {
+    fn from_ref(app: &App) -> Auth {
+        app.auth.clone()
+    }
+}
+
+/// The token from `Authorization: Bearer …` or a `bearer.…` subprotocol.
+fn header_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok())
+        && let Some(t) = v.strip_prefix("Bearer ")
+    {
+        return Some(t.trim().to_string());
+    }
+    headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix("bearer.").map(str::to_string))
+}
+
+async fn ws_endpoint(
+    State(app): State<App>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if app.draining.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let token = header_token(&headers);
+    let max = app.directory.deps.config.limits.max_frame_bytes as usize;
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(2 * 1024)
+        .write_buffer_size(32 * 1024)
+        .max_write_buffer_size(4 * 1024 * 1024)
+        .protocols([SUBPROTOCOL])
+        .on_upgrade(move |socket| ws::serve(socket, app, token))
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn ready(State(app): State<App>) -> Response {
+    if app.draining.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    match tokio::time::timeout(Duration::from_secs(2), app.directory.deps.store.health()).await {
+        Ok(Ok(_)) => "ready".into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store: timeout").into_response(),
+    }
+}
+
+/// The routes of a node, all rate limited but `/ws` (frames are limited per
+/// session), `/health` and `/ready`.
+pub fn router(app: App) -> Router {
+    let (limits, auth) = (app.ratelimit.clone(), app.auth.clone());
+    crate::ratelimit::layer(routes(app), limits, auth)
+}
+
+/// Every route of a node (add new ones here). REST route sets register
+/// through `OpenApiRouter`, so the OpenAPI document (`/api/openapi.json`)
+/// lists exactly what is served.
+fn routes(app: App) -> Router {
+    let http = app.http.clone();
+    let accounts = app.accounts.clone();
+    let mut api = utoipa_axum::router::OpenApiRouter::with_openapi(crate::openapi::base())
+        .merge(crate::permissions::routes::routes(app.clone()));
+    let r = Router::new()
+        .route("/ws", get(ws_endpoint))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(app);
+    if let Some(svc) = accounts {
+        api = api.merge(crate::accounts::routes(svc));
+    }
+    if let Some(state) = http {
+        api = api.merge(crate::http::routes(state));
+    }
+    let (api, doc) = api.split_for_parts();
+    r.merge(api).merge(crate::openapi::routes(&doc))
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: App,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    sweeper: Option<tokio::task::JoinHandle<()>>,
+    trimmer: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Binds and starts serving `app`.
+    pub async fn start(addr: SocketAddr, app: App) -> std::io::Result<Running> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        // Small replies (acks, pongs) must not wait behind Nagle for the
+        // peer's delayed ACK of the relayed frames before them (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%e, "TCP_NODELAY not set on an accepted socket");
+            }
+        });
+        let (stop, mut stopped) = watch::channel(false);
+        let router = router(app.clone());
+        let sweeper = app.http.clone().map(crate::http::spawn_sweeper);
+        let trimmer = trim::spawn(app.connections.clone());
+        let task = tokio::spawn(async move {
+            // Peer addresses for per-IP throttling (sign-in, rate limits).
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+        });
+        Ok(Running {
+            addr,
+            app,
+            stop,
+            task,
+            sweeper,
+            trimmer,
+        })
+    }
+
+    /// Closes every connection with 1001, stops accepting, stops the actors.
+    pub async fn shutdown(self) {
+        self.app.draining.store(true, Ordering::Relaxed);
+        let conns: Vec<Outbound> = self
+            .app
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for c in conns {
+            c.kill(CloseCode::GOING_AWAY, "server shutting down");
+        }
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        if let Some(s) = self.sweeper {
+            s.abort();
+        }
+        self.trimmer.abort();
+        if let Some(m) = &self.app.media {
+            m.stop();
+        }
+        self.app.directory.shutdown();
+    }
+}

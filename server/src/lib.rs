@@ -1,0 +1,15 @@
+//! chalktalk: the application crate. Configuration, the HTTP/WebSocket
+//! gateway, storage adapters, auth, benchmarks and the pieces the
+//! command-line entry points (src/main.rs) call.
+
+pub mod accounts;
+pub mod auth;
+pub mod bench;
+pub mod config;
+pub mod gateway;
+pub mod http;
+pub mod media;
+pub mod openapi;
+pub mod permissions;
+pub mod ratelimit;
+pub mod server;

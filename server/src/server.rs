@@ -1,0 +1,182 @@
+//! Assembles a node from its configuration: the embedded store, the auth
+//! keys, the actor directory and the HTTP/WebSocket gateway.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use chalktalk_actors::Directory;
+use chalktalk_actors::encoder::MediaStore;
+use chalktalk_actors::store::Store;
+use chalktalk_adapters::blob::BlobStore;
+
+use crate::accounts::{Accounts, SidIndex};
+use crate::auth::{Auth, SecretError};
+use crate::config::Config;
+use crate::gateway::{App, Running};
+use crate::http::{HttpState, UrlSigner};
+use crate::media::MediaService;
+use chalktalk_adapters::EmbeddedStore;
+use chalktalk_adapters::blob::{LocalBlobStore, S3BlobStore};
+use chalktalk_adapters::kv::Kv;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store in {dir}: {source}")]
+    Store {
+        dir: String,
+        source: chalktalk_actors::store::StoreError,
+    },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("cannot start the actor system: {0}")]
+    Actors(String),
+    #[error("cannot open the blob store: {0}")]
+    Blobs(String),
+    #[error("cannot start the media pipeline: {0}")]
+    Media(String),
+    #[error("cannot start rate limiting: {0}")]
+    RateLimit(#[from] chalktalk_adapters::ratelimit::RateLimitError),
+    #[error("cannot start accounts: {0}")]
+    Accounts(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Starts a node; the returned handle knows its bound address.
+pub async fn start(config: &Config) -> Result<Running, StartError> {
+    let store = EmbeddedStore::open(&config.data_dir).map_err(|source| StartError::Store {
+        dir: config.data_dir.display().to_string(),
+        source,
+    })?;
+    start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
+}
+
+/// Starts a node on a given store adapter, without the media pipeline.
+pub async fn start_with_store(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> Result<Running, StartError> {
+    start_with_stores(config, store, None, None).await
+}
+
+/// The configured blob store: S3 when configured (the bucket is created if
+/// missing), else local files.
+pub async fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
+    Ok(match &config.s3 {
+        Some(s3) => {
+            let store = S3BlobStore::new(s3);
+            store
+                .ensure_bucket()
+                .await
+                .map_err(|e| StartError::Blobs(format!("bucket {}: {e}", s3.bucket)))?;
+            Arc::new(store)
+        }
+        None => Arc::new(
+            LocalBlobStore::open(config.data_dir.join("blobs"))
+                .map_err(|e| StartError::Blobs(e.to_string()))?,
+        ),
+    })
+}
+
+/// Starts a node; with a media store, also the upload routes and the
+/// media pipeline (encoder pool, worker processes); with a key-value store,
+/// also accounts and sessions (revocations in Redis when configured).
+pub async fn start_with_stores(
+    config: &Config,
+    store: Arc<dyn Store>,
+    media_store: Option<Arc<dyn MediaStore>>,
+    kv: Option<Arc<dyn Kv>>,
+) -> Result<Running, StartError> {
+    let mut auth = Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
+    // Revocations outlive the access tokens they refuse (plus leeway).
+    let revocations_ttl = config.accounts.access_ttl + std::time::Duration::from_secs(60);
+    let revocations = chalktalk_adapters::revocations::open(
+        config.redis_url.as_deref(),
+        kv.clone(),
+        revocations_ttl,
+    )
+    .await
+    .map_err(|e| StartError::Accounts(e.to_string()))?;
+    if let Some(r) = &revocations {
+        auth = auth.with_revocations(r.clone());
+    }
+    let kv_for_perms = kv.clone();
+    let accounts = match (kv, &revocations) {
+        (Some(kv), Some(r)) => Some(Arc::new(
+            Accounts::new(kv, auth.clone(), r.clone(), config.accounts.clone())
+                .map_err(StartError::Accounts)?,
+        )),
+        _ => None,
+    };
+    let perms = Arc::new(crate::permissions::Permissions::new(
+        kv_for_perms,
+        media_store.clone(),
+        store.clone(),
+        accounts.clone(),
+    ));
+    let directory = Directory::start(store, config.core.clone())
+        .await
+        .map_err(|e| StartError::Actors(e.to_string()))?;
+    let (media, http) = match media_store {
+        Some(ms) => {
+            let blobs = open_blobs(config).await?;
+            let signer = UrlSigner::new(&crate::auth::link_key(
+                config.jwt_secret.as_deref(),
+                &config.data_dir,
+            )?);
+            let svc = MediaService::start(
+                config.media.clone(),
+                blobs.clone(),
+                ms,
+                directory.clone(),
+                signer.clone(),
+            )
+            .await
+            .map_err(|e| StartError::Media(e.to_string()))?;
+            let state = HttpState::new(
+                auth.clone(),
+                config.uploads.clone(),
+                blobs,
+                svc.clone(),
+                signer,
+            );
+            (Some(svc), Some(state))
+        }
+        None => (None, None),
+    };
+    let ratelimit = chalktalk_adapters::ratelimit::RateLimits::start(
+        &config.ratelimit,
+        config.redis_url.as_deref(),
+    )
+    .await?;
+    let app = App {
+        ratelimit,
+        media,
+        http,
+        accounts,
+        sids: SidIndex::default(),
+        perms,
+        directory,
+        auth,
+        heartbeat: config.heartbeat,
+        next_session: Arc::new(AtomicU64::new(1)),
+        connections: Arc::default(),
+        draining: Arc::new(AtomicBool::new(false)),
+    };
+    if let Some(r) = &revocations {
+        crate::accounts::spawn_closer(r.as_ref(), app.connections.clone(), app.sids.clone());
+    }
+    let running =
+        Running::start(config.listen, app)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+    tracing::info!(addr = %running.addr, data_dir = %config.data_dir.display(), "chalktalk listening");
+    Ok(running)
+}

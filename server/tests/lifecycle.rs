@@ -1,0 +1,270 @@
+//! Room lifecycle against the real embedded store: a commit that fails
+//! (the disk says no) restarts the room from what is stored, the senders get
+//! `internal` and nothing acked is lost or renumbered; an empty room stops
+//! itself after writing a snapshot and comes back with its state.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chalktalk::auth::Auth;
+use chalktalk::config::Config;
+use chalktalk_actors::store::{
+    EncodedEvent, MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta,
+};
+use chalktalk_adapters::EmbeddedStore;
+use chalktalk_protocol::client::ClientError;
+use chalktalk_protocol::{
+    Cursor, ErrorCode, InboxEvent, JoinMode, Message, Reply, Role, RoomEvent, ServerFrame,
+};
+use common::*;
+
+/// The embedded store, except that room appends fail while `broken` is set
+/// (as when the disk is full or gone).
+struct Faulty {
+    inner: Arc<EmbeddedStore>,
+    broken: AtomicBool,
+}
+
+#[async_trait]
+impl Store for Faulty {
+    async fn health(&self) -> Result<(), StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected: disk unavailable".into()));
+        }
+        self.inner.health().await
+    }
+    async fn create_room(&self, meta: &RoomMeta) -> Result<bool, StoreError> {
+        self.inner.create_room(meta).await
+    }
+    async fn room(&self, id: &str) -> Result<Option<RoomMeta>, StoreError> {
+        self.inner.room(id).await
+    }
+    async fn append_room_events(
+        &self,
+        room: &str,
+        events: &[EncodedEvent],
+    ) -> Result<(), StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected: disk unavailable".into()));
+        }
+        self.inner.append_room_events(room, events).await
+    }
+    async fn room_events(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RoomEvent>, StoreError> {
+        self.inner.room_events(room, after, limit).await
+    }
+    async fn room_head(&self, room: &str) -> Result<u64, StoreError> {
+        self.inner.room_head(room).await
+    }
+    async fn put_room_snapshot(&self, room: &str, snap: &Snapshot) -> Result<(), StoreError> {
+        self.inner.put_room_snapshot(room, snap).await
+    }
+    async fn room_snapshot(&self, room: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.room_snapshot(room).await
+    }
+    async fn create_thread(&self, meta: &ThreadMeta) -> Result<bool, StoreError> {
+        self.inner.create_thread(meta).await
+    }
+    async fn thread(&self, id: &str) -> Result<Option<ThreadMeta>, StoreError> {
+        self.inner.thread(id).await
+    }
+    async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError> {
+        self.inner.append_messages(thread, msgs).await
+    }
+    async fn messages_after(
+        &self,
+        thread: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.inner.messages_after(thread, after, limit).await
+    }
+    async fn messages_before(
+        &self,
+        thread: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.inner.messages_before(thread, before, limit).await
+    }
+    async fn thread_head(&self, thread: &str) -> Result<u64, StoreError> {
+        self.inner.thread_head(thread).await
+    }
+    async fn put_cursor(&self, thread: &str, cursor: &Cursor) -> Result<(), StoreError> {
+        self.inner.put_cursor(thread, cursor).await
+    }
+    async fn cursors(&self, thread: &str) -> Result<Vec<Cursor>, StoreError> {
+        self.inner.cursors(thread).await
+    }
+    async fn append_inbox(&self, user: &str, event: &InboxEvent) -> Result<(), StoreError> {
+        self.inner.append_inbox(user, event).await
+    }
+    async fn inbox_after(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        self.inner.inbox_after(user, after, limit).await
+    }
+    async fn inbox_head(&self, user: &str) -> Result<u64, StoreError> {
+        self.inner.inbox_head(user).await
+    }
+    async fn add_membership(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.add_membership(user, kind, id).await
+    }
+    async fn memberships(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.memberships(user, kind).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_commit_restarts_the_room_without_losing_acked_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = Arc::new(Faulty {
+        inner: EmbeddedStore::open(dir.path()).unwrap(),
+        broken: AtomicBool::new(false),
+    });
+    let config = Config::for_tests(dir.path());
+    let running = chalktalk::server::start_with_store(&config, faulty.clone())
+        .await
+        .unwrap();
+    let s = TestServer {
+        url: format!("ws://{}/ws", running.addr),
+        running: Some(running),
+        auth: Auth::new(SECRET.as_bytes()),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let (coach, mut athlete, room) = coach_and_athlete(&s).await;
+    let (acked, _) = ack(&coach, add(&room, "a", line("kept", 0))).await;
+    assert_eq!(next_event(&mut athlete).await.seq, acked);
+
+    let ready = |addr: std::net::SocketAddr| {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out.split_whitespace().nth(1).unwrap_or("").to_string()
+    };
+    let addr = s.running.as_ref().unwrap().addr;
+    assert_eq!(
+        tokio::task::spawn_blocking(move || ready(addr))
+            .await
+            .unwrap(),
+        "200"
+    );
+    faulty.broken.store(true, Ordering::SeqCst);
+    assert_eq!(
+        tokio::task::spawn_blocking(move || ready(addr))
+            .await
+            .unwrap(),
+        "503",
+        "/ready reports a failing store"
+    );
+    let e = coach
+        .request(add(&room, "b", line("lost", 0)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::Internal,
+                ..
+            }
+        ),
+        "an op that was not stored is not acked: {e:?}"
+    );
+    let resync = athlete
+        .wait_for(WAIT, |f| {
+            matches!(f, ServerFrame::Resync { .. }).then_some(())
+        })
+        .await;
+    assert!(resync.is_some(), "the room restarted from the store");
+    faulty.broken.store(false, Ordering::SeqCst);
+    assert_eq!(
+        tokio::task::spawn_blocking(move || ready(addr))
+            .await
+            .unwrap(),
+        "200"
+    );
+
+    // Rejoin from the last applied seq: nothing to replay, nothing invented.
+    let Reply::Joined { mode, .. } = join(&athlete, &room, Some(acked)).await else {
+        panic!()
+    };
+    assert_eq!(
+        mode,
+        JoinMode::Replay {
+            since: acked,
+            head: acked
+        }
+    );
+    join(&coach, &room, Some(acked)).await;
+    // The refused op can be resent under the same id and gets the next seq.
+    let (seq, dup) = ack(&coach, add(&room, "b", line("lost", 0))).await;
+    assert_eq!((seq, dup), (acked + 1, false));
+    assert_eq!(next_event(&mut athlete).await.seq, acked + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_room_stops_and_comes_back_with_its_state() {
+    let s = TestServer::start_with(|c| c.core.idle_stop = Duration::from_millis(300)).await;
+    let (coach, athlete, room) = coach_and_athlete(&s).await;
+    for i in 0..3 {
+        ack(
+            &coach,
+            add(&room, &format!("o{i}"), line(&format!("a{i}"), 0)),
+        )
+        .await;
+    }
+    let dir = &s.running.as_ref().unwrap().app.directory;
+    assert_eq!(dir.counts().await.0, 1);
+    coach
+        .request(chalktalk_protocol::ClientMsg::LeaveRoom { room: room.clone() })
+        .await
+        .unwrap();
+    athlete
+        .request(chalktalk_protocol::ClientMsg::LeaveRoom { room: room.clone() })
+        .await
+        .unwrap();
+    let mut stopped = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if dir.counts().await.0 == 0 {
+            stopped = true;
+            break;
+        }
+    }
+    assert!(stopped, "the room actor stops once empty");
+    let late = s.connect("coach", Role::Coach, "tablet").await;
+    let Reply::Joined {
+        mode: JoinMode::Snapshot { snapshot },
+        ..
+    } = join(&late, &room, None).await
+    else {
+        panic!()
+    };
+    assert_eq!(snapshot.seq, 4);
+    assert_eq!(snapshot.annotations.len(), 3);
+    assert_eq!(dir.counts().await.0, 1);
+}
