@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use chalktalk_protocol::annotation::validate_points;
-use chalktalk_protocol::{ClientMsg, ErrorCode, Limits, RoomId, valid_id};
+use chalktalk_protocol::{ClientMsg, ErrorCode, Limits, RoomId, StrokeIn, valid_id};
 
 use crate::directory::Directory;
 use crate::handle::Handle;
@@ -37,27 +37,13 @@ pub fn joined(out: &Outbound, room: &str) -> Result<(), Fail> {
 /// batch limit, a valid stroke id) and turns it into the room's input.
 pub fn check(out: &Outbound, m: ClientMsg, limits: &Limits) -> Result<Live, Fail> {
     let input = match m {
-        ClientMsg::Points {
-            room,
-            stroke,
-            batch,
-            t_ms,
-            style,
-            points,
-        } => {
+        ClientMsg::Points(StrokeIn { room, live }) => {
             joined(out, &room)?;
-            validate_points(&points, limits).map_err(|i| (i.code, i.message))?;
-            if !valid_id(&stroke) {
+            validate_points(&live.points, limits).map_err(|i| (i.code, i.message))?;
+            if !valid_id(&live.stroke) {
                 return Err((ErrorCode::Invalid, "stroke must be a valid id".into()));
             }
-            let input = LiveInput::Points {
-                stroke,
-                batch,
-                t_ms,
-                style,
-                points,
-            };
-            (room, input)
+            (room, LiveInput::Points(live))
         }
         ClientMsg::Pointer { room, at } => {
             joined(out, &room)?;

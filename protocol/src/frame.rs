@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::media::{Asset, MediaFailure, MediaKind, MediaProgress, MediaStage};
 use crate::{
     Annotation, Attachment, Cursor, ErrorCode, JoinMode, Limits, Message, Point, PresenceEntry,
-    Role, RoomEvent, RoomId, RoomOp, Style, ThreadId, ThreadInfo, ThreadKind, ThreadLive, UserId,
+    Role, RoomEvent, RoomId, RoomOp, StrokeIn, ThreadId, ThreadInfo, ThreadKind, ThreadLive,
+    UserId,
     room::{Activity, LiveEvent},
 };
 
@@ -83,16 +84,9 @@ pub enum ClientMsg {
         room: RoomId,
         activity: Activity,
     },
-    /// Ephemeral: points of a stroke being drawn.
-    Points {
-        room: RoomId,
-        stroke: String,
-        batch: u32,
-        t_ms: u64,
-        #[serde(default)]
-        style: Style,
-        points: Vec<Point>,
-    },
+    /// Ephemeral: points of a stroke being drawn (`room`, then the
+    /// [`LiveStroke`](crate::LiveStroke) fields, `style` optional).
+    Points(StrokeIn),
     /// Ephemeral: laser pointer.
     Pointer {
         room: RoomId,

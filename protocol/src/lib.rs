@@ -14,6 +14,7 @@ pub mod frame;
 pub mod limits;
 pub mod media;
 pub mod room;
+pub mod stroke;
 pub mod tagfirst;
 pub mod vectors;
 
@@ -34,6 +35,7 @@ pub use room::{
     Activity, Effect, JoinMode, LiveEvent, PlaybackState, PresenceEntry, Role, RoomEvent, RoomOp,
     RoomSnapshot,
 };
+pub use stroke::{LiveStroke, StrokeBy, StrokeIn};
 
 /// The protocol version this build speaks. Clients offer a list in `hello`;
 /// the server picks the highest one it also supports.

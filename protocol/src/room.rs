@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Annotation, Point, Style, TimeRange, UserId};
+use crate::{Annotation, Point, StrokeBy, TimeRange, UserId};
 
 /// A user's role as stated by their token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -124,15 +124,9 @@ tag = "k", remote = "LiveEvent", expecting = "a live event";
 /// pressure.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiveEvent {
-    /// Points of a stroke still being drawn by `user`.
-    Points {
-        user: UserId,
-        stroke: String,
-        batch: u32,
-        t_ms: u64,
-        style: Style,
-        points: Vec<Point>,
-    },
+    /// Points of a stroke still being drawn by `user` (`user`, then the
+    /// [`LiveStroke`](crate::LiveStroke) fields).
+    Points(StrokeBy),
     /// A laser pointer position (`None` hides it).
     Pointer { user: UserId, at: Option<Point> },
     /// Everyone present, one entry per device.

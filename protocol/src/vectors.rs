@@ -4,8 +4,8 @@
 //! in another language can check itself against the same file.
 
 use crate::{
-    Annotation, ClientFrame, ClientMsg, ErrorCode, JoinMode, LiveEvent, Point, Reply, RoomEvent,
-    RoomOp, ServerFrame, Shape, Style, ThreadKind, Welcome,
+    Annotation, ClientFrame, ClientMsg, ErrorCode, JoinMode, LiveEvent, LiveStroke, Point, Reply,
+    RoomEvent, RoomOp, ServerFrame, Shape, StrokeBy, StrokeIn, Style, ThreadKind, Welcome,
     room::{Effect, PlaybackState, Role},
 };
 
@@ -62,14 +62,16 @@ pub fn client_vectors() -> Vec<(&'static str, ClientFrame)> {
             "points_ephemeral",
             ClientFrame {
                 id: 0,
-                m: ClientMsg::Points {
+                m: ClientMsg::Points(StrokeIn {
                     room: "r-abc".into(),
-                    stroke: "s-1".into(),
-                    batch: 0,
-                    t_ms: 12_500,
-                    style: Style::default(),
-                    points: vec![Point(0.25, 0.5)],
-                },
+                    live: LiveStroke {
+                        stroke: "s-1".into(),
+                        batch: 0,
+                        t_ms: 12_500,
+                        style: Style::default(),
+                        points: vec![Point(0.25, 0.5)],
+                    },
+                }),
             },
         ),
         (
@@ -256,14 +258,16 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
             "live_points",
             ServerFrame::Live {
                 room: "r-abc".into(),
-                ev: LiveEvent::Points {
+                ev: LiveEvent::Points(StrokeBy {
                     user: "coach-1".into(),
-                    stroke: "s-1".into(),
-                    batch: 0,
-                    t_ms: 12_500,
-                    style: Style::default(),
-                    points: vec![Point(0.25, 0.5)],
-                },
+                    live: LiveStroke {
+                        stroke: "s-1".into(),
+                        batch: 0,
+                        t_ms: 12_500,
+                        style: Style::default(),
+                        points: vec![Point(0.25, 0.5)],
+                    },
+                }),
             },
         ),
         (

@@ -13,8 +13,8 @@ use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use chalktalk_protocol::{
-    Activity, ErrorCode, JoinMode, LiveEvent, Notice, Point, PresenceEntry, Reply, Role, RoomEvent,
-    RoomOp, ServerFrame, Style, UserId, encode, encode_room_frame,
+    Activity, ErrorCode, JoinMode, LiveEvent, LiveStroke, Notice, Point, PresenceEntry, Reply,
+    Role, RoomEvent, RoomOp, ServerFrame, StrokeBy, UserId, encode, encode_room_frame,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster_derive::RactorMessage;
@@ -32,13 +32,8 @@ use state::RoomState;
 #[derive(Debug, Clone)]
 pub enum LiveInput {
     Activity(Activity),
-    Points {
-        stroke: String,
-        batch: u32,
-        t_ms: u64,
-        style: Style,
-        points: Vec<Point>,
-    },
+    /// Checked by the session; relayed as is in a [`LiveEvent::Points`].
+    Points(LiveStroke),
     Pointer(Option<Point>),
 }
 
@@ -632,20 +627,7 @@ impl RoomActorState {
                 self.broadcast_presence();
                 return;
             }
-            LiveInput::Points {
-                stroke,
-                batch,
-                t_ms,
-                style,
-                points,
-            } => LiveEvent::Points {
-                user,
-                stroke,
-                batch,
-                t_ms,
-                style,
-                points,
-            },
+            LiveInput::Points(live) => LiveEvent::Points(StrokeBy { user, live }),
             LiveInput::Pointer(at) => LiveEvent::Pointer { user, at },
         };
         let frame = Bytes::from(encode(&ServerFrame::Live {
