@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build of the chalktalk server. The runtime image holds the
-# binary and the FFmpeg 5.1 shared libraries its media workers use; data (the embedded store and the generated dev secret) lives in
+# binaries (the server and its media worker, chalktalk-media) and the FFmpeg 5.1 shared libraries the worker uses; data (the embedded store and the generated dev secret) lives in
 # the /data volume. Set CHALKTALK_JWT_SECRET in production.
 FROM rust:1.90-bookworm AS build
 WORKDIR /src
@@ -12,8 +12,8 @@ RUN apt-get update \
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin chalktalk \
-    && cp target/release/chalktalk /usr/local/bin/chalktalk
+    cargo build --release --locked --bin chalktalk --bin chalktalk-media \
+    && cp target/release/chalktalk target/release/chalktalk-media /usr/local/bin/
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -23,7 +23,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /data chalktalk \
     && mkdir -p /data && chown chalktalk /data
-COPY --from=build /usr/local/bin/chalktalk /usr/local/bin/chalktalk
+COPY --from=build /usr/local/bin/chalktalk /usr/local/bin/chalktalk-media /usr/local/bin/
 ENV CHALKTALK_LISTEN=0.0.0.0:7700 \
     CHALKTALK_DATA_DIR=/data \
     CHALKTALK_LOG_FORMAT=json

@@ -44,7 +44,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends redis-server
 fi
 
-# S3-compatible test server for tests/blob_s3.rs (about 2 min to build the
+# S3-compatible test server for server/tests/blob_s3.rs (about 2 min to build the
 # first time). 0.14.1 is the newest that builds on Rust < 1.96.
 export PATH="${CARGO_HOME:-${HOME:-/root}/.cargo}/bin:$PATH"
 if ! s3s-fs --version >/dev/null 2>&1; then

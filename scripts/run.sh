@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --release --bin chalktalk
+cargo build --release --bin chalktalk --bin chalktalk-media
 exec target/release/chalktalk serve "$@"

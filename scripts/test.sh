@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then fuzzes the protocol's decoders and the
 # REST routes for a minute and runs every test of the workspace (unit tests beside the code,
-# end-to-end tests in tests/ against real servers on 127.0.0.1).
+# end-to-end tests in server/tests/ against real servers on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test

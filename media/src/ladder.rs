@@ -2,7 +2,7 @@
 //! above it), their sizes and bitrates, whether the top rung can be packaged
 //! from the source without re-encoding, and the proxy/thumbnail sizes.
 
-use crate::probe::ProbeReport;
+use crate::report::ProbeReport;
 
 /// One rung to produce.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +132,7 @@ pub fn plan(report: &ProbeReport, opts: &LadderOptions) -> Option<Plan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::VideoInfo;
+    use crate::report::VideoInfo;
 
     fn report(w: u32, h: u32, rotation: u32, kbps: u32) -> ProbeReport {
         let (dw, dh) = if rotation % 180 == 90 { (h, w) } else { (w, h) };

@@ -10,69 +10,9 @@ use chalktalk_protocol::MediaKind;
 use ff::codec::packet::side_data::Type as SideDataType;
 use ff::media::Type as Medium;
 use ffmpeg_next as ff;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{MediaError, MediaErrorCode as Code};
-
-/// What an upload may be.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Limits {
-    /// Longest side of a video, pixels.
-    pub max_long_side: u32,
-    /// Shortest side of a video, pixels.
-    pub max_short_side: u32,
-    pub max_duration_ms: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_long_side: 4096,
-            max_short_side: 2304,
-            max_duration_ms: 30 * 60 * 1000,
-        }
-    }
-}
-
-/// The video stream of a probed file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VideoInfo {
-    pub index: usize,
-    pub codec: String,
-    /// Coded size.
-    pub width: u32,
-    pub height: u32,
-    /// Size shown to the viewer (rotation applied).
-    pub display_width: u32,
-    pub display_height: u32,
-    pub fps: f32,
-    /// Clockwise degrees to turn the coded picture upright: 0, 90, 180, 270.
-    pub rotation: u32,
-    pub pix_fmt: String,
-    pub kbps: u32,
-    pub frames: u64,
-    /// Longest distance between two keyframes.
-    pub max_keyframe_gap_ms: u64,
-}
-
-/// The audio stream of a probed file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AudioInfo {
-    pub index: usize,
-    pub codec: String,
-    pub sample_rate: u32,
-    pub channels: u16,
-    pub kbps: u32,
-}
-
-/// Everything validation learned about a file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeReport {
-    pub format: String,
-    pub duration_ms: u64,
-    pub video: Option<VideoInfo>,
-    pub audio: Option<AudioInfo>,
-}
+pub use crate::report::{AudioInfo, Limits, ProbeReport, VideoInfo};
 
 const CONTAINERS: &[&str] = &[
     "mov,mp4,m4a,3gp,3g2,mj2",

@@ -20,60 +20,10 @@ use crate::enc;
 use crate::error::{MediaError, MediaErrorCode};
 use crate::hls;
 use crate::jpeg::{self, Sprite};
-use crate::ladder::{self, LadderOptions, Plan, Rung};
+use crate::ladder::{self, Plan, Rung};
 use crate::outputs::{self, AudioSource, Out, VideoSource};
 use crate::probe::ProbeReport;
-
-/// Encoder settings.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub ladder: LadderOptions,
-    /// x264 preset of the renditions.
-    pub preset: String,
-    pub crf: u8,
-    pub proxy_preset: String,
-    /// Keyframe interval of the proxy, frames.
-    pub proxy_gop: u32,
-    pub segment_seconds: u32,
-    pub audio_kbps: u32,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            ladder: LadderOptions::default(),
-            preset: "veryfast".into(),
-            crf: 23,
-            proxy_preset: "ultrafast".into(),
-            proxy_gop: 6,
-            segment_seconds: 2,
-            audio_kbps: 128,
-        }
-    }
-}
-
-/// What the pipeline reports while it runs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Progress {
-        percent: f32,
-    },
-    /// A segment of the mobile rendition (`rendition`) is complete on disk.
-    Segment {
-        rendition: String,
-        index: u32,
-    },
-}
-
-/// Per-run timings, for the benchmark.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Timings {
-    /// Seconds from start until the first mobile segment was complete.
-    pub first_segment_seconds: f64,
-    pub total_seconds: f64,
-    /// (rendition, seconds until its files were final).
-    pub renditions: Vec<(String, f64)>,
-}
+pub use crate::report::{Event, Options, Timings};
 
 struct RungState {
     rung: Rung,

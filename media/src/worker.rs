@@ -4,16 +4,20 @@
 //! after a media `error`; anything else (a signal, a panic) is a crash the
 //! server retries. Decoding untrusted files happens only in this process.
 
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use chalktalk_protocol::{MediaInfo, MediaKind};
+use chalktalk_protocol::MediaInfo;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{MediaError, MediaErrorCode};
+use crate::error::MediaErrorCode;
 use crate::ladder::LadderOptions;
-use crate::probe::{Limits, ProbeReport, probe};
-use crate::transcode::{Event, Options, Timings, transcode};
+use crate::report::{Limits, Options, ProbeReport, Timings};
+#[cfg(feature = "ffmpeg")]
+use crate::{error::MediaError, probe::probe, report::Event, transcode::transcode};
+#[cfg(feature = "ffmpeg")]
+use chalktalk_protocol::MediaKind;
+#[cfg(feature = "ffmpeg")]
+use std::io::{BufRead, Write};
 
 /// Exit code after a media error (the file is bad: do not retry).
 pub const EXIT_MEDIA_ERROR: i32 = 3;
@@ -107,6 +111,7 @@ pub enum WorkerEvent {
 }
 
 /// Runs a job, reporting through `emit`.
+#[cfg(feature = "ffmpeg")]
 pub fn run_job(
     job: &WorkerJob,
     emit: &mut dyn FnMut(WorkerEvent),
@@ -164,6 +169,7 @@ pub fn run_job(
 
 /// The worker's main: one job from stdin, events to stdout; returns the
 /// exit code.
+#[cfg(feature = "ffmpeg")]
 pub fn main_stdio() -> i32 {
     let stdin = std::io::stdin();
     let mut line = String::new();

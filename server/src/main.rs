@@ -1,5 +1,7 @@
 //! The `chalktalk` binary: `serve` runs a node, `token` mints dev tokens,
-//! `bench` runs the benchmarks. Errors end here as anyhow reports.
+//! `account` manages accounts, `bench` runs the benchmarks. Media jobs run
+//! in the separate `chalktalk-media` binary (media/src/main.rs), so this
+//! one never links FFmpeg. Errors end here as anyhow reports.
 
 use std::path::PathBuf;
 
@@ -50,13 +52,6 @@ enum Command {
     /// Benchmarks; each prints one JSON object (see docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Runs one media job read from stdin (started by the server; decoding
-    /// untrusted files happens only in this process).
-    #[command(hide = true)]
-    TranscodeWorker,
-    /// Media tools.
-    #[command(subcommand)]
-    Media(MediaCommand),
 }
 
 #[derive(Subcommand)]
@@ -72,33 +67,6 @@ enum AccountCommand {
         settings: Settings,
         #[arg(long, env = "CHALKTALK_CONFIG")]
         config: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand)]
-enum MediaCommand {
-    /// Writes a generated test clip (moving pattern with noise + tone).
-    /// `--standard` is the benchmark input: 60 s 1080p30 H.264/AAC.
-    Sample {
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long)]
-        standard: bool,
-        #[arg(long, default_value_t = 10.0)]
-        seconds: f32,
-        #[arg(long, default_value_t = 1280)]
-        width: u32,
-        #[arg(long, default_value_t = 720)]
-        height: u32,
-        /// Clockwise rotation to record as phone metadata (0/90/180/270).
-        #[arg(long, default_value_t = 0)]
-        rotation: u32,
-    },
-    /// Validates a file as an upload would be and prints the probe report.
-    Probe {
-        file: PathBuf,
-        #[arg(long)]
-        voice_over: bool,
     },
 }
 
@@ -145,13 +113,6 @@ fn raise_fd_limit() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::TranscodeWorker = cli.command {
-        die_with_parent();
-        std::process::exit(chalktalk_media::worker::main_stdio());
-    }
-    if let Command::Media(cmd) = &cli.command {
-        return media_command(cmd);
-    }
     raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -196,68 +157,11 @@ fn main() -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
-        Command::TranscodeWorker | Command::Media(_) => Ok(()),
         Command::Bench(cmd) => {
             let json = rt
                 .block_on(bench::run(cmd))
                 .map_err(|e| anyhow::anyhow!(e))?;
             println!("{json}");
-            Ok(())
-        }
-    }
-}
-
-/// A worker must not outlive its server (a `kill -9` of the server leaves
-/// no one to read its results): ask the kernel to kill it with its parent.
-fn die_with_parent() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag of this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        if libc::getppid() == 1 {
-            // The parent died before the flag was set.
-            std::process::exit(2);
-        }
-    }
-}
-
-fn media_command(cmd: &MediaCommand) -> anyhow::Result<()> {
-    use chalktalk_media::sample::{SampleSpec, generate};
-    match cmd {
-        MediaCommand::Sample {
-            out,
-            standard,
-            seconds,
-            width,
-            height,
-            rotation,
-        } => {
-            let spec = if *standard {
-                SampleSpec::standard()
-            } else {
-                SampleSpec {
-                    rotation: *rotation,
-                    seconds: *seconds,
-                    width: *width,
-                    height: *height,
-                    ..SampleSpec::standard()
-                }
-            };
-            generate(out, &spec)
-                .map_err(|e| anyhow::anyhow!(e))
-                .with_context(|| format!("writing {}", out.display()))?;
-            println!("{}", out.display());
-            Ok(())
-        }
-        MediaCommand::Probe { file, voice_over } => {
-            let kind = if *voice_over {
-                chalktalk_protocol::MediaKind::VoiceOver
-            } else {
-                chalktalk_protocol::MediaKind::Video
-            };
-            let report = chalktalk_media::probe(file, kind, &chalktalk_media::Limits::default())
-                .map_err(|e| anyhow::anyhow!(e))?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
     }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use chalktalk_protocol::client::ClientError;
 use chalktalk_protocol::{
-    ClientFrame, ClientMsg, CloseCode, ErrorCode, JoinMode, Point, Reply, Role, ServerFrame, Shape,
-    Style, decode_server, encode,
+    ClientFrame, ClientMsg, CloseCode, ErrorCode, JoinMode, LiveStroke, Point, Reply, Role,
+    ServerFrame, Shape, StrokeIn, Style, decode_server, encode,
 };
 use common::*;
 use futures_util::{SinkExt, StreamExt};
@@ -48,14 +48,16 @@ async fn malformed_frames_get_errors_and_the_connection_survives() {
 
     // Too many points in a live batch, and a NaN coordinate.
     join(&bad, &room, None).await;
-    let many = ClientMsg::Points {
+    let many = ClientMsg::Points(StrokeIn {
         room: room.clone(),
-        stroke: "s".into(),
-        batch: 0,
-        t_ms: 0,
-        style: Style::default(),
-        points: vec![Point(0.5, 0.5); 300],
-    };
+        live: LiveStroke {
+            stroke: "s".into(),
+            batch: 0,
+            t_ms: 0,
+            style: Style::default(),
+            points: vec![Point(0.5, 0.5); 300],
+        },
+    });
     bad.send_frame(&ClientFrame { id: 9, m: many }).unwrap();
     assert_eq!(err_with(&mut bad).await, (9, ErrorCode::TooManyPoints));
     let mut nan = line("nan", 0);

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use chalktalk_protocol::client::ClientOptions;
 use chalktalk_protocol::{
-    Activity, ClientMsg, Effect, ErrorCode, JoinMode, LiveEvent, Point, Reply, Role, RoomOp,
-    ServerFrame, Shape, Style, client::ClientError,
+    Activity, ClientMsg, Effect, ErrorCode, JoinMode, LiveEvent, LiveStroke, Point, Reply, Role,
+    RoomOp, ServerFrame, Shape, StrokeBy, StrokeIn, Style, client::ClientError,
 };
 use common::*;
 
@@ -31,14 +31,16 @@ async fn two_clients_co_annotate() {
         .unwrap();
     let points = vec![Point(0.1, 0.1), Point(0.2, 0.25)];
     coach
-        .send(ClientMsg::Points {
+        .send(ClientMsg::Points(StrokeIn {
             room: room.clone(),
-            stroke: "s1".into(),
-            batch: 0,
-            t_ms: 1500,
-            style: Style::default(),
-            points: points.clone(),
-        })
+            live: LiveStroke {
+                stroke: "s1".into(),
+                batch: 0,
+                t_ms: 1500,
+                style: Style::default(),
+                points: points.clone(),
+            },
+        }))
         .unwrap();
     // Presence (sent first) shows the coach drawing, then the points arrive.
     let drawing = athlete
@@ -58,12 +60,10 @@ async fn two_clients_co_annotate() {
         .wait_for(WAIT, |f| match f {
             ServerFrame::Live {
                 ev:
-                    LiveEvent::Points {
+                    LiveEvent::Points(StrokeBy {
                         user,
-                        points,
-                        batch,
-                        ..
-                    },
+                        live: LiveStroke { points, batch, .. },
+                    }),
                 ..
             } => Some((user.clone(), points.clone(), *batch)),
             _ => None,
@@ -136,13 +136,17 @@ async fn two_clients_co_annotate() {
 async fn live_input_is_checked_and_kept_in_order() {
     let s = TestServer::start().await;
     let (mut coach, mut athlete, room) = coach_and_athlete(&s).await;
-    let points = |room: &str, stroke: &str, p: Point| ClientMsg::Points {
-        room: room.into(),
-        stroke: stroke.into(),
-        batch: 0,
-        t_ms: 0,
-        style: Style::default(),
-        points: vec![p],
+    let points = |room: &str, stroke: &str, p: Point| {
+        ClientMsg::Points(StrokeIn {
+            room: room.into(),
+            live: LiveStroke {
+                stroke: stroke.into(),
+                batch: 0,
+                t_ms: 0,
+                style: Style::default(),
+                points: vec![p],
+            },
+        })
     };
     let refused = |id: u32, code: ErrorCode| {
         move |f: &ServerFrame| match f {
@@ -152,7 +156,11 @@ async fn live_input_is_checked_and_kept_in_order() {
     };
     let live_points = |f: &ServerFrame| match f {
         ServerFrame::Live {
-            ev: LiveEvent::Points { stroke, .. },
+            ev:
+                LiveEvent::Points(StrokeBy {
+                    live: LiveStroke { stroke, .. },
+                    ..
+                }),
             ..
         } => Some(stroke.clone()),
         _ => None,
@@ -541,14 +549,16 @@ async fn slow_consumer_does_not_delay_others() {
     let mut acked = Vec::new();
     for i in 0..600u32 {
         coach
-            .send(ClientMsg::Points {
+            .send(ClientMsg::Points(StrokeIn {
                 room: room.clone(),
-                stroke: "big".into(),
-                batch: i,
-                t_ms: 0,
-                style: Style::default(),
-                points: pts.clone(),
-            })
+                live: LiveStroke {
+                    stroke: "big".into(),
+                    batch: i,
+                    t_ms: 0,
+                    style: Style::default(),
+                    points: pts.clone(),
+                },
+            }))
             .unwrap();
         if i % 20 == 0 {
             let t = Instant::now();

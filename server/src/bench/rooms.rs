@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chalktalk_protocol::{ClientMsg, Point, Reply, Role, RoomOp, Style};
+use chalktalk_protocol::{ClientMsg, LiveStroke, Point, Reply, Role, RoomOp, StrokeIn, Style};
 use clap::Args;
 use serde::Serialize;
 
@@ -167,14 +167,16 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
                 tick.tick().await;
                 sent_at[r][batch as usize % SLOTS]
                     .store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-                let m = ClientMsg::Points {
+                let m = ClientMsg::Points(StrokeIn {
                     room: room.clone(),
-                    stroke: "s1".into(),
-                    batch,
-                    t_ms: 0,
-                    style: Style::default(),
-                    points: pts.clone(),
-                };
+                    live: LiveStroke {
+                        stroke: "s1".into(),
+                        batch,
+                        t_ms: 0,
+                        style: Style::default(),
+                        points: pts.clone(),
+                    },
+                });
                 if c.send(m).is_err() {
                     errors.fetch_add(1, Ordering::Relaxed);
                     break;

@@ -1,5 +1,5 @@
 //! `chalktalk bench transcode --input FILE`: runs the real pipeline exactly
-//! as the server does (one `chalktalk transcode-worker` process: probe,
+//! as the server does (one `chalktalk-media worker` process: probe,
 //! one decode, every rendition, HLS, stills) on a file and reports total
 //! time, time to the first playable (mobile) segment, per-rendition times
 //! and the realtime factor. `chalktalk media sample --standard --out F`
@@ -92,7 +92,7 @@ pub async fn run(a: TranscodeArgs) -> Result<TranscodeReport, BenchError> {
             ..WorkerSettings::default()
         },
     };
-    let exe = std::env::current_exe()?;
+    let exe = crate::media::default_worker_exe();
     let started = Instant::now();
     let mut w = WorkerProcess::start(&exe, &job)
         .await

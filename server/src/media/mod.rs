@@ -1,7 +1,7 @@
 //! The media service of a node: accepts finished uploads (validation in a
 //! worker process, the malware-scanner hook, limits), keeps assets and jobs
-//! durable, runs the EncoderPool whose encoders drive `chalktalk
-//! transcode-worker` processes, publishes outputs to the blob store (the
+//! durable, runs the EncoderPool whose encoders drive `chalktalk-media
+//! worker` processes, publishes outputs to the blob store (the
 //! mobile rendition first), pushes progress to uploaders and rooms, attaches
 //! voice-overs to rooms, and answers `media_link` / `cancel_media`.
 
@@ -28,7 +28,7 @@ use crate::http::UrlSigner;
 /// Settings of the media pipeline.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
-    /// The binary to run as `… transcode-worker` (default: this binary).
+    /// The binary to run as `… worker` (default: [`default_worker_exe`]).
     pub worker_exe: PathBuf,
     /// Where jobs keep their source and outputs while running.
     pub work_dir: PathBuf,
@@ -51,11 +51,24 @@ pub struct MediaConfig {
     pub max_voice_over_bytes: u64,
 }
 
+/// The worker binary: `chalktalk-media` beside this binary (the build puts
+/// them together; so does the Docker image), else from `PATH`.
+pub fn default_worker_exe() -> PathBuf {
+    std::env::current_exe()
+        .map(|e| e.with_file_name(WORKER_BIN))
+        .ok()
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(WORKER_BIN))
+}
+
+/// The worker binary's name (crate chalktalk-media, media/src/main.rs).
+pub const WORKER_BIN: &str = "chalktalk-media";
+
 impl MediaConfig {
     /// Defaults for a node whose data lives in `data_dir`.
     pub fn new(data_dir: &std::path::Path) -> MediaConfig {
         MediaConfig {
-            worker_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("chalktalk")),
+            worker_exe: default_worker_exe(),
             work_dir: data_dir.join("media-work"),
             limits: Limits::default(),
             settings: WorkerSettings::default(),

@@ -1,4 +1,4 @@
-//! Drives one `chalktalk transcode-worker` process: writes the job to its
+//! Drives one `chalktalk-media worker` process: writes the job to its
 //! stdin, yields its events line by line, and turns its exit into a result.
 //! The child is killed when this handle is dropped (cancel, dead-man timer).
 
@@ -20,7 +20,7 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts `exe transcode-worker` on `job`.
+    /// Starts `exe worker` (the `chalktalk-media` binary) on `job`.
     pub async fn start(exe: &Path, job: &WorkerJob) -> Result<WorkerProcess, JobError> {
         let unavailable = |e: std::io::Error| {
             JobError::new(
@@ -30,7 +30,7 @@ impl WorkerProcess {
             )
         };
         let mut child = Command::new(exe)
-            .arg("transcode-worker")
+            .arg("worker")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

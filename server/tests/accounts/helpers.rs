@@ -39,7 +39,7 @@ impl Node {
     pub async fn restart(&mut self) {
         self.s.stop().await;
         let mut config = Config::for_tests(self.s.dir.path());
-        config.media.worker_exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_chalktalk"));
+        config.media.worker_exe = crate::common::worker_exe();
         for _ in 0..200 {
             // The old store may take a moment to release the database file.
             if let Ok(running) = chalktalk::server::start(&config).await {

@@ -24,6 +24,18 @@ use chalktalk_protocol::{
 pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// The real media worker binary (`chalktalk-media`), built beside the
+/// server's by `cargo test --workspace` (the media crate's tests need it).
+pub fn worker_exe() -> PathBuf {
+    let exe = Path::new(env!("CARGO_BIN_EXE_chalktalk")).with_file_name("chalktalk-media");
+    assert!(
+        exe.exists(),
+        "{} is missing: run `cargo build -p chalktalk-media` (or test the whole workspace)",
+        exe.display()
+    );
+    exe
+}
+
 /// A node running inside the test process.
 pub struct TestServer {
     pub running: Option<Running>,
@@ -40,8 +52,8 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::for_tests(dir.path());
-        // Media jobs run in worker processes of the real binary.
-        config.media.worker_exe = PathBuf::from(env!("CARGO_BIN_EXE_chalktalk"));
+        // Media jobs run in real worker processes.
+        config.media.worker_exe = worker_exe();
         tweak(&mut config);
         let running = chalktalk::server::start(&config)
             .await

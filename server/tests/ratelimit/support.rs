@@ -31,7 +31,7 @@ pub struct Node {
 /// `proxies` as in `CHALKTALK_TRUSTED_PROXIES`.
 pub fn config(dir: &std::path::Path, limits: &str, proxies: &str, redis: Option<&str>) -> Config {
     let mut c = Config::for_tests(dir);
-    c.media.worker_exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_chalktalk"));
+    c.media.worker_exe = crate::common::worker_exe();
     c.ratelimit = RateLimitConfig::from_settings(limits, proxies).expect("rate limit settings");
     c.redis_url = redis.map(str::to_string);
     c

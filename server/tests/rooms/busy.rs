@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chalktalk_protocol::client::{Client, ClientOptions};
 use chalktalk_protocol::{
-    Annotation, ClientMsg, JoinMode, LiveEvent, Point, Reply, Role, RoomOp, RoomSnapshot,
-    ServerFrame, Shape, Style, encode,
+    Annotation, ClientMsg, JoinMode, LiveEvent, LiveStroke, Point, Reply, Role, RoomOp,
+    RoomSnapshot, ServerFrame, Shape, StrokeIn, Style, encode,
 };
 use futures_util::StreamExt;
 
@@ -253,14 +253,16 @@ async fn a_pong_right_after_a_relayed_frame_is_not_delayed() {
         let room = room.clone();
         tokio::spawn(async move {
             for batch in 0..20_000u32 {
-                let m = ClientMsg::Points {
+                let m = ClientMsg::Points(StrokeIn {
                     room: room.clone(),
-                    stroke: "s".into(),
-                    batch,
-                    t_ms: 0,
-                    style: Style::default(),
-                    points: vec![Point(0.5, 0.5); 8],
-                };
+                    live: LiveStroke {
+                        stroke: "s".into(),
+                        batch,
+                        t_ms: 0,
+                        style: Style::default(),
+                        points: vec![Point(0.5, 0.5); 8],
+                    },
+                });
                 if coach.send(m).is_err() {
                     break;
                 }
