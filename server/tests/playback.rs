@@ -6,30 +6,16 @@
 
 mod common;
 
-use chalktalk_protocol::client::{Client, ClientError};
+use chalktalk_protocol::client::Client;
 use chalktalk_protocol::{
     ClientMsg, Effect, ErrorCode, JoinMode, PlaybackState, Reply, Role, RoomEvent, RoomOp,
     RoomSnapshot, ServerFrame,
 };
-use common::{TestServer, ack, join, next_event, op};
+use common::{TestServer, ack, err_code, join, next_event, now_ms, op};
 
 const FPS: f32 = 25.0;
 /// One frame at 25 fps.
 const FRAME_MS: f64 = 40.0;
-
-fn err_code(r: Result<Reply, ClientError>) -> ErrorCode {
-    match r {
-        Err(ClientError::Server { code, .. }) => code,
-        other => panic!("expected a server error, got {other:?}"),
-    }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// The playback state an event carries (its only effect).
 fn playback(ev: &RoomEvent) -> PlaybackState {

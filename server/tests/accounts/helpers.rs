@@ -11,12 +11,12 @@ use base64::Engine;
 use chalktalk::config::Config;
 use chalktalk_protocol::ErrorCode;
 use chalktalk_protocol::client::{Client, ClientError, ClientOptions};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::common::TestServer;
-use crate::common::client::{Resp, send};
-
-pub const PASSWORD: &str = "correct horse battery staple";
+use crate::common::api::Api;
+pub use crate::common::api::PASSWORD;
+use crate::common::client::Resp;
 
 /// A node with accounts.
 pub struct Node {
@@ -53,6 +53,11 @@ impl Node {
         panic!("node did not restart on its data dir");
     }
 
+    /// The node's REST API (tests/common/api.rs).
+    pub fn api(&self) -> Api {
+        Api(self.addr)
+    }
+
     pub async fn req(
         &self,
         method: &str,
@@ -60,50 +65,32 @@ impl Node {
         token: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Resp {
-        let mut headers = vec![("Content-Type", "application/json".to_string())];
-        if let Some(t) = token {
-            headers.push(("Authorization", format!("Bearer {t}")));
-        }
-        send(self.addr, method, path, &headers, body.unwrap_or_default()).await
+        self.api().req(method, path, token, &[], body).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
-        self.req("POST", path, token, Some(body.to_string().into_bytes()))
-            .await
+        self.api().post(path, token, body).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
-        self.req("GET", path, Some(token), None).await
+        self.api().get(path, Some(token)).await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Resp {
-        self.req("DELETE", path, Some(token), None).await
+        self.api().delete(path, Some(token)).await
     }
 
     pub async fn register(&self, email: &str, role: &str) -> Resp {
-        self.post(
-            "/api/v1/auth/register",
-            None,
-            json!({"email": email, "password": PASSWORD, "role": role}),
-        )
-        .await
+        self.api().register(email, role).await
     }
 
     pub async fn sign_in(&self, email: &str, password: &str, device: &str) -> Resp {
-        self.post(
-            "/api/v1/auth/signin",
-            None,
-            json!({"email": email, "password": password, "device": device}),
-        )
-        .await
+        self.api().sign_in(email, password, device).await
     }
 
     /// Registers an athlete and signs in: the token answer.
     pub async fn athlete(&self, email: &str, device: &str) -> Value {
-        assert_eq!(self.register(email, "athlete").await.status, 202);
-        let r = self.sign_in(email, PASSWORD, device).await;
-        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
-        r.json()
+        self.api().athlete(email, device).await
     }
 
     pub fn ws_url(&self) -> String {

@@ -4,6 +4,7 @@
 //! wait for specific pushes.
 #![allow(dead_code)]
 
+pub mod api;
 #[path = "../uploads/client.rs"]
 pub mod client;
 pub mod media;
@@ -23,6 +24,24 @@ use chalktalk_protocol::{
 
 pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 pub const WAIT: Duration = Duration::from_secs(5);
+
+/// The code of a server error reply (panics on anything else).
+pub fn err_code(
+    r: Result<Reply, chalktalk_protocol::client::ClientError>,
+) -> chalktalk_protocol::ErrorCode {
+    match r {
+        Err(chalktalk_protocol::client::ClientError::Server { code, .. }) => code,
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
 
 /// The real media worker binary (`chalktalk-media`), built beside the
 /// server's by `cargo test --workspace` (the media crate's tests need it).

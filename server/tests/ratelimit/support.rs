@@ -13,11 +13,11 @@ use chalktalk::config::Config;
 use chalktalk::gateway::Running;
 use chalktalk_adapters::EmbeddedStore;
 use chalktalk_adapters::ratelimit::RateLimitConfig;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::common::client::{Resp, send};
-
-pub const PASSWORD: &str = "correct horse battery staple";
+use crate::common::api::Api;
+pub use crate::common::api::PASSWORD;
+use crate::common::client::Resp;
 
 /// A node of these tests.
 pub struct Node {
@@ -87,6 +87,11 @@ impl Node {
         format!("ws://{}/ws", self.addr)
     }
 
+    /// The node's REST API (tests/common/api.rs).
+    pub fn api(&self) -> Api {
+        Api(self.addr)
+    }
+
     /// `method path` with optional bearer token, extra headers and JSON.
     pub async fn req(
         &self,
@@ -96,46 +101,40 @@ impl Node {
         extra: &[(&str, String)],
         body: Option<Value>,
     ) -> Resp {
-        let mut headers = vec![("Content-Type", "application/json".to_string())];
-        if let Some(t) = token {
-            headers.push(("Authorization", format!("Bearer {t}")));
-        }
-        headers.extend(extra.iter().cloned());
-        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        send(self.addr, method, path, &headers, body).await
+        let body = body.map(|b| b.to_string().into_bytes());
+        self.api().req(method, path, token, extra, body).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
-        self.req("GET", path, token, &[], None).await
+        self.api().get(path, token).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
-        self.req("POST", path, token, &[], Some(body)).await
+        self.api().post(path, token, body).await
     }
 
     /// Registers an athlete `email` and signs in from `device`: the tokens.
     pub async fn athlete(&self, email: &str, device: &str) -> Tokens {
-        let r = self
-            .post(
-                "/api/v1/auth/register",
-                None,
-                json!({"email": email, "password": PASSWORD, "role": "athlete"}),
-            )
-            .await;
-        assert_eq!(r.status, 202, "{}", text(&r));
-        self.sign_in(email, device).await
+        Tokens::of(&self.api().athlete(email, device).await)
     }
 
     pub async fn sign_in(&self, email: &str, device: &str) -> Tokens {
-        let r = self
-            .post(
-                "/api/v1/auth/signin",
-                None,
-                json!({"email": email, "password": PASSWORD, "device": device}),
-            )
-            .await;
+        let r = self.api().sign_in(email, PASSWORD, device).await;
         assert_eq!(r.status, 200, "{}", text(&r));
-        let v = r.json();
+        Tokens::of(&r.json())
+    }
+}
+
+/// What a sign-in answers.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub sid: String,
+}
+
+impl Tokens {
+    fn of(v: &Value) -> Tokens {
         let s = |k: &str| {
             v[k].as_str()
                 .unwrap_or_else(|| panic!("no {k} in {v}"))
@@ -147,14 +146,6 @@ impl Node {
             sid: s("session"),
         }
     }
-}
-
-/// What a sign-in answers.
-#[derive(Debug, Clone)]
-pub struct Tokens {
-    pub access: String,
-    pub refresh: String,
-    pub sid: String,
 }
 
 pub fn text(r: &Resp) -> String {
