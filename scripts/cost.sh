@@ -20,7 +20,7 @@ bin=${CHALKTALK_BIN:-target/release/chalktalk}
 # comparing two servers: its pace changes how the server batches writes.
 loadgen=${CHALKTALK_LOADGEN:-$bin}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
-[ -x "$bin" ] || { echo "no $bin: cargo build --release --bin chalktalk" >&2; exit 1; }
+[ -x "$bin" ] || { echo "no $bin: cargo build --release --bin chalktalk --bin chalktalk-bench" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

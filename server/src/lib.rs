@@ -1,10 +1,9 @@
 //! chalktalk: the application crate. Configuration, the HTTP/WebSocket
-//! gateway, storage adapters, auth, benchmarks and the pieces the
+//! gateway, accounts, permissions, the media service, auth and the pieces the
 //! command-line entry points (src/main.rs) call.
 
 pub mod accounts;
 pub mod auth;
-pub mod bench;
 pub mod config;
 pub mod gateway;
 pub mod http;

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chalktalk::bench;
 use chalktalk::config::{Config, LogFormat, Settings};
 use chalktalk_protocol::Role;
 use clap::{Parser, Subcommand};
@@ -49,9 +48,13 @@ enum Command {
     /// Accounts (run while the node is stopped).
     #[command(subcommand)]
     Account(AccountCommand),
-    /// Benchmarks; each prints one JSON object (see docs/BENCHMARKS.md).
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    /// Benchmarks: runs `chalktalk-bench` (beside this binary) with these
+    /// arguments; each prints one JSON object (see docs/BENCHMARKS.md).
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -113,6 +116,9 @@ fn raise_fd_limit() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Bench { args } = cli.command {
+        return bench(args);
+    }
     raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -157,14 +163,29 @@ fn main() -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
-        Command::Bench(cmd) => {
-            let json = rt
-                .block_on(bench::run(cmd))
-                .map_err(|e| anyhow::anyhow!(e))?;
-            println!("{json}");
-            Ok(())
-        }
+        Command::Bench { .. } => Ok(()),
     }
+}
+
+/// `chalktalk bench …`: replaces this process with `chalktalk-bench …`
+/// (the benches are a crate of their own, bench/).
+fn bench(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe()
+        .context("locating this binary")?
+        .with_file_name("chalktalk-bench");
+    let exe = if beside.exists() {
+        beside
+    } else {
+        PathBuf::from("chalktalk-bench")
+    };
+    let err = std::process::Command::new(&exe).args(args).exec();
+    Err(anyhow::anyhow!(err)).with_context(|| {
+        format!(
+            "running {} (build it: cargo build --release --bin chalktalk-bench)",
+            exe.display()
+        )
+    })
 }
 
 async fn shutdown_signal() {

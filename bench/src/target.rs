@@ -9,7 +9,7 @@ use chalktalk_protocol::Role;
 use chalktalk_protocol::client::{Client, ClientOptions};
 
 use super::{BenchError, TargetArgs};
-use crate::auth::Auth;
+use chalktalk::auth::Auth;
 
 /// CPU seconds (user + system) this process has used.
 pub fn own_cpu_seconds() -> f64 {
@@ -60,7 +60,7 @@ impl Target {
             .port();
         let dir = scratch_dir("srv");
         let secret = chalktalk_actors::new_id("secret").repeat(2);
-        let child = tokio::process::Command::new(std::env::current_exe()?)
+        let child = tokio::process::Command::new(server_exe()?)
             .arg("serve")
             .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
             .env("CHALKTALK_DATA_DIR", &dir)
@@ -145,4 +145,15 @@ impl Target {
             let _ = std::fs::remove_dir_all(d);
         }
     }
+}
+
+/// The `chalktalk` server binary beside this one (the build puts them
+/// together), else from `PATH`.
+fn server_exe() -> std::io::Result<std::path::PathBuf> {
+    let beside = std::env::current_exe()?.with_file_name("chalktalk");
+    Ok(if beside.exists() {
+        beside
+    } else {
+        std::path::PathBuf::from("chalktalk")
+    })
 }

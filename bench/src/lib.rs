@@ -1,6 +1,8 @@
-//! `chalktalk bench …`: load generators that start (or target) a real
-//! server over loopback and print one JSON object of measurements.
-//! Results and the commands that reproduce them live in docs/BENCHMARKS.md.
+//! `chalktalk-bench …` (also reached as `chalktalk bench …`): load
+//! generators that start (or target) a real server over loopback and print
+//! one JSON object of measurements. A crate of its own, so the server
+//! build carries neither the benches nor the protocol's client. Results
+//! and the commands that reproduce them live in docs/BENCHMARKS.md.
 
 mod ops;
 mod ratelimit;
@@ -28,7 +30,7 @@ pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Args, Debug, Clone)]
 pub struct TargetArgs {
     /// ws:// URL of a running server; without it the bench starts one
-    /// (`chalktalk serve`, same binary) on a free loopback port.
+    /// (`chalktalk serve`, the server binary beside this one) on a free loopback port.
     #[arg(long)]
     pub target: Option<String>,
     /// The target's JWT secret (needed with --target).

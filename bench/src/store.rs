@@ -208,7 +208,7 @@ mod tests {
         assert!(bench.commits.unwrap() >= 1 && bench.commits.unwrap() <= 16);
     }
 
-    /// `cargo test --release -p chalktalk --lib bench::store -- --ignored --nocapture`
+    /// `cargo test --release -p chalktalk -p chalktalk-bench --lib store -- --ignored --nocapture`
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore]
     async fn measure() {

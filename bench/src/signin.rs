@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::BenchError;
-use crate::accounts::password::Hasher;
+use chalktalk::accounts::password::Hasher;
 
 #[derive(Args, Debug)]
 pub struct SigninArgs {
