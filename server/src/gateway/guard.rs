@@ -70,13 +70,17 @@ impl Guard {
         }
     }
 
+    /// Does `check` do anything here? `MediaVideo` does not: the media
+    /// task asks the matrix itself ([`video_allowed`]), off the reader.
+    pub fn needed(check: Check) -> bool {
+        !matches!(check, Check::None | Check::MediaVideo)
+    }
+
     /// Runs `check` (the frame's row in `super::dispatch::route`) on `m`;
     /// `Ok` lets the frame through to its answerer. Checks other than
     /// [`Check::None`] decide with the account's current plan.
     pub async fn check(&mut self, check: Check, m: &ClientMsg) -> Result<(), Fail> {
-        if matches!(check, Check::None | Check::MediaVideo) {
-            // MediaVideo: the media task asks the matrix itself
-            // ([`video_allowed`]), off the reader.
+        if !Guard::needed(check) {
             return Ok(());
         }
         self.plan = live_plan(&self.perms, &self.user, self.token_plan).await;
