@@ -2,11 +2,14 @@
 //! joiners, resume after a dropped connection, idempotent op ids, presence
 //! with a grace period, supervised restart after a panic, and a slow
 //! consumer that must not delay the others. Busy rooms (paged joins, slow
-//! links, stalled readers) are in `busy`.
+//! links, stalled readers) are in `busy`; a cut or stalled network
+//! (through the harness's proxy) in `network`.
 
 #[path = "rooms/busy.rs"]
 mod busy;
 mod common;
+#[path = "rooms/network.rs"]
+mod network;
 
 use std::time::{Duration, Instant};
 

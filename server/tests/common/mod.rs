@@ -8,6 +8,7 @@ pub mod api;
 #[path = "../uploads/client.rs"]
 pub mod client;
 pub mod media;
+pub mod proxy;
 pub mod redis;
 
 use std::path::{Path, PathBuf};
