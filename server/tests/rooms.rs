@@ -319,17 +319,7 @@ async fn resume_receives_exactly_what_was_missed() {
 
     // The network goes away (no close handshake).
     athlete.kill();
-    let mut missed = Vec::new();
-    for i in 0..5 {
-        missed.push(
-            ack(
-                &coach,
-                add(&room, &format!("m{i}"), line(&format!("b{i}"), i)),
-            )
-            .await
-            .0,
-        );
-    }
+    let missed = add_lines(&coach, &room, "m", 5).await;
     assert_eq!(missed, [3, 4, 5, 6, 7]);
 
     let mut back = s.connect("athlete", Role::Athlete, "phone").await;

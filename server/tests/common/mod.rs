@@ -239,6 +239,16 @@ pub async fn ack(c: &Client, m: ClientMsg) -> (u64, bool) {
     }
 }
 
+/// Adds `n` lines (op ids `{prefix}{i}`) and returns their acked seqs.
+pub async fn add_lines(c: &Client, room: &str, prefix: &str, n: u64) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    for i in 0..n {
+        let ann = line(&format!("{prefix}-ann{i}"), i);
+        seqs.push(ack(c, add(room, &format!("{prefix}{i}"), ann)).await.0);
+    }
+    seqs
+}
+
 pub async fn join(c: &Client, room: &str, since: Option<u64>) -> Reply {
     c.request(ClientMsg::JoinRoom {
         room: room.into(),

@@ -80,17 +80,7 @@ async fn a_cut_link_costs_a_reconnect_and_no_event() {
     // The node noticed: after the presence grace the phone is gone (a drop
     // is not pushed as `connected: false` yet, PROTOCOL.md "Not yet").
     coach_sees_phone(&mut coach, None).await;
-    let mut missed = Vec::new();
-    for i in 0..3 {
-        missed.push(
-            ack(
-                &coach,
-                add(&room, &format!("m{i}"), line(&format!("b{i}"), i)),
-            )
-            .await
-            .0,
-        );
-    }
+    let missed = add_lines(&coach, &room, "m", 3).await;
 
     let mut back = connect(&proxy.url(), s.token("athlete", Role::Athlete), "phone").await;
     assert_eq!(
