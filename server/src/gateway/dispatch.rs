@@ -116,27 +116,33 @@ pub enum Flow {
 
 /// One connection's dispatch state: its permission checks, its live
 /// routes to rooms and its session actor (none until a frame needs one).
-pub struct Dispatcher {
-    app: App,
-    out: Outbound,
-    user: String,
+/// It borrows what the connection already holds (the app state is ~1 KiB:
+/// a copy would be carried by every connection, idle or not).
+pub struct Dispatcher<'a> {
+    app: &'a App,
+    out: &'a Outbound,
+    user: &'a str,
     plan: crate::accounts::Plan,
     role: chalktalk_protocol::Role,
-    limits: Limits,
+    limits: &'a Limits,
     guard: Guard,
     routes: LiveRoutes,
     actor: Option<ActorRef<SessionMsg>>,
     permits: Arc<Semaphore>,
 }
 
-impl Dispatcher {
-    pub fn new(app: App, out: Outbound, h: &Hello) -> Dispatcher {
-        let limits = app.directory.deps.config.limits.clone();
+impl<'a> Dispatcher<'a> {
+    pub fn new(
+        app: &'a App,
+        out: &'a Outbound,
+        h: &'a Hello,
+        limits: &'a Limits,
+    ) -> Dispatcher<'a> {
         let guard = Guard::new(app.perms.clone(), h.user.clone(), h.plan);
         Dispatcher {
             app,
             out,
-            user: h.user.clone(),
+            user: &h.user,
             plan: h.plan,
             role: h.role,
             limits,
@@ -150,11 +156,11 @@ impl Dispatcher {
     /// Checks `frame` as its row says and hands it to its answerer.
     pub async fn dispatch(&mut self, frame: ClientFrame) -> Flow {
         let r = route(&frame.m);
-        // Only frames with a check build the guard's future: it is large
-        // (every check's lookups), and moving it into place on every live
-        // frame cost ~250 instructions (docs/BENCHMARKS.md §0).
+        // Only frames with a check build the guard's future, boxed: it is
+        // large (every check's lookups), and unboxed it would size every
+        // connection's reader for it (docs/BENCHMARKS.md §2).
         if Guard::needed(r.check)
-            && let Err((code, msg)) = self.guard.check(r.check, &frame.m).await
+            && let Err((code, msg)) = Box::pin(self.guard.check(r.check, &frame.m)).await
         {
             self.out.control(err_frame(frame.id, code, msg));
             return Flow::Next;
@@ -171,10 +177,10 @@ impl Dispatcher {
             // Live input goes straight to its room, unless earlier frames
             // still wait at the session actor (they go first: order is kept).
             By::Live if self.permits.available_permits() == READ_PERMITS => {
-                match live::check(&self.out, frame.m, &self.limits) {
+                match live::check(self.out, frame.m, self.limits) {
                     Ok(Live::Input(room, input)) => {
                         self.routes
-                            .send(&self.app.directory, &self.out, &room, input)
+                            .send(&self.app.directory, self.out, &room, input)
                             .await;
                         Flow::Next
                     }
@@ -227,7 +233,7 @@ impl Dispatcher {
         let (media, out, user, id, m) = (
             self.app.media.clone(),
             self.out.clone(),
-            self.user.clone(),
+            self.user.to_string(),
             frame.id,
             frame.m,
         );

@@ -126,7 +126,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     let writer =
         tokio::spawn(write_loop(sink, rx, kill, app.heartbeat, stall, done_tx).in_current_span());
 
-    let mut dispatcher = Dispatcher::new(app.clone(), out.clone(), &h);
+    let mut dispatcher = Dispatcher::new(&app, &out, &h, &limits);
     let idle = app.heartbeat * 3;
     let mut last_seen = Instant::now();
     // The node's frame limits (announced in welcome) through the one rate
