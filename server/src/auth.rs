@@ -110,7 +110,7 @@ pub struct Auth {
     enc: EncodingKey,
     dec: DecodingKey,
     validation: Validation,
-    revocations: Option<Arc<dyn crate::accounts::Revocations>>,
+    revocations: Option<Arc<dyn chalktalk_adapters::revocations::Revocations>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -135,13 +135,16 @@ impl Auth {
     }
 
     /// The same keys, refusing tokens of sessions in `revocations`.
-    pub fn with_revocations(mut self, revocations: Arc<dyn crate::accounts::Revocations>) -> Auth {
+    pub fn with_revocations(
+        mut self,
+        revocations: Arc<dyn chalktalk_adapters::revocations::Revocations>,
+    ) -> Auth {
         self.revocations = Some(revocations);
         self
     }
 
     /// The revocation list, if any.
-    pub fn revocations(&self) -> Option<&Arc<dyn crate::accounts::Revocations>> {
+    pub fn revocations(&self) -> Option<&Arc<dyn chalktalk_adapters::revocations::Revocations>> {
         self.revocations.as_ref()
     }
 

@@ -2,6 +2,8 @@
 //! by the environment (`CHALKTALK_*`), overridden by flags. Every value is
 //! checked once here; a bad one is a clear error naming where it came from.
 
+mod accounts;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -468,7 +470,7 @@ impl Config {
         uploads.max_upload_bytes = media.max_video_bytes;
         let redis_url = pick::<String>("redis_url", &cli.redis_url, &f.redis_url, String::new())?;
         let redis_url = (!redis_url.trim().is_empty()).then(|| redis_url.trim().to_string());
-        let accounts = crate::accounts::settings::resolve(cli, f)?;
+        let accounts = accounts::resolve(cli, f)?;
         Ok(Config {
             redis_url,
             accounts,

@@ -2,7 +2,9 @@
 //! gateway, accounts, permissions, the media service, auth and the pieces the
 //! command-line entry points (src/main.rs) call.
 
+pub mod account_cli;
 pub mod accounts;
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod gateway;

@@ -157,7 +157,7 @@ fn main() -> anyhow::Result<()> {
             config,
         }) => {
             let config = Config::resolve(&settings, config.as_deref())?;
-            let id = rt.block_on(chalktalk::accounts::cli::create_account(
+            let id = rt.block_on(chalktalk::account_cli::create_account(
                 &config, &email, role,
             ))?;
             println!("{id}");

@@ -10,9 +10,10 @@ use chalktalk_actors::store::Store;
 use chalktalk_adapters::blob::BlobStore;
 
 use crate::accounts::{Accounts, SidIndex};
+use crate::app::App;
 use crate::auth::{Auth, SecretError};
 use crate::config::Config;
-use crate::gateway::{App, Running};
+use crate::gateway::Running;
 use crate::http::{HttpState, UrlSigner};
 use crate::media::MediaService;
 use chalktalk_adapters::EmbeddedStore;

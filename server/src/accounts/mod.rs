@@ -13,7 +13,6 @@
 //! The wire contract is docs/PROTOCOL.md, "Accounts and sessions".
 
 mod bodies;
-pub mod cli;
 mod external;
 pub mod guard;
 mod mfa;
@@ -24,7 +23,6 @@ pub mod revocations;
 mod routes;
 pub mod service;
 pub mod sessions;
-pub mod settings;
 mod store;
 mod throttle;
 pub mod totp;

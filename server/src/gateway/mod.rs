@@ -8,10 +8,8 @@ mod hello;
 mod trim;
 pub mod ws;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -19,44 +17,15 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chalktalk_actors::{Directory, Outbound, SessionId};
+use chalktalk_actors::Outbound;
 use chalktalk_protocol::CloseCode;
 use tokio::sync::watch;
 
-use crate::auth::Auth;
+use crate::app::App;
 
 /// Subprotocol clients may offer; a second offered entry `bearer.<token>`
 /// carries the token for browsers, which cannot set headers.
 pub const SUBPROTOCOL: &str = "chalktalk.v1";
-
-/// State shared by every request.
-#[derive(Clone)]
-pub struct App {
-    pub directory: Arc<Directory>,
-    pub auth: Auth,
-    pub heartbeat: Duration,
-    pub next_session: Arc<AtomicU64>,
-    pub connections: Arc<Mutex<HashMap<SessionId, Outbound>>>,
-    pub draining: Arc<AtomicBool>,
-    /// Rate limits of the HTTP routes (`crate::ratelimit`).
-    pub ratelimit: chalktalk_adapters::ratelimit::RateLimits,
-    /// The media pipeline (absent on nodes started without a media store).
-    pub media: Option<Arc<crate::media::MediaService>>,
-    /// Upload and media routes.
-    pub http: Option<crate::http::HttpState>,
-    /// Accounts and sessions (absent on nodes without a key-value store).
-    pub accounts: Option<Arc<crate::accounts::Accounts>>,
-    /// Open WebSocket connections by sign-in session (closing revoked ones).
-    pub sids: crate::accounts::SidIndex,
-    /// The permission matrix and its facts (relationships, grants, profiles).
-    pub perms: Arc<crate::permissions::Permissions>,
-}
-
-impl axum::extract::FromRef<App> for Auth {
-    fn from_ref(app: &App) -> Auth {
-        app.auth.clone()
-    }
-}
 
 /// The token from `Authorization: Bearer …` or a `bearer.…` subprotocol.
 fn header_token(headers: &HeaderMap) -> Option<String> {

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use chalktalk::accounts::{Plan, Subscription, Tier};
+use chalktalk::app::App;
 use chalktalk::auth::Audience;
-use chalktalk::gateway::App;
 use chalktalk::permissions::matrix::PLANS;
 use chalktalk_protocol::Role;
 use chalktalk_protocol::client::{Client, ClientOptions};

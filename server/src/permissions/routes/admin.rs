@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::{ApiResult, LiveCaller, require, storage, subject, user_id};
 use crate::accounts::{JsonBody, Plan, Subscription, Tier};
-use crate::gateway::App;
+use crate::app::App;
 use crate::http::ApiError;
 use crate::permissions::decide;
 use crate::permissions::matrix::{Analytics, row};

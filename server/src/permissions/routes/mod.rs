@@ -18,8 +18,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::facts::FactsError;
 use super::{Decision, Subject};
 use crate::accounts::{Caller, MAX_JSON_BYTES};
+use crate::app::App;
 use crate::auth::Claims;
-use crate::gateway::App;
 use crate::http::ApiError;
 
 pub(crate) type ApiResult = Result<axum::response::Response, ApiError>;

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{ApiResult, LiveCaller, facts_error, storage, user_id};
 use crate::accounts::JsonBody;
-use crate::gateway::App;
+use crate::app::App;
 use crate::http::ApiError;
 use crate::permissions::RelState;
 use crate::permissions::profiles::{Profile, ProfileInput, validate};

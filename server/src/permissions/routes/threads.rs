@@ -18,8 +18,8 @@ use serde_json::json;
 
 use super::{ApiResult, LiveCaller, require, storage, subject};
 use crate::accounts::JsonBody;
+use crate::app::App;
 use crate::auth::Claims;
-use crate::gateway::App;
 use crate::http::ApiError;
 
 /// Session ids of HTTP senders (apart from WebSocket sessions).

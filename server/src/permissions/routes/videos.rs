@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiResult, LiveCaller, storage, subject};
+use crate::app::App;
 use crate::auth::Claims;
-use crate::gateway::App;
 use crate::http::ApiError;
 
 #[derive(Deserialize)]

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use super::{AccountsConfig, OidcConfig};
-use crate::config::{ConfigError, Settings};
+use super::{ConfigError, Settings};
+use crate::accounts::{AccountsConfig, OidcConfig};
 
 fn value<'a>(cli: &'a Option<String>, file: &'a Option<String>) -> Option<(&'a str, &'static str)> {
     match (cli, file) {

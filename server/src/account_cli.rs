@@ -7,7 +7,7 @@ use std::io::BufRead;
 
 use chalktalk_protocol::Role;
 
-use super::Accounts;
+use crate::accounts::Accounts;
 use crate::config::Config;
 use chalktalk_adapters::EmbeddedStore;
 
@@ -37,9 +37,10 @@ pub async fn create_account(config: &Config, email: &str, role: Role) -> Result<
     })?;
     let auth = crate::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)
         .map_err(|e| CliError::Refused(e.to_string()))?;
-    let revs = super::EmbeddedRevocations::open(store.clone(), config.accounts.access_ttl)
-        .await
-        .map_err(|e| CliError::Refused(e.to_string()))?;
+    let revs =
+        crate::accounts::EmbeddedRevocations::open(store.clone(), config.accounts.access_ttl)
+            .await
+            .map_err(|e| CliError::Refused(e.to_string()))?;
     let svc = Accounts::new(
         store,
         auth,

@@ -1,0 +1,42 @@
+//! `App`, the state shared by every request and connection of a node: the
+//! directory of actors, auth, the services (accounts, permissions, media),
+//! the HTTP state and the open connections. Built by `crate::server`, used
+//! by the gateway and every route module.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chalktalk_actors::{Directory, Outbound, SessionId};
+
+use crate::auth::Auth;
+
+/// State shared by every request.
+#[derive(Clone)]
+pub struct App {
+    pub directory: Arc<Directory>,
+    pub auth: Auth,
+    pub heartbeat: Duration,
+    pub next_session: Arc<AtomicU64>,
+    pub connections: Arc<Mutex<HashMap<SessionId, Outbound>>>,
+    pub draining: Arc<AtomicBool>,
+    /// Rate limits of the HTTP routes (`crate::ratelimit`).
+    pub ratelimit: chalktalk_adapters::ratelimit::RateLimits,
+    /// The media pipeline (absent on nodes started without a media store).
+    pub media: Option<Arc<crate::media::MediaService>>,
+    /// Upload and media routes.
+    pub http: Option<crate::http::HttpState>,
+    /// Accounts and sessions (absent on nodes without a key-value store).
+    pub accounts: Option<Arc<crate::accounts::Accounts>>,
+    /// Open WebSocket connections by sign-in session (closing revoked ones).
+    pub sids: crate::accounts::SidIndex,
+    /// The permission matrix and its facts (relationships, grants, profiles).
+    pub perms: Arc<crate::permissions::Permissions>,
+}
+
+impl axum::extract::FromRef<App> for Auth {
+    fn from_ref(app: &App) -> Auth {
+        app.auth.clone()
+    }
+}
