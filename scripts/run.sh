@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release --bin chalktalk --bin chalktalk-media
-exec target/release/chalktalk serve "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/chalktalk" serve "$@"
