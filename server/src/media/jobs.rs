@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use chalktalk_actors::encoder::{JobError, JobKind, JobProgress, JobSpec, ProgressFn, Transcoder};
 use chalktalk_media::ladder;
-use chalktalk_media::probe::ProbeReport;
+use chalktalk_media::report::ProbeReport;
 use chalktalk_media::worker::{WorkerEvent, WorkerJob, WorkerOp};
 use chalktalk_protocol::{MediaInfo, Rendition};
 

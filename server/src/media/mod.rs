@@ -20,7 +20,7 @@ use chalktalk_actors::Directory;
 use chalktalk_actors::encoder::pool::{PoolError, PoolHandle};
 use chalktalk_actors::encoder::{EncoderPool, MediaStore, PoolConfig};
 use chalktalk_adapters::blob::BlobStore;
-use chalktalk_media::probe::Limits;
+use chalktalk_media::report::Limits;
 use chalktalk_media::worker::WorkerSettings;
 
 use crate::http::UrlSigner;
@@ -51,18 +51,11 @@ pub struct MediaConfig {
     pub max_voice_over_bytes: u64,
 }
 
-/// The worker binary: `chalktalk-media` beside this binary (the build puts
-/// them together; so does the Docker image), else from `PATH`.
+/// The worker binary: `chalktalk-media` beside this binary, else from
+/// `PATH` ([`crate::binaries::sibling`]).
 pub fn default_worker_exe() -> PathBuf {
-    std::env::current_exe()
-        .map(|e| e.with_file_name(WORKER_BIN))
-        .ok()
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(WORKER_BIN))
+    crate::binaries::sibling(crate::binaries::MEDIA)
 }
-
-/// The worker binary's name (crate chalktalk-media, media/src/main.rs).
-pub const WORKER_BIN: &str = "chalktalk-media";
 
 impl MediaConfig {
     /// Defaults for a node whose data lives in `data_dir`.
