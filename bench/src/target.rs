@@ -60,16 +60,17 @@ impl Target {
             .port();
         let dir = scratch_dir("srv");
         let secret = chalktalk_actors::new_id("secret").repeat(2);
-        let child = tokio::process::Command::new(server_exe()?)
-            .arg("serve")
-            .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
-            .env("CHALKTALK_DATA_DIR", &dir)
-            .env("CHALKTALK_JWT_SECRET", &secret)
-            .env("CHALKTALK_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
+        let child =
+            tokio::process::Command::new(chalktalk::binaries::sibling(chalktalk::binaries::SERVER))
+                .arg("serve")
+                .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
+                .env("CHALKTALK_DATA_DIR", &dir)
+                .env("CHALKTALK_JWT_SECRET", &secret)
+                .env("CHALKTALK_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()?;
         let t = Target {
             url: format!("ws://127.0.0.1:{port}/ws"),
             pid: child.id(),
@@ -145,15 +146,4 @@ impl Target {
             let _ = std::fs::remove_dir_all(d);
         }
     }
-}
-
-/// The `chalktalk` server binary beside this one (the build puts them
-/// together), else from `PATH`.
-fn server_exe() -> std::io::Result<std::path::PathBuf> {
-    let beside = std::env::current_exe()?.with_file_name("chalktalk");
-    Ok(if beside.exists() {
-        beside
-    } else {
-        std::path::PathBuf::from("chalktalk")
-    })
 }

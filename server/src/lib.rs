@@ -6,6 +6,7 @@ pub mod account_cli;
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod binaries;
 pub mod config;
 pub mod gateway;
 pub mod http;

@@ -171,14 +171,7 @@ fn main() -> anyhow::Result<()> {
 /// (the benches are a crate of their own, bench/).
 fn bench(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
-    let beside = std::env::current_exe()
-        .context("locating this binary")?
-        .with_file_name("chalktalk-bench");
-    let exe = if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("chalktalk-bench")
-    };
+    let exe = chalktalk::binaries::sibling(chalktalk::binaries::BENCH);
     let err = std::process::Command::new(&exe).args(args).exec();
     Err(anyhow::anyhow!(err)).with_context(|| {
         format!(
