@@ -17,7 +17,6 @@ mod resume;
 
 use std::time::Duration;
 
-use chalktalk::config::Config;
 use chalktalk_protocol::client::{Client, ClientOptions};
 use chalktalk_protocol::{
     Attachment, ClientMsg, Cursor, ErrorCode, InboxEvent, Message, Notice, Reply, Role,

@@ -37,20 +37,8 @@ impl Node {
 
     /// Stops the node and starts a new one on the same data directory.
     pub async fn restart(&mut self) {
-        self.s.stop().await;
-        let mut config = Config::for_tests(self.s.dir.path());
-        config.media.worker_exe = crate::common::worker_exe();
-        for _ in 0..200 {
-            // The old store may take a moment to release the database file.
-            if let Ok(running) = chalktalk::server::start(&config).await {
-                self.addr = running.addr;
-                self.s.url = format!("ws://{}/ws", running.addr);
-                self.s.running = Some(running);
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("node did not restart on its data dir");
+        self.s.restart().await;
+        self.addr = self.s.running.as_ref().expect("running").addr;
     }
 
     /// The node's REST API (tests/common/api.rs).

@@ -59,22 +59,6 @@ async fn reopening_with_since_resumes_without_gap_or_duplicate() {
     );
 }
 
-/// Stops the node and starts a new one on the same data directory.
-async fn restart(s: &mut TestServer) {
-    s.stop().await;
-    let config = Config::for_tests(s.dir.path());
-    for _ in 0..200 {
-        // The old store may take a moment to release the database file.
-        if let Ok(running) = chalktalk::server::start(&config).await {
-            s.url = format!("ws://{}/ws", running.addr);
-            s.running = Some(running);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server did not restart on its data dir");
-}
-
 /// Messages, msg-id idempotency and cursors (the sender's own included)
 /// are durable across a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +77,7 @@ async fn thread_state_survives_a_restart() {
     assert_eq!(before, vec![cursor("athlete", 3, 2), cursor("coach", 3, 3)]);
     drop((coach, athlete, viewer));
 
-    restart(&mut s).await;
+    s.restart().await;
     let coach = s.connect("coach", Role::Coach, "laptop").await;
     let mut athlete = s.connect("athlete", Role::Athlete, "phone").await;
 

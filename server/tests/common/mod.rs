@@ -99,6 +99,23 @@ impl TestServer {
             r.shutdown().await;
         }
     }
+
+    /// Stops the node and starts a new one on the same data directory.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let mut config = Config::for_tests(self.dir.path());
+        config.media.worker_exe = worker_exe();
+        for _ in 0..200 {
+            // The old store may take a moment to release the database file.
+            if let Ok(running) = chalktalk::server::start(&config).await {
+                self.url = format!("ws://{}/ws", running.addr);
+                self.running = Some(running);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("node did not restart on its data dir");
+    }
 }
 
 pub async fn connect(url: &str, token: String, device: &str) -> Client {
