@@ -63,19 +63,33 @@ pub struct OutboundStats {
     pub killed: AtomicU64,
 }
 
-/// The cheap-to-clone handle actors use to reach one connection.
+/// The cheap-to-clone handle actors use to reach one connection: one
+/// reference count, however many rooms, threads and maps hold it (a clone
+/// used to copy the user and device strings and the sender: ~100 bytes and
+/// two allocations per holder, per connection).
 #[derive(Clone, Debug)]
-pub struct Outbound {
+pub struct Outbound(Arc<Conn>);
+
+/// What an [`Outbound`] refers to (its fields read through `Deref`).
+#[derive(Debug)]
+pub struct Conn {
     pub session: SessionId,
     pub user: UserId,
     pub device: String,
     /// Rooms this connection is a joined member of, kept by the rooms
     /// themselves (added on a successful join, removed on leave, resync or
     /// restart), so the session refuses live input to any other room.
-    pub joined: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    joined: std::sync::Mutex<std::collections::HashSet<String>>,
     tx: mpsc::Sender<Out>,
     kill: Arc<KillSwitch>,
     stats: Arc<OutboundStats>,
+}
+
+impl std::ops::Deref for Outbound {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.0
+    }
 }
 
 /// Set when a session must be closed although its queue is full.
@@ -122,15 +136,15 @@ impl Outbound {
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let kill = Arc::new(KillSwitch::default());
         (
-            Outbound {
+            Outbound(Arc::new(Conn {
                 session,
                 user,
                 device,
-                joined: Arc::default(),
+                joined: Default::default(),
                 tx,
                 kill: kill.clone(),
                 stats,
-            },
+            })),
             rx,
             kill,
         )

@@ -1,11 +1,13 @@
-//! The Session actor: one per WebSocket connection that makes requests
-//! (the gateway starts it on the connection's first request; an idle
-//! connection, which only heartbeats and receives inbox pushes, has none). It owns what the connection has joined and opened, checks
-//! stateless rules (ids, limits, roles), routes each request to the room or
-//! thread actor found through the directory, and on stop tells them the
-//! connection is gone. Replies to room and thread requests are sent by those
-//! actors on the session's outbound queue, so they stay in order with the
-//! events they relate to.
+//! The session of one WebSocket connection: what it has joined and opened,
+//! the stateless rules of its requests (ids, limits, roles), and routing
+//! each request to the room or thread actor found through the directory;
+//! when the connection ends it tells them it is gone. It is plain state
+//! driven by the connection's reader (the server's dispatch table), not an
+//! actor of its own: an actor costs every connection ~8 KiB of mailboxes
+//! and a task, and the reader already handles one frame at a time
+//! (docs/BENCHMARKS.md §2). Replies to room and thread requests are sent by
+//! those actors on the session's outbound queue, so they stay in order with
+//! the events they relate to.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,17 +16,14 @@ use chalktalk_protocol::{
     ClientFrame, ClientMsg, ErrorCode, Notice, Reply, Role, RoomOp, Shape, ThreadInfo, ThreadKind,
     valid_id,
 };
-use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
-use ractor_cluster_derive::RactorMessage;
-use tokio::sync::Semaphore;
-use tracing::Instrument;
+use ractor::Message;
 
 use crate::directory::Directory;
 use crate::handle::{Handle, SendFail};
 use crate::inbox::InboxMsg;
 use crate::live::Live;
 use crate::outbound::{Outbound, err_frame, ok_frame};
-use crate::room::RoomMsg;
+use crate::room::{LiveInput, RoomMsg};
 use crate::store::{MembershipKind, RoomMeta, ThreadMeta};
 use crate::supervisor::Lookup;
 use crate::thread::{Draft, ThreadMsg};
@@ -33,34 +32,16 @@ use crate::{new_id, now_ms};
 /// Longest room or thread id a client may name.
 const MAX_REF_LEN: usize = 128;
 
-#[derive(RactorMessage)]
-pub enum SessionMsg {
-    /// A decoded frame from the socket (holding one reader permit). Boxed
-    /// so the idle mailbox of each connection stays small.
-    Frame(Box<ClientFrame>),
-}
-
-/// What a session starts from.
-pub struct SessionArgs {
-    pub directory: Arc<Directory>,
-    pub out: Outbound,
-    pub role: Role,
-    /// Permits the socket reader takes per frame; returned when handled.
-    pub permits: Arc<Semaphore>,
-}
-
-pub struct SessionState {
+/// One connection's session (see the module doc).
+pub struct Session {
     dir: Arc<Directory>,
     out: Outbound,
     role: Role,
-    permits: Arc<Semaphore>,
-    /// Handles of rooms and threads this session talked to.
+    /// Handles of rooms and threads this session talked to (live input
+    /// included), looked up once.
     rooms: HashMap<String, Handle<RoomMsg>>,
     threads: HashMap<String, Handle<ThreadMsg>>,
-    span: tracing::Span,
 }
-
-pub struct Session;
 
 /// A refusal: the error code and message sent back for the request.
 pub type Fail = (ErrorCode, String);
@@ -166,7 +147,64 @@ pub(crate) async fn route<M: Routed>(
     Err(send_fail(kind, SendFail::Stopped))
 }
 
-impl SessionState {
+impl Session {
+    /// A session with nothing joined or opened; allocates nothing until
+    /// its first request.
+    pub fn new(dir: Arc<Directory>, out: Outbound, role: Role) -> Session {
+        Session {
+            dir,
+            out,
+            role,
+            rooms: HashMap::new(),
+            threads: HashMap::new(),
+        }
+    }
+
+    /// Handles one request or live message: answered on the outbound
+    /// queue, here (refusals, created rooms and threads) or by the room or
+    /// thread it is routed to.
+    pub async fn handle(&mut self, frame: ClientFrame) {
+        let ClientFrame { id: req, m } = frame;
+        if let Err(fail) = self.handle_frame(req, m).await {
+            tracing::debug!(req, code = %fail.0, msg = %fail.1, "request refused");
+            self.fail(req, fail);
+        }
+    }
+
+    /// Casts checked live input to its room: the cached handle first,
+    /// without an await; a lookup only when the room is new or restarted.
+    /// Live input is dropped, never queued, when the room is gone or full:
+    /// the next batch supersedes it.
+    pub async fn live(&mut self, room: &str, input: LiveInput) {
+        let msg = RoomMsg::Live {
+            session: self.out.session,
+            input,
+        };
+        let msg = match self.rooms.get(room) {
+            Some(h) if h.alive() => match h.send(msg, true) {
+                Ok(()) => return,
+                Err((_, Some(back))) => back,
+                Err((_, None)) => return,
+            },
+            _ => msg,
+        };
+        let _ = Box::pin(route(&mut self.rooms, &self.dir, room, true, msg)).await;
+    }
+
+    /// The connection ended: the rooms it is in and the threads it opened
+    /// drop it (presence, typing, subscribers).
+    pub fn close(&self) {
+        let session = self.out.session;
+        for (id, h) in &self.rooms {
+            if self.out.in_room(id) {
+                let _ = h.actor.cast(RoomMsg::Disconnected { session });
+            }
+        }
+        for h in self.threads.values() {
+            let _ = h.actor.cast(ThreadMsg::Disconnected { session });
+        }
+    }
+
     fn reply(&self, req: u32, r: Reply) {
         self.out.control(ok_frame(req, r));
     }
@@ -325,7 +363,7 @@ impl SessionState {
         let out = self.out.clone();
         let m = match crate::live::check(&out, m, &self.dir.deps.config.limits)? {
             Live::Input(room, input) => {
-                crate::live::send(&mut self.rooms, &self.dir, &out, &room, input).await;
+                self.live(&room, input).await;
                 return Ok(());
             }
             Live::Other(m) => m,
@@ -532,66 +570,6 @@ impl SessionState {
                 self.route_room(&room, false, RoomMsg::Panic).await?;
                 self.reply(req, Reply::Done);
             }
-        }
-        Ok(())
-    }
-}
-
-impl Actor for Session {
-    type Msg = SessionMsg;
-    type State = SessionState;
-    type Arguments = SessionArgs;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<SessionMsg>,
-        args: SessionArgs,
-    ) -> Result<SessionState, ActorProcessingErr> {
-        let span =
-            tracing::info_span!("session", session = args.out.session, user = %args.out.user);
-        Ok(SessionState {
-            dir: args.directory,
-            out: args.out,
-            role: args.role,
-            permits: args.permits,
-            rooms: HashMap::new(),
-            threads: HashMap::new(),
-            span,
-        })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<SessionMsg>,
-        msg: SessionMsg,
-        st: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        let SessionMsg::Frame(frame) = msg;
-        let span = st.span.clone();
-        let ClientFrame { id: req, m } = *frame;
-        // Boxed: the actor's idle task keeps only a pointer, not the state
-        // machine of the largest request.
-        if let Err(fail) = Box::pin(st.handle_frame(req, m)).instrument(span).await {
-            tracing::debug!(req, code = %fail.0, msg = %fail.1, "request refused");
-            st.fail(req, fail);
-        }
-        st.permits.add_permits(1);
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<SessionMsg>,
-        st: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        let session = st.out.session;
-        for (id, h) in &st.rooms {
-            if st.out.in_room(id) {
-                let _ = h.actor.cast(RoomMsg::Disconnected { session });
-            }
-        }
-        for h in st.threads.values() {
-            let _ = h.actor.cast(ThreadMsg::Disconnected { session });
         }
         Ok(())
     }

@@ -16,8 +16,8 @@ use super::{BenchError, Target, TargetArgs, connect_many};
 pub struct SessionsArgs {
     #[arg(long, default_value_t = 10_000)]
     pub count: usize,
-    /// Make one request per session first, so each has its Session actor
-    /// (an idle connection that only heartbeats has none).
+    /// Make one request per session first (it looks a thread up: what a
+    /// session keeps after its first request is counted).
     #[arg(long)]
     pub active: bool,
     /// Join the sessions to this many review rooms (count / rooms members
@@ -77,7 +77,7 @@ pub async fn run(a: SessionsArgs) -> Result<SessionsReport, BenchError> {
     }
     if a.active {
         for c in &clients {
-            // Refused (no such thread), but it starts the Session actor.
+            // Refused (no such thread), after a directory lookup.
             let _ = c
                 .request(chalktalk_protocol::ClientMsg::CloseThread {
                     thread: "none".into(),

@@ -12,9 +12,27 @@ use chalktalk_actors::{Directory, Outbound, SessionId};
 
 use crate::auth::Auth;
 
-/// State shared by every request.
+/// State shared by every request: a handle, so a clone (one per request and
+/// per connection) is one reference count, not a copy of the keys, maps and
+/// services (~1 KiB inline plus ~900 bytes of heap per clone before).
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<AppState>);
+
+impl App {
+    pub fn new(state: AppState) -> App {
+        App(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for App {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+/// What an [`App`] refers to.
+pub struct AppState {
     pub directory: Arc<Directory>,
     pub auth: Auth,
     pub heartbeat: Duration,

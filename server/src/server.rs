@@ -10,7 +10,7 @@ use chalktalk_actors::store::Store;
 use chalktalk_adapters::blob::BlobStore;
 
 use crate::accounts::{Accounts, SidIndex};
-use crate::app::App;
+use crate::app::{App, AppState};
 use crate::auth::{Auth, SecretError};
 use crate::config::Config;
 use crate::gateway::Running;
@@ -154,7 +154,7 @@ pub async fn start_with_stores(
         config.redis_url.as_deref(),
     )
     .await?;
-    let app = App {
+    let app = App::new(AppState {
         ratelimit,
         media,
         http,
@@ -167,7 +167,7 @@ pub async fn start_with_stores(
         next_session: Arc::new(AtomicU64::new(1)),
         connections: Arc::default(),
         draining: Arc::new(AtomicBool::new(false)),
-    };
+    });
     if let Some(r) = &revocations {
         crate::accounts::spawn_closer(r.as_ref(), app.connections.clone(), app.sids.clone());
     }

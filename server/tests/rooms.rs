@@ -132,9 +132,9 @@ async fn two_clients_co_annotate() {
     assert_eq!(ev.effects, vec![Effect::Remove { id: "ang".into() }]);
 }
 
-/// Live input skips the session actor when nothing is queued there
-/// (`chalktalk_actors::live`): it must still be checked the same way and
-/// never overtake the requests sent before it.
+/// Live input goes from the reader straight to its room
+/// (`chalktalk_actors::live`, no actor hop): it must still be checked the
+/// same way and never overtake the requests sent before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_input_is_checked_and_kept_in_order() {
     let s = TestServer::start().await;

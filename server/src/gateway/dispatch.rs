@@ -3,30 +3,26 @@
 //! `super::guard`) and who answers it ([`By`]); [`Dispatcher`] carries a
 //! decoded frame there. The transport (socket, rate limit, heartbeats,
 //! decoding, the write loop) is `super::ws`; what each answerer does with
-//! a frame is `chalktalk_actors::session` (room, thread and inbox frames),
-//! `chalktalk_actors::live` (live input) and `crate::media` (media
-//! requests).
+//! a frame is `chalktalk_actors::session` (room and thread requests, live
+//! input after `chalktalk_actors::live`'s check) and `crate::media` (media
+//! requests). Frames are handled one at a time, in the order read; while
+//! one is handled the reader reads nothing, so TCP pushes back.
 //!
 //! [`route`] names every variant (no wildcard), so a new client message
 //! does not compile until it has a row here.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::panic::AssertUnwindSafe;
 
-use chalktalk_actors::live::{self, Live, LiveRoutes};
+use chalktalk_actors::live::{self, Live};
 use chalktalk_actors::outbound::{err_frame, ok_frame};
-use chalktalk_actors::session::{Session, SessionArgs, SessionMsg};
+use chalktalk_actors::session::Session;
 use chalktalk_actors::{Outbound, now_ms};
 use chalktalk_protocol::{ClientFrame, ClientMsg, CloseCode, ErrorCode, Limits, Reply, RoomOp};
-use ractor::{Actor, ActorRef, ActorStatus};
-use tokio::sync::Semaphore;
+use futures_util::FutureExt;
 
 use super::App;
 use super::guard::{Guard, live_plan, video_allowed};
 use super::hello::Hello;
-
-/// Frames read from the socket but not yet handled by the session.
-pub const READ_PERMITS: usize = 32;
 
 /// The permission check a frame passes before it is answered
 /// (`super::guard`, through the permission matrix).
@@ -54,15 +50,14 @@ pub enum Check {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum By {
     /// The reader itself, with no actor and no I/O (heartbeats, a second
-    /// hello): idle connections never start a session actor.
+    /// hello): they touch no room, thread or store.
     Reader,
-    /// A task off the session actor, with the media service.
+    /// A task off the reader, with the media service.
     Media,
-    /// The room, straight from the reader when nothing waits at the
-    /// session actor (else through it, so order is kept).
+    /// The room, cast to straight from the reader (no actor hop).
     Live,
-    /// The connection's Session actor (started on the first such frame),
-    /// which forwards to the room, thread or inbox.
+    /// The connection's session, in the reader, which answers the frame
+    /// or forwards it to the room or thread.
     Session,
 }
 
@@ -114,8 +109,7 @@ pub enum Flow {
     Stop,
 }
 
-/// One connection's dispatch state: its permission checks, its live
-/// routes to rooms and its session actor (none until a frame needs one).
+/// One connection's dispatch state: its permission checks and its session.
 /// It borrows what the connection already holds (the app state is ~1 KiB:
 /// a copy would be carried by every connection, idle or not).
 pub struct Dispatcher<'a> {
@@ -123,12 +117,9 @@ pub struct Dispatcher<'a> {
     out: &'a Outbound,
     user: &'a str,
     plan: crate::accounts::Plan,
-    role: chalktalk_protocol::Role,
     limits: &'a Limits,
     guard: Guard,
-    routes: LiveRoutes,
-    actor: Option<ActorRef<SessionMsg>>,
-    permits: Arc<Semaphore>,
+    session: Session,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -144,12 +135,9 @@ impl<'a> Dispatcher<'a> {
             out,
             user: &h.user,
             plan: h.plan,
-            role: h.role,
             limits,
             guard,
-            routes: LiveRoutes::default(),
-            actor: None,
-            permits: Arc::new(Semaphore::new(READ_PERMITS)),
+            session: Session::new(app.directory.clone(), out.clone(), h.role),
         }
     }
 
@@ -174,34 +162,25 @@ impl<'a> Dispatcher<'a> {
                 self.media(frame);
                 Flow::Next
             }
-            // Live input goes straight to its room, unless earlier frames
-            // still wait at the session actor (they go first: order is kept).
-            By::Live if self.permits.available_permits() == READ_PERMITS => {
-                match live::check(self.out, frame.m, self.limits) {
-                    Ok(Live::Input(room, input)) => {
-                        self.routes
-                            .send(&self.app.directory, self.out, &room, input)
-                            .await;
-                        Flow::Next
-                    }
-                    Ok(Live::Other(m)) => {
-                        self.send_to_session(ClientFrame { id: frame.id, m }).await
-                    }
-                    Err((code, msg)) => {
-                        self.out.control(err_frame(frame.id, code, msg));
-                        Flow::Next
-                    }
+            // Live input goes straight to its room: the hot path, unboxed.
+            By::Live => match live::check(self.out, frame.m, self.limits) {
+                Ok(Live::Input(room, input)) => {
+                    self.session.live(&room, input).await;
+                    Flow::Next
                 }
-            }
-            By::Live | By::Session => self.send_to_session(frame).await,
+                Ok(Live::Other(m)) => self.to_session(ClientFrame { id: frame.id, m }).await,
+                Err((code, msg)) => {
+                    self.out.control(err_frame(frame.id, code, msg));
+                    Flow::Next
+                }
+            },
+            By::Session => self.to_session(frame).await,
         }
     }
 
-    /// Stops the session actor (the connection closed).
+    /// The connection closed: its rooms and threads drop it.
     pub fn stop(self) {
-        if let Some(a) = self.actor {
-            a.stop(Some("connection closed".into()));
-        }
+        self.session.close();
     }
 
     /// [`By::Reader`] frames.
@@ -227,7 +206,7 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    /// [`By::Media`] frames: answered off the session actor (they touch the
+    /// [`By::Media`] frames: answered off the reader (they touch the
     /// media store and the encoder pool, not rooms).
     fn media(&self, frame: ClientFrame) {
         let (media, out, user, id, m) = (
@@ -259,54 +238,16 @@ impl<'a> Dispatcher<'a> {
         });
     }
 
-    /// [`By::Session`] frames (and live input queued behind them): waits
-    /// for a read permit (TCP pushes back meanwhile), starts the session
-    /// actor on first use and casts the frame to it.
-    async fn send_to_session(&mut self, frame: ClientFrame) -> Flow {
-        // Not forever: a session actor that died holds its permits.
-        let permit = loop {
-            match tokio::time::timeout(Duration::from_secs(1), self.permits.acquire()).await {
-                Ok(p) => break p.ok(),
-                Err(_)
-                    if self
-                        .actor
-                        .as_ref()
-                        .is_some_and(|a| a.get_status() == ActorStatus::Stopped) =>
-                {
-                    break None;
-                }
-                Err(_) => {}
-            }
-        };
-        let Some(permit) = permit else {
-            self.out.kill(CloseCode::INTERNAL, "session ended");
-            return Flow::Stop;
-        };
-        permit.forget();
-        if self.actor.is_none() {
-            let args = SessionArgs {
-                directory: self.app.directory.clone(),
-                out: self.out.clone(),
-                role: self.role,
-                permits: self.permits.clone(),
-            };
-            match Box::pin(Actor::spawn(None, Session, args)).await {
-                Ok((a, _)) => self.actor = Some(a),
-                Err(e) => {
-                    tracing::error!(%e, "session actor failed to start");
-                    self.out
-                        .kill(CloseCode::INTERNAL, "session failed to start");
-                    return Flow::Stop;
-                }
-            }
-        }
-        let sent = self
-            .actor
-            .as_ref()
-            .is_some_and(|a| a.cast(SessionMsg::Frame(Box::new(frame))).is_ok());
-        if sent {
+    /// [`By::Session`] frames. Boxed, so the connection's long-lived
+    /// reader future is not sized for the largest request. A panic while
+    /// handling one ends this connection only (closed with 1011; its rooms
+    /// and threads drop it), as an actor's would.
+    async fn to_session(&mut self, frame: ClientFrame) -> Flow {
+        let handled = Box::pin(AssertUnwindSafe(self.session.handle(frame)).catch_unwind()).await;
+        if handled.is_ok() {
             Flow::Next
         } else {
+            tracing::error!("session panicked handling a frame; closing the connection");
             self.out.kill(CloseCode::INTERNAL, "session ended");
             Flow::Stop
         }

@@ -2,8 +2,8 @@
 //! (`super::hello`: version, token, device) and inbox registration, then a
 //! reader that enforces the idle limit, rate-limits each frame, decodes it
 //! once and hands it to `super::dispatch` (the table of who checks and who
-//! answers each message; at most `READ_PERMITS` frames wait at the session
-//! actor: past that, the reader stops reading and TCP pushes back), and a
+//! answers each message; one frame at a time: while it is handled the
+//! reader reads nothing and TCP pushes back), and a
 //! writer that drains the session's bounded outbound queue, sends
 //! heartbeats and enforces a write timeout.
 
@@ -50,7 +50,11 @@ pub async fn serve(mut ws: WebSocket, app: App, header_token: Option<String>) {
     };
     let session = app.next_session.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("conn", session, user = %h.user, device = %h.device);
-    run(ws, app, h, session).instrument(span).await;
+    // Boxed too: an async fn's future keeps its own slot for an inner
+    // future beside the slots of the values moved into it (rust-lang/rust
+    // #62958), so awaiting `run` inline made every connection's task carry
+    // its ~4 KiB twice (9.5 KiB in all).
+    Box::pin(run(ws, app, h, session).instrument(span)).await;
 }
 
 async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
