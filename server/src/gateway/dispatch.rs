@@ -4,7 +4,7 @@
 //! decoded frame there. The transport (socket, rate limit, heartbeats,
 //! decoding, the write loop) is `super::ws`; what each answerer does with
 //! a frame is `chalktalk_actors::session` (room, thread and inbox frames),
-//! `chalktalk_actors::live` (live input) and `crate::media` (media
+//! `chalktalk_actors::live` (live input) and `chalktalk_services::media` (media
 //! requests).
 //!
 //! [`route`] names every variant (no wildcard), so a new client message
@@ -122,7 +122,7 @@ pub struct Dispatcher<'a> {
     app: &'a App,
     out: &'a Outbound,
     user: &'a str,
-    plan: crate::accounts::Plan,
+    plan: chalktalk_services::accounts::Plan,
     role: chalktalk_protocol::Role,
     limits: &'a Limits,
     guard: Guard,
