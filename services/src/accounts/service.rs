@@ -3,7 +3,7 @@
 //! sign-out and external identities. TOTP enrollment is in `mfa`.
 //!
 //! Every failure the client may see is an [`AccountError`]; sign-in failures
-//! are uniform (one status and body for an unknown email, a wrong password
+//! are uniform (one error for an unknown email, a wrong password
 //! and an account without a password) and take the same argon2 work.
 
 use std::net::IpAddr;

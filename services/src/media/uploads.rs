@@ -1,8 +1,9 @@
 //! What happens when an upload is created and when its last byte lands:
 //! limits and room membership up front, then the malware scanner, then
-//! validation in a worker process (a specific 422 for every kind of bad
-//! file), then the source goes to the blob store and a job to the pool (a
-//! full queue answers 503 with Retry-After and keeps the upload for a retry).
+//! validation in a worker process (a specific error code for every kind of
+//! bad file), then the source goes to the blob store and a job to the pool
+//! (a full queue answers `busy` with a retry delay, and the upload is kept
+//! for that retry). The errors are [`MediaError`]s.
 
 use std::path::PathBuf;
 
