@@ -38,6 +38,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use chalktalk_services::auth::{Auth, Claims};
 use chalktalk_services::media::MediaService;
 
+// The types in the signatures of `UploadHandler` and `HttpState::new`.
 pub use chalktalk_services::media::{CompletedUpload, NewUpload, UrlSigner};
 pub use error::ApiError;
 pub use staging::{UploadLocks, sweep_once};
