@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::BenchError;
-use chalktalk::accounts::password::Hasher;
+use chalktalk_services::accounts::password::Hasher;
 
 #[derive(Args, Debug)]
 pub struct SigninArgs {

@@ -9,7 +9,7 @@ use chalktalk_protocol::Role;
 use chalktalk_protocol::client::{Client, ClientOptions};
 
 use super::{BenchError, TargetArgs};
-use chalktalk::auth::Auth;
+use chalktalk_services::auth::Auth;
 
 /// CPU seconds (user + system) this process has used.
 pub fn own_cpu_seconds() -> f64 {
@@ -60,17 +60,18 @@ impl Target {
             .port();
         let dir = scratch_dir("srv");
         let secret = chalktalk_actors::new_id("secret").repeat(2);
-        let child =
-            tokio::process::Command::new(chalktalk::binaries::sibling(chalktalk::binaries::SERVER))
-                .arg("serve")
-                .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
-                .env("CHALKTALK_DATA_DIR", &dir)
-                .env("CHALKTALK_JWT_SECRET", &secret)
-                .env("CHALKTALK_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .kill_on_drop(true)
-                .spawn()?;
+        let child = tokio::process::Command::new(chalktalk_services::binaries::sibling(
+            chalktalk_services::binaries::SERVER,
+        ))
+        .arg("serve")
+        .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CHALKTALK_DATA_DIR", &dir)
+        .env("CHALKTALK_JWT_SECRET", &secret)
+        .env("CHALKTALK_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
         let t = Target {
             url: format!("ws://127.0.0.1:{port}/ws"),
             pid: child.id(),

@@ -13,7 +13,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::BenchError;
-use chalktalk::media::process::WorkerProcess;
+use chalktalk_services::media::process::WorkerProcess;
 
 #[derive(Args, Debug)]
 pub struct TranscodeArgs {
@@ -92,7 +92,7 @@ pub async fn run(a: TranscodeArgs) -> Result<TranscodeReport, BenchError> {
             ..WorkerSettings::default()
         },
     };
-    let exe = chalktalk::media::default_worker_exe();
+    let exe = chalktalk_services::media::default_worker_exe();
     let started = Instant::now();
     let mut w = WorkerProcess::start(&exe, &job)
         .await

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chalktalk::auth::Auth;
+use chalktalk_services::auth::Auth;
 use chalktalk::config::Config;
 use chalktalk_protocol::Role;
 use libfuzzer_sys::fuzz_target;

@@ -7,9 +7,9 @@ use std::io::BufRead;
 
 use chalktalk_protocol::Role;
 
-use crate::accounts::Accounts;
 use crate::config::Config;
 use chalktalk_adapters::EmbeddedStore;
+use chalktalk_services::accounts::Accounts;
 
 /// Why the command failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +35,15 @@ pub async fn create_account(config: &Config, email: &str, role: Role) -> Result<
         dir: config.data_dir.display().to_string(),
         message: e.to_string(),
     })?;
-    let auth = crate::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)
-        .map_err(|e| CliError::Refused(e.to_string()))?;
-    let revs =
-        crate::accounts::EmbeddedRevocations::open(store.clone(), config.accounts.access_ttl)
-            .await
+    let auth =
+        chalktalk_services::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)
             .map_err(|e| CliError::Refused(e.to_string()))?;
+    let revs = chalktalk_services::accounts::EmbeddedRevocations::open(
+        store.clone(),
+        config.accounts.access_ttl,
+    )
+    .await
+    .map_err(|e| CliError::Refused(e.to_string()))?;
     let svc = Accounts::new(
         store,
         auth,
@@ -53,6 +56,8 @@ pub async fn create_account(config: &Config, email: &str, role: Role) -> Result<
         Ok(None) => Err(CliError::Refused(format!(
             "an account with email {email} exists"
         ))),
-        Err(e) => Err(CliError::Refused(e.body().to_string())),
+        Err(e) => Err(CliError::Refused(
+            crate::http::ApiError::from(e).body().to_string(),
+        )),
     }
 }

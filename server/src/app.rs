@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use chalktalk_actors::{Directory, Outbound, SessionId};
 
-use crate::auth::Auth;
+use chalktalk_services::accounts::{Accounts, SidIndex};
+use chalktalk_services::auth::Auth;
+use chalktalk_services::media::MediaService;
+use chalktalk_services::permissions::Permissions;
 
 /// State shared by every request: a handle, so a clone (one per request and
 /// per connection) is one reference count, not a copy of the keys, maps and
@@ -42,15 +45,15 @@ pub struct AppState {
     /// Rate limits of the HTTP routes (`crate::ratelimit`).
     pub ratelimit: chalktalk_adapters::ratelimit::RateLimits,
     /// The media pipeline (absent on nodes started without a media store).
-    pub media: Option<Arc<crate::media::MediaService>>,
+    pub media: Option<Arc<MediaService>>,
     /// Upload and media routes.
     pub http: Option<crate::http::HttpState>,
     /// Accounts and sessions (absent on nodes without a key-value store).
-    pub accounts: Option<Arc<crate::accounts::Accounts>>,
+    pub accounts: Option<Arc<Accounts>>,
     /// Open WebSocket connections by sign-in session (closing revoked ones).
-    pub sids: crate::accounts::SidIndex,
+    pub sids: SidIndex,
     /// The permission matrix and its facts (relationships, grants, profiles).
-    pub perms: Arc<crate::permissions::Permissions>,
+    pub perms: Arc<Permissions>,
 }
 
 impl axum::extract::FromRef<App> for Auth {

@@ -205,12 +205,12 @@ pub struct Config {
     pub core: CoreConfig,
     /// Blobs on S3 (else local files in `<data_dir>/blobs`).
     pub s3: Option<chalktalk_adapters::blob::S3Config>,
-    pub media: crate::media::MediaConfig,
+    pub media: chalktalk_services::media::MediaConfig,
     pub uploads: crate::http::UploadConfig,
     /// Redis shared by the nodes, if any.
     pub redis_url: Option<String>,
     /// Sign-in, tokens, sessions, the external identity provider.
-    pub accounts: crate::accounts::AccountsConfig,
+    pub accounts: chalktalk_services::accounts::AccountsConfig,
 }
 
 impl Config {
@@ -230,10 +230,10 @@ impl Config {
             ratelimit: chalktalk_adapters::ratelimit::RateLimitConfig::default(),
             core,
             s3: None,
-            media: crate::media::MediaConfig::new(data_dir),
+            media: chalktalk_services::media::MediaConfig::new(data_dir),
             uploads: crate::http::UploadConfig::new(data_dir.join("uploads")),
             redis_url: None,
-            accounts: crate::accounts::AccountsConfig::default(),
+            accounts: chalktalk_services::accounts::AccountsConfig::default(),
         }
     }
 
@@ -384,7 +384,7 @@ impl Config {
                 })
             }
         };
-        let mut media = crate::media::MediaConfig::new(&data_dir);
+        let mut media = chalktalk_services::media::MediaConfig::new(&data_dir);
         let count = |key,
                      c: &Option<String>,
                      fv: &Option<String>,

@@ -1,16 +1,17 @@
-//! chalktalk: the application crate. Configuration, the HTTP/WebSocket
-//! gateway, accounts, permissions, the media service, auth and the pieces the
-//! command-line entry points (src/main.rs) call.
+//! chalktalk: the server crate. Configuration, the node's shared state
+//! ([`app`]), the WebSocket gateway, every HTTP route (accounts,
+//! permissions, uploads and media links) with the one API error type
+//! (`http::ApiError`), the OpenAPI document and the pieces the command-line
+//! entry points (src/main.rs) call. The business logic behind them
+//! (accounts, auth, permissions, the media service) is the
+//! chalktalk-services crate.
 
 pub mod account_cli;
 pub mod accounts;
 pub mod app;
-pub mod auth;
-pub mod binaries;
 pub mod config;
 pub mod gateway;
 pub mod http;
-pub mod media;
 pub mod openapi;
 pub mod permissions;
 pub mod ratelimit;

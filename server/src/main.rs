@@ -145,8 +145,10 @@ fn main() -> anyhow::Result<()> {
             config,
         } => {
             let config = Config::resolve(&settings, config.as_deref())?;
-            let auth =
-                chalktalk::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
+            let auth = chalktalk_services::auth::Auth::from_config(
+                config.jwt_secret.as_deref(),
+                &config.data_dir,
+            )?;
             println!("{}", auth.mint(&user, role, ttl)?);
             Ok(())
         }
@@ -171,7 +173,7 @@ fn main() -> anyhow::Result<()> {
 /// (the benches are a crate of their own, bench/).
 fn bench(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
-    let exe = chalktalk::binaries::sibling(chalktalk::binaries::BENCH);
+    let exe = chalktalk_services::binaries::sibling(chalktalk_services::binaries::BENCH);
     let err = std::process::Command::new(&exe).args(args).exec();
     Err(anyhow::anyhow!(err)).with_context(|| {
         format!(

@@ -18,9 +18,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::Auth;
 use crate::http::ApiError;
 use chalktalk_adapters::ratelimit::{Class, Decision, RateLimitConfig, RateLimits};
+use chalktalk_services::auth::Auth;
 
 pub const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 pub const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");

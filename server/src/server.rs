@@ -9,13 +9,15 @@ use chalktalk_actors::encoder::MediaStore;
 use chalktalk_actors::store::Store;
 use chalktalk_adapters::blob::BlobStore;
 
-use crate::accounts::{Accounts, SidIndex};
+use chalktalk_services::accounts::{Accounts, SidIndex};
+use chalktalk_services::auth::{Auth, SecretError};
+use chalktalk_services::media::{MediaService, UrlSigner};
+use chalktalk_services::permissions::Permissions;
+
 use crate::app::{App, AppState};
-use crate::auth::{Auth, SecretError};
 use crate::config::Config;
 use crate::gateway::Running;
-use crate::http::{HttpState, UrlSigner};
-use crate::media::MediaService;
+use crate::http::HttpState;
 use chalktalk_adapters::EmbeddedStore;
 use chalktalk_adapters::blob::{LocalBlobStore, S3BlobStore};
 use chalktalk_adapters::kv::Kv;
@@ -113,7 +115,7 @@ pub async fn start_with_stores(
         )),
         _ => None,
     };
-    let perms = Arc::new(crate::permissions::Permissions::new(
+    let perms = Arc::new(Permissions::new(
         kv_for_perms,
         media_store.clone(),
         store.clone(),
@@ -125,7 +127,7 @@ pub async fn start_with_stores(
     let (media, http) = match media_store {
         Some(ms) => {
             let blobs = open_blobs(config).await?;
-            let signer = UrlSigner::new(&crate::auth::link_key(
+            let signer = UrlSigner::new(&chalktalk_services::auth::link_key(
                 config.jwt_secret.as_deref(),
                 &config.data_dir,
             )?);
@@ -169,7 +171,11 @@ pub async fn start_with_stores(
         draining: Arc::new(AtomicBool::new(false)),
     });
     if let Some(r) = &revocations {
-        crate::accounts::spawn_closer(r.as_ref(), app.connections.clone(), app.sids.clone());
+        chalktalk_services::accounts::spawn_closer(
+            r.as_ref(),
+            app.connections.clone(),
+            app.sids.clone(),
+        );
     }
     let running =
         Running::start(config.listen, app)

@@ -255,7 +255,7 @@ async fn handshake_refusals_use_documented_codes() {
     let good = s.token("coach", Role::Coach);
 
     let forged = {
-        let other = chalktalk::auth::Auth::new(b"not-the-server-secret-not-the-server");
+        let other = chalktalk_services::auth::Auth::new(b"not-the-server-secret-not-the-server");
         other.mint("coach", Role::Admin, 600).unwrap()
     };
     let (f, c) = raw_first(&s.url, &[], Some(hello(Some(forged), vec![1]))).await;
@@ -265,7 +265,7 @@ async fn handshake_refusals_use_documented_codes() {
     );
 
     let expired = {
-        let claims = chalktalk::auth::Claims {
+        let claims = chalktalk_services::auth::Claims {
             sub: "coach".into(),
             role: Role::Coach,
             exp: 1_000_000,

@@ -16,7 +16,7 @@ use common::*;
 async fn kill_dash_nine_under_load_loses_no_acked_op() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ChildServer::start(dir.path()).await;
-    let auth = chalktalk::auth::Auth::new(SECRET.as_bytes());
+    let auth = chalktalk_services::auth::Auth::new(SECRET.as_bytes());
     let coach = connect(
         &server.url,
         auth.mint("coach", Role::Coach, 600).unwrap(),
@@ -152,7 +152,7 @@ async fn kill_dash_nine_mid_transcode_requeues_the_job() {
     let dir = tempfile::tempdir().unwrap();
     let clips = tempfile::tempdir().unwrap();
     let mut server = ChildServer::start(dir.path()).await;
-    let auth = chalktalk::auth::Auth::new(SECRET.as_bytes());
+    let auth = chalktalk_services::auth::Auth::new(SECRET.as_bytes());
     let token = auth.mint("coach", Role::Coach, 600).unwrap();
     let mut coach = connect(&server.url, token.clone(), "d").await;
     let video = clip(

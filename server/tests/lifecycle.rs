@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chalktalk::auth::Auth;
 use chalktalk::config::Config;
 use chalktalk_actors::store::{
     EncodedEvent, MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta,
@@ -20,6 +19,7 @@ use chalktalk_protocol::client::ClientError;
 use chalktalk_protocol::{
     Cursor, ErrorCode, InboxEvent, JoinMode, Message, Reply, Role, RoomEvent, ServerFrame,
 };
+use chalktalk_services::auth::Auth;
 use common::*;
 
 /// The embedded store, except that room appends fail while `broken` is set

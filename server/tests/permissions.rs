@@ -353,7 +353,9 @@ type PlanCase = (
 async fn analytics_admin_profiles_relationships_by_plan() {
     let mut w = World::start().await;
     w.facts().await;
-    let fresh = w.add("fresh", chalktalk::accounts::Plan::AthleteFree).await;
+    let fresh = w
+        .add("fresh", chalktalk_services::accounts::Plan::AthleteFree)
+        .await;
     let n = &w.node;
     let put = |tok: String, body: Value| async move {
         n.req(

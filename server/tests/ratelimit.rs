@@ -21,8 +21,8 @@ mod support;
 
 use std::time::Duration;
 
-use chalktalk::auth::Auth;
 use chalktalk_protocol::Role;
+use chalktalk_services::auth::Auth;
 use serde_json::json;
 use support::{Node, assert_429, limits, text};
 

@@ -299,7 +299,7 @@ async fn creation_is_validated() {
         (r.status, r.json()["error"].as_str()),
         (401, Some("unauthorized"))
     );
-    let forged = chalktalk::auth::Auth::new(b"not-the-secret-not-the-secret-xx")
+    let forged = chalktalk_services::auth::Auth::new(b"not-the-secret-not-the-secret-xx")
         .mint("u1", chalktalk_protocol::Role::Coach, 60)
         .unwrap();
     let auth = ("Authorization", format!("Bearer {forged}"));

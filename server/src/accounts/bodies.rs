@@ -72,7 +72,7 @@ pub struct Challenge {
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum SignInBody {
-    Tokens(super::service::Tokens),
+    Tokens(chalktalk_services::accounts::Tokens),
     Challenge(Challenge),
 }
 
@@ -94,11 +94,11 @@ pub struct Me {
     #[schema(value_type = String, example = "coach")]
     pub role: chalktalk_protocol::Role,
     #[schema(value_type = String, example = "coach_premium")]
-    pub plan: super::Plan,
+    pub plan: chalktalk_services::accounts::Plan,
     #[schema(value_type = Option<String>, example = "trial")]
-    pub subscription: Option<super::Subscription>,
+    pub subscription: Option<chalktalk_services::accounts::Subscription>,
     #[schema(value_type = Option<String>, example = "free")]
-    pub tier: Option<super::Tier>,
+    pub tier: Option<chalktalk_services::accounts::Tier>,
     pub created_ms: u64,
     /// Signed up through the external identity provider.
     pub external: bool,

@@ -12,8 +12,8 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::{HeaderMap, StatusCode, request::Parts};
 use chalktalk_protocol::ErrorCode;
 
-use crate::auth::{Audience, Auth, AuthError, Claims};
 use crate::http::ApiError;
+use chalktalk_services::auth::{Audience, Auth, AuthError, Claims};
 
 /// The token of `Authorization: Bearer <token>`.
 pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -89,8 +89,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{EmbeddedRevocations, Plan, Revocations};
     use chalktalk_adapters::EmbeddedStore;
+    use chalktalk_services::accounts::{EmbeddedRevocations, Plan, Revocations};
     use std::sync::Arc;
     use std::time::Duration;
 

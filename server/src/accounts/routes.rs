@@ -20,11 +20,12 @@ use super::bodies::{
     SessionItem, SessionList, SignInBody, SignInReq,
 };
 use super::guard::{authenticate, authenticate_allowing_mfa_enrollment};
-use super::mfa::{Confirmed, Enrollment};
-use super::password::{check_password, normalise_email};
-use super::service::{Accounts, SignIn, Tokens, device_name};
 use crate::http::ApiError;
 use crate::openapi::ErrorBody;
+use chalktalk_services::accounts::password::{check_password, normalise_email};
+use chalktalk_services::accounts::{
+    Accounts, Confirmed, Enrollment, SignIn, Tokens, device_name, requires_mfa,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Largest JSON body.
@@ -219,8 +220,8 @@ async fn external(State(a): Svc, JsonBody(b): JsonBody<ExternalReq>) -> ApiResul
     responses((status = 200, description = "The account", body = Me), (status = 401, description = "No valid token", body = ErrorBody)))]
 async fn me(State(a): Svc, headers: HeaderMap) -> ApiResult {
     let c = authenticate_allowing_mfa_enrollment(a.auth(), &headers).await?;
-    let acc = a.account(&c.sub).await?.account;
-    let required = super::service::requires_mfa(acc.role);
+    let acc = a.account_of(&c.sub).await?;
+    let required = requires_mfa(acc.role);
     Ok(axum::Json(Me {
         plan: acc.plan(),
         subscription: acc.subscription_at(chalktalk_actors::now_ms()),

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::{ConfigError, Settings};
-use crate::accounts::{AccountsConfig, OidcConfig};
+use chalktalk_services::accounts::{AccountsConfig, OidcConfig};
 
 fn value<'a>(cli: &'a Option<String>, file: &'a Option<String>) -> Option<(&'a str, &'static str)> {
     match (cli, file) {

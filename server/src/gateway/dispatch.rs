@@ -4,8 +4,8 @@
 //! decoded frame there. The transport (socket, rate limit, heartbeats,
 //! decoding, the write loop) is `super::ws`; what each answerer does with
 //! a frame is `chalktalk_actors::session` (room and thread requests, live
-//! input after `chalktalk_actors::live`'s check) and `crate::media` (media
-//! requests). Frames are handled one at a time, in the order read; while
+//! input after `chalktalk_actors::live`'s check) and `chalktalk_services::media`
+//! (media requests). Frames are handled one at a time, in the order read; while
 //! one is handled the reader reads nothing, so TCP pushes back.
 //!
 //! [`route`] names every variant (no wildcard), so a new client message
@@ -116,7 +116,7 @@ pub struct Dispatcher<'a> {
     app: &'a App,
     out: &'a Outbound,
     user: &'a str,
-    plan: crate::accounts::Plan,
+    plan: chalktalk_services::accounts::Plan,
     limits: &'a Limits,
     guard: Guard,
     session: Session,
@@ -168,13 +168,13 @@ impl<'a> Dispatcher<'a> {
                     self.session.live(&room, input).await;
                     Flow::Next
                 }
-                Ok(Live::Other(m)) => self.to_session(ClientFrame { id: frame.id, m }).await,
+                Ok(Live::Other(m)) => self.session_frame(ClientFrame { id: frame.id, m }).await,
                 Err((code, msg)) => {
                     self.out.control(err_frame(frame.id, code, msg));
                     Flow::Next
                 }
             },
-            By::Session => self.to_session(frame).await,
+            By::Session => self.session_frame(frame).await,
         }
     }
 
@@ -242,7 +242,7 @@ impl<'a> Dispatcher<'a> {
     /// reader future is not sized for the largest request. A panic while
     /// handling one ends this connection only (closed with 1011; its rooms
     /// and threads drop it), as an actor's would.
-    async fn to_session(&mut self, frame: ClientFrame) -> Flow {
+    async fn session_frame(&mut self, frame: ClientFrame) -> Flow {
         let handled = Box::pin(AssertUnwindSafe(self.session.handle(frame)).catch_unwind()).await;
         if handled.is_ok() {
             Flow::Next

@@ -2,7 +2,7 @@
 //! `super::dispatch::route` names a [`Check`] (`create_room`, `join_room`,
 //! an `invite` op, `create_thread`, `send`; `media_link` and
 //! `cancel_media` through [`video_allowed`]) is checked here, through
-//! `crate::permissions`, before it reaches its answerer.
+//! `chalktalk_services::permissions`, before it reaches its answerer.
 //!
 //! Rooms whose `video_id` is not a video asset stay governed by room
 //! membership only; a `video_id` of asset shape ([`is_asset_id`]) is always
@@ -17,8 +17,8 @@ use std::sync::Arc;
 use chalktalk_protocol::{ClientMsg, ErrorCode, MediaKind, RoomOp, ThreadKind};
 
 use super::dispatch::Check;
-use crate::accounts::Plan;
-use crate::permissions::{Permissions, Subject};
+use chalktalk_services::accounts::Plan;
+use chalktalk_services::permissions::{Permissions, Subject};
 
 type Fail = (ErrorCode, String);
 
@@ -240,9 +240,9 @@ pub async fn live_plan(perms: &Permissions, user: &str, token_plan: Plan) -> Pla
 /// shows no asset, which the media service decides by ownership and room
 /// membership.
 pub async fn video_allowed(
-    perms: &crate::permissions::Permissions,
+    perms: &chalktalk_services::permissions::Permissions,
     user: &str,
-    plan: crate::accounts::Plan,
+    plan: chalktalk_services::accounts::Plan,
     m: &ClientMsg,
 ) -> Option<bool> {
     let (ClientMsg::MediaLink { asset } | ClientMsg::CancelMedia { asset }) = m else {
@@ -261,7 +261,7 @@ pub async fn video_allowed(
             perms.video_asset(&meta.video_id).await.ok().flatten()?
         }
     };
-    let who = crate::permissions::Subject { user, plan };
+    let who = chalktalk_services::permissions::Subject { user, plan };
     // A storage failure denies.
     Some(
         perms

@@ -35,7 +35,7 @@ pub(super) struct Hello {
     pub(super) user: String,
     pub(super) role: chalktalk_protocol::Role,
     /// Row of the permission matrix (the token's plan).
-    pub(super) plan: crate::accounts::Plan,
+    pub(super) plan: chalktalk_services::accounts::Plan,
     /// Sign-in session of the token (none for dev tokens).
     pub(super) sid: Option<String>,
     pub(super) device: String,

@@ -91,7 +91,7 @@ fn routes(app: App) -> Router {
     let http = app.http.clone();
     let accounts = app.accounts.clone();
     let mut api = utoipa_axum::router::OpenApiRouter::with_openapi(crate::openapi::base())
-        .merge(crate::permissions::routes::routes(app.clone()));
+        .merge(crate::permissions::routes(app.clone()));
     let r = Router::new()
         .route("/ws", get(ws_endpoint))
         .route("/health", get(health))

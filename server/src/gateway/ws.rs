@@ -114,7 +114,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         {
             out.kill(
                 CloseCode::UNAUTHORIZED,
-                crate::accounts::revocations::REVOKED_REASON,
+                chalktalk_services::accounts::revocations::REVOKED_REASON,
             );
         }
     }

@@ -1,12 +1,14 @@
 //! The JSON error of the HTTP API: `{"error": code, "message": ..., ...extra}`
-//! with an HTTP status (and `Retry-After` for `busy`). Handlers outside this
-//! module (the media pipeline's [`UploadHandler`](super::UploadHandler))
-//! return it too, so its constructors are public.
+//! with an HTTP status (and `Retry-After` for `busy` and sign-in locks).
+//! Every route answers it; the services' own errors ([`AccountError`],
+//! [`PermissionError`], [`MediaError`]) become one through the `From`
+//! impls below, which are where their codes get HTTP statuses.
 
 use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chalktalk_services::{AccountError, MediaError, PermissionError};
 use serde_json::{Map, Value};
 
 /// Status for a chunk whose `Upload-Checksum` does not match (tus: 460).
@@ -164,6 +166,63 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            AccountError::Unauthorized(_) => ApiError::unauthorized(message),
+            AccountError::RefreshReused => {
+                ApiError::new(StatusCode::UNAUTHORIZED, e.code(), message)
+            }
+            AccountError::NotFound(_) => ApiError::not_found(message),
+            AccountError::MfaAlreadyEnabled
+            | AccountError::MfaNotEnrolling
+            | AccountError::MfaConflict => ApiError::conflict(e.code(), message),
+            AccountError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
+            AccountError::Locked { retry_after } => {
+                let mut api = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.code(), message);
+                api.retry_after = Some(retry_after);
+                api
+            }
+            AccountError::Internal(_) => ApiError::internal(message),
+            AccountError::Unavailable(_) => ApiError::unavailable(message),
+        }
+    }
+}
+
+impl From<PermissionError> for ApiError {
+    fn from(e: PermissionError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            PermissionError::Denied(_) => ApiError::forbidden(message),
+            PermissionError::NoRelationship => ApiError::not_found(message),
+            PermissionError::Conflict(_) => ApiError::conflict(e.code(), message),
+            PermissionError::Disabled | PermissionError::Storage(_) => {
+                ApiError::unavailable(message)
+            }
+        }
+    }
+}
+
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            MediaError::Forbidden(_) => ApiError::forbidden(message),
+            MediaError::TooLarge(_) => ApiError::too_large(message),
+            MediaError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
+            MediaError::Rejected { code, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+            MediaError::Internal(_) => ApiError::internal(message),
+            MediaError::Busy {
+                retry_after_secs, ..
+            } => ApiError::busy(retry_after_secs, message),
+            MediaError::Unavailable(_) => ApiError::unavailable(message),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +244,42 @@ mod tests {
         assert_eq!(v.body()["fields"]["filename"], "empty");
         assert_eq!(ApiError::checksum_mismatch("x").status.as_u16(), 460);
         assert!(!ApiError::not_found("x").is_retryable());
+    }
+
+    #[test]
+    fn service_errors() {
+        let e = ApiError::from(AccountError::Locked { retry_after: 30 });
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            e.body(),
+            serde_json::json!({"error": "rate_limit_exceeded", "message": "too many failed sign-ins; try again later", "retry_after": 30})
+        );
+        let e = ApiError::from(AccountError::invalid("email", "empty"));
+        assert_eq!(e, ApiError::invalid_field("email", "empty"));
+        let e = ApiError::from(AccountError::RefreshReused);
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_ref()),
+            (401, "refresh_reused")
+        );
+        let e = ApiError::from(AccountError::MfaNotEnrolling);
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_ref()),
+            (409, "mfa_not_enrolling")
+        );
+
+        let e = ApiError::from(MediaError::busy(4));
+        assert_eq!((e.status.as_u16(), e.retry_after), (503, Some(4)));
+        assert!(e.is_retryable());
+        let e = ApiError::from(MediaError::rejected("infected", "no"));
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_ref(), e.message.as_str()),
+            (422, "infected", "no")
+        );
+        assert!(!e.is_retryable());
+
+        let e = ApiError::from(PermissionError::NoRelationship);
+        assert_eq!(e, ApiError::not_found("no such relationship of yours"));
+        let e = ApiError::from(PermissionError::Conflict("already".into()));
+        assert_eq!(e, ApiError::conflict("conflict", "already"));
     }
 }

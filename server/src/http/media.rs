@@ -1,5 +1,5 @@
 //! `GET`/`HEAD /media/{token}/{asset}/{*path}`: serves blob
-//! `media/{asset}/{path}` to whoever holds a valid link (see [`super::sign`]).
+//! `media/{asset}/{path}` to whoever holds a valid link (see `chalktalk_services::media::sign`).
 //! Single byte ranges (206/416), `ETag` with `If-None-Match` (304) and
 //! `If-Range`, content types by extension, and cache lifetimes bounded by the
 //! link's expiry. Bodies are streamed in 1 MiB `get_range` reads.
@@ -15,33 +15,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chalktalk_adapters::blob::{BlobError, BlobStore};
 
-use super::sign::{LinkError, checked_asset_key, unix_secs};
 use super::{ApiError, HttpState};
+use chalktalk_services::media::sign::{LinkError, checked_asset_key, content_type_for, unix_secs};
 
 /// Bytes per blob read while streaming a body.
 pub(crate) const CHUNK: u64 = 1024 * 1024;
 /// Longest `max-age` of non-playlist files.
 const MAX_AGE_CAP: u64 = 86_400;
-
-/// The `Content-Type` served for a path, by its extension.
-pub fn content_type_for(path: &str) -> &'static str {
-    let ext = path
-        .rsplit('/')
-        .next()
-        .and_then(|name| name.rsplit_once('.'))
-        .map(|(_, ext)| ext.to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("m3u8") => "application/vnd.apple.mpegurl",
-        Some("ts") => "video/mp2t",
-        Some("m4s") => "video/iso.segment",
-        Some("mp4") => "video/mp4",
-        Some("m4a") => "audio/mp4",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("vtt") => "text/vtt",
-        Some("json") => "application/json",
-        _ => "application/octet-stream",
-    }
-}
 
 /// What a `Range` header asks of a body of `len` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,15 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn types_and_etags() {
-        assert_eq!(
-            content_type_for("hls/master.m3u8"),
-            "application/vnd.apple.mpegurl"
-        );
-        assert_eq!(content_type_for("hls/720p/seg_001.ts"), "video/mp2t");
-        assert_eq!(content_type_for("a/POSTER.JPG"), "image/jpeg");
-        assert_eq!(content_type_for("noext"), "application/octet-stream");
-        assert_eq!(content_type_for("dir.mp4/file"), "application/octet-stream");
+    fn etags() {
         assert!(etag_matches("\"a\", \"b\"", "\"b\""));
         assert!(etag_matches("W/\"a\"", "\"a\""));
         assert!(etag_matches("*", "\"a\""));

@@ -4,20 +4,21 @@
 //! (`/media/{token}/{asset}/{path}`). The wire contract is in
 //! docs/PROTOCOL.md, "HTTP uploads and media links".
 //!
-//! What happens to a finished upload is not decided here: the media pipeline
-//! implements [`UploadHandler`], which may refuse an upload at creation
+//! What happens to a finished upload is not decided here: the media service
+//! (`chalktalk_services::media`, through the impl below) implements
+//! [`UploadHandler`], which may refuse an upload at creation
 //! ([`UploadHandler::check`]) and takes ownership of the staged file when all
 //! bytes are in ([`UploadHandler::completed`]).
 //!
-//! Module map: [`error`] (the JSON error), `staging` (the on-disk state of
+//! Module map: [`error`] (the JSON error of every route, and how each
+//! service's error maps to it), `staging` (the on-disk state of
 //! uploads in progress, per-upload locks, the sweeper), `uploads` (the
-//! resumable routes), `simple` (multipart uploads), [`sign`] (link tokens and
-//! the asset blob keys), `media` (serving blobs with ranges).
+//! resumable routes), `simple` (multipart uploads), `media` (serving blobs
+//! with ranges; link tokens are `chalktalk_services::media::sign`).
 
 mod doc;
 pub mod error;
 mod media;
-pub mod sign;
 mod simple;
 mod staging;
 mod uploads;
@@ -31,15 +32,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use chalktalk_adapters::blob::BlobStore;
-use chalktalk_protocol::MediaKind;
 use tokio::task::JoinHandle;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::{Auth, Claims};
+use chalktalk_services::auth::{Auth, Claims};
+use chalktalk_services::media::MediaService;
 
+// The types in the signatures of `UploadHandler` and `HttpState::new`.
+pub use chalktalk_services::media::{CompletedUpload, NewUpload, UrlSigner};
 pub use error::ApiError;
-pub use media::content_type_for;
-pub use sign::{LinkError, UrlSigner, asset_key, checked_asset_key};
 pub use staging::{UploadLocks, sweep_once};
 
 /// Limits and places of the upload routes.
@@ -78,35 +79,6 @@ impl UploadConfig {
     }
 }
 
-/// An upload about to be created (resumable) or just received (simple).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewUpload {
-    pub kind: MediaKind,
-    pub filename: String,
-    /// Total size in bytes.
-    pub size: u64,
-    pub content_type: Option<String>,
-    /// The review room the media is for, if any.
-    pub room: Option<String>,
-    /// Position in the room's video (ms) a voice-over starts at, if any.
-    pub at_ms: Option<f64>,
-}
-
-/// An upload whose bytes are all stored in `path`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompletedUpload {
-    /// The upload id (unguessable, URL-safe, 22 characters).
-    pub id: String,
-    pub kind: MediaKind,
-    pub filename: String,
-    pub size: u64,
-    pub content_type: Option<String>,
-    pub room: Option<String>,
-    pub at_ms: Option<f64>,
-    /// The staged file (in `UploadConfig::staging_dir`).
-    pub path: PathBuf,
-}
-
 /// What to do with uploads; implemented by the media pipeline.
 #[async_trait]
 pub trait UploadHandler: Send + Sync + 'static {
@@ -127,6 +99,22 @@ pub trait UploadHandler: Send + Sync + 'static {
         user: &Claims,
         upload: CompletedUpload,
     ) -> Result<serde_json::Value, ApiError>;
+}
+
+/// The media service takes the uploads of a node.
+#[async_trait]
+impl UploadHandler for MediaService {
+    async fn check(&self, user: &Claims, req: &NewUpload) -> Result<(), ApiError> {
+        Ok(self.check_upload(user, req).await?)
+    }
+
+    async fn completed(
+        &self,
+        user: &Claims,
+        upload: CompletedUpload,
+    ) -> Result<serde_json::Value, ApiError> {
+        Ok(self.upload_completed(user, upload).await?)
+    }
 }
 
 /// Everything the routes need.

@@ -18,7 +18,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use super::staging::{self, io_error, unix_ms};
 use super::uploads::check_fields;
 use super::{ApiError, CompletedUpload, HttpState, NewUpload, authenticate};
-use crate::auth::Claims;
+use chalktalk_services::auth::Claims;
 
 /// Longest text field (`kind`, `room`, `at_ms`), in bytes.
 const MAX_TEXT_FIELD: usize = 1024;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::staging::{self, Record, io_error, unix_ms};
 use super::{ApiError, HttpState, NewUpload, authenticate};
-use crate::auth::Claims;
+use chalktalk_services::auth::Claims;
 
 mod patch;
 

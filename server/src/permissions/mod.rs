@@ -1,177 +1,112 @@
-//! Who may do what (issue 4). [`matrix`] is THE table (one row per plan);
-//! [`decide`] holds the pure decisions over loaded facts; [`facts`] keeps
-//! coach–athlete relationships and video grants, [`profiles`] the profiles,
-//! both in the key-value port; [`Permissions`] loads the facts a question
-//! needs and asks [`decide`]. The gateway (`crate::gateway::guard`) and the
-//! REST routes ([`routes`]) are the only callers. Rules in prose:
-//! docs/PROTOCOL.md, "Permissions".
+//! REST routes of the permission matrix under `/api/v1` (the service is
+//! `chalktalk_services::permissions`; contract:
+//! docs/PROTOCOL.md, "Permissions"): relationships, profiles, videos and
+//! their reviews, thread history and sending over HTTP, analytics and the
+//! admin tools. Every route authenticates with [`LiveCaller`] (the
+//! [`Caller`] check, then the account's current role and plan); where the
+//! matrix gives no access to another user's resource the answer is 404,
+//! never 403, so ids do not reveal what exists.
 
-pub mod decide;
-pub mod facts;
-pub mod matrix;
-pub mod profiles;
-pub mod routes;
+mod admin;
+mod relationships;
+mod threads;
+mod videos;
 
-use std::sync::Arc;
+use axum::extract::DefaultBodyLimit;
+use chalktalk_actors::store::StoreError;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use chalktalk_actors::encoder::MediaStore;
-use chalktalk_actors::store::{Store, StoreError};
-use chalktalk_protocol::{Asset, MediaKind, ThreadKind};
+use chalktalk_services::auth::Claims;
+use chalktalk_services::permissions::facts::FactsError;
+use chalktalk_services::permissions::{Decision, PermissionError, Subject};
 
-pub use decide::{Decision, Subject, Why};
-pub use facts::{Facts, RelState, Relationship};
-pub use matrix::{MATRIX, Row, row};
+use crate::accounts::{Caller, MAX_JSON_BYTES};
+use crate::app::App;
+use crate::http::ApiError;
 
-use crate::accounts::{Accounts, Plan};
-use chalktalk_adapters::kv::Kv;
-use decide::{MessagingFacts, VideoFacts};
-use matrix::VideoAccess;
+pub(crate) type ApiResult = Result<axum::response::Response, ApiError>;
 
-/// The permission service of a node.
-pub struct Permissions {
-    pub facts: Facts,
-    pub profiles: profiles::Profiles,
-    /// Assets (absent on nodes without the media pipeline: no video is an
-    /// asset there, rooms are governed by membership only).
-    pub media: Option<Arc<dyn MediaStore>>,
-    /// Rooms and threads.
-    pub store: Arc<dyn Store>,
-    /// Accounts (plans of users other than the caller).
-    pub accounts: Option<Arc<Accounts>>,
+/// Extractor: the authenticated caller ([`Caller`]: valid, unrevoked
+/// access token) with the plan of their account as it is NOW, not as the
+/// token says: an admin's plan change applies at once instead of after the
+/// token's remaining lifetime. A token whose role is no longer the
+/// account's is refused (401; a role change also revokes the sessions:
+/// the user signs in again, enrolling TOTP if now a coach or admin). Users
+/// without an account (dev tokens) keep the token's plan.
+pub struct LiveCaller(pub Claims);
+
+impl axum::extract::FromRequestParts<App> for LiveCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &App,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(mut c) = Caller::from_request_parts(parts, app).await?;
+        if let Some(plan) = app.perms.plan_of(&c.sub).await {
+            if plan.role() != c.role {
+                return Err(ApiError::unauthorized(
+                    "your role changed since this token was issued; sign in again",
+                ));
+            }
+            c.plan = Some(plan);
+        }
+        Ok(LiveCaller(c))
+    }
 }
 
-impl Permissions {
-    pub fn new(
-        kv: Option<Arc<dyn Kv>>,
-        media: Option<Arc<dyn MediaStore>>,
-        store: Arc<dyn Store>,
-        accounts: Option<Arc<Accounts>>,
-    ) -> Permissions {
-        Permissions {
-            facts: Facts::new(kv.clone()),
-            profiles: profiles::Profiles::new(kv),
-            media,
-            store,
-            accounts,
-        }
+pub(crate) fn subject(c: &Claims) -> Subject<'_> {
+    Subject {
+        user: &c.sub,
+        plan: c.plan(),
     }
+}
 
-    /// The video asset `id` (voice-overs and unknown ids are `None`).
-    pub async fn video_asset(&self, id: &str) -> Result<Option<Asset>, StoreError> {
-        let Some(m) = &self.media else {
-            return Ok(None);
-        };
-        if !chalktalk_protocol::valid_id(id) {
-            return Ok(None);
-        }
-        Ok(m.asset(id).await?.filter(|a| a.kind == MediaKind::Video))
-    }
+/// 503 `unavailable` for a storage failure.
+pub(crate) fn storage(e: StoreError) -> ApiError {
+    PermissionError::from(e).into()
+}
 
-    /// May `who` see a video of `owner` with id `video`?
-    pub async fn video(
-        &self,
-        who: Subject<'_>,
-        owner: &str,
-        video: &str,
-    ) -> Result<Decision, StoreError> {
-        let mut facts = VideoFacts::default();
-        if owner != who.user {
-            match row(who.plan).video {
-                VideoAccess::OwnAndAthletes | VideoAccess::OwnAndLimited { .. } => {
-                    facts.athletes = self.facts.active_athletes(who.user).await?;
-                }
-                VideoAccess::OwnAndPurchased => {
-                    facts.granted = self.facts.granted(who.user, video).await?;
-                }
-                VideoAccess::Full | VideoAccess::OwnOnly => {}
-            }
-        }
-        Ok(decide::video(who, owner, &facts))
-    }
+/// A failed change of relationships or grants.
+pub(crate) fn facts_error(e: FactsError) -> ApiError {
+    PermissionError::from(e).into()
+}
 
-    /// May `who` create, or send in, a thread of `kind` with `members`
-    /// (the caller may be among them)?
-    pub async fn message(
-        &self,
-        who: Subject<'_>,
-        kind: ThreadKind,
-        members: &[String],
-    ) -> Result<Decision, StoreError> {
-        let mut others: Vec<String> = members
-            .iter()
-            .filter(|m| m.as_str() != who.user)
-            .cloned()
-            .collect();
-        others.sort();
-        others.dedup();
-        let mut facts = MessagingFacts::default();
-        if decide::messaging_needs_facts(who.plan) {
-            match who.plan.role() {
-                chalktalk_protocol::Role::Coach => {
-                    facts.athletes = self
-                        .facts
-                        .active_athletes(who.user)
-                        .await?
-                        .into_iter()
-                        .map(|a| a.other)
-                        .collect();
-                }
-                _ => facts.coaches = self.facts.active_coaches(who.user).await?,
-            }
-        }
-        Ok(decide::message(who, kind, &others, &facts))
-    }
+/// 403 with the decision's reason unless allowed.
+pub(crate) fn require(d: Decision) -> Result<(), ApiError> {
+    Ok(d.require()?)
+}
 
-    /// The plan of another user: their account's, `None` without one (dev
-    /// identities, or a node without accounts).
-    pub async fn plan_of(&self, user: &str) -> Option<Plan> {
-        let a = self.accounts.as_ref()?;
-        a.get(user).await.ok().flatten().map(|a| a.plan())
+/// 422 unless `id` is a valid user id.
+pub(crate) fn user_id(field: &str, id: &str) -> Result<(), ApiError> {
+    if chalktalk_protocol::valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            field,
+            "1-64 characters of [A-Za-z0-9_.:@-]",
+        ))
     }
+}
 
-    /// Every video `who` can see, owner's first: own, then (coaches) their
-    /// athletes' as the matrix allows, then (athletes) granted ones. Admins
-    /// list a given `owner`'s videos (their own without).
-    pub async fn visible_videos(
-        &self,
-        who: Subject<'_>,
-        owner: Option<&str>,
-    ) -> Result<Vec<Asset>, StoreError> {
-        const LIMIT: usize = 1000;
-        let Some(m) = &self.media else {
-            return Ok(vec![]);
-        };
-        let videos = |v: Vec<Asset>| {
-            v.into_iter()
-                .filter(|a| a.kind == MediaKind::Video)
-                .collect::<Vec<_>>()
-        };
-        let mut out = videos(m.assets_of(owner.unwrap_or(who.user), LIMIT).await?);
-        if owner.is_some() {
-            return Ok(out);
-        }
-        match row(who.plan).video {
-            VideoAccess::OwnAndAthletes | VideoAccess::OwnAndLimited { .. } => {
-                let athletes = self.facts.active_athletes(who.user).await?;
-                let seen: Vec<&str> = match row(who.plan).video {
-                    VideoAccess::OwnAndLimited { athletes: n } => {
-                        decide::first_athletes(&athletes, n)
-                    }
-                    _ => athletes.iter().map(|a| a.other.as_str()).collect(),
-                };
-                for a in seen {
-                    out.extend(videos(m.assets_of(a, LIMIT).await?));
-                }
-            }
-            VideoAccess::OwnAndPurchased => {
-                for g in self.facts.grants_of(who.user).await? {
-                    if let Some(a) = self.video_asset(&g.video).await? {
-                        out.push(a);
-                    }
-                }
-            }
-            VideoAccess::Full | VideoAccess::OwnOnly => {}
-        }
-        Ok(out)
-    }
+/// Every route of this module (state: the node's [`App`]); each handler is
+/// also in the OpenAPI document.
+pub fn routes(app: App) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(relationships::list, relationships::invite))
+        .routes(routes!(relationships::act))
+        .routes(routes!(
+            relationships::get_profile,
+            relationships::put_profile
+        ))
+        .routes(routes!(videos::list))
+        .routes(routes!(videos::one))
+        .routes(routes!(videos::reviews))
+        .routes(routes!(threads::history, threads::send))
+        .routes(routes!(admin::analytics))
+        .routes(routes!(admin::set_plan))
+        .routes(routes!(admin::grant))
+        .routes(routes!(admin::revoke_grant))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .with_state(app)
 }

@@ -141,7 +141,7 @@ pub fn code(secret_b32: &str, offset: i64) -> String {
     let step = (now / 30) as i64 + offset;
     format!(
         "{:06}",
-        chalktalk::accounts::totp::hotp(&secret, step as u64)
+        chalktalk_services::accounts::totp::hotp(&secret, step as u64)
     )
 }
 

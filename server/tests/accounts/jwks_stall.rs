@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use chalktalk::accounts::OidcConfig;
-use chalktalk::accounts::oidc::Oidc;
+use chalktalk_services::accounts::OidcConfig;
+use chalktalk_services::accounts::oidc::Oidc;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::json;

@@ -214,7 +214,7 @@ async fn external_identity_provider_tokens_map_to_local_accounts() {
     .await;
     let url = idp.url.clone();
     let n = Node::start_with(move |c| {
-        let mut o = chalktalk::accounts::OidcConfig::new(ISS, AUD, &url);
+        let mut o = chalktalk_services::accounts::OidcConfig::new(ISS, AUD, &url);
         o.min_refresh = Duration::ZERO;
         c.accounts.oidc = Some(o);
     })

@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use chalktalk::auth::Auth;
 use chalktalk::config::Config;
 use chalktalk::gateway::Running;
 use chalktalk_protocol::client::{Client, ClientOptions};
 use chalktalk_protocol::{
     Annotation, ClientMsg, Point, Reply, Role, RoomEvent, RoomOp, ServerFrame, Shape, Style,
 };
+use chalktalk_services::auth::Auth;
 
 pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 pub const WAIT: Duration = Duration::from_secs(5);

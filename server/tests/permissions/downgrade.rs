@@ -3,8 +3,8 @@
 //! current plan, not the hello token's; REST routes too, not after the
 //! token's remaining lifetime (a demoted admin loses admin tools at once).
 
-use chalktalk::accounts::Plan;
 use chalktalk_protocol::{ClientMsg, Reply, ThreadKind};
+use chalktalk_services::accounts::Plan;
 use serde_json::json;
 
 use super::world::World;

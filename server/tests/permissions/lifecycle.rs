@@ -2,8 +2,8 @@
 //! at once, re-invite, decline), the HTTP send seen live over WebSocket,
 //! and dev tokens held to the same rules.
 
-use chalktalk::accounts::Plan;
 use chalktalk_protocol::{ClientMsg, Reply, Role, ServerFrame, ThreadKind};
+use chalktalk_services::accounts::Plan;
 use serde_json::json;
 
 use super::world::World;

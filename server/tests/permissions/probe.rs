@@ -3,9 +3,9 @@
 //! caller may not see, so asset ids cannot be probed; ids that are not
 //! asset-shaped still create membership-only rooms.
 
-use chalktalk::accounts::Plan;
 use chalktalk_protocol::client::{Client, ClientError};
 use chalktalk_protocol::{ClientMsg, ErrorCode, Reply};
+use chalktalk_services::accounts::Plan;
 
 use super::world::World;
 

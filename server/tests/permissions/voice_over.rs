@@ -3,8 +3,8 @@
 //! shows, so a member who lost access to the video (relationship ended)
 //! loses its voice-overs too.
 
-use chalktalk::accounts::Plan;
 use chalktalk_protocol::{ClientMsg, MediaKind, Reply};
+use chalktalk_services::accounts::Plan;
 
 use super::world::World;
 use super::ws;

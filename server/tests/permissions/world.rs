@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 
-use chalktalk::accounts::{Plan, Subscription, Tier};
 use chalktalk::app::App;
-use chalktalk::auth::Audience;
-use chalktalk::permissions::matrix::PLANS;
 use chalktalk_protocol::Role;
 use chalktalk_protocol::client::{Client, ClientOptions};
+use chalktalk_services::accounts::{Plan, Subscription, Tier};
+use chalktalk_services::auth::Audience;
+use chalktalk_services::permissions::matrix::PLANS;
 
 use crate::helpers::{Node, PASSWORD};
 

@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chalktalk::auth::{Auth, Claims};
 use chalktalk::http::{
     ApiError, CompletedUpload, HttpState, NewUpload, UploadConfig, UploadHandler, UrlSigner, routes,
 };
 use chalktalk_adapters::blob::local::LocalBlobStore;
 use chalktalk_protocol::Role;
+use chalktalk_services::auth::{Auth, Claims};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 

@@ -5,8 +5,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use chalktalk::http::{UrlSigner, asset_key};
 use chalktalk_adapters::blob::BlobStore;
+use chalktalk_services::media::UrlSigner;
+use chalktalk_services::media::sign::asset_key;
 
 use super::client::Resp;
 use super::harness::{Harness, LINK_KEY, data};

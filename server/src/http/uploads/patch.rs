@@ -26,9 +26,9 @@ use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use super::{UPLOAD_CHECKSUM, UPLOAD_LENGTH, UPLOAD_OFFSET, owned};
-use crate::auth::Claims;
 use crate::http::staging::{self, LockGuard, Record, io_error, unix_ms};
 use crate::http::{ApiError, HttpState};
+use chalktalk_services::auth::Claims;
 
 /// The only content type a PATCH body may have.
 pub(crate) const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";

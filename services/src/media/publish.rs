@@ -11,7 +11,7 @@ use chalktalk_adapters::blob::{BlobError, BlobStore, CompletedPart};
 use chalktalk_media::hls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::http::{asset_key, content_type_for};
+use super::sign::{asset_key, content_type_for};
 
 /// Files above this go up as multipart uploads.
 const MULTIPART_ABOVE: u64 = 16 << 20;

@@ -2,8 +2,8 @@
 //! (password, then TOTP when enabled), token issue and refresh, devices,
 //! sign-out and external identities. TOTP enrollment is in `mfa`.
 //!
-//! Every failure the client may see is an [`ApiError`]; sign-in failures
-//! are uniform (one status and body for an unknown email, a wrong password
+//! Every failure the client may see is an [`AccountError`]; sign-in failures
+//! are uniform (one error for an unknown email, a wrong password
 //! and an account without a password) and take the same argon2 work.
 
 use std::net::IpAddr;
@@ -13,6 +13,7 @@ use chalktalk_protocol::Role;
 use serde::Serialize;
 
 use super::AccountsConfig;
+use super::error::AccountError;
 use super::model::{Account, Subscription, Tier};
 use super::oidc::Oidc;
 use super::password::{Hasher, check_password, normalise_email};
@@ -20,11 +21,11 @@ use super::sessions::{NS_SID, RefreshError, SessionRecord, Sessions};
 use super::store::{AccountStore, RecordError, Versioned, new_user_id};
 use super::throttle::Throttle;
 use crate::auth::{Audience, Auth};
-use crate::http::ApiError;
 use chalktalk_adapters::revocations::Revocations;
 
 /// Tokens handed to a client after a sign-in or refresh.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tokens {
     pub access_token: String,
     pub token_type: &'static str,
@@ -62,23 +63,17 @@ pub struct Accounts {
 }
 
 /// A storage failure as the client sees it.
-pub(super) fn unavailable(e: RecordError) -> ApiError {
+pub(super) fn unavailable(e: RecordError) -> AccountError {
     tracing::error!(%e, "account storage failed");
-    ApiError::unavailable("account storage is unavailable; retry later")
+    AccountError::unavailable("account storage is unavailable; retry later")
 }
 
-pub(super) fn bad_credentials() -> ApiError {
-    ApiError::unauthorized("wrong email or password")
+pub(super) fn bad_credentials() -> AccountError {
+    AccountError::unauthorized("wrong email or password")
 }
 
-pub(super) fn locked(retry_after: u64) -> ApiError {
-    let mut e = ApiError::new(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
-        "rate_limit_exceeded",
-        "too many failed sign-ins; try again later",
-    );
-    e.retry_after = Some(retry_after);
-    e
+pub(super) fn locked(retry_after: u64) -> AccountError {
+    AccountError::Locked { retry_after }
 }
 
 /// Roles that must enable TOTP.
@@ -87,7 +82,7 @@ pub fn requires_mfa(role: Role) -> bool {
 }
 
 /// A device name from the client, or `"unknown"`.
-pub(super) fn device_name(d: Option<&str>) -> String {
+pub fn device_name(d: Option<&str>) -> String {
     let d: String = d
         .unwrap_or("")
         .trim()
@@ -138,9 +133,9 @@ impl Accounts {
         email: &str,
         password: &str,
         role: Role,
-    ) -> Result<Option<Account>, ApiError> {
-        let email = normalise_email(email).map_err(|p| ApiError::invalid_field("email", p))?;
-        check_password(password, &email).map_err(|p| ApiError::invalid_field("password", p))?;
+    ) -> Result<Option<Account>, AccountError> {
+        let email = normalise_email(email).map_err(|p| AccountError::invalid("email", p))?;
+        check_password(password, &email).map_err(|p| AccountError::invalid("password", p))?;
         if self
             .store
             .by_email(&email)
@@ -156,9 +151,9 @@ impl Accounts {
             .hasher
             .hash(password)
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| AccountError::internal(e.to_string()))?;
         let account = Account {
-            id: new_user_id().map_err(|e| ApiError::internal(e.to_string()))?,
+            id: new_user_id().map_err(|e| AccountError::internal(e.to_string()))?,
             email,
             password_hash: hash,
             role,
@@ -181,7 +176,7 @@ impl Accounts {
         role: Role,
         subscription: Option<Subscription>,
         tier: Option<Tier>,
-    ) -> Result<Account, ApiError> {
+    ) -> Result<Account, AccountError> {
         for _ in 0..5 {
             let old = self.account(user).await?;
             let mut new = old.account.clone();
@@ -195,19 +190,26 @@ impl Accounts {
                 return Ok(new);
             }
         }
-        Err(ApiError::unavailable("the account keeps changing; retry"))
+        Err(AccountError::unavailable(
+            "the account keeps changing; retry",
+        ))
     }
 
-    pub(super) async fn account(&self, user: &str) -> Result<Versioned, ApiError> {
+    pub(super) async fn account(&self, user: &str) -> Result<Versioned, AccountError> {
         self.store
             .get(user)
             .await
             .map_err(unavailable)?
-            .ok_or_else(|| ApiError::not_found("no account for this token"))
+            .ok_or_else(|| AccountError::NotFound("no account for this token".into()))
+    }
+
+    /// The account of `user`; `not_found` if there is none.
+    pub async fn account_of(&self, user: &str) -> Result<Account, AccountError> {
+        Ok(self.account(user).await?.account)
     }
 
     /// The account of `user`, if any.
-    pub async fn get(&self, user: &str) -> Result<Option<Account>, ApiError> {
+    pub async fn get(&self, user: &str) -> Result<Option<Account>, AccountError> {
         Ok(self
             .store
             .get(user)
@@ -224,7 +226,7 @@ impl Accounts {
     }
 
     /// Refuses the attempt while the email or address is locked.
-    pub(super) fn check_lock(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    pub(super) fn check_lock(&self, email: &str, ip: Option<IpAddr>) -> Result<(), AccountError> {
         let (ek, ik) = Self::keys(email, ip);
         match self.throttle.locked(&[&ek, &ik]) {
             Some(secs) => Err(locked(secs)),
@@ -245,8 +247,8 @@ impl Accounts {
         password: &str,
         device: &str,
         ip: Option<IpAddr>,
-    ) -> Result<SignIn, ApiError> {
-        let email = normalise_email(email).map_err(|p| ApiError::invalid_field("email", p))?;
+    ) -> Result<SignIn, AccountError> {
+        let email = normalise_email(email).map_err(|p| AccountError::invalid("email", p))?;
         self.check_lock(&email, ip)?;
         let found = self.store.by_email(&email).await.map_err(unavailable)?;
         let phc = found.as_ref().map(|v| v.account.password_hash.as_str());
@@ -267,7 +269,7 @@ impl Accounts {
         &self,
         account: &Account,
         device: &str,
-    ) -> Result<SignIn, ApiError> {
+    ) -> Result<SignIn, AccountError> {
         if account.totp_secret.is_some() {
             let ttl = self.cfg.challenge_ttl.as_secs();
             let challenge = self
@@ -279,7 +281,7 @@ impl Accounts {
                     Audience::MfaChallenge,
                     ttl,
                 )
-                .map_err(|e| ApiError::internal(e.message))?;
+                .map_err(|e| AccountError::internal(e.message))?;
             return Ok(SignIn::Challenge {
                 challenge,
                 expires_in: ttl,
@@ -293,7 +295,7 @@ impl Accounts {
         &self,
         account: &Account,
         device: &str,
-    ) -> Result<Tokens, ApiError> {
+    ) -> Result<Tokens, AccountError> {
         let pending = requires_mfa(account.role) && account.totp_secret.is_none();
         let (rec, refresh) = self
             .sessions
@@ -307,7 +309,7 @@ impl Accounts {
         &self,
         account: &Account,
         sid: &str,
-    ) -> Result<(String, bool), ApiError> {
+    ) -> Result<(String, bool), AccountError> {
         let pending = requires_mfa(account.role) && account.totp_secret.is_none();
         let aud = if pending {
             Audience::MfaEnroll
@@ -323,7 +325,7 @@ impl Accounts {
                 aud,
                 self.cfg.access_ttl.as_secs(),
             )
-            .map_err(|e| ApiError::internal(e.message))?;
+            .map_err(|e| AccountError::internal(e.message))?;
         Ok((t, pending))
     }
 
@@ -332,7 +334,7 @@ impl Accounts {
         account: &Account,
         rec: &SessionRecord,
         refresh: String,
-    ) -> Result<Tokens, ApiError> {
+    ) -> Result<Tokens, AccountError> {
         let (access_token, pending) = self.access_token(account, &rec.sid)?;
         Ok(Tokens {
             access_token,
@@ -345,32 +347,28 @@ impl Accounts {
     }
 
     /// Rotates a refresh token; a reused one revokes its session.
-    pub async fn refresh(&self, token: &str) -> Result<Tokens, ApiError> {
+    pub async fn refresh(&self, token: &str) -> Result<Tokens, AccountError> {
         match self.sessions.refresh(token).await.map_err(unavailable)? {
             Ok((rec, refresh)) => match self.store.get(&rec.user).await.map_err(unavailable)? {
                 Some(v) => self.tokens(&v.account, &rec, refresh),
                 None => {
                     self.revoke_sid(&rec.sid).await?;
-                    Err(ApiError::unauthorized("the account no longer exists"))
+                    Err(AccountError::unauthorized("the account no longer exists"))
                 }
             },
-            Err(RefreshError::Unknown) => {
-                Err(ApiError::unauthorized("unknown or expired refresh token"))
-            }
+            Err(RefreshError::Unknown) => Err(AccountError::unauthorized(
+                "unknown or expired refresh token",
+            )),
             Err(RefreshError::Reused(sid)) => {
                 tracing::warn!(%sid, "refresh token reused; revoking the session");
                 self.revoke_sid(&sid).await?;
-                Err(ApiError::new(
-                    axum::http::StatusCode::UNAUTHORIZED,
-                    "refresh_reused",
-                    "this refresh token was already used; the session is revoked, sign in again",
-                ))
+                Err(AccountError::RefreshReused)
             }
         }
     }
 
     /// Revokes session `sid` whoever it belongs to.
-    async fn revoke_sid(&self, sid: &str) -> Result<(), ApiError> {
+    async fn revoke_sid(&self, sid: &str) -> Result<(), AccountError> {
         if let Some(user) = self
             .sessions
             .kv
@@ -396,7 +394,7 @@ impl Accounts {
 
     /// Revokes session `sid` of `user`; `false` if `user` has no such
     /// session (another user's sid included).
-    pub async fn revoke(&self, user: &str, sid: &str) -> Result<bool, ApiError> {
+    pub async fn revoke(&self, user: &str, sid: &str) -> Result<bool, AccountError> {
         if !self.sessions.delete(user, sid).await.map_err(unavailable)? {
             return Ok(false);
         }
@@ -405,7 +403,7 @@ impl Accounts {
     }
 
     /// The live sessions of `user`.
-    pub async fn sessions(&self, user: &str) -> Result<Vec<SessionRecord>, ApiError> {
+    pub async fn sessions(&self, user: &str) -> Result<Vec<SessionRecord>, AccountError> {
         self.sessions.list(user).await.map_err(unavailable)
     }
 }

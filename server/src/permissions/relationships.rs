@@ -13,8 +13,8 @@ use super::{ApiResult, LiveCaller, facts_error, storage, user_id};
 use crate::accounts::JsonBody;
 use crate::app::App;
 use crate::http::ApiError;
-use crate::permissions::RelState;
-use crate::permissions::profiles::{Profile, ProfileInput, validate};
+use chalktalk_services::permissions::RelState;
+use chalktalk_services::permissions::profiles::{Profile, ProfileInput, validate};
 
 /// `GET /api/v1/relationships`: mine, as coach or athlete.
 #[utoipa::path(get, path = "/api/v1/relationships", tag = "relationships", responses((status = 200, description = "{relationships: [Relationship]}"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]

@@ -19,8 +19,8 @@ use serde_json::json;
 use super::{ApiResult, LiveCaller, require, storage, subject};
 use crate::accounts::JsonBody;
 use crate::app::App;
-use crate::auth::Claims;
 use crate::http::ApiError;
+use chalktalk_services::auth::Claims;
 
 /// Session ids of HTTP senders (apart from WebSocket sessions).
 static NEXT: AtomicU64 = AtomicU64::new(1 << 62);

@@ -4,12 +4,22 @@
 //! worker` processes, publishes outputs to the blob store (the
 //! mobile rendition first), pushes progress to uploaders and rooms, attaches
 //! voice-overs to rooms, and answers `media_link` / `cancel_media`.
+//!
+//! Module map: `uploads` (an upload's checks and acceptance, and the
+//! [`NewUpload`] / [`CompletedUpload`] it is given), `jobs` and [`process`]
+//! (encoding jobs in worker processes), [`publish`] (files to and from the
+//! blob store), `events` (progress to uploaders and rooms), `requests`
+//! (`media_link`, `cancel_media`), [`sign`] (signed media links, asset
+//! keys) and [`error`] ([`MediaError`]). The HTTP routes (uploads, serving
+//! links) are the server's.
 
+pub mod error;
 mod events;
 mod jobs;
 pub mod process;
 pub mod publish;
 mod requests;
+pub mod sign;
 mod uploads;
 
 use std::path::PathBuf;
@@ -23,7 +33,9 @@ use chalktalk_adapters::blob::BlobStore;
 use chalktalk_media::report::Limits;
 use chalktalk_media::worker::WorkerSettings;
 
-use crate::http::UrlSigner;
+pub use error::MediaError;
+pub use sign::UrlSigner;
+pub use uploads::{CompletedUpload, NewUpload};
 
 /// Settings of the media pipeline.
 #[derive(Debug, Clone)]

@@ -8,15 +8,16 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::error::AccountError;
 use super::service::{Accounts, SignIn, Tokens, unavailable};
 use super::store::{NS_TOTP_PENDING, NS_TOTP_STEP};
 use super::totp;
 use crate::auth::{Audience, Claims};
-use crate::http::ApiError;
 use chalktalk_adapters::kv::KvBatch;
 
 /// What enrollment hands out (the secret is shown once).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Enrollment {
     /// base32, for manual entry.
     pub secret: String,
@@ -24,7 +25,8 @@ pub struct Enrollment {
 }
 
 /// What confirmation hands out.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Confirmed {
     /// Ten single-use codes, shown once.
     pub recovery_codes: Vec<String>,
@@ -40,21 +42,18 @@ fn now_step() -> u64 {
     totp::step_of(chalktalk_actors::now_ms() / 1000)
 }
 
-fn wrong_code() -> ApiError {
-    ApiError::unauthorized("wrong or already used code")
+fn wrong_code() -> AccountError {
+    AccountError::unauthorized("wrong or already used code")
 }
 
 impl Accounts {
     /// Starts (or restarts) TOTP enrollment for the caller.
-    pub async fn totp_enroll(&self, caller: &Claims) -> Result<Enrollment, ApiError> {
+    pub async fn totp_enroll(&self, caller: &Claims) -> Result<Enrollment, AccountError> {
         let v = self.account(&caller.sub).await?;
         if v.account.totp_secret.is_some() {
-            return Err(ApiError::conflict(
-                "mfa_already_enabled",
-                "TOTP is already enabled",
-            ));
+            return Err(AccountError::MfaAlreadyEnabled);
         }
-        let secret = totp::new_secret().map_err(|e| ApiError::internal(e.to_string()))?;
+        let secret = totp::new_secret().map_err(|e| AccountError::internal(e.to_string()))?;
         let b = KvBatch::default().put(NS_TOTP_PENDING, caller.sub.clone(), secret.clone());
         self.store
             .kv
@@ -80,7 +79,7 @@ impl Accounts {
         user: &str,
         secret: &[u8],
         code: &str,
-    ) -> Result<Option<KvBatch>, ApiError> {
+    ) -> Result<Option<KvBatch>, AccountError> {
         let last = self
             .store
             .kv
@@ -106,14 +105,15 @@ impl Accounts {
     }
 
     /// Confirms enrollment with a code from the authenticator app.
-    pub async fn totp_confirm(&self, caller: &Claims, code: &str) -> Result<Confirmed, ApiError> {
+    pub async fn totp_confirm(
+        &self,
+        caller: &Claims,
+        code: &str,
+    ) -> Result<Confirmed, AccountError> {
         let user = caller.sub.as_str();
         let v = self.account(user).await?;
         if v.account.totp_secret.is_some() {
-            return Err(ApiError::conflict(
-                "mfa_already_enabled",
-                "TOTP is already enabled",
-            ));
+            return Err(AccountError::MfaAlreadyEnabled);
         }
         let pending = self
             .store
@@ -122,16 +122,13 @@ impl Accounts {
             .await
             .map_err(|e| unavailable(e.into()))?;
         let Some(secret) = pending else {
-            return Err(ApiError::conflict(
-                "mfa_not_enrolling",
-                "start enrollment first",
-            ));
+            return Err(AccountError::MfaNotEnrolling);
         };
         let Some(batch) = self.claim_step(user, &secret, code).await? else {
-            return Err(ApiError::invalid_field("code", "wrong code"));
+            return Err(AccountError::invalid("code", "wrong code"));
         };
         let (codes, hashes) =
-            totp::new_recovery_codes().map_err(|e| ApiError::internal(e.to_string()))?;
+            totp::new_recovery_codes().map_err(|e| AccountError::internal(e.to_string()))?;
         let mut new = v.account.clone();
         new.totp_secret = Some(secret.clone());
         new.recovery_hashes = hashes;
@@ -144,10 +141,7 @@ impl Accounts {
             .await
             .map_err(unavailable)?
         {
-            return Err(ApiError::conflict(
-                "mfa_conflict",
-                "enrollment changed meanwhile; retry",
-            ));
+            return Err(AccountError::MfaConflict);
         }
         tracing::info!(%user, "TOTP enabled");
         let mut out = Confirmed {
@@ -172,15 +166,17 @@ impl Accounts {
         recovery_code: Option<&str>,
         device: &str,
         ip: Option<IpAddr>,
-    ) -> Result<Tokens, ApiError> {
+    ) -> Result<Tokens, AccountError> {
         let claims = self
             .auth
             .verify_as(challenge, &[Audience::MfaChallenge])
-            .map_err(|_| ApiError::unauthorized("invalid or expired challenge; sign in again"))?;
+            .map_err(|_| {
+                AccountError::unauthorized("invalid or expired challenge; sign in again")
+            })?;
         let v = self
             .account(&claims.sub)
             .await
-            .map_err(|_| ApiError::unauthorized("unknown account"))?;
+            .map_err(|_| AccountError::unauthorized("unknown account"))?;
         let lock_key = if v.account.email.is_empty() {
             v.account.id.clone()
         } else {
@@ -191,7 +187,7 @@ impl Accounts {
             // TOTP was disabled meanwhile: the password step suffices.
             return match self.after_first_factor(&v.account, device).await? {
                 SignIn::Tokens(t) => Ok(t),
-                SignIn::Challenge { .. } => Err(ApiError::internal("unexpected challenge")),
+                SignIn::Challenge { .. } => Err(AccountError::internal("unexpected challenge")),
             };
         };
         let ok = match (code, recovery_code) {
@@ -218,10 +214,7 @@ impl Accounts {
                         .map_err(unavailable)?
             }
             (None, None) => {
-                return Err(ApiError::invalid_field(
-                    "code",
-                    "required (or recovery_code)",
-                ));
+                return Err(AccountError::invalid("code", "required (or recovery_code)"));
             }
         };
         if !ok {

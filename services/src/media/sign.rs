@@ -4,7 +4,8 @@
 //! path), so the relative URLs inside an HLS playlist (segment names, variant
 //! playlists) resolve to links that carry the same valid token.
 //!
-//! Also the blob-key layout of published assets, [`asset_key`].
+//! Also the blob-key layout of published assets, [`asset_key`], and the
+//! content type each file is published and served with, [`content_type_for`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -130,6 +131,26 @@ pub fn checked_asset_key(asset: &str, path: &str) -> Option<String> {
     validate_key(&key).ok().map(|()| key)
 }
 
+/// The `Content-Type` served for a path, by its extension.
+pub fn content_type_for(path: &str) -> &'static str {
+    let ext = path
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("ts") => "video/mp2t",
+        Some("m4s") => "video/iso.segment",
+        Some("mp4") => "video/mp4",
+        Some("m4a") => "audio/mp4",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("vtt") => "text/vtt",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +188,18 @@ mod tests {
         let expired = s.token("a1", 1000);
         assert_eq!(s.verify(&expired, "a1", 1001), Err(LinkError::Expired));
         assert!(format!("{:?}", UrlSigner::random()).contains("HMAC"));
+    }
+
+    #[test]
+    fn types() {
+        assert_eq!(
+            content_type_for("hls/master.m3u8"),
+            "application/vnd.apple.mpegurl"
+        );
+        assert_eq!(content_type_for("hls/720p/seg_001.ts"), "video/mp2t");
+        assert_eq!(content_type_for("a/POSTER.JPG"), "image/jpeg");
+        assert_eq!(content_type_for("noext"), "application/octet-stream");
+        assert_eq!(content_type_for("dir.mp4/file"), "application/octet-stream");
     }
 
     #[test]

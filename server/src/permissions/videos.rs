@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::{ApiResult, LiveCaller, storage, subject};
 use crate::app::App;
-use crate::auth::Claims;
 use crate::http::ApiError;
+use chalktalk_services::auth::Claims;
 
 #[derive(Deserialize)]
 pub struct ListQuery {

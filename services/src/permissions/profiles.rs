@@ -41,7 +41,8 @@ pub enum Profile {
 
 /// The body of `PUT /api/v1/profiles/me` (every field optional so that
 /// missing ones are reported together, as `required`).
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfileInput {
     pub sports: Option<Vec<String>>,
     pub bio: Option<String>,

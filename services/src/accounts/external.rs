@@ -6,24 +6,24 @@
 
 use chalktalk_protocol::Role;
 
+use super::error::AccountError;
 use super::model::{Account, Tier};
 use super::oidc::OidcError;
 use super::password::normalise_email;
 use super::service::{Accounts, SignIn, unavailable};
 use super::store::new_user_id;
-use crate::http::ApiError;
 
 impl Accounts {
     /// Sign-in with an external identity provider's ID token.
-    pub async fn external(&self, id_token: &str, device: &str) -> Result<SignIn, ApiError> {
+    pub async fn external(&self, id_token: &str, device: &str) -> Result<SignIn, AccountError> {
         let Some(oidc) = &self.oidc else {
-            return Err(ApiError::not_found(
-                "no external identity provider is configured",
+            return Err(AccountError::NotFound(
+                "no external identity provider is configured".into(),
             ));
         };
         let claims = oidc.verify(id_token).await.map_err(|e| match e {
-            OidcError::Invalid(m) => ApiError::unauthorized(m),
-            OidcError::Keys(m) => ApiError::unavailable(m),
+            OidcError::Invalid(m) => AccountError::unauthorized(m),
+            OidcError::Keys(m) => AccountError::unavailable(m),
         })?;
         for _ in 0..3 {
             if let Some(v) = self
@@ -53,7 +53,7 @@ impl Accounts {
                 _ => String::new(),
             };
             let account = Account {
-                id: new_user_id().map_err(|e| ApiError::internal(e.to_string()))?,
+                id: new_user_id().map_err(|e| AccountError::internal(e.to_string()))?,
                 email,
                 password_hash: String::new(),
                 role: Role::Athlete,
@@ -69,6 +69,8 @@ impl Accounts {
                 return self.after_first_factor(&account, device).await;
             }
         }
-        Err(ApiError::unavailable("could not create the account; retry"))
+        Err(AccountError::unavailable(
+            "could not create the account; retry",
+        ))
     }
 }

@@ -12,11 +12,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{ApiResult, LiveCaller, require, storage, subject, user_id};
-use crate::accounts::{JsonBody, Plan, Subscription, Tier};
+use crate::accounts::JsonBody;
 use crate::app::App;
 use crate::http::ApiError;
-use crate::permissions::decide;
-use crate::permissions::matrix::{Analytics, row};
+use chalktalk_services::accounts::{Plan, Subscription, Tier};
+use chalktalk_services::permissions::decide;
+use chalktalk_services::permissions::matrix::{Analytics, row};
 
 #[derive(Deserialize)]
 pub struct AnalyticsQuery {
