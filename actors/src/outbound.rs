@@ -12,13 +12,19 @@
 //!   is killed with close code 4008 and the client resumes after reconnect.
 //! - a close requested while the queue is full (4008, 4009, 4010, 1001)
 //!   bypasses the queue through the kill switch, keeping its own code.
+//!
+//! The queue is a `VecDeque` under a mutex that allocates nothing until a
+//! frame waits and gives back what a burst grew: an idle connection's
+//! queue costs ~100 bytes (a bounded tokio channel allocated a 32-slot
+//! block and a cache-padded channel, ~1.8 KiB, for every connection).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chalktalk_protocol::{CloseCode, UserId};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 /// Encodes the success reply to request `req`.
 pub fn ok_frame(req: u32, r: chalktalk_protocol::Reply) -> Bytes {
@@ -44,6 +50,8 @@ pub const OUTBOUND_CAPACITY: usize = 1024;
 const EPHEMERAL_RESERVE: usize = OUTBOUND_CAPACITY / 2;
 /// Free slots below which a durable frame marks the member as lagging.
 const DURABLE_RESERVE: usize = 16;
+/// An empty queue that grew past this many slots in a burst shrinks back.
+const SHRINK_ABOVE: usize = 64;
 
 /// Identifies one connection on this node.
 pub type SessionId = u64;
@@ -79,9 +87,8 @@ pub struct Conn {
     /// Rooms this connection is a joined member of, kept by the rooms
     /// themselves (added on a successful join, removed on leave, resync or
     /// restart), so the session refuses live input to any other room.
-    joined: std::sync::Mutex<std::collections::HashSet<String>>,
-    tx: mpsc::Sender<Out>,
-    kill: Arc<KillSwitch>,
+    joined: Mutex<std::collections::HashSet<String>>,
+    queue: Arc<Queue>,
     stats: Arc<OutboundStats>,
 }
 
@@ -92,27 +99,129 @@ impl std::ops::Deref for Outbound {
     }
 }
 
-/// Set when a session must be closed although its queue is full.
-#[derive(Debug, Default)]
-pub struct KillSwitch {
-    flag: AtomicBool,
-    /// The close code asked for first (0 until set).
-    code: AtomicU16,
-    pub notify: Notify,
+impl Drop for Conn {
+    /// The last handle is gone: the writer ends once the queue is drained.
+    fn drop(&mut self) {
+        crate::lock(&self.queue.state).senders_gone = true;
+        self.queue.ready.notify_one();
+    }
 }
 
-impl KillSwitch {
-    pub fn is_set(&self) -> bool {
-        self.flag.load(Ordering::Acquire)
+/// The queue shared by a connection's [`Outbound`] and its writer.
+#[derive(Debug, Default)]
+struct Queue {
+    state: Mutex<State>,
+    /// Wakes the writer: a frame in an empty queue, a kill, or the last
+    /// handle gone (a stored permit, so no wake-up is lost).
+    ready: Notify,
+    /// The close code of a kill that bypassed the full queue (0: none).
+    kill: AtomicU16,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Out>,
+    /// The writer is gone: every send fails.
+    closed: bool,
+    /// Every handle is gone: nothing more will arrive.
+    senders_gone: bool,
+}
+
+/// Why a frame was not queued.
+enum Refused {
+    Full,
+    Closed,
+}
+
+impl Queue {
+    /// Queues `out` if fewer than `limit` frames wait.
+    fn push(&self, out: Out, limit: usize) -> Result<(), Refused> {
+        let mut st = crate::lock(&self.state);
+        if st.closed {
+            return Err(Refused::Closed);
+        }
+        if st.frames.len() >= limit {
+            return Err(Refused::Full);
+        }
+        let wake = st.frames.is_empty();
+        st.frames.push_back(out);
+        drop(st);
+        // The writer drains the queue before it waits again, so only the
+        // first frame of a burst needs to wake it.
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(())
     }
 
-    /// The close code to send (4008 if none was recorded).
-    pub fn code(&self) -> u16 {
-        match self.code.load(Ordering::Acquire) {
-            0 => CloseCode::SLOW_CONSUMER,
-            c => c,
+    fn killed(&self) -> Option<u16> {
+        match self.kill.load(Ordering::Acquire) {
+            0 => None,
+            c => Some(c),
         }
     }
+}
+
+/// The writer's end of one connection's queue.
+#[derive(Debug)]
+pub struct OutboundRx {
+    queue: Arc<Queue>,
+}
+
+impl OutboundRx {
+    /// The next frame, or a close: a kill that bypassed the full queue
+    /// comes first; `None` once every handle is gone and the queue is empty.
+    pub async fn recv(&mut self) -> Option<Out> {
+        loop {
+            if let Some(code) = self.queue.killed() {
+                return Some(Out::Close(
+                    code,
+                    "closing: the outbound queue is full".into(),
+                ));
+            }
+            {
+                let mut st = crate::lock(&self.queue.state);
+                if let Some(out) = pop(&mut st) {
+                    return Some(out);
+                }
+                if st.senders_gone {
+                    return None;
+                }
+            }
+            self.queue.ready.notified().await;
+        }
+    }
+
+    /// The next frame if one waits.
+    pub fn try_recv(&mut self) -> Option<Out> {
+        pop(&mut crate::lock(&self.queue.state))
+    }
+
+    /// Refuses every later send (as if the writer were gone).
+    pub fn close(&mut self) {
+        let mut st = crate::lock(&self.queue.state);
+        st.closed = true;
+        st.frames = VecDeque::new();
+    }
+
+    /// True once a close was asked for while the queue was full.
+    pub fn killed(&self) -> bool {
+        self.queue.killed().is_some()
+    }
+}
+
+impl Drop for OutboundRx {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn pop(st: &mut State) -> Option<Out> {
+    let out = st.frames.pop_front();
+    if st.frames.is_empty() && st.frames.capacity() > SHRINK_ABOVE {
+        st.frames.shrink_to(8);
+    }
+    out
 }
 
 /// Result of a durable send.
@@ -132,21 +241,18 @@ impl Outbound {
         user: UserId,
         device: String,
         stats: Arc<OutboundStats>,
-    ) -> (Outbound, mpsc::Receiver<Out>, Arc<KillSwitch>) {
-        let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
-        let kill = Arc::new(KillSwitch::default());
+    ) -> (Outbound, OutboundRx) {
+        let queue = Arc::new(Queue::default());
         (
             Outbound(Arc::new(Conn {
                 session,
                 user,
                 device,
                 joined: Default::default(),
-                tx,
-                kill: kill.clone(),
+                queue: queue.clone(),
                 stats,
             })),
-            rx,
-            kill,
+            OutboundRx { queue },
         )
     }
 
@@ -167,38 +273,43 @@ impl Outbound {
 
     /// True once the connection's writer has gone away.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed() || self.kill.is_set()
+        self.queue.killed().is_some() || crate::lock(&self.queue.state).closed
     }
 
     /// Sends an ephemeral frame if there is room; returns whether it was queued.
     pub fn ephemeral(&self, frame: &Bytes) -> bool {
-        if self.tx.capacity() <= EPHEMERAL_RESERVE {
-            self.stats.ephemeral_dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+        match self.queue.push(
+            Out::Frame(frame.clone()),
+            OUTBOUND_CAPACITY - EPHEMERAL_RESERVE,
+        ) {
+            Ok(()) => true,
+            Err(Refused::Full) => {
+                self.stats.ephemeral_dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Err(Refused::Closed) => false,
         }
-        self.tx.try_send(Out::Frame(frame.clone())).is_ok()
     }
 
     /// Sends a durable frame under the lagging policy.
     pub fn durable(&self, frame: &Bytes) -> Durable {
-        if self.tx.is_closed() {
-            return Durable::Gone;
-        }
-        if self.tx.capacity() <= DURABLE_RESERVE {
-            self.stats.lagged.fetch_add(1, Ordering::Relaxed);
-            return Durable::Lagging;
-        }
-        match self.tx.try_send(Out::Frame(frame.clone())) {
+        match self.queue.push(
+            Out::Frame(frame.clone()),
+            OUTBOUND_CAPACITY - DURABLE_RESERVE,
+        ) {
             Ok(()) => Durable::Sent,
-            Err(mpsc::error::TrySendError::Full(_)) => Durable::Lagging,
-            Err(mpsc::error::TrySendError::Closed(_)) => Durable::Gone,
+            Err(Refused::Full) => {
+                self.stats.lagged.fetch_add(1, Ordering::Relaxed);
+                Durable::Lagging
+            }
+            Err(Refused::Closed) => Durable::Gone,
         }
     }
 
     /// Sends a reply or notice that must not be lost: if the queue is full
     /// the connection is closed (4008) so the client resumes cleanly.
     pub fn control(&self, frame: Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Out::Frame(frame)) {
+        if let Err(Refused::Full) = self.queue.push(Out::Frame(frame), OUTBOUND_CAPACITY) {
             self.kill(
                 CloseCode::SLOW_CONSUMER,
                 "too slow to receive; reconnect and resume",
@@ -206,15 +317,20 @@ impl Outbound {
         }
     }
 
-    /// Closes the connection with `code` (the writer sends the close frame).
+    /// Closes the connection with `code` (the writer sends the close frame
+    /// after what is already queued; past a full queue, at once, through
+    /// the kill switch, which keeps the first code asked for).
     pub fn kill(&self, code: u16, reason: &str) {
-        if self.tx.try_send(Out::Close(code, reason.into())).is_err() {
+        if self
+            .queue
+            .push(Out::Close(code, reason.into()), OUTBOUND_CAPACITY)
+            .is_err()
+        {
             let _ = self
+                .queue
                 .kill
-                .code
                 .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
-            self.kill.flag.store(true, Ordering::Release);
-            self.kill.notify.notify_one();
+            self.queue.ready.notify_one();
         }
         self.stats.killed.fetch_add(1, Ordering::Relaxed);
     }
@@ -227,7 +343,7 @@ mod tests {
     #[tokio::test]
     async fn ephemeral_dropped_first_then_durable_lags() {
         let stats = Arc::new(OutboundStats::default());
-        let (out, mut rx, kill) = Outbound::new(1, "u".into(), "d".into(), stats.clone());
+        let (out, mut rx) = Outbound::new(1, "u".into(), "d".into(), stats.clone());
         let f = Bytes::from_static(b"x");
         let mut eph = 0;
         while out.ephemeral(&f) {
@@ -243,14 +359,74 @@ mod tests {
         for _ in 0..DURABLE_RESERVE {
             out.control(f.clone());
         }
-        assert!(!kill.is_set());
+        assert!(!rx.killed());
         out.control(f.clone());
         assert!(
-            kill.is_set(),
+            rx.killed(),
             "a full queue must kill, not block or drop a reply"
         );
         assert_eq!(stats.ephemeral_dropped.load(Ordering::Relaxed), 1);
         rx.close();
         assert_eq!(out.durable(&f), Durable::Gone);
+    }
+
+    #[tokio::test]
+    async fn writer_gets_frames_in_order_then_the_end_when_every_handle_is_gone() {
+        let (out, mut rx) = Outbound::new(1, "u".into(), "d".into(), Arc::default());
+        let waiter = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(o) = rx.recv().await {
+                match o {
+                    Out::Frame(b) => got.push(b),
+                    Out::Close(..) => panic!("no close was asked for"),
+                }
+            }
+            got
+        });
+        // The writer is already waiting: the first frame must wake it.
+        tokio::task::yield_now().await;
+        let copy = out.clone();
+        out.control(Bytes::from_static(b"1"));
+        copy.control(Bytes::from_static(b"2"));
+        drop(out);
+        copy.control(Bytes::from_static(b"3"));
+        drop(copy);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("the writer ends once every handle is gone")
+            .expect("writer task");
+        assert_eq!(got, vec![&b"1"[..], &b"2"[..], &b"3"[..]]);
+    }
+
+    #[tokio::test]
+    async fn a_kill_waits_behind_queued_frames_unless_the_queue_is_full() {
+        let (out, mut rx) = Outbound::new(1, "u".into(), "d".into(), Arc::default());
+        out.control(Bytes::from_static(b"answer"));
+        out.kill(CloseCode::FLOOD, "flood");
+        assert!(matches!(rx.recv().await, Some(Out::Frame(_))));
+        assert!(matches!(rx.recv().await, Some(Out::Close(c, _)) if c == CloseCode::FLOOD));
+
+        let (out, mut rx) = Outbound::new(2, "u".into(), "d".into(), Arc::default());
+        for _ in 0..OUTBOUND_CAPACITY {
+            out.control(Bytes::from_static(b"x"));
+        }
+        out.kill(CloseCode::IDLE, "idle");
+        out.kill(CloseCode::FLOOD, "a later code does not replace the first");
+        assert!(out.is_closed());
+        assert!(matches!(rx.recv().await, Some(Out::Close(c, _)) if c == CloseCode::IDLE));
+    }
+
+    #[test]
+    fn a_drained_queue_gives_back_what_a_burst_grew() {
+        let (out, mut rx) = Outbound::new(1, "u".into(), "d".into(), Arc::default());
+        for _ in 0..500 {
+            assert!(out.ephemeral(&Bytes::from_static(b"x")));
+        }
+        while rx.try_recv().is_some() {}
+        let cap = crate::lock(&rx.queue.state).frames.capacity();
+        assert!(cap <= SHRINK_ABOVE, "capacity {cap} kept after the burst");
+        drop(rx);
+        assert!(out.is_closed());
+        assert!(!out.ephemeral(&Bytes::from_static(b"x")));
     }
 }

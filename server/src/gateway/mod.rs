@@ -55,7 +55,10 @@ async fn ws_endpoint(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
-        .read_buffer_size(2 * 1024)
+        // Client frames are small (a stroke preview ~150 bytes); a larger
+        // one grows its own connection's buffer. Every connection pays for
+        // this one, idle or not (docs/BENCHMARKS.md §2).
+        .read_buffer_size(1024)
         .write_buffer_size(32 * 1024)
         .max_write_buffer_size(4 * 1024 * 1024)
         .protocols([SUBPROTOCOL])

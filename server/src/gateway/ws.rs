@@ -7,19 +7,18 @@
 //! writer that drains the session's bounded outbound queue, sends
 //! heartbeats and enforces a write timeout.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
 use chalktalk_actors::inbox::InboxMsg;
-use chalktalk_actors::outbound::KillSwitch;
+use chalktalk_actors::outbound::OutboundRx;
 use chalktalk_actors::{Out, Outbound};
 use chalktalk_protocol::{CloseCode, ErrorCode, ServerFrame, Welcome, decode_client, encode};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::App;
@@ -59,7 +58,7 @@ pub async fn serve(mut ws: WebSocket, app: App, header_token: Option<String>) {
 
 async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     let limits = app.directory.deps.config.limits.clone();
-    let (out, rx, kill) = Outbound::new(
+    let (out, rx) = Outbound::new(
         session,
         h.user.clone(),
         h.device.clone(),
@@ -128,7 +127,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     // that when it reads again (docs/PROTOCOL.md §13).
     let stall = app.heartbeat * 3;
     let writer =
-        tokio::spawn(write_loop(sink, rx, kill, app.heartbeat, stall, done_tx).in_current_span());
+        tokio::spawn(write_loop(sink, rx, app.heartbeat, stall, done_tx).in_current_span());
 
     let mut dispatcher = Dispatcher::new(&app, &out, &h, &limits);
     let idle = app.heartbeat * 3;
@@ -247,7 +246,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
 async fn write_burst(
     sink: &mut SplitSink<WebSocket, WsMessage>,
     first: Bytes,
-    rx: &mut mpsc::Receiver<Out>,
+    rx: &mut OutboundRx,
 ) -> Result<Option<Out>, axum::Error> {
     let mut bytes = first.len();
     sink.feed(WsMessage::Binary(first)).await?;
@@ -257,15 +256,15 @@ async fn write_burst(
             break;
         }
         match rx.try_recv() {
-            Ok(Out::Frame(b)) => {
+            Some(Out::Frame(b)) => {
                 bytes += b.len();
                 sink.feed(WsMessage::Binary(b)).await?
             }
-            Ok(c) => {
+            Some(c) => {
                 close = Some(c);
                 break;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     sink.flush().await?;
@@ -274,22 +273,17 @@ async fn write_burst(
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, WsMessage>,
-    mut rx: mpsc::Receiver<Out>,
-    kill: Arc<KillSwitch>,
+    mut rx: OutboundRx,
     heartbeat: Duration,
     stall: Duration,
     done: oneshot::Sender<()>,
 ) {
     let mut ping = tokio::time::interval(heartbeat);
     ping.tick().await;
-    // Made once: a new `notified()` per frame would register and unregister
-    // a waiter under the Notify's lock every time (a kill ends the loop).
-    let killed = kill.notify.notified();
-    tokio::pin!(killed);
     loop {
+        // A kill past a full queue comes out of `recv` first.
         let item = tokio::select! {
             biased;
-            _ = &mut killed => Out::Close(kill.code(), "closing: the outbound queue is full".into()),
             item = rx.recv() => match item {
                 Some(i) => i,
                 None => break,

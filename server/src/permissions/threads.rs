@@ -140,7 +140,7 @@ pub async fn send(
         reply_to: b.reply_to,
     };
     let session = NEXT.fetch_add(1, Ordering::Relaxed);
-    let (out, mut rx, _kill) = Outbound::new(
+    let (out, mut rx) = Outbound::new(
         session,
         c.sub.clone(),
         "http".into(),

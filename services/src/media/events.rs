@@ -43,8 +43,7 @@ impl MediaService {
             .await
             .map_err(|e| format!("room {room}: {e:?}"))?;
         let stats = self.directory.deps.stats.clone();
-        let (out, mut rx, _kill) =
-            Outbound::new(u64::MAX, job.owner.clone(), "voice-over".into(), stats);
+        let (out, mut rx) = Outbound::new(u64::MAX, job.owner.clone(), "voice-over".into(), stats);
         let id = format!("vo-{}", job.id);
         let ann = Annotation {
             id: id.clone(),
