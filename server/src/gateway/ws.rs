@@ -15,8 +15,10 @@ use bytes::Bytes;
 use chalktalk_actors::inbox::InboxMsg;
 use chalktalk_actors::outbound::OutboundRx;
 use chalktalk_actors::{Out, Outbound};
-use chalktalk_protocol::{CloseCode, ErrorCode, ServerFrame, Welcome, decode_client, encode};
-use futures_util::stream::SplitSink;
+use chalktalk_protocol::{
+    CloseCode, ErrorCode, Limits, ServerFrame, Welcome, decode_client, encode,
+};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::oneshot;
 use tracing::Instrument;
@@ -42,21 +44,36 @@ fn unregister(app: &App, out: &Outbound) {
 
 /// Serves one upgraded connection until it ends.
 pub async fn serve(mut ws: WebSocket, app: App, header_token: Option<String>) {
-    // Boxed steps: the connection's long-lived future is sized for its
-    // steady-state loop, not for the handshake (docs/BENCHMARKS.md, memory).
+    // Every step is boxed: an async fn's future keeps a slot for each
+    // argument and for each awaited inner future beside the values moved
+    // into it (rust-lang/rust#62958), so the task that lives as long as
+    // the connection carries only this small future, the read loop's is
+    // sized for its steady state, and the handshake's are freed once done
+    // (docs/BENCHMARKS.md §2).
     let Some(h) = Box::pin(hello(&mut ws, &app, header_token)).await else {
         return;
     };
     let session = app.next_session.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("conn", session, user = %h.user, device = %h.device);
-    // Boxed too: an async fn's future keeps its own slot for an inner
-    // future beside the slots of the values moved into it (rust-lang/rust
-    // #62958), so awaiting `run` inline made every connection's task carry
-    // its ~4 KiB twice (9.5 KiB in all).
-    Box::pin(run(ws, app, h, session).instrument(span)).await;
+    let started = Box::pin(start(ws, &app, &h, session).instrument(span.clone())).await;
+    if let Some(conn) = started {
+        Box::pin(run(app, h, conn).instrument(span)).await;
+    }
 }
 
-async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
+/// A connection after its handshake: what the read loop needs.
+struct Started {
+    out: Outbound,
+    stream: SplitStream<WebSocket>,
+    /// Fires when the writer has ended (after sending a close frame).
+    done_rx: oneshot::Receiver<()>,
+    writer: tokio::task::JoinHandle<()>,
+    limits: Limits,
+}
+
+/// Registers the connection with the inbox, sends `welcome` and starts the
+/// writer; `None` (and the socket closed) if any of it fails.
+async fn start(mut ws: WebSocket, app: &App, h: &Hello, session: u64) -> Option<Started> {
     let limits = app.directory.deps.config.limits.clone();
     let (out, rx) = Outbound::new(
         session,
@@ -80,7 +97,7 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     if !matches!(registered, Ok(ractor::rpc::CallResult::Success(()))) {
         tracing::error!("inbox registration failed");
         close(&mut ws, CloseCode::INTERNAL, "inbox unavailable").await;
-        return;
+        return None;
     }
     // The writer starts after the welcome, so it is always the first frame.
     let welcome = ServerFrame::Welcome(Welcome {
@@ -96,8 +113,8 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
         .await
         .is_err()
     {
-        unregister(&app, &out);
-        return;
+        unregister(app, &out);
+        return None;
     }
     app.connections
         .lock()
@@ -119,8 +136,8 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     }
     tracing::debug!("session started");
 
-    let (sink, mut stream) = ws.split();
-    let (done_tx, mut done_rx) = oneshot::channel::<()>();
+    let (sink, stream) = ws.split();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
     // A peer that stops reading (a phone that pauses the app, a stalled
     // link) is given as long as one that stops sending: three heartbeats.
     // Meanwhile its queue fills, rooms tell it to resync, and it finds
@@ -128,7 +145,24 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     let stall = app.heartbeat * 3;
     let writer =
         tokio::spawn(write_loop(sink, rx, app.heartbeat, stall, done_tx).in_current_span());
+    Some(Started {
+        out,
+        stream,
+        done_rx,
+        writer,
+        limits,
+    })
+}
 
+/// The read loop of a started connection, then its clean-up.
+async fn run(app: App, h: Hello, c: Started) {
+    let Started {
+        out,
+        mut stream,
+        mut done_rx,
+        writer,
+        limits,
+    } = c;
     let mut dispatcher = Dispatcher::new(&app, &out, &h, &limits);
     let idle = app.heartbeat * 3;
     let mut last_seen = Instant::now();
@@ -222,7 +256,9 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
             }
         };
         strikes = 0;
-        if let Flow::Stop = dispatcher.dispatch(frame).await {
+        // Boxed: the largest future of the loop (~750 bytes) is held only
+        // while a frame is handled, not by every idle connection.
+        if let Flow::Stop = Box::pin(dispatcher.dispatch(frame)).await {
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut done_rx).await;
             break;
         }
@@ -232,9 +268,9 @@ async fn run(mut ws: WebSocket, app: App, h: Hello, session: u64) {
     app.connections
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&session);
+        .remove(&out.session);
     if let Some(sid) = &h.sid {
-        app.sids.remove(sid, session);
+        app.sids.remove(sid, out.session);
     }
     writer.abort();
     tracing::debug!("session ended");
