@@ -7,18 +7,16 @@
 //! external identity provider verified through a JWKS served by the test
 //! (tests/accounts/tokens.rs).
 
-#[path = "common/mod.rs"]
 mod common;
-#[path = "accounts/helpers.rs"]
-mod helpers;
-#[path = "accounts/jwks_stall.rs"]
-mod jwks_stall;
-#[path = "accounts/mfa.rs"]
-mod mfa;
-#[path = "accounts/sessions.rs"]
-mod sessions;
-#[path = "accounts/tokens.rs"]
-mod tokens;
+/// The suite's other files, in tests/accounts/ (TOTP and key helpers in helpers.rs).
+mod accounts {
+    pub mod helpers;
+    pub mod jwks_stall;
+    pub mod mfa;
+    pub mod sessions;
+    pub mod tokens;
+}
+
 
 use helpers::{Node, PASSWORD, s};
 use serde_json::{Value, json};

@@ -3,7 +3,6 @@
 //! operation is really routed (no drift between document and router), and
 //! the /api/docs page is self-contained.
 
-#[path = "common/mod.rs"]
 mod common;
 
 use common::TestServer;

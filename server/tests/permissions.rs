@@ -7,18 +7,15 @@
 //! users' resources.
 
 mod common;
-#[path = "permissions/downgrade.rs"]
-mod downgrade;
-#[path = "accounts/helpers.rs"]
-mod helpers;
-#[path = "permissions/lifecycle.rs"]
-mod lifecycle;
-#[path = "permissions/probe.rs"]
-mod probe;
-#[path = "permissions/voice_over.rs"]
-mod voice_over;
-#[path = "permissions/world.rs"]
-mod world;
+/// The suite's other files, in tests/permissions/ (its fixture in world.rs).
+mod permissions {
+    pub mod downgrade;
+    pub mod lifecycle;
+    pub mod probe;
+    pub mod voice_over;
+    pub mod world;
+}
+
 
 use chalktalk_actors::store::{MembershipKind, ThreadMeta};
 use chalktalk_protocol::client::{Client, ClientError};

@@ -10,14 +10,14 @@
 //! (`a_flood_is_rate_limited_then_closed_without_hurting_others`).
 
 mod common;
-#[path = "ratelimit/conformance.rs"]
-mod conformance;
-#[path = "ratelimit/revocation.rs"]
-mod revocation;
-#[path = "ratelimit/shared.rs"]
-mod shared;
-#[path = "ratelimit/support.rs"]
-mod support;
+/// The suite's other files, in tests/ratelimit/ (its helpers in support.rs).
+mod ratelimit {
+    pub mod conformance;
+    pub mod revocation;
+    pub mod shared;
+    pub mod support;
+}
+
 
 use std::time::Duration;
 
