@@ -15,7 +15,6 @@ mod chat {
     pub mod resume;
 }
 
-
 use std::time::Duration;
 
 use chalktalk_protocol::client::{Client, ClientOptions};

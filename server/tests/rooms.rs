@@ -12,7 +12,6 @@ mod rooms {
     pub mod network;
 }
 
-
 use std::time::{Duration, Instant};
 
 use chalktalk_protocol::client::ClientOptions;

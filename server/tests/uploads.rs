@@ -19,9 +19,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chalktalk::http::ApiError;
 use common::client;
-use uploads::harness::{Uploads, data, sha, staged};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
+use uploads::harness::{Uploads, data, sha, staged};
 
 #[tokio::test]
 async fn chunks_complete_with_exact_bytes() {
@@ -100,7 +100,9 @@ async fn start_patch(
     part: &[u8],
     extra: &[(&str, String)],
 ) -> tokio::net::TcpStream {
-    let mut sock = tokio::net::TcpStream::connect(h.server.addr()).await.unwrap();
+    let mut sock = tokio::net::TcpStream::connect(h.server.addr())
+        .await
+        .unwrap();
     let mut headers = vec![
         h.bearer("u1"),
         ("Content-Type", "application/offset+octet-stream".into()),

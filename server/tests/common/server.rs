@@ -244,8 +244,7 @@ impl TestServer {
                     }
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
-                let running =
-                    running.unwrap_or_else(|| panic!("node did not start: {last:?}"));
+                let running = running.unwrap_or_else(|| panic!("node did not start: {last:?}"));
                 let addr = running.addr;
                 self.running = Some(running);
                 addr
@@ -271,9 +270,7 @@ impl TestServer {
     async fn start_in_process(&mut self, stores: &Stores) -> Result<Running, String> {
         let c = &self.config;
         let r = match stores {
-            Stores::Custom(store) => {
-                chalktalk::server::start_with_store(c, store.clone()).await
-            }
+            Stores::Custom(store) => chalktalk::server::start_with_store(c, store.clone()).await,
             Stores::Embedded | Stores::AccountsOf(_) => {
                 let store = EmbeddedStore::open(self.dir.path()).map_err(|e| e.to_string())?;
                 let (media, kv): (Option<Arc<EmbeddedStore>>, Arc<EmbeddedStore>) = match stores {
@@ -281,13 +278,8 @@ impl TestServer {
                     _ => (Some(store.clone()), store.clone()),
                 };
                 self.store = Some(store.clone());
-                chalktalk::server::start_with_stores(
-                    c,
-                    store,
-                    media.map(|m| m as _),
-                    Some(kv as _),
-                )
-                .await
+                chalktalk::server::start_with_stores(c, store, media.map(|m| m as _), Some(kv as _))
+                    .await
             }
         };
         r.map_err(|e| e.to_string())

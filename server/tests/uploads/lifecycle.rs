@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chalktalk::http::{ApiError, sweep_once};
 
-use crate::common::client;
 use super::harness::{Uploads, data, sha, staged};
+use crate::common::client;
 
 #[tokio::test]
 async fn uploads_are_private() {

@@ -9,8 +9,8 @@ use chalktalk_adapters::blob::BlobStore;
 use chalktalk_services::media::UrlSigner;
 use chalktalk_services::media::sign::asset_key;
 
+use super::harness::{LINK_KEY, Uploads, data};
 use crate::common::client::Resp;
-use super::harness::{Uploads, LINK_KEY, data};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
