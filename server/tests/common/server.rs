@@ -7,8 +7,10 @@
 //!   ([`Builder::accounts_of`]) or a store of the test's own
 //!   ([`Builder::store`]); the app is reachable through
 //!   [`TestServer::app`].
-//! - As a child process ([`Builder::child`]): `chalktalk serve`, which
-//!   [`TestServer::kill9`] ends with SIGKILL (no shutdown code runs).
+//! - As a child process ([`Builder::child`]): `chalktalk serve` with its
+//!   environment ([`Builder::env`], [`Builder::env_remove`]) and, if asked,
+//!   its logs ([`Builder::capture_stderr`]); [`TestServer::kill9`] ends it
+//!   with SIGKILL (no shutdown code runs).
 //! - Routes only ([`Builder::routes`]): a given router served by
 //!   `axum::serve` (the upload tests' recording handler).
 //!
@@ -20,7 +22,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +89,8 @@ pub struct Builder {
     mode: Mode,
     dir: Option<Dir>,
     tweaks: Vec<Box<dyn FnOnce(&mut Config)>>,
-    env: Vec<(String, String)>,
+    env: Vec<(String, Option<String>)>,
+    capture_stderr: bool,
 }
 
 impl Builder {
@@ -151,7 +154,21 @@ impl Builder {
 
     /// An environment variable of the child process.
     pub fn env(mut self, key: &str, value: &str) -> Builder {
-        self.env.push((key.to_string(), value.to_string()));
+        self.env.push((key.to_string(), Some(value.to_string())));
+        self
+    }
+
+    /// Removes `key` from the child's environment (even one the harness
+    /// sets, such as `CHALKTALK_JWT_SECRET`).
+    pub fn env_remove(mut self, key: &str) -> Builder {
+        self.env.push((key.to_string(), None));
+        self
+    }
+
+    /// Pipes the child's stderr (its logs) for [`TestServer::take_stderr`]
+    /// instead of passing it through.
+    pub fn capture_stderr(mut self) -> Builder {
+        self.capture_stderr = true;
         self
     }
 
@@ -178,6 +195,7 @@ impl Builder {
             config,
             mode: self.mode,
             env: self.env,
+            capture_stderr: self.capture_stderr,
             process: Process::None,
             dir,
         };
@@ -200,7 +218,8 @@ pub struct TestServer {
     pub store: Option<Arc<EmbeddedStore>>,
     config: Config,
     mode: Mode,
-    env: Vec<(String, String)>,
+    env: Vec<(String, Option<String>)>,
+    capture_stderr: bool,
     process: Process,
     dir: Dir,
 }
@@ -213,6 +232,7 @@ impl TestServer {
             dir: None,
             tweaks: Vec::new(),
             env: Vec::new(),
+            capture_stderr: false,
         }
     }
 
@@ -291,17 +311,25 @@ impl TestServer {
             .local_addr()
             .expect("addr")
             .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chalktalk"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chalktalk"));
+        cmd.arg("serve")
             .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
             .env("CHALKTALK_DATA_DIR", self.dir.path())
             .env("CHALKTALK_JWT_SECRET", SECRET)
             .env("CHALKTALK_LOG", "warn")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn chalktalk serve");
+            .stderr(if self.capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let mut child = cmd.spawn().expect("spawn chalktalk serve");
         for _ in 0..400 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
@@ -341,6 +369,14 @@ impl TestServer {
     pub fn pid(&self) -> u32 {
         match &self.process {
             Process::Child(c) => c.id(),
+            _ => panic!("not a child process"),
+        }
+    }
+
+    /// The stderr of a child started with [`Builder::capture_stderr`].
+    pub fn take_stderr(&mut self) -> ChildStderr {
+        match &mut self.process {
+            Process::Child(c) => c.stderr.take().expect("stderr captured, once"),
             _ => panic!("not a child process"),
         }
     }
