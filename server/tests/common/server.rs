@@ -84,11 +84,14 @@ enum Process {
     Routes(JoinHandle<()>),
 }
 
+/// A change to the configuration of an in-process node.
+type Tweak = Box<dyn FnOnce(&mut Config)>;
+
 /// Options of a [`TestServer`]; [`Builder::start`] starts it.
 pub struct Builder {
     mode: Mode,
     dir: Option<Dir>,
-    tweaks: Vec<Box<dyn FnOnce(&mut Config)>>,
+    tweaks: Vec<Tweak>,
     env: Vec<(String, Option<String>)>,
     capture_stderr: bool,
 }
