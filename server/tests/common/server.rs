@@ -202,7 +202,7 @@ impl Builder {
             process: Process::None,
             dir,
         };
-        s.launch().await;
+        s.launch(1).await;
         s
     }
 }
@@ -249,15 +249,19 @@ impl TestServer {
         TestServer::builder().config(tweak).start().await
     }
 
-    /// Starts whatever the mode says on the data dir; the in-process store
-    /// may take a moment to release its files after a restart.
-    async fn launch(&mut self) {
+    /// Starts whatever the mode says on the data dir, trying an in-process
+    /// node up to `attempts` times (after a restart, the old store may take
+    /// a moment to release the database file).
+    async fn launch(&mut self, attempts: usize) {
         let addr = match &self.mode {
             Mode::InProcess(stores) => {
                 let stores = stores.clone();
                 let mut last = None;
                 let mut running = None;
-                for _ in 0..200 {
+                for attempt in 0..attempts {
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(25)).await;
+                    }
                     match self.start_in_process(&stores).await {
                         Ok(r) => {
                             running = Some(r);
@@ -265,7 +269,6 @@ impl TestServer {
                         }
                         Err(e) => last = Some(e),
                     }
-                    tokio::time::sleep(Duration::from_millis(25)).await;
                 }
                 let running = running.unwrap_or_else(|| panic!("node did not start: {last:?}"));
                 let addr = running.addr;
@@ -423,7 +426,7 @@ impl TestServer {
     /// same configuration, on a new port).
     pub async fn restart(&mut self) {
         self.stop().await;
-        self.launch().await;
+        self.launch(200).await;
     }
 
     fn end_process(&mut self) {
