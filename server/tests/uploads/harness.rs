@@ -95,21 +95,19 @@ impl Uploads {
         config.max_upload_bytes = 1024 * 1024;
         tweak(&mut config);
         let path = dir.path().to_path_buf();
-        Uploads::serve(TestServer::builder(), &path, config, Some(dir)).await
+        // The server owns the temporary data dir.
+        let builder = TestServer::builder().in_temp_dir(dir);
+        Uploads::serve(builder, &path, config).await
     }
 
     /// A server over `dir` (staging, blobs, handler output), as after a
     /// restart; the caller keeps `dir`.
     pub async fn start_in(dir: &Path, config: UploadConfig) -> Uploads {
-        Uploads::serve(TestServer::builder().in_dir(dir), dir, config, None).await
+        Uploads::serve(TestServer::builder().in_dir(dir), dir, config).await
     }
 
-    async fn serve(
-        builder: Builder,
-        dir: &Path,
-        config: UploadConfig,
-        temp: Option<tempfile::TempDir>,
-    ) -> Uploads {
+    /// Serves the upload routes over `dir` (the data dir `builder` has).
+    async fn serve(builder: Builder, dir: &Path, config: UploadConfig) -> Uploads {
         let out_dir = dir.join("done");
         std::fs::create_dir_all(&out_dir).unwrap();
         let handler = Arc::new(TestHandler {
@@ -125,11 +123,6 @@ impl Uploads {
             UrlSigner::new(&LINK_KEY),
         );
         let router = axum::Router::from(routes(state.clone()));
-        let builder = match temp {
-            // The server owns the temporary data dir from now on.
-            Some(t) => builder.in_temp_dir(t),
-            None => builder,
-        };
         let server = builder.routes(router).start().await;
         Uploads {
             server,
