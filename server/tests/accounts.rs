@@ -7,25 +7,23 @@
 //! external identity provider verified through a JWKS served by the test
 //! (tests/accounts/tokens.rs).
 
-#[path = "common/mod.rs"]
 mod common;
-#[path = "accounts/helpers.rs"]
-mod helpers;
-#[path = "accounts/jwks_stall.rs"]
-mod jwks_stall;
-#[path = "accounts/mfa.rs"]
-mod mfa;
-#[path = "accounts/sessions.rs"]
-mod sessions;
-#[path = "accounts/tokens.rs"]
-mod tokens;
+/// The suite's other files, in tests/accounts/ (TOTP and key helpers in helpers.rs).
+mod accounts {
+    pub mod helpers;
+    pub mod jwks_stall;
+    pub mod mfa;
+    pub mod sessions;
+    pub mod tokens;
+}
 
-use helpers::{Node, PASSWORD, s};
+use common::TestServer;
+use common::api::{PASSWORD, s};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn register_and_sign_in_do_not_reveal_which_emails_exist() {
-    let n = Node::start().await;
+    let n = TestServer::start().await;
     let first = n.register("ana@example.com", "athlete").await;
     assert_eq!(first.status, 202);
     // Registering a taken email answers exactly like a free one.
@@ -53,7 +51,7 @@ async fn register_and_sign_in_do_not_reveal_which_emails_exist() {
     assert_eq!(t["token_type"], "Bearer");
     assert_eq!(t["mfa"], "ok");
     assert!(t["expires_in"].as_u64().unwrap() <= 15 * 60);
-    let me = n.get("/api/v1/me", &s(&t, "access_token")).await;
+    let me = n.get("/api/v1/me", Some(&s(&t, "access_token"))).await;
     assert_eq!(me.status, 200);
     let me = me.json();
     assert_eq!(me["email"], "ana@example.com");
@@ -64,7 +62,7 @@ async fn register_and_sign_in_do_not_reveal_which_emails_exist() {
 
 #[tokio::test]
 async fn emails_are_normalised_and_passwords_checked() {
-    let n = Node::start().await;
+    let n = TestServer::start().await;
     assert_eq!(
         n.register("  Ben.Coach@Example.COM ", "athlete")
             .await
@@ -74,7 +72,7 @@ async fn emails_are_normalised_and_passwords_checked() {
     let r = n.sign_in("ben.coach@example.com", PASSWORD, "laptop").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let me = n
-        .get("/api/v1/me", &s(&r.json(), "access_token"))
+        .get("/api/v1/me", Some(&s(&r.json(), "access_token")))
         .await
         .json();
     assert_eq!(me["email"], "ben.coach@example.com");
@@ -112,12 +110,13 @@ async fn emails_are_normalised_and_passwords_checked() {
 
 #[tokio::test]
 async fn malformed_and_oversized_bodies_are_refused_cleanly() {
-    let n = Node::start().await;
+    let n = TestServer::start().await;
     let r = n
         .req(
             "POST",
             "/api/v1/auth/signin",
             None,
+            &[],
             Some(b"{\"email\": ".to_vec()),
         )
         .await;
@@ -129,6 +128,7 @@ async fn malformed_and_oversized_bodies_are_refused_cleanly() {
             "POST",
             "/api/v1/auth/signin",
             None,
+            &[],
             Some(b"[1,2,3]".to_vec()),
         )
         .await;
@@ -147,20 +147,22 @@ async fn malformed_and_oversized_bodies_are_refused_cleanly() {
     // The node is still fine.
     let t = n.athlete("fine@example.com", "phone").await;
     assert_eq!(
-        n.get("/api/v1/me", &s(&t, "access_token")).await.status,
+        n.get("/api/v1/me", Some(&s(&t, "access_token")))
+            .await
+            .status,
         200
     );
 }
 
 #[tokio::test]
 async fn routes_need_a_bearer_token() {
-    let n = Node::start().await;
+    let n = TestServer::start().await;
     for path in ["/api/v1/me", "/api/v1/sessions"] {
-        let r = n.req("GET", path, None, None).await;
+        let r = n.req("GET", path, None, &[], None).await;
         assert_eq!(r.status, 401, "{path}");
         assert_eq!(r.json()["error"], "unauthorized");
         assert!(r.json()["message"].is_string());
-        let r = n.get(path, "not-a-jwt").await;
+        let r = n.get(path, Some("not-a-jwt")).await;
         assert_eq!(r.status, 401, "{path}");
     }
 }

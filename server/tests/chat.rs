@@ -8,12 +8,12 @@
 //! cases in tests/chat/).
 
 mod common;
-#[path = "chat/groups.rs"]
-mod groups;
-#[path = "chat/inbox.rs"]
-mod inbox;
-#[path = "chat/resume.rs"]
-mod resume;
+/// The suite's other files, in tests/chat/.
+mod chat {
+    pub mod groups;
+    pub mod inbox;
+    pub mod resume;
+}
 
 use std::time::Duration;
 

@@ -6,21 +6,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use chalktalk_protocol::{Reply, Role};
-use common::connect;
+use common::{TestServer, connect};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chalktalk");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn http_get(port: u16, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -41,35 +33,21 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// Kills the child when the test ends, however it ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_and_token_share_the_generated_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = Child(
-        Command::new(BIN)
-            .arg("serve")
-            .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
-            .env("CHALKTALK_DATA_DIR", dir.path())
-            .env("CHALKTALK_LOG_FORMAT", "json")
-            .env("CHALKTALK_LOG", "info")
-            .env_remove("CHALKTALK_JWT_SECRET")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut server = TestServer::builder()
+        .child()
+        .in_dir(dir.path())
+        .env("CHALKTALK_LOG_FORMAT", "json")
+        .env("CHALKTALK_LOG", "info")
+        .env_remove("CHALKTALK_JWT_SECRET")
+        .capture_stderr()
+        .start()
+        .await;
+    let port = server.addr().port();
     // JSON logs: the first line is a JSON object saying where it listens.
-    let stderr = child.0.stderr.take().unwrap();
+    let stderr = server.take_stderr();
     let mut lines = BufReader::new(stderr).lines();
     let mut listening = None;
     for _ in 0..20 {

@@ -15,7 +15,11 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_under_load_loses_no_acked_op() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = ChildServer::start(dir.path()).await;
+    let mut server = TestServer::builder()
+        .child()
+        .in_dir(dir.path())
+        .start()
+        .await;
     let auth = chalktalk_services::auth::Auth::new(SECRET.as_bytes());
     let coach = connect(
         &server.url,
@@ -64,7 +68,7 @@ async fn kill_dash_nine_under_load_loses_no_acked_op() {
         acked.len()
     );
 
-    let server = ChildServer::start(dir.path()).await;
+    server.restart().await;
     let c = connect(
         &server.url,
         auth.mint("coach", Role::Coach, 600).unwrap(),
@@ -151,7 +155,11 @@ async fn kill_dash_nine_mid_transcode_requeues_the_job() {
 
     let dir = tempfile::tempdir().unwrap();
     let clips = tempfile::tempdir().unwrap();
-    let mut server = ChildServer::start(dir.path()).await;
+    let mut server = TestServer::builder()
+        .child()
+        .in_dir(dir.path())
+        .start()
+        .await;
     let auth = chalktalk_services::auth::Auth::new(SECRET.as_bytes());
     let token = auth.mint("coach", Role::Coach, 600).unwrap();
     let mut coach = connect(&server.url, token.clone(), "d").await;
@@ -163,7 +171,7 @@ async fn kill_dash_nine_mid_transcode_requeues_the_job() {
             ..SampleSpec::small(20.0, 1280, 720)
         },
     );
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+    let addr = server.addr();
     let r = upload_to(addr, &token, "long.mp4", &video, serde_json::json!({})).await;
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     let id = r.json()["id"].as_str().unwrap().to_string();
@@ -171,7 +179,7 @@ async fn kill_dash_nine_mid_transcode_requeues_the_job() {
         p.stage == MediaStage::Transcoding && p.percent >= 5.0
     })
     .await;
-    let server_pid = server.child.id();
+    let server_pid = server.pid();
     let workers: Vec<u32> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -208,7 +216,7 @@ async fn kill_dash_nine_mid_transcode_requeues_the_job() {
             std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| !s.contains(") Z "));
         assert!(!alive, "worker {p} outlived its server");
     }
-    let server = ChildServer::start(dir.path()).await;
+    server.restart().await;
     let mut coach = connect(&server.url, token, "d").await;
     let done = media_frame(&mut coach, &id, LONG, |p| p.stage.is_final()).await;
     assert_eq!(done.stage, MediaStage::Ready, "{done:?}");

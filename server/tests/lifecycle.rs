@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chalktalk::config::Config;
 use chalktalk_actors::store::{
     EncodedEvent, MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta,
 };
@@ -19,7 +18,6 @@ use chalktalk_protocol::client::ClientError;
 use chalktalk_protocol::{
     Cursor, ErrorCode, InboxEvent, JoinMode, Message, Reply, Role, RoomEvent, ServerFrame,
 };
-use chalktalk_services::auth::Auth;
 use common::*;
 
 /// The embedded store, except that room appends fail while `broken` is set
@@ -142,16 +140,11 @@ async fn failed_commit_restarts_the_room_without_losing_acked_ops() {
         inner: EmbeddedStore::open(dir.path()).unwrap(),
         broken: AtomicBool::new(false),
     });
-    let config = Config::for_tests(dir.path());
-    let running = chalktalk::server::start_with_store(&config, faulty.clone())
-        .await
-        .unwrap();
-    let s = TestServer {
-        url: format!("ws://{}/ws", running.addr),
-        running: Some(running),
-        auth: Auth::new(SECRET.as_bytes()),
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let s = TestServer::builder()
+        .in_dir(dir.path())
+        .store(faulty.clone())
+        .start()
+        .await;
     let (coach, mut athlete, room) = coach_and_athlete(&s).await;
     let (acked, _) = ack(&coach, add(&room, "a", line("kept", 0))).await;
     assert_eq!(next_event(&mut athlete).await.seq, acked);
@@ -165,7 +158,7 @@ async fn failed_commit_restarts_the_room_without_losing_acked_ops() {
         c.read_to_string(&mut out).unwrap();
         out.split_whitespace().nth(1).unwrap_or("").to_string()
     };
-    let addr = s.running.as_ref().unwrap().addr;
+    let addr = s.addr();
     assert_eq!(
         tokio::task::spawn_blocking(move || ready(addr))
             .await
@@ -237,7 +230,7 @@ async fn an_empty_room_stops_and_comes_back_with_its_state() {
         )
         .await;
     }
-    let dir = &s.running.as_ref().unwrap().app.directory;
+    let dir = &s.app().directory;
     assert_eq!(dir.counts().await.0, 1);
     coach
         .request(chalktalk_protocol::ClientMsg::LeaveRoom { room: room.clone() })

@@ -311,14 +311,7 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_job_retried() {
         p.stage == MediaStage::Transcoding && p.percent >= 5.0
     })
     .await;
-    let media = s
-        .running
-        .as_ref()
-        .unwrap()
-        .app
-        .media
-        .clone()
-        .expect("media");
+    let media = s.app().media.clone().expect("media");
     let pid = media
         .workers
         .lock()

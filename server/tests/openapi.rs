@@ -3,7 +3,6 @@
 //! operation is really routed (no drift between document and router), and
 //! the /api/docs page is self-contained.
 
-#[path = "common/mod.rs"]
 mod common;
 
 use common::TestServer;
@@ -11,14 +10,14 @@ use common::client::send;
 use serde_json::Value;
 
 async fn get(s: &TestServer, path: &str) -> common::client::Resp {
-    let addr = s.running.as_ref().expect("running").addr;
+    let addr = s.addr();
     send(addr, "GET", path, &[], Vec::new()).await
 }
 
 #[tokio::test]
 async fn the_document_lists_the_rest_api_and_every_listed_operation_is_routed() {
     let s = TestServer::start().await;
-    let addr = s.running.as_ref().expect("running").addr;
+    let addr = s.addr();
     let r = get(&s, "/api/openapi.json").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));

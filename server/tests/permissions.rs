@@ -7,25 +7,21 @@
 //! users' resources.
 
 mod common;
-#[path = "permissions/downgrade.rs"]
-mod downgrade;
-#[path = "accounts/helpers.rs"]
-mod helpers;
-#[path = "permissions/lifecycle.rs"]
-mod lifecycle;
-#[path = "permissions/probe.rs"]
-mod probe;
-#[path = "permissions/voice_over.rs"]
-mod voice_over;
-#[path = "permissions/world.rs"]
-mod world;
+/// The suite's other files, in tests/permissions/ (its fixture in world.rs).
+mod permissions {
+    pub mod downgrade;
+    pub mod lifecycle;
+    pub mod probe;
+    pub mod voice_over;
+    pub mod world;
+}
 
 use chalktalk_actors::store::{MembershipKind, ThreadMeta};
 use chalktalk_protocol::client::{Client, ClientError};
 use chalktalk_protocol::{ClientMsg, Reply, RoomOp, ThreadKind};
 use serde_json::{Value, json};
 
-use world::{PLAN_USERS, World};
+use permissions::world::{PLAN_USERS, World};
 
 const T: bool = true;
 const F: bool = false;
@@ -75,7 +71,7 @@ async fn video_access_by_plan_on_every_endpoint() {
         let me = w.ws(name).await;
         let coach_or_admin = pi < 3;
         let listed = async |q: &str| -> Vec<String> {
-            let list = w.node.get(&format!("/api/v1/videos{q}"), &tok).await;
+            let list = w.node.get(&format!("/api/v1/videos{q}"), Some(&tok)).await;
             assert_eq!(list.status, 200, "{name} GET /videos{q}");
             list.json()["videos"]
                 .as_array()
@@ -94,14 +90,17 @@ async fn video_access_by_plan_on_every_endpoint() {
             };
             let ok = allowed[pi];
             let at = format!("{name} / {case}");
-            let r = w.node.get(&format!("/api/v1/videos/{vid}"), &tok).await;
+            let r = w
+                .node
+                .get(&format!("/api/v1/videos/{vid}"), Some(&tok))
+                .await;
             assert_eq!(r.status, if ok { 200 } else { 404 }, "GET /videos/id: {at}");
             if !ok {
                 assert_eq!(r.json()["error"], "not_found", "{at}");
             }
             let r = w
                 .node
-                .get(&format!("/api/v1/videos/{vid}/reviews"), &tok)
+                .get(&format!("/api/v1/videos/{vid}/reviews"), Some(&tok))
                 .await;
             assert_eq!(r.status, if ok { 200 } else { 404 }, "GET reviews: {at}");
             // Admins list one owner's videos at a time.
@@ -193,7 +192,7 @@ async fn video_access_by_plan_on_every_endpoint() {
                 loop {
                     let r = w
                         .node
-                        .get(&format!("/api/v1/videos/{vid}/reviews"), &tok)
+                        .get(&format!("/api/v1/videos/{vid}/reviews"), Some(&tok))
                         .await;
                     let body = r.json();
                     let listed = body["reviews"]
@@ -311,7 +310,7 @@ async fn messaging_by_plan_on_every_endpoint() {
                 .post(&path, Some(&tok), json!({"msg_id": "m2", "text": "hi"}))
                 .await;
             assert_eq!(r.status, if ok { 201 } else { 403 }, "POST messages: {at}");
-            let r = w.node.get(&path, &tok).await;
+            let r = w.node.get(&path, Some(&tok)).await;
             assert_eq!(r.status, 200, "GET messages of my thread: {at}");
             let n = r.json()["messages"].as_array().map(Vec::len);
             assert_eq!(n, Some(if ok { 2 } else { 0 }), "history: {at}");
@@ -325,7 +324,7 @@ async fn messaging_by_plan_on_every_endpoint() {
         );
         let path = "/api/v1/threads/t-others/messages";
         let admin = *name == "admin";
-        let r = w.node.get(path, &tok).await;
+        let r = w.node.get(path, Some(&tok)).await;
         assert_eq!(r.status, if admin { 200 } else { 404 }, "GET: {at}");
         let r = w
             .node
@@ -362,6 +361,7 @@ async fn analytics_admin_profiles_relationships_by_plan() {
             "PUT",
             "/api/v1/profiles/me",
             Some(&tok),
+            &[],
             Some(body.to_string().into_bytes()),
         )
         .await
@@ -426,7 +426,7 @@ async fn analytics_admin_profiles_relationships_by_plan() {
     ];
     for (name, status, keys, admin, c3, ar, sx) in expect {
         let tok = w.token(name);
-        let r = n.get("/api/v1/analytics/me", &tok).await;
+        let r = n.get("/api/v1/analytics/me", Some(&tok)).await;
         assert_eq!(r.status, status, "{name} analytics");
         if status == 200 {
             let got: Vec<String> = r.json()["counts"]
@@ -439,7 +439,10 @@ async fn analytics_admin_profiles_relationships_by_plan() {
             assert_eq!(r.json()["counts"]["videos"], 1, "{name} own video counted");
         }
         let other = n
-            .get(&format!("/api/v1/analytics/me?user={}", w.id("sx")), &tok)
+            .get(
+                &format!("/api/v1/analytics/me?user={}", w.id("sx")),
+                Some(&tok),
+            )
             .await;
         assert_eq!(
             other.status,
@@ -461,6 +464,7 @@ async fn analytics_admin_profiles_relationships_by_plan() {
                 "PUT",
                 &format!("/api/v1/admin/users/{fresh}/plan"),
                 Some(&tok),
+                &[],
                 Some(body),
             )
             .await;
@@ -474,7 +478,7 @@ async fn analytics_admin_profiles_relationships_by_plan() {
             .await;
         assert_eq!(r.status, if admin { 201 } else { 403 }, "{name} grant");
         let r = n
-            .delete(&format!("/api/v1/admin/grants/{fresh}/v-sx"), &tok)
+            .delete(&format!("/api/v1/admin/grants/{fresh}/v-sx"), Some(&tok))
             .await;
         assert_eq!(
             r.status,
@@ -484,7 +488,7 @@ async fn analytics_admin_profiles_relationships_by_plan() {
         // Profiles.
         for (who, ok) in [("c3", c3), ("ar", ar), ("sx", sx)] {
             let r = n
-                .get(&format!("/api/v1/profiles/{}", w.id(who)), &tok)
+                .get(&format!("/api/v1/profiles/{}", w.id(who)), Some(&tok))
                 .await;
             assert_eq!(
                 r.status,
@@ -504,7 +508,7 @@ async fn analytics_admin_profiles_relationships_by_plan() {
             "{name} PUT own profile"
         );
         // Relationships: coaches invite, others may not.
-        let r = n.get("/api/v1/relationships", &tok).await;
+        let r = n.get("/api/v1/relationships", Some(&tok)).await;
         assert_eq!(r.status, 200, "{name} list relationships");
         let r = n
             .post(

@@ -10,21 +10,21 @@
 //! (`a_flood_is_rate_limited_then_closed_without_hurting_others`).
 
 mod common;
-#[path = "ratelimit/conformance.rs"]
-mod conformance;
-#[path = "ratelimit/revocation.rs"]
-mod revocation;
-#[path = "ratelimit/shared.rs"]
-mod shared;
-#[path = "ratelimit/support.rs"]
-mod support;
+/// The suite's other files, in tests/ratelimit/ (its helpers in support.rs).
+mod ratelimit {
+    pub mod conformance;
+    pub mod revocation;
+    pub mod shared;
+    pub mod support;
+}
 
 use std::time::Duration;
 
 use chalktalk_protocol::Role;
 use chalktalk_services::auth::Auth;
+use common::TestServer;
+use ratelimit::support::{assert_429, limits, node, text};
 use serde_json::json;
-use support::{Node, assert_429, limits, text};
 
 /// `X-RateLimit-Limit` and `-Remaining`.
 fn lr(r: &common::client::Resp) -> (u64, u64) {
@@ -41,7 +41,7 @@ fn token(user: &str) -> String {
 #[tokio::test]
 async fn burst_then_429_then_one_more_per_emission_interval() {
     // 30/min: one request every 2 s sustained, three at once.
-    let n = Node::start("public=30/min:3", "", None).await;
+    let n = node("public=30/min:3", "", None).await;
     for left in [2, 1, 0] {
         let r = n.get("/api/v1/me", None).await;
         assert_eq!(r.status, 401, "{}", text(&r));
@@ -58,7 +58,7 @@ async fn burst_then_429_then_one_more_per_emission_interval() {
         .post(
             "/api/v1/auth/register",
             None,
-            json!({"email": "late@example.com", "password": support::PASSWORD}),
+            json!({"email": "late@example.com", "password": common::api::PASSWORD}),
         )
         .await;
     assert_429(&r);
@@ -68,7 +68,7 @@ async fn burst_then_429_then_one_more_per_emission_interval() {
         .post(
             "/api/v1/auth/signin",
             None,
-            json!({"email": "late@example.com", "password": support::PASSWORD, "device": "d"}),
+            json!({"email": "late@example.com", "password": common::api::PASSWORD, "device": "d"}),
         )
         .await;
     assert_eq!(r.status, 401, "the refused registration ran: {}", text(&r));
@@ -78,7 +78,7 @@ async fn burst_then_429_then_one_more_per_emission_interval() {
 
 #[tokio::test]
 async fn users_have_their_own_buckets_and_forged_tokens_count_as_their_ip() {
-    let n = Node::start("public=1/hour:2,authenticated=1/hour:3", "", None).await;
+    let n = node("public=1/hour:2,authenticated=1/hour:3", "", None).await;
     let anon = n.get("/api/v1/me", None).await;
     assert_eq!(lr(&anon), (2, 1));
     // A token signed with another key, and junk: the caller's IP bucket.
@@ -104,7 +104,7 @@ async fn users_have_their_own_buckets_and_forged_tokens_count_as_their_ip() {
     assert_eq!(lr(&r), (3, 2));
 }
 
-async fn assert_429_resp(n: &Node, token: &str) -> common::client::Resp {
+async fn assert_429_resp(n: &TestServer, token: &str) -> common::client::Resp {
     let r = n.get("/api/v1/me", Some(token)).await;
     assert_429(&r);
     r
@@ -114,7 +114,7 @@ async fn assert_429_resp(n: &Node, token: &str) -> common::client::Resp {
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let xff = |ip: &str| vec![("X-Forwarded-For", ip.to_string())];
     // Untrusted peer: a made-up X-Forwarded-For does not buy a new bucket.
-    let n = Node::start("public=1/hour:2", "", None).await;
+    let n = node("public=1/hour:2", "", None).await;
     for (i, ip) in ["1.1.1.1", "2.2.2.2"].into_iter().enumerate() {
         let r = n.req("GET", "/api/v1/me", None, &xff(ip), None).await;
         assert_eq!(limits(&r).1, 1 - i as u64);
@@ -124,7 +124,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
             .await,
     );
     // Behind a trusted proxy (here: loopback): one bucket per client.
-    let n = Node::start("public=1/hour:2", "127.0.0.1", None).await;
+    let n = node("public=1/hour:2", "127.0.0.1", None).await;
     for ip in ["1.1.1.1", "2.2.2.2", "3.3.3.3"] {
         let r = n.req("GET", "/api/v1/me", None, &xff(ip), None).await;
         assert_eq!(lr(&r), (2, 1), "{ip}");
@@ -143,7 +143,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 
 #[tokio::test]
 async fn routes_pick_their_class_and_every_limited_answer_has_headers() {
-    let n = Node::start(
+    let n = node(
         "public=1/hour:7,upload=1/hour:2,analytics=1/hour:4,webhooks=1/hour:5",
         "",
         None,
@@ -180,7 +180,7 @@ async fn routes_pick_their_class_and_every_limited_answer_has_headers() {
     assert_eq!(r.status, 404);
     assert_eq!(limits(&r).0, 7);
     // 200s carry them too; health, readiness and the WebSocket do not.
-    let t = n.athlete("headers@example.com", "laptop").await;
+    let t = n.athlete_tokens("headers@example.com", "laptop").await;
     let r = n.get("/api/v1/sessions", Some(&t.access)).await;
     assert_eq!(r.status, 200, "{}", text(&r));
     assert_eq!(limits(&r).0, 1500);

@@ -5,11 +5,12 @@
 //! links, stalled readers) are in `busy`; a cut or stalled network
 //! (through the harness's proxy) in `network`.
 
-#[path = "rooms/busy.rs"]
-mod busy;
 mod common;
-#[path = "rooms/network.rs"]
-mod network;
+/// The suite's other files, in tests/rooms/.
+mod rooms {
+    pub mod busy;
+    pub mod network;
+}
 
 use std::time::{Duration, Instant};
 

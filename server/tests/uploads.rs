@@ -4,14 +4,13 @@
 //! simple multipart uploads (tests/uploads/lifecycle.rs), and signed media
 //! links (tests/uploads/media.rs).
 
-#[path = "uploads/client.rs"]
-mod client;
-#[path = "uploads/harness.rs"]
-mod harness;
-#[path = "uploads/lifecycle.rs"]
-mod lifecycle;
-#[path = "uploads/media.rs"]
-mod media;
+mod common;
+/// The suite's other files, in tests/uploads/ (its fixture in harness.rs).
+mod uploads {
+    pub mod harness;
+    pub mod lifecycle;
+    pub mod media;
+}
 
 use std::time::Duration;
 
@@ -19,13 +18,14 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chalktalk::http::ApiError;
-use harness::{Harness, data, sha, staged};
+use common::client;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
+use uploads::harness::{Uploads, data, sha, staged};
 
 #[tokio::test]
 async fn chunks_complete_with_exact_bytes() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     let bytes = data(200_000, 1);
     let r = h
         .create(
@@ -93,14 +93,16 @@ async fn chunks_complete_with_exact_bytes() {
 /// Starts a PATCH announcing `declared` bytes, sends `part`, and returns the
 /// open socket.
 async fn start_patch(
-    h: &Harness,
+    h: &Uploads,
     id: &str,
     offset: u64,
     declared: usize,
     part: &[u8],
     extra: &[(&str, String)],
 ) -> tokio::net::TcpStream {
-    let mut sock = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let mut sock = tokio::net::TcpStream::connect(h.server.addr())
+        .await
+        .unwrap();
     let mut headers = vec![
         h.bearer("u1"),
         ("Content-Type", "application/offset+octet-stream".into()),
@@ -116,7 +118,7 @@ async fn start_patch(
 }
 
 /// PATCHes, retrying while an earlier (cut) request still holds the upload.
-async fn patch_when_free(h: &Harness, id: &str, offset: u64, chunk: &[u8]) -> client::Resp {
+async fn patch_when_free(h: &Uploads, id: &str, offset: u64, chunk: &[u8]) -> client::Resp {
     for _ in 0..200 {
         let r = h.patch("u1", id, offset, chunk, &[]).await;
         if r.status != 409 || r.json()["error"] != "upload_busy" {
@@ -129,7 +131,7 @@ async fn patch_when_free(h: &Harness, id: &str, offset: u64, chunk: &[u8]) -> cl
 
 #[tokio::test]
 async fn interrupted_patch_keeps_received_bytes() {
-    let h = Harness::start(|c| {
+    let h = Uploads::start(|c| {
         // Above axum's 2 MB default body limit: PATCH bodies are not capped by it.
         c.max_chunk_bytes = 4 << 20;
         c.max_upload_bytes = 4 << 20;
@@ -179,7 +181,7 @@ async fn interrupted_patch_keeps_received_bytes() {
 
 #[tokio::test]
 async fn checksums() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     let bytes = data(100_000, 3);
     let id = h.create_video("u1", bytes.len()).await;
     let sum = |b: &[u8]| {
@@ -214,7 +216,7 @@ async fn checksums() {
 
 #[tokio::test]
 async fn offsets_types_and_sizes() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     let bytes = data(100_000, 4);
     let id = h.create_video("u1", bytes.len()).await;
     h.patch("u1", &id, 0, &bytes[..1000], &[]).await;
@@ -261,7 +263,7 @@ async fn offsets_types_and_sizes() {
 
 #[tokio::test]
 async fn creation_is_validated() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     let r = h
         .create(
             "u1",

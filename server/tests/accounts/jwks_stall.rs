@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::helpers::der;
+use crate::accounts::helpers::der;
 
 /// Reads one HTTP request head.
 async fn read_head(s: &mut tokio::net::TcpStream) {

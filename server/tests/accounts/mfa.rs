@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Node, PASSWORD, code, s, ws_refused};
+use crate::accounts::helpers::code;
+use crate::common::TestServer;
+use crate::common::api::{PASSWORD, s, ws_refused};
 
-async fn coach_enrolled(n: &Node, email: &str) -> (Value, String, Vec<String>) {
+async fn coach_enrolled(n: &TestServer, email: &str) -> (Value, String, Vec<String>) {
     assert_eq!(n.register(email, "coach").await.status, 202);
     let r = n.sign_in(email, PASSWORD, "laptop").await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -19,11 +21,11 @@ async fn coach_enrolled(n: &Node, email: &str) -> (Value, String, Vec<String>) {
     let pending = s(&t, "access_token");
 
     // Until TOTP is confirmed: only enrollment (and /me, sign-out).
-    let r = n.get("/api/v1/sessions", &pending).await;
+    let r = n.get("/api/v1/sessions", Some(&pending)).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["error"], "mfa_required");
-    ws_refused(&n.ws_url(), &pending).await;
-    let me = n.get("/api/v1/me", &pending).await.json();
+    ws_refused(&n.url, &pending).await;
+    let me = n.get("/api/v1/me", Some(&pending)).await.json();
     assert_eq!(me["mfa"]["required"], true);
     assert_eq!(me["mfa"]["pending"], true);
 
@@ -61,18 +63,18 @@ async fn coach_enrolled(n: &Node, email: &str) -> (Value, String, Vec<String>) {
     assert_eq!(recovery.len(), 10);
     // The session is upgraded: its new access token works everywhere.
     let full = s(&ok, "access_token");
-    assert_eq!(n.get("/api/v1/sessions", &full).await.status, 200);
+    assert_eq!(n.get("/api/v1/sessions", Some(&full)).await.status, 200);
     (t, secret, recovery)
 }
 
-async fn second_step(n: &Node, challenge: &str, body: Value) -> crate::common::client::Resp {
+async fn second_step(n: &TestServer, challenge: &str, body: Value) -> crate::common::client::Resp {
     let mut b = body;
     b["challenge"] = challenge.into();
     b["device"] = "laptop".into();
     n.post("/api/v1/auth/mfa", None, b).await
 }
 
-async fn challenge(n: &Node, email: &str) -> String {
+async fn challenge(n: &TestServer, email: &str) -> String {
     let r = n.sign_in(email, PASSWORD, "laptop").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let c = r.json();
@@ -83,13 +85,13 @@ async fn challenge(n: &Node, email: &str) -> String {
 
 #[tokio::test]
 async fn coaches_enrol_totp_then_sign_in_with_codes_or_recovery_codes() {
-    let n = Node::start().await;
+    let n = TestServer::start().await;
     let (_, secret, recovery) = coach_enrolled(&n, "coach@example.com").await;
 
     let ch = challenge(&n, "coach@example.com").await;
     // A challenge is not an access token.
-    assert_eq!(n.get("/api/v1/me", &ch).await.status, 401);
-    ws_refused(&n.ws_url(), &ch).await;
+    assert_eq!(n.get("/api/v1/me", Some(&ch)).await.status, 401);
+    ws_refused(&n.url, &ch).await;
     let bad = second_step(&n, &ch, json!({"code": "123456"})).await;
     assert_eq!(bad.status, 401, "{}", bad.text());
 
@@ -98,7 +100,10 @@ async fn coaches_enrol_totp_then_sign_in_with_codes_or_recovery_codes() {
     assert_eq!(good.status, 200, "{}", good.text());
     let t = good.json();
     assert_eq!(t["mfa"], "ok");
-    let me = n.get("/api/v1/me", &s(&t, "access_token")).await.json();
+    let me = n
+        .get("/api/v1/me", Some(&s(&t, "access_token")))
+        .await
+        .json();
     assert_eq!(me["mfa"]["enabled"], true);
     // New coaches start on a trial: the premium row of the matrix.
     assert_eq!(me["plan"], "coach_premium");
@@ -112,7 +117,7 @@ async fn coaches_enrol_totp_then_sign_in_with_codes_or_recovery_codes() {
     let r = second_step(&n, &ch2, json!({"recovery_code": recovery[3]})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let me = n
-        .get("/api/v1/me", &s(&r.json(), "access_token"))
+        .get("/api/v1/me", Some(&s(&r.json(), "access_token")))
         .await
         .json();
     assert_eq!(me["mfa"]["recovery_codes_left"], 9);
@@ -126,7 +131,7 @@ async fn coaches_enrol_totp_then_sign_in_with_codes_or_recovery_codes() {
 
 #[tokio::test]
 async fn brute_force_locks_the_email_for_a_while_then_lets_the_owner_in() {
-    let n = Node::start_with(|c| {
+    let n = TestServer::start_with(|c| {
         c.accounts.lock_after = 3;
         c.accounts.lock_for = Duration::from_secs(2);
     })

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{Node, s, ws, ws_refused};
+use crate::common::TestServer;
+use crate::common::api::{s, ws, ws_refused};
 
-async fn refresh(n: &Node, token: &str) -> crate::common::client::Resp {
+async fn refresh(n: &TestServer, token: &str) -> crate::common::client::Resp {
     n.post(
         "/api/v1/auth/refresh",
         None,
@@ -19,7 +20,7 @@ async fn refresh(n: &Node, token: &str) -> crate::common::client::Resp {
 
 #[tokio::test]
 async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
-    let n = Node::start().await;
+    let n = TestServer::start().await;
     let t0 = n.athlete("rot@example.com", "phone").await;
     let r1 = refresh(&n, &s(&t0, "refresh_token")).await;
     assert_eq!(r1.status, 200, "{}", r1.text());
@@ -30,8 +31,8 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     assert_eq!(r2.status, 200);
     let t2 = r2.json();
     let access = s(&t2, "access_token");
-    assert_eq!(n.get("/api/v1/me", &access).await.status, 200);
-    let mut sock = ws(&n.ws_url(), &access, "phone").await.expect("hello");
+    assert_eq!(n.get("/api/v1/me", Some(&access)).await.status, 200);
+    let mut sock = ws(&n.url, &access, "phone").await.expect("hello");
 
     // A thief replays the first refresh token: refused, and the session of
     // the whole family is revoked (the legitimate holder too).
@@ -43,14 +44,14 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         latest.status, 401,
         "the newest token of the family is dead too"
     );
-    assert_eq!(n.get("/api/v1/me", &access).await.status, 401);
+    assert_eq!(n.get("/api/v1/me", Some(&access)).await.status, 401);
     let closed = sock.closed(Duration::from_secs(5)).await;
     assert_eq!(
         closed.map(|c| c.0),
         Some(Some(4001)),
         "socket closed as revoked"
     );
-    ws_refused(&n.ws_url(), &access).await;
+    ws_refused(&n.url, &access).await;
 
     // Garbage and empty refresh tokens.
     assert_eq!(refresh(&n, "nope").await.status, 401);
@@ -61,15 +62,15 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
 
 #[tokio::test]
 async fn devices_are_listed_and_revoking_one_closes_its_sockets() {
-    let n = Node::start().await;
+    let n = TestServer::start().await;
     let phone = n.athlete("dev@example.com", "phone").await;
     let laptop = n
-        .sign_in("dev@example.com", crate::helpers::PASSWORD, "laptop")
+        .sign_in("dev@example.com", crate::common::api::PASSWORD, "laptop")
         .await
         .json();
     let (pa, la) = (s(&phone, "access_token"), s(&laptop, "access_token"));
 
-    let list = n.get("/api/v1/sessions", &pa).await;
+    let list = n.get("/api/v1/sessions", Some(&pa)).await;
     assert_eq!(list.status, 200);
     let list = list.json()["sessions"].as_array().cloned().expect("array");
     assert_eq!(list.len(), 2, "{list:?}");
@@ -81,17 +82,20 @@ async fn devices_are_listed_and_revoking_one_closes_its_sockets() {
             .any(|x| x["device"] == "laptop" && x["current"] == false)
     );
 
-    let mut lap_sock = ws(&n.ws_url(), &la, "laptop").await.expect("hello");
-    let mut phone_sock = ws(&n.ws_url(), &pa, "phone").await.expect("hello");
+    let mut lap_sock = ws(&n.url, &la, "laptop").await.expect("hello");
+    let mut phone_sock = ws(&n.url, &pa, "phone").await.expect("hello");
 
     // The phone signs the laptop out.
     let r = n
-        .delete(&format!("/api/v1/sessions/{}", s(&laptop, "session")), &pa)
+        .delete(
+            &format!("/api/v1/sessions/{}", s(&laptop, "session")),
+            Some(&pa),
+        )
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
     let closed = lap_sock.closed(Duration::from_secs(5)).await;
     assert_eq!(closed.map(|c| c.0), Some(Some(4001)));
-    assert_eq!(n.get("/api/v1/me", &la).await.status, 401);
+    assert_eq!(n.get("/api/v1/me", Some(&la)).await.status, 401);
     assert_eq!(refresh(&n, &s(&laptop, "refresh_token")).await.status, 401);
     // Every REST route checks the revocation list, uploads included.
     let upload = json!({"kind": "video", "filename": "a.mp4", "size": 1000});
@@ -100,7 +104,7 @@ async fn devices_are_listed_and_revoking_one_closes_its_sockets() {
     let r = n.post("/api/v1/uploads", Some(&pa), upload).await;
     assert_eq!(r.status, 201, "{}", r.text());
     // The phone is untouched.
-    assert_eq!(n.get("/api/v1/me", &pa).await.status, 200);
+    assert_eq!(n.get("/api/v1/me", Some(&pa)).await.status, 200);
     assert!(
         phone_sock
             .closed(Duration::from_millis(300))
@@ -113,42 +117,44 @@ async fn devices_are_listed_and_revoking_one_closes_its_sockets() {
     let r = n
         .delete(
             &format!("/api/v1/sessions/{}", s(&phone, "session")),
-            &s(&other, "access_token"),
+            Some(&s(&other, "access_token")),
         )
         .await;
     assert_eq!(r.status, 404);
-    let r = n.delete("/api/v1/sessions/made-up", &pa).await;
+    let r = n.delete("/api/v1/sessions/made-up", Some(&pa)).await;
     assert_eq!(r.status, 404);
     assert_eq!(
-        n.get("/api/v1/me", &pa).await.status,
+        n.get("/api/v1/me", Some(&pa)).await.status,
         200,
         "not revoked by others"
     );
 
     // Sign-out of the phone itself.
-    let r = n.req("POST", "/api/v1/auth/logout", Some(&pa), None).await;
+    let r = n
+        .req("POST", "/api/v1/auth/logout", Some(&pa), &[], None)
+        .await;
     assert_eq!(r.status, 204);
-    assert_eq!(n.get("/api/v1/me", &pa).await.status, 401);
+    assert_eq!(n.get("/api/v1/me", Some(&pa)).await.status, 401);
     let closed = phone_sock.closed(Duration::from_secs(5)).await;
     assert_eq!(closed.map(|c| c.0), Some(Some(4001)));
 }
 
 #[tokio::test]
 async fn revocations_survive_a_restart_of_the_node() {
-    let mut n = Node::start().await;
+    let mut n = TestServer::start().await;
     let t = n.athlete("persist@example.com", "phone").await;
     let access = s(&t, "access_token");
     let r = n
-        .req("POST", "/api/v1/auth/logout", Some(&access), None)
+        .req("POST", "/api/v1/auth/logout", Some(&access), &[], None)
         .await;
     assert_eq!(r.status, 204);
     n.restart().await;
-    assert_eq!(n.get("/api/v1/me", &access).await.status, 401);
-    ws_refused(&n.ws_url(), &access).await;
+    assert_eq!(n.get("/api/v1/me", Some(&access)).await.status, 401);
+    ws_refused(&n.url, &access).await;
     assert_eq!(refresh(&n, &s(&t, "refresh_token")).await.status, 401);
     // The account itself survived.
     let again = n
-        .sign_in("persist@example.com", crate::helpers::PASSWORD, "phone")
+        .sign_in("persist@example.com", crate::common::api::PASSWORD, "phone")
         .await;
     assert_eq!(again.status, 200);
 }

@@ -14,8 +14,10 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
+use crate::accounts::helpers::{der, pem};
 use crate::common::SECRET;
-use crate::helpers::{Node, der, pem, s, ws_refused};
+use crate::common::TestServer;
+use crate::common::api::{s, ws_refused};
 
 const ISS: &str = "http://idp.test";
 const AUD: &str = "chalktalk-web";
@@ -43,19 +45,19 @@ fn local_claims(sub: &str, exp: u64, aud: &str) -> Value {
 
 /// Every way of presenting a bad access token is 401 on REST and refused at
 /// the WebSocket hello.
-async fn refused_everywhere(n: &Node, token: &str, what: &str) -> Value {
-    let r = n.get("/api/v1/me", token).await;
+async fn refused_everywhere(n: &TestServer, token: &str, what: &str) -> Value {
+    let r = n.get("/api/v1/me", Some(token)).await;
     assert_eq!(r.status, 401, "{what}: {}", r.text());
-    ws_refused(&n.ws_url(), token).await;
+    ws_refused(&n.url, token).await;
     r.json()
 }
 
 #[tokio::test]
 async fn forged_expired_none_confused_and_misaddressed_tokens_are_refused() {
-    let n = Node::start().await;
+    let n = TestServer::start().await;
     let t = n.athlete("victim@example.com", "phone").await;
     let good = s(&t, "access_token");
-    assert_eq!(n.get("/api/v1/me", &good).await.status, 200);
+    assert_eq!(n.get("/api/v1/me", Some(&good)).await.status, 200);
     let parts: Vec<&str> = good.split('.').collect();
     let mut claims: Value =
         serde_json::from_slice(&B64.decode(parts[1]).expect("b64")).expect("claims");
@@ -122,7 +124,7 @@ async fn forged_expired_none_confused_and_misaddressed_tokens_are_refused() {
     refused_everywhere(&n, &confused, "hs keyed by a public key").await;
 
     // The real token still works: none of this locked anyone out.
-    assert_eq!(n.get("/api/v1/me", &good).await.status, 200);
+    assert_eq!(n.get("/api/v1/me", Some(&good)).await.status, 200);
 }
 
 /// A JWKS endpoint on 127.0.0.1 whose key set the test can change, counting
@@ -196,7 +198,7 @@ fn idc(sub: &str, email: Option<&str>) -> Value {
     c
 }
 
-async fn external(n: &Node, token: &str) -> crate::common::client::Resp {
+async fn external(n: &TestServer, token: &str) -> crate::common::client::Resp {
     n.post(
         "/api/v1/auth/external",
         None,
@@ -213,7 +215,7 @@ async fn external_identity_provider_tokens_map_to_local_accounts() {
     ])
     .await;
     let url = idp.url.clone();
-    let n = Node::start_with(move |c| {
+    let n = TestServer::start_with(move |c| {
         let mut o = chalktalk_services::accounts::OidcConfig::new(ISS, AUD, &url);
         o.min_refresh = Duration::ZERO;
         c.accounts.oidc = Some(o);
@@ -232,7 +234,7 @@ async fn external_identity_provider_tokens_map_to_local_accounts() {
     let r = external(&n, &tok).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let me = n
-        .get("/api/v1/me", &s(&r.json(), "access_token"))
+        .get("/api/v1/me", Some(&s(&r.json(), "access_token")))
         .await
         .json();
     assert_eq!(me["external"], true);
@@ -240,12 +242,12 @@ async fn external_identity_provider_tokens_map_to_local_accounts() {
     assert_eq!(me["email"], "new@example.com");
     let again = external(&n, &tok).await;
     let me2 = n
-        .get("/api/v1/me", &s(&again.json(), "access_token"))
+        .get("/api/v1/me", Some(&s(&again.json(), "access_token")))
         .await
         .json();
     assert_eq!(me2["id"], me["id"]);
     // The provider's token is not one of our access tokens.
-    assert_eq!(n.get("/api/v1/me", &tok).await.status, 401);
+    assert_eq!(n.get("/api/v1/me", Some(&tok)).await.status, 401);
 
     // ES256; an email already registered here is not linked automatically.
     let tok = id_token(
@@ -257,7 +259,7 @@ async fn external_identity_provider_tokens_map_to_local_accounts() {
     let r = external(&n, &tok).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let me3 = n
-        .get("/api/v1/me", &s(&r.json(), "access_token"))
+        .get("/api/v1/me", Some(&s(&r.json(), "access_token")))
         .await
         .json();
     assert_ne!(me3["email"], "taken@example.com");
@@ -331,7 +333,7 @@ async fn external_identity_provider_tokens_map_to_local_accounts() {
 
 #[tokio::test]
 async fn external_sign_in_without_a_provider_is_a_clear_error() {
-    let n = Node::start().await;
+    let n = TestServer::start().await;
     let r = external(&n, "a.b.c").await;
     assert_eq!(r.status, 404, "{}", r.text());
     assert!(

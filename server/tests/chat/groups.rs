@@ -1,6 +1,6 @@
 //! Group threads: creation rules, membership limits.
 
-use super::*;
+use crate::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_threads_and_creation_rules() {

@@ -1,7 +1,7 @@
 //! Inbox notices of chat threads not being viewed: every device of a
 //! member, replay with `inbox_since`, numbering under group commit.
 
-use super::*;
+use crate::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbox_notices_reach_every_device_of_a_member_not_viewing() {

@@ -1,7 +1,7 @@
 //! Resuming a thread with `since` after a dropped connection, and what a
 //! thread keeps across a server restart.
 
-use super::*;
+use crate::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_with_since_resumes_without_gap_or_duplicate() {

@@ -14,7 +14,7 @@ use super::client;
 pub const LONG: Duration = Duration::from_secs(120);
 
 pub fn addr(s: &TestServer) -> SocketAddr {
-    s.running.as_ref().expect("running").addr
+    s.addr()
 }
 
 pub fn clip(dir: &Path, name: &str, spec: SampleSpec) -> Vec<u8> {

@@ -8,7 +8,7 @@ use chalktalk_services::accounts::Plan;
 use serde_json::json;
 
 use super::world::World;
-use super::{send_msg, ws};
+use crate::{send_msg, ws};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_downgrade_applies_to_an_open_websocket() {
@@ -50,6 +50,7 @@ async fn a_downgrade_applies_to_an_open_websocket() {
             "PUT",
             &format!("/api/v1/admin/users/{athlete}/plan"),
             Some(&w.token("admin")),
+            &[],
             Some(
                 json!({"role": "athlete", "tier": "free"})
                     .to_string()
@@ -79,7 +80,7 @@ async fn a_downgrade_applies_to_an_open_websocket() {
     assert_eq!(http.status, 403, "{}", String::from_utf8_lossy(&http.body));
     let seen = w
         .node
-        .get("/api/v1/videos/v-bought", &w.token("athlete"))
+        .get("/api/v1/videos/v-bought", Some(&w.token("athlete")))
         .await;
     assert_eq!(seen.status, 404, "the purchased video is hidden at once");
 
@@ -90,6 +91,7 @@ async fn a_downgrade_applies_to_an_open_websocket() {
             "PUT",
             &format!("/api/v1/admin/users/{athlete}/plan"),
             Some(&w.token("admin")),
+            &[],
             Some(
                 json!({"role": "athlete", "tier": "paid"})
                     .to_string()
@@ -129,13 +131,25 @@ async fn a_demoted_admin_loses_admin_tools_at_once() {
     // While an admin, boss upgrades the athlete.
     let r = w
         .node
-        .req("PUT", &plan(&athlete), Some(&w.token("boss")), body("paid"))
+        .req(
+            "PUT",
+            &plan(&athlete),
+            Some(&w.token("boss")),
+            &[],
+            body("paid"),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // admin2 demotes boss; boss's token still says admin.
     let r = w
         .node
-        .req("PUT", &plan(&boss), Some(&w.token("admin2")), body("free"))
+        .req(
+            "PUT",
+            &plan(&boss),
+            Some(&w.token("admin2")),
+            &[],
+            body("free"),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let r = w
@@ -144,6 +158,7 @@ async fn a_demoted_admin_loses_admin_tools_at_once() {
             "PUT",
             &plan(&boss),
             Some(&w.token("boss")),
+            &[],
             Some(json!({"role": "admin"}).to_string().into_bytes()),
         )
         .await;
@@ -172,7 +187,7 @@ async fn a_role_change_ends_the_users_sessions() {
     // A real sign-in (a session with a refresh token).
     let t = w.node.athlete("later.coach@perm.test", "phone").await;
     let access = t["access_token"].as_str().expect("access").to_string();
-    let me = w.node.get("/api/v1/me", &access).await;
+    let me = w.node.get("/api/v1/me", Some(&access)).await;
     assert_eq!(me.status, 200);
     let id = me.json()["id"].as_str().expect("id").to_string();
     // A plan change within the role keeps the session...
@@ -183,6 +198,7 @@ async fn a_role_change_ends_the_users_sessions() {
                 "PUT",
                 &format!("/api/v1/admin/users/{id}/plan"),
                 Some(&admin),
+                &[],
                 Some(body.to_string().into_bytes()),
             )
             .await
@@ -190,14 +206,20 @@ async fn a_role_change_ends_the_users_sessions() {
         }
     };
     assert_eq!(put(json!({"role": "athlete", "tier": "paid"})).await, 200);
-    assert_eq!(w.node.get("/api/v1/videos", &access).await.status, 200);
+    assert_eq!(
+        w.node.get("/api/v1/videos", Some(&access)).await.status,
+        200
+    );
     // ...a new role ends it: the coach must sign in (and enroll TOTP).
     assert_eq!(
         put(json!({"role": "coach", "subscription": "active"})).await,
         200
     );
-    assert_eq!(w.node.get("/api/v1/me", &access).await.status, 401);
-    assert_eq!(w.node.get("/api/v1/videos", &access).await.status, 401);
+    assert_eq!(w.node.get("/api/v1/me", Some(&access)).await.status, 401);
+    assert_eq!(
+        w.node.get("/api/v1/videos", Some(&access)).await.status,
+        401
+    );
     let r = w
         .node
         .post(

@@ -7,8 +7,8 @@ use chalktalk_services::accounts::Plan;
 use serde_json::json;
 
 use super::world::World;
-use super::{send_msg, ws};
 use crate::common::WAIT;
+use crate::{send_msg, ws};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_accept_end_gives_and_removes_access_immediately() {
@@ -28,7 +28,7 @@ async fn invite_accept_end_gives_and_removes_access_immediately() {
     };
 
     // No relationship: no access, no messaging.
-    assert_eq!(n.get(video, &ct).await.status, 404);
+    assert_eq!(n.get(video, Some(&ct)).await.status, 404);
     assert_eq!(ws(&a, direct.clone()).await, "forbidden");
     // Invited is not active.
     let r = n
@@ -48,8 +48,8 @@ async fn invite_accept_end_gives_and_removes_access_immediately() {
         )
         .await;
     assert_eq!(again.status, 409);
-    assert_eq!(n.get(video, &ct).await.status, 404);
-    let mine = n.get("/api/v1/relationships", &at).await.json();
+    assert_eq!(n.get(video, Some(&ct)).await.status, 404);
+    let mine = n.get("/api/v1/relationships", Some(&at)).await.json();
     assert_eq!(mine["relationships"][0]["coach"], coach.as_str());
     // The coach cannot accept for the athlete; a third party sees nothing.
     let accept = format!("/api/v1/relationships/{coach}/{athlete}/accept");
@@ -65,7 +65,7 @@ async fn invite_accept_end_gives_and_removes_access_immediately() {
     assert_eq!(r.json()["state"], "active");
 
     // Active: the coach sees the video and reviews it; they message.
-    assert_eq!(n.get(video, &ct).await.status, 200);
+    assert_eq!(n.get(video, Some(&ct)).await.status, 200);
     let Reply::RoomCreated { room } = c
         .request(ClientMsg::CreateRoom {
             video_id: "v-a".into(),
@@ -117,7 +117,7 @@ async fn invite_accept_end_gives_and_removes_access_immediately() {
         )
         .await;
     assert_eq!((dup.status, dup.json()["seq"].as_u64()), (200, Some(2)));
-    let h = n.get(&format!("{path}?limit=1"), &at).await.json();
+    let h = n.get(&format!("{path}?limit=1"), Some(&at)).await.json();
     assert_eq!(
         (h["messages"][0]["id"].as_str(), h["more"].as_bool()),
         (Some("h1"), Some(true))
@@ -129,7 +129,7 @@ async fn invite_accept_end_gives_and_removes_access_immediately() {
         n.post(&end, Some(&at), json!({})).await.json()["state"],
         "ended"
     );
-    assert_eq!(n.get(video, &ct).await.status, 404);
+    assert_eq!(n.get(video, Some(&ct)).await.status, 404);
     assert_eq!(ws(&a, send_msg(&thread.id, "m3")).await, "forbidden");
     let r = n
         .post(&path, Some(&at), json!({"msg_id": "m4", "text": "x"}))
@@ -164,7 +164,7 @@ async fn invite_accept_end_gives_and_removes_access_immediately() {
         "declined"
     );
     assert_eq!(n.post(&accept, Some(&at), json!({})).await.status, 409);
-    assert_eq!(n.get(video, &ct).await.status, 404);
+    assert_eq!(n.get(video, Some(&ct)).await.status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,8 +172,7 @@ async fn dev_tokens_follow_the_matrix_too() {
     let w = World::start_empty().await;
     // Dev tokens carry no plan: their role's most capable row (an athlete
     // is AthletePaid), still bound by relationships.
-    let a1 =
-        crate::common::connect(&w.node.ws_url(), w.node.s.token("a1", Role::Athlete), "d").await;
+    let a1 = crate::common::connect(&w.node.url, w.node.token("a1", Role::Athlete), "d").await;
     let m = ClientMsg::CreateThread {
         kind: ThreadKind::Direct,
         members: vec!["a2".into()],
@@ -195,7 +194,10 @@ async fn dev_tokens_follow_the_matrix_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_and_docs_page_are_served() {
     let w = World::start_empty().await;
-    let r = w.node.req("GET", "/api/openapi.json", None, None).await;
+    let r = w
+        .node
+        .req("GET", "/api/openapi.json", None, &[], None)
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
     let doc = r.json();
@@ -207,7 +209,7 @@ async fn openapi_document_and_docs_page_are_served() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
-    let page = w.node.req("GET", "/api/docs", None, None).await;
+    let page = w.node.req("GET", "/api/docs", None, &[], None).await;
     assert_eq!(page.status, 200);
     let html = String::from_utf8_lossy(&page.body);
     assert!(

@@ -7,7 +7,7 @@ use chalktalk_protocol::{ClientMsg, MediaKind, Reply};
 use chalktalk_services::accounts::Plan;
 
 use super::world::World;
-use super::ws;
+use crate::ws;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voice_overs_follow_access_to_the_rooms_video() {

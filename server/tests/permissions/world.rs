@@ -1,4 +1,5 @@
-//! The world of the permission tests: one real node with accounts, a user
+//! The world of the permission tests, a fixture on the one test server
+//! type: one real node ([`TestServer`]) with accounts, a user
 //! per plan (real accounts, tokens carrying their plan), extra athletes,
 //! ACTIVE relationships made through the relationship service, video
 //! assets in the node's media store and grants.
@@ -13,7 +14,8 @@ use chalktalk_services::accounts::{Plan, Subscription, Tier};
 use chalktalk_services::auth::Audience;
 use chalktalk_services::permissions::matrix::PLANS;
 
-use crate::helpers::{Node, PASSWORD};
+use crate::common::TestServer;
+use crate::common::api::PASSWORD;
 
 /// The plan users' names, in the table's order (Admin, CoachPremium,
 /// CoachBasic, AthletePaid, AthleteFree).
@@ -36,7 +38,7 @@ pub struct User {
 }
 
 pub struct World {
-    pub node: Node,
+    pub node: TestServer,
     pub app: App,
     pub users: HashMap<&'static str, User>,
 }
@@ -63,12 +65,12 @@ impl World {
 
     /// A node without users.
     pub async fn start_empty() -> World {
-        let node = Node::start_with(|c| {
+        let node = TestServer::start_with(|c| {
             c.accounts.argon2_m_kib = 256;
             c.accounts.argon2_t = 1;
         })
         .await;
-        let app = node.s.running.as_ref().expect("running").app.clone();
+        let app = node.app().clone();
         World {
             node,
             app,
@@ -115,12 +117,9 @@ impl World {
     }
 
     pub async fn ws(&self, name: &str) -> Client {
-        Client::connect(
-            &self.node.ws_url(),
-            ClientOptions::new(self.token(name), "dev"),
-        )
-        .await
-        .expect("connects")
+        Client::connect(&self.node.url, ClientOptions::new(self.token(name), "dev"))
+            .await
+            .expect("connects")
     }
 
     /// An ACTIVE relationship through the relationship service.

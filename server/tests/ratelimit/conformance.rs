@@ -102,7 +102,7 @@ async fn redis_limiter_started_while_redis_is_down_joins_it_later() {
     limiter_conformance(&l, "down").await;
     assert!(l.local_decisions() > 0);
     redis.restart().await;
-    crate::support::eventually(Duration::from_secs(10), "limiter on redis", || async {
+    crate::ratelimit::support::eventually(Duration::from_secs(10), "limiter on redis", || async {
         l.is_up()
     })
     .await;
@@ -146,7 +146,7 @@ async fn redis_revocations_conform_and_are_shared() {
     // `two` is subscribed once a revocation made by `one` reaches its
     // own list without `two` asking Redis.
     let mut i = 0;
-    crate::support::eventually(Duration::from_secs(5), "two subscribed", || {
+    crate::ratelimit::support::eventually(Duration::from_secs(5), "two subscribed", || {
         i += 1;
         let (one, two, sid) = (one.clone(), two.clone(), format!("probe-{i}"));
         async move {

@@ -8,21 +8,19 @@
 use std::time::{Duration, Instant};
 
 use chalktalk_protocol::CloseCode;
-use chalktalk_protocol::client::{Client, ClientError, ClientOptions};
+use chalktalk_protocol::client::{Client, ClientError};
 use serde_json::json;
 
+use crate::common::TestServer;
+use crate::common::api::{Tokens, ws};
 use crate::common::redis::RedisServer;
-use crate::support::{Node, Tokens, text};
+use crate::ratelimit::support::{node, node_sharing_accounts_of, text};
 
 const NO_LIMITS: &str = "";
 
-async fn ws(url: &str, token: &str) -> Result<Client, ClientError> {
-    Client::connect(url, ClientOptions::new(token, "phone")).await
-}
-
 /// The hello of `token` is refused as unauthorized.
 async fn ws_refused(url: &str, token: &str) {
-    match ws(url, token).await {
+    match ws(url, token, "phone").await {
         Err(ClientError::Server { code, .. }) => {
             assert_eq!(code, chalktalk_protocol::ErrorCode::Unauthorized)
         }
@@ -32,7 +30,7 @@ async fn ws_refused(url: &str, token: &str) {
     }
 }
 
-async fn refresh_status(n: &Node, t: &Tokens) -> u16 {
+async fn refresh_status(n: &TestServer, t: &Tokens) -> u16 {
     n.post(
         "/api/v1/auth/refresh",
         None,
@@ -53,12 +51,16 @@ async fn closed_4001(c: &mut Client, max: Duration) -> Duration {
 #[tokio::test]
 async fn revoked_on_a_is_refused_and_closed_on_b() {
     let redis = RedisServer::start().await;
-    let a = Node::start(NO_LIMITS, "", Some(&redis.url())).await;
-    let b = Node::sharing_accounts_of(&a, NO_LIMITS, Some(&redis.url())).await;
-    let laptop = a.athlete("cross@example.com", "laptop").await;
-    let phone = a.sign_in("cross@example.com", "phone").await;
-    let mut sock = ws(&b.ws_url(), &laptop.access).await.expect("hello on b");
-    let mut other = ws(&b.ws_url(), &phone.access).await.expect("hello on b");
+    let a = node(NO_LIMITS, "", Some(&redis.url())).await;
+    let b = node_sharing_accounts_of(&a, NO_LIMITS, Some(&redis.url())).await;
+    let laptop = a.athlete_tokens("cross@example.com", "laptop").await;
+    let phone = a.sign_in_tokens("cross@example.com", "phone").await;
+    let mut sock = ws(&b.url, &laptop.access, "phone")
+        .await
+        .expect("hello on b");
+    let mut other = ws(&b.url, &phone.access, "phone")
+        .await
+        .expect("hello on b");
     assert_eq!(b.get("/api/v1/me", Some(&laptop.access)).await.status, 200);
 
     // "Sign out this device", on A.
@@ -79,7 +81,7 @@ async fn revoked_on_a_is_refused_and_closed_on_b() {
         assert_eq!(r.status, 401, "{}", text(&r));
         assert_eq!(refresh_status(n, &laptop).await, 401);
     }
-    ws_refused(&b.ws_url(), &laptop.access).await;
+    ws_refused(&b.url, &laptop.access).await;
     // The other session is untouched.
     assert_eq!(b.get("/api/v1/me", Some(&phone.access)).await.status, 200);
     assert!(other.close_info().is_none());
@@ -103,10 +105,10 @@ async fn revoked_on_a_is_refused_and_closed_on_b() {
 #[tokio::test]
 async fn revocations_while_redis_is_down_fail_open_elsewhere_then_converge() {
     let mut redis = RedisServer::start().await;
-    let a = Node::start(NO_LIMITS, "", Some(&redis.url())).await;
-    let b = Node::sharing_accounts_of(&a, NO_LIMITS, Some(&redis.url())).await;
-    let t = a.athlete("outage@example.com", "laptop").await;
-    let mut sock = ws(&b.ws_url(), &t.access).await.expect("hello on b");
+    let a = node(NO_LIMITS, "", Some(&redis.url())).await;
+    let b = node_sharing_accounts_of(&a, NO_LIMITS, Some(&redis.url())).await;
+    let t = a.athlete_tokens("outage@example.com", "laptop").await;
+    let mut sock = ws(&b.url, &t.access, "phone").await.expect("hello on b");
     redis.stop();
 
     // Revoked on A while Redis is down: answered at once, refused on A at
@@ -125,7 +127,7 @@ async fn revocations_while_redis_is_down_fail_open_elsewhere_then_converge() {
     assert_eq!(r.status, 204, "{}", text(&r));
     assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
     assert_eq!(a.get("/api/v1/me", Some(&t.access)).await.status, 401);
-    ws_refused(&a.ws_url(), &t.access).await;
+    ws_refused(&a.url, &t.access).await;
     assert_eq!(refresh_status(&b, &t).await, 401);
     // B cannot know: its checks fail open, the socket stays (documented).
     assert_eq!(b.get("/api/v1/me", Some(&t.access)).await.status, 200);
@@ -136,8 +138,8 @@ async fn revocations_while_redis_is_down_fail_open_elsewhere_then_converge() {
     let took = closed_4001(&mut sock, Duration::from_secs(10)).await;
     let r = b.get("/api/v1/me", Some(&t.access)).await;
     assert_eq!(r.status, 401, "{} ({took:?} after the restart)", text(&r));
-    ws_refused(&b.ws_url(), &t.access).await;
-    let stored: i64 = crate::support::redis_cmd(
+    ws_refused(&b.url, &t.access).await;
+    let stored: i64 = crate::ratelimit::support::redis_cmd(
         &redis.url(),
         redis::cmd("EXISTS").arg(format!("chalktalk:revoked:{}", t.sid)),
     )

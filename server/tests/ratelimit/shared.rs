@@ -5,20 +5,23 @@
 
 use std::time::{Duration, Instant};
 
+use crate::common::TestServer;
 use crate::common::redis::RedisServer;
-use crate::support::{Node, assert_429, eventually, limits, redis_cmd, text, within};
+use crate::ratelimit::support::{
+    assert_429, eventually, limits, node, node_sharing_accounts_of, redis_cmd, text, within,
+};
 
 const KEY: &str = "chalktalk:rl:public:ip:127.0.0.1";
 
-async fn pair(limits: &str, redis: &RedisServer) -> (Node, Node) {
+async fn pair(limits: &str, redis: &RedisServer) -> (TestServer, TestServer) {
     let url = redis.url();
-    let a = Node::start(limits, "", Some(&url)).await;
-    let b = Node::start(limits, "", Some(&url)).await;
+    let a = node(limits, "", Some(&url)).await;
+    let b = node(limits, "", Some(&url)).await;
     (a, b)
 }
 
 /// `n` anonymous requests alternating between the nodes: how many passed.
-async fn alternate(a: &Node, b: &Node, n: usize) -> usize {
+async fn alternate(a: &TestServer, b: &TestServer, n: usize) -> usize {
     let mut allowed = 0;
     for i in 0..n {
         let node = if i % 2 == 0 { a } else { b };
@@ -41,7 +44,7 @@ async fn alternate(a: &Node, b: &Node, n: usize) -> usize {
 }
 
 /// Requests to one node until it refuses one: how many passed.
-async fn until_refused(node: &Node, max: usize) -> usize {
+async fn until_refused(node: &TestServer, max: usize) -> usize {
     for i in 0..max {
         let r = within(
             Duration::from_secs(1),
@@ -58,7 +61,7 @@ async fn until_refused(node: &Node, max: usize) -> usize {
 }
 
 /// True once `node` decides through Redis (its probe key appears).
-async fn on_redis(node: &Node, redis: &RedisServer, probe: &str) -> bool {
+async fn on_redis(node: &TestServer, redis: &RedisServer, probe: &str) -> bool {
     let t = crate::token(probe);
     let r = node.get("/api/v1/me", Some(&t)).await;
     r.status != 429
@@ -121,10 +124,10 @@ async fn redis_killed_then_restarted() {
 #[tokio::test]
 async fn frozen_redis_never_hangs_a_request() {
     let redis = RedisServer::start().await;
-    let a = Node::start("public=1/hour:3", "", Some(&redis.url())).await;
-    let b = Node::sharing_accounts_of(&a, "public=1/hour:3", Some(&redis.url())).await;
+    let a = node("public=1/hour:3", "", Some(&redis.url())).await;
+    let b = node_sharing_accounts_of(&a, "public=1/hour:3", Some(&redis.url())).await;
     // A signed-in user: its requests also check revocations in Redis.
-    let t = a.athlete("frozen@example.com", "laptop").await;
+    let t = a.athlete_tokens("frozen@example.com", "laptop").await;
     assert_eq!(a.get("/api/v1/sessions", Some(&t.access)).await.status, 200);
     redis.pause();
     // Waves of concurrent requests on both nodes, anonymous and signed
@@ -135,7 +138,7 @@ async fn frozen_redis_never_hangs_a_request() {
     for wave in 0..3 {
         let mut tasks = Vec::new();
         for i in 0..12 {
-            let addr = if i % 2 == 0 { a.addr } else { b.addr };
+            let addr = if i % 2 == 0 { a.addr() } else { b.addr() };
             let access = t.access.clone();
             tasks.push(tokio::spawn(async move {
                 let headers = vec![("Authorization", format!("Bearer {access}"))];

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chalktalk_protocol::client::Client;
 use chalktalk_protocol::{JoinMode, LiveEvent, Reply, Role, RoomOp, ServerFrame};
 
-use super::common::proxy::Proxy;
-use super::common::*;
+use crate::common::proxy::Proxy;
+use crate::common::*;
 
 /// A coach connected directly, an athlete through `proxy`; both joined.
 async fn athlete_behind(s: &TestServer, proxy: &Proxy) -> (Client, Client, String) {
@@ -68,7 +68,7 @@ async fn resume(c: &mut Client, room: &str, since: u64) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_link_costs_a_reconnect_and_no_event() {
     let s = TestServer::start().await;
-    let proxy = Proxy::start(s.running.as_ref().expect("running").addr).await;
+    let proxy = s.proxy().await;
     let (mut coach, mut athlete, room) = athlete_behind(&s, &proxy).await;
     let (seq, _) = ack(&coach, add(&room, "o1", line("a1", 0))).await;
     assert_eq!(next_event(&mut athlete).await.seq, seq);
@@ -95,7 +95,7 @@ async fn a_cut_link_costs_a_reconnect_and_no_event() {
 async fn a_stalled_link_is_dropped_by_the_idle_limit_and_resumed() {
     // Heartbeats of 200 ms: a peer silent for 600 ms is dropped.
     let s = TestServer::start_with(|c| c.heartbeat = Duration::from_millis(200)).await;
-    let proxy = Proxy::start(s.running.as_ref().expect("running").addr).await;
+    let proxy = s.proxy().await;
     let (mut coach, mut athlete, room) = athlete_behind(&s, &proxy).await;
     let (seq, _) = ack(&coach, add(&room, "o1", line("a1", 0))).await;
     assert_eq!(next_event(&mut athlete).await.seq, seq);

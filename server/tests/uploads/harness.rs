@@ -1,9 +1,9 @@
-//! The upload tests' server: `chalktalk::http::routes` served by
-//! `axum::serve` on 127.0.0.1:0 over a `LocalBlobStore` in a tempdir, with a
-//! recording [`TestHandler`] that moves completed files out of staging and
-//! can be told to refuse or fail.
+//! The upload tests' fixture on the one test server type: the
+//! `chalktalk::http::routes` of an `HttpState` served by a routes-only
+//! [`TestServer`] on 127.0.0.1:0, over a `LocalBlobStore` in its data dir,
+//! with a recording [`TestHandler`] that moves completed files out of
+//! staging and can be told to refuse or fail.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,11 +16,11 @@ use chalktalk_adapters::blob::local::LocalBlobStore;
 use chalktalk_protocol::Role;
 use chalktalk_services::auth::{Auth, Claims};
 use sha2::{Digest, Sha256};
-use tokio::task::JoinHandle;
 
-use super::client::{self, Resp};
+use crate::common::SECRET;
+use crate::common::client::{self, Resp};
+use crate::common::server::{Builder, TestServer};
 
-pub const SECRET: &[u8] = b"upload-test-secret-upload-test-secret";
 pub const LINK_KEY: [u8; 32] = [42; 32];
 
 /// One completed upload as the handler saw it.
@@ -75,66 +75,61 @@ impl UploadHandler for TestHandler {
     }
 }
 
-/// A running server.
-pub struct Harness {
-    pub addr: SocketAddr,
+/// The upload routes served by a [`TestServer`] (routes only) over a
+/// recording [`TestHandler`] and local blobs in the server's data dir.
+pub struct Uploads {
+    pub server: TestServer,
     pub state: HttpState,
     pub handler: Arc<TestHandler>,
     pub blobs: Arc<LocalBlobStore>,
-    pub auth: Auth,
-    pub dir: Arc<tempfile::TempDir>,
-    task: JoinHandle<()>,
 }
 
-impl Harness {
+impl Uploads {
     /// A server with small limits (64 KiB chunks and simple uploads, 1 MiB
     /// uploads) unless `tweak` changes them.
-    pub async fn start(tweak: impl FnOnce(&mut UploadConfig)) -> Harness {
-        let dir = Arc::new(tempfile::tempdir().unwrap());
+    pub async fn start(tweak: impl FnOnce(&mut UploadConfig)) -> Uploads {
+        let dir = tempfile::tempdir().unwrap();
         let mut config = UploadConfig::new(dir.path().join("staging"));
         config.max_chunk_bytes = 64 * 1024;
         config.max_simple_upload_bytes = 64 * 1024;
         config.max_upload_bytes = 1024 * 1024;
         tweak(&mut config);
-        Harness::start_in(dir, config).await
+        let path = dir.path().to_path_buf();
+        // The server owns the temporary data dir.
+        let builder = TestServer::builder().in_temp_dir(dir);
+        Uploads::serve(builder, &path, config).await
     }
 
-    /// A server over `dir` (staging, blobs, handler output), as after a restart.
-    pub async fn start_in(dir: Arc<tempfile::TempDir>, config: UploadConfig) -> Harness {
-        let out_dir = dir.path().join("done");
+    /// A server over `dir` (staging, blobs, handler output), as after a
+    /// restart; the caller keeps `dir`.
+    pub async fn start_in(dir: &Path, config: UploadConfig) -> Uploads {
+        Uploads::serve(TestServer::builder().in_dir(dir), dir, config).await
+    }
+
+    /// Serves the upload routes over `dir` (the data dir `builder` has).
+    async fn serve(builder: Builder, dir: &Path, config: UploadConfig) -> Uploads {
+        let out_dir = dir.join("done");
         std::fs::create_dir_all(&out_dir).unwrap();
         let handler = Arc::new(TestHandler {
             out_dir,
             ..TestHandler::default()
         });
-        let blobs = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).unwrap());
-        let auth = Auth::new(SECRET);
+        let blobs = Arc::new(LocalBlobStore::open(dir.join("blobs")).unwrap());
         let state = HttpState::new(
-            auth.clone(),
+            Auth::new(SECRET.as_bytes()),
             config,
             blobs.clone(),
             handler.clone(),
             UrlSigner::new(&LINK_KEY),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::from(routes(state.clone()));
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Harness {
-            addr,
+        let router = axum::Router::from(routes(state.clone()));
+        let server = builder.routes(router).start().await;
+        Uploads {
+            server,
             state,
             handler,
             blobs,
-            auth,
-            dir,
-            task,
         }
-    }
-
-    pub fn stop(&self) {
-        self.task.abort();
     }
 
     pub fn staging(&self) -> &Path {
@@ -142,7 +137,7 @@ impl Harness {
     }
 
     pub fn token(&self, user: &str) -> String {
-        self.auth.mint(user, Role::Coach, 3600).unwrap()
+        self.server.token(user, Role::Coach)
     }
 
     pub fn bearer(&self, user: &str) -> (&'static str, String) {
@@ -156,7 +151,7 @@ impl Harness {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Resp {
-        client::send(self.addr, method, path, headers, body).await
+        client::send(self.server.addr(), method, path, headers, body).await
     }
 
     /// `POST /api/v1/uploads` as `user`.
@@ -237,12 +232,6 @@ impl Harness {
     /// The completions so far.
     pub fn done(&self) -> Vec<Done> {
         self.handler.done.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

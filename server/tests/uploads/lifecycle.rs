@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use chalktalk::http::{ApiError, sweep_once};
 
-use super::client;
-use super::harness::{Harness, data, sha, staged};
+use super::harness::{Uploads, data, sha, staged};
+use crate::common::client;
 
 #[tokio::test]
 async fn uploads_are_private() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     let id = h.create_video("u1", 10).await;
     let path = format!("/api/v1/uploads/{id}");
     assert_eq!(h.head("u2", &id).await.status, 404);
@@ -37,16 +37,16 @@ async fn uploads_are_private() {
 
 #[tokio::test]
 async fn restart_resumes() {
-    let h = Harness::start(|_| {}).await;
+    let mut h = Uploads::start(|_| {}).await;
     let bytes = data(120_000, 5);
     let id = h.create_video("u1", bytes.len()).await;
     assert_eq!(
         h.patch("u1", &id, 0, &bytes[..60_000], &[]).await.status,
         204
     );
-    h.stop();
+    h.server.stop().await;
     let config = (*h.state.uploads).clone();
-    let h2 = Harness::start_in(h.dir.clone(), config).await;
+    let h2 = Uploads::start_in(h.server.data_dir(), config).await;
     let r = h2.head("u1", &id).await;
     assert_eq!((r.status, r.offset()), (200, 60_000));
     assert_eq!(r.header("upload-length"), Some("120000"));
@@ -61,7 +61,7 @@ async fn restart_resumes() {
 
 #[tokio::test]
 async fn sweeper_removes_stale_uploads_and_orphans() {
-    let h = Harness::start(|c| c.incomplete_ttl = Duration::from_secs(2)).await;
+    let h = Uploads::start(|c| c.incomplete_ttl = Duration::from_secs(2)).await;
     let stale = h.create_video("u1", 10).await;
     let old_orphan = h.staging().join("leftover.data");
     std::fs::write(&old_orphan, b"x").unwrap();
@@ -79,7 +79,7 @@ async fn sweeper_removes_stale_uploads_and_orphans() {
 
 #[tokio::test]
 async fn busy_completion_is_retried() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     let bytes = data(1000, 6);
     let id = h.create_video("u1", bytes.len()).await;
     *h.handler.fail_completed.lock().unwrap() = Some(ApiError::busy(3, "transcode queue full"));
@@ -118,7 +118,7 @@ async fn busy_completion_is_retried() {
 
 #[tokio::test]
 async fn simple_multipart_uploads() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     let bytes = data(50_000, 7);
     let (ct, body) = client::multipart(&[
         ("kind", None, None, &b"voice_over"[..]),

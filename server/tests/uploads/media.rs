@@ -9,12 +9,12 @@ use chalktalk_adapters::blob::BlobStore;
 use chalktalk_services::media::UrlSigner;
 use chalktalk_services::media::sign::asset_key;
 
-use super::client::Resp;
-use super::harness::{Harness, LINK_KEY, data};
+use super::harness::{LINK_KEY, Uploads, data};
+use crate::common::client::Resp;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-async fn put(h: &Harness, asset: &str, path: &str, bytes: &[u8]) {
+async fn put(h: &Uploads, asset: &str, path: &str, bytes: &[u8]) {
     h.blobs
         .put(
             &asset_key(asset, path),
@@ -25,13 +25,13 @@ async fn put(h: &Harness, asset: &str, path: &str, bytes: &[u8]) {
         .unwrap();
 }
 
-async fn get(h: &Harness, url: &str, headers: &[(&str, String)]) -> Resp {
+async fn get(h: &Uploads, url: &str, headers: &[(&str, String)]) -> Resp {
     h.send("GET", url, headers, vec![]).await
 }
 
 #[tokio::test]
 async fn links_serve_files_with_ranges() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     // Over 2 MiB: streamed as several blob reads.
     let video = data(2_500_000, 11);
     put(&h, "a1", "video.mp4", &video).await;
@@ -105,7 +105,7 @@ async fn links_serve_files_with_ranges() {
 
 #[tokio::test]
 async fn types_and_cache_headers() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     let files = [
         ("hls/master.m3u8", "application/vnd.apple.mpegurl"),
         ("hls/720p/seg_00001.ts", "video/mp2t"),
@@ -158,7 +158,7 @@ async fn types_and_cache_headers() {
 
 #[tokio::test]
 async fn bad_links_are_refused() {
-    let h = Harness::start(|_| {}).await;
+    let h = Uploads::start(|_| {}).await;
     put(&h, "a3", "poster.jpg", b"jpeg").await;
     put(&h, "a4", "poster.jpg", b"other").await;
     let signer = UrlSigner::new(&LINK_KEY);
