@@ -55,14 +55,15 @@ async fn ws_endpoint(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
-        // Client frames are small (a stroke preview ~150 bytes); a larger
-        // one grows its own connection's buffer. Every connection pays for
-        // this one, idle or not (docs/BENCHMARKS.md §2).
-        .read_buffer_size(1024)
+        // Client frames are small (a stroke preview ~150 bytes, a 16-point
+        // op ~400); a larger one grows its own connection's buffer and is
+        // read in 512-byte steps. Every connection pays for this buffer,
+        // idle or not (docs/BENCHMARKS.md §2).
+        .read_buffer_size(512)
         .write_buffer_size(32 * 1024)
         .max_write_buffer_size(4 * 1024 * 1024)
         .protocols([SUBPROTOCOL])
-        .on_upgrade(move |socket| ws::serve(socket, app, token))
+        .on_upgrade(move |socket| ws::serve(Box::new(socket), app, token))
 }
 
 async fn health() -> &'static str {

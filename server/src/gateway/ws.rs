@@ -43,7 +43,10 @@ fn unregister(app: &App, out: &Outbound) {
 }
 
 /// Serves one upgraded connection until it ends.
-pub async fn serve(mut ws: WebSocket, app: App, header_token: Option<String>) {
+///
+/// The socket comes boxed: an unboxed one (~370 bytes) would be stored
+/// twice in the connection's task for as long as the connection lives.
+pub async fn serve(mut ws: Box<WebSocket>, app: App, header_token: Option<String>) {
     // Every step is boxed: an async fn's future keeps a slot for each
     // argument and for each awaited inner future beside the values moved
     // into it (rust-lang/rust#62958), so the task that lives as long as
@@ -73,7 +76,7 @@ struct Started {
 
 /// Registers the connection with the inbox, sends `welcome` and starts the
 /// writer; `None` (and the socket closed) if any of it fails.
-async fn start(mut ws: WebSocket, app: &App, h: &Hello, session: u64) -> Option<Started> {
+async fn start(mut ws: Box<WebSocket>, app: &App, h: &Hello, session: u64) -> Option<Started> {
     let limits = app.directory.deps.config.limits.clone();
     let (out, rx) = Outbound::new(
         session,
@@ -136,7 +139,7 @@ async fn start(mut ws: WebSocket, app: &App, h: &Hello, session: u64) -> Option<
     }
     tracing::debug!("session started");
 
-    let (sink, stream) = ws.split();
+    let (sink, stream) = (*ws).split();
     let (done_tx, done_rx) = oneshot::channel::<()>();
     // A peer that stops reading (a phone that pauses the app, a stalled
     // link) is given as long as one that stops sending: three heartbeats.
