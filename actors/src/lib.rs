@@ -1,6 +1,7 @@
-//! chalktalk-actors: the realtime core on ractor. Session, ReviewRoom and
+//! chalktalk-actors: the realtime core on ractor. ReviewRoom and
 //! ChatThread actors, the Inbox actor, their supervisors, the directory that
-//! finds them, and the ports (traits) through which they reach storage.
+//! finds them, the connection's Session (plain state its reader drives) and
+//! the ports (traits) through which they reach storage.
 //!
 //! Dependency rule: this crate knows no HTTP, no database driver and no
 //! socket type; the application crate wires real adapters in.
