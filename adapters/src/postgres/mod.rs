@@ -33,6 +33,7 @@ mod tests;
 mod writer;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -100,8 +101,18 @@ pub struct PgStore {
     timeout: Duration,
     tx: mpsc::UnboundedSender<writer::Request>,
     writer: tokio::task::JoinHandle<()>,
+    stats: Arc<Stats>,
+}
+
+/// What the writer task reports.
+#[derive(Default)]
+pub(super) struct Stats {
+    /// Batches committed.
+    commits: AtomicU64,
+    /// Batches the server rejected and that were replayed one by one.
+    replays: AtomicU64,
     /// The error of the last failed batch, cleared by the next commit.
-    failing: Arc<Mutex<Option<StoreError>>>,
+    failing: Mutex<Option<StoreError>>,
 }
 
 impl PgStore {
@@ -121,15 +132,15 @@ impl PgStore {
             migrate::check(&client).await?;
         }
         drop(client);
-        let failing = Arc::new(Mutex::new(None));
+        let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(writer::run(pool.clone(), opts.timeout, rx, failing.clone()));
+        let writer = tokio::spawn(writer::run(pool.clone(), opts.timeout, rx, stats.clone()));
         Ok(Arc::new(PgStore {
             pool,
             timeout: opts.timeout,
             tx,
             writer,
-            failing,
+            stats,
         }))
     }
 
@@ -140,6 +151,7 @@ impl PgStore {
             return Err(StoreError::Unavailable("store writer stopped".into()));
         }
         if let Some(e) = self
+            .stats
             .failing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -148,6 +160,17 @@ impl PgStore {
             return Err(e);
         }
         self.query("SELECT 1", &[]).await.map(drop)
+    }
+
+    /// Write transactions committed since connect (each holds a batch).
+    pub fn commit_count(&self) -> u64 {
+        self.stats.commits.load(Ordering::Relaxed)
+    }
+
+    /// Batches rejected by the server (a racing writer) and replayed one
+    /// request per transaction.
+    pub fn replay_count(&self) -> u64 {
+        self.stats.replays.load(Ordering::Relaxed)
     }
 
     async fn write(&self, op: writer::Op) -> Result<bool, StoreError> {

@@ -180,3 +180,117 @@ async fn corrupt_body_is_reported() {
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     assert_eq!(store.room_head("bad").await.unwrap(), 1);
 }
+
+/// Concurrent appends share commits (group commit): 200 rooms appended at
+/// once take far fewer than 200 transactions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_commits() {
+    let server = TestServer::start();
+    let store = open(&server.fresh_db().await).await;
+    let before = store.commit_count();
+    let rooms: Vec<String> = (0..200).map(|_| unique("room")).collect();
+    let appends = rooms.iter().map(|room| {
+        let store = store.clone();
+        async move {
+            store
+                .append_room_events(room, &enc([room_event(1, room)]))
+                .await
+        }
+    });
+    for result in futures_util::future::join_all(appends).await {
+        result.unwrap();
+    }
+    let commits = store.commit_count() - before;
+    assert!(commits < 100, "{commits} commits for 200 appends");
+    for room in &rooms {
+        assert_eq!(store.room_head(room).await.unwrap(), 1);
+    }
+}
+
+/// A writer on another node inserts the same seq while this store's batch
+/// is in flight: the server rejects the batch, it is replayed one request
+/// per transaction, and only the request that lost the race fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writer_fails_only_its_request() {
+    let server = TestServer::start();
+    let url = server.fresh_db().await;
+    let store = open(&url).await;
+    let raw = |url: String| async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    };
+    let mut holder = raw(url.clone()).await;
+    let mut other_node = raw(url.clone()).await;
+    let room = unique("room");
+    let bystander = unique("room");
+
+    // The writer is held on a key-value batch whose key `holder` locks.
+    let hold = holder.transaction().await.unwrap();
+    hold.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&super::writer::lock_id("conformance", "held")],
+    )
+    .await
+    .unwrap();
+    let held = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            crate::kv::Kv::apply(
+                &*store,
+                crate::kv::KvBatch::default().put("conformance", "held", vec![1]),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Meanwhile the other node has inserted seq 1 of `room`, not committed.
+    let race = other_node.transaction().await.unwrap();
+    race.execute(
+        "INSERT INTO room_events (room_id, seq, body) VALUES ($1, 1, $2)",
+        &[&room, &enc([room_event(1, "other-node")])[0].bytes.to_vec()],
+    )
+    .await
+    .unwrap();
+    // Both appends queue behind the held batch and go out as one batch.
+    let contested = {
+        let (store, room) = (store.clone(), room.clone());
+        tokio::spawn(async move {
+            store
+                .append_room_events(&room, &enc([room_event(1, "this-node")]))
+                .await
+        })
+    };
+    let free = {
+        let (store, room) = (store.clone(), bystander.clone());
+        tokio::spawn(async move {
+            store
+                .append_room_events(&room, &enc([room_event(1, "bystander")]))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hold.commit().await.unwrap();
+    assert_eq!(held.await.unwrap(), Ok(true));
+    // The batch's insert now waits on the other node's row; let it win.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    race.commit().await.unwrap();
+
+    let contested = contested.await.unwrap();
+    assert!(
+        matches!(contested, Err(StoreError::Conflict(_))),
+        "{contested:?}"
+    );
+    assert_eq!(free.await.unwrap(), Ok(()));
+    assert!(store.replay_count() >= 1, "the batch was replayed");
+    assert_eq!(
+        store.room_events(&room, 0, 10).await.unwrap(),
+        vec![room_event(1, "other-node")]
+    );
+    assert_eq!(
+        store.room_events(&bystander, 0, 10).await.unwrap(),
+        vec![room_event(1, "bystander")]
+    );
+}

@@ -22,14 +22,15 @@
 //! connection or a timeout fails the whole batch with `Unavailable`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chalktalk_actors::store::StoreError;
 use deadpool_postgres::{Object, Pool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{MAX_BATCH, get_client, pg_error, timed_out};
+use super::{MAX_BATCH, Stats, get_client, pg_error, timed_out};
 use crate::kv::{KvBatch, KvCond};
 
 /// A table keyed by (partition id, seq) with a `body` column.
@@ -110,7 +111,7 @@ pub(super) async fn run(
     pool: Pool,
     timeout: Duration,
     mut rx: mpsc::UnboundedReceiver<Request>,
-    failing: Arc<Mutex<Option<StoreError>>>,
+    stats: Arc<Stats>,
 ) {
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -122,8 +123,11 @@ pub(super) async fn run(
             }
         }
         let started = Instant::now();
-        let outcome = commit(&pool, timeout, &batch).await;
-        *failing.lock().unwrap_or_else(|e| e.into_inner()) = outcome.as_ref().err().cloned();
+        let outcome = commit(&pool, timeout, &batch, &stats).await;
+        if outcome.is_ok() {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        *stats.failing.lock().unwrap_or_else(|e| e.into_inner()) = outcome.as_ref().err().cloned();
         tracing::debug!(
             batch = batch.len(),
             commit_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -157,12 +161,14 @@ async fn commit(
     pool: &Pool,
     timeout: Duration,
     batch: &[Request],
+    stats: &Stats,
 ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
     let mut client = get_client(pool, timeout).await?;
     match attempt(&mut client, timeout, batch).await {
         Ok(results) => Ok(results),
         Err(Failed::Pg(e)) if batch.len() > 1 && e.as_db_error().is_some() => {
             tracing::debug!(batch = batch.len(), error = %e, "postgres batch replayed one by one");
+            stats.replays.fetch_add(1, Ordering::Relaxed);
             let mut out = Vec::with_capacity(batch.len());
             for req in batch {
                 if client.is_closed() {
@@ -459,7 +465,7 @@ fn kv_keys(batch: &KvBatch) -> impl Iterator<Item = (&'static str, &str)> {
 
 /// The advisory lock of a key: FNV-1a 64 of "ns\0key", the same on every
 /// node (unrelated keys may share a lock; that only serializes them).
-fn lock_id(ns: &str, key: &str) -> i64 {
+pub(super) fn lock_id(ns: &str, key: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in ns.bytes().chain([0]).chain(key.bytes()) {
         h ^= u64::from(b);
