@@ -120,12 +120,7 @@ impl PgStore {
     /// starts the writer task. Needs a tokio runtime.
     pub async fn connect(opts: &PgOptions) -> Result<Arc<PgStore>, PgSetupError> {
         let pool = pool(opts)?;
-        let mut client = tokio::time::timeout(opts.timeout, pool.get())
-            .await
-            .map_err(|_| {
-                PgSetupError::Unreachable(format!("no connection within {:?}", opts.timeout))
-            })?
-            .map_err(|e| PgSetupError::Unreachable(e.to_string()))?;
+        let mut client = connect_client(&pool, opts.timeout).await?;
         if opts.migrate {
             migrate::migrate(&mut client).await?;
         } else {
@@ -144,20 +139,22 @@ impl PgStore {
         }))
     }
 
-    /// `Err` while the last batch failed or the writer task is gone, else a
-    /// round trip to the server.
+    /// `Err` when the writer task is gone or the server does not answer.
+    /// After a failed batch, an empty batch goes through the writer first:
+    /// its commit clears the failure (the store recovers without waiting
+    /// for the next real write).
     pub async fn health(&self) -> Result<(), StoreError> {
         if self.writer.is_finished() {
             return Err(StoreError::Unavailable("store writer stopped".into()));
         }
-        if let Some(e) = self
+        let failing = self
             .stats
             .failing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
-            return Err(e);
+            .is_some();
+        if failing {
+            self.write(writer::Op::Probe).await?;
         }
         self.query("SELECT 1", &[]).await.map(drop)
     }
@@ -207,12 +204,36 @@ impl PgStore {
     }
 }
 
-fn pool(opts: &PgOptions) -> Result<Pool, PgSetupError> {
-    let mut cfg = tokio_postgres::Config::from_str(&opts.url)
-        .map_err(|e| PgSetupError::BadUrl(e.to_string()))?;
+/// Checks that `url` is a PostgreSQL connection string naming a host
+/// (nothing is contacted).
+pub fn check_url(url: &str) -> Result<(), PgSetupError> {
+    let cfg =
+        tokio_postgres::Config::from_str(url).map_err(|e| PgSetupError::BadUrl(e.to_string()))?;
     if cfg.get_hosts().is_empty() {
         return Err(PgSetupError::BadUrl("no host in the URL".into()));
     }
+    Ok(())
+}
+
+/// Applies pending migrations to the database at `opts.url` (what
+/// `chalktalk migrate` runs) without starting a store.
+pub async fn migrate_url(opts: &PgOptions) -> Result<migrate::Migrated, PgSetupError> {
+    let pool = pool(opts)?;
+    let mut client = connect_client(&pool, opts.timeout).await?;
+    migrate::migrate(&mut client).await
+}
+
+async fn connect_client(pool: &Pool, timeout: Duration) -> Result<Object, PgSetupError> {
+    tokio::time::timeout(timeout, pool.get())
+        .await
+        .map_err(|_| PgSetupError::Unreachable(format!("no connection within {timeout:?}")))?
+        .map_err(|e| PgSetupError::Unreachable(e.to_string()))
+}
+
+fn pool(opts: &PgOptions) -> Result<Pool, PgSetupError> {
+    check_url(&opts.url)?;
+    let mut cfg = tokio_postgres::Config::from_str(&opts.url)
+        .map_err(|e| PgSetupError::BadUrl(e.to_string()))?;
     if cfg.get_connect_timeout().is_none() {
         cfg.connect_timeout(opts.timeout);
     }

@@ -98,6 +98,8 @@ pub(super) enum Op {
     },
     /// `Ok(false)` when a condition failed.
     Kv(KvBatch),
+    /// Nothing: a commit that tells whether the writer works (health).
+    Probe,
 }
 
 /// A write and where its answer goes.
@@ -326,7 +328,7 @@ async fn apply_one(
     op: &Op,
 ) -> Result<Result<bool, StoreError>, tokio_postgres::Error> {
     match op {
-        Op::Append { .. } => Ok(Ok(true)),
+        Op::Append { .. } | Op::Probe => Ok(Ok(true)),
         Op::Create { table, id, meta } => {
             let sql = format!(
                 "INSERT INTO {table} (id, meta) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"
