@@ -207,6 +207,30 @@ async fn concurrent_appends_share_commits() {
     }
 }
 
+/// Waits until a session of this database waits for a lock (the store's
+/// writer, blocked by a test's open transaction).
+async fn wait_for_lock_waiters(client: &tokio_postgres::Client) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the writer never waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A writer on another node inserts the same seq while this store's batch
 /// is in flight: the server rejects the batch, it is replayed one request
 /// per transaction, and only the request that lost the race fails.
@@ -245,7 +269,7 @@ async fn racing_writer_fails_only_its_request() {
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_lock_waiters(&other_node).await;
     // Meanwhile the other node has inserted seq 1 of `room`, not committed.
     let race = other_node.transaction().await.unwrap();
     race.execute(
@@ -275,7 +299,7 @@ async fn racing_writer_fails_only_its_request() {
     hold.commit().await.unwrap();
     assert_eq!(held.await.unwrap(), Ok(true));
     // The batch's insert now waits on the other node's row; let it win.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_lock_waiters(&holder).await;
     race.commit().await.unwrap();
 
     let contested = contested.await.unwrap();
