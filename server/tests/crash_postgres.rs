@@ -4,101 +4,17 @@
 //! process is SIGKILLed mid-load and a new one is started on the same
 //! database with an EMPTY data dir: every op any client saw acked must be
 //! served under the seq it was acked with. Self-contained (no
-//! `tests/common`): its own child process and protocol helpers.
+//! `tests/common`): its helpers are in `pg_common/`.
+
+mod pg_common;
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chalktalk_adapters::postgres::test_server::TestServer;
-use chalktalk_protocol::client::{Client, ClientOptions};
-use chalktalk_protocol::{
-    Annotation, ClientMsg, JoinMode, Point, Reply, Role, RoomOp, Shape, Style,
-};
-
-const SECRET: &str = "test-secret-test-secret-test-secret!";
-
-/// `chalktalk serve` as a child process on `store`, killed on drop.
-struct Node {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Node {
-    async fn start(data_dir: &std::path::Path, store: &str) -> Node {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chalktalk"))
-            .arg("serve")
-            .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
-            .env("CHALKTALK_DATA_DIR", data_dir)
-            .env("CHALKTALK_JWT_SECRET", SECRET)
-            .env("CHALKTALK_STORE", store)
-            .env("CHALKTALK_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn chalktalk serve");
-        for _ in 0..800 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Node {
-                    child,
-                    url: format!("ws://127.0.0.1:{port}/ws"),
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("child server did not listen");
-    }
-
-    fn kill9(&mut self) {
-        self.child.kill().expect("kill -9");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn connect(url: &str, device: &str) -> Client {
-    let auth = chalktalk_services::auth::Auth::new(SECRET.as_bytes());
-    let token = auth.mint("coach", Role::Coach, 600).unwrap();
-    Client::connect(url, ClientOptions::new(token, device))
-        .await
-        .expect("client connects")
-}
-
-fn add(room: &str, id: &str, t_ms: u64) -> ClientMsg {
-    ClientMsg::Op {
-        room: room.into(),
-        op_id: id.into(),
-        op: RoomOp::Add {
-            ann: Annotation {
-                id: id.into(),
-                author: String::new(),
-                t_ms,
-                dur_ms: Some(2000),
-                style: Style::default(),
-                shape: Shape::Line {
-                    a: Point(0.1, 0.2),
-                    b: Point(0.3, 0.4),
-                },
-            },
-        },
-    }
-}
+use chalktalk_protocol::{Annotation, ClientMsg, JoinMode, Reply};
+use pg_common::{Node, add, connect};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_on_postgres_loses_no_acked_op() {

@@ -1,0 +1,93 @@
+//! Helpers of the PostgreSQL end-to-end tests (`crash_postgres.rs`,
+//! `store_postgres.rs`), kept apart from `tests/common`: a `chalktalk serve`
+//! child process on a given store, a coach's client, an annotation op.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use chalktalk_protocol::client::{Client, ClientOptions};
+use chalktalk_protocol::{Annotation, ClientMsg, Point, Role, RoomOp, Shape, Style};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret!";
+
+/// `chalktalk serve` as a child process on `store`, killed on drop.
+pub struct Node {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Node {
+    pub async fn start(data_dir: &std::path::Path, store: &str) -> Node {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chalktalk"))
+            .arg("serve")
+            .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CHALKTALK_DATA_DIR", data_dir)
+            .env("CHALKTALK_JWT_SECRET", SECRET)
+            .env("CHALKTALK_STORE", store)
+            .env("CHALKTALK_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn chalktalk serve");
+        for _ in 0..800 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Node {
+                    child,
+                    url: format!("ws://127.0.0.1:{port}/ws"),
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("child server did not listen");
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn connect(url: &str, device: &str) -> Client {
+    let auth = chalktalk_services::auth::Auth::new(SECRET.as_bytes());
+    let token = auth.mint("coach", Role::Coach, 600).unwrap();
+    Client::connect(url, ClientOptions::new(token, device))
+        .await
+        .expect("client connects")
+}
+
+pub fn add(room: &str, id: &str, t_ms: u64) -> ClientMsg {
+    ClientMsg::Op {
+        room: room.into(),
+        op_id: id.into(),
+        op: RoomOp::Add {
+            ann: Annotation {
+                id: id.into(),
+                author: String::new(),
+                t_ms,
+                dur_ms: Some(2000),
+                style: Style::default(),
+                shape: Shape::Line {
+                    a: Point(0.1, 0.2),
+                    b: Point(0.3, 0.4),
+                },
+            },
+        },
+    }
+}
