@@ -255,7 +255,7 @@ async fn racing_writer_fails_only_its_request() {
     let hold = holder.transaction().await.unwrap();
     hold.execute(
         "SELECT pg_advisory_xact_lock($1)",
-        &[&super::writer::lock_id("conformance", "held")],
+        &[&super::kv::lock_id("conformance", "held")],
     )
     .await
     .unwrap();

@@ -30,8 +30,9 @@ use chalktalk_actors::store::StoreError;
 use deadpool_postgres::{Object, Pool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::kv::{apply_kv, kv_keys, lock_id};
 use super::{MAX_BATCH, Stats, get_client, pg_error, timed_out};
-use crate::kv::{KvBatch, KvCond};
+use crate::kv::KvBatch;
 
 /// A table keyed by (partition id, seq) with a `body` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -403,87 +404,5 @@ async fn apply_one(
             Ok(Ok(true))
         }
         Op::Kv(batch) => apply_kv(tx, batch).await,
-    }
-}
-
-/// Checks a key-value batch's conditions (its keys are locked), then writes.
-async fn apply_kv(
-    tx: &Transaction<'_>,
-    batch: &KvBatch,
-) -> Result<Result<bool, StoreError>, tokio_postgres::Error> {
-    if !batch.conds.is_empty() {
-        let get = tx
-            .prepare_cached("SELECT value FROM kv WHERE ns = $1 AND key = $2")
-            .await?;
-        for cond in &batch.conds {
-            let (ns, key) = cond_key(cond);
-            let row = tx.query_opt(&get, &[&ns, &key]).await?;
-            let stored: Option<Vec<u8>> = row.map(|r| r.try_get(0)).transpose()?;
-            let ok = match cond {
-                KvCond::Absent { .. } => stored.is_none(),
-                KvCond::Equals { value, .. } => stored.as_deref() == Some(value.as_slice()),
-            };
-            if !ok {
-                return Ok(Ok(false));
-            }
-        }
-    }
-    for (ns, key, value) in &batch.writes {
-        match value {
-            Some(v) => {
-                let stmt = tx
-                    .prepare_cached(
-                        "INSERT INTO kv (ns, key, value) VALUES ($1, $2, $3) \
-                         ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
-                    )
-                    .await?;
-                tx.execute(&stmt, &[ns, key, v]).await?;
-            }
-            None => {
-                let stmt = tx
-                    .prepare_cached("DELETE FROM kv WHERE ns = $1 AND key = $2")
-                    .await?;
-                tx.execute(&stmt, &[ns, key]).await?;
-            }
-        }
-    }
-    Ok(Ok(true))
-}
-
-fn cond_key(cond: &KvCond) -> (&'static str, &str) {
-    match cond {
-        KvCond::Absent { ns, key } | KvCond::Equals { ns, key, .. } => (ns, key.as_str()),
-    }
-}
-
-/// Every (namespace, key) a batch reads or writes.
-fn kv_keys(batch: &KvBatch) -> impl Iterator<Item = (&'static str, &str)> {
-    batch
-        .conds
-        .iter()
-        .map(cond_key)
-        .chain(batch.writes.iter().map(|(ns, key, _)| (*ns, key.as_str())))
-}
-
-/// The advisory lock of a key: FNV-1a 64 of "ns\0key", the same on every
-/// node (unrelated keys may share a lock; that only serializes them).
-pub(super) fn lock_id(ns: &str, key: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in ns.bytes().chain([0]).chain(key.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    i64::from_ne_bytes(h.to_ne_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lock_id;
-
-    #[test]
-    fn lock_ids_are_stable_and_separate_namespaces() {
-        assert_eq!(lock_id("acct", "a@x"), lock_id("acct", "a@x"));
-        assert_ne!(lock_id("acct", "a@x"), lock_id("acc", "ta@x"));
-        assert_ne!(lock_id("acct", "a@x"), lock_id("sess", "a@x"));
     }
 }
