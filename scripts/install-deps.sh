@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what chalktalk needs on Debian: system packages to build and run
 # it (compiler, pkg-config, FFmpeg libraries, libclang) and,
-# with --test, the servers the tests start (an S3-compatible server).
+# with --test, the servers the tests start (Redis, PostgreSQL, an
+# S3-compatible server).
 # Idempotent: skips what is already there. Needs root (or sudo) for apt.
 set -euo pipefail
 
@@ -42,6 +43,17 @@ if ! command -v redis-server >/dev/null 2>&1; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends redis-server
+fi
+
+# PostgreSQL for the PostgreSQL adapter's tests (adapters/src/postgres/):
+# they run Debian's initdb and pg_ctl from /usr/lib/postgresql/<version>/bin
+# themselves, in a temp dir on a free 127.0.0.1 port (as `nobody` when run
+# as root); the cluster the package creates is not used.
+if ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends postgresql
 fi
 
 # S3-compatible test server for server/tests/blob_s3.rs (about 2 min to build the

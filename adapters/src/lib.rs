@@ -3,9 +3,9 @@
 //!
 //! | port | defined in | adapters |
 //! |---|---|---|
-//! | room/thread/inbox `Store` | `chalktalk_actors::store` | [`embedded`] (redb) |
-//! | assets and jobs `MediaStore` | `chalktalk_actors::encoder` | [`embedded::media`] |
-//! | records [`kv::Kv`] | [`kv`] | [`embedded::kv`] |
+//! | room/thread/inbox `Store` | `chalktalk_actors::store` | [`embedded`] (redb), [`postgres`] |
+//! | assets and jobs `MediaStore` | `chalktalk_actors::encoder` | [`embedded::media`], [`postgres`] |
+//! | records [`kv::Kv`] | [`kv`] | [`embedded::kv`], [`postgres`] |
 //! | objects [`blob::BlobStore`] | [`blob`] | [`blob::local`], [`blob::s3`] |
 //! | [`revocations::Revocations`] | [`revocations`] | embedded (in [`revocations`]), [`revocations::RedisRevocations`] |
 //! | [`ratelimit::Limiter`] | [`ratelimit`] | [`ratelimit::LocalLimiter`], [`ratelimit::RedisLimiter`] |
@@ -18,6 +18,7 @@ pub mod blob;
 pub mod conformance;
 pub mod embedded;
 pub mod kv;
+pub mod postgres;
 pub mod ratelimit;
 pub mod revocations;
 

@@ -1,14 +1,15 @@
 //! `chalktalk account create`: the only way to make an admin account (and
-//! a convenient way to make any other). Opens the node's embedded store,
-//! so it runs while the node is stopped (the store is locked by a running
-//! node).
+//! a convenient way to make any other). Opens the node's store: the
+//! embedded one only while the node is stopped (a running node locks it),
+//! a PostgreSQL one at any time.
 
 use std::io::BufRead;
 
 use chalktalk_protocol::Role;
 
-use crate::config::Config;
+use crate::config::{Config, StoreConfig};
 use chalktalk_adapters::EmbeddedStore;
+use chalktalk_adapters::kv::Kv;
 use chalktalk_services::accounts::Accounts;
 
 /// Why the command failed.
@@ -31,10 +32,17 @@ pub async fn create_account(config: &Config, email: &str, role: Role) -> Result<
         .read_line(&mut password)
         .map_err(CliError::Stdin)?;
     let password = password.trim_end_matches(['\r', '\n']);
-    let store = EmbeddedStore::open(&config.data_dir).map_err(|e| CliError::Store {
-        dir: config.data_dir.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let store: std::sync::Arc<dyn Kv> = match &config.store {
+        StoreConfig::Embedded => {
+            EmbeddedStore::open(&config.data_dir).map_err(|e| CliError::Store {
+                dir: config.data_dir.display().to_string(),
+                message: e.to_string(),
+            })?
+        }
+        StoreConfig::Postgres { url } => crate::server::open_postgres(url, config.store_migrate)
+            .await
+            .map_err(|e| CliError::Refused(e.to_string()))?,
+    };
     let auth =
         chalktalk_services::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)
             .map_err(|e| CliError::Refused(e.to_string()))?;

@@ -3,6 +3,9 @@
 //! checked once here; a bad one is a clear error naming where it came from.
 
 mod accounts;
+mod store;
+
+pub use store::{StoreConfig, redact as redact_store_url};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -66,6 +69,17 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_DATA_DIR")]
     #[serde(deserialize_with = "scalar")]
     pub data_dir: Option<String>,
+    /// Where rooms, threads, inboxes, accounts and media records live:
+    /// `embedded` (default: a redb file in the data dir) or
+    /// `postgres://user[:password]@host[:port]/db` (shared by nodes).
+    #[arg(long, env = "CHALKTALK_STORE", hide_env_values = true)]
+    #[serde(deserialize_with = "scalar")]
+    pub store: Option<String>,
+    /// `false`: `serve` leaves schema migrations to `chalktalk migrate` and
+    /// refuses a database schema that is behind (default true).
+    #[arg(long, env = "CHALKTALK_STORE_MIGRATE")]
+    #[serde(deserialize_with = "scalar")]
+    pub store_migrate: Option<String>,
     /// HS256 secret for access tokens (at least 32 bytes). Without it a
     /// random secret is generated once and kept in the data dir.
     #[arg(long, env = "CHALKTALK_JWT_SECRET", hide_env_values = true)]
@@ -196,6 +210,10 @@ fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The store of durable records (`store`).
+    pub store: StoreConfig,
+    /// Apply pending schema migrations on `serve` (`store_migrate`).
+    pub store_migrate: bool,
     /// `None` means: use (or create) the secret file in the data dir.
     pub jwt_secret: Option<String>,
     pub log_format: LogFormat,
@@ -224,6 +242,8 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_path_buf(),
+            store: StoreConfig::Embedded,
+            store_migrate: true,
             jwt_secret: Some("test-secret-test-secret-test-secret!".into()),
             log_format: LogFormat::Text,
             heartbeat: Duration::from_secs(15),
@@ -471,7 +491,10 @@ impl Config {
         let redis_url = pick::<String>("redis_url", &cli.redis_url, &f.redis_url, String::new())?;
         let redis_url = (!redis_url.trim().is_empty()).then(|| redis_url.trim().to_string());
         let accounts = accounts::resolve(cli, f)?;
+        let (store, store_migrate) = store::resolve(cli, f)?;
         Ok(Config {
+            store,
+            store_migrate,
             redis_url,
             accounts,
             s3,

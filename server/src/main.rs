@@ -1,5 +1,5 @@
 //! The `chalktalk` binary: `serve` runs a node, `token` mints dev tokens,
-//! `account` manages accounts, `bench` runs the benchmarks. Media jobs run
+//! `migrate` applies schema migrations, `account` manages accounts, `bench` runs the benchmarks. Media jobs run
 //! in the separate `chalktalk-media` binary (media/src/main.rs), so this
 //! one never links FFmpeg. Errors end here as anyhow reports.
 
@@ -40,6 +40,14 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 86_400)]
         ttl: u64,
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long, env = "CHALKTALK_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Applies pending schema migrations to the configured store
+    /// (`CHALKTALK_STORE`); nothing to do for the embedded store.
+    Migrate {
         #[command(flatten)]
         settings: Settings,
         #[arg(long, env = "CHALKTALK_CONFIG")]
@@ -150,6 +158,11 @@ fn main() -> anyhow::Result<()> {
                 &config.data_dir,
             )?;
             println!("{}", auth.mint(&user, role, ttl)?);
+            Ok(())
+        }
+        Command::Migrate { settings, config } => {
+            let config = Config::resolve(&settings, config.as_deref())?;
+            println!("{}", rt.block_on(chalktalk::migrate::run(&config))?);
             Ok(())
         }
         Command::Account(AccountCommand::Create {

@@ -1,4 +1,5 @@
-//! Assembles a node from its configuration: the embedded store, the auth
+//! Assembles a node from its configuration: the store (embedded or
+//! PostgreSQL, `CHALKTALK_STORE`), the auth
 //! keys, the actor directory and the HTTP/WebSocket gateway.
 
 use std::sync::Arc;
@@ -15,12 +16,13 @@ use chalktalk_services::media::{MediaService, UrlSigner};
 use chalktalk_services::permissions::Permissions;
 
 use crate::app::{App, AppState};
-use crate::config::Config;
+use crate::config::{Config, StoreConfig};
 use crate::gateway::Running;
 use crate::http::HttpState;
 use chalktalk_adapters::EmbeddedStore;
 use chalktalk_adapters::blob::{LocalBlobStore, S3BlobStore};
 use chalktalk_adapters::kv::Kv;
+use chalktalk_adapters::postgres::{PgOptions, PgStore};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,11 @@ pub enum StartError {
         dir: String,
         source: chalktalk_actors::store::StoreError,
     },
+    /// The store named by `CHALKTALK_STORE` (`store`) could not be used:
+    /// a bad URL, an unreachable server, a schema newer or older than this
+    /// binary.
+    #[error("cannot use the store of CHALKTALK_STORE (store = {store}): {message}")]
+    StoreSetting { store: String, message: String },
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("cannot start the actor system: {0}")]
@@ -51,11 +58,33 @@ pub enum StartError {
 
 /// Starts a node; the returned handle knows its bound address.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
-    let store = EmbeddedStore::open(&config.data_dir).map_err(|source| StartError::Store {
-        dir: config.data_dir.display().to_string(),
-        source,
-    })?;
-    start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
+    match &config.store {
+        StoreConfig::Embedded => {
+            let store =
+                EmbeddedStore::open(&config.data_dir).map_err(|source| StartError::Store {
+                    dir: config.data_dir.display().to_string(),
+                    source,
+                })?;
+            start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
+        }
+        StoreConfig::Postgres { url } => {
+            let store = open_postgres(url, config.store_migrate).await?;
+            start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
+        }
+    }
+}
+
+/// Connects to the PostgreSQL store (applying pending migrations when
+/// `migrate`); every failure names the setting.
+pub async fn open_postgres(url: &str, migrate: bool) -> Result<Arc<PgStore>, StartError> {
+    let mut opts = PgOptions::new(url);
+    opts.migrate = migrate;
+    PgStore::connect(&opts)
+        .await
+        .map_err(|e| StartError::StoreSetting {
+            store: crate::config::redact_store_url(url),
+            message: e.to_string(),
+        })
 }
 
 /// Starts a node on a given store adapter, without the media pipeline.

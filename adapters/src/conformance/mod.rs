@@ -1,8 +1,11 @@
 //! The conformance suites every adapter of a port must pass: the room,
-//! thread and inbox [`store`], the [`media`] store and the [`blob`] store.
+//! thread and inbox [`store`], the [`media`] store, the [`kv`] records, the
+//! [`blob`] store, and [`races`] between two handles on one shared store.
 //! Built for this crate's tests and, with feature `conformance`, for the
 //! suites other crates run against real servers.
 
 pub mod blob;
+pub mod kv;
 pub mod media;
+pub mod races;
 pub mod store;

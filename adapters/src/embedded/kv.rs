@@ -101,6 +101,15 @@ impl Kv for EmbeddedStore {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_kv_conformance_and_races() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        crate::conformance::kv::run_all(s.clone()).await;
+        crate::conformance::races::run_kv(s.clone(), s.clone()).await;
+        crate::conformance::races::run_store(s.clone(), s).await;
+    }
+
     #[tokio::test]
     async fn conditional_batches_and_prefix_scans() {
         let dir = tempfile::tempdir().unwrap();

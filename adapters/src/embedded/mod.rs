@@ -273,11 +273,11 @@ fn writer_gone() -> StoreError {
     StoreError::Unavailable("store writer stopped".into())
 }
 
-pub(super) fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
     rmp_serde::to_vec_named(value).map_err(|e| StoreError::Corrupt(format!("encode {what}: {e}")))
 }
 
-pub(super) fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     what: &str,
     key: &str,
     bytes: &[u8],

@@ -1,0 +1,41 @@
+//! `chalktalk migrate`: applies the pending schema migrations of the
+//! configured store (`CHALKTALK_STORE`) and says what it did. The embedded
+//! store has no schema to migrate; ScyllaDB is not built yet.
+
+use crate::config::{Config, StoreConfig, redact_store_url};
+use chalktalk_adapters::postgres::{PgOptions, migrate_url};
+
+/// Why `migrate` failed (the message names the setting).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot migrate the store of CHALKTALK_STORE (store = {store}): {message}")]
+pub struct MigrateError {
+    store: String,
+    message: String,
+}
+
+/// Runs the migrations; the answer is one line for the operator.
+pub async fn run(config: &Config) -> Result<String, MigrateError> {
+    match &config.store {
+        StoreConfig::Embedded => {
+            Ok("embedded store: no schema migrations (tables are created on open)".into())
+        }
+        StoreConfig::Postgres { url } => {
+            let done = migrate_url(&PgOptions::new(url))
+                .await
+                .map_err(|e| MigrateError {
+                    store: redact_store_url(url),
+                    message: e.to_string(),
+                })?;
+            Ok(if done.applied.is_empty() {
+                format!("postgres: schema at version {}, nothing to do", done.from)
+            } else {
+                format!(
+                    "postgres: schema version {} -> {} (applied {:?})",
+                    done.from,
+                    done.applied.last().copied().unwrap_or(done.from),
+                    done.applied
+                )
+            })
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Co-annotation and resume on a PostgreSQL store: two devices in one room
+//! see each other's ops live; after the node is replaced by a new one with
+//! an empty data dir on the same database, a device resumes with `since`
+//! and gets exactly the events it missed, then live events again.
+
+mod pg_common;
+
+use std::time::Duration;
+
+use chalktalk::config::{Config, StoreConfig};
+use chalktalk_adapters::postgres::test_server::TestServer;
+use chalktalk_protocol::client::Client;
+use chalktalk_protocol::{ClientMsg, JoinMode, Reply, RoomOp, ServerFrame};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The next durable room event's (seq, annotation id).
+async fn next_event(c: &mut Client) -> (u64, String) {
+    c.wait_for(WAIT, |f| match f {
+        ServerFrame::Room { ev, .. } => match &ev.op {
+            RoomOp::Add { ann } => Some((ev.seq, ann.id.clone())),
+            _ => Some((ev.seq, String::new())),
+        },
+        _ => None,
+    })
+    .await
+    .expect("a room event")
+}
+
+async fn ack(c: &Client, room: &str, id: &str) -> u64 {
+    match c.request(pg_common::add(room, id, 0)).await.unwrap() {
+        Reply::Ack { seq, dup: false } => seq,
+        other => panic!("{id}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn co_annotation_and_resume_on_postgres() {
+    let pg = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.store = StoreConfig::Postgres {
+        url: pg.fresh_db().await,
+    };
+    let node = chalktalk::server::start(&config).await.unwrap();
+    let url = format!("ws://{}/ws", node.addr);
+    let a = pg_common::connect(&url, "laptop").await;
+    let mut b = pg_common::connect(&url, "tablet").await;
+    let Reply::RoomCreated { room } = a
+        .request(ClientMsg::CreateRoom {
+            video_id: "v".into(),
+            aspect: None,
+            fps: None,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("room not created")
+    };
+    for c in [&a, &b] {
+        let r = c.join_room(&room, None, |_, _| {}).await.unwrap();
+        assert!(matches!(r, Reply::Joined { .. }), "{r:?}");
+    }
+    for n in 1..=10 {
+        let id = format!("a{n}");
+        assert_eq!(ack(&a, &room, &id).await, n);
+        assert_eq!(next_event(&mut b).await, (n, id), "b sees a's op live");
+    }
+    drop(b);
+    for n in 11..=20 {
+        assert_eq!(ack(&a, &room, &format!("a{n}")).await, n);
+    }
+    drop(a);
+    node.shutdown().await;
+
+    let empty = tempfile::tempdir().unwrap();
+    let mut config2 = Config::for_tests(empty.path());
+    config2.store = config.store.clone();
+    let node = chalktalk::server::start(&config2).await.unwrap();
+    let url = format!("ws://{}/ws", node.addr);
+    let mut b = pg_common::connect(&url, "tablet").await;
+    match b.join_room(&room, Some(10), |_, _| {}).await.unwrap() {
+        Reply::Joined {
+            mode: JoinMode::Replay { since, head },
+            ..
+        } => {
+            assert_eq!((since, head), (10, 20));
+            for n in 11..=20 {
+                assert_eq!(next_event(&mut b).await, (n, format!("a{n}")));
+            }
+        }
+        Reply::Joined {
+            mode: JoinMode::Snapshot { snapshot },
+            ..
+        } => {
+            assert_eq!(snapshot.seq, 20);
+            let mut ids: Vec<String> = snapshot.annotations.iter().map(|a| a.id.clone()).collect();
+            ids.sort();
+            let mut want: Vec<String> = (1..=20).map(|n| format!("a{n}")).collect();
+            want.sort();
+            assert_eq!(ids, want);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let a = pg_common::connect(&url, "laptop").await;
+    a.join_room(&room, None, |_, _| {}).await.unwrap();
+    assert_eq!(ack(&a, &room, "after").await, 21);
+    assert_eq!(next_event(&mut b).await, (21, "after".to_string()));
+    node.shutdown().await;
+}
