@@ -49,8 +49,10 @@ pub type Fail = (ErrorCode, String);
 fn lookup_fail(kind: &str, id: &str, e: Lookup) -> Fail {
     match e {
         Lookup::NotFound => (ErrorCode::NotFound, format!("no {kind} {id}")),
+        // The room or thread could not be loaded (its store is down, or it
+        // keeps failing): retry later, as for a failed write.
         Lookup::Unavailable(why) => (
-            ErrorCode::Internal,
+            ErrorCode::Unavailable,
             format!("{kind} {id} unavailable: {why}"),
         ),
     }
@@ -265,7 +267,7 @@ impl Session {
             created_ms: now_ms(),
         };
         let store = &self.dir.deps.store;
-        let internal = |e: crate::store::StoreError| (ErrorCode::Internal, format!("storage: {e}"));
+        let internal = |e: crate::store::StoreError| (e.code(), format!("storage: {e}"));
         store.create_room(&meta).await.map_err(internal)?;
         store
             .add_membership(&meta.owner, MembershipKind::Room, &meta.id)
@@ -320,7 +322,7 @@ impl Session {
             created_ms: now_ms(),
         };
         let store = &self.dir.deps.store;
-        let internal = |e: crate::store::StoreError| (ErrorCode::Internal, format!("storage: {e}"));
+        let internal = |e: crate::store::StoreError| (e.code(), format!("storage: {e}"));
         let created = store.create_thread(&meta).await.map_err(internal)?;
         let meta = if created {
             for m in &meta.members {

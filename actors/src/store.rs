@@ -24,6 +24,19 @@ pub enum StoreError {
     Conflict(String),
 }
 
+impl StoreError {
+    /// The error code a client is answered with: `unavailable` for a store
+    /// that cannot be reached (retry later), `internal` for the rest.
+    pub fn code(&self) -> chalktalk_protocol::ErrorCode {
+        match self {
+            StoreError::Unavailable(_) => chalktalk_protocol::ErrorCode::Unavailable,
+            StoreError::Corrupt(_) | StoreError::Conflict(_) => {
+                chalktalk_protocol::ErrorCode::Internal
+            }
+        }
+    }
+}
+
 /// What a review room is, fixed at creation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomMeta {

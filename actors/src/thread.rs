@@ -401,7 +401,7 @@ impl ThreadState {
                     return;
                 }
                 Err(e) => {
-                    out.control(error(req, ErrorCode::Internal, format!("storage: {e}")));
+                    out.control(error(req, e.code(), format!("storage: {e}")));
                     return;
                 }
             }
@@ -592,7 +592,7 @@ async fn dispatch(
                 match store.put_cursor(&thread, &cursor).await {
                     Ok(()) => out.control(ok(req, Reply::Done)),
                     Err(e) => {
-                        out.control(error(req, ErrorCode::Internal, format!("not stored: {e}")))
+                        out.control(error(req, e.code(), format!("not stored: {e}")))
                     }
                 }
             });
@@ -623,7 +623,7 @@ async fn dispatch(
                         let more = messages.first().is_some_and(|m| m.seq > 1);
                         out.control(ok(req, Reply::History { messages, more }));
                     }
-                    Err(e) => out.control(error(req, ErrorCode::Internal, format!("storage: {e}"))),
+                    Err(e) => out.control(error(req, e.code(), format!("storage: {e}"))),
                 }
             });
         }
@@ -638,7 +638,7 @@ async fn dispatch(
                 .chain(st.pending.drain(..));
             for p in failed {
                 for (out, req, _) in p.waiters {
-                    out.control(error(req, ErrorCode::Internal, format!("not stored: {e}")));
+                    out.control(error(req, e.code(), format!("not stored: {e}")));
                 }
             }
             return Err(Box::new(e));

@@ -39,6 +39,9 @@ pub enum ErrorCode {
     RateLimited,
     /// The server is under pressure; retry later with the same op id.
     Overloaded,
+    /// The store the server writes to cannot be reached or keeps failing;
+    /// the request was not applied. Retry later with the same id.
+    Unavailable,
     /// A bug or a storage failure on the server; the request was not applied.
     Internal,
 }
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }

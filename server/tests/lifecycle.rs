@@ -181,11 +181,11 @@ async fn failed_commit_restarts_the_room_without_losing_acked_ops() {
         matches!(
             e,
             ClientError::Server {
-                code: ErrorCode::Internal,
+                code: ErrorCode::Unavailable,
                 ..
             }
         ),
-        "an op that was not stored is not acked: {e:?}"
+        "an op that was not stored is not acked, and says the store is unavailable: {e:?}"
     );
     let resync = athlete
         .wait_for(WAIT, |f| {

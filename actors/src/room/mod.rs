@@ -413,7 +413,7 @@ impl RoomActorState {
                             return;
                         }
                         Err(e) => {
-                            out.control(error(req, ErrorCode::Internal, format!("storage: {e}")));
+                            out.control(error(req, e.code(), format!("storage: {e}")));
                             return;
                         }
                     }
@@ -824,11 +824,7 @@ async fn dispatch(
                 .chain(st.pending.drain(..).map(|p| p.waiters));
             for waiters in failed {
                 for w in waiters {
-                    w.out.control(error(
-                        w.req,
-                        ErrorCode::Internal,
-                        format!("not stored: {e}"),
-                    ));
+                    w.out.control(error(w.req, e.code(), format!("not stored: {e}")));
                 }
             }
             return Err(Box::new(e));

@@ -91,7 +91,7 @@ fn ws_error(code: ErrorCode, msg: String) -> ApiError {
         ErrorCode::Forbidden => ApiError::forbidden(msg),
         ErrorCode::NotFound | ErrorCode::NotMember => ApiError::not_found(msg),
         ErrorCode::Overloaded => ApiError::busy(1, msg),
-        ErrorCode::Internal => ApiError::unavailable(msg),
+        ErrorCode::Internal | ErrorCode::Unavailable => ApiError::unavailable(msg),
         _ => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
