@@ -3,11 +3,10 @@
 //! data dir on the same database, and a resent message id is still a
 //! duplicate of its seq there.
 
-mod pg_common;
+mod common;
 
-use chalktalk::config::{Config, StoreConfig};
-use chalktalk_adapters::postgres::test_server::TestServer;
-use chalktalk_protocol::{ClientMsg, Reply, ThreadKind};
+use chalktalk_protocol::{ClientMsg, Reply, Role, ThreadKind};
+use common::{TestServer, postgres, relate};
 
 fn send(thread: &str, n: u64) -> ClientMsg {
     ClientMsg::Send {
@@ -21,22 +20,12 @@ fn send(thread: &str, n: u64) -> ClientMsg {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_history_survives_on_postgres() {
-    let pg = TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests(dir.path());
-    config.store = StoreConfig::Postgres {
-        url: pg.fresh_db().await,
-    };
-    let node = chalktalk::server::start(&config).await.unwrap();
+    let (_pg, store) = postgres::start().await;
+    let mut node = TestServer::builder().postgres(&store).start().await;
     // The coach and the athlete work together (relationship facts, also in
     // PostgreSQL): the matrix lets them message each other.
-    let facts = &node.app.perms.facts;
-    facts.invite("coach", "athlete").await.expect("invite");
-    facts
-        .respond("coach", "athlete", true)
-        .await
-        .expect("accept");
-    let c = pg_common::connect(&format!("ws://{}/ws", node.addr), "d").await;
+    relate(&node, "coach", "athlete").await;
+    let c = node.connect("coach", Role::Coach, "d").await;
     let Reply::ThreadCreated { thread } = c
         .request(ClientMsg::CreateThread {
             kind: ThreadKind::Direct,
@@ -55,13 +44,11 @@ async fn chat_history_survives_on_postgres() {
         assert_eq!(seq, n);
     }
     drop(c);
-    node.shutdown().await;
+    node.stop().await;
 
-    let empty = tempfile::tempdir().unwrap();
-    let mut config2 = Config::for_tests(empty.path());
-    config2.store = config.store.clone();
-    let node = chalktalk::server::start(&config2).await.unwrap();
-    let c = pg_common::connect(&format!("ws://{}/ws", node.addr), "again").await;
+    // A new node with an empty data dir on the same database.
+    let mut node = TestServer::builder().postgres(&store).start().await;
+    let c = node.connect("coach", Role::Coach, "again").await;
     let mut seen = Vec::new();
     let mut before = None;
     loop {
@@ -89,5 +76,5 @@ async fn chat_history_survives_on_postgres() {
         panic!("resend not acked")
     };
     assert_eq!((seq, dup), (7, true));
-    node.shutdown().await;
+    node.stop().await;
 }

@@ -3,26 +3,39 @@
 //! PostgreSQL database (`CHALKTALK_STORE`, a server the test starts), the
 //! process is SIGKILLed mid-load and a new one is started on the same
 //! database with an EMPTY data dir: every op any client saw acked must be
-//! served under the seq it was acked with. Self-contained (no
-//! `tests/common`): its helpers are in `pg_common/`.
+//! served under the seq it was acked with.
 
-mod pg_common;
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chalktalk_adapters::postgres::test_server::TestServer;
-use chalktalk_protocol::{Annotation, ClientMsg, JoinMode, Reply};
-use pg_common::{Node, add, connect};
+use chalktalk_protocol::{Annotation, ClientMsg, JoinMode, Reply, Role};
+use common::{TestServer, add, line, postgres};
+
+/// Adds a line annotation `id` at `t_ms` (op id `id`).
+fn add_line(room: &str, id: &str, t_ms: u64) -> ClientMsg {
+    add(room, id, line(id, t_ms))
+}
+
+/// `chalktalk serve` as a child process on the PostgreSQL database
+/// `store`, with `dir` as its data dir.
+async fn start_node(dir: &std::path::Path, store: &str) -> TestServer {
+    TestServer::builder()
+        .child()
+        .in_dir(dir)
+        .env("CHALKTALK_STORE", store)
+        .start()
+        .await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_on_postgres_loses_no_acked_op() {
-    let pg = TestServer::start();
-    let store = pg.fresh_db().await;
+    let (_pg, store) = postgres::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::start(dir.path(), &store).await;
-    let coach = connect(&node.url, "d").await;
+    let mut node = start_node(dir.path(), &store).await;
+    let coach = node.connect("coach", Role::Coach, "d").await;
     let mut rooms = Vec::new();
     for r in 0..4 {
         match coach
@@ -43,12 +56,14 @@ async fn kill_dash_nine_on_postgres_loses_no_acked_op() {
     let mut writers = Vec::new();
     for (r, room) in rooms.iter().enumerate() {
         for w in 0..4 {
-            let c = connect(&node.url, &format!("w{r}{w}")).await;
+            let c = node
+                .connect("coach", Role::Coach, &format!("w{r}{w}"))
+                .await;
             let (room, acked) = (room.clone(), acked.clone());
             writers.push(tokio::spawn(async move {
                 for n in 0.. {
                     let id = format!("w{w}-{n}");
-                    match c.request(add(&room, &id, n)).await {
+                    match c.request(add_line(&room, &id, n)).await {
                         Ok(Reply::Ack { seq, .. }) => {
                             acked.lock().unwrap().insert((room.clone(), id), seq);
                         }
@@ -73,9 +88,9 @@ async fn kill_dash_nine_on_postgres_loses_no_acked_op() {
     eprintln!("{} ops acked before kill -9", acked.len());
     // A new node with nothing on disk: everything comes from PostgreSQL.
     let empty = tempfile::tempdir().unwrap();
-    let node = Node::start(empty.path(), &store).await;
-    let c = connect(&node.url, "after").await;
-    let mut checker = connect(&node.url, "check").await;
+    let node = start_node(empty.path(), &store).await;
+    let c = node.connect("coach", Role::Coach, "after").await;
+    let mut checker = node.connect("coach", Role::Coach, "check").await;
     let mut checked = 0u64;
     for room in &rooms {
         let Reply::Joined {
@@ -110,15 +125,16 @@ async fn kill_dash_nine_on_postgres_loses_no_acked_op() {
         for ((r, id), seq) in acked.iter().filter(|((r, _), _)| r == room) {
             checked += 1;
             if checked.is_multiple_of(300) {
-                checker = connect(&node.url, "check").await;
+                checker = node.connect("coach", Role::Coach, "check").await;
             }
-            let Reply::Ack { seq: again, dup } = checker.request(add(r, id, 0)).await.unwrap()
+            let Reply::Ack { seq: again, dup } = checker.request(add_line(r, id, 0)).await.unwrap()
             else {
                 panic!("ack expected for {id}")
             };
             assert_eq!((again, dup), (*seq, true), "{id}");
         }
-        let Reply::Ack { seq, dup: false } = c.request(add(room, "fresh", 0)).await.unwrap() else {
+        let Reply::Ack { seq, dup: false } = c.request(add_line(room, "fresh", 0)).await.unwrap()
+        else {
             panic!("fresh op refused")
         };
         assert_eq!(seq, snapshot.seq + 1);

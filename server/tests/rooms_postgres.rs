@@ -3,14 +3,13 @@
 //! an empty data dir on the same database, a device resumes with `since`
 //! and gets exactly the events it missed, then live events again.
 
-mod pg_common;
+mod common;
 
 use std::time::Duration;
 
-use chalktalk::config::{Config, StoreConfig};
-use chalktalk_adapters::postgres::test_server::TestServer;
 use chalktalk_protocol::client::Client;
-use chalktalk_protocol::{ClientMsg, JoinMode, Reply, RoomOp, ServerFrame};
+use chalktalk_protocol::{ClientMsg, JoinMode, Reply, Role, RoomOp, ServerFrame};
+use common::{TestServer, add, line, postgres};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -28,7 +27,7 @@ async fn next_event(c: &mut Client) -> (u64, String) {
 }
 
 async fn ack(c: &Client, room: &str, id: &str) -> u64 {
-    match c.request(pg_common::add(room, id, 0)).await.unwrap() {
+    match c.request(add(room, id, line(id, 0))).await.unwrap() {
         Reply::Ack { seq, dup: false } => seq,
         other => panic!("{id}: {other:?}"),
     }
@@ -36,16 +35,10 @@ async fn ack(c: &Client, room: &str, id: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn co_annotation_and_resume_on_postgres() {
-    let pg = TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests(dir.path());
-    config.store = StoreConfig::Postgres {
-        url: pg.fresh_db().await,
-    };
-    let node = chalktalk::server::start(&config).await.unwrap();
-    let url = format!("ws://{}/ws", node.addr);
-    let a = pg_common::connect(&url, "laptop").await;
-    let mut b = pg_common::connect(&url, "tablet").await;
+    let (_pg, store) = postgres::start().await;
+    let mut node = TestServer::builder().postgres(&store).start().await;
+    let a = node.connect("coach", Role::Coach, "laptop").await;
+    let mut b = node.connect("coach", Role::Coach, "tablet").await;
     let Reply::RoomCreated { room } = a
         .request(ClientMsg::CreateRoom {
             video_id: "v".into(),
@@ -71,14 +64,11 @@ async fn co_annotation_and_resume_on_postgres() {
         assert_eq!(ack(&a, &room, &format!("a{n}")).await, n);
     }
     drop(a);
-    node.shutdown().await;
+    node.stop().await;
 
-    let empty = tempfile::tempdir().unwrap();
-    let mut config2 = Config::for_tests(empty.path());
-    config2.store = config.store.clone();
-    let node = chalktalk::server::start(&config2).await.unwrap();
-    let url = format!("ws://{}/ws", node.addr);
-    let mut b = pg_common::connect(&url, "tablet").await;
+    // A new node with an empty data dir on the same database.
+    let mut node = TestServer::builder().postgres(&store).start().await;
+    let mut b = node.connect("coach", Role::Coach, "tablet").await;
     match b.join_room(&room, Some(10), |_, _| {}).await.unwrap() {
         Reply::Joined {
             mode: JoinMode::Replay { since, head },
@@ -102,9 +92,9 @@ async fn co_annotation_and_resume_on_postgres() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    let a = pg_common::connect(&url, "laptop").await;
+    let a = node.connect("coach", Role::Coach, "laptop").await;
     a.join_room(&room, None, |_, _| {}).await.unwrap();
     assert_eq!(ack(&a, &room, "after").await, 21);
     assert_eq!(next_event(&mut b).await, (21, "after".to_string()));
-    node.shutdown().await;
+    node.stop().await;
 }

@@ -7,18 +7,19 @@
 //! stopped under load refuses ops (never acks them) and the node serves
 //! again once it is back, with every acked op kept.
 
-mod pg_common;
+mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chalktalk::config::{Config, StoreConfig};
-use chalktalk_adapters::postgres::test_server::TestServer;
-use chalktalk_protocol::{ClientMsg, JoinMode, Reply};
+use chalktalk_protocol::{ClientMsg, JoinMode, Reply, Role};
+use common::{TestServer, add, line, postgres};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// `GET path` over plain HTTP/1.1; the status code (0 if no answer).
+/// `GET path` over plain HTTP/1.1; the status code (0 if no answer:
+/// unlike the common client, it neither panics nor waits long).
 async fn status(addr: SocketAddr, path: &str) -> u16 {
     let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
         return 0;
@@ -53,28 +54,26 @@ async fn wait_for(addr: SocketAddr, code: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_on_postgres_goes_red_and_back() {
-    let mut pg = TestServer::start();
-    let external = std::env::var_os("CHALKTALK_TEST_POSTGRES").is_some();
+    let (mut pg, store) = postgres::start().await;
+    let external = postgres::outside();
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path());
-    config.store = StoreConfig::Postgres {
-        url: pg.fresh_db().await,
-    };
+    config.store = StoreConfig::Postgres { url: store.clone() };
     // `migrate` first, then again: nothing to do the second time.
     let first = chalktalk::migrate::run(&config).await.unwrap();
     assert!(first.contains("applied"), "{first}");
     let again = chalktalk::migrate::run(&config).await.unwrap();
     assert!(again.contains("nothing to do"), "{again}");
 
-    let node = chalktalk::server::start(&config).await.unwrap();
-    wait_for(node.addr, 200).await;
+    let mut node = TestServer::builder().postgres(&store).start().await;
+    wait_for(node.addr(), 200).await;
     if !external {
         pg.stop();
-        wait_for(node.addr, 503).await;
+        wait_for(node.addr(), 503).await;
         pg.resume();
-        wait_for(node.addr, 200).await;
+        wait_for(node.addr(), 200).await;
     }
-    node.shutdown().await;
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +108,7 @@ async fn unreachable_store_stops_start_naming_the_setting() {
 /// Sends op `op-{n}`; `Some((op id, seq))` if acked within 10 s.
 async fn send(c: &chalktalk_protocol::client::Client, room: &str, n: u64) -> Option<(String, u64)> {
     let id = format!("op-{n}");
-    let msg = pg_common::add(room, &id, n);
+    let msg = add(room, &id, line(&id, n));
     match tokio::time::timeout(Duration::from_secs(10), c.request(msg)).await {
         Ok(Ok(Reply::Ack { seq, .. })) => Some((id, seq)),
         _ => None,
@@ -123,18 +122,12 @@ async fn send(c: &chalktalk_protocol::client::Client, room: &str, n: u64) -> Opt
 /// during or after is in the room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_down_mid_load_then_back() {
-    if std::env::var_os("CHALKTALK_TEST_POSTGRES").is_some() {
+    if postgres::outside() {
         return; // cannot stop an outside server
     }
-    let mut pg = TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests(dir.path());
-    config.store = StoreConfig::Postgres {
-        url: pg.fresh_db().await,
-    };
-    let node = chalktalk::server::start(&config).await.unwrap();
-    let url = format!("ws://{}/ws", node.addr);
-    let c = pg_common::connect(&url, "d").await;
+    let (mut pg, store) = postgres::start().await;
+    let mut node = TestServer::builder().postgres(&store).start().await;
+    let c = node.connect("coach", Role::Coach, "d").await;
     let Reply::RoomCreated { room } = c
         .request(ClientMsg::CreateRoom {
             video_id: "v".into(),
@@ -171,7 +164,7 @@ async fn database_down_mid_load_then_back() {
     let c = loop {
         // The room may have been stopped by its supervisor: a new
         // connection and a new op bring it back from the store.
-        let c = pg_common::connect(&url, "again").await;
+        let c = node.connect("coach", Role::Coach, "again").await;
         n += 1;
         if let Some((id, seq)) = send(&c, &room, n).await {
             acked.insert(id, seq);
@@ -203,5 +196,5 @@ async fn database_down_mid_load_then_back() {
     for (id, seq) in &acked {
         assert!(have.contains(id.as_str()), "acked {id} (seq {seq}) lost");
     }
-    node.shutdown().await;
+    node.stop().await;
 }

@@ -2,7 +2,8 @@
 //! uses: the one server type ([`TestServer`], tests/common/server.rs: in
 //! this process or as a child that tests can `kill -9`, behind a proxy that
 //! cuts or stalls links), the REST and account helpers (api.rs), the raw
-//! HTTP client (client.rs), a real redis-server (redis.rs), media helpers
+//! HTTP client (client.rs), a real redis-server (redis.rs), a real
+//! PostgreSQL with a fresh database (postgres.rs), media helpers
 //! (media.rs), real WebSocket clients from the protocol crate's `client`
 //! feature, and small helpers to wait for specific pushes.
 #![allow(dead_code)]
@@ -10,6 +11,7 @@
 pub mod api;
 pub mod client;
 pub mod media;
+pub mod postgres;
 pub mod proxy;
 pub mod redis;
 pub mod server;

@@ -6,7 +6,8 @@
 //!   [`Builder::redis`], [`Builder::rate_limits`]), another node's accounts
 //!   ([`Builder::accounts_of`]) or a store of the test's own
 //!   ([`Builder::store`]); the app is reachable through
-//!   [`TestServer::app`].
+//!   [`TestServer::app`]; or on a PostgreSQL database
+//!   ([`Builder::postgres`], see `postgres.rs`).
 //! - As a child process ([`Builder::child`]): `chalktalk serve` with its
 //!   environment ([`Builder::env`], [`Builder::env_remove`]) and, if asked,
 //!   its logs ([`Builder::capture_stderr`]); [`TestServer::kill9`] ends it
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chalktalk::app::App;
-use chalktalk::config::Config;
+use chalktalk::config::{Config, StoreConfig};
 use chalktalk::gateway::Running;
 use chalktalk_actors::store::Store;
 use chalktalk_adapters::EmbeddedStore;
@@ -53,6 +54,9 @@ enum Stores {
     AccountsOf(Arc<EmbeddedStore>),
     /// The test's own rooms store, no media pipeline, no accounts.
     Custom(Arc<dyn Store>),
+    /// The stores the configuration names (`chalktalk::server::start`):
+    /// a PostgreSQL database for rooms, media and accounts.
+    Configured,
 }
 
 /// How the node runs.
@@ -153,6 +157,15 @@ impl Builder {
     pub fn store(mut self, store: Arc<dyn Store>) -> Builder {
         self.mode = Mode::InProcess(Stores::Custom(store));
         self
+    }
+
+    /// Rooms, media and accounts in the PostgreSQL database at `url`, as
+    /// `CHALKTALK_STORE=postgres://...` does (in-process nodes; a child
+    /// takes `.env("CHALKTALK_STORE", url)`).
+    pub fn postgres(mut self, url: &str) -> Builder {
+        self.mode = Mode::InProcess(Stores::Configured);
+        let url = url.to_string();
+        self.config(move |c| c.store = StoreConfig::Postgres { url })
     }
 
     /// An environment variable of the child process.
@@ -297,6 +310,7 @@ impl TestServer {
         let c = &self.config;
         let r = match stores {
             Stores::Custom(store) => chalktalk::server::start_with_store(c, store.clone()).await,
+            Stores::Configured => chalktalk::server::start(c).await,
             Stores::Embedded | Stores::AccountsOf(_) => {
                 let store = EmbeddedStore::open(self.dir.path()).map_err(|e| e.to_string())?;
                 let (media, kv): (Option<Arc<EmbeddedStore>>, Arc<EmbeddedStore>) = match stores {
@@ -336,7 +350,8 @@ impl TestServer {
             };
         }
         let mut child = cmd.spawn().expect("spawn chalktalk serve");
-        for _ in 0..400 {
+        // Up to 20 s: a node on PostgreSQL migrates a fresh database first.
+        for _ in 0..800 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
