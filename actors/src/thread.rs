@@ -591,9 +591,7 @@ async fn dispatch(
             tokio::spawn(async move {
                 match store.put_cursor(&thread, &cursor).await {
                     Ok(()) => out.control(ok(req, Reply::Done)),
-                    Err(e) => {
-                        out.control(error(req, e.code(), format!("not stored: {e}")))
-                    }
+                    Err(e) => out.control(error(req, e.code(), format!("not stored: {e}"))),
                 }
             });
         }

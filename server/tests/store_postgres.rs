@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chalktalk::config::{Config, StoreConfig};
-use chalktalk_protocol::{ClientMsg, JoinMode, Reply, Role};
+use chalktalk_protocol::client::ClientError;
+use chalktalk_protocol::{ClientMsg, ErrorCode, JoinMode, Reply, Role};
 use common::{TestServer, add, line, postgres};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -149,15 +150,35 @@ async fn database_down_mid_load_then_back() {
 
     pg.stop();
     let mut refused = 0;
+    let mut unavailable = 0;
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
         n += 1;
-        match send(&c, &room, n).await {
-            Some((id, seq)) => panic!("{id} acked (seq {seq}) with the database down"),
-            None => refused += 1,
+        let id = format!("op-{n}");
+        let msg = add(&room, &id, line(&id, n));
+        match tokio::time::timeout(Duration::from_secs(10), c.request(msg)).await {
+            Ok(Ok(r)) => panic!("{id} answered {r:?} with the database down"),
+            Ok(Err(ClientError::Server {
+                code: ErrorCode::Unavailable,
+                ..
+            })) => unavailable += 1,
+            // The room restarting after its failed commit.
+            Ok(Err(ClientError::Server {
+                code: ErrorCode::Internal,
+                msg,
+            })) if msg.contains("restarted") => {}
+            Ok(Err(e)) => panic!("{id} refused with {e:?}, not `unavailable`"),
+            Err(_) => {}
         }
+        refused += 1;
+        // Refusals come back at once: stay under the frame rate limit.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(refused > 0);
+    assert!(
+        unavailable > 0,
+        "a write with the database down is answered `unavailable`"
+    );
 
     pg.resume();
     let deadline = Instant::now() + Duration::from_secs(60);

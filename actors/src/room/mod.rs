@@ -824,7 +824,8 @@ async fn dispatch(
                 .chain(st.pending.drain(..).map(|p| p.waiters));
             for waiters in failed {
                 for w in waiters {
-                    w.out.control(error(w.req, e.code(), format!("not stored: {e}")));
+                    w.out
+                        .control(error(w.req, e.code(), format!("not stored: {e}")));
                 }
             }
             return Err(Box::new(e));
