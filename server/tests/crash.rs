@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chalktalk_protocol::{ClientMsg, JoinMode, Reply, Role};
+use chalktalk_protocol::{Reply, Role};
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,19 +83,7 @@ async fn kill_dash_nine_under_load_loses_no_acked_op() {
     .await;
     let mut checked = 0u64;
     for room in &rooms {
-        let Reply::Joined {
-            mode: JoinMode::Snapshot { snapshot },
-            ..
-        } = c
-            .request(ClientMsg::JoinRoom {
-                room: room.clone(),
-                since: None,
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("snapshot expected");
-        };
+        let snapshot = common::snapshot(&c, room).await;
         let have: BTreeMap<&str, &chalktalk_protocol::Annotation> = snapshot
             .annotations
             .iter()

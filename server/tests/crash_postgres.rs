@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chalktalk_protocol::{Annotation, ClientMsg, JoinMode, Reply, Role};
+use chalktalk_protocol::{Annotation, ClientMsg, Reply, Role};
 use common::{TestServer, add, line, postgres};
 
 /// Adds a line annotation `id` at `t_ms` (op id `id`).
@@ -93,19 +93,7 @@ async fn kill_dash_nine_on_postgres_loses_no_acked_op() {
     let mut checker = node.connect("coach", Role::Coach, "check").await;
     let mut checked = 0u64;
     for room in &rooms {
-        let Reply::Joined {
-            mode: JoinMode::Snapshot { snapshot },
-            ..
-        } = c
-            .request(ClientMsg::JoinRoom {
-                room: room.clone(),
-                since: None,
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("snapshot expected");
-        };
+        let snapshot = common::snapshot(&c, room).await;
         let have: BTreeMap<&str, &Annotation> = snapshot
             .annotations
             .iter()

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use chalktalk_protocol::client::Client;
-use chalktalk_protocol::{ClientMsg, JoinMode, Reply, Role, RoomOp, ServerFrame};
+use chalktalk_protocol::{JoinMode, Reply, Role, RoomOp, ServerFrame};
 use common::{TestServer, add, line, postgres};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -39,17 +39,7 @@ async fn co_annotation_and_resume_on_postgres() {
     let mut node = TestServer::builder().postgres(&store).start().await;
     let a = node.connect("coach", Role::Coach, "laptop").await;
     let mut b = node.connect("coach", Role::Coach, "tablet").await;
-    let Reply::RoomCreated { room } = a
-        .request(ClientMsg::CreateRoom {
-            video_id: "v".into(),
-            aspect: None,
-            fps: None,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("room not created")
-    };
+    let room = common::create_room(&a, "v").await;
     for c in [&a, &b] {
         let r = c.join_room(&room, None, |_, _| {}).await.unwrap();
         assert!(matches!(r, Reply::Joined { .. }), "{r:?}");

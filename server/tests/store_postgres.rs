@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chalktalk::config::{Config, StoreConfig};
 use chalktalk_protocol::client::ClientError;
-use chalktalk_protocol::{ClientMsg, ErrorCode, JoinMode, Reply, Role};
+use chalktalk_protocol::{ErrorCode, Reply, Role};
 use common::{TestServer, add, line, postgres};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -129,17 +129,7 @@ async fn database_down_mid_load_then_back() {
     let (mut pg, store) = postgres::start().await;
     let mut node = TestServer::builder().postgres(&store).start().await;
     let c = node.connect("coach", Role::Coach, "d").await;
-    let Reply::RoomCreated { room } = c
-        .request(ClientMsg::CreateRoom {
-            video_id: "v".into(),
-            aspect: None,
-            fps: None,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("room not created")
-    };
+    let room = common::create_room(&c, "v").await;
     let mut acked: BTreeMap<String, u64> = BTreeMap::new();
     let mut n = 0u64;
     for _ in 0..50 {
@@ -199,19 +189,7 @@ async fn database_down_mid_load_then_back() {
         let (id, seq) = send(&c, &room, n).await.expect("ack after the restart");
         acked.insert(id, seq);
     }
-    let Reply::Joined {
-        mode: JoinMode::Snapshot { snapshot },
-        ..
-    } = c
-        .request(ClientMsg::JoinRoom {
-            room: room.clone(),
-            since: None,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("snapshot expected")
-    };
+    let snapshot = common::snapshot(&c, &room).await;
     let have: std::collections::BTreeSet<&str> =
         snapshot.annotations.iter().map(|a| a.id.as_str()).collect();
     for (id, seq) in &acked {

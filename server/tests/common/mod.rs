@@ -155,6 +155,17 @@ pub async fn join(c: &Client, room: &str, since: Option<u64>) -> Reply {
     .expect("join")
 }
 
+/// Joins `room` from scratch and returns the snapshot it answers with.
+pub async fn snapshot(c: &Client, room: &str) -> chalktalk_protocol::RoomSnapshot {
+    match join(c, room, None).await {
+        Reply::Joined {
+            mode: chalktalk_protocol::JoinMode::Snapshot { snapshot },
+            ..
+        } => snapshot,
+        other => panic!("snapshot expected, got {other:?}"),
+    }
+}
+
 /// A coach with a room and an athlete invited; both joined.
 pub async fn coach_and_athlete(s: &TestServer) -> (Client, Client, String) {
     let coach = s.connect("coach", Role::Coach, "laptop").await;
