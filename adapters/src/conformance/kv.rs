@@ -17,6 +17,7 @@ pub async fn run_all(kv: Arc<dyn Kv>) {
     conditional_batches(&*kv).await;
     prefix_scans(&*kv).await;
     batch_is_atomic(&*kv).await;
+    conditions_on_one_partition(&*kv).await;
 }
 
 /// Insert-if-absent, compare-and-set, deletes.
@@ -114,10 +115,11 @@ pub async fn prefix_scans(kv: &dyn Kv) {
 }
 
 /// A batch whose second condition fails writes nothing, not even the writes
-/// that a passing first condition guarded.
+/// that a passing first condition guarded (both in one partition).
 pub async fn batch_is_atomic(kv: &dyn Kv) {
-    let a = unique("reservation");
-    let b = unique("record");
+    let p = unique("owner");
+    let a = format!("{p}/reservation");
+    let b = format!("{p}/record");
     kv.apply(KvBatch::default().put(NS, b.clone(), b"taken".to_vec()))
         .await
         .unwrap();
@@ -136,4 +138,46 @@ pub async fn batch_is_atomic(kv: &dyn Kv) {
     assert!(kv.apply(batch).await.unwrap());
     assert_eq!(kv.get(NS, &a).await.unwrap(), Some(b"mine".to_vec()));
     assert_eq!(kv.get(NS, &b).await.unwrap(), None);
+}
+
+/// Conditions on two partitions are refused before anything is written;
+/// writes outside the conditions' partition follow a condition that held
+/// and are skipped when it failed.
+pub async fn conditions_on_one_partition(kv: &dyn Kv) {
+    let a = unique("left");
+    let b = unique("right");
+    let spanning = KvBatch::default()
+        .if_absent(NS, a.clone())
+        .if_absent(NS, b.clone())
+        .put(NS, a.clone(), b"x".to_vec());
+    match kv.apply(spanning).await {
+        Err(chalktalk_actors::store::StoreError::Conflict(_)) => {}
+        other => panic!("conditions on two partitions: expected Conflict, got {other:?}"),
+    }
+    assert_eq!(kv.get(NS, &a).await.unwrap(), None);
+    // One partition across namespaces: `a` and `a/x` in two namespaces.
+    let across_ns = KvBatch::default()
+        .if_absent(NS, format!("{a}/x"))
+        .if_absent(OTHER_NS, a.clone())
+        .put(OTHER_NS, a.clone(), b"ns".to_vec());
+    assert!(
+        kv.apply(across_ns).await.unwrap(),
+        "one partition, two namespaces"
+    );
+    assert!(
+        kv.apply(KvBatch::default().delete(OTHER_NS, a.clone()))
+            .await
+            .unwrap()
+    );
+    let guarded = |v: &[u8]| {
+        KvBatch::default()
+            .if_absent(NS, a.clone())
+            .put(NS, a.clone(), v.to_vec())
+            .put(OTHER_NS, b.clone(), v.to_vec())
+    };
+    assert!(kv.apply(guarded(b"1")).await.unwrap());
+    assert_eq!(kv.get(OTHER_NS, &b).await.unwrap(), Some(b"1".to_vec()));
+    assert!(!kv.apply(guarded(b"2")).await.unwrap());
+    assert_eq!(kv.get(OTHER_NS, &b).await.unwrap(), Some(b"1".to_vec()));
+    assert_eq!(kv.get(NS, &a).await.unwrap(), Some(b"1".to_vec()));
 }

@@ -93,6 +93,7 @@ impl Kv for EmbeddedStore {
     }
 
     async fn apply(&self, batch: KvBatch) -> Result<bool, StoreError> {
+        batch.cond_partition()?;
         self.write_kv(batch).await
     }
 }

@@ -49,6 +49,7 @@ impl Kv for PgStore {
     }
 
     async fn apply(&self, batch: KvBatch) -> Result<bool, StoreError> {
+        batch.cond_partition()?;
         if batch.writes.is_empty() && batch.conds.is_empty() {
             return Ok(true);
         }
