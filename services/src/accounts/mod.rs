@@ -23,6 +23,8 @@ pub mod revocations;
 pub mod service;
 pub mod sessions;
 mod store;
+#[cfg(test)]
+mod store_tests;
 mod throttle;
 pub mod totp;
 

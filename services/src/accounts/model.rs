@@ -2,7 +2,8 @@
 //! accounts, sessions and permissions (issue 4). Accounts are stored in the
 //! key-value port (`chalktalk_adapters::kv`) under namespace [`NS_ACCOUNT`], key =
 //! user id, value = MessagePack (named) of [`Account`]; the email index is
-//! [`NS_EMAIL`], key = normalised email, value = user id bytes.
+//! [`NS_EMAIL`], key = normalised email, value = a
+//! `Reservation` of the user id (MessagePack; see `store.rs`).
 
 use chalktalk_protocol::{Role, UserId};
 use serde::{Deserialize, Serialize};

@@ -108,7 +108,7 @@ impl Accounts {
             None => None,
         };
         Ok(Accounts {
-            store: AccountStore { kv: kv.clone() },
+            store: AccountStore::new(kv.clone()),
             sessions: Sessions {
                 kv,
                 refresh_ttl_ms: cfg.refresh_ttl.as_millis() as u64,

@@ -119,22 +119,36 @@ impl Facts {
     }
 
     /// Writes `new` if the record is still `old` (bytes).
+    ///
+    /// The condition sits on the coach's partition (the record `coach/athlete`
+    /// and the coach-side active index `coach/athlete` live there); the
+    /// athlete-side indexes live in the athlete's partition, which one
+    /// condition cannot cover (`chalktalk_adapters::kv`). So the entries a
+    /// change adds on the athlete's side are written *before* the
+    /// conditional batch and the ones it removes *after* it: a crash or a
+    /// lost race leaves at most an extra athlete-side entry, and every
+    /// reader of that side confirms each entry against the record
+    /// ([`Facts::of_athlete`], [`Facts::active_coaches`]).
     async fn swap(&self, old: Option<Vec<u8>>, new: &Relationship) -> Result<bool, FactsError> {
         let key = pair(&new.coach, &new.athlete);
+        let back = pair(&new.athlete, &new.coach);
+        let active = match (new.state, new.since_ms) {
+            (RelState::Active, Some(since)) => Some(since),
+            _ => None,
+        };
+        let mut before = KvBatch::default().put(NS_REL_ATHLETE, back.clone(), Vec::new());
+        if active.is_some() {
+            before = before.put(NS_ACTIVE_ATHLETE, back.clone(), Vec::new());
+        }
+        self.kv()?.apply(before).await?;
         let batch = match old {
             Some(b) => KvBatch::default().if_equals(NS_REL, key.clone(), b),
             None => KvBatch::default().if_absent(NS_REL, key.clone()),
         };
-        let back = pair(&new.athlete, &new.coach);
-        let batch =
-            batch
-                .put(NS_REL, key.clone(), enc(new)?)
-                .put(NS_REL_ATHLETE, back.clone(), Vec::new());
-        let batch = match (new.state, new.since_ms) {
-            (RelState::Active, Some(since)) => batch
-                .put(NS_ACTIVE_COACH, key, since.to_be_bytes().to_vec())
-                .put(NS_ACTIVE_ATHLETE, back, Vec::new()),
-            _ => batch
+        let batch = batch.put(NS_REL, key.clone(), enc(new)?);
+        let batch = match active {
+            Some(since) => batch.put(NS_ACTIVE_COACH, key, since.to_be_bytes().to_vec()),
+            None => batch
                 .delete(NS_ACTIVE_COACH, key)
                 .delete(NS_ACTIVE_ATHLETE, back),
         };
@@ -282,17 +296,27 @@ impl Facts {
             .collect())
     }
 
-    /// ACTIVE coaches of `athlete` (one scan of the active index).
+    /// ACTIVE coaches of `athlete`: one scan of the athlete-side active
+    /// index, each entry confirmed against the record it mirrors (an entry
+    /// can outlive its relationship, see [`Facts::swap`]).
     pub async fn active_coaches(&self, athlete: &str) -> Result<Vec<String>, StoreError> {
         let Some(kv) = &self.kv else {
             return Ok(vec![]);
         };
         let prefix = format!("{athlete}/");
         let rows = kv.scan(NS_ACTIVE_ATHLETE, &prefix, MAX_LIST).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(k, _)| k.strip_prefix(&prefix).map(str::to_string))
-            .collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, _) in rows {
+            let Some(coach) = k.strip_prefix(&prefix) else {
+                continue;
+            };
+            if let Some((r, _)) = self.relationship(coach, athlete).await?
+                && r.state == RelState::Active
+            {
+                out.push(coach.to_string());
+            }
+        }
+        Ok(out)
     }
 
     /// Grants `video` to `athlete` (idempotent).

@@ -71,8 +71,8 @@ async fn active_lookups_read_active_pairs_only() {
     assert_eq!(coaches, ["c", "k000"]);
     assert_eq!(
         kv.read.load(Ordering::Relaxed),
-        4,
-        "2 active athletes + 2 active coaches, nothing else"
+        6,
+        "2 active athletes + 2 active coaches, each coach confirmed by its record; nothing else"
     );
 
     // Ending leaves the index; re-inviting is not active.
@@ -83,4 +83,34 @@ async fn active_lookups_read_active_pairs_only() {
     assert_eq!(athletes[0].other, "a1");
     f.end("k000", "a1").await.expect("end");
     assert_eq!(f.active_coaches("a1").await.expect("coaches"), ["c"]);
+}
+
+/// A change whose conditional batch never happened (a crash after the
+/// athlete-side entries were written first) shows nothing on either side.
+#[tokio::test]
+async fn athlete_side_entries_without_their_record_are_not_seen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kv: Arc<dyn Kv> = EmbeddedStore::open(dir.path()).expect("open");
+    let f = Facts::new(Some(kv.clone()));
+    // What `swap` writes first when c's invitation of a is accepted, and
+    // then nothing else: the record still says "invited".
+    f.invite("c", "a").await.expect("invite");
+    kv.apply(
+        KvBatch::default()
+            .put(NS_REL_ATHLETE, "a/c", Vec::new())
+            .put(NS_ACTIVE_ATHLETE, "a/c", Vec::new())
+            .put(NS_REL_ATHLETE, "a/ghost", Vec::new())
+            .put(NS_ACTIVE_ATHLETE, "a/ghost", Vec::new()),
+    )
+    .await
+    .expect("write");
+    assert!(f.active_coaches("a").await.expect("coaches").is_empty());
+    let of = f.of_athlete("a").await.expect("of athlete");
+    assert_eq!(of.len(), 1, "{of:?}");
+    assert_eq!(of[0].state, RelState::Invited);
+    assert!(f.active_athletes("c").await.expect("athletes").is_empty());
+    // Accepting for real makes it visible on both sides.
+    f.respond("c", "a", true).await.expect("accept");
+    assert_eq!(f.active_coaches("a").await.expect("coaches"), ["c"]);
+    assert_eq!(f.active_athletes("c").await.expect("athletes").len(), 1);
 }
