@@ -10,12 +10,16 @@
 //! | [`revocations::Revocations`] | [`revocations`] | embedded (in [`revocations`]), [`revocations::RedisRevocations`] |
 //! | [`ratelimit::Limiter`] | [`ratelimit`] | [`ratelimit::LocalLimiter`], [`ratelimit::RedisLimiter`] |
 //!
+//! [`copy`] lists everything a store holds ([`copy::Export`], embedded and
+//! PostgreSQL) and moves it to another store (`chalktalk store copy`).
+//!
 //! Every adapter of a port passes the same suite in [`conformance`]
 //! (feature `conformance`, on in tests).
 
 pub mod blob;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod copy;
 pub mod embedded;
 pub mod kv;
 pub mod postgres;

@@ -17,3 +17,4 @@ pub mod openapi;
 pub mod permissions;
 pub mod ratelimit;
 pub mod server;
+pub mod store_copy;

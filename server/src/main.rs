@@ -56,12 +56,34 @@ enum Command {
     /// Accounts (run while the node is stopped).
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Moving and counting a deployment's records (run with the source's
+    /// nodes stopped).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Benchmarks: runs `chalktalk-bench` (beside this binary) with these
     /// arguments; each prints one JSON object (see docs/BENCHMARKS.md).
     #[command(disable_help_flag = true)]
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copies every record from one store into another and verifies each
+    /// (resumable: run it again after an interruption). A store is
+    /// `embedded:DIR` or `postgres://user@host[:port]/db`.
+    Copy {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
+    /// Counts the records of a store, by kind.
+    Count {
+        #[arg(long)]
+        store: String,
     },
 }
 
@@ -176,6 +198,19 @@ fn main() -> anyhow::Result<()> {
                 &config, &email, role,
             ))?;
             println!("{id}");
+            Ok(())
+        }
+        Command::Store(StoreCommand::Copy { from, to }) => {
+            let done = rt.block_on(chalktalk::store_copy::run_copy(&from, &to))?;
+            println!(
+                "copied and verified: {}",
+                chalktalk::store_copy::describe(&done)
+            );
+            Ok(())
+        }
+        Command::Store(StoreCommand::Count { store }) => {
+            let s = rt.block_on(chalktalk::store_copy::run_count(&store))?;
+            println!("{}", chalktalk::store_copy::describe(&s));
             Ok(())
         }
         Command::Bench { .. } => Ok(()),

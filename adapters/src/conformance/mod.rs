@@ -5,6 +5,7 @@
 //! suites other crates run against real servers.
 
 pub mod blob;
+pub mod copy;
 pub mod kv;
 pub mod media;
 pub mod races;

@@ -71,7 +71,7 @@ pub fn enc(events: impl IntoIterator<Item = RoomEvent>) -> Vec<EncodedEvent> {
     events.into_iter().map(EncodedEvent::new).collect()
 }
 
-fn room_events_range(from: u64, to: u64) -> Vec<RoomEvent> {
+pub fn room_events_range(from: u64, to: u64) -> Vec<RoomEvent> {
     (from..=to).map(|s| room_event(s, "x")).collect()
 }
 
@@ -102,11 +102,11 @@ fn message(seq: u64) -> Message {
     }
 }
 
-fn messages_range(from: u64, to: u64) -> Vec<Message> {
+pub fn messages_range(from: u64, to: u64) -> Vec<Message> {
     (from..=to).map(message).collect()
 }
 
-fn room_meta(id: &str) -> RoomMeta {
+pub fn room_meta(id: &str) -> RoomMeta {
     RoomMeta {
         id: id.into(),
         video_id: "video-1".into(),
@@ -413,7 +413,7 @@ pub async fn message_conflicts(store: &dyn Store) {
     );
 }
 
-fn cursor(user: &str, delivered: u64, read: u64) -> Cursor {
+pub fn cursor(user: &str, delivered: u64, read: u64) -> Cursor {
     Cursor {
         user: user.into(),
         delivered,
@@ -485,7 +485,7 @@ pub async fn cursors(store: &dyn Store) {
     );
 }
 
-fn inbox_event(seq: u64) -> InboxEvent {
+pub fn inbox_event(seq: u64) -> InboxEvent {
     let notice = match seq % 3 {
         0 => Notice::Invited {
             room: format!("room-{seq}"),

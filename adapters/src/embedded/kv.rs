@@ -10,7 +10,7 @@ use super::{EmbeddedStore, unavailable};
 use crate::kv::{Kv, KvBatch, KvCond};
 
 /// (namespace, key) -> value.
-const KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
+pub(super) const KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
 
 /// The kv table of one write transaction.
 pub(super) struct KvTable<'txn>(Table<'txn, (&'static str, &'static str), &'static [u8]>);

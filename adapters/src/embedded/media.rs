@@ -29,11 +29,11 @@ use super::EmbeddedStore;
 use super::{decode, encode, unavailable};
 
 /// Asset id -> `Asset`.
-const ASSETS: TableDefinition<&str, &[u8]> = TableDefinition::new("media_assets");
+pub(super) const ASSETS: TableDefinition<&str, &[u8]> = TableDefinition::new("media_assets");
 /// (owner, asset id) -> ().
 const BY_OWNER: TableDefinition<(&str, &str), ()> = TableDefinition::new("media_assets_by_owner");
 /// Job id -> (created_ms, `JobRecord`).
-const JOBS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("media_jobs");
+pub(super) const JOBS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("media_jobs");
 /// (created_ms, job id) -> () for every job not in a final state.
 const UNFINISHED: TableDefinition<(u64, &str), ()> = TableDefinition::new("media_jobs_unfinished");
 

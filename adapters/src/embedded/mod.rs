@@ -17,6 +17,7 @@
 //!
 //! Reads: redb read transactions (MVCC snapshots) on the blocking pool.
 
+mod export;
 pub mod kv;
 pub mod media;
 

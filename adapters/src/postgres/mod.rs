@@ -22,6 +22,7 @@
 //! timed out mid-query is dropped, not returned to the pool. The pool makes
 //! new connections when the server is back, so the store recovers by itself.
 
+mod export;
 mod kv;
 mod media;
 pub mod migrate;

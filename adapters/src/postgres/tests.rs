@@ -318,3 +318,19 @@ async fn racing_writer_fails_only_its_request() {
         vec![room_event(1, "bystander")]
     );
 }
+
+/// `store copy` both ways: embedded into PostgreSQL (PostgreSQL's ports
+/// write, its export verifies) and PostgreSQL into embedded (its export
+/// reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_copy_both_ways() {
+    let server = TestServer::start();
+    let pg = open(&server.fresh_db().await).await;
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = crate::EmbeddedStore::open(dir.path()).unwrap();
+    conformance::copy::copies_everything(&*embedded, &*pg).await;
+    let pg2 = open(&server.fresh_db().await).await;
+    let dir2 = tempfile::tempdir().unwrap();
+    let embedded2 = crate::EmbeddedStore::open(dir2.path()).unwrap();
+    conformance::copy::copies_everything(&*pg2, &*embedded2).await;
+}

@@ -1,0 +1,88 @@
+//! Moving a deployment between stores (`chalktalk store copy`): the
+//! [`Export`] port that lists what a store holds, [`copy`] that moves all
+//! of it through the ordinary ports of the target, and [`Summary`] that
+//! counts both sides to verify the result.
+//!
+//! The copy writes only through the target's ports (`create_room`,
+//! `append_room_events`, `put_cursor`, `Kv::apply`, ...), so it gets the
+//! target's own checks and durability. It is resumable: rooms, threads and
+//! inboxes continue after the target's head, memberships and cursors are
+//! idempotent, key-value rows, assets and jobs are overwritten with the
+//! source's. Run it with the source node stopped.
+
+mod run;
+mod summary;
+
+use async_trait::async_trait;
+use chalktalk_actors::encoder::MediaStore;
+use chalktalk_actors::store::{Store, StoreError};
+
+use crate::kv::Kv;
+
+pub use run::{CopyError, Progress, copy};
+pub use summary::{Summary, summarize};
+
+/// What a store holds ids of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Listing {
+    /// Review rooms.
+    Rooms,
+    /// Chat threads.
+    Threads,
+    /// Users with at least one inbox event.
+    Inboxes,
+    /// Users with at least one membership.
+    Members,
+    /// Media assets.
+    Assets,
+    /// Media jobs.
+    Jobs,
+}
+
+impl Listing {
+    pub const ALL: [Listing; 6] = [
+        Listing::Rooms,
+        Listing::Threads,
+        Listing::Inboxes,
+        Listing::Members,
+        Listing::Assets,
+        Listing::Jobs,
+    ];
+}
+
+/// A key-value row: namespace, key, value.
+pub type KvRow = (String, String, Vec<u8>);
+
+/// Lists everything a store holds, in pages (byte order of ids).
+#[async_trait]
+pub trait Export: Send + Sync + 'static {
+    /// Ids of `what` greater than `after` (`""`: from the start),
+    /// ascending, at most `limit`.
+    async fn list(
+        &self,
+        what: Listing,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Key-value rows after `(ns, key)` (`("", "")`: from the start), in
+    /// (namespace, key) order, at most `limit`.
+    async fn kv_rows(&self, after: (&str, &str), limit: usize) -> Result<Vec<KvRow>, StoreError>;
+}
+
+/// Every port a deployment's data lives behind, plus [`Export`].
+pub trait Backend: Store + MediaStore + Kv + Export {}
+impl<T: Store + MediaStore + Kv + Export> Backend for T {}
+
+#[cfg(test)]
+mod tests {
+    use crate::EmbeddedStore;
+    use crate::conformance::copy::copies_everything;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded_to_embedded() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let from = EmbeddedStore::open(a.path()).unwrap();
+        let to = EmbeddedStore::open(b.path()).unwrap();
+        copies_everything(&*from, &*to).await;
+    }
+}
