@@ -39,6 +39,10 @@ pub struct TargetArgs {
     /// The target's process id, to report its memory.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// The store of the server the bench starts (`CHALKTALK_STORE`:
+    /// `embedded`, the default, or `postgres://user@host[:port]/db`).
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -50,7 +54,7 @@ pub enum BenchCommand {
     Sessions(sessions::SessionsArgs),
     /// Durable op throughput and ack latency over the WebSocket.
     Ops(ops::OpsArgs),
-    /// Durable append throughput of the embedded store alone.
+    /// Durable append throughput of a store alone (embedded by default).
     Store(StoreArgs),
     /// The video pipeline on a file, as the server runs it.
     Transcode(transcode::TranscodeArgs),
@@ -72,6 +76,10 @@ pub struct StoreArgs {
     /// Directory for the database (a fresh temporary one by default).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// `embedded` (default) or `postgres://user@host[:port]/db` (its
+    /// migrations are applied; the bench writes rooms of its own).
+    #[arg(long)]
+    pub store: Option<String>,
     /// Accepted for symmetry; output is always JSON.
     #[arg(long)]
     pub json: bool,
@@ -86,6 +94,15 @@ pub async fn run(cmd: BenchCommand) -> Result<String, BenchError> {
         BenchCommand::Transcode(a) => serde_json::to_value(transcode::run(a).await?)?,
         BenchCommand::Ratelimit(a) => serde_json::to_value(ratelimit::run(a).await?)?,
         BenchCommand::Signin(a) => serde_json::to_value(signin::run(a).await?)?,
+        BenchCommand::Store(a) if a.store.as_deref().is_some_and(|s| s != "embedded") => {
+            let url = a.store.clone().unwrap_or_default();
+            let store = chalktalk_adapters::postgres::PgStore::connect(
+                &chalktalk_adapters::postgres::PgOptions::new(&url),
+            )
+            .await?;
+            let r = store::run_any(store, a.rooms, a.ops_per_room, a.batch).await;
+            serde_json::to_value(r)?
+        }
         BenchCommand::Store(a) => {
             let dir = a
                 .dir

@@ -28,6 +28,11 @@ pub struct OpsArgs {
     pub in_flight: usize,
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// Offered load in ops/s over all writers (0: as fast as acks come).
+    /// With a rate, each op's latency counts from when it was due, so a
+    /// server that falls behind shows it (no coordinated omission).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
     #[command(flatten)]
     pub target: TargetArgs,
     #[arg(long)]
@@ -36,6 +41,10 @@ pub struct OpsArgs {
 
 #[derive(Serialize, Debug)]
 pub struct OpsReport {
+    /// `embedded` or the store URL without its password.
+    pub store: String,
+    /// The offered load (0: closed loop).
+    pub rate: u64,
     pub rooms: usize,
     pub writers: usize,
     pub in_flight: usize,
@@ -83,16 +92,30 @@ pub async fn run(a: OpsArgs) -> Result<OpsReport, BenchError> {
     let start = Instant::now();
     let (cpu0, own0) = (target.cpu_seconds(), super::target::own_cpu_seconds());
     let mut tasks = Vec::new();
+    let lanes = (a.rooms * a.writers * a.in_flight).max(1);
+    // Each lane sends one op per `every` (with a rate).
+    let every = (a.rate > 0).then(|| Duration::from_secs_f64(lanes as f64 / a.rate as f64));
     for (i, c) in writers.into_iter().enumerate() {
         let c = Arc::new(c);
         let room = rooms[i / a.writers].clone();
         for lane in 0..a.in_flight {
+            let lane_no = i * a.in_flight + lane;
             let (c, room) = (c.clone(), room.clone());
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let (mut errors, mut limited) = (0u64, 0u64);
                 let mut n = 0u64;
+                // Lanes start spread over one period.
+                let offset = every.map(|e| e.mul_f64(lane_no as f64 / lanes as f64));
                 while start.elapsed() < run_for && errors < 100 {
+                    let due = match (every, offset) {
+                        (Some(e), Some(o)) => {
+                            let due = start + o + e * n as u32;
+                            tokio::time::sleep_until(due.into()).await;
+                            due
+                        }
+                        _ => Instant::now(),
+                    };
                     let id = format!("s{i}-l{lane}-{n}");
                     n += 1;
                     let op = RoomOp::Add {
@@ -107,7 +130,7 @@ pub async fn run(a: OpsArgs) -> Result<OpsReport, BenchError> {
                             },
                         },
                     };
-                    let t = Instant::now();
+                    let t = due;
                     loop {
                         let m = ClientMsg::Op {
                             room: room.clone(),
@@ -154,6 +177,8 @@ pub async fn run(a: OpsArgs) -> Result<OpsReport, BenchError> {
     let acked = all.len() as u64;
     let s = Summary::from_micros(all);
     Ok(OpsReport {
+        store: store_name(a.target.store.as_deref()),
+        rate: a.rate,
         rooms: a.rooms,
         writers: a.writers,
         in_flight: a.in_flight,
@@ -170,4 +195,19 @@ pub async fn run(a: OpsArgs) -> Result<OpsReport, BenchError> {
         loadgen_cpu_s,
         errors,
     })
+}
+
+/// A store setting as reports show it: without a password.
+fn store_name(store: Option<&str>) -> String {
+    let Some(url) = store else {
+        return "embedded".into();
+    };
+    match url.split_once("://").and_then(|(scheme, rest)| {
+        let (user, host) = rest.split_once('@')?;
+        let (name, _) = user.split_once(':')?;
+        Some(format!("{scheme}://{name}:***@{host}"))
+    }) {
+        Some(redacted) => redacted,
+        None => url.to_string(),
+    }
 }

@@ -61,6 +61,17 @@ pub async fn run_embedded(
     bench
 }
 
+/// The same load on any store (no commit counts).
+pub async fn run_any(
+    store: Arc<dyn Store>,
+    rooms: usize,
+    ops_per_room: usize,
+    in_flight_per_room: usize,
+) -> StoreBench {
+    let ids = create_rooms(&*store, rooms).await;
+    drive(store, ids, ops_per_room, in_flight_per_room).await
+}
+
 /// Creates `rooms` new rooms (untimed) and returns their ids.
 async fn create_rooms(store: &dyn Store, rooms: usize) -> Vec<String> {
     let run_id = getrandom::u64().unwrap_or(0);

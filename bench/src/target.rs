@@ -60,18 +60,22 @@ impl Target {
             .port();
         let dir = scratch_dir("srv");
         let secret = chalktalk_actors::new_id("secret").repeat(2);
-        let child = tokio::process::Command::new(chalktalk_services::binaries::sibling(
+        let mut cmd = tokio::process::Command::new(chalktalk_services::binaries::sibling(
             chalktalk_services::binaries::SERVER,
-        ))
-        .arg("serve")
-        .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CHALKTALK_DATA_DIR", &dir)
-        .env("CHALKTALK_JWT_SECRET", &secret)
-        .env("CHALKTALK_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()?;
+        ));
+        if let Some(store) = &args.store {
+            cmd.env("CHALKTALK_STORE", store);
+        }
+        let child = cmd
+            .arg("serve")
+            .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CHALKTALK_DATA_DIR", &dir)
+            .env("CHALKTALK_JWT_SECRET", &secret)
+            .env("CHALKTALK_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
         let t = Target {
             url: format!("ws://127.0.0.1:{port}/ws"),
             pid: child.id(),
