@@ -864,7 +864,8 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
     const exp = tokenExpiryMs(this.token);
     if (exp === null) return;
     const left = exp - Date.now();
-    const before = Math.min(this.opts.refreshBeforeMs ?? 60_000, left / 2);
+    const want = this.opts.refreshBeforeMs ?? 60_000;
+    const before = want < left ? want : left / 2;
     this.refreshTimer = setTimeout(async () => {
       if (this.stopped) return;
       try {
@@ -987,9 +988,10 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
 
   /** Sends every queued durable request, in queue order. */
   private flushDurable(): void {
-    for (const d of this.durable) {
+    // A copy: replies may complete (and remove) entries while we send.
+    for (const d of [...this.durable]) {
       if (!this.isOpen()) return;
-      if (d.state === "queued") this.sendDurable(d);
+      if (d.state === "queued" && this.durable.includes(d)) this.sendDurable(d);
     }
   }
 
