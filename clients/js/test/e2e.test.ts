@@ -300,3 +300,90 @@ test("two clients, one room; a cut link resumes with no gap and no duplicate; an
     await proxy.close();
   }
 });
+
+test("a chat thread and the inbox resume across cut links: every message and notice once, in order", async (t) => {
+  if (!bin) {
+    if (process.env.CI) assert.fail("no chalktalk binary (see the first test)");
+    t.skip("no chalktalk binary");
+    return;
+  }
+  const url = `ws://127.0.0.1:${port}/ws`;
+  const proxy = new Proxy(port);
+  await proxy.listen();
+  try {
+    const coach = client(url, "coach-2", "coach", "laptop");
+    const athlete = client(`ws://127.0.0.1:${proxy.port}/ws`, "bea", "athlete", "phone");
+    const msgs: number[] = [];
+    const inbox: { seq: number; k: string }[] = [];
+    athlete.on("msg", (_t, m) => msgs.push(m.seq));
+    athlete.on("inbox", (ev) => inbox.push({ seq: ev.seq, k: ev.notice.k }));
+    coach.connect();
+    athlete.connect();
+
+    const thread = await coach.createThread("direct", ["bea"]);
+    assert.match(thread.id, /^d-[0-9a-f]{16}-[0-9a-f]{16}$/);
+    assert.deepEqual(thread.members, ["bea", "coach-2"]);
+    await athlete.openThread(thread.id);
+    await coach.openThread(thread.id);
+
+    const total = 30;
+    for (let i = 1; i <= total; i++) {
+      const ack = await coach.send(thread.id, `rep ${i}`, { msgId: `c2-${i}` });
+      assert.deepEqual(ack, { t: "ack", seq: i, dup: false });
+      if (i === 8 || i === 20) proxy.cut();
+      await sleep(5);
+    }
+    await until(() => msgs.at(-1) === total, "every message", 15_000);
+    assert.deepEqual(msgs, range(1, total));
+    assert.equal(athlete.threadSeq(thread.id), total);
+
+    // While the athlete is away and not viewing anywhere, messages become
+    // new_message notices in its inbox; after the reconnect the inbox
+    // replays from inbox_since: each notice once.
+    proxy.block = true;
+    proxy.cut();
+    await until(() => athlete.state !== "open", "offline");
+    await sleep(200); // the server sees the reset and stops counting the athlete as a viewer
+    for (let i = total + 1; i <= total + 3; i++) await coach.send(thread.id, `away ${i}`);
+    proxy.block = false;
+    await until(() => msgs.at(-1) === total + 3, "the messages sent while away", 15_000);
+    assert.deepEqual(msgs, range(1, total + 3));
+    await sleep(200);
+    const seqs = inbox.map((n) => n.seq);
+    assert.deepEqual(seqs, range(1, seqs.length), `inbox ${JSON.stringify(inbox)}`);
+    assert.equal(inbox[0]!.k, "added_to_thread");
+    // at least the three sent while the athlete was away
+    assert.ok(inbox.filter((n) => n.k === "new_message").length >= 3, JSON.stringify(inbox));
+    assert.equal(athlete.inboxSeq, seqs.length);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("a token the server refuses (4001) is replaced through refreshToken before reconnecting", async (t) => {
+  if (!bin) {
+    if (process.env.CI) assert.fail("no chalktalk binary (see the first test)");
+    t.skip("no chalktalk binary");
+    return;
+  }
+  let refreshed = 0;
+  const c = new ChalktalkClient({
+    url: `ws://127.0.0.1:${port}/ws`,
+    device: "d-4001",
+    token: signToken("not-the-server-secret-not-the-server-secret", "coach-3", "coach"),
+    refreshToken: async () => {
+      refreshed++;
+      return signToken(SECRET, "coach-3", "coach");
+    },
+    WebSocket: WebSocket as unknown as WebSocketCtor,
+    backoff: { initialMs: 20, maxMs: 100, factor: 2, jitter: 0 },
+  });
+  clients.push(c);
+  const closes: number[] = [];
+  c.on("close", (code) => closes.push(code));
+  c.connect();
+  await until(() => c.state === "open", "welcomed with the refreshed token", 10_000);
+  assert.deepEqual(closes, [4001]);
+  assert.equal(refreshed, 1);
+  assert.equal(c.welcome?.user, "coach-3");
+});
