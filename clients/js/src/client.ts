@@ -220,6 +220,8 @@ interface RoomState {
   buffer: RoomEvent[];
   waiters: { resolve: (j: JoinResult) => void; reject: (e: ChalktalkError) => void }[];
   retry: number;
+  /** The last completed join on the current connection. */
+  joined?: JoinResult;
 }
 
 type ThreadPhase = "out" | "opening" | "filling" | "in";
@@ -230,6 +232,8 @@ interface ThreadState {
   buffer: Message[];
   waiters: { resolve: (t: ThreadInfo) => void; reject: (e: ChalktalkError) => void }[];
   retry: number;
+  /** The thread as the last thread_opened described it. */
+  info?: ThreadInfo;
 }
 
 interface Conn {
@@ -417,6 +421,7 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
     }
     const s = st;
     return new Promise((resolve, reject) => {
+      if (s.phase === "in" && s.joined) return resolve({ ...s.joined, seq: s.last ?? 0 });
       s.waiters.push({ resolve, reject });
       if (this.isOpen() && s.phase === "out") this.sendJoin(room);
     });
@@ -475,6 +480,7 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
     }
     const s = st;
     return new Promise((resolve, reject) => {
+      if (s.phase === "in" && s.info) return resolve(s.info);
       s.waiters.push({ resolve, reject });
       if (this.isOpen() && s.phase === "out") this.sendOpen(thread);
     });
@@ -1015,7 +1021,7 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
         if (this.isOpen()) this.sendDurable(d);
       }, backoffDelay(d.attempts - 1, this.backoff, this.random));
     };
-    this.track(d.msg, {
+    const handlers: Parameters<ChalktalkClient["track"]>[1] = {
       onOk: (r) => {
         done();
         d.resolve(r);
@@ -1034,7 +1040,14 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
         d.attempts = Math.max(0, d.attempts - 1);
       },
       onTimeout: () => retry(new ChalktalkError("timeout", `no ack for ${d.msg.t} within ${this.timeoutMs} ms`)),
-    });
+    };
+    try {
+      this.track(d.msg, handlers);
+    } catch (e) {
+      // Cannot be sent at all (e.g. larger than welcome.limits allow).
+      done();
+      d.reject(e instanceof ChalktalkError ? e : new ChalktalkError("encode", String(e)));
+    }
   }
 
   // --- rooms: join, catch-up, dedup ------------------------------------------------
@@ -1086,6 +1099,7 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
       st.buffer = [];
       for (const ev of buffered) this.onRoomEvent(room, ev);
       const res: JoinResult = { room, mode: kind, presence, seq: st.last ?? 0 };
+      st.joined = res;
       this.emit("joined", res);
       this.emit("live", room, { k: "presence", members: presence });
       st.waiters.splice(0).forEach((w) => w.resolve(res));
@@ -1194,6 +1208,7 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
         onOk: (r) => {
           if (this.threads.get(thread) !== st || r.t !== "thread_opened") return;
           st.retry = 0;
+          st.info = r.thread;
           this.emit("thread_opened", r.thread, r.cursors);
           const done = () => st.waiters.splice(0).forEach((w) => w.resolve(r.thread));
           if (st.last === null || r.since <= st.last) {

@@ -446,6 +446,30 @@ test("refused connections are retried with growing delays", async () => {
   await sleep(5);
 });
 
+test("joining a joined room again resolves at once; an oversized durable op is refused, not stuck", async () => {
+  const { server, client } = setup();
+  await open(client);
+  replayJoins(server, () => 2);
+  await client.joinRoom("r-1", { since: 0 });
+  await until(() => client.roomSeq("r-1") === 2, "catch-up");
+  const again = await client.joinRoom("r-1");
+  assert.deepEqual(again, { room: "r-1", mode: "replay", presence: [], seq: 2 });
+  assert.equal(server.last.of("join_room").length, 1);
+  const big = "x".repeat(70_000);
+  await assert.rejects(
+    client.op("r-1", { k: "add", ann: { id: "t", t_ms: 0, shape: { k: "text", at: [0, 0], text: big, size: 0.1 } } }),
+    (e: ChalktalkError) => e.kind === "encode",
+  );
+  assert.equal(client.queued, 0);
+  const ok = client.op("r-1", { k: "undo" });
+  server.onFrame = (s, f) => {
+    if (f.m.t === "op") s.push({ t: "ok", id: f.id, r: { t: "ack", seq: 3, dup: false } });
+  };
+  // the op was sent before onFrame answered: resend through a reconnect
+  server.last.drop(1006);
+  assert.equal((await ok).seq, 3);
+});
+
 test("ephemeral messages go out only while joined", async () => {
   const { server, client } = setup();
   await open(client);

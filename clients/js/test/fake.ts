@@ -117,7 +117,6 @@ export class FakeServer {
   readonly ctor: WebSocketCtor;
 
   constructor() {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const server = this;
     this.ctor = class extends FakeSocket {
       constructor(url: string, protocols?: string | string[]) {
