@@ -144,6 +144,9 @@ after(() => {
 
 const clients: ChalktalkClient[] = [];
 after(() => clients.forEach((c) => c.close()));
+/** Frames of the real server that the schemas refused: must stay empty
+ * (every frame these tests receive is checked against the schemas). */
+const decodeErrors: string[] = [];
 
 function client(url: string, user: string, role: "coach" | "athlete", device: string): ChalktalkClient {
   const c = new ChalktalkClient({
@@ -157,6 +160,9 @@ function client(url: string, user: string, role: "coach" | "athlete", device: st
     backoff: { initialMs: 20, maxMs: 200, factor: 2, jitter: 0.5 },
   });
   clients.push(c);
+  c.on("error", (e) => {
+    if (e.kind === "decode") decodeErrors.push(e.message);
+  });
   return c;
 }
 
@@ -287,6 +293,7 @@ test("two clients, one room; a cut link resumes with no gap and no duplicate; an
     assert.equal(seenByCoach.seqs.at(-1), 4 + total);
 
     assert.equal(errors.filter((e) => e.kind === "decode" || e.kind === "gap").length, 0);
+    assert.deepEqual(decodeErrors, []);
     assert.ok(athlete.stats.connects >= 4, `${athlete.stats.connects} connects`);
     // The first join was a snapshot; every resume after a cut was a replay
     // from the last seq applied (no snapshot needed, nothing refetched).
@@ -355,6 +362,7 @@ test("a chat thread and the inbox resume across cut links: every message and not
     // at least the three sent while the athlete was away
     assert.ok(inbox.filter((n) => n.k === "new_message").length >= 3, JSON.stringify(inbox));
     assert.equal(athlete.inboxSeq, seqs.length);
+    assert.deepEqual(decodeErrors, []);
   } finally {
     await proxy.close();
   }
