@@ -25,13 +25,14 @@ import { repoRoot, signToken, sleep, until } from "./helpers.js";
 
 const SECRET = "e2e-secret-e2e-secret-e2e-secret-0123";
 
+const candidates = [
+  process.env.CHALKTALK_BIN,
+  process.env.CARGO_TARGET_DIR && join(resolve(repoRoot(), process.env.CARGO_TARGET_DIR), "debug", "chalktalk"),
+  join(repoRoot(), "target", "debug", "chalktalk"),
+].filter((c): c is string => !!c);
+
 function findBinary(): string | null {
-  const candidates = [
-    process.env.CHALKTALK_BIN,
-    process.env.CARGO_TARGET_DIR && join(resolve(repoRoot(), process.env.CARGO_TARGET_DIR), "debug", "chalktalk"),
-    join(repoRoot(), "target", "debug", "chalktalk"),
-  ];
-  for (const c of candidates) if (c && existsSync(c)) return c;
+  for (const c of candidates) if (existsSync(c)) return c;
   return null;
 }
 
@@ -204,8 +205,8 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 test("two clients, one room; a cut link resumes with no gap and no duplicate; an offline op lands once", async (t) => {
   if (!bin) {
     const msg =
-      "no chalktalk binary: set CHALKTALK_BIN, or build it (cargo build -p chalktalk) into " +
-      "$CARGO_TARGET_DIR/debug or target/debug";
+      `no chalktalk binary (looked at ${candidates.join(", ")}): set CHALKTALK_BIN, ` +
+      "or build it (cargo build -p chalktalk) into $CARGO_TARGET_DIR/debug or target/debug";
     if (process.env.CI) assert.fail(msg);
     t.skip(msg);
     return;
