@@ -5,7 +5,6 @@
 // protocol/vectors.json byte for byte by the tests.
 
 import {
-  any,
   arr,
   bool,
   check,
@@ -432,6 +431,3 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
 export function validId(s: string): boolean {
   return /^[A-Za-z0-9_.:@-]{1,64}$/.test(s);
 }
-
-// `any` is exported for schemas users may build on top of these.
-export { any };
