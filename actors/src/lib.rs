@@ -11,6 +11,7 @@ pub mod encoder;
 pub mod handle;
 pub mod inbox;
 pub mod live;
+pub mod metrics;
 pub mod outbound;
 pub mod room;
 pub mod session;

@@ -12,6 +12,7 @@ pub mod app;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod migrate;
 pub mod openapi;
 pub mod permissions;

@@ -49,7 +49,7 @@ pub fn layer(router: Router, limits: RateLimits, auth: Auth) -> Router {
 
 /// Routes never limited here.
 fn exempt(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/ws")
+    matches!(path, "/health" | "/ready" | "/metrics" | "/ws")
 }
 
 /// True when `path` is `prefix` or below it.

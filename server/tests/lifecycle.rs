@@ -261,3 +261,48 @@ async fn an_empty_room_stops_and_comes_back_with_its_state() {
     assert_eq!(snapshot.annotations.len(), 3);
     assert_eq!(dir.counts().await.0, 1);
 }
+
+/// The value of the sample `name` (exact, labels included) in a scrape.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_the_node_does() {
+    let s = TestServer::start().await;
+    let before = s.get("/metrics", None).await;
+    assert_eq!(before.status, 200);
+    assert_eq!(
+        before.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let before = before.text();
+    let coach = s.connect("coach", Role::Coach, "laptop").await;
+    let room = create_room(&coach, "v1").await;
+    for i in 0..5u64 {
+        let reply = coach
+            .request(add(&room, &format!("op{i}"), line(&format!("a{i}"), i)))
+            .await
+            .unwrap();
+        assert!(matches!(reply, Reply::Ack { .. }), "{reply:?}");
+    }
+    let after = s.get("/metrics", None).await.text();
+    // Counters are per process (other tests of this binary may add more).
+    let grew = |name: &str, by: f64| {
+        let (a, b) = (sample(&before, name), sample(&after, name));
+        assert!(b - a >= by, "{name}: {a} -> {b}, expected +{by}");
+    };
+    grew("chalktalk_frames_in_total", 6.0);
+    grew("chalktalk_frames_out_total", 6.0);
+    grew("chalktalk_sessions_opened_total", 1.0);
+    grew("chalktalk_store_commit_seconds_count", 5.0);
+    grew("chalktalk_fanout_seconds_count", 5.0);
+    assert!(sample(&after, "chalktalk_connections") >= 1.0);
+    assert!(sample(&after, "chalktalk_rooms") >= 1.0);
+    assert_eq!(sample(&after, "chalktalk_store_up"), 1.0);
+    assert!(sample(&after, "chalktalk_process_resident_memory_bytes") > 1e6);
+    assert!(after.contains("# TYPE chalktalk_store_commit_seconds histogram"));
+    assert!(after.contains("chalktalk_store_commit_seconds_bucket{le=\"+Inf\"}"));
+}

@@ -158,6 +158,9 @@ impl Supervised for ReviewRoom {
             o.set_in_room(id, false);
             o.control(frame.clone());
         }
+        crate::metrics::metrics()
+            .resyncs
+            .inc_by(sessions.len() as u64);
     }
 }
 
@@ -235,6 +238,7 @@ impl RoomActorState {
                 reason: reason.into(),
             }));
             m.out.control(frame);
+            crate::metrics::metrics().resyncs.inc();
         }
     }
 
@@ -270,6 +274,7 @@ impl RoomActorState {
 
     fn flushed(&mut self, myself: &ActorRef<RoomMsg>, events: Vec<EncodedEvent>) {
         let waiters = self.in_flight.take().unwrap_or_default();
+        let fanout = std::time::Instant::now();
         let mut lagging = Vec::new();
         for (enc, (_, waiters)) in events.iter().zip(waiters) {
             let frame = self.frame(enc);
@@ -299,6 +304,9 @@ impl RoomActorState {
                 self.ring.pop_front();
             }
         }
+        crate::metrics::metrics()
+            .fanout_seconds
+            .observe(fanout.elapsed().as_secs_f64());
         lagging.sort_unstable();
         lagging.dedup();
         for sid in lagging {

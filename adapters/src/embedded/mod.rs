@@ -341,6 +341,7 @@ fn writer_loop(db: &Database, rx: &mpsc::Receiver<Request>, stats: &Stats) {
         let started = Instant::now();
         let size = batch.len();
         let outcome = apply_batch(db, &batch);
+        chalktalk_actors::metrics::metrics().store_commit(started.elapsed(), outcome.is_ok());
         {
             let mut failing = stats.failing.lock().unwrap_or_else(|e| e.into_inner());
             match &outcome {

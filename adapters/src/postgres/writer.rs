@@ -127,6 +127,7 @@ pub(super) async fn run(
         }
         let started = Instant::now();
         let outcome = commit(&pool, timeout, &batch, &stats).await;
+        chalktalk_actors::metrics::metrics().store_commit(started.elapsed(), outcome.is_ok());
         if outcome.is_ok() {
             stats.commits.fetch_add(1, Ordering::Relaxed);
         }

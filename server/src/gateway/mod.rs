@@ -1,5 +1,5 @@
 //! The HTTP side of the server (axum): the WebSocket endpoint `/ws`,
-//! liveness `/health` and readiness `/ready`, and the running server's
+//! liveness `/health`, readiness `/ready`, metrics `/metrics`, and the running server's
 //! handle with graceful shutdown (every connection is closed with 1001).
 
 mod dispatch;
@@ -100,6 +100,7 @@ fn routes(app: App) -> Router {
         .route("/ws", get(ws_endpoint))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(crate::metrics::handler))
         .with_state(app);
     if let Some(svc) = accounts {
         api = api.merge(crate::accounts::routes(svc));

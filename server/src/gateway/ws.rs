@@ -123,6 +123,7 @@ async fn start(mut ws: Box<WebSocket>, app: &App, h: &Hello, session: u64) -> Op
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(session, out.clone());
+    chalktalk_actors::metrics::metrics().sessions_opened.inc();
     if let Some(sid) = &h.sid {
         app.sids.insert(sid, session);
         // Revoked between the hello check and the index insert.
@@ -208,6 +209,9 @@ async fn run(app: App, h: Hello, c: Started) {
                 _ => continue,
             }
         }
+        if matches!(msg, Ok(WsMessage::Binary(_) | WsMessage::Text(_))) {
+            chalktalk_actors::metrics::metrics().frames_in.inc();
+        }
         let bytes = match msg {
             Ok(WsMessage::Binary(b)) => Some(b),
             Ok(WsMessage::Text(_)) => None,
@@ -290,6 +294,7 @@ async fn write_burst(
     let mut bytes = first.len();
     sink.feed(WsMessage::Binary(first)).await?;
     let mut close = None;
+    let mut frames = 1;
     for _ in 0..63 {
         if bytes >= BURST_BYTES {
             break;
@@ -297,6 +302,7 @@ async fn write_burst(
         match rx.try_recv() {
             Some(Out::Frame(b)) => {
                 bytes += b.len();
+                frames += 1;
                 sink.feed(WsMessage::Binary(b)).await?
             }
             Some(c) => {
@@ -307,6 +313,9 @@ async fn write_burst(
         }
     }
     sink.flush().await?;
+    chalktalk_actors::metrics::metrics()
+        .frames_out
+        .inc_by(frames);
     Ok(close)
 }
 

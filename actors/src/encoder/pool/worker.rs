@@ -263,6 +263,9 @@ fn start_run(myself: &ActorRef<EncoderMsg>, args: &EncoderArgs, record: JobRecor
             }
         };
         *lock(&live) = false;
+        crate::metrics::metrics()
+            .job_seconds
+            .observe(started.elapsed().as_secs_f64());
         let _ = me.cast(EncoderMsg::Ended {
             id: spec.id.clone(),
             attempt,

@@ -1,0 +1,111 @@
+//! The node's process metrics: counters and histograms that the hot paths
+//! bump (one relaxed atomic add each), kept in one process-wide
+//! [`Metrics`] ([`metrics()`]) and rendered in the Prometheus text format by
+//! the server's `/metrics` route, together with the gauges it reads at
+//! scrape time (connections, rooms, queues). Names and meanings:
+//! docs/OPERATIONS.md, "Metrics".
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// Everything the core and the adapters count.
+pub struct Metrics {
+    /// WebSocket messages received (after the handshake).
+    pub frames_in: Counter,
+    /// WebSocket messages written to sockets.
+    pub frames_out: Counter,
+    /// Connections that completed `hello`.
+    pub sessions_opened: Counter,
+    /// `resync` frames sent (a member fell too far behind).
+    pub resyncs: Counter,
+    /// Durable store commits (one per group-committed batch).
+    pub store_commit_seconds: Histogram,
+    /// Failed store commits.
+    pub store_commit_failures: Counter,
+    /// From the store's acknowledgement of a room's batch to its events
+    /// queued for every member (and acks for their senders).
+    pub fanout_seconds: Histogram,
+    /// Media jobs, from their start to their end (any outcome).
+    pub job_seconds: Histogram,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+    frames_in: Counter::default(),
+    frames_out: Counter::default(),
+    sessions_opened: Counter::default(),
+    resyncs: Counter::default(),
+    // 50 µs .. ~3.3 s.
+    store_commit_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 17)),
+    store_commit_failures: Counter::default(),
+    // 10 µs .. ~0.65 s.
+    fanout_seconds: Histogram::new(exponential_buckets(0.000_01, 2.0, 17)),
+    // 0.5 s .. ~34 min.
+    job_seconds: Histogram::new(exponential_buckets(0.5, 2.0, 13)),
+});
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    /// Records one store commit of `took`.
+    pub fn store_commit(&self, took: Duration, ok: bool) {
+        self.store_commit_seconds.observe(took.as_secs_f64());
+        if !ok {
+            self.store_commit_failures.inc();
+        }
+    }
+
+    /// Adds every metric of this struct to `registry` (names get the
+    /// registry's prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "frames_in",
+            "WebSocket messages received after the handshake",
+            self.frames_in.clone(),
+        );
+        registry.register(
+            "frames_out",
+            "WebSocket messages written to sockets",
+            self.frames_out.clone(),
+        );
+        registry.register(
+            "sessions_opened",
+            "Connections that completed hello",
+            self.sessions_opened.clone(),
+        );
+        registry.register(
+            "resyncs",
+            "resync frames sent to members that fell too far behind",
+            self.resyncs.clone(),
+        );
+        registry.register_with_unit(
+            "store_commit",
+            "Durable store commits (one per group-committed batch)",
+            Unit::Seconds,
+            self.store_commit_seconds.clone(),
+        );
+        registry.register(
+            "store_commit_failures",
+            "Store commits that failed (every request of the batch got unavailable)",
+            self.store_commit_failures.clone(),
+        );
+        registry.register_with_unit(
+            "fanout",
+            "From the store's acknowledgement of a room's batch to its events queued for every member",
+            Unit::Seconds,
+            self.fanout_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "media_job",
+            "Media jobs from start to end, any outcome",
+            Unit::Seconds,
+            self.job_seconds.clone(),
+        );
+    }
+}
