@@ -25,6 +25,12 @@ impl App {
     pub fn new(state: AppState) -> App {
         App(Arc::new(state))
     }
+
+    /// A reference that does not keep the node alive (for tasks the node
+    /// owns, such as the cluster's heartbeat).
+    pub fn downgrade(&self) -> std::sync::Weak<AppState> {
+        Arc::downgrade(&self.0)
+    }
 }
 
 impl std::ops::Deref for App {
@@ -54,6 +60,8 @@ pub struct AppState {
     pub sids: SidIndex,
     /// The permission matrix and its facts (relationships, grants, profiles).
     pub perms: Arc<Permissions>,
+    /// This node's cluster membership, once started (`cluster_listen`).
+    pub cluster: std::sync::OnceLock<Arc<chalktalk_cluster::Cluster>>,
 }
 
 impl axum::extract::FromRef<App> for Auth {

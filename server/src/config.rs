@@ -3,6 +3,7 @@
 //! checked once here; a bad one is a clear error naming where it came from.
 
 mod accounts;
+mod cluster;
 mod store;
 
 pub use store::{StoreConfig, redact as redact_store_url};
@@ -184,6 +185,35 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_SIGNIN_LOCK_SECS")]
     #[serde(deserialize_with = "scalar")]
     pub signin_lock_secs: Option<String>,
+    /// Cluster listener `ip:port`; without it the node runs alone.
+    #[arg(long, env = "CHALKTALK_CLUSTER_LISTEN")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_listen: Option<String>,
+    /// Other nodes' cluster listeners, `host:port` separated by commas.
+    #[arg(long, env = "CHALKTALK_CLUSTER_SEEDS")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_seeds: Option<String>,
+    /// The secret every node of the cluster presents (required with
+    /// `cluster_listen`, at least 16 bytes).
+    #[arg(long, env = "CHALKTALK_CLUSTER_COOKIE", hide_env_values = true)]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_cookie: Option<String>,
+    /// This node's name in the cluster (default: the cluster listen address).
+    #[arg(long, env = "CHALKTALK_NODE_NAME")]
+    #[serde(deserialize_with = "scalar")]
+    pub node_name: Option<String>,
+    /// Heartbeat interval between nodes, ms (default 500).
+    #[arg(long, env = "CHALKTALK_CLUSTER_HEARTBEAT_MS")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_heartbeat_ms: Option<String>,
+    /// Silence after which a node is suspect, ms (default 1500).
+    #[arg(long, env = "CHALKTALK_CLUSTER_SUSPECT_MS")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_suspect_ms: Option<String>,
+    /// Silence after which a node is down, ms (default 3000).
+    #[arg(long, env = "CHALKTALK_CLUSTER_DOWN_MS")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_down_ms: Option<String>,
 }
 
 /// Accepts a TOML string, integer, float or boolean as text, so that
@@ -229,6 +259,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Sign-in, tokens, sessions, the external identity provider.
     pub accounts: chalktalk_services::accounts::AccountsConfig,
+    /// Cluster membership (`cluster_listen` and friends); `None`: alone.
+    pub cluster: Option<chalktalk_cluster::ClusterConfig>,
 }
 
 impl Config {
@@ -254,6 +286,7 @@ impl Config {
             uploads: crate::http::UploadConfig::new(data_dir.join("uploads")),
             redis_url: None,
             accounts: chalktalk_services::accounts::AccountsConfig::default(),
+            cluster: None,
         }
     }
 
@@ -492,7 +525,15 @@ impl Config {
         let redis_url = (!redis_url.trim().is_empty()).then(|| redis_url.trim().to_string());
         let accounts = accounts::resolve(cli, f)?;
         let (store, store_migrate) = store::resolve(cli, f)?;
+        let listen = pick(
+            "listen",
+            &cli.listen,
+            &f.listen,
+            SocketAddr::from(([127, 0, 0, 1], 7700)),
+        )?;
+        let cluster = cluster::resolve(cli, f, listen)?;
         Ok(Config {
+            cluster,
             store,
             store_migrate,
             redis_url,
@@ -500,12 +541,7 @@ impl Config {
             s3,
             media,
             uploads,
-            listen: pick(
-                "listen",
-                &cli.listen,
-                &f.listen,
-                SocketAddr::from(([127, 0, 0, 1], 7700)),
-            )?,
+            listen,
             data_dir,
             jwt_secret,
             log_format: pick(

@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod migrate;
 pub mod openapi;
+pub mod ops;
 pub mod permissions;
 pub mod ratelimit;
 pub mod server;

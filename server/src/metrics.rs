@@ -138,6 +138,29 @@ pub async fn render(app: &App) -> Result<String, std::fmt::Error> {
             stats.cancelled,
         );
     }
+    if let Some(cluster) = app.cluster.get() {
+        let view = cluster.view().await;
+        for (status, name) in [
+            (chalktalk_cluster::Status::Up, "cluster_members_up"),
+            (
+                chalktalk_cluster::Status::Suspect,
+                "cluster_members_suspect",
+            ),
+            (chalktalk_cluster::Status::Down, "cluster_members_down"),
+            (
+                chalktalk_cluster::Status::Refused,
+                "cluster_members_refused",
+            ),
+        ] {
+            let n = view.members.iter().filter(|m| m.status == status).count();
+            gauge(
+                &mut reg,
+                name,
+                "Other nodes of the cluster by status, as this node sees them",
+                n as i64,
+            );
+        }
+    }
     if let Some(rss) = resident_bytes() {
         reg.register_with_unit(
             "process_resident_memory",
@@ -158,7 +181,7 @@ pub async fn render(app: &App) -> Result<String, std::fmt::Error> {
 }
 
 /// VmRSS of this process.
-fn resident_bytes() -> Option<u64> {
+pub fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -166,7 +189,7 @@ fn resident_bytes() -> Option<u64> {
 }
 
 /// CPU seconds (user + system) this process has used.
-fn cpu_seconds() -> f64 {
+pub fn cpu_seconds() -> f64 {
     // SAFETY: getrusage writes only into the struct we pass.
     unsafe {
         let mut u: libc::rusage = std::mem::zeroed();

@@ -49,6 +49,8 @@ pub enum StartError {
     RateLimit(#[from] chalktalk_adapters::ratelimit::RateLimitError),
     #[error("cannot start accounts: {0}")]
     Accounts(String),
+    #[error("cannot join the cluster (CHALKTALK_CLUSTER_LISTEN): {0}")]
+    Cluster(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -198,6 +200,7 @@ pub async fn start_with_stores(
         next_session: Arc::new(AtomicU64::new(1)),
         connections: Arc::default(),
         draining: Arc::new(AtomicBool::new(false)),
+        cluster: Default::default(),
     });
     if let Some(r) = &revocations {
         chalktalk_services::accounts::spawn_closer(
@@ -214,5 +217,45 @@ pub async fn start_with_stores(
                 source,
             })?;
     tracing::info!(addr = %running.addr, data_dir = %config.data_dir.display(), "chalktalk listening");
+    if let Some(c) = &config.cluster {
+        let mut c = c.clone();
+        c.http = running.addr.to_string();
+        let cluster = chalktalk_cluster::Cluster::start(c, node_info(&running.app))
+            .await
+            .map_err(|e| StartError::Cluster(e.to_string()))?;
+        let _ = running.app.cluster.set(cluster);
+    }
     Ok(running)
+}
+
+/// What this node tells the cluster about itself in each heartbeat.
+fn node_info(app: &crate::app::App) -> chalktalk_cluster::InfoFn {
+    let weak = app.downgrade();
+    Arc::new(move || {
+        let weak = weak.clone();
+        Box::pin(async move {
+            let Some(app) = weak.upgrade() else {
+                return chalktalk_cluster::NodeInfo::default();
+            };
+            let connections = app
+                .connections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len();
+            let (rooms, threads) = app.directory.counts().await;
+            let encoder_queued = app
+                .media
+                .as_ref()
+                .and_then(|m| m.pool())
+                .map_or(0, |p| p.stats().queued);
+            chalktalk_cluster::NodeInfo {
+                connections: connections as u64,
+                rooms: rooms as u64,
+                threads: threads as u64,
+                rss_bytes: crate::metrics::resident_bytes().unwrap_or(0),
+                cpu_seconds: crate::metrics::cpu_seconds(),
+                encoder_queued: encoder_queued as u64,
+            }
+        })
+    })
 }

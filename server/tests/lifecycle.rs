@@ -305,4 +305,14 @@ async fn metrics_count_what_the_node_does() {
     assert!(sample(&after, "chalktalk_process_resident_memory_bytes") > 1e6);
     assert!(after.contains("# TYPE chalktalk_store_commit_seconds histogram"));
     assert!(after.contains("chalktalk_store_commit_seconds_bucket{le=\"+Inf\"}"));
+    // Alone, the ops view says so.
+    let admin = s.token("ops", Role::Admin);
+    let ops = s.get("/api/v1/ops/cluster", Some(&admin)).await;
+    assert_eq!(ops.status, 200, "{}", ops.text());
+    let ops = ops.json();
+    assert_eq!(ops["clustered"], false);
+    assert!(
+        ops["me"]["info"]["connections"].as_u64().unwrap() >= 1,
+        "{ops}"
+    );
 }

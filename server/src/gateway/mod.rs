@@ -95,7 +95,8 @@ fn routes(app: App) -> Router {
     let http = app.http.clone();
     let accounts = app.accounts.clone();
     let mut api = utoipa_axum::router::OpenApiRouter::with_openapi(crate::openapi::base())
-        .merge(crate::permissions::routes(app.clone()));
+        .merge(crate::permissions::routes(app.clone()))
+        .merge(crate::ops::routes(app.clone()));
     let r = Router::new()
         .route("/ws", get(ws_endpoint))
         .route("/health", get(health))
@@ -179,6 +180,9 @@ impl Running {
             s.abort();
         }
         self.trimmer.abort();
+        if let Some(c) = self.app.cluster.get() {
+            c.shutdown();
+        }
         if let Some(m) = &self.app.media {
             m.stop();
         }

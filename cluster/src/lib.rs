@@ -1,0 +1,17 @@
+//! chalktalk-cluster: several nodes as one deployment. What is here now is
+//! membership: nodes connect over ractor_cluster (a cookie, transitive
+//! connections), find each other through a seed list, and send
+//! heartbeats that carry the cluster protocol version and what each node
+//! reports about itself. Above ractor_cluster, which has none of them:
+//! a failure detector with suspicion (`members.rs`), re-dialing of seeds
+//! with backoff and the version check (`node.rs`), and the wire format
+//! (`wire.rs`). Placement, leases and routing are not built yet
+//! (docs/ARCHITECTURE.md, "Cluster").
+
+pub mod members;
+pub mod node;
+pub mod wire;
+
+pub use members::{MemberView, MembershipEvent, Status, Timing};
+pub use node::{Cluster, ClusterConfig, ClusterError, ClusterView, InfoFn};
+pub use wire::{NodeInfo, PROTOCOL_VERSION};

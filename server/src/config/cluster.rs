@@ -1,0 +1,249 @@
+//! The cluster settings (`cluster_listen`, `cluster_seeds`,
+//! `cluster_cookie`, `node_name`, `cluster_heartbeat_ms`,
+//! `cluster_suspect_ms`, `cluster_down_ms`): none of them set means the
+//! node runs alone; with `cluster_listen` a cookie is required, and the
+//! timers must be ordered heartbeat < suspect < down.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chalktalk_cluster::{ClusterConfig, Timing};
+
+use super::{ConfigError, Settings};
+
+fn value<'a>(cli: &'a Option<String>, file: &'a Option<String>) -> Option<(&'a str, &'static str)> {
+    match (cli, file) {
+        (Some(v), _) => Some((v.trim(), "flag or environment")),
+        (None, Some(v)) => Some((v.trim(), "config file")),
+        (None, None) => None,
+    }
+}
+
+fn bad(
+    key: &'static str,
+    value: &str,
+    from: &'static str,
+    message: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Value {
+        key,
+        value: value.to_string(),
+        from,
+        message: message.into(),
+    }
+}
+
+fn ms(
+    key: &'static str,
+    cli: &Option<String>,
+    file: &Option<String>,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    let Some((v, from)) = value(cli, file) else {
+        return Ok(Duration::from_millis(default));
+    };
+    match v.parse::<u64>() {
+        Ok(n) if (10..=600_000).contains(&n) => Ok(Duration::from_millis(n)),
+        _ => Err(bad(
+            key,
+            v,
+            from,
+            "must be a whole number of ms within 10..=600000",
+        )),
+    }
+}
+
+/// The cluster settings of `cli` over `file`; `http` is the node's HTTP
+/// listen address (shown to operators).
+pub fn resolve(
+    cli: &Settings,
+    file: &Settings,
+    http: SocketAddr,
+) -> Result<Option<ClusterConfig>, ConfigError> {
+    let Some((listen_text, from)) =
+        value(&cli.cluster_listen, &file.cluster_listen).filter(|(v, _)| !v.is_empty())
+    else {
+        if let Some((v, from)) =
+            value(&cli.cluster_seeds, &file.cluster_seeds).filter(|(v, _)| !v.is_empty())
+        {
+            return Err(bad(
+                "cluster_seeds (CHALKTALK_CLUSTER_SEEDS)",
+                v,
+                from,
+                "needs cluster_listen (CHALKTALK_CLUSTER_LISTEN)",
+            ));
+        }
+        return Ok(None);
+    };
+    let listen: SocketAddr = listen_text.parse().map_err(|e: std::net::AddrParseError| {
+        bad(
+            "cluster_listen (CHALKTALK_CLUSTER_LISTEN)",
+            listen_text,
+            from,
+            format!("expected ip:port: {e}"),
+        )
+    })?;
+    if listen.port() == 0 {
+        return Err(bad(
+            "cluster_listen (CHALKTALK_CLUSTER_LISTEN)",
+            listen_text,
+            from,
+            "needs a fixed port (other nodes dial it)",
+        ));
+    }
+    let cookie = match value(&cli.cluster_cookie, &file.cluster_cookie) {
+        Some((c, _)) if c.len() >= 16 => c.to_string(),
+        Some((_, from)) => {
+            return Err(bad(
+                "cluster_cookie (CHALKTALK_CLUSTER_COOKIE)",
+                "***",
+                from,
+                "must be at least 16 bytes",
+            ));
+        }
+        None => {
+            return Err(bad(
+                "cluster_cookie (CHALKTALK_CLUSTER_COOKIE)",
+                "",
+                "settings",
+                "required with cluster_listen: the same secret on every node",
+            ));
+        }
+    };
+    let mut seeds = Vec::new();
+    if let Some((list, from)) = value(&cli.cluster_seeds, &file.cluster_seeds) {
+        for seed in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match seed.rsplit_once(':') {
+                Some((host, port))
+                    if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) =>
+                {
+                    seeds.push(seed.to_string());
+                }
+                _ => {
+                    return Err(bad(
+                        "cluster_seeds (CHALKTALK_CLUSTER_SEEDS)",
+                        seed,
+                        from,
+                        "expected host:port, separated by commas",
+                    ));
+                }
+            }
+        }
+    }
+    let heartbeat = ms(
+        "cluster_heartbeat_ms",
+        &cli.cluster_heartbeat_ms,
+        &file.cluster_heartbeat_ms,
+        500,
+    )?;
+    let suspect_after = ms(
+        "cluster_suspect_ms",
+        &cli.cluster_suspect_ms,
+        &file.cluster_suspect_ms,
+        1_500,
+    )?;
+    let down_after = ms(
+        "cluster_down_ms",
+        &cli.cluster_down_ms,
+        &file.cluster_down_ms,
+        3_000,
+    )?;
+    if !(heartbeat < suspect_after && suspect_after < down_after) {
+        return Err(bad(
+            "cluster_heartbeat_ms / cluster_suspect_ms / cluster_down_ms",
+            &format!(
+                "{} / {} / {}",
+                heartbeat.as_millis(),
+                suspect_after.as_millis(),
+                down_after.as_millis()
+            ),
+            "settings",
+            "must be increasing: heartbeat < suspect < down",
+        ));
+    }
+    let node = match value(&cli.node_name, &file.node_name) {
+        Some((n, _)) if !n.is_empty() && n.len() <= 128 => n.to_string(),
+        Some((n, from)) => {
+            return Err(bad(
+                "node_name (CHALKTALK_NODE_NAME)",
+                n,
+                from,
+                "1 to 128 characters",
+            ));
+        }
+        None => listen.to_string(),
+    };
+    Ok(Some(ClusterConfig {
+        node,
+        listen,
+        advertise_host: listen.ip().to_string(),
+        http: http.to_string(),
+        seeds,
+        cookie,
+        heartbeat,
+        timing: Timing {
+            suspect_after,
+            down_after,
+            forget_after: Duration::from_secs(600),
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http() -> SocketAddr {
+        "127.0.0.1:7700".parse().unwrap()
+    }
+
+    #[test]
+    fn alone_unless_a_listener_is_set() {
+        assert!(
+            resolve(&Settings::default(), &Settings::default(), http())
+                .unwrap()
+                .is_none()
+        );
+        let seeds_only = Settings {
+            cluster_seeds: Some("127.0.0.1:7801".into()),
+            ..Settings::default()
+        };
+        let e = resolve(&seeds_only, &Settings::default(), http())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs cluster_listen"), "{e}");
+    }
+
+    #[test]
+    fn a_cluster_needs_a_cookie_and_good_seeds() {
+        let mut s = Settings {
+            cluster_listen: Some("127.0.0.1:7800".into()),
+            ..Settings::default()
+        };
+        let e = resolve(&s, &Settings::default(), http())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cluster_cookie"), "{e}");
+        s.cluster_cookie = Some("short".into());
+        let e = resolve(&s, &Settings::default(), http())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least 16") && !e.contains("short"), "{e}");
+        s.cluster_cookie = Some("a-cookie-of-enough-length".into());
+        s.cluster_seeds = Some("127.0.0.1:7801, nohost".into());
+        let e = resolve(&s, &Settings::default(), http())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nohost"), "{e}");
+        s.cluster_seeds = Some("127.0.0.1:7801,127.0.0.1:7802".into());
+        let c = resolve(&s, &Settings::default(), http()).unwrap().unwrap();
+        assert_eq!(c.node, "127.0.0.1:7800");
+        assert_eq!(c.seeds, ["127.0.0.1:7801", "127.0.0.1:7802"]);
+        assert_eq!(c.heartbeat, Duration::from_millis(500));
+        s.cluster_suspect_ms = Some("400".into());
+        let e = resolve(&s, &Settings::default(), http())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("increasing"), "{e}");
+    }
+}
