@@ -10,6 +10,7 @@ pub mod directory;
 pub mod encoder;
 pub mod handle;
 pub mod inbox;
+pub mod lease;
 pub mod live;
 pub mod metrics;
 pub mod outbound;

@@ -22,6 +22,7 @@ pub mod conformance;
 pub mod copy;
 pub mod embedded;
 pub mod kv;
+pub mod lease;
 pub mod postgres;
 pub mod ratelimit;
 pub mod revocations;

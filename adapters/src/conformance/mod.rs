@@ -7,6 +7,7 @@
 pub mod blob;
 pub mod copy;
 pub mod kv;
+pub mod lease;
 pub mod media;
 pub mod races;
 pub mod store;

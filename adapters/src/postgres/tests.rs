@@ -334,3 +334,13 @@ async fn store_copy_both_ways() {
     let embedded2 = crate::EmbeddedStore::open(dir2.path()).unwrap();
     conformance::copy::copies_everything(&*pg2, &*embedded2).await;
 }
+
+/// Leases on PostgreSQL, two handles as two nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_lease_suite() {
+    let server = TestServer::start();
+    let url = server.fresh_db().await;
+    let a = Arc::new(crate::lease::KvLeases::new(open(&url).await));
+    let b = Arc::new(crate::lease::KvLeases::new(open(&url).await));
+    conformance::lease::run_all(a, b).await;
+}

@@ -1,0 +1,76 @@
+//! The lease port: which node owns a review room, chat thread or inbox,
+//! held for a while and renewed, with an epoch that grows every time the
+//! lease changes hands (the fencing token a later step attaches to the
+//! owner's writes). Adapter: `chalktalk_adapters::lease::KvLeases`, on the
+//! key-value port of any store, so the lease and its condition sit on one
+//! partition on every engine.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+
+/// What a lease is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseKind {
+    Room,
+    Thread,
+    Inbox,
+}
+
+impl LeaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseKind::Room => "room",
+            LeaseKind::Thread => "thread",
+            LeaseKind::Inbox => "inbox",
+        }
+    }
+}
+
+/// A lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub kind: LeaseKind,
+    pub id: String,
+    /// The node that holds it.
+    pub owner: String,
+    /// Grows by one each time another owner (or the same one after a
+    /// release or an expiry) takes it; never goes back.
+    pub epoch: u64,
+    /// Wall-clock ms after which anyone may take it.
+    pub expires_ms: u64,
+}
+
+/// The outcome of [`Leases::acquire`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquired {
+    /// Ours (new epoch, or the same epoch renewed).
+    Held(Lease),
+    /// Another owner holds it until its `expires_ms`.
+    Busy(Lease),
+}
+
+/// Leases of rooms, threads and inboxes.
+#[async_trait]
+pub trait Leases: Send + Sync + 'static {
+    /// Takes the lease for `owner` for `ttl_ms`: free, expired or released
+    /// leases are taken with the next epoch; one `owner` holds already is
+    /// extended at its epoch.
+    async fn acquire(
+        &self,
+        kind: LeaseKind,
+        id: &str,
+        owner: &str,
+        ttl_ms: u64,
+    ) -> Result<Acquired, StoreError>;
+    /// Extends `lease` if it is still held at that epoch (and not expired);
+    /// `None` when it was lost.
+    async fn renew(&self, lease: &Lease, ttl_ms: u64) -> Result<Option<Lease>, StoreError>;
+    /// Gives `lease` up if still held at that epoch (the next owner need
+    /// not wait for the expiry).
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
+    /// The lease as stored (expired or not).
+    async fn holder(&self, kind: LeaseKind, id: &str) -> Result<Option<Lease>, StoreError>;
+}
