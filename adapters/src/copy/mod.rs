@@ -20,6 +20,7 @@ use chalktalk_actors::store::{Store, StoreError};
 use crate::kv::Kv;
 
 pub use run::{CopyError, Progress, copy};
+
 pub use summary::{Summary, summarize};
 
 /// What a store holds ids of.
@@ -69,9 +70,13 @@ pub trait Export: Send + Sync + 'static {
     async fn kv_rows(&self, after: (&str, &str), limit: usize) -> Result<Vec<KvRow>, StoreError>;
 }
 
-/// Every port a deployment's data lives behind, plus [`Export`].
-pub trait Backend: Store + MediaStore + Kv + Export {}
-impl<T: Store + MediaStore + Kv + Export> Backend for T {}
+/// Every port a deployment's data lives behind: what a copy writes to.
+pub trait Target: Store + MediaStore + Kv {}
+impl<T: Store + MediaStore + Kv> Target for T {}
+
+/// A [`Target`] that can also list what it holds: what a copy reads from.
+pub trait Backend: Target + Export {}
+impl<T: Target + Export> Backend for T {}
 
 #[cfg(test)]
 mod tests {

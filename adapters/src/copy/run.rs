@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use chalktalk_actors::store::{EncodedEvent, MembershipKind, StoreError};
 
-use super::{Backend, Listing};
+use super::{Backend, Listing, Target};
 use crate::kv::KvBatch;
 
 /// Ids and rows read per page.
@@ -51,7 +51,7 @@ pub type Progress<'a> = &'a (dyn Fn(&str, u64) + Sync);
 /// Copies everything `from` holds into `to`.
 pub async fn copy(
     from: &dyn Backend,
-    to: &dyn Backend,
+    to: &dyn Target,
     progress: Progress<'_>,
 ) -> Result<(), CopyError> {
     for what in Listing::ALL {
@@ -95,7 +95,7 @@ pub async fn copy(
     copy_kv(from, to, progress).await
 }
 
-async fn copy_room(from: &dyn Backend, to: &dyn Backend, id: &str) -> Result<(), CopyError> {
+async fn copy_room(from: &dyn Backend, to: &dyn Target, id: &str) -> Result<(), CopyError> {
     let what = || format!("room {id}");
     let Some(meta) = from.room(id).await.map_err(read(what()))? else {
         return Ok(());
@@ -131,7 +131,7 @@ async fn copy_room(from: &dyn Backend, to: &dyn Backend, id: &str) -> Result<(),
     Ok(())
 }
 
-async fn copy_thread(from: &dyn Backend, to: &dyn Backend, id: &str) -> Result<(), CopyError> {
+async fn copy_thread(from: &dyn Backend, to: &dyn Target, id: &str) -> Result<(), CopyError> {
     let what = || format!("thread {id}");
     let Some(meta) = from.thread(id).await.map_err(read(what()))? else {
         return Ok(());
@@ -162,7 +162,7 @@ async fn copy_thread(from: &dyn Backend, to: &dyn Backend, id: &str) -> Result<(
     Ok(())
 }
 
-async fn copy_inbox(from: &dyn Backend, to: &dyn Backend, user: &str) -> Result<(), CopyError> {
+async fn copy_inbox(from: &dyn Backend, to: &dyn Target, user: &str) -> Result<(), CopyError> {
     let what = || format!("the inbox of {user}");
     let mut head = to.inbox_head(user).await.map_err(read(what()))?;
     loop {
@@ -183,7 +183,7 @@ async fn copy_inbox(from: &dyn Backend, to: &dyn Backend, user: &str) -> Result<
 
 async fn copy_memberships(
     from: &dyn Backend,
-    to: &dyn Backend,
+    to: &dyn Target,
     user: &str,
 ) -> Result<(), CopyError> {
     let what = || format!("the memberships of {user}");
@@ -199,7 +199,7 @@ async fn copy_memberships(
 
 async fn copy_kv(
     from: &dyn Backend,
-    to: &dyn Backend,
+    to: &dyn Target,
     progress: Progress<'_>,
 ) -> Result<(), CopyError> {
     let mut after = (String::new(), String::new());

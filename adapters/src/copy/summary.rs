@@ -5,7 +5,7 @@
 use chalktalk_actors::store::MembershipKind;
 
 use super::run::{CopyError, intern};
-use super::{Backend, Listing};
+use super::{Backend, Listing, Target};
 
 const PAGE: usize = 500;
 
@@ -40,7 +40,7 @@ fn read(what: String) -> impl FnOnce(chalktalk_actors::store::StoreError) -> Cop
 /// key-value bytes, assets, jobs) and answers `Differs` at the first gap.
 pub async fn summarize(
     from: &dyn Backend,
-    check: Option<&dyn Backend>,
+    check: Option<&dyn Target>,
 ) -> Result<Summary, CopyError> {
     let mut s = Summary::default();
     for what in Listing::ALL {
@@ -89,7 +89,7 @@ pub async fn summarize(
 async fn count(
     s: &mut Summary,
     from: &dyn Backend,
-    check: Option<&dyn Backend>,
+    check: Option<&dyn Target>,
     what: Listing,
     id: &str,
 ) -> Result<(), CopyError> {
