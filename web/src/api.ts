@@ -134,7 +134,7 @@ export class Session {
       this.refreshing = (async () => {
         if (!rt) throw new ApiError(401, "unauthorized", "not signed in");
         try {
-          const t = (await raw("POST", "/api/v1/auth/refresh", { refresh_token: rt })) as Tokens;
+          const t = checkTokens(await raw("POST", "/api/v1/auth/refresh", { refresh_token: rt }));
           this.set(t);
           return t.access_token;
         } catch (e) {
@@ -188,15 +188,23 @@ export async function signIn(email: string, password: string): Promise<SignIn> {
     password,
     device: deviceId(),
   })) as Record<string, unknown>;
-  if (r.mfa === "required") return { kind: "mfa", challenge: String(r.challenge) };
-  return { kind: "tokens", tokens: r as unknown as Tokens };
+  if (r?.mfa === "required" && typeof r.challenge === "string") return { kind: "mfa", challenge: r.challenge };
+  return { kind: "tokens", tokens: checkTokens(r) };
+}
+
+function checkTokens(r: unknown): Tokens {
+  const t = r as Tokens | null;
+  if (!t || typeof t.access_token !== "string" || typeof t.refresh_token !== "string") {
+    throw new ApiError(0, "bad_answer", "the server's answer to sign-in was not understood");
+  }
+  return t;
 }
 
 export async function signInMfa(challenge: string, code: string): Promise<Tokens> {
   const body = /^\d{6}$/.test(code)
     ? { challenge, code, device: deviceId() }
     : { challenge, recovery_code: code, device: deviceId() };
-  return (await raw("POST", "/api/v1/auth/mfa", body)) as Tokens;
+  return checkTokens(await raw("POST", "/api/v1/auth/mfa", body));
 }
 
 export async function register(email: string, password: string, role: string): Promise<void> {

@@ -55,8 +55,10 @@ async function render(): Promise<void> {
   try {
     if (!session.signedIn) return renderSignIn();
     if (!me) {
-      me = await session.call<Me>("GET", "/api/v1/me");
+      const m = await session.call<Me>("GET", "/api/v1/me");
       if (my !== route) return;
+      if (!m || typeof m.id !== "string" || !m.mfa) throw new ApiError(0, "bad_answer", "the server's answer about your account was not understood");
+      me = m;
     }
     if (me.mfa.required && !me.mfa.enabled) return renderEnroll();
     ensureClient();

@@ -169,6 +169,14 @@ export class Workspace {
       this.raf = requestAnimationFrame(loop);
     };
     this.raf = requestAnimationFrame(loop);
+    // Read-only probes for the browser tests and for support.
+    (window as unknown as { chalktalkWorkspace: unknown }).chalktalkWorkspace = {
+      expected: () => this.expected(),
+      playback: () => this.pb,
+      videoMs: () => this.video.currentTime * 1000,
+      annotations: () => [...this.anns.values()],
+      liveStrokes: () => this.live.size,
+    };
     try {
       await c.joinRoom(this.room);
       this.setStatus("");

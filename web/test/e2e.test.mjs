@@ -1,0 +1,347 @@
+// End to end in real headless Chromium against a real `chalktalk serve`:
+// a coach and an athlete (two browser contexts) sign up and in (the coach
+// with TOTP), link up, the athlete uploads a short clip (the permission
+// matrix lets a coach review an athlete's video; an athlete sees only their
+// own or purchased ones), the coach opens a review room on it and invites
+// the athlete. Then, on the athlete's canvas PIXELS: the coach's pen
+// stroke while it is being drawn, the committed angle with the server's
+// degrees; the athlete's network cut while the coach draws three shapes;
+// follow-the-leader playback at 0.25x. Screenshots of the workspace at
+// phone and desktop sizes go to web/test-artifacts/.
+//
+// Skipped when the binary, chalktalk-media, Chromium or web/dist is missing;
+// failing instead when CI is set.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import {
+  Proxy,
+  artifacts,
+  launch,
+  makeClip,
+  missing,
+  probe,
+  sleep,
+  startServer,
+  totp,
+  until,
+} from "./harness.mjs";
+
+const why = missing();
+if (why && process.env.CI) throw new Error(`browser tests cannot run: ${why}`);
+const skip = why ? `skipped: ${why}` : false;
+
+let server;
+let proxy;
+let browser;
+let coach; // { ctx, page }
+let athlete;
+let athleteId;
+let room;
+const PASSWORD = "correct horse battery staple";
+
+before(async () => {
+  if (skip) return;
+  server = await startServer();
+  // The athlete reaches the server through a proxy the test can cut.
+  proxy = new Proxy(server.port);
+  await proxy.listen();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  proxy?.close();
+  server?.stop();
+});
+
+async function newUser(base, viewport) {
+  const ctx = await browser.newContext({ viewport, baseURL: base });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  return { ctx, page, errors };
+}
+
+async function signUp(page, email, role) {
+  await page.goto("/");
+  await page.getByRole("button", { name: "Create an account" }).click();
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password (12+ characters)").fill(PASSWORD);
+  await page.getByLabel("I am a").selectOption(role);
+  await page.getByRole("button", { name: "Sign up" }).click();
+}
+
+/** Normalized overlay point → page coordinates. */
+async function at(page, x, y) {
+  const box = await page.locator('[data-testid="overlay"]').boundingBox();
+  return [box.x + x * box.width, box.y + y * box.height];
+}
+
+test("coach and athlete: sign-in, upload, review room, live stroke, angle", { skip, timeout: 240_000 }, async () => {
+  athlete = await newUser(`http://127.0.0.1:${proxy.port}`, { width: 1280, height: 800 });
+  coach = await newUser(server.base, { width: 1280, height: 800 });
+
+  // The athlete signs up (no TOTP for athletes) and reads their id.
+  await signUp(athlete.page, "athlete@example.test", "athlete");
+  athleteId = await athlete.page.getByTestId("my-id").textContent();
+  assert.match(athleteId, /^u-/);
+
+  // The coach signs up and enrols TOTP (required for coaches).
+  await signUp(coach.page, "coach@example.test", "coach");
+  const secret = await coach.page.getByTestId("totp-secret").textContent();
+  await coach.page.getByLabel("6-digit code").fill(totp(secret));
+  await coach.page.getByRole("button", { name: "Confirm" }).click();
+  await coach.page.getByRole("button", { name: "Continue" }).click();
+  await coach.page.getByTestId("my-id").waitFor();
+
+  // Coach invites the athlete; the athlete accepts.
+  await coach.page.getByLabel("Athlete user id").fill(athleteId);
+  await coach.page.getByRole("button", { name: "Invite athlete" }).click();
+  await coach.page.locator('[data-testid="relationships"] li[data-state="invited"]').waitFor();
+  await athlete.page.reload();
+  await athlete.page.getByRole("button", { name: "Accept" }).click();
+  await athlete.page.locator('[data-testid="relationships"] li[data-state="active"]').waitFor();
+
+  // The athlete uploads a short clip: progress bar, then processing to ready.
+  const clip = makeClip(server.dir);
+  await athlete.page.getByTestId("upload").setInputFiles(clip);
+  await athlete.page.locator("[data-asset] .stage", { hasText: "ready" }).waitFor({ timeout: 150_000 });
+  await athlete.page.locator("[data-asset] .poster img").waitFor({ timeout: 20_000 });
+
+  // The coach sees it, opens a review room and invites the athlete.
+  await coach.page.reload();
+  await coach.page.locator("[data-asset] .stage", { hasText: "ready" }).waitFor();
+  await coach.page.getByRole("button", { name: "New review" }).click();
+  await coach.page.waitForURL(/\/app\/room\//);
+  room = coach.page.url().split("/app/room/")[1];
+  await coach.page.getByLabel("User id to invite").fill(athleteId);
+  await coach.page.getByRole("button", { name: "Invite", exact: true }).click();
+
+  // The athlete gets the invitation live (inbox notice) and opens it.
+  await athlete.page.locator(`a[data-room="${room}"]`).first().click({ timeout: 20_000 });
+  await athlete.page.waitForURL(/\/app\/room\//);
+  for (const u of [coach, athlete]) {
+    await until("the video to load", () => u.page.evaluate(() => document.querySelector("video")?.readyState >= 1), 20_000);
+    await until("two people present", () => u.page.locator(".avatars .avatar").count().then((n) => n === 2));
+  }
+
+  // A pen stroke: the athlete sees it WHILE the coach is drawing.
+  const cp = coach.page;
+  await cp.keyboard.press("p");
+  const [x0, y0] = await at(cp, 0.1, 0.15);
+  await cp.mouse.move(x0, y0);
+  await cp.mouse.down();
+  for (let i = 1; i <= 10; i++) {
+    const [x, y] = await at(cp, 0.1 + i * 0.02, 0.15);
+    await cp.mouse.move(x, y);
+  }
+  // Still drawing: the athlete's canvas already has red pixels on the path.
+  await until("the live stroke on the athlete's canvas", () => probe(athlete.page, 0.2, 0.15).then((n) => n > 0), 3000, 10);
+  assert.equal(await athlete.page.evaluate(() => window.chalktalkWorkspace.annotations().length), 0, "nothing committed yet");
+  for (let i = 11; i <= 15; i++) {
+    const [x, y] = await at(cp, 0.1 + i * 0.02, 0.15);
+    await cp.mouse.move(x, y);
+  }
+  await cp.mouse.up();
+  await until("the committed stroke", () =>
+    athlete.page.evaluate(() => window.chalktalkWorkspace.annotations().filter((a) => a.shape.k === "stroke").length === 1),
+  );
+  assert.ok((await probe(athlete.page, 0.35, 0.15)) > 0, "the committed stroke's end is painted");
+
+  // An angle: a right angle in pixels (the server computes deg with the aspect).
+  await cp.keyboard.press("g");
+  for (const [x, y] of [[0.5, 0.25], [0.5, 0.6], [0.75, 0.6]]) {
+    const [px, py] = await at(cp, x, y);
+    await cp.mouse.click(px, py);
+  }
+  await athlete.page.locator('[data-testid="annotations"] li[data-kind="angle"]', { hasText: "Angle 90.00°" }).waitFor();
+  assert.ok((await probe(athlete.page, 0.5, 0.42)) > 0, "angle arm a–v painted");
+  assert.ok((await probe(athlete.page, 0.62, 0.6)) > 0, "angle arm v–b painted");
+  // The degrees label: white text beside the vertex (drawn at +12,-12 px).
+  const label = await athlete.page.evaluate(() => {
+    const c = document.querySelector('[data-testid="overlay"]');
+    const d = c.getContext("2d").getImageData(Math.round(0.5 * c.width) + 10, Math.round(0.6 * c.height) - 40, 90, 40).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] > 200 && d[i + 2] > 200 && d[i + 3] > 200) n++;
+    return n;
+  });
+  assert.ok(label > 20, `degrees label painted beside the vertex (${label} white pixels)`);
+
+  await athlete.page.screenshot({ path: join(artifacts, "workspace-athlete-1280x800.png") });
+  assert.deepEqual(coach.errors.filter((e) => !/favicon/.test(e)), []);
+  assert.deepEqual(athlete.errors.filter((e) => !/favicon|ERR_INTERNET_DISCONNECTED/.test(e)), []);
+});
+
+test("the athlete's network is cut while the coach draws three shapes", { skip, timeout: 60_000 }, async () => {
+  assert.ok(room, "needs the first test's room");
+  const cp = coach.page;
+  const before = await athlete.page.evaluate(() => window.chalktalkWorkspace.annotations().map((a) => a.id));
+  await athlete.ctx.setOffline(true);
+  proxy.block = true;
+  proxy.cut();
+  const drawn = [];
+  for (const [tool, a, b] of [
+    ["l", [0.1, 0.7], [0.3, 0.9]],
+    ["r", [0.4, 0.7], [0.55, 0.85]],
+    ["e", [0.8, 0.3], [0.88, 0.4]],
+  ]) {
+    await cp.keyboard.press(tool);
+    const [ax, ay] = await at(cp, ...a);
+    const [bx, by] = await at(cp, ...b);
+    await cp.mouse.move(ax, ay);
+    await cp.mouse.down();
+    await cp.mouse.move((ax + bx) / 2, (ay + by) / 2);
+    await cp.mouse.move(bx, by);
+    await cp.mouse.up();
+    drawn.push(tool);
+  }
+  const coachIds = await until("the coach's three shapes acked", async () => {
+    const anns = await cp.evaluate(() => window.chalktalkWorkspace.annotations());
+    const ids = anns.filter((a) => ["line", "rect", "ellipse"].includes(a.shape.k)).map((a) => a.id);
+    return ids.length === 3 ? ids : null;
+  });
+  await sleep(500);
+  proxy.block = false;
+  await athlete.ctx.setOffline(false);
+  const got = await until(
+    "the athlete to catch up",
+    async () => {
+      const anns = await athlete.page.evaluate(() => window.chalktalkWorkspace.annotations());
+      const fresh = anns.filter((a) => !before.includes(a.id));
+      return fresh.length >= 3 ? fresh : null;
+    },
+    30_000,
+    50,
+  );
+  assert.deepEqual(got.map((a) => a.id).sort(), [...coachIds].sort(), "exactly those three, once each");
+  assert.ok((await probe(athlete.page, 0.4, 0.775)) > 0, "the rectangle is painted after the catch-up");
+});
+
+test("follow the leader: the coach seeks and plays at 0.25x, the athlete follows within 100 ms", { skip, timeout: 60_000 }, async () => {
+  assert.ok(room, "needs the first test's room");
+  const cp = coach.page;
+  await cp.getByLabel("Playback speed").selectOption("0.25");
+  await until("rate 0.25 on the athlete", () => athlete.page.evaluate(() => window.chalktalkWorkspace.playback()?.rate === 0.25));
+  // Seek to 1 s (the seek bar is per mille of the duration).
+  const dur = await cp.evaluate(() => document.querySelector("video").duration * 1000);
+  await cp.getByLabel("Seek").evaluate((el, v) => {
+    el.value = String(v);
+    el.dispatchEvent(new Event("change"));
+  }, Math.round((1000 / dur) * 1000));
+  await until("the seek on the athlete", () =>
+    athlete.page.evaluate(() => Math.abs(window.chalktalkWorkspace.playback().position_ms - 1000) < dur / 1000 + 5),
+  );
+  await cp.getByRole("button", { name: "Play (Space)" }).click();
+  await until("playing on the athlete", () => athlete.page.evaluate(() => window.chalktalkWorkspace.playback()?.playing));
+  await sleep(1000); // let it settle
+  const samples = [];
+  for (let i = 0; i < 20; i++) {
+    samples.push(
+      await athlete.page.evaluate(() => {
+        const w = window.chalktalkWorkspace;
+        return { video: w.videoMs(), expected: w.expected() };
+      }),
+    );
+    await sleep(100);
+  }
+  const worst = Math.max(...samples.map((s) => Math.abs(s.video - s.expected)));
+  assert.ok(worst < 100, `athlete's video within 100 ms of the shared clock (worst ${worst.toFixed(1)} ms)`);
+  const moved = samples.at(-1).video - samples[0].video;
+  assert.ok(moved > 300 && moved < 900, `plays at 0.25x (${moved.toFixed(0)} ms of video in ~2 s)`);
+  // And the coach's own video agrees with the athlete's.
+  const [c, a] = await Promise.all([cp.evaluate(() => window.chalktalkWorkspace.videoMs()), athlete.page.evaluate(() => window.chalktalkWorkspace.videoMs())]);
+  assert.ok(Math.abs(c - a) < 100, `coach ${c.toFixed(0)} ms vs athlete ${a.toFixed(0)} ms`);
+  await cp.getByRole("button", { name: "Pause (Space)" }).click();
+});
+
+test("latency: the coach's pointer move to the athlete's canvas pixel", { skip, timeout: 120_000 }, async (t) => {
+  assert.ok(room, "needs the first test's room");
+  const n = Number(process.env.WEB_LATENCY_POINTS || 200);
+  const cp = coach.page;
+  const ap = athlete.page;
+  await cp.keyboard.press("p");
+  const box = await cp.locator('[data-testid="overlay"]').boundingBox();
+  const abox = await ap.evaluate(() => {
+    const c = document.querySelector('[data-testid="overlay"]');
+    return { w: c.width, h: c.height };
+  });
+  // Points 4 athlete-canvas pixels apart on one row (distinct pixels).
+  const y = 0.95; // a row nothing else crosses
+  const step = 4 / abox.w;
+  const x0 = 0.05;
+  const count = Math.min(n, Math.floor((0.9 - x0) / step));
+  const xs = Array.from({ length: count }, (_, i) => x0 + (i + 1) * step);
+  // The coach's side: when each pointermove reached the page.
+  await cp.evaluate(() => {
+    window.__moves = [];
+    document.querySelector('[data-testid="overlay"]').addEventListener(
+      "pointermove",
+      () => window.__moves.push(performance.timeOrigin + performance.now()),
+      { capture: true },
+    );
+  });
+  // The athlete's side: when each point's pixel turned red (checked each frame).
+  await ap.evaluate(([xs, y]) => {
+    window.__seen = new Array(xs.length).fill(0);
+    const c = document.querySelector('[data-testid="overlay"]');
+    const ctx = c.getContext("2d");
+    let next = 0;
+    const tick = () => {
+      const now = performance.timeOrigin + performance.now();
+      while (next < xs.length) {
+        const d = ctx.getImageData(Math.round(xs[next] * c.width), Math.round(y * c.height), 1, 1).data;
+        if (d[3] > 150 && d[0] > 180 && d[1] < 120) window.__seen[next++] = now;
+        else break;
+      }
+      if (next < xs.length) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }, [xs, y]);
+  await cp.mouse.move(box.x + x0 * box.width, box.y + y * box.height);
+  await cp.mouse.down();
+  await cp.evaluate(() => (window.__moves = []));
+  for (const x of xs) {
+    await cp.mouse.move(box.x + x * box.width, box.y + y * box.height);
+    await sleep(8);
+  }
+  await until("every point on the athlete's canvas", () => ap.evaluate(() => window.__seen.every((s) => s > 0)), 10_000, 50);
+  await cp.mouse.up();
+  const moves = await cp.evaluate(() => window.__moves);
+  const seen = await ap.evaluate(() => window.__seen);
+  assert.equal(moves.length, xs.length, "one pointermove per step");
+  const lat = seen.map((s, i) => s - moves[i]).sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  const result = { points: lat.length, p50_ms: +q(0.5).toFixed(1), p99_ms: +q(0.99).toFixed(1), max_ms: +lat.at(-1).toFixed(1) };
+  writeFileSync(join(artifacts, "latency.json"), JSON.stringify(result, null, 2) + "\n");
+  t.diagnostic(`pointer move → athlete pixel: ${JSON.stringify(result)}`);
+  assert.ok(lat[0] >= 0, "no pixel before its move");
+});
+
+test("screenshots of the workspace at phone and desktop sizes", { skip, timeout: 60_000 }, async () => {
+  assert.ok(room, "needs the first test's room");
+  for (const [name, viewport] of [
+    ["phone-390x844", { width: 390, height: 844 }],
+    ["desktop-1440x900", { width: 1440, height: 900 }],
+  ]) {
+    await coach.page.setViewportSize(viewport);
+    await sleep(300);
+    await coach.page.screenshot({ path: join(artifacts, `workspace-${name}.png`), fullPage: true });
+    // Every button is at least 44 px in both directions (touch targets).
+    const small = await coach.page.evaluate(() =>
+      [...document.querySelectorAll("button, .btn, select")]
+        .filter((b) => b.offsetParent !== null)
+        .map((b) => b.getBoundingClientRect())
+        .filter((r) => r.width < 43.5 || r.height < 43.5).length,
+    );
+    assert.equal(small, 0, `${name}: buttons smaller than 44 px`);
+  }
+  await coach.page.goto("/");
+  await coach.page.setViewportSize({ width: 390, height: 844 });
+  await coach.page.getByTestId("videos").waitFor();
+  await coach.page.screenshot({ path: join(artifacts, "home-phone-390x844.png"), fullPage: true });
+  writeFileSync(join(artifacts, "server.log"), server.log());
+});
