@@ -396,7 +396,7 @@ async function renderHome(my: number): Promise<void> {
 
   // Live processing progress for the listed videos.
   const off = client!.on("media", (p: MediaProgress) => {
-    const el = root.querySelector<HTMLElement>(`[data-asset="${p.asset}"] .stage`);
+    const el = root.querySelector<HTMLElement>(`[data-asset="${p.asset}"] .vstage`);
     if (!el) return;
     el.textContent = p.stage === "transcoding" ? `processing ${Math.round(p.percent)}%` : p.stage;
     const bar = root.querySelector<HTMLProgressElement>(`[data-asset="${p.asset}"] progress`);
@@ -423,7 +423,7 @@ function link(e: Event): void {
 
 function videoCard(v: Asset, rooms: Review[]): HTMLElement {
   const poster = h("div", { class: "poster", "aria-hidden": "true" });
-  const stage = h("span", { class: "stage" }, v.stage === "failed" ? `failed: ${v.error?.message ?? ""}` : v.stage);
+  const stage = h("span", { class: "vstage" }, v.stage === "failed" ? `failed: ${v.error?.message ?? ""}` : v.stage);
   const bar = h("progress", { max: 100, value: v.stage === "ready" ? 100 : 0, "aria-label": `Processing of ${v.filename}` });
   if (v.stage === "ready" && client) {
     client

@@ -395,9 +395,9 @@ export class Workspace {
     const transport = h(
       "div",
       { class: "transport", role: "group", "aria-label": "Playback (the leader controls it for everyone)" },
-      h("button", { class: "tool", type: "button", "aria-label": "Previous frame (,)", title: "Previous frame (,)", onclick: () => this.sendOp({ k: "step", frames: -1 }) }, "⏮"),
+      h("button", { class: "tool small", type: "button", "aria-label": "Previous frame (,)", title: "Previous frame (,)", onclick: () => this.sendOp({ k: "step", frames: -1 }) }, "−1f"),
       this.playBtn,
-      h("button", { class: "tool", type: "button", "aria-label": "Next frame (.)", title: "Next frame (.)", onclick: () => this.sendOp({ k: "step", frames: 1 }) }, "⏭"),
+      h("button", { class: "tool small", type: "button", "aria-label": "Next frame (.)", title: "Next frame (.)", onclick: () => this.sendOp({ k: "step", frames: 1 }) }, "+1f"),
       this.seek,
       this.timeLabel,
       this.rateSel,
@@ -653,7 +653,7 @@ export class Workspace {
         this.setStatus("The video has no playable file yet; try again in a moment.");
         return;
       }
-      if (info.poster) this.video.poster = link.base + info.poster;
+      // No poster: it is a frame at 2 s, not the frame being annotated.
       this.video.src = link.base + path;
       this.video.addEventListener("loadedmetadata", () => this.syncPlayback(), { once: true });
       this.video.addEventListener("error", () => this.setStatus("The video could not be played in this browser.", true), { once: true });
