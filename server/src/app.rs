@@ -54,6 +54,8 @@ pub struct AppState {
     pub sids: SidIndex,
     /// The permission matrix and its facts (relationships, grants, profiles).
     pub perms: Arc<Permissions>,
+    /// The built web app served at `/` (`crate::webapp`), if found.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl axum::extract::FromRef<App> for Auth {

@@ -271,6 +271,12 @@ export class Workspace {
       this.textInput,
       h("button", { type: "submit", class: "btn" }, "Add"),
     );
+    this.textInput.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        this.textInput.value = "";
+        this.commitText();
+      }
+    });
     this.textForm.addEventListener("submit", (e) => {
       e.preventDefault();
       this.commitText();
@@ -849,6 +855,7 @@ export class Workspace {
   private commitText(): void {
     const text = this.textInput.value.trim();
     const at = this.textAt;
+    this.textInput.blur();
     this.textForm.hidden = true;
     this.textAt = null;
     if (!text || !at) return;
