@@ -301,50 +301,57 @@ test("latency: the coach's pointer move to the athlete's canvas pixel", { skip, 
     const c = document.querySelector('[data-testid="overlay"]');
     return { w: c.width, h: c.height };
   });
-  // Points 4 athlete-canvas pixels apart on one row (distinct pixels).
-  const y = 0.95; // a row nothing else crosses
+  // Points 4 athlete-canvas pixels apart, in rows nothing else crosses
+  // (one stroke per row), so each point's pixel is its own.
   const step = 4 / abox.w;
   const x0 = 0.05;
-  const count = Math.min(n, Math.floor((0.9 - x0) / step));
-  const xs = Array.from({ length: count }, (_, i) => x0 + (i + 1) * step);
+  const perRow = Math.floor((0.9 - x0) / step);
+  const rows = [0.93, 0.955, 0.98];
+  const count = Math.min(n, perRow * rows.length);
+  const pts = Array.from({ length: count }, (_, i) => [x0 + ((i % perRow) + 1) * step, rows[Math.floor(i / perRow)]]);
   // The coach's side: when each pointermove reached the page.
   await cp.evaluate(() => {
     window.__moves = [];
+    window.__record = false;
     document.querySelector('[data-testid="overlay"]').addEventListener(
       "pointermove",
-      () => window.__moves.push(performance.timeOrigin + performance.now()),
+      () => window.__record && window.__moves.push(performance.timeOrigin + performance.now()),
       { capture: true },
     );
   });
   // The athlete's side: when each point's pixel turned red (checked each frame).
-  await ap.evaluate(([xs, y]) => {
-    window.__seen = new Array(xs.length).fill(0);
+  await ap.evaluate((pts) => {
+    window.__seen = new Array(pts.length).fill(0);
     const c = document.querySelector('[data-testid="overlay"]');
     const ctx = c.getContext("2d");
     let next = 0;
     const tick = () => {
       const now = performance.timeOrigin + performance.now();
-      while (next < xs.length) {
-        const d = ctx.getImageData(Math.round(xs[next] * c.width), Math.round(y * c.height), 1, 1).data;
+      while (next < pts.length) {
+        const d = ctx.getImageData(Math.round(pts[next][0] * c.width), Math.round(pts[next][1] * c.height), 1, 1).data;
         if (d[3] > 150 && d[0] > 180 && d[1] < 120) window.__seen[next++] = now;
         else break;
       }
-      if (next < xs.length) requestAnimationFrame(tick);
+      if (next < pts.length) requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
-  }, [xs, y]);
-  await cp.mouse.move(box.x + x0 * box.width, box.y + y * box.height);
-  await cp.mouse.down();
-  await cp.evaluate(() => (window.__moves = []));
-  for (const x of xs) {
-    await cp.mouse.move(box.x + x * box.width, box.y + y * box.height);
-    await sleep(8);
+  }, pts);
+  for (let r = 0; r * perRow < count; r++) {
+    const row = pts.slice(r * perRow, (r + 1) * perRow);
+    await cp.mouse.move(box.x + x0 * box.width, box.y + row[0][1] * box.height);
+    await cp.mouse.down();
+    await cp.evaluate(() => (window.__record = true));
+    for (const [x, y] of row) {
+      await cp.mouse.move(box.x + x * box.width, box.y + y * box.height);
+      await sleep(8);
+    }
+    await cp.evaluate(() => (window.__record = false));
+    await cp.mouse.up();
   }
   await until("every point on the athlete's canvas", () => ap.evaluate(() => window.__seen.every((s) => s > 0)), 10_000, 50);
-  await cp.mouse.up();
   const moves = await cp.evaluate(() => window.__moves);
   const seen = await ap.evaluate(() => window.__seen);
-  assert.equal(moves.length, xs.length, "one pointermove per step");
+  assert.equal(moves.length, pts.length, "one pointermove per step");
   const series = seen.map((s, i) => +(s - moves[i]).toFixed(1));
   const lat = [...series].sort((a, b) => a - b);
   const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
