@@ -78,7 +78,12 @@ fi
 
 # The client's dependencies, exactly as locked (package-lock.json).
 (cd "$(dirname "$0")/../clients/js" && npm ci --no-audit --no-fund)
-# The browser app's packages (esbuild, playwright-core for its tests).
+# The browser app's packages (esbuild, playwright-core for its tests;
+# playwright-core needs Node 20 or newer).
+if [ "$node_major" -lt 20 ]; then
+    echo "node $(node --version) is too old for the browser tests (web/: playwright-core needs Node 20 or newer)" >&2
+    exit 1
+fi
 (cd "$(dirname "$0")/../web" && npm ci --no-audit --no-fund)
 
 # Debian's Chromium for the browser tests (web/test/), driven by
