@@ -151,6 +151,13 @@ export class Workspace {
       }),
       c.on("state", (s) => this.renderConn(s)),
       c.on("resync", (room) => room === this.room && this.setStatus("catching up…")),
+      // Members of a room receive its video's progress: load it once playable.
+      c.on("media", (p) => {
+        if (p.asset === this.videoId && (p.playable || p.stage === "ready") && !this.video.currentSrc) {
+          this.setStatus("");
+          void this.loadVideo();
+        }
+      }),
     );
     this.renderConn(c.state);
     window.addEventListener("keydown", this.onKey);
