@@ -386,3 +386,28 @@ test("screenshots of the workspace at phone and desktop sizes", { skip, timeout:
   await coach.page.screenshot({ path: join(artifacts, "home-phone-390x844.png"), fullPage: true });
   writeFileSync(join(artifacts, "server.log"), server.log());
 });
+
+test("bad input gets a clear error, never a blank page", { skip, timeout: 60_000 }, async () => {
+  assert.ok(room, "needs the first test's room");
+  // A wrong password.
+  const stranger = await newUser(server.base, { width: 390, height: 844 });
+  await stranger.page.goto("/");
+  await stranger.page.getByLabel("Email").fill("athlete@example.test");
+  await stranger.page.getByLabel("Password (12+ characters)").fill("not the right password");
+  await stranger.page.getByRole("button", { name: "Sign in" }).click();
+  await stranger.page.getByRole("alert").filter({ hasText: /wrong email or password/i }).waitFor();
+  // A password the server refuses at sign-up (too short).
+  await stranger.page.getByRole("button", { name: "Create an account" }).click();
+  await stranger.page.getByLabel("Email").fill("new@example.test");
+  await stranger.page.getByLabel("Password (12+ characters)").evaluate((el) => el.removeAttribute("minlength"));
+  await stranger.page.getByLabel("Password (12+ characters)").fill("short");
+  await stranger.page.getByRole("button", { name: "Sign up" }).click();
+  await stranger.page.getByRole("alert").filter({ hasText: /password/i }).waitFor();
+  await stranger.ctx.close();
+  // A room that does not exist, and one the user is not a member of.
+  const ap = athlete.page;
+  await ap.goto("/app/room/r-doesnotexist");
+  await ap.locator(".status.error", { hasText: "Could not join the room" }).waitFor();
+  await ap.goto("/app/nothing/here");
+  await ap.getByTestId("my-id").waitFor();
+});
