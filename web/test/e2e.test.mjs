@@ -411,3 +411,29 @@ test("bad input gets a clear error, never a blank page", { skip, timeout: 60_000
   await ap.goto("/app/nothing/here");
   await ap.getByTestId("my-id").waitFor();
 });
+
+test("an upload resumes after a dropped chunk", { skip, timeout: 120_000 }, async () => {
+  assert.ok(room, "needs the first test's room");
+  const cp = coach.page;
+  await cp.goto("/");
+  await cp.evaluate(() => localStorage.setItem("chalktalk.uploadChunkBytes", String(256 * 1024)));
+  await cp.reload();
+  const seen = { patch: 0, dropped: 0, head: 0 };
+  await cp.route("**/api/v1/uploads/*", (route) => {
+    const m = route.request().method();
+    if (m === "HEAD") seen.head++;
+    if (m === "PATCH" && ++seen.patch === 3) {
+      seen.dropped++;
+      return route.abort("connectionreset");
+    }
+    return route.continue();
+  });
+  await cp.getByTestId("upload").setInputFiles(makeClip(server.dir));
+  // Done: the home lists the coach's new video beside the athlete's.
+  await until("the uploaded video listed", () => cp.locator("[data-asset]").count().then((n) => n === 2), 60_000, 100);
+  await cp.unroute("**/api/v1/uploads/*");
+  assert.equal(seen.dropped, 1, "one chunk was dropped");
+  assert.ok(seen.head >= 1, "the app asked the server where it got to (HEAD)");
+  assert.ok(seen.patch >= 8, `every chunk sent (${seen.patch} PATCHes for about 1.7 MB in 256 KiB)`);
+  await cp.evaluate(() => localStorage.removeItem("chalktalk.uploadChunkBytes"));
+});
