@@ -275,6 +275,15 @@ test("follow the leader: the coach seeks and plays at 0.25x, the athlete follows
   const [c, a] = await Promise.all([cp.evaluate(() => window.chalktalkWorkspace.videoMs()), athlete.page.evaluate(() => window.chalktalkWorkspace.videoMs())]);
   assert.ok(Math.abs(c - a) < 100, `coach ${c.toFixed(0)} ms vs athlete ${a.toFixed(0)} ms`);
   await cp.getByRole("button", { name: "Pause (Space)" }).click();
+  await until("paused on the athlete", () => athlete.page.evaluate(() => !window.chalktalkWorkspace.playback().playing));
+
+  // The coach hands control to the athlete, whose controls come alive.
+  await cp.getByLabel("Hand playback control to").selectOption(athleteId);
+  await cp.getByRole("button", { name: "Hand over" }).click();
+  await athlete.page.getByText("You lead playback").waitFor();
+  assert.ok(await athlete.page.getByRole("button", { name: "Play (Space)" }).isEnabled());
+  await cp.getByText(`Following ${athleteId}`).waitFor();
+  assert.ok(await cp.getByRole("button", { name: "Play (Space)" }).isDisabled(), "the coach follows now");
 });
 
 test("latency: the coach's pointer move to the athlete's canvas pixel", { skip, timeout: 120_000 }, async (t) => {
