@@ -507,22 +507,29 @@ export class Workspace {
 
   private renderPresence(): void {
     clear(this.avatars);
-    for (const p of this.presence) {
-      const leader = this.pb?.leader === p.user;
-      const who = p.user === this.me ? "you" : p.user;
-      const title = `${who} (${p.device}): ${p.connected ? p.activity : "disconnected"}${leader ? ", leads playback" : ""}`;
+    // One avatar per user (presence has one entry per device).
+    const users = new Map<string, PresenceEntry[]>();
+    for (const p of this.presence) users.set(p.user, [...(users.get(p.user) ?? []), p]);
+    for (const [user, devs] of users) {
+      const leader = this.pb?.leader === user;
+      const connected = devs.some((d) => d.connected);
+      const drawing = devs.some((d) => d.activity === "drawing");
+      const who = user === this.me ? "you" : user;
+      const doing = devs.map((d) => `${d.device}: ${d.connected ? d.activity : "disconnected"}`).join(", ");
+      const title = `${who} (${doing})${leader ? ", leads playback" : ""}`;
       this.avatars.append(
         h(
           "li",
           {
-            class: `avatar${p.connected ? "" : " away"}${leader ? " lead" : ""}`,
+            class: `avatar${connected ? "" : " away"}${leader ? " lead" : ""}`,
             title,
             "aria-label": title,
-            style: `--h:${hue(p.user)}`,
-            "data-user": p.user,
+            style: `--h:${hue(user)}`,
+            "data-user": user,
           },
-          initials(p.user),
-          p.activity === "drawing" ? h("span", { class: "act", "aria-hidden": "true" }, "✎") : null,
+          initials(user),
+          drawing ? h("span", { class: "act", "aria-hidden": "true" }, "✎") : null,
+          devs.length > 1 ? h("span", { class: "devs", "aria-hidden": "true" }, String(devs.length)) : null,
         ),
       );
     }
