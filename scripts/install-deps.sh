@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what chalktalk needs on Debian: system packages to build and run
-# it (compiler, pkg-config, FFmpeg libraries, libclang) and,
-# with --test, the servers the tests start (Redis, PostgreSQL, an
-# S3-compatible server) and Node.js with the TypeScript client's npm
-# dependencies (clients/js).
+# it (compiler, pkg-config, FFmpeg libraries, libclang, Node.js and npm for
+# the browser app) and, with --test, the servers the tests start (Redis,
+# PostgreSQL, an S3-compatible server), the npm dependencies of the
+# TypeScript client (clients/js) and of the app (web/), and Debian's
+# Chromium for the browser tests.
 # Idempotent: skips what is already there. Needs root (or sudo) for apt.
 set -euo pipefail
 
@@ -35,6 +36,24 @@ if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; t
     exit 1
 fi
 
+# Node.js and npm: the browser app (web/) is built with them
+# (scripts/build-web.sh), and the TypeScript client's and the app's tests
+# run on them. Debian 12 ships Node 18, which is enough; a newer one already
+# installed is kept.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update
+    node_pkgs=(nodejs)
+    command -v npm >/dev/null 2>&1 || node_pkgs+=(npm)
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${node_pkgs[@]}"
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 18 ]; then
+    echo "node $(node --version) is too old: clients/js and web/ need Node 18 or newer" >&2
+    exit 1
+fi
+
 [ "${1:-}" = "--test" ] || exit 0
 
 # Redis for the rate-limit and revocation tests (they start their own
@@ -57,23 +76,24 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends postgresql
 fi
 
-# Node.js and npm for the TypeScript client's tests (clients/js): Debian 12
-# ships Node 18, which is enough; a newer one already installed is kept.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+# The client's dependencies, exactly as locked (package-lock.json).
+(cd "$(dirname "$0")/../clients/js" && npm ci --no-audit --no-fund)
+# The browser app's packages (esbuild, playwright-core for its tests;
+# playwright-core needs Node 20 or newer).
+if [ "$node_major" -lt 20 ]; then
+    echo "node $(node --version) is too old for the browser tests (web/: playwright-core needs Node 20 or newer)" >&2
+    exit 1
+fi
+(cd "$(dirname "$0")/../web" && npm ci --no-audit --no-fund)
+
+# Debian's Chromium for the browser tests (web/test/), driven by
+# playwright-core with executablePath /usr/bin/chromium: no browser download.
+if [ ! -x /usr/bin/chromium ]; then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update
-    node_pkgs=(nodejs)
-    command -v npm >/dev/null 2>&1 || node_pkgs+=(npm)
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${node_pkgs[@]}"
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends chromium
 fi
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 18 ]; then
-    echo "node $(node --version) is too old: clients/js needs Node 18 or newer" >&2
-    exit 1
-fi
-# The client's dependencies, exactly as locked (package-lock.json).
-(cd "$(dirname "$0")/../clients/js" && npm ci --no-audit --no-fund)
 
 # S3-compatible test server for server/tests/blob_s3.rs (about 2 min to build the
 # first time). 0.14.1 is the newest that builds on Rust < 1.96.

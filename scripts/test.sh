@@ -3,7 +3,8 @@
 # REST routes for a minute and runs every test of the workspace (unit tests beside the code,
 # end-to-end tests in server/tests/ against real servers on 127.0.0.1),
 # then the TypeScript client's tests (clients/js), whose end-to-end test
-# runs the chalktalk binary the cargo tests just built.
+# runs the chalktalk binary the cargo tests just built, then the browser
+# app's tests (web/) in headless Chromium against the same binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -19,3 +20,8 @@ cargo test --workspace --all-targets
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 (cd clients/js && CI="${CI:-1}" CHALKTALK_BIN="$target_dir/debug/chalktalk" npm test)
+# The browser app: built, then its end-to-end tests in headless Chromium
+# against the same debug binary (chalktalk-media beside it processes the
+# uploaded clip); screenshots land in web/test-artifacts/.
+scripts/build-web.sh
+(cd web && CI="${CI:-1}" CHALKTALK_BIN="$target_dir/debug/chalktalk" npm test)

@@ -62,6 +62,8 @@ pub struct AppState {
     pub perms: Arc<Permissions>,
     /// This node's cluster membership, once started (`cluster_listen`).
     pub cluster: std::sync::OnceLock<Arc<chalktalk_cluster::Cluster>>,
+    /// The built web app served at `/` (`crate::webapp`), if found.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl axum::extract::FromRef<App> for Auth {

@@ -70,6 +70,12 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_DATA_DIR")]
     #[serde(deserialize_with = "scalar")]
     pub data_dir: Option<String>,
+    /// Directory of the built web app served at `/` (default: `web` beside
+    /// the binary, `../../web/dist` from it, or `web/dist` under the
+    /// working directory, the first with an index.html).
+    #[arg(long, env = "CHALKTALK_WEB_DIR")]
+    #[serde(deserialize_with = "scalar")]
+    pub web_dir: Option<String>,
     /// Where rooms, threads, inboxes, accounts and media records live:
     /// `embedded` (default: a redb file in the data dir) or
     /// `postgres://user[:password]@host[:port]/db` (shared by nodes).
@@ -240,6 +246,8 @@ fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The built web app (`web_dir`); `None`: looked for (`crate::webapp`).
+    pub web_dir: Option<PathBuf>,
     /// The store of durable records (`store`).
     pub store: StoreConfig,
     /// Apply pending schema migrations on `serve` (`store_migrate`).
@@ -274,6 +282,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_path_buf(),
+            web_dir: None,
             store: StoreConfig::Embedded,
             store_migrate: true,
             jwt_secret: Some("test-secret-test-secret-test-secret!".into()),
@@ -543,6 +552,12 @@ impl Config {
             uploads,
             listen,
             data_dir,
+            web_dir: cli
+                .web_dir
+                .clone()
+                .or_else(|| f.web_dir.clone())
+                .filter(|d| !d.trim().is_empty())
+                .map(PathBuf::from),
             jwt_secret,
             log_format: pick(
                 "log_format",

@@ -20,3 +20,4 @@ pub mod permissions;
 pub mod ratelimit;
 pub mod server;
 pub mod store_copy;
+pub mod webapp;

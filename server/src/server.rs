@@ -194,6 +194,7 @@ pub async fn start_with_stores(
         accounts,
         sids: SidIndex::default(),
         perms,
+        web_dir: crate::webapp::find_dir(config.web_dir.as_deref()),
         directory,
         auth,
         heartbeat: config.heartbeat,

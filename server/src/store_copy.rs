@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chalktalk_adapters::EmbeddedStore;
-use chalktalk_adapters::copy::{Backend, CopyError, Summary, Target, copy, summarize};
+use chalktalk_adapters::copy::{Backend, CopyError, Summary, copy, summarize};
 
 use crate::config::redact_store_url;
 

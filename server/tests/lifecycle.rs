@@ -316,3 +316,53 @@ async fn metrics_count_what_the_node_does() {
         "{ops}"
     );
 }
+
+/// The browser app (server/src/webapp.rs): `/` and `/app/...` answer the
+/// app's index.html, `/web/...` its files with their types; bad paths are
+/// 404; the API and health routes are untouched; without a built app `/`
+/// says how to build it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_is_served_at_the_root() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(
+        web.path().join("index.html"),
+        "<!doctype html><p>the app</p>",
+    )
+    .unwrap();
+    std::fs::write(web.path().join("app.js"), "console.log(1)").unwrap();
+    let dir = web.path().to_path_buf();
+    let server = TestServer::start_with(move |c| c.web_dir = Some(dir)).await;
+    let get = |path: &'static str| common::client::send(server.addr(), "GET", path, &[], vec![]);
+    for path in ["/", "/app", "/app/room/r-1"] {
+        let r = get(path).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+        assert!(r.text().contains("the app"), "{path}");
+    }
+    let js = get("/web/app.js").await;
+    assert_eq!(js.status, 200);
+    assert_eq!(
+        js.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(js.text(), "console.log(1)");
+    for path in [
+        "/web/missing.js",
+        "/web/../index.html",
+        "/web/%2e%2e/x",
+        "/web/a%2Fb",
+    ] {
+        assert_eq!(get(path).await.status, 404, "{path}");
+    }
+    assert_eq!(get("/health").await.text(), "ok");
+    assert_eq!(get("/api/v1/me").await.status, 401);
+    assert_eq!(get("/api/v1/nope").await.status, 404);
+    drop(server);
+
+    let empty = tempfile::tempdir().unwrap();
+    let missing = empty.path().join("dist");
+    let server = TestServer::start_with(move |c| c.web_dir = Some(missing)).await;
+    let r = common::client::send(server.addr(), "GET", "/", &[], vec![]).await;
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("scripts/build-web.sh"));
+}

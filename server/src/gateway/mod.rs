@@ -94,6 +94,7 @@ pub fn router(app: App) -> Router {
 fn routes(app: App) -> Router {
     let http = app.http.clone();
     let accounts = app.accounts.clone();
+    let web = crate::webapp::routes(app.web_dir.clone());
     let mut api = utoipa_axum::router::OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(crate::permissions::routes(app.clone()))
         .merge(crate::ops::routes(app.clone()));
@@ -110,7 +111,7 @@ fn routes(app: App) -> Router {
         api = api.merge(crate::http::routes(state));
     }
     let (api, doc) = api.split_for_parts();
-    r.merge(api).merge(crate::openapi::routes(&doc))
+    r.merge(api).merge(crate::openapi::routes(&doc)).merge(web)
 }
 
 /// A running server.

@@ -1,0 +1,911 @@
+// The review workspace: the room's video with a canvas overlay in
+// normalized coordinates anchored to video time, the drawing tools (pen
+// streamed live with `points`, line, arrow, ellipse, rectangle, angle,
+// text), undo/redo, presence, and follow-the-leader playback (§7.10).
+// Everything goes through @chalktalk/client: the room state here is only
+// what the server's effects say (§7.2).
+
+import type {
+  Annotation,
+  ChalktalkClient,
+  PlaybackState,
+  Point,
+  PresenceEntry,
+  RoomEvent,
+  RoomOp,
+  RoomSnapshot,
+  Style,
+} from "@chalktalk/client";
+import { describe } from "./api.js";
+import { describeShape, paint, visibleAt, type Shape, type View } from "./draw.js";
+import { clear, fmtTime, h, hue, initials, rand, toast } from "./ui.js";
+
+type Tool = "pen" | "line" | "arrow" | "ellipse" | "rect" | "angle" | "text";
+
+const TOOLS: { tool: Tool; key: string; label: string; icon: string }[] = [
+  { tool: "pen", key: "p", label: "Pen", icon: "✎" },
+  { tool: "line", key: "l", label: "Line", icon: "╱" },
+  { tool: "arrow", key: "a", label: "Arrow", icon: "➚" },
+  { tool: "ellipse", key: "e", label: "Ellipse", icon: "◯" },
+  { tool: "rect", key: "r", label: "Rectangle", icon: "▭" },
+  { tool: "angle", key: "g", label: "Angle", icon: "∠" },
+  { tool: "text", key: "t", label: "Text", icon: "T" },
+];
+
+const COLORS: { name: string; color: number }[] = [
+  { name: "Red", color: 0xff3b30ff },
+  { name: "Yellow", color: 0xffd60aff },
+  { name: "Green", color: 0x30d158ff },
+  { name: "Blue", color: 0x0a84ffff },
+  { name: "White", color: 0xffffffff },
+];
+
+const HOLDS: { label: string; ms: number | null }[] = [
+  { label: "3 s", ms: 3000 },
+  { label: "10 s", ms: 10000 },
+  { label: "to the end", ms: null },
+];
+
+interface Live {
+  user: string;
+  style: Style;
+  points: Point[];
+  last: number;
+}
+
+export interface WorkspaceDeps {
+  client: ChalktalkClient;
+  me: string;
+  room: string;
+  root: HTMLElement;
+  back: () => void;
+}
+
+const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
+
+export class Workspace {
+  private c: ChalktalkClient;
+  private me: string;
+  private room: string;
+  private anns = new Map<string, Annotation>();
+  private live = new Map<string, Live>();
+  private presence: PresenceEntry[] = [];
+  private members: string[] = [];
+  private owner = "";
+  private videoId = "";
+  private aspect = 16 / 9;
+  private fps = 30;
+  private pb: PlaybackState | null = null;
+  private tool: Tool = "pen";
+  private style: Style = { color: COLORS[0].color, width: 0.006 };
+  private hold: number | null = 3000;
+  private offs: (() => void)[] = [];
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private raf = 0;
+  private closed = false;
+  private dirty = true;
+  private lastDrawnTime = -1;
+
+  // drawing in progress
+  private drag: { start: Point; cur: Point; id: string } | null = null;
+  private pen: { id: string; t_ms: number; points: Point[]; pending: Point[]; batch: number } | null =
+    null;
+  private angle: Point[] = [];
+  private hover: Point | null = null;
+
+  // DOM
+  private stage!: HTMLElement;
+  private video!: HTMLVideoElement;
+  private canvas!: HTMLCanvasElement;
+  private ctx!: CanvasRenderingContext2D;
+  private status!: HTMLElement;
+  private avatars!: HTMLElement;
+  private annList!: HTMLElement;
+  private memberList!: HTMLElement;
+  private toolButtons = new Map<Tool, HTMLButtonElement>();
+  private playBtn!: HTMLButtonElement;
+  private seek!: HTMLInputElement;
+  private rateSel!: HTMLSelectElement;
+  private timeLabel!: HTMLElement;
+  private leaderLabel!: HTMLElement;
+  private ownerPanel!: HTMLElement;
+  private handSel!: HTMLSelectElement;
+  private textForm!: HTMLFormElement;
+  private textInput!: HTMLInputElement;
+  private textAt: Point | null = null;
+  private durationMs = 0;
+
+  constructor(private d: WorkspaceDeps) {
+    this.c = d.client;
+    this.me = d.me;
+    this.room = d.room;
+  }
+
+  // --- lifecycle -----------------------------------------------------------
+
+  async open(): Promise<void> {
+    this.build();
+    const c = this.c;
+    this.offs.push(
+      c.on("snapshot", (room, s) => room === this.room && this.onSnapshot(s)),
+      c.on("room", (room, ev) => room === this.room && this.onEvent(ev)),
+      c.on("live", (room, ev) => {
+        if (room !== this.room) return;
+        if (ev.k === "points") {
+          if (ev.user === this.me) return;
+          const key = `${ev.user}/${ev.stroke}`;
+          const l = this.live.get(key) ?? { user: ev.user, style: ev.style, points: [], last: 0 };
+          l.points.push(...ev.points);
+          l.last = performance.now();
+          this.live.set(key, l);
+          this.dirty = true;
+        } else if (ev.k === "presence") {
+          this.presence = ev.members;
+          this.renderPresence();
+        }
+      }),
+      c.on("joined", (j) => {
+        if (j.room !== this.room) return;
+        this.presence = j.presence;
+        this.renderPresence();
+      }),
+      c.on("state", (s) => this.renderConn(s)),
+      c.on("resync", (room) => room === this.room && this.setStatus("catching up…")),
+      // Members of a room receive its video's progress: load it once playable.
+      c.on("media", (p) => {
+        if (p.asset === this.videoId && (p.playable || p.stage === "ready") && !this.video.currentSrc) {
+          this.setStatus("");
+          void this.loadVideo();
+        }
+      }),
+    );
+    this.renderConn(c.state);
+    window.addEventListener("keydown", this.onKey);
+    window.addEventListener("resize", this.onResize);
+    this.timers.push(setInterval(() => this.syncPlayback(), 50));
+    this.timers.push(
+      setInterval(() => {
+        // Live previews whose stroke never got committed (sender gone).
+        const now = performance.now();
+        for (const [k, l] of this.live) if (now - l.last > 4000) this.live.delete(k);
+      }, 1000),
+    );
+    const loop = () => {
+      if (this.closed) return;
+      this.draw();
+      this.raf = requestAnimationFrame(loop);
+    };
+    this.raf = requestAnimationFrame(loop);
+    // Read-only probes for the browser tests and for support.
+    (window as unknown as { chalktalkWorkspace: unknown }).chalktalkWorkspace = {
+      expected: () => this.expected(),
+      playback: () => this.pb,
+      videoMs: () => this.video.currentTime * 1000,
+      annotations: () => [...this.anns.values()],
+      liveStrokes: () => this.live.size,
+    };
+    try {
+      await c.joinRoom(this.room);
+      this.setStatus("");
+    } catch (e) {
+      this.setStatus(`Could not join the room: ${describe(e)}`, true);
+      return;
+    }
+    void this.loadVideo();
+  }
+
+  close(): void {
+    this.closed = true;
+    cancelAnimationFrame(this.raf);
+    this.timers.forEach(clearInterval);
+    this.offs.forEach((f) => f());
+    window.removeEventListener("keydown", this.onKey);
+    window.removeEventListener("resize", this.onResize);
+    void this.c.leaveRoom(this.room).catch(() => {});
+    this.video?.pause();
+  }
+
+  // --- server state ------------------------------------------------------------
+
+  private onSnapshot(s: RoomSnapshot): void {
+    this.anns = new Map(s.annotations.map((a) => [a.id, a]));
+    this.members = [...s.members];
+    this.owner = s.owner;
+    this.videoId = s.video_id;
+    this.aspect = s.aspect > 0 ? s.aspect : 16 / 9;
+    this.fps = s.fps || 30;
+    this.stage.style.setProperty("--aspect", String(this.aspect));
+    this.setPlayback(s.playback);
+    this.renderMembers();
+    this.renderList();
+    this.onResize();
+    this.dirty = true;
+  }
+
+  private onEvent(ev: RoomEvent): void {
+    for (const e of ev.effects) {
+      switch (e.k) {
+        case "put":
+          this.anns.set(e.ann.id, e.ann);
+          // The committed stroke replaces its live preview.
+          this.live.delete(`${e.ann.author}/${e.ann.id}`);
+          break;
+        case "remove":
+          this.anns.delete(e.id);
+          break;
+        case "playback":
+          this.setPlayback(e.state);
+          break;
+        case "member":
+          if (!this.members.includes(e.user)) this.members.push(e.user);
+          this.renderMembers();
+          break;
+      }
+    }
+    this.renderList();
+    this.dirty = true;
+  }
+
+  // --- layout ------------------------------------------------------------------
+
+  private build(): void {
+    const root = this.d.root;
+    clear(root);
+    this.video = h("video", {
+      class: "video",
+      playsinline: true,
+      muted: true,
+      preload: "auto",
+      "aria-label": "Video under review",
+    });
+    this.video.muted = true;
+    this.canvas = h("canvas", {
+      class: "overlay",
+      "aria-label": "Drawing surface over the video",
+      role: "img",
+      "data-testid": "overlay",
+    });
+    this.ctx = this.canvas.getContext("2d")!;
+    this.textInput = h("input", {
+      type: "text",
+      maxlength: 280,
+      placeholder: "Type, then Enter",
+      "aria-label": "Text annotation",
+    });
+    this.textForm = h(
+      "form",
+      { class: "textform", hidden: true },
+      this.textInput,
+      h("button", { type: "submit", class: "btn" }, "Add"),
+    );
+    this.textInput.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        this.textInput.value = "";
+        this.commitText();
+      }
+    });
+    this.textForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.commitText();
+    });
+    this.stage = h("div", { class: "stage" }, this.video, this.canvas, this.textForm);
+    this.stage.style.setProperty("--aspect", String(this.aspect));
+
+    this.canvas.addEventListener("pointerdown", this.onDown);
+    this.canvas.addEventListener("pointermove", this.onMove);
+    this.canvas.addEventListener("pointerup", this.onUp);
+    this.canvas.addEventListener("pointercancel", this.onUp);
+    this.canvas.addEventListener("pointerleave", () => {
+      this.hover = null;
+      this.dirty = true;
+    });
+
+    const tools = h(
+      "div",
+      { class: "tools", role: "toolbar", "aria-label": "Drawing tools" },
+      TOOLS.map((t) => {
+        const b = h(
+          "button",
+          {
+            class: "tool",
+            type: "button",
+            title: `${t.label} (${t.key.toUpperCase()})`,
+            "aria-label": `${t.label} (shortcut ${t.key.toUpperCase()})`,
+            "aria-pressed": "false",
+            "data-tool": t.tool,
+            onclick: () => this.setTool(t.tool),
+          },
+          h("span", { "aria-hidden": "true" }, t.icon),
+        );
+        this.toolButtons.set(t.tool, b);
+        return b;
+      }),
+      h("span", { class: "sep" }),
+      h(
+        "button",
+        {
+          class: "tool",
+          type: "button",
+          title: "Undo (Ctrl+Z)",
+          "aria-label": "Undo my last change (Ctrl+Z)",
+          onclick: () => this.sendOp({ k: "undo" }, "Nothing of yours to undo"),
+        },
+        "↶",
+      ),
+      h(
+        "button",
+        {
+          class: "tool",
+          type: "button",
+          title: "Redo (Ctrl+Shift+Z)",
+          "aria-label": "Redo (Ctrl+Shift+Z)",
+          onclick: () => this.sendOp({ k: "redo" }, "Nothing to redo"),
+        },
+        "↷",
+      ),
+      h("span", { class: "sep" }),
+      COLORS.map((c) =>
+        h("button", {
+          class: "swatch",
+          type: "button",
+          title: c.name,
+          "aria-label": `Colour ${c.name}`,
+          style: `--c: #${(c.color >>> 8).toString(16).padStart(6, "0")}`,
+          onclick: (e: Event) => {
+            this.style = { ...this.style, color: c.color };
+            document.querySelectorAll(".swatch").forEach((s) => s.setAttribute("aria-pressed", "false"));
+            (e.currentTarget as HTMLElement).setAttribute("aria-pressed", "true");
+          },
+          "aria-pressed": c.color === this.style.color ? "true" : "false",
+        }),
+      ),
+      h(
+        "label",
+        { class: "hold" },
+        "Show for ",
+        h(
+          "select",
+          {
+            "aria-label": "How long new drawings stay visible",
+            onchange: (e: Event) => {
+              const i = Number((e.target as HTMLSelectElement).value);
+              this.hold = HOLDS[i].ms;
+            },
+          },
+          HOLDS.map((o, i) => h("option", { value: i }, o.label)),
+        ),
+      ),
+    );
+
+    this.playBtn = h(
+      "button",
+      { class: "tool", type: "button", "aria-label": "Play (Space)", title: "Play / pause (Space)", onclick: () => this.togglePlay() },
+      "▶",
+    );
+    this.seek = h("input", {
+      type: "range",
+      min: 0,
+      max: 1000,
+      step: 1,
+      value: 0,
+      class: "seek",
+      "aria-label": "Seek",
+    });
+    this.seek.addEventListener("change", () => {
+      const ms = (Number(this.seek.value) / 1000) * (this.durationMs || 0);
+      this.sendOp({ k: "seek", position_ms: Math.round(ms) });
+    });
+    this.rateSel = h(
+      "select",
+      {
+        "aria-label": "Playback speed",
+        onchange: () => this.sendOp({ k: "rate", rate: Number(this.rateSel.value) }),
+      },
+      [0.25, 0.5, 1].map((r) => h("option", { value: r }, `${r}×`)),
+    );
+    this.timeLabel = h("span", { class: "time", "aria-live": "off" }, "0:00.00");
+    this.leaderLabel = h("span", { class: "leader" });
+    const transport = h(
+      "div",
+      { class: "transport", role: "group", "aria-label": "Playback (the leader controls it for everyone)" },
+      h("button", { class: "tool small", type: "button", "aria-label": "Previous frame (,)", title: "Previous frame (,)", onclick: () => this.sendOp({ k: "step", frames: -1 }) }, "−1f"),
+      this.playBtn,
+      h("button", { class: "tool small", type: "button", "aria-label": "Next frame (.)", title: "Next frame (.)", onclick: () => this.sendOp({ k: "step", frames: 1 }) }, "+1f"),
+      this.seek,
+      this.timeLabel,
+      this.rateSel,
+      this.leaderLabel,
+    );
+
+    this.status = h("div", { class: "status", role: "status" });
+    this.avatars = h("ul", { class: "avatars", "aria-label": "Who is here" });
+    this.annList = h("ul", { class: "annlist", "aria-label": "Annotations at this time", "data-testid": "annotations" });
+    this.memberList = h("ul", { class: "members" });
+    this.handSel = h("select", { "aria-label": "Hand playback control to" });
+    const invite = h("input", { type: "text", placeholder: "athlete user id (u-…)", "aria-label": "User id to invite", required: true });
+    this.ownerPanel = h(
+      "div",
+      { class: "owner" },
+      h(
+        "form",
+        {
+          class: "row",
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            const user = invite.value.trim();
+            if (!user) return;
+            this.sendOp({ k: "invite", user }).then((ok) => {
+              if (ok) {
+                toast(`Invited ${user}`);
+                invite.value = "";
+              }
+            });
+          },
+        },
+        invite,
+        h("button", { class: "btn", type: "submit" }, "Invite"),
+      ),
+    );
+    const handForm = h(
+      "form",
+      {
+        class: "row",
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          if (this.handSel.value) this.sendOp({ k: "hand_over", to: this.handSel.value });
+        },
+      },
+      this.handSel,
+      h("button", { class: "btn", type: "submit" }, "Hand over"),
+    );
+
+    const header = h(
+      "header",
+      { class: "wsbar" },
+      h("button", { class: "btn ghost", type: "button", onclick: () => this.d.back(), "aria-label": "Back to home" }, "← Home"),
+      h("h1", {}, "Review"),
+      this.avatars,
+    );
+    const side = h(
+      "aside",
+      { class: "side" },
+      h("section", {}, h("h2", {}, "On screen now"), this.annList),
+      h("section", {}, h("h2", {}, "Members"), this.memberList, this.ownerPanel, handForm),
+      h(
+        "section",
+        { class: "keys" },
+        h("h2", {}, "Keys"),
+        h(
+          "p",
+          {},
+          "P pen · L line · A arrow · E ellipse · R rectangle · G angle · T text · Ctrl+Z undo · Ctrl+Shift+Z redo · Space play/pause · , . frame step",
+        ),
+      ),
+    );
+    root.append(
+      h(
+        "div",
+        { class: "workspace" },
+        header,
+        this.status,
+        h("main", { class: "wsmain" }, h("div", { class: "stagecol" }, this.stage, transport, tools), side),
+      ),
+    );
+    this.setTool("pen");
+    this.onResize();
+  }
+
+  private setStatus(text: string, error = false): void {
+    this.status.textContent = text;
+    this.status.className = `status${error ? " error" : ""}${text ? " show" : ""}`;
+  }
+
+  private renderConn(s: string): void {
+    if (s === "open") this.setStatus("");
+    else if (s === "reconnecting" || s === "connecting") this.setStatus("Offline: reconnecting… (your changes are kept and sent when back)");
+  }
+
+  private renderPresence(): void {
+    clear(this.avatars);
+    // One avatar per user (presence has one entry per device).
+    const users = new Map<string, PresenceEntry[]>();
+    for (const p of this.presence) users.set(p.user, [...(users.get(p.user) ?? []), p]);
+    for (const [user, devs] of users) {
+      const leader = this.pb?.leader === user;
+      const connected = devs.some((d) => d.connected);
+      const drawing = devs.some((d) => d.activity === "drawing");
+      const who = user === this.me ? "you" : user;
+      const doing = devs.map((d) => `${d.device}: ${d.connected ? d.activity : "disconnected"}`).join(", ");
+      const title = `${who} (${doing})${leader ? ", leads playback" : ""}`;
+      this.avatars.append(
+        h(
+          "li",
+          {
+            class: `avatar${connected ? "" : " away"}${leader ? " lead" : ""}`,
+            title,
+            "aria-label": title,
+            style: `--h:${hue(user)}`,
+            "data-user": user,
+          },
+          initials(user),
+          drawing ? h("span", { class: "act", "aria-hidden": "true" }, "✎") : null,
+          devs.length > 1 ? h("span", { class: "devs", "aria-hidden": "true" }, String(devs.length)) : null,
+        ),
+      );
+    }
+  }
+
+  private renderMembers(): void {
+    clear(this.memberList);
+    clear(this.handSel);
+    for (const m of this.members) {
+      const tags = [m === this.me ? "you" : "", m === this.owner ? "owner" : "", m === this.pb?.leader ? "leader" : ""]
+        .filter(Boolean)
+        .join(", ");
+      this.memberList.append(h("li", {}, h("code", {}, m), tags ? ` (${tags})` : ""));
+      if (m !== this.pb?.leader) this.handSel.append(h("option", { value: m }, m === this.me ? `${m} (you)` : m));
+    }
+    this.ownerPanel.hidden = this.owner !== this.me;
+    const canHand = this.pb?.leader === this.me || this.owner === this.me;
+    (this.handSel.parentElement as HTMLElement).hidden = !canHand || this.handSel.options.length === 0;
+  }
+
+  private renderList(): void {
+    const t = this.nowMs();
+    clear(this.annList);
+    const vis = [...this.anns.values()].filter((a) => visibleAt(a, t));
+    if (vis.length === 0) this.annList.append(h("li", { class: "muted" }, "Nothing drawn at this time"));
+    for (const a of vis) {
+      this.annList.append(
+        h("li", { "data-id": a.id, "data-kind": a.shape.k }, describeShape(a.shape), h("span", { class: "muted" }, ` · ${fmtTime(a.t_ms)} · ${a.author === this.me ? "you" : a.author}`)),
+      );
+    }
+  }
+
+  private onResize = (): void => {
+    const r = this.canvas.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(r.width * dpr));
+    const hh = Math.max(1, Math.round(r.height * dpr));
+    if (this.canvas.width !== w || this.canvas.height !== hh) {
+      this.canvas.width = w;
+      this.canvas.height = hh;
+    }
+    this.dirty = true;
+  };
+
+  // --- time and playback ---------------------------------------------------
+
+  /** The video time shown, in ms. */
+  private nowMs(): number {
+    if (this.video && this.video.readyState > 0 && this.video.currentSrc) return this.video.currentTime * 1000;
+    return this.expected();
+  }
+
+  /** Where playback should be now (§7.10). */
+  private expected(): number {
+    const pb = this.pb;
+    if (!pb) return 0;
+    let ms = pb.playing ? pb.position_ms + (this.c.serverNow() - pb.at_server_ms) * pb.rate : pb.position_ms;
+    if (this.durationMs > 0) ms = Math.min(ms, this.durationMs);
+    return Math.max(0, ms);
+  }
+
+  private setPlayback(pb: PlaybackState): void {
+    this.pb = pb;
+    const leader = pb.leader === this.me;
+    this.playBtn.textContent = pb.playing ? "❚❚" : "▶";
+    this.playBtn.setAttribute("aria-label", pb.playing ? "Pause (Space)" : "Play (Space)");
+    this.rateSel.value = String(pb.rate);
+    for (const el of this.stage.parentElement!.querySelectorAll<HTMLElement>(".transport button, .transport input, .transport select")) {
+      (el as HTMLButtonElement).disabled = !leader;
+    }
+    this.leaderLabel.textContent = leader ? "You lead playback" : `Following ${pb.leader}`;
+    this.renderMembers();
+    this.renderPresence();
+    this.syncPlayback();
+  }
+
+  /** Keeps the local video on the shared clock: rate, play/pause, and a
+   * seek when it drifts (a small drift is absorbed by the rate). */
+  private syncPlayback(): void {
+    const v = this.video;
+    const pb = this.pb;
+    if (!pb) return;
+    const exp = this.expected();
+    this.timeLabel.textContent = fmtTime(exp);
+    if (this.durationMs > 0 && document.activeElement !== this.seek) {
+      this.seek.value = String(Math.round((exp / this.durationMs) * 1000));
+    }
+    if (!v.currentSrc || v.readyState < 1) return;
+    const atEnd = this.durationMs > 0 && exp >= this.durationMs - 1;
+    const diff = v.currentTime * 1000 - exp;
+    if (pb.playing && !atEnd) {
+      if (Math.abs(diff) > 80) {
+        v.currentTime = exp / 1000;
+        v.playbackRate = pb.rate;
+      } else {
+        // Absorb small drift within a few hundred ms.
+        const nudge = Math.max(-0.2, Math.min(0.2, -diff / 500));
+        v.playbackRate = Math.max(0.0625, pb.rate * (1 + nudge));
+      }
+      if (v.paused) v.play().catch(() => {});
+    } else {
+      if (!v.paused) v.pause();
+      v.playbackRate = pb.rate;
+      if (Math.abs(diff) > 15) v.currentTime = exp / 1000;
+    }
+    const t = Math.round(v.currentTime * 1000);
+    if (t !== this.lastDrawnTime) {
+      this.lastDrawnTime = t;
+      this.dirty = true;
+      this.renderList();
+    }
+  }
+
+  private togglePlay(): void {
+    if (!this.pb) return;
+    const pos = Math.round(this.expected());
+    if (this.pb.playing) void this.sendOp({ k: "pause", position_ms: pos });
+    else {
+      const start = this.durationMs > 0 && pos >= this.durationMs - 50 ? 0 : pos;
+      void this.sendOp({ k: "play", position_ms: start });
+    }
+  }
+
+  private async loadVideo(): Promise<void> {
+    if (!/^a-[0-9a-f]{20}$/.test(this.videoId)) {
+      this.setStatus("This room has no uploaded video: drawing on a blank frame.");
+      return;
+    }
+    try {
+      const link = await this.c.mediaLink(this.videoId);
+      const info = link.asset.info;
+      if (!link.base || !info) {
+        this.setStatus(`The video is still processing (${link.asset.stage}); draw now, it appears when ready.`);
+        return;
+      }
+      this.durationMs = info.duration_ms;
+      const native = this.video.canPlayType("application/vnd.apple.mpegurl") !== "";
+      const mp4 = info.renditions.find((r) => r.mp4)?.mp4;
+      const path = mp4 ?? (native ? info.master : null) ?? info.proxy;
+      if (!path) {
+        this.setStatus("The video has no playable file yet; try again in a moment.");
+        return;
+      }
+      // No poster: it is a frame at 2 s, not the frame being annotated.
+      this.video.src = link.base + path;
+      this.video.addEventListener("loadedmetadata", () => this.syncPlayback(), { once: true });
+      this.video.addEventListener("error", () => this.setStatus("The video could not be played in this browser.", true), { once: true });
+    } catch (e) {
+      this.setStatus(`The video cannot be shown: ${describe(e)}`, true);
+    }
+  }
+
+  // --- ops -------------------------------------------------------------------
+
+  private async sendOp(op: RoomOp, conflictText?: string): Promise<boolean> {
+    try {
+      await this.c.op(this.room, op);
+      return true;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "conflict" && conflictText) toast(conflictText);
+      else toast(`Not done: ${describe(e)}`, "error");
+      return false;
+    }
+  }
+
+  private add(shape: Shape, id = rand("n-"), t_ms?: number): void {
+    const t = Math.round(t_ms ?? this.nowMs());
+    const ann: Annotation = { id, t_ms: Math.max(0, t), style: { ...this.style }, shape };
+    if (this.hold !== null) ann.dur_ms = this.hold;
+    // Shown at once (the server's put replaces it; a refusal removes it).
+    this.anns.set(id, { ...ann, author: this.me });
+    this.dirty = true;
+    this.sendOp({ k: "add", ann }).then((ok) => {
+      if (!ok) {
+        this.anns.delete(id);
+        this.dirty = true;
+      }
+    });
+  }
+
+  // --- input -------------------------------------------------------------------
+
+  private setTool(t: Tool): void {
+    this.tool = t;
+    this.angle = [];
+    this.drag = null;
+    this.textForm.hidden = true;
+    for (const [k, b] of this.toolButtons) b.setAttribute("aria-pressed", k === t ? "true" : "false");
+    this.canvas.dataset.tool = t;
+    this.dirty = true;
+  }
+
+  private onKey = (e: KeyboardEvent): void => {
+    const target = e.target as HTMLElement;
+    if (target && (target.tagName === "INPUT" || target.tagName === "SELECT" || target.tagName === "TEXTAREA")) return;
+    const k = e.key.toLowerCase();
+    if ((e.ctrlKey || e.metaKey) && k === "z") {
+      e.preventDefault();
+      if (e.shiftKey) void this.sendOp({ k: "redo" }, "Nothing to redo");
+      else void this.sendOp({ k: "undo" }, "Nothing of yours to undo");
+      return;
+    }
+    if ((e.ctrlKey || e.metaKey) && k === "y") {
+      e.preventDefault();
+      void this.sendOp({ k: "redo" }, "Nothing to redo");
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const tool = TOOLS.find((t) => t.key === k);
+    if (tool) {
+      this.setTool(tool.tool);
+      return;
+    }
+    if (this.pb?.leader !== this.me) return;
+    if (k === " ") {
+      e.preventDefault();
+      this.togglePlay();
+    } else if (k === ",") void this.sendOp({ k: "step", frames: -1 });
+    else if (k === ".") void this.sendOp({ k: "step", frames: 1 });
+  };
+
+  private pt(e: PointerEvent): Point {
+    const r = this.canvas.getBoundingClientRect();
+    return [clamp01((e.clientX - r.left) / r.width), clamp01((e.clientY - r.top) / r.height)];
+  }
+
+  private onDown = (e: PointerEvent): void => {
+    if (e.button !== 0 && e.pointerType === "mouse") return;
+    e.preventDefault();
+    const p = this.pt(e);
+    this.canvas.setPointerCapture?.(e.pointerId);
+    switch (this.tool) {
+      case "pen": {
+        const id = rand("s-");
+        this.pen = { id, t_ms: Math.round(this.nowMs()), points: [p], pending: [p], batch: 0 };
+        this.c.activity(this.room, "drawing");
+        this.flushPen();
+        break;
+      }
+      case "angle":
+        this.angle.push(p);
+        if (this.angle.length === 3) {
+          const [a, v, b] = this.angle;
+          this.angle = [];
+          if (same(a, v) || same(b, v)) toast("An angle needs three different points", "error");
+          else this.add({ k: "angle", a, v, b, deg: 0 });
+        }
+        break;
+      case "text":
+        this.textAt = p;
+        this.textForm.hidden = false;
+        this.textForm.style.left = `${p[0] * 100}%`;
+        this.textForm.style.top = `${p[1] * 100}%`;
+        this.textInput.value = "";
+        setTimeout(() => this.textInput.focus(), 0);
+        break;
+      default:
+        this.drag = { start: p, cur: p, id: rand("n-") };
+    }
+    this.dirty = true;
+  };
+
+  private onMove = (e: PointerEvent): void => {
+    const p = this.pt(e);
+    this.hover = p;
+    if (this.pen) {
+      const evs = typeof e.getCoalescedEvents === "function" ? e.getCoalescedEvents() : [];
+      const pts = evs.length ? evs.map((x) => this.pt(x)) : [p];
+      this.pen.points.push(...pts);
+      this.pen.pending.push(...pts);
+      this.flushPen();
+    } else if (this.drag) {
+      this.drag.cur = p;
+    }
+    this.dirty = true;
+  };
+
+  private onUp = (e: PointerEvent): void => {
+    if (this.pen) {
+      const pen = this.pen;
+      this.pen = null;
+      this.flushPen(pen);
+      this.c.activity(this.room, "watching");
+      let pts = pen.points;
+      const max = this.c.welcome?.limits.max_points_per_stroke ?? 4096;
+      if (pts.length > max) {
+        const step = pts.length / max;
+        pts = Array.from({ length: max }, (_, i) => pts[Math.floor(i * step)]);
+      }
+      this.add({ k: "stroke", points: pts }, pen.id, pen.t_ms);
+    } else if (this.drag) {
+      const { start: a, cur: b, id } = this.drag;
+      this.drag = null;
+      const r = this.canvas.getBoundingClientRect();
+      if (Math.hypot((b[0] - a[0]) * r.width, (b[1] - a[1]) * r.height) < 4) {
+        this.dirty = true;
+        return;
+      }
+      const shape = this.dragShape(a, b);
+      if (shape) this.add(shape, id);
+    }
+    if (e.pointerType !== "mouse") this.hover = null;
+    this.dirty = true;
+  };
+
+  /** Sends the points not sent yet (a batch of at most 256). */
+  private flushPen(pen = this.pen): void {
+    if (!pen || pen.pending.length === 0) return;
+    const max = this.c.welcome?.limits.max_points_per_batch ?? 256;
+    while (pen.pending.length) {
+      const batch = pen.pending.splice(0, max);
+      this.c.points(this.room, pen.id, pen.batch++, pen.t_ms, batch, this.style);
+    }
+  }
+
+  private dragShape(a: Point, b: Point): Shape | null {
+    switch (this.tool) {
+      case "line":
+        return { k: "line", a, b };
+      case "arrow":
+        return { k: "arrow", a, b };
+      case "rect":
+        return { k: "rect", a, b };
+      case "ellipse": {
+        // Dragged from the centre; radii are fractions of the frame height.
+        const rx = Math.min(1, Math.abs(b[0] - a[0]) * this.aspect);
+        const ry = Math.min(1, Math.abs(b[1] - a[1]));
+        if (rx <= 0 || ry <= 0) return null;
+        return { k: "ellipse", c: a, rx, ry };
+      }
+      default:
+        return null;
+    }
+  }
+
+  private commitText(): void {
+    const text = this.textInput.value.trim();
+    const at = this.textAt;
+    this.textInput.blur();
+    this.textForm.hidden = true;
+    this.textAt = null;
+    if (!text || !at) return;
+    if (new TextEncoder().encode(text).length > 280) {
+      toast("Text is limited to 280 bytes", "error");
+      return;
+    }
+    this.add({ k: "text", at, text, size: 0.05 });
+  }
+
+  // --- painting ----------------------------------------------------------------
+
+  private draw(): void {
+    if (!this.dirty && this.live.size === 0 && !this.pen) return;
+    this.dirty = false;
+    const v: View = { ctx: this.ctx, w: this.canvas.width, h: this.canvas.height };
+    const t = this.nowMs();
+    this.ctx.clearRect(0, 0, v.w, v.h);
+    for (const a of this.anns.values()) {
+      if (visibleAt(a, t)) paint(v, a.shape, a.style ?? this.style);
+    }
+    for (const l of this.live.values()) paint(v, { k: "stroke", points: l.points }, l.style);
+    if (this.pen) paint(v, { k: "stroke", points: this.pen.points }, this.style);
+    if (this.drag) {
+      const s = this.dragShape(this.drag.start, this.drag.cur);
+      if (s) paint(v, s, this.style, 0.8);
+    }
+    if (this.angle.length > 0) {
+      const pts = [...this.angle, ...(this.hover ? [this.hover] : [])];
+      if (pts.length === 1) paint(v, { k: "stroke", points: pts }, this.style, 0.8);
+      else if (pts.length === 2) paint(v, { k: "line", a: pts[0], b: pts[1] }, this.style, 0.8);
+      else paint(v, { k: "angle", a: pts[0], v: pts[1], b: pts[2], deg: 0 }, this.style, 0.8);
+    }
+  }
+}
+
+function same(a: Point, b: Point): boolean {
+  return Math.abs(a[0] - b[0]) < 1e-4 && Math.abs(a[1] - b[1]) < 1e-4;
+}
