@@ -21,5 +21,6 @@ pub mod kv;
 pub mod postgres;
 pub mod ratelimit;
 pub mod revocations;
+pub mod scylla;
 
 pub use embedded::EmbeddedStore;
