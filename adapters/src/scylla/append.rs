@@ -221,6 +221,9 @@ async fn commit(inner: &Inner, key: &PartKey, calls: Vec<Pending>) {
         .collect();
     let one_partition = key.0 != Table::Messages
         || rows.first().map(|r| bucket_of(r.seq)) == rows.last().map(|r| bucket_of(r.seq));
+    // After a refused batch the stored head is unknown: check it again
+    // before each call, so that a replayed call never leaves a gap.
+    let mut recheck = false;
     if chained.len() > 1 && one_partition {
         match write(inner, key, &rows).await {
             Ok(true) => {
@@ -233,6 +236,7 @@ async fn commit(inner: &Inner, key: &PartKey, calls: Vec<Pending>) {
             Ok(false) => {
                 // A racing writer: replay one by one below.
                 remember(inner, key, None);
+                recheck = true;
             }
             Err(e) => {
                 remember(inner, key, None);
@@ -244,23 +248,46 @@ async fn commit(inner: &Inner, key: &PartKey, calls: Vec<Pending>) {
         }
     }
     for c in chained {
+        let (first, last) = (
+            c.rows.first().map_or(0, |r| r.seq),
+            c.rows.last().map_or(0, |r| r.seq),
+        );
+        if recheck {
+            match inner.head(key.0, &key.1).await {
+                Ok(h) if h.checked_add(1) == Some(first) => {}
+                Ok(h) => {
+                    let msg = format!(
+                        "{} {}: append at seq {first} but head is {h}",
+                        key.0.name(),
+                        key.1
+                    );
+                    let _ = c.reply.send(Err(StoreError::Conflict(msg)));
+                    continue;
+                }
+                Err(e) => {
+                    let _ = c.reply.send(Err(e));
+                    continue;
+                }
+            }
+        }
         let result = match write(inner, key, &c.rows).await {
             Ok(true) => {
-                remember(inner, key, c.rows.last().map(|r| r.seq));
+                remember(inner, key, Some(last));
+                recheck = false;
                 Ok(())
             }
             Ok(false) => {
                 remember(inner, key, None);
+                recheck = true;
                 Err(StoreError::Conflict(format!(
-                    "{} {}: a seq of {}..={} is stored already",
+                    "{} {}: a seq of {first}..={last} is stored already",
                     key.0.name(),
                     key.1,
-                    c.rows.first().map_or(0, |r| r.seq),
-                    c.rows.last().map_or(0, |r| r.seq)
                 )))
             }
             Err(e) => {
                 remember(inner, key, None);
+                recheck = true;
                 Err(e)
             }
         };

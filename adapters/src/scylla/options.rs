@@ -12,6 +12,11 @@
 //! - `timeout_ms`: connecting and each request (default 5000).
 //! - `tls`: only `false`; the adapter is built without TLS and refuses
 //!   `tls=true` rather than connect in clear text.
+//! - `create_keyspace=N`: migrations create the keyspace when it is missing,
+//!   with `NetworkTopologyStrategy` and replication factor N in every
+//!   datacenter. Without it the keyspace must exist.
+//! - `tablets=false`: with `create_keyspace`, create it with tablets
+//!   disabled (ScyllaDB 6+, whose LWT on tablets needs a newer cluster).
 //!
 //! The password may be percent-encoded; it never appears in an error or in
 //! `Debug` output.
@@ -164,6 +169,25 @@ impl ScyllaOptions {
                     }
                     _ => return Err(bad(format!("tls={v}: expected true or false"))),
                 },
+                "create_keyspace" => {
+                    let rf: u32 =
+                        v.parse()
+                            .ok()
+                            .filter(|n| (1..=15).contains(n))
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "create_keyspace={v}: expected a replication factor 1..15"
+                                ))
+                            })?;
+                    opts.create_keyspace = Some(format!(
+                        "{{'class': 'NetworkTopologyStrategy', 'replication_factor': {rf}}}"
+                    ));
+                }
+                "tablets" => match v {
+                    "false" => opts.disable_tablets = true,
+                    "true" => opts.disable_tablets = false,
+                    _ => return Err(bad(format!("tablets={v}: expected true or false"))),
+                },
                 other => return Err(bad(format!("unknown parameter `{other}`"))),
             }
         }
@@ -268,6 +292,14 @@ mod tests {
         assert_eq!(o.consistency, Consistency::LocalQuorum);
         assert_eq!(o.serial, SerialConsistency::LocalSerial);
         assert!(o.user.is_none() && o.password.is_none() && o.datacenter.is_none());
+        assert!(o.create_keyspace.is_none() && !o.disable_tablets);
+
+        let o = ScyllaOptions::from_url("scylla://h/ks?create_keyspace=3&tablets=false").unwrap();
+        assert_eq!(
+            o.create_keyspace.as_deref(),
+            Some("{'class': 'NetworkTopologyStrategy', 'replication_factor': 3}")
+        );
+        assert!(o.disable_tablets);
 
         let o = ScyllaOptions::from_url(
             "scylla://chalk:p%40ss%3Aw@10.0.0.1:9042,[::1]:19042/ks_2?dc=eu-west&consistency=quorum&serial=serial&tls=false&timeout_ms=1500",
@@ -303,6 +335,8 @@ mod tests {
             ("scylla://h/ks?timeout_ms=0", "timeout_ms=0"),
             ("scylla://h/ks?dc=", "dc= needs"),
             ("scylla://h/ks?colour=blue", "unknown parameter `colour`"),
+            ("scylla://h/ks?create_keyspace=0", "create_keyspace=0"),
+            ("scylla://h/ks?tablets=no", "tablets=no"),
             ("scylla://u:bad%zzpw@h/ks", "password"),
         ] {
             let e = check_url(url).unwrap_err().to_string();

@@ -522,3 +522,35 @@ async fn health_goes_red_then_green() {
     Store::health(&*h.store).await.expect("green again");
     let _ = h.proxy.finish().await;
 }
+
+/// Group commit: ten calls for one room issued at once go out in one or
+/// two batches (whatever queued while the first was in flight, which the
+/// proxy holds 200 ms, goes out together next); the head is read once (the
+/// store remembers the head it wrote).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_to_one_room_share_batches() {
+    let mut h = Harness::start().await;
+    let (tx, mut batches_seen) = mpsc::unbounded_channel();
+    let slow = RequestRule(
+        batches("ROOM_EVENT_INSERT"),
+        RequestReaction::forge_response_with_delay(
+            Duration::from_millis(200),
+            Arc::new(|f: RequestFrame| applied_rows(&f, true)),
+        )
+        .with_feedback_when_performed(tx),
+    );
+    h.script(vec![slow]);
+    let events: Vec<_> = (1..=10).map(|s| enc([room_event(s, "g")])).collect();
+    // Polled in order: the calls queue in seq order, as the room actor's do.
+    let calls = events
+        .iter()
+        .map(|e| h.store.append_room_events("room-g", e));
+    for r in futures_util::future::join_all(calls).await {
+        assert_eq!(r, Ok(()));
+    }
+    let n = count(&mut batches_seen);
+    assert!((1..=2).contains(&n), "{n} batches for 10 calls");
+    let names: Vec<String> = h.answered().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["ROOM_HEAD"], "the head is read once");
+    let _ = h.proxy.finish().await;
+}
