@@ -21,12 +21,17 @@ mod append;
 mod exec;
 mod kv;
 mod media;
+mod messages;
+mod meta;
 pub mod migrate;
 mod options;
+#[cfg(test)]
+mod proxy_frames;
 #[cfg(test)]
 mod proxy_tests;
 #[cfg(test)]
 mod schema_check;
+mod seqrows;
 mod statements;
 mod store;
 #[cfg(test)]

@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use chalktalk_actors::store::{
     EncodedEvent, MembershipKind, RoomMeta, Snapshot, Store, StoreError, ThreadMeta,
 };
-use chalktalk_protocol::{Cursor, InboxEvent, Message, RoomEvent, ThreadKind};
+use chalktalk_protocol::{Cursor, InboxEvent, Message, RoomEvent};
 use scylla::response::query_result::QueryRowsResult;
 use serde::de::DeserializeOwned;
 
-use super::append::{BUCKET, SeqRow, Table, bucket_of};
+use super::append::{SeqRow, Table};
 use super::exec::{Lwt, corrupt};
+use super::meta::thread_kind;
 use super::{ScyllaStore, clamp, from_db, limit_of, to_db};
 use crate::embedded::{decode, encode};
 
@@ -41,7 +42,7 @@ fn consecutive(what: &str, id: &str, seqs: impl Iterator<Item = u64>) -> Result<
 }
 
 /// Decodes `(seq, body)` rows of a page into `out`.
-fn bodies<T: DeserializeOwned>(
+pub(super) fn bodies<T: DeserializeOwned>(
     what: &'static str,
     id: &str,
 ) -> impl Fn(&QueryRowsResult, &mut Vec<T>) -> Result<(), StoreError> {
@@ -51,136 +52,6 @@ fn bodies<T: DeserializeOwned>(
             out.push(decode(what, &format!("{id}/{seq}"), body)?);
         }
         Ok(())
-    }
-}
-
-fn thread_kind(kind: &ThreadKind) -> &'static str {
-    match kind {
-        ThreadKind::Direct => "direct",
-        ThreadKind::Group => "group",
-    }
-}
-
-fn missing(what: &str, id: &str, column: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what} {id}: no {column}"))
-}
-
-type RoomRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<f32>,
-    Option<f32>,
-    Option<i64>,
-);
-type ThreadRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<Vec<String>>,
-    Option<i64>,
-);
-
-impl ScyllaStore {
-    async fn room_row(&self, id: &str, serial: bool) -> Result<Option<RoomMeta>, StoreError> {
-        let inner = &self.inner;
-        let result = if serial {
-            inner.run_serial(&inner.st.ROOM_GET, (id,)).await?
-        } else {
-            inner.run(&inner.st.ROOM_GET, (id,)).await?
-        };
-        let rows = result.into_rows_result().map_err(|e| corrupt("room", e))?;
-        let Some((rid, video_id, owner, aspect, fps, created)) = rows
-            .maybe_first_row::<RoomRow>()
-            .map_err(|e| corrupt("room", e))?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(RoomMeta {
-            video_id: video_id.ok_or_else(|| missing("room", id, "video_id"))?,
-            owner: owner.ok_or_else(|| missing("room", id, "owner"))?,
-            aspect: aspect.ok_or_else(|| missing("room", id, "aspect"))?,
-            fps: fps.ok_or_else(|| missing("room", id, "fps"))?,
-            created_ms: from_db("created_ms", created.unwrap_or(0))?,
-            id: rid,
-        }))
-    }
-
-    async fn thread_row(&self, id: &str, serial: bool) -> Result<Option<ThreadMeta>, StoreError> {
-        let inner = &self.inner;
-        let result = if serial {
-            inner.run_serial(&inner.st.THREAD_GET, (id,)).await?
-        } else {
-            inner.run(&inner.st.THREAD_GET, (id,)).await?
-        };
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| corrupt("thread", e))?;
-        let Some((tid, kind, title, created_by, members, created)) = rows
-            .maybe_first_row::<ThreadRow>()
-            .map_err(|e| corrupt("thread", e))?
-        else {
-            return Ok(None);
-        };
-        let kind = match kind.as_deref() {
-            Some("direct") => ThreadKind::Direct,
-            Some("group") => ThreadKind::Group,
-            other => return Err(corrupt("thread", format!("{id}: kind {other:?}"))),
-        };
-        Ok(Some(ThreadMeta {
-            id: tid,
-            kind,
-            title,
-            created_by: created_by.ok_or_else(|| missing("thread", id, "created_by"))?,
-            // CQL stores an empty list as null.
-            members: members.unwrap_or_default(),
-            created_ms: from_db("created_ms", created.unwrap_or(0))?,
-        }))
-    }
-
-    /// The stored snapshot seq (at the serial consistency when settling).
-    async fn snapshot_seq(&self, room: &str, serial: bool) -> Result<Option<u64>, StoreError> {
-        let inner = &self.inner;
-        let result = if serial {
-            inner.run_serial(&inner.st.SNAPSHOT_GET, (room,)).await?
-        } else {
-            inner.run(&inner.st.SNAPSHOT_GET, (room,)).await?
-        };
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| corrupt("snapshot", e))?;
-        match rows
-            .maybe_first_row::<(Option<i64>, Option<Vec<u8>>)>()
-            .map_err(|e| corrupt("snapshot", e))?
-        {
-            Some((seq, _)) => Ok(Some(from_db("snapshot seq", seq.unwrap_or(0))?)),
-            None => Ok(None),
-        }
-    }
-
-    /// A cursor as stored (at the serial consistency after a failed CAS).
-    async fn cursor_row(
-        &self,
-        thread: &str,
-        user: &str,
-        serial: bool,
-    ) -> Result<Option<(i64, i64)>, StoreError> {
-        let inner = &self.inner;
-        let result = if serial {
-            inner
-                .run_serial(&inner.st.CURSOR_GET, (thread, user))
-                .await?
-        } else {
-            inner.run(&inner.st.CURSOR_GET, (thread, user)).await?
-        };
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| corrupt("cursor", e))?;
-        Ok(rows
-            .maybe_first_row::<(Option<i64>, Option<i64>)>()
-            .map_err(|e| corrupt("cursor", e))?
-            .map(|(d, r)| (d.unwrap_or(0), r.unwrap_or(0))))
     }
 }
 
@@ -371,30 +242,7 @@ impl Store for ScyllaStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
-        let inner = &self.inner;
-        let mut out: Vec<Message> = Vec::new();
-        let mut bucket = bucket_of(after.saturating_add(1));
-        while out.len() < limit {
-            let want = limit - out.len();
-            let values = (thread, bucket, clamp(after), limit_of(want));
-            let page: Vec<Message> = inner
-                .pages(
-                    &inner.st.MESSAGES_AFTER,
-                    values,
-                    want,
-                    bodies("message", thread),
-                )
-                .await?;
-            let last = page.last().map(|m| m.seq);
-            out.extend(page);
-            // The next bucket can hold more only if this one is full to its end.
-            let end = u64::try_from(bucket).unwrap_or(0).saturating_add(1) * BUCKET - 1;
-            if last != Some(end) {
-                break;
-            }
-            bucket += 1;
-        }
-        Ok(out)
+        self.read_messages_after(thread, after, limit).await
     }
 
     async fn messages_before(
@@ -403,45 +251,7 @@ impl Store for ScyllaStore {
         before: u64,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
-        if limit == 0 || before <= 1 {
-            return Ok(Vec::new());
-        }
-        let inner = &self.inner;
-        let mut newest_first: Vec<Message> = Vec::new();
-        let mut bucket = bucket_of(before - 1);
-        let mut checked_last = false;
-        loop {
-            let want = limit - newest_first.len();
-            let values = (thread, bucket, clamp(before), limit_of(want));
-            let page: Vec<Message> = inner
-                .pages(
-                    &inner.st.MESSAGES_BEFORE,
-                    values,
-                    want,
-                    bodies("message", thread),
-                )
-                .await?;
-            if page.is_empty() && !checked_last && bucket > 0 {
-                // `before` may lie past the thread's end: jump to its last bucket.
-                checked_last = true;
-                match inner.last_bucket(thread).await? {
-                    Some(last) if last < bucket => {
-                        bucket = last;
-                        continue;
-                    }
-                    Some(_) => {}
-                    None => break,
-                }
-            }
-            newest_first.extend(page);
-            if newest_first.len() >= limit || bucket == 0 {
-                break;
-            }
-            bucket -= 1;
-        }
-        newest_first.truncate(limit);
-        newest_first.reverse();
-        Ok(newest_first)
+        self.read_messages_before(thread, before, limit).await
     }
 
     async fn thread_head(&self, thread: &str) -> Result<u64, StoreError> {
