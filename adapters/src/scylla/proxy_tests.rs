@@ -12,8 +12,8 @@ use scylla_proxy::{Reaction, RequestFrame, RequestReaction, RequestRule};
 use tokio::sync::mpsc;
 
 use super::proxy_frames::{
-    Harness, LOCAL_SERIAL, applied_rows, assert_unavailable, batches, count, executes, failing,
-    rows,
+    Harness, LOCAL_SERIAL, applied_rows, assert_unavailable, batches, consistency, count, executes,
+    failing, rows,
 };
 use crate::conformance::store::{enc, room_event};
 use crate::kv::{Kv, KvBatch};
@@ -223,5 +223,50 @@ async fn appends_to_one_room_share_batches() {
     assert!((1..=2).contains(&n), "{n} batches for 10 calls");
     let names: Vec<String> = h.answered().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, vec!["ROOM_HEAD"], "the head is read once");
+    let _ = h.proxy.finish().await;
+}
+
+/// A cursor update that timed out is not repeated blindly: the cursor is
+/// read again at LOCAL_SERIAL, and since it shows the new positions the
+/// call is done (one conditional update in all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursor_timeout_rereads_serially() {
+    let mut h = Harness::start().await;
+    let (gets_tx, mut gets) = mpsc::unbounded_channel();
+    let stored = RequestRule(
+        executes("CURSOR_GET"),
+        RequestReaction::forge_response(Arc::new(|f: RequestFrame| {
+            // Before the update: (3, 1); read serially after it: (5, 5).
+            let (d, r) = if consistency(&f) == LOCAL_SERIAL {
+                (5i64, 5i64)
+            } else {
+                (3, 1)
+            };
+            let cols = [
+                ("delivered".to_string(), "bigint".to_string()),
+                ("read".to_string(), "bigint".to_string()),
+            ];
+            let row = vec![d.to_be_bytes().to_vec(), r.to_be_bytes().to_vec()];
+            rows(&f, "read_cursors", &cols, &[row])
+        }))
+        .with_feedback_when_performed(gets_tx),
+    );
+    let (timeout, mut updates) = failing(
+        executes("CURSOR_UPDATE"),
+        RequestReaction::forge().write_timeout(),
+    );
+    h.script(vec![stored, timeout]);
+    let c = chalktalk_protocol::Cursor {
+        user: "athlete".into(),
+        delivered: 5,
+        read: 5,
+    };
+    assert_eq!(h.store.put_cursor("thread", &c).await, Ok(()));
+    assert_eq!(count(&mut updates), 1, "the update is not repeated");
+    let mut levels = Vec::new();
+    while let Ok((f, _)) = gets.try_recv() {
+        levels.push(consistency(&f));
+    }
+    assert_eq!(levels, vec![0x0006, LOCAL_SERIAL]);
     let _ = h.proxy.finish().await;
 }
