@@ -3,9 +3,9 @@
 //!
 //! | port | defined in | adapters |
 //! |---|---|---|
-//! | room/thread/inbox `Store` | `chalktalk_actors::store` | [`embedded`] (redb), [`postgres`] |
-//! | assets and jobs `MediaStore` | `chalktalk_actors::encoder` | [`embedded::media`], [`postgres`] |
-//! | records [`kv::Kv`] | [`kv`] | [`embedded::kv`], [`postgres`] |
+//! | room/thread/inbox `Store` | `chalktalk_actors::store` | [`embedded`] (redb), [`postgres`], [`scylla`] |
+//! | assets and jobs `MediaStore` | `chalktalk_actors::encoder` | [`embedded::media`], [`postgres`], [`scylla`] |
+//! | records [`kv::Kv`] | [`kv`] | [`embedded::kv`], [`postgres`], [`scylla`] |
 //! | objects [`blob::BlobStore`] | [`blob`] | [`blob::local`], [`blob::s3`] |
 //! | [`revocations::Revocations`] | [`revocations`] | embedded (in [`revocations`]), [`revocations::RedisRevocations`] |
 //! | [`ratelimit::Limiter`] | [`ratelimit`] | [`ratelimit::LocalLimiter`], [`ratelimit::RedisLimiter`] |
@@ -14,7 +14,9 @@
 //! PostgreSQL) and moves it to another store (`chalktalk store copy`).
 //!
 //! Every adapter of a port passes the same suite in [`conformance`]
-//! (feature `conformance`, on in tests).
+//! (feature `conformance`, on in tests). The [`scylla`] adapter runs it only
+//! against a cluster given by `CHALKTALK_TEST_SCYLLA` (none here); its error
+//! paths are tested against scylla-proxy.
 
 pub mod blob;
 #[cfg(any(test, feature = "conformance"))]
@@ -26,5 +28,6 @@ pub mod lease;
 pub mod postgres;
 pub mod ratelimit;
 pub mod revocations;
+pub mod scylla;
 
 pub use embedded::EmbeddedStore;

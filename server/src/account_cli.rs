@@ -42,6 +42,9 @@ pub async fn create_account(config: &Config, email: &str, role: Role) -> Result<
         StoreConfig::Postgres { url } => crate::server::open_postgres(url, config.store_migrate)
             .await
             .map_err(|e| CliError::Refused(e.to_string()))?,
+        StoreConfig::Scylla { url } => crate::server::open_scylla(url, config.store_migrate)
+            .await
+            .map_err(|e| CliError::Refused(e.to_string()))?,
     };
     let auth =
         chalktalk_services::auth::Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)

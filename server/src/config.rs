@@ -77,8 +77,10 @@ pub struct Settings {
     #[serde(deserialize_with = "scalar")]
     pub web_dir: Option<String>,
     /// Where rooms, threads, inboxes, accounts and media records live:
-    /// `embedded` (default: a redb file in the data dir) or
-    /// `postgres://user[:password]@host[:port]/db` (shared by nodes).
+    /// `embedded` (default: a redb file in the data dir),
+    /// `postgres://user[:password]@host[:port]/db` or
+    /// `scylla://[user[:password]@]host1[:port],host2[:port]/keyspace?dc=NAME`
+    /// (both shared by nodes).
     #[arg(long, env = "CHALKTALK_STORE", hide_env_values = true)]
     #[serde(deserialize_with = "scalar")]
     pub store: Option<String>,

@@ -1,9 +1,10 @@
 //! `chalktalk migrate`: applies the pending schema migrations of the
 //! configured store (`CHALKTALK_STORE`) and says what it did. The embedded
-//! store has no schema to migrate; ScyllaDB is not built yet.
+//! store has no schema to migrate.
 
 use crate::config::{Config, StoreConfig, redact_store_url};
 use chalktalk_adapters::postgres::{PgOptions, migrate_url};
+use chalktalk_adapters::scylla::ScyllaOptions;
 
 /// Why `migrate` failed (the message names the setting).
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,26 @@ pub async fn run(config: &Config) -> Result<String, MigrateError> {
             } else {
                 format!(
                     "postgres: schema version {} -> {} (applied {:?})",
+                    done.from,
+                    done.applied.last().copied().unwrap_or(done.from),
+                    done.applied
+                )
+            })
+        }
+        StoreConfig::Scylla { url } => {
+            let fail = |message: String| MigrateError {
+                store: redact_store_url(url),
+                message,
+            };
+            let opts = ScyllaOptions::from_url(url).map_err(|e| fail(e.to_string()))?;
+            let done = chalktalk_adapters::scylla::migrate_url(&opts)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(if done.applied.is_empty() {
+                format!("scylla: schema at version {}, nothing to do", done.from)
+            } else {
+                format!(
+                    "scylla: schema version {} -> {} (applied {:?})",
                     done.from,
                     done.applied.last().copied().unwrap_or(done.from),
                     done.applied

@@ -1,5 +1,5 @@
-//! Assembles a node from its configuration: the store (embedded or
-//! PostgreSQL, `CHALKTALK_STORE`), the auth
+//! Assembles a node from its configuration: the store (embedded,
+//! PostgreSQL or ScyllaDB, `CHALKTALK_STORE`), the auth
 //! keys, the actor directory and the HTTP/WebSocket gateway.
 
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use chalktalk_adapters::EmbeddedStore;
 use chalktalk_adapters::blob::{LocalBlobStore, S3BlobStore};
 use chalktalk_adapters::kv::Kv;
 use chalktalk_adapters::postgres::{PgOptions, PgStore};
+use chalktalk_adapters::scylla::{ScyllaOptions, ScyllaStore};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +74,26 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             let store = open_postgres(url, config.store_migrate).await?;
             start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
         }
+        StoreConfig::Scylla { url } => {
+            let store = open_scylla(url, config.store_migrate).await?;
+            start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
+        }
     }
+}
+
+/// Connects to the ScyllaDB store (applying pending migrations when
+/// `migrate`; the keyspace must exist unless the URL says
+/// `create_keyspace=N`); every failure names the setting.
+pub async fn open_scylla(url: &str, migrate: bool) -> Result<Arc<ScyllaStore>, StartError> {
+    let fail = |message: String| StartError::StoreSetting {
+        store: crate::config::redact_store_url(url),
+        message,
+    };
+    let mut opts = ScyllaOptions::from_url(url).map_err(|e| fail(e.to_string()))?;
+    opts.migrate = migrate;
+    ScyllaStore::connect(&opts)
+        .await
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// Connects to the PostgreSQL store (applying pending migrations when

@@ -1,22 +1,30 @@
 //! `chalktalk store copy --from A --to B`: moves a deployment between
 //! stores (`chalktalk_adapters::copy`) and verifies it, and `chalktalk
 //! store count --store A`. A store is named `embedded:DIR` (the redb file of
-//! a data dir) or by its URL (`postgres://...`). Run it with every node of
-//! the source stopped (the embedded file is locked by a running node).
+//! a data dir) or by its URL (`postgres://...`, and `scylla://...` as a
+//! target only: the ScyllaDB adapter cannot list what it holds yet). Run it
+//! with every node of the source stopped (the embedded file is locked by a
+//! running node).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use chalktalk_adapters::EmbeddedStore;
-use chalktalk_adapters::copy::{Backend, CopyError, Summary, copy, summarize};
+use chalktalk_adapters::copy::{Backend, CopyError, Summary, Target, copy, summarize};
 
 use crate::config::redact_store_url;
 
 /// Why a copy could not run or did not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreCliError {
-    #[error("{flag} {spec}: expected `embedded:DIR` or `postgres://user@host[:port]/db`")]
+    #[error(
+        "{flag} {spec}: expected `embedded:DIR`, `postgres://user@host[:port]/db` or (--to only) `scylla://host[:port]/keyspace`"
+    )]
     BadSpec { flag: &'static str, spec: String },
+    #[error(
+        "{flag} {spec}: a ScyllaDB store can be copied into, not yet out of (it cannot list what it holds)"
+    )]
+    NotASource { flag: &'static str, spec: String },
     #[error("{flag} {spec}: cannot open it: {message}")]
     Open {
         flag: &'static str,
@@ -29,9 +37,33 @@ pub enum StoreCliError {
     Copy(#[from] CopyError),
 }
 
-/// Opens the store `spec` names (applying pending migrations to a
-/// database: the copy's target must have the schema).
+/// Opens the store `spec` names to write into (applying pending
+/// migrations to a database).
+pub async fn open_target(flag: &'static str, spec: &str) -> Result<Arc<dyn Target>, StoreCliError> {
+    if spec.starts_with("scylla://") {
+        let store =
+            crate::server::open_scylla(spec, true)
+                .await
+                .map_err(|e| StoreCliError::Open {
+                    flag,
+                    spec: shown(spec),
+                    message: e.to_string(),
+                })?;
+        return Ok(store);
+    }
+    let store: Arc<dyn Target> = open(flag, spec).await?;
+    Ok(store)
+}
+
+/// Opens the store `spec` names to read everything from (applying pending
+/// migrations to a database).
 pub async fn open(flag: &'static str, spec: &str) -> Result<Arc<dyn Backend>, StoreCliError> {
+    if spec.starts_with("scylla://") {
+        return Err(StoreCliError::NotASource {
+            flag,
+            spec: shown(spec),
+        });
+    }
     let fail = |message: String| StoreCliError::Open {
         flag,
         spec: shown(spec),
@@ -105,7 +137,7 @@ pub async fn run_copy(from: &str, to: &str) -> Result<Summary, StoreCliError> {
         return Err(StoreCliError::Same(shown(from)));
     }
     let source = open("--from", from).await?;
-    let target = open("--to", to).await?;
+    let target = open_target("--to", to).await?;
     let progress = |what: &str, n: u64| eprintln!("copied {n} {what}");
     copy(&*source, &*target, &progress).await?;
     eprintln!("verifying");

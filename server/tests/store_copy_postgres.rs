@@ -114,6 +114,10 @@ fn bad_store_names_are_refused_naming_the_flag() {
     let out = store_cli(&["copy", "--from", "embedded:a", "--to", "embedded:a"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("name the same store"));
+    let out = store_cli(&["count", "--store", "scylla://127.0.0.1:1/ks"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("can be copied into, not yet out of"), "{err}");
     let out = store_cli(&["count", "--store", "postgres://u:secret@127.0.0.1:1/db"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

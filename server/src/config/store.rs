@@ -1,6 +1,8 @@
 //! The store setting (`store`, `CHALKTALK_STORE`, `--store`): `embedded`
-//! (the default, a redb file in the data dir) or a PostgreSQL URL
-//! (`postgres://user[:password]@host[:port]/db`), and `store_migrate`
+//! (the default, a redb file in the data dir), a PostgreSQL URL
+//! (`postgres://user[:password]@host[:port]/db`) or a ScyllaDB URL
+//! (`scylla://[user[:password]@]host1[:port],host2[:port]/keyspace?dc=NAME`,
+//! see `chalktalk_adapters::scylla::ScyllaOptions`), and `store_migrate`
 //! (`CHALKTALK_STORE_MIGRATE`, default true: `serve` applies pending schema
 //! migrations itself). A URL is checked here; whether the server answers is
 //! checked when `serve` starts. Passwords never appear in errors or `Debug`.
@@ -14,6 +16,8 @@ pub enum StoreConfig {
     Embedded,
     /// A shared PostgreSQL database.
     Postgres { url: String },
+    /// A ScyllaDB keyspace (shared by nodes).
+    Scylla { url: String },
 }
 
 impl std::fmt::Debug for StoreConfig {
@@ -21,6 +25,7 @@ impl std::fmt::Debug for StoreConfig {
         match self {
             StoreConfig::Embedded => f.write_str("Embedded"),
             StoreConfig::Postgres { url } => write!(f, "Postgres({})", redact(url)),
+            StoreConfig::Scylla { url } => write!(f, "Scylla({})", redact(url)),
         }
     }
 }
@@ -65,10 +70,15 @@ pub fn resolve(cli: &Settings, file: &Settings) -> Result<(StoreConfig, bool), C
                     url: url.to_string(),
                 }
             } else if url.starts_with("scylla://") {
-                return Err(bad("the ScyllaDB adapter is not built yet".into()));
+                chalktalk_adapters::scylla::check_url(url).map_err(|e| bad(e.to_string()))?;
+                StoreConfig::Scylla {
+                    url: url.to_string(),
+                }
             } else {
                 return Err(bad(
-                    "expected `embedded` or `postgres://user@host[:port]/db`".into(),
+                    "expected `embedded`, `postgres://user@host[:port]/db` or \
+                     `scylla://host[:port],.../keyspace`"
+                        .into(),
                 ));
             }
         }
@@ -115,6 +125,14 @@ mod tests {
             !shown.contains("s3cret") && shown.contains("db.internal"),
             "{shown}"
         );
+        let url = "scylla://chalk:s3cret@db1:9042,db2/chalktalk?dc=eu1";
+        let (store, _) = resolve(&with(url), &none).unwrap();
+        assert_eq!(store, StoreConfig::Scylla { url: url.into() });
+        let shown = format!("{store:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("db2"),
+            "{shown}"
+        );
         let off = Settings {
             store_migrate: Some("false".into()),
             ..Settings::default()
@@ -127,7 +145,9 @@ mod tests {
         let none = Settings::default();
         for bad in [
             "mysql://x@y/z",
-            "scylla://h:9042/ks",
+            "scylla://h:9042",
+            "scylla://u:hunter2@h:9042/ks?tls=true",
+            "scylla://u:hunter2@h:notaport/ks",
             "postgres://u:hunter2@h:notaport/db",
         ] {
             let e = resolve(&with(bad), &none).unwrap_err().to_string();
