@@ -29,5 +29,6 @@ pub mod postgres;
 pub mod ratelimit;
 pub mod revocations;
 pub mod scylla;
+mod seqs;
 
 pub use embedded::EmbeddedStore;

@@ -286,30 +286,6 @@ pub(crate) fn decode<T: DeserializeOwned>(
     rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what} {key}: {e}")))
 }
 
-fn membership_kind(kind: MembershipKind) -> u8 {
-    match kind {
-        MembershipKind::Room => 0,
-        MembershipKind::Thread => 1,
-    }
-}
-
-/// Checks that `seqs` are consecutive; the writer checks the first one
-/// against the stored head.
-fn consecutive(what: &str, id: &str, seqs: impl Iterator<Item = u64>) -> Result<(), StoreError> {
-    let mut prev: Option<u64> = None;
-    for seq in seqs {
-        if let Some(p) = prev
-            && p.checked_add(1) != Some(seq)
-        {
-            return Err(StoreError::Conflict(format!(
-                "{what} {id}: seq {seq} does not follow {p}"
-            )));
-        }
-        prev = Some(seq);
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------- writer --
 
 fn open_tables(txn: &redb::WriteTransaction) -> Result<Tables<'_>, StoreError> {
@@ -581,7 +557,7 @@ impl Store for EmbeddedStore {
         let Some(first) = events.first() else {
             return Ok(());
         };
-        consecutive("room", room, events.iter().map(EncodedEvent::seq))?;
+        crate::seqs::consecutive("room", room, events.iter().map(EncodedEvent::seq))?;
         self.write(Op::AppendRoomEvents {
             room: room.to_owned(),
             first: first.seq(),
@@ -663,7 +639,7 @@ impl Store for EmbeddedStore {
         let Some(first) = msgs.first() else {
             return Ok(());
         };
-        consecutive("thread", thread, msgs.iter().map(|m| m.seq))?;
+        crate::seqs::consecutive("thread", thread, msgs.iter().map(|m| m.seq))?;
         let encoded = msgs
             .iter()
             .map(|m| encode("message", m))
@@ -801,7 +777,7 @@ impl Store for EmbeddedStore {
     ) -> Result<(), StoreError> {
         self.write(Op::AddMembership {
             user: user.to_owned(),
-            kind: membership_kind(kind),
+            kind: crate::seqs::membership_code(kind),
             id: id.to_owned(),
         })
         .await
@@ -814,7 +790,7 @@ impl Store for EmbeddedStore {
         kind: MembershipKind,
     ) -> Result<Vec<String>, StoreError> {
         let user = user.to_owned();
-        let kind = membership_kind(kind);
+        let kind = crate::seqs::membership_code(kind);
         self.read(move |txn| {
             let table = txn.open_table(MEMBERSHIPS).map_err(unavailable)?;
             let from = (user.as_str(), kind, "");

@@ -13,13 +13,6 @@ use super::writer::{INBOX, MESSAGES, Op, ROOM_EVENTS, SeqTable};
 use super::{PgStore, clamp, column, from_db, to_db};
 use crate::embedded::{decode, encode};
 
-fn membership_kind(kind: MembershipKind) -> i16 {
-    match kind {
-        MembershipKind::Room => 0,
-        MembershipKind::Thread => 1,
-    }
-}
-
 /// Checks that `seqs` are consecutive and returns the first (as stored);
 /// `None` for an empty call. The writer checks the first against the head.
 fn first_of(
@@ -311,7 +304,7 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         self.write(Op::AddMembership {
             user: user.to_owned(),
-            kind: membership_kind(kind),
+            kind: i16::from(crate::seqs::membership_code(kind)),
             target: id.to_owned(),
         })
         .await
@@ -323,7 +316,7 @@ impl Store for PgStore {
         user: &str,
         kind: MembershipKind,
     ) -> Result<Vec<String>, StoreError> {
-        let kind = membership_kind(kind);
+        let kind = i16::from(crate::seqs::membership_code(kind));
         let rows = self
             .query(
                 "SELECT target_id FROM memberships WHERE user_id = $1 AND kind = $2 \

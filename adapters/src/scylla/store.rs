@@ -18,29 +18,6 @@ use super::meta::thread_kind;
 use super::{ScyllaStore, clamp, from_db, limit_of, to_db};
 use crate::embedded::{decode, encode};
 
-fn membership_kind(kind: MembershipKind) -> i8 {
-    match kind {
-        MembershipKind::Room => 0,
-        MembershipKind::Thread => 1,
-    }
-}
-
-/// Checks that `seqs` are consecutive.
-fn consecutive(what: &str, id: &str, seqs: impl Iterator<Item = u64>) -> Result<(), StoreError> {
-    let mut prev: Option<u64> = None;
-    for seq in seqs {
-        if let Some(p) = prev
-            && p.checked_add(1) != Some(seq)
-        {
-            return Err(StoreError::Conflict(format!(
-                "{what} {id}: seq {seq} does not follow {p}"
-            )));
-        }
-        prev = Some(seq);
-    }
-    Ok(())
-}
-
 /// Decodes `(seq, body)` rows of a page into `out`.
 pub(super) fn bodies<T: DeserializeOwned>(
     what: &'static str,
@@ -96,7 +73,7 @@ impl Store for ScyllaStore {
         room: &str,
         events: &[EncodedEvent],
     ) -> Result<(), StoreError> {
-        consecutive("room", room, events.iter().map(EncodedEvent::seq))?;
+        crate::seqs::consecutive("room", room, events.iter().map(EncodedEvent::seq))?;
         let rows = events
             .iter()
             .map(|e| SeqRow {
@@ -220,7 +197,7 @@ impl Store for ScyllaStore {
 
     #[tracing::instrument(skip_all, fields(thread, n = msgs.len()))]
     async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError> {
-        consecutive("thread", thread, msgs.iter().map(|m| m.seq))?;
+        crate::seqs::consecutive("thread", thread, msgs.iter().map(|m| m.seq))?;
         let rows = msgs
             .iter()
             .map(|m| {
@@ -362,7 +339,7 @@ impl Store for ScyllaStore {
         inner
             .run(
                 &inner.st.MEMBERSHIP_INSERT,
-                (user, membership_kind(kind), id),
+                (user, crate::seqs::membership_code(kind) as i8, id),
             )
             .await
             .map(drop)
@@ -374,7 +351,7 @@ impl Store for ScyllaStore {
         kind: MembershipKind,
     ) -> Result<Vec<String>, StoreError> {
         let inner = &self.inner;
-        let values = (user, membership_kind(kind));
+        let values = (user, crate::seqs::membership_code(kind) as i8);
         inner
             .pages(&inner.st.MEMBERSHIPS, values, usize::MAX, |rows, out| {
                 for row in rows
