@@ -264,14 +264,20 @@ async fn apply_batch(
         }
         ids.sort_unstable();
         ids.dedup();
+        // One backward index probe per id (`max(seq) ... GROUP BY` over
+        // `= ANY` read every stored seq of those ids: 94 ms per commit with
+        // 64 rooms of 1,000 events, growing with the rooms).
         let sql = format!(
-            "SELECT {key}, max(seq) FROM {t} WHERE {key} = ANY($1::text[]) GROUP BY {key}",
+            "SELECT u.k, (SELECT seq FROM {t} WHERE {key} = u.k ORDER BY seq DESC LIMIT 1) \
+             FROM unnest($1::text[]) AS u(k)",
             key = table.key,
             t = table.table
         );
         let stmt = tx.prepare_cached(&sql).await?;
         for row in tx.query(&stmt, &[&ids]).await? {
-            heads.insert((table.table, row.try_get(0)?), row.try_get(1)?);
+            if let Some(head) = row.try_get::<_, Option<i64>>(1)? {
+                heads.insert((table.table, row.try_get(0)?), head);
+            }
         }
     }
 
