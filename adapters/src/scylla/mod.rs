@@ -14,8 +14,8 @@
 //! - Errors (`exec.rs`): every driver error is a [`StoreError`]; reads and
 //!   idempotent plain writes are retried once, lightweight transactions never:
 //!   one that timed out is settled by a read at the serial consistency.
-//! - Options come from a `scylla://` URL (`options.rs`). No TLS in this
-//!   build (`tls=true` is refused).
+//! - Options come from a `scylla://` URL (`options.rs`); `tls=true&ca=PATH`
+//!   turns on TLS (rustls, the CA in PATH as the only roots; `tls_tests.rs`).
 
 mod append;
 mod exec;
@@ -36,6 +36,8 @@ mod statements;
 mod store;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -178,6 +180,9 @@ async fn session(opts: &ScyllaOptions) -> Result<Session, ScyllaSetupError> {
     if let Some(dc) = &opts.datacenter {
         builder = builder.prefer_datacenter(dc.clone());
     }
+    if let Some(ca) = &opts.tls_ca {
+        builder = builder.tls_context(Some(tls_config(ca)?));
+    }
     let session = tokio::time::timeout(opts.timeout * 2, builder.build())
         .await
         .map_err(|_| {
@@ -185,6 +190,28 @@ async fn session(opts: &ScyllaOptions) -> Result<Session, ScyllaSetupError> {
         })?
         .map_err(|e| ScyllaSetupError::Unreachable(e.to_string()))?;
     Ok(session)
+}
+
+/// The TLS client configuration: the CA certificates of `ca` (PEM) as the
+/// only roots, rustls with the aws-lc-rs provider, TLS 1.2 and 1.3.
+fn tls_config(ca: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, ScyllaSetupError> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let fail = |m: String| ScyllaSetupError::BadUrl(format!("ca={}: {m}", ca.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| fail(e.to_string()))? {
+        let cert = cert.map_err(|e| fail(e.to_string()))?;
+        roots.add(cert).map_err(|e| fail(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(fail("no certificate in the file".into()));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Applies pending migrations to the keyspace of `opts` (what

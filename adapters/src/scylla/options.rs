@@ -10,8 +10,11 @@
 //!   reads that settle a timed-out one (default `local_serial`; `serial`
 //!   for a cluster whose LWTs must be linearizable across datacenters).
 //! - `timeout_ms`: connecting and each request (default 5000).
-//! - `tls`: only `false`; the adapter is built without TLS and refuses
-//!   `tls=true` rather than connect in clear text.
+//! - `tls=true&ca=PATH`: TLS to every node, verified against the CA
+//!   certificates (PEM) in `PATH` (`ca` is required with `tls=true`: a
+//!   cluster's certificates are signed by its own CA, not a public one).
+//!   The node certificates must name the addresses the driver connects to
+//!   (the contact points and the addresses the nodes advertise).
 //! - `create_keyspace=N`: migrations create the keyspace when it is missing,
 //!   with `NetworkTopologyStrategy` and replication factor N in every
 //!   datacenter. Without it the keyspace must exist.
@@ -56,6 +59,8 @@ pub struct ScyllaOptions {
     /// (ScyllaDB 6+: LWT on tablet keyspaces needs a cluster feature that
     /// older versions lack).
     pub disable_tablets: bool,
+    /// `tls=true`: the CA bundle (PEM) node certificates are verified with.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ScyllaOptions {
@@ -71,6 +76,7 @@ impl std::fmt::Debug for ScyllaOptions {
             .field("timeout", &self.timeout)
             .field("migrate", &self.migrate)
             .field("create_keyspace", &self.create_keyspace)
+            .field("tls_ca", &self.tls_ca)
             .finish()
     }
 }
@@ -133,7 +139,9 @@ impl ScyllaOptions {
             migrate: true,
             create_keyspace: None,
             disable_tablets: false,
+            tls_ca: None,
         };
+        let mut tls = false;
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
@@ -159,16 +167,15 @@ impl ScyllaOptions {
                     opts.timeout = Duration::from_millis(ms);
                 }
                 "tls" => match v {
-                    "false" => {}
-                    "true" => {
-                        return Err(bad(
-                            "tls=true: this build of chalktalk has no TLS for ScyllaDB; \
-                             reach the cluster over a private network or a TLS tunnel \
-                             (docs/OPERATIONS.md)",
-                        ));
-                    }
+                    "false" => tls = false,
+                    "true" => tls = true,
                     _ => return Err(bad(format!("tls={v}: expected true or false"))),
                 },
+                "ca" if !v.is_empty() => {
+                    let path = percent_decode(v).ok_or_else(|| bad("bad %-escape in ca="))?;
+                    opts.tls_ca = Some(path.into());
+                }
+                "ca" => return Err(bad("ca= needs the path of a PEM file")),
                 "create_keyspace" => {
                     let rf: u32 =
                         v.parse()
@@ -190,6 +197,15 @@ impl ScyllaOptions {
                 },
                 other => return Err(bad(format!("unknown parameter `{other}`"))),
             }
+        }
+        match (tls, &opts.tls_ca) {
+            (true, None) => {
+                return Err(bad(
+                    "tls=true needs ca=PATH: the PEM file of the CA that signed the nodes' certificates",
+                ));
+            }
+            (false, Some(_)) => return Err(bad("ca= is only used with tls=true")),
+            _ => {}
         }
         Ok(opts)
     }
@@ -330,7 +346,9 @@ mod tests {
             ("scylla://:hunter2@h/ks", "empty user"),
             ("scylla://h/ks?consistency=most", "consistency=most"),
             ("scylla://h/ks?serial=quorum", "serial=quorum"),
-            ("scylla://u:hunter2@h/ks?tls=true", "no TLS"),
+            ("scylla://u:hunter2@h/ks?tls=true", "needs ca=PATH"),
+            ("scylla://h/ks?ca=x.pem", "only used with tls=true"),
+            ("scylla://h/ks?tls=true&ca=", "needs the path"),
             ("scylla://h/ks?tls=yes", "tls=yes"),
             ("scylla://h/ks?timeout_ms=0", "timeout_ms=0"),
             ("scylla://h/ks?dc=", "dc= needs"),
