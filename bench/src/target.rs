@@ -11,18 +11,7 @@ use chalktalk_protocol::client::{Client, ClientOptions};
 use super::{BenchError, TargetArgs};
 use chalktalk_services::auth::Auth;
 
-/// CPU seconds (user + system) this process has used.
-pub fn own_cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes only into the struct we pass.
-    unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut u) != 0 {
-            return 0.0;
-        }
-        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-        t(u.ru_utime) + t(u.ru_stime)
-    }
-}
+pub use chalktalk_actors::metrics::own_cpu_seconds;
 
 /// A scratch directory under the system temp dir.
 pub fn scratch_dir(kind: &str) -> std::path::PathBuf {
@@ -123,10 +112,7 @@ impl Target {
 
     /// Resident memory of the server process, if known.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
+        chalktalk_actors::metrics::resident_bytes(Some(self.pid?))
     }
 
     /// CPU seconds (user + system) the server process has used, if known.

@@ -161,7 +161,7 @@ pub async fn render(app: &App) -> Result<String, std::fmt::Error> {
             );
         }
     }
-    if let Some(rss) = resident_bytes() {
+    if let Some(rss) = chalktalk_actors::metrics::resident_bytes(None) {
         reg.register_with_unit(
             "process_resident_memory",
             "Resident memory of the node process",
@@ -173,30 +173,9 @@ pub async fn render(app: &App) -> Result<String, std::fmt::Error> {
         "process_cpu",
         "CPU time (user + system) of the node process",
         Unit::Seconds,
-        ConstCounter::new(cpu_seconds()),
+        ConstCounter::new(chalktalk_actors::metrics::own_cpu_seconds()),
     );
     let mut out = String::new();
     encode(&mut out, &reg)?;
     Ok(out)
-}
-
-/// VmRSS of this process.
-pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// CPU seconds (user + system) this process has used.
-pub fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes only into the struct we pass.
-    unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut u) != 0 {
-            return 0.0;
-        }
-        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-        t(u.ru_utime) + t(u.ru_stime)
-    }
 }

@@ -30,25 +30,15 @@ pub async fn cluster(
             v
         }
         None => {
-            let (rooms, threads) = app.directory.counts().await;
-            let connections = app
-                .connections
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .len();
+            // The figures a clustered node puts in its heartbeats.
+            let info = crate::server::node_info(&app)().await;
             json!({
                 "clustered": false,
                 "me": {
                     "node": "standalone",
                     "status": "up",
                     "app_version": env!("CARGO_PKG_VERSION"),
-                    "info": {
-                        "connections": connections,
-                        "rooms": rooms,
-                        "threads": threads,
-                        "rss_bytes": crate::metrics::resident_bytes().unwrap_or(0),
-                        "cpu_seconds": crate::metrics::cpu_seconds(),
-                    },
+                    "info": info,
                 },
                 "members": [],
                 "events": [],

@@ -250,7 +250,7 @@ pub async fn start_with_stores(
 }
 
 /// What this node tells the cluster about itself in each heartbeat.
-fn node_info(app: &crate::app::App) -> chalktalk_cluster::InfoFn {
+pub(crate) fn node_info(app: &crate::app::App) -> chalktalk_cluster::InfoFn {
     let weak = app.downgrade();
     Arc::new(move || {
         let weak = weak.clone();
@@ -273,8 +273,8 @@ fn node_info(app: &crate::app::App) -> chalktalk_cluster::InfoFn {
                 connections: connections as u64,
                 rooms: rooms as u64,
                 threads: threads as u64,
-                rss_bytes: crate::metrics::resident_bytes().unwrap_or(0),
-                cpu_seconds: crate::metrics::cpu_seconds(),
+                rss_bytes: chalktalk_actors::metrics::resident_bytes(None).unwrap_or(0),
+                cpu_seconds: chalktalk_actors::metrics::own_cpu_seconds(),
                 encoder_queued: encoder_queued as u64,
             }
         })

@@ -79,31 +79,11 @@ async fn node_on_postgres_goes_red_and_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_store_stops_start_naming_the_setting() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests(dir.path());
-    config.store = StoreConfig::Postgres {
+    let port = common::closed_port();
+    common::refused_unreachable_store(StoreConfig::Postgres {
         url: format!("postgres://chalk:hunter2@127.0.0.1:{port}/chalktalk"),
-    };
-    let started = Instant::now();
-    let err = match chalktalk::server::start(&config).await {
-        Ok(_) => panic!("started without a database"),
-        Err(e) => e.to_string(),
-    };
-    assert!(err.contains("CHALKTALK_STORE"), "{err}");
-    assert!(!err.contains("hunter2"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(20));
-    let err = chalktalk::migrate::run(&config)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("CHALKTALK_STORE") && !err.contains("hunter2"),
-        "{err}"
-    );
+    })
+    .await;
 }
 
 /// Sends op `op-{n}`; `Some((op id, seq))` if acked within 10 s.

@@ -207,3 +207,37 @@ pub async fn drain_events(c: &mut Client, wait: Duration) -> Vec<RoomEvent> {
     }
     out
 }
+
+/// Starts a node and runs `chalktalk migrate` on `store`, which nothing
+/// answers: both must fail within 20 s naming `CHALKTALK_STORE` and never
+/// showing the password `hunter2`. Returns the start error.
+pub async fn refused_unreachable_store(store: chalktalk::config::StoreConfig) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = chalktalk::config::Config::for_tests(dir.path());
+    config.store = store;
+    let started = std::time::Instant::now();
+    let err = match chalktalk::server::start(&config).await {
+        Ok(_) => panic!("started without its store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("CHALKTALK_STORE"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let migrate = chalktalk::migrate::run(&config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        migrate.contains("CHALKTALK_STORE") && !migrate.contains("hunter2"),
+        "{migrate}"
+    );
+    err
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
