@@ -1,7 +1,8 @@
 //! The directory: how a session finds the actor of a room or thread by id
-//! without knowing where it runs. Today every actor lives on this node under
-//! a local supervisor; the cluster issue puts placement behind this same
-//! interface.
+//! without knowing where it runs. Every actor lives on this node under a
+//! local supervisor; in a cluster a room starts only where its lease could
+//! be taken (`Lookup::Elsewhere` otherwise). Routing to a room that lives on
+//! another node goes behind this same interface next.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -75,10 +76,20 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// Starts the inbox and the supervisors.
+    /// Starts the inbox and the supervisors (a node outside any cluster).
     pub async fn start(
         store: Arc<dyn Store>,
         config: CoreConfig,
+    ) -> Result<Arc<Directory>, ractor::SpawnErr> {
+        Self::start_placed(store, config, None).await
+    }
+
+    /// Starts the inbox and the supervisors; with a placement, rooms are
+    /// leased and their writes fenced (docs/ARCHITECTURE.md, "Cluster").
+    pub async fn start_placed(
+        store: Arc<dyn Store>,
+        config: CoreConfig,
+        placement: Option<Arc<crate::lease::Placement>>,
     ) -> Result<Arc<Directory>, ractor::SpawnErr> {
         let (inbox, _) = Actor::spawn(None, Inbox, store.clone()).await?;
         let deps = Arc::new(Deps {
@@ -87,6 +98,7 @@ impl Directory {
             config,
             stats: Arc::new(OutboundStats::default()),
             inbox,
+            placement,
         });
         Ok(Arc::new(Directory {
             rooms: start_place::<ReviewRoom>(&deps).await?,

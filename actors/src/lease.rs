@@ -5,6 +5,9 @@
 //! key-value port of any store, so the lease and its condition sit on one
 //! partition on every engine.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -73,4 +76,46 @@ pub trait Leases: Send + Sync + 'static {
     async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
     /// The lease as stored (expired or not).
     async fn holder(&self, kind: LeaseKind, id: &str) -> Result<Option<Lease>, StoreError>;
+}
+
+/// How this node places rooms: its name, the lease store and the lease
+/// time. A node outside any cluster has none: its rooms are local and
+/// write with epoch 0.
+pub struct Placement {
+    pub node: String,
+    pub leases: Arc<dyn Leases>,
+    /// How long a lease lasts unless renewed (renewed every third of it).
+    pub ttl: Duration,
+}
+
+/// Why this node cannot serve a room or thread.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    /// Another node holds the lease until it expires.
+    #[error("{kind} {id} is served by node {owner}")]
+    Elsewhere {
+        kind: &'static str,
+        id: String,
+        owner: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Placement {
+    /// Takes (or extends) the lease of `kind/id` for this node.
+    pub async fn take(&self, kind: LeaseKind, id: &str) -> Result<Lease, PlaceError> {
+        let ttl = self.ttl.as_millis() as u64;
+        match self.leases.acquire(kind, id, &self.node, ttl).await? {
+            Acquired::Held(l) => {
+                crate::metrics::metrics().lease_taken.inc();
+                Ok(l)
+            }
+            Acquired::Busy(l) => Err(PlaceError::Elsewhere {
+                kind: kind.as_str(),
+                id: id.to_string(),
+                owner: l.owner,
+            }),
+        }
+    }
 }

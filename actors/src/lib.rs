@@ -79,6 +79,8 @@ pub struct Deps {
     pub config: CoreConfig,
     pub stats: Arc<OutboundStats>,
     pub inbox: ractor::ActorRef<inbox::InboxMsg>,
+    /// Leases and fencing of rooms (`None`: a node outside any cluster).
+    pub placement: Option<Arc<lease::Placement>>,
 }
 
 /// Milliseconds since the Unix epoch.

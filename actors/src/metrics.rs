@@ -31,6 +31,13 @@ pub struct Metrics {
     pub fanout_seconds: Histogram,
     /// Media jobs, from their start to their end (any outcome).
     pub job_seconds: Histogram,
+    /// Leases of rooms taken by this node (a room started here).
+    pub lease_taken: Counter,
+    /// Lease renewals that succeeded.
+    pub lease_renewals: Counter,
+    /// Leases lost while serving (another node took over, or renewals
+    /// failed until expiry) and writes refused by a fence.
+    pub lease_losses: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
@@ -45,6 +52,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     fanout_seconds: Histogram::new(exponential_buckets(0.000_01, 2.0, 17)),
     // 0.5 s .. ~34 min.
     job_seconds: Histogram::new(exponential_buckets(0.5, 2.0, 13)),
+    lease_taken: Counter::default(),
+    lease_renewals: Counter::default(),
+    lease_losses: Counter::default(),
 });
 
 /// The process's metrics.
@@ -106,6 +116,21 @@ impl Metrics {
             "Media jobs from start to end, any outcome",
             Unit::Seconds,
             self.job_seconds.clone(),
+        );
+        registry.register(
+            "lease_taken",
+            "Room leases taken by this node",
+            self.lease_taken.clone(),
+        );
+        registry.register(
+            "lease_renewals",
+            "Room lease renewals that succeeded",
+            self.lease_renewals.clone(),
+        );
+        registry.register(
+            "lease_losses",
+            "Room leases lost while serving, and writes refused by a fence",
+            self.lease_losses.clone(),
         );
     }
 }

@@ -55,6 +55,13 @@ fn lookup_fail(kind: &str, id: &str, e: Lookup) -> Fail {
             ErrorCode::Unavailable,
             format!("{kind} {id} unavailable: {why}"),
         ),
+        // Routing to the owner node is not built yet: the client retries
+        // (here, or on that node) and gets it once the lease moves or the
+        // owner lets it go.
+        Lookup::Elsewhere(owner) => (
+            ErrorCode::Unavailable,
+            format!("{kind} {id} is served by node {owner} right now; retry later"),
+        ),
     }
 }
 

@@ -22,6 +22,11 @@ pub enum StoreError {
     /// A write contradicts stored state (e.g. a seq that already exists).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A write carried a fencing epoch that is not the partition's current
+    /// one: another node took the room or thread over (its lease has a
+    /// newer epoch). Nothing of the call was written; the writer must stop.
+    #[error("fenced: {what} is held at epoch {held}, this write carried epoch {tried}")]
+    Fenced { what: String, held: u64, tried: u64 },
 }
 
 impl StoreError {
@@ -29,7 +34,9 @@ impl StoreError {
     /// that cannot be reached (retry later), `internal` for the rest.
     pub fn code(&self) -> chalktalk_protocol::ErrorCode {
         match self {
-            StoreError::Unavailable(_) => chalktalk_protocol::ErrorCode::Unavailable,
+            StoreError::Unavailable(_) | StoreError::Fenced { .. } => {
+                chalktalk_protocol::ErrorCode::Unavailable
+            }
             StoreError::Corrupt(_) | StoreError::Conflict(_) => {
                 chalktalk_protocol::ErrorCode::Internal
             }
@@ -113,11 +120,24 @@ pub trait Store: Send + Sync + 'static {
     /// already stored is a `Conflict` and nothing of the call is written.
     /// Adapters store `bytes` (what `room_events` decodes) rather than
     /// encoding the event again.
+    ///
+    /// Fencing: `epoch` must equal the room's fence ([`Store::fence_room`];
+    /// 0 for a room never fenced), checked atomically with the write;
+    /// otherwise the call is `Fenced` and nothing is written.
     async fn append_room_events(
         &self,
         room: &str,
+        epoch: u64,
         events: &[EncodedEvent],
     ) -> Result<(), StoreError>;
+    /// Raises the room's fence to `epoch` (the epoch of the lease its new
+    /// owner took): from then on appends carrying an older epoch are
+    /// `Fenced`. Idempotent at the same epoch; `Fenced` if the fence is
+    /// already higher. An append in flight when the fence moves is either
+    /// ordered before it (and read by the new owner) or refused.
+    async fn fence_room(&self, room: &str, epoch: u64) -> Result<(), StoreError>;
+    /// The room's fence (0 if never fenced).
+    async fn room_fence(&self, room: &str) -> Result<u64, StoreError>;
     /// Events with seq > `after`, ascending, at most `limit`.
     async fn room_events(
         &self,

@@ -46,6 +46,8 @@ pub struct NotFound(pub String);
 pub enum Lookup {
     NotFound,
     Unavailable(String),
+    /// Another node holds the lease (`owner`).
+    Elsewhere(String),
 }
 
 /// A kind of child the supervisor can run.
@@ -116,6 +118,12 @@ async fn spawn_child<A: Supervised>(
         Err(SpawnErr::StartupFailed(e)) if e.downcast_ref::<NotFound>().is_some() => {
             Err(Lookup::NotFound)
         }
+        Err(SpawnErr::StartupFailed(e)) => match e.downcast_ref::<crate::lease::PlaceError>() {
+            Some(crate::lease::PlaceError::Elsewhere { owner, .. }) => {
+                Err(Lookup::Elsewhere(owner.clone()))
+            }
+            _ => Err(Lookup::Unavailable(e.to_string())),
+        },
         Err(e) => Err(Lookup::Unavailable(e.to_string())),
     }
 }

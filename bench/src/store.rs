@@ -115,7 +115,7 @@ async fn drive(
                     .map(|s| EncodedEvent::new(event(s, &id)))
                     .collect();
                 let t = Instant::now();
-                let result = store.append_room_events(&id, &events).await;
+                let result = store.append_room_events(&id, 0, &events).await;
                 latencies.push(t.elapsed().as_secs_f64() * 1e3);
                 if result.is_err() {
                     errors += 1;

@@ -44,12 +44,19 @@ impl Store for Faulty {
     async fn append_room_events(
         &self,
         room: &str,
+        epoch: u64,
         events: &[EncodedEvent],
     ) -> Result<(), StoreError> {
         if self.broken.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("injected: disk unavailable".into()));
         }
-        self.inner.append_room_events(room, events).await
+        self.inner.append_room_events(room, epoch, events).await
+    }
+    async fn fence_room(&self, room: &str, epoch: u64) -> Result<(), StoreError> {
+        self.inner.fence_room(room, epoch).await
+    }
+    async fn room_fence(&self, room: &str) -> Result<u64, StoreError> {
+        self.inner.room_fence(room).await
     }
     async fn room_events(
         &self,

@@ -22,6 +22,7 @@ use tracing::Instrument;
 
 use crate::handle::handled;
 use crate::inbox::InboxMsg;
+use crate::lease::{Lease, LeaseKind};
 use crate::outbound::{Durable, Outbound, SessionId};
 use crate::store::{EncodedEvent, MembershipKind, Snapshot, StoreError};
 use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
@@ -84,6 +85,10 @@ pub enum RoomMsg {
         epoch: u64,
     },
     IdleCheck,
+    /// Time to renew the room's lease (a room placed by a cluster).
+    Renew,
+    /// The renewal's outcome: `Ok(None)` the lease was lost.
+    Renewed(Result<Option<Lease>, StoreError>),
 }
 
 impl RoomMsg {
@@ -94,6 +99,8 @@ impl RoomMsg {
                 | RoomMsg::GraceOver { .. }
                 | RoomMsg::IdleCheck
                 | RoomMsg::Media(_)
+                | RoomMsg::Renew
+                | RoomMsg::Renewed(_)
         )
     }
 }
@@ -139,8 +146,17 @@ pub struct RoomActorState {
     last_presence: Vec<PresenceEntry>,
     /// The latest paged snapshot, while some member still fetches it.
     pages_cache: Weak<pages::Pages>,
+    /// The room's lease when a cluster placed it here; its epoch fences
+    /// every append (0 without one).
+    lease: Option<Lease>,
     span: tracing::Span,
 }
+
+/// The room's lease was lost: the actor stops (a failure, so that its
+/// supervisor tells its members to rejoin).
+#[derive(Debug, thiserror::Error)]
+#[error("lease of room {0} lost")]
+pub struct LeaseLost(pub String);
 
 /// The review room actor (state lives in [`RoomActorState`]).
 #[derive(Default)]
@@ -242,6 +258,58 @@ impl RoomActorState {
         }
     }
 
+    /// Renews the lease after a `1/div` of its time.
+    fn schedule_renew(&self, myself: &ActorRef<RoomMsg>, div: u32) {
+        if let (Some(_), Some(p)) = (&self.lease, &self.deps.placement) {
+            myself.send_after(p.ttl / div, || RoomMsg::Renew);
+        }
+    }
+
+    fn renew(&self, myself: &ActorRef<RoomMsg>) {
+        let (Some(lease), Some(p)) = (self.lease.clone(), self.deps.placement.clone()) else {
+            return;
+        };
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let res = p.leases.renew(&lease, p.ttl.as_millis() as u64).await;
+            let _ = me.cast(RoomMsg::Renewed(res));
+        });
+    }
+
+    /// A renewal's outcome: `Err` when the lease is lost (the actor stops;
+    /// its members are told to rejoin).
+    fn renewed(
+        &mut self,
+        myself: &ActorRef<RoomMsg>,
+        res: Result<Option<Lease>, StoreError>,
+    ) -> Result<(), ActorProcessingErr> {
+        let m = crate::metrics::metrics();
+        match res {
+            Ok(Some(lease)) => {
+                m.lease_renewals.inc();
+                self.lease = Some(lease);
+                self.schedule_renew(myself, 3);
+                Ok(())
+            }
+            Ok(None) => {
+                m.lease_losses.inc();
+                tracing::warn!("room lease lost to another node; stopping");
+                Err(Box::new(LeaseLost(self.id.clone())))
+            }
+            Err(e) => {
+                let expires = self.lease.as_ref().map_or(0, |l| l.expires_ms);
+                if now_ms() >= expires {
+                    m.lease_losses.inc();
+                    tracing::warn!(%e, "room lease expired while renewals failed; stopping");
+                    return Err(Box::new(LeaseLost(self.id.clone())));
+                }
+                tracing::warn!(%e, "room lease renewal failed; retrying");
+                self.schedule_renew(myself, 6);
+                Ok(())
+            }
+        }
+    }
+
     fn schedule_idle(&self, myself: &ActorRef<RoomMsg>) {
         if self.members.is_empty() && self.grace.is_empty() {
             myself.send_after(self.deps.config.idle_stop, || RoomMsg::IdleCheck);
@@ -263,9 +331,10 @@ impl RoomActorState {
         let store = self.deps.store.clone();
         let room = self.id.clone();
         let me = myself.clone();
+        let epoch = self.lease.as_ref().map_or(0, |l| l.epoch);
         tokio::spawn(
             async move {
-                let res = store.append_room_events(&room, &events).await;
+                let res = store.append_room_events(&room, epoch, &events).await;
                 let _ = me.cast(RoomMsg::Flushed(res, events));
             }
             .instrument(self.span.clone()),
@@ -671,6 +740,17 @@ impl Actor for ReviewRoom {
         let Some(meta) = store.room(&id).await? else {
             return Err(Box::new(NotFound(format!("room {id}"))));
         };
+        // In a cluster: take the lease, then raise the fence to its epoch
+        // before reading, so that whatever an older owner still gets in is
+        // read below and anything later from it is refused.
+        let lease = match &deps.placement {
+            Some(p) => {
+                let lease = p.take(LeaseKind::Room, &id).await?;
+                store.fence_room(&id, lease.epoch).await?;
+                Some(lease)
+            }
+            None => None,
+        };
         let (mut core, snapshot_seq) = match store.room_snapshot(&id).await? {
             Some(s) => (
                 rmp_serde::from_slice::<RoomState>(&s.bytes)?.recounted(),
@@ -695,7 +775,8 @@ impl Actor for ReviewRoom {
         let orphans = drain(&registry);
         let resynced = orphans.len();
         Self::orphan(&id, orphans);
-        span.in_scope(|| tracing::info!(seq = core.seq, resynced, "room loaded"));
+        let epoch = lease.as_ref().map(|l| l.epoch);
+        span.in_scope(|| tracing::info!(seq = core.seq, resynced, ?epoch, "room loaded"));
         Ok(RoomActorState {
             durable_seq: core.seq,
             snapshot_seq,
@@ -712,6 +793,7 @@ impl Actor for ReviewRoom {
             in_flight: None,
             last_presence: Vec::new(),
             pages_cache: Weak::new(),
+            lease,
             span,
         })
     }
@@ -721,6 +803,15 @@ impl Actor for ReviewRoom {
         myself: ActorRef<RoomMsg>,
         st: &mut RoomActorState,
     ) -> Result<(), ActorProcessingErr> {
+        // Let the next owner in without waiting for the expiry (a no-op if
+        // the lease moved already).
+        if let (Some(lease), Some(p)) = (st.lease.take(), st.deps.placement.clone()) {
+            tokio::spawn(async move {
+                if let Err(e) = p.leases.release(&lease).await {
+                    tracing::warn!(room = %lease.id, %e, "lease release failed; it expires");
+                }
+            });
+        }
         let mut watch = crate::lock(&st.deps.media_watch);
         if let Some(rooms) = watch.get_mut(&st.core.meta.video_id) {
             if rooms
@@ -743,6 +834,7 @@ impl Actor for ReviewRoom {
     ) -> Result<(), ActorProcessingErr> {
         // A room started by a refused join or a lone op must stop too.
         st.schedule_idle(&myself);
+        st.schedule_renew(&myself, 3);
         Ok(())
     }
 
@@ -821,8 +913,15 @@ async fn dispatch(
             op,
         } => st.op(&myself, out, role, req, op_id, op).await,
         RoomMsg::Flushed(Ok(()), events) => st.flushed(&myself, events),
+        RoomMsg::Renew => st.renew(&myself),
+        RoomMsg::Renewed(res) => st.renewed(&myself, res)?,
         RoomMsg::Flushed(Err(e), _) => {
-            tracing::error!(%e, "room commit failed; restarting from the store");
+            if matches!(e, StoreError::Fenced { .. }) {
+                crate::metrics::metrics().lease_losses.inc();
+                tracing::warn!(%e, "room writes fenced: another node owns it now");
+            } else {
+                tracing::error!(%e, "room commit failed; restarting from the store");
+            }
             let failed = st
                 .in_flight
                 .take()

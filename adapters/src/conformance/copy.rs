@@ -21,7 +21,7 @@ pub async fn fill(store: &dyn Backend, tag: &str, n: u64) {
         let events = if i == 0 { 1_203 } else { 7 };
         for chunk in (1..=events).collect::<Vec<u64>>().chunks(300) {
             let evs = enc(chunk.iter().map(|s| room_event(*s, tag)));
-            store.append_room_events(&room, &evs).await.unwrap();
+            store.append_room_events(&room, 0, &evs).await.unwrap();
         }
         if i % 2 == 0 {
             let snap = Snapshot {
@@ -164,7 +164,7 @@ pub async fn copies_everything(from: &dyn Backend, to: &dyn Backend) {
     );
 
     // Again: it resumes after the target's heads, so nothing is doubled.
-    from.append_room_events(&room, &enc([room_event(1_204, &tag)]))
+    from.append_room_events(&room, 0, &enc([room_event(1_204, &tag)]))
         .await
         .unwrap();
     copy(from, to, &|_, _| {}).await.unwrap();

@@ -6,6 +6,7 @@
 
 pub mod blob;
 pub mod copy;
+pub mod fence;
 pub mod kv;
 pub mod lease;
 pub mod media;

@@ -37,7 +37,7 @@ pub async fn two_writers_one_room(a: Arc<dyn Store>, b: Arc<dyn Store>) {
                 let head = store.room_head(&room).await.unwrap();
                 let tag = format!("{name}-{}", acked.len());
                 match store
-                    .append_room_events(&room, &enc([room_event(head + 1, &tag)]))
+                    .append_room_events(&room, 0, &enc([room_event(head + 1, &tag)]))
                     .await
                 {
                     Ok(()) => acked.push((head + 1, tag)),

@@ -27,6 +27,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     memberships(&*store).await;
     concurrent_appends(store.clone()).await;
     concurrent_conflict_fails_alone(store.clone()).await;
+    super::fence::run_all(store.clone()).await;
 }
 
 /// A fresh id: `prefix` plus a random suffix.
@@ -144,18 +145,18 @@ pub async fn room_events(store: &dyn Store) {
     assert_eq!(store.room_head(&room).await.unwrap(), 0);
     assert_eq!(store.room_events(&room, 0, 100).await.unwrap(), vec![]);
     store
-        .append_room_events(&room, &enc(room_events_range(1, 3)))
+        .append_room_events(&room, 0, &enc(room_events_range(1, 3)))
         .await
         .unwrap();
     store
-        .append_room_events(&room, &enc(room_events_range(4, 4)))
+        .append_room_events(&room, 0, &enc(room_events_range(4, 4)))
         .await
         .unwrap();
     store
-        .append_room_events(&room, &enc(room_events_range(5, 7)))
+        .append_room_events(&room, 0, &enc(room_events_range(5, 7)))
         .await
         .unwrap();
-    store.append_room_events(&room, &enc([])).await.unwrap();
+    store.append_room_events(&room, 0, &enc([])).await.unwrap();
     assert_eq!(store.room_head(&room).await.unwrap(), 7);
     assert_eq!(
         store.room_events(&room, 0, 100).await.unwrap(),
@@ -179,7 +180,7 @@ pub async fn room_events(store: &dyn Store) {
     // Another room is unaffected and vice versa.
     let other = unique("room");
     store
-        .append_room_events(&other, &enc(room_events_range(1, 1)))
+        .append_room_events(&other, 0, &enc(room_events_range(1, 1)))
         .await
         .unwrap();
     assert_eq!(store.room_head(&other).await.unwrap(), 1);
@@ -196,41 +197,41 @@ pub async fn room_event_conflicts(store: &dyn Store) {
     let room = unique("room");
     assert_conflict(
         store
-            .append_room_events(&room, &enc(room_events_range(2, 3)))
+            .append_room_events(&room, 0, &enc(room_events_range(2, 3)))
             .await,
         "first append not at seq 1",
     );
     assert_eq!(store.room_head(&room).await.unwrap(), 0);
     store
-        .append_room_events(&room, &enc(room_events_range(1, 3)))
+        .append_room_events(&room, 0, &enc(room_events_range(1, 3)))
         .await
         .unwrap();
 
     let dup = vec![room_event(3, "dup"), room_event(4, "dup")];
     assert_conflict(
-        store.append_room_events(&room, &enc(dup)).await,
+        store.append_room_events(&room, 0, &enc(dup)).await,
         "seq 3 again",
     );
     assert_conflict(
         store
-            .append_room_events(&room, &enc(room_events_range(1, 1)))
+            .append_room_events(&room, 0, &enc(room_events_range(1, 1)))
             .await,
         "seq 1 again",
     );
     assert_conflict(
         store
-            .append_room_events(&room, &enc(room_events_range(5, 6)))
+            .append_room_events(&room, 0, &enc(room_events_range(5, 6)))
             .await,
         "gap after head",
     );
     let jumpy = vec![room_event(4, "j"), room_event(6, "j")];
     assert_conflict(
-        store.append_room_events(&room, &enc(jumpy)).await,
+        store.append_room_events(&room, 0, &enc(jumpy)).await,
         "gap inside call",
     );
     let backwards = vec![room_event(4, "b"), room_event(4, "b")];
     assert_conflict(
-        store.append_room_events(&room, &enc(backwards)).await,
+        store.append_room_events(&room, 0, &enc(backwards)).await,
         "repeat inside call",
     );
     assert_eq!(store.room_head(&room).await.unwrap(), 3);
@@ -241,7 +242,7 @@ pub async fn room_event_conflicts(store: &dyn Store) {
 
     // Still appendable at head + 1.
     store
-        .append_room_events(&room, &enc(room_events_range(4, 5)))
+        .append_room_events(&room, 0, &enc(room_events_range(4, 5)))
         .await
         .unwrap();
     assert_eq!(
@@ -626,7 +627,7 @@ pub async fn concurrent_appends(store: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             for seq in 1..=EVENTS {
                 store
-                    .append_room_events(&room, &enc([room_event(seq, &room)]))
+                    .append_room_events(&room, 0, &enc([room_event(seq, &room)]))
                     .await
                     .unwrap();
             }
@@ -655,7 +656,7 @@ pub async fn concurrent_conflict_fails_alone(store: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             let tag = format!("racer-{i}");
             let result = store
-                .append_room_events(&contested, &enc([room_event(1, &tag)]))
+                .append_room_events(&contested, 0, &enc([room_event(1, &tag)]))
                 .await;
             (tag, result)
         }));
@@ -667,7 +668,7 @@ pub async fn concurrent_conflict_fails_alone(store: Arc<dyn Store>) {
         own.push(room.clone());
         tasks.push(tokio::spawn(async move {
             let result = store
-                .append_room_events(&room, &enc(room_events_range(1, 2)))
+                .append_room_events(&room, 0, &enc(room_events_range(1, 2)))
                 .await;
             (room, result)
         }));

@@ -118,7 +118,7 @@ async fn copy_room(from: &dyn Backend, to: &dyn Target, id: &str) -> Result<(), 
             break;
         };
         let encoded: Vec<EncodedEvent> = events.into_iter().map(EncodedEvent::new).collect();
-        to.append_room_events(id, &encoded)
+        to.append_room_events(id, 0, &encoded)
             .await
             .map_err(write(what()))?;
         head = last;

@@ -63,6 +63,8 @@ const READ_CURSORS: TableDefinition<(&str, &str), (u64, u64)> =
     TableDefinition::new("read_cursors");
 /// (user id, seq) -> `InboxEvent`.
 const INBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("inbox");
+/// (kind, id) -> fencing epoch of a room's (or thread's) log.
+const FENCES: TableDefinition<(&str, &str), u64> = TableDefinition::new("fences");
 /// (user id, kind, target id) -> ().
 const MEMBERSHIPS: TableDefinition<(&str, u8, &str), ()> = TableDefinition::new("memberships");
 
@@ -94,6 +96,7 @@ enum Op {
     },
     AppendRoomEvents {
         room: String,
+        epoch: u64,
         first: u64,
         /// Shared with the room's frames (encoded once).
         events: Vec<bytes::Bytes>,
@@ -102,6 +105,10 @@ enum Op {
         room: String,
         seq: u64,
         bytes: Vec<u8>,
+    },
+    FenceRoom {
+        room: String,
+        epoch: u64,
     },
     CreateThread {
         id: String,
@@ -151,6 +158,7 @@ struct Tables<'txn> {
     read_cursors: Table<'txn, (&'static str, &'static str), (u64, u64)>,
     inbox: Table<'txn, (&'static str, u64), &'static [u8]>,
     memberships: Table<'txn, (&'static str, u8, &'static str), ()>,
+    fences: Table<'txn, (&'static str, &'static str), u64>,
     media: media::MediaTables<'txn>,
     kv: kv::KvTable<'txn>,
 }
@@ -298,6 +306,7 @@ fn open_tables(txn: &redb::WriteTransaction) -> Result<Tables<'_>, StoreError> {
         read_cursors: txn.open_table(READ_CURSORS).map_err(unavailable)?,
         inbox: txn.open_table(INBOX).map_err(unavailable)?,
         memberships: txn.open_table(MEMBERSHIPS).map_err(unavailable)?,
+        fences: txn.open_table(FENCES).map_err(unavailable)?,
         media: media::open_tables(txn)?,
         kv: kv::open_table(txn)?,
     })
@@ -379,9 +388,31 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Result<bool, StoreError>, Storag
         Op::CreateThread { id, meta } => create(&mut t.threads, id, meta),
         Op::AppendRoomEvents {
             room,
+            epoch,
             first,
             events,
-        } => append_seq(&mut t.room_events, "room", room, *first, events),
+        } => {
+            let held = fence_of(&t.fences, "room", room)?;
+            if held != *epoch {
+                return Ok(Err(fenced("room", room, held, *epoch)));
+            }
+            append_seq(&mut t.room_events, "room", room, *first, events)
+        }
+        Op::FenceRoom { room, epoch } => {
+            if t.rooms.get(room.as_str())?.is_none() {
+                return Ok(Err(StoreError::Conflict(format!(
+                    "no room {room} to fence"
+                ))));
+            }
+            let held = fence_of(&t.fences, "room", room)?;
+            if held > *epoch {
+                return Ok(Err(fenced("room", room, held, *epoch)));
+            }
+            if held < *epoch {
+                t.fences.insert(("room", room.as_str()), *epoch)?;
+            }
+            Ok(Ok(true))
+        }
         Op::AppendMessages {
             thread,
             first,
@@ -458,6 +489,22 @@ fn append_seq<V: AsRef<[u8]>>(
         table.insert((id, seq), value.as_ref())?;
     }
     Ok(Ok(true))
+}
+
+/// The fence of `kind/id` (0 if never fenced).
+fn fence_of<T>(table: &T, kind: &str, id: &str) -> Result<u64, StorageError>
+where
+    T: ReadableTable<(&'static str, &'static str), u64>,
+{
+    Ok(table.get((kind, id))?.map(|g| g.value()).unwrap_or(0))
+}
+
+fn fenced(kind: &str, id: &str, held: u64, tried: u64) -> StoreError {
+    StoreError::Fenced {
+        what: format!("{kind} {id}"),
+        held,
+        tried,
+    }
 }
 
 /// Highest seq stored under `id` (0 if none).
@@ -552,6 +599,7 @@ impl Store for EmbeddedStore {
     async fn append_room_events(
         &self,
         room: &str,
+        epoch: u64,
         events: &[EncodedEvent],
     ) -> Result<(), StoreError> {
         let Some(first) = events.first() else {
@@ -560,6 +608,7 @@ impl Store for EmbeddedStore {
         crate::seqs::consecutive("room", room, events.iter().map(EncodedEvent::seq))?;
         self.write(Op::AppendRoomEvents {
             room: room.to_owned(),
+            epoch,
             first: first.seq(),
             events: events.iter().map(|e| e.bytes.clone()).collect(),
         })
@@ -592,6 +641,24 @@ impl Store for EmbeddedStore {
         let room = room.to_owned();
         self.read(move |txn| read_head(txn, ROOM_EVENTS, &room))
             .await
+    }
+
+    async fn fence_room(&self, room: &str, epoch: u64) -> Result<(), StoreError> {
+        self.write(Op::FenceRoom {
+            room: room.to_owned(),
+            epoch,
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn room_fence(&self, room: &str) -> Result<u64, StoreError> {
+        let room = room.to_owned();
+        self.read(move |txn| {
+            let table = txn.open_table(FENCES).map_err(unavailable)?;
+            fence_of(&table, "room", &room).map_err(unavailable)
+        })
+        .await
     }
 
     async fn put_room_snapshot(&self, room: &str, snap: &Snapshot) -> Result<(), StoreError> {
@@ -893,7 +960,7 @@ mod tests {
             let store = open(&dir);
             assert!(store.create_room(&room).await.unwrap());
             store
-                .append_room_events("r1", &enc([event(1), event(2)]))
+                .append_room_events("r1", 0, &enc([event(1), event(2)]))
                 .await
                 .unwrap();
             store.put_room_snapshot("r1", &snap).await.unwrap();
@@ -933,7 +1000,7 @@ mod tests {
         );
         // Appending continues from the stored head.
         store
-            .append_room_events("r1", &enc([event(3)]))
+            .append_room_events("r1", 0, &enc([event(3)]))
             .await
             .unwrap();
         assert_eq!(store.room_head("r1").await.unwrap(), 3);
@@ -953,6 +1020,7 @@ mod tests {
 
         let append = |room: &str, seqs: &[u64]| Op::AppendRoomEvents {
             room: room.into(),
+            epoch: 0,
             first: seqs[0],
             events: seqs
                 .iter()
@@ -1007,6 +1075,7 @@ mod tests {
         store
             .write(Op::AppendRoomEvents {
                 room: "r".into(),
+                epoch: 0,
                 first: 1,
                 events: vec![vec![0xc1].into()], // never valid MessagePack
             })

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "003_kv.sql",
         sql: include_str!("../../../sql/003_kv.sql"),
     },
+    Migration {
+        version: 4,
+        name: "004_fences.sql",
+        sql: include_str!("../../../sql/004_fences.sql"),
+    },
 ];
 
 /// The version table (created by `migrate`, before any migration).

@@ -47,6 +47,7 @@ impl PgStore {
         &self,
         table: SeqTable,
         id: &str,
+        epoch: Option<i64>,
         first: Option<i64>,
         bodies: Vec<bytes::Bytes>,
     ) -> Result<(), StoreError> {
@@ -54,6 +55,7 @@ impl PgStore {
         self.write(Op::Append {
             table,
             id: id.to_owned(),
+            epoch,
             first,
             bodies,
         })
@@ -152,11 +154,32 @@ impl Store for PgStore {
     async fn append_room_events(
         &self,
         room: &str,
+        epoch: u64,
         events: &[EncodedEvent],
     ) -> Result<(), StoreError> {
         let first = first_of("room", room, events.iter().map(EncodedEvent::seq))?;
         let bodies = events.iter().map(|e| e.bytes.clone()).collect();
-        self.append(ROOM_EVENTS, room, first, bodies).await
+        let epoch = Some(to_db("epoch", epoch)?);
+        self.append(ROOM_EVENTS, room, epoch, first, bodies).await
+    }
+
+    async fn fence_room(&self, room: &str, epoch: u64) -> Result<(), StoreError> {
+        self.write(Op::FenceRoom {
+            room: room.to_owned(),
+            epoch: to_db("epoch", epoch)?,
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn room_fence(&self, room: &str) -> Result<u64, StoreError> {
+        let rows = self
+            .query("SELECT fence FROM rooms WHERE id = $1", &[&room])
+            .await?;
+        match rows.first() {
+            Some(row) => from_db("fence", column(row, 0)?),
+            None => Ok(0),
+        }
     }
 
     async fn room_events(
@@ -219,7 +242,7 @@ impl Store for PgStore {
             .iter()
             .map(|m| encode("message", m).map(bytes::Bytes::from))
             .collect::<Result<Vec<_>, _>>()?;
-        self.append(MESSAGES, thread, first, bodies).await
+        self.append(MESSAGES, thread, None, first, bodies).await
     }
 
     async fn messages_after(
@@ -279,7 +302,8 @@ impl Store for PgStore {
     async fn append_inbox(&self, user: &str, event: &InboxEvent) -> Result<(), StoreError> {
         let first = first_of("inbox", user, std::iter::once(event.seq))?;
         let body = encode("inbox event", event)?;
-        self.append(INBOX, user, first, vec![body.into()]).await
+        self.append(INBOX, user, None, first, vec![body.into()])
+            .await
     }
 
     async fn inbox_after(

@@ -122,14 +122,14 @@ async fn server_down_then_back() {
     let store = PgStore::connect(&opts).await.unwrap();
     let room = unique("room");
     store
-        .append_room_events(&room, &enc([room_event(1, "before")]))
+        .append_room_events(&room, 0, &enc([room_event(1, "before")]))
         .await
         .unwrap();
 
     server.stop();
     let started = Instant::now();
     let err = store
-        .append_room_events(&room, &enc([room_event(2, "down")]))
+        .append_room_events(&room, 0, &enc([room_event(2, "down")]))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
@@ -142,7 +142,7 @@ async fn server_down_then_back() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match store
-            .append_room_events(&room, &enc([room_event(2, "after")]))
+            .append_room_events(&room, 0, &enc([room_event(2, "after")]))
             .await
         {
             Ok(()) => break,
@@ -193,7 +193,7 @@ async fn concurrent_appends_share_commits() {
         let store = store.clone();
         async move {
             store
-                .append_room_events(room, &enc([room_event(1, room)]))
+                .append_room_events(room, 0, &enc([room_event(1, room)]))
                 .await
         }
     });
@@ -283,7 +283,7 @@ async fn racing_writer_fails_only_its_request() {
         let (store, room) = (store.clone(), room.clone());
         tokio::spawn(async move {
             store
-                .append_room_events(&room, &enc([room_event(1, "this-node")]))
+                .append_room_events(&room, 0, &enc([room_event(1, "this-node")]))
                 .await
         })
     };
@@ -291,7 +291,7 @@ async fn racing_writer_fails_only_its_request() {
         let (store, room) = (store.clone(), bystander.clone());
         tokio::spawn(async move {
             store
-                .append_room_events(&room, &enc([room_event(1, "bystander")]))
+                .append_room_events(&room, 0, &enc([room_event(1, "bystander")]))
                 .await
         })
     };

@@ -7,12 +7,14 @@
 //!    sorted (no deadlock between two such transactions);
 //! 2. the heads of every room, thread and inbox the batch appends to, one
 //!    query per table;
-//! 3. each request in order: appends are checked against the running head
+//! 3. the fences of the rooms appended to or fenced (`rooms.fence`, FOR
+//!    SHARE, so a fence raise and an append are ordered);
+//! 4. each request in order: appends are checked against the running head
 //!    (a request that does not follow it fails alone with `Conflict`,
 //!    nothing of it written) and their rows collected; other writes run as
 //!    they come (insert-if-absent, upserts that never go backwards, key-value
 //!    conditions then writes);
-//! 4. one multi-row insert per table for the collected appends (`unnest` of
+//! 5. one multi-row insert per table for the collected appends (`unnest` of
 //!    arrays, one round trip however many rows), then `COMMIT`.
 //!
 //! If the server rejects the batch (a writer on another node appended the
@@ -64,12 +66,16 @@ pub(super) enum Op {
         meta: Vec<u8>,
     },
     /// Consecutive seqs from `first`, which must be the stored head + 1.
+    /// `epoch` (room events only) must be the room's fence.
     Append {
         table: SeqTable,
         id: String,
+        epoch: Option<i64>,
         first: i64,
         bodies: Vec<bytes::Bytes>,
     },
+    /// Raises `rooms.fence` to `epoch`; `Fenced` if it is higher.
+    FenceRoom { room: String, epoch: i64 },
     PutSnapshot {
         room: String,
         seq: i64,
@@ -281,15 +287,67 @@ async fn apply_batch(
         }
     }
 
+    // The fences of the rooms appended to or fenced, read FOR SHARE: a
+    // fence raised by another node's transaction waits for this one, and
+    // this one for it (then reads the new fence).
+    let mut fences: HashMap<String, i64> = HashMap::new();
+    let mut fenced_ids: Vec<&str> = batch
+        .iter()
+        .filter_map(|r| match &r.op {
+            Op::Append {
+                epoch: Some(_), id, ..
+            } => Some(id.as_str()),
+            Op::FenceRoom { room, .. } => Some(room.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !fenced_ids.is_empty() {
+        fenced_ids.sort_unstable();
+        fenced_ids.dedup();
+        let stmt = tx
+            .prepare_cached(
+                "SELECT id, fence FROM rooms WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE",
+            )
+            .await?;
+        for row in tx.query(&stmt, &[&fenced_ids]).await? {
+            fences.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+    }
+
     let mut rows: HashMap<&'static str, Rows<'_>> = HashMap::new();
     let mut results = Vec::with_capacity(batch.len());
     for req in batch {
         let result = match &req.op {
             Op::Append {
+                epoch: Some(epoch),
+                id,
+                ..
+            } if fences.get(id).copied().unwrap_or(0) != *epoch => {
+                Err(fenced(id, fences.get(id).copied().unwrap_or(0), *epoch))
+            }
+            Op::FenceRoom { room, epoch } => {
+                let held = fences.get(room).copied();
+                match held {
+                    None => Err(StoreError::Conflict(format!("no room {room} to fence"))),
+                    Some(h) if h > *epoch => Err(fenced(room, h, *epoch)),
+                    Some(h) => {
+                        if h < *epoch {
+                            let stmt = tx
+                                .prepare_cached("UPDATE rooms SET fence = $2 WHERE id = $1")
+                                .await?;
+                            tx.execute(&stmt, &[room, epoch]).await?;
+                            fences.insert(room.clone(), *epoch);
+                        }
+                        Ok(true)
+                    }
+                }
+            }
+            Op::Append {
                 table,
                 id,
                 first,
                 bodies,
+                ..
             } => {
                 let head = heads.entry((table.table, id.clone())).or_insert(0);
                 if head.checked_add(1) != Some(*first) {
@@ -330,13 +388,21 @@ async fn apply_batch(
     Ok(results)
 }
 
+fn fenced(room: &str, held: i64, tried: i64) -> StoreError {
+    StoreError::Fenced {
+        what: format!("room {room}"),
+        held: u64::try_from(held).unwrap_or(0),
+        tried: u64::try_from(tried).unwrap_or(0),
+    }
+}
+
 /// Applies one write that is not an append.
 async fn apply_one(
     tx: &Transaction<'_>,
     op: &Op,
 ) -> Result<Result<bool, StoreError>, tokio_postgres::Error> {
     match op {
-        Op::Append { .. } | Op::Probe => Ok(Ok(true)),
+        Op::Append { .. } | Op::FenceRoom { .. } | Op::Probe => Ok(Ok(true)),
         Op::Create { table, id, meta } => {
             let sql = format!(
                 "INSERT INTO {table} (id, meta) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"

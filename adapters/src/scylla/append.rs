@@ -84,6 +84,9 @@ pub(super) struct SeqRow {
 
 /// A call waiting for its batch.
 pub(crate) struct Pending {
+    /// The writer's fencing epoch (room events; 0 elsewhere): calls of
+    /// different epochs never share a batch.
+    epoch: u64,
     rows: Vec<SeqRow>,
     reply: oneshot::Sender<Result<(), StoreError>>,
 }
@@ -97,6 +100,7 @@ impl ScyllaStore {
         &self,
         table: Table,
         id: &str,
+        epoch: u64,
         rows: Vec<SeqRow>,
     ) -> Result<(), StoreError> {
         if rows.is_empty() {
@@ -112,11 +116,11 @@ impl ScyllaStore {
             let mut queues = self.inner.queues.lock().unwrap_or_else(|e| e.into_inner());
             match queues.entry(key.clone()) {
                 Entry::Occupied(mut q) => {
-                    q.get_mut().push_back(Pending { rows, reply });
+                    q.get_mut().push_back(Pending { epoch, rows, reply });
                     false
                 }
                 Entry::Vacant(v) => {
-                    v.insert(VecDeque::from([Pending { rows, reply }]));
+                    v.insert(VecDeque::from([Pending { epoch, rows, reply }]));
                     true
                 }
             }
@@ -143,10 +147,12 @@ async fn drain(inner: Arc<Inner>, key: PartKey) {
                 queues.remove(&key);
                 return;
             }
-            let mut taken = Vec::new();
+            let mut taken: Vec<Pending> = Vec::new();
             let mut rows = 0;
             while let Some(p) = q.front() {
-                if !taken.is_empty() && rows + p.rows.len() > MAX_MERGED_ROWS {
+                if !taken.is_empty()
+                    && (rows + p.rows.len() > MAX_MERGED_ROWS || p.epoch != taken[0].epoch)
+                {
                     break;
                 }
                 rows += p.rows.len();
@@ -168,6 +174,7 @@ async fn drain(inner: Arc<Inner>, key: PartKey) {
 
 /// Writes one merged batch of calls and answers each.
 async fn commit(inner: &Inner, key: &PartKey, calls: Vec<Pending>) {
+    let epoch = calls.first().map_or(0, |c| c.epoch);
     let first = calls
         .first()
         .and_then(|c| c.rows.first())
@@ -224,7 +231,7 @@ async fn commit(inner: &Inner, key: &PartKey, calls: Vec<Pending>) {
     // before each call, so that a replayed call never leaves a gap.
     let mut recheck = false;
     if chained.len() > 1 && one_partition {
-        match write(inner, key, &rows).await {
+        match write(inner, key, epoch, &rows).await {
             Ok(true) => {
                 remember(inner, key, Some(running));
                 for c in chained {
@@ -269,11 +276,28 @@ async fn commit(inner: &Inner, key: &PartKey, calls: Vec<Pending>) {
                 }
             }
         }
-        let result = match write(inner, key, &c.rows).await {
+        let result = match write(inner, key, epoch, &c.rows).await {
             Ok(true) => {
                 remember(inner, key, Some(last));
                 recheck = false;
                 Ok(())
+            }
+            Ok(false) if key.0 == Table::RoomEvents && epoch > 0 => {
+                remember(inner, key, None);
+                recheck = true;
+                // Refused: by the fence, or by a seq stored already.
+                match inner.room_fence(&key.1).await {
+                    Ok(held) if held != epoch => Err(StoreError::Fenced {
+                        what: format!("room {}", key.1),
+                        held,
+                        tried: epoch,
+                    }),
+                    Ok(_) => Err(StoreError::Conflict(format!(
+                        "room {}: a seq of {first}..={last} is stored already",
+                        key.1,
+                    ))),
+                    Err(e) => Err(e),
+                }
             }
             Ok(false) => {
                 remember(inner, key, None);

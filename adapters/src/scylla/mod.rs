@@ -19,6 +19,7 @@
 
 mod append;
 mod exec;
+mod fence;
 mod kv;
 mod media;
 mod messages;

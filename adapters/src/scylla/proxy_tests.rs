@@ -72,7 +72,7 @@ async fn lwt_refusals_are_not_retried() {
         let room = format!("room-{what}");
         let r = h
             .store
-            .append_room_events(&room, &enc([room_event(1, "x")]))
+            .append_room_events(&room, 0, &enc([room_event(1, "x")]))
             .await;
         assert_unavailable(r, what);
         assert_eq!(count(&mut rx), 1, "{what}: an LWT is never retried");
@@ -94,7 +94,7 @@ async fn lwt_write_timeout_is_settled_by_a_serial_read() {
     h.script(vec![rule]);
     let r = h
         .store
-        .append_room_events("room-a", &enc([room_event(1, "x")]))
+        .append_room_events("room-a", 0, &enc([room_event(1, "x")]))
         .await;
     assert_unavailable(r, "nothing stored");
     assert_eq!(count(&mut rx), 1, "not retried");
@@ -130,7 +130,10 @@ async fn lwt_write_timeout_is_settled_by_a_serial_read() {
         })),
     );
     h.script(vec![timeout, stored]);
-    assert_eq!(h.store.append_room_events("room-b", &event).await, Ok(()));
+    assert_eq!(
+        h.store.append_room_events("room-b", 0, &event).await,
+        Ok(())
+    );
     assert_eq!(count(&mut rx), 1);
     let _ = h.proxy.finish().await;
 }
@@ -146,7 +149,7 @@ async fn not_applied_append_is_a_conflict() {
     h.script(vec![refused]);
     let r = h
         .store
-        .append_room_events("room", &enc([room_event(1, "x")]))
+        .append_room_events("room", 0, &enc([room_event(1, "x")]))
         .await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
     let _ = h.proxy.finish().await;
@@ -215,7 +218,7 @@ async fn appends_to_one_room_share_batches() {
     // Polled in order: the calls queue in seq order, as the room actor's do.
     let calls = events
         .iter()
-        .map(|e| h.store.append_room_events("room-g", e));
+        .map(|e| h.store.append_room_events("room-g", 0, e));
     for r in futures_util::future::join_all(calls).await {
         assert_eq!(r, Ok(()));
     }

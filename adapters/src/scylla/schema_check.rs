@@ -22,10 +22,23 @@ pub(super) struct Table {
 
 /// Every table of the migrations and the version table.
 pub(super) fn schema() -> HashMap<String, Table> {
-    let mut tables = HashMap::new();
+    let mut tables: HashMap<String, Table> = HashMap::new();
     let mut all: Vec<String> = MIGRATIONS.iter().flat_map(|m| statements(m.cql)).collect();
     all.push(VERSION_TABLE.to_string());
     for stmt in all {
+        if let Some(rest) = stmt.strip_prefix("ALTER TABLE ") {
+            // `ALTER TABLE t ADD col type [static]`
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let [name, "ADD", col, ty, ..] = words[..] else {
+                panic!("unsupported ALTER TABLE: {stmt}");
+            };
+            tables
+                .get_mut(name)
+                .unwrap_or_else(|| panic!("ALTER of unknown table {name}"))
+                .columns
+                .insert(col.to_string(), ty.to_string());
+            continue;
+        }
         let (name, table) = parse_create(&stmt);
         tables.insert(name, table);
     }

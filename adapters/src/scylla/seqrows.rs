@@ -4,6 +4,7 @@
 //! found across buckets). The queueing around them is `append.rs`.
 
 use chalktalk_actors::store::StoreError;
+use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 
 use super::append::{PartKey, SeqRow, Table, bucket_of};
@@ -16,6 +17,7 @@ use super::{Inner, clamp, from_db};
 pub(super) async fn write(
     inner: &Inner,
     key: &PartKey,
+    epoch: u64,
     rows: &[SeqRow],
 ) -> Result<bool, StoreError> {
     let mut start = 0;
@@ -31,7 +33,7 @@ pub(super) async fn write(
             _ => rows.len(),
         };
         let part = &rows[start..end];
-        let outcome = write_partition(inner, key, part).await;
+        let outcome = write_partition(inner, key, epoch, part).await;
         let applied = match outcome {
             Lwt::Applied => true,
             Lwt::NotApplied => false,
@@ -47,10 +49,31 @@ pub(super) async fn write(
 }
 
 /// One conditional batch: every row of `part` (one partition) if none is
-/// stored.
-async fn write_partition(inner: &Inner, key: &PartKey, part: &[SeqRow]) -> Lwt {
+/// stored (and, for a room event written with an epoch, if the room's
+/// fence is that epoch: cql/007).
+async fn write_partition(inner: &Inner, key: &PartKey, epoch: u64, part: &[SeqRow]) -> Lwt {
     let id = key.1.as_str();
     let st = &inner.st;
+    if key.0 == Table::RoomEvents && epoch > 0 {
+        type Values<'a> = Box<dyn SerializeRow + Send + Sync + 'a>;
+        let mut batch = Batch::new(BatchType::Logged);
+        let mut values: Vec<Values<'_>> = Vec::with_capacity(part.len() + 1);
+        let e = clamp(epoch);
+        batch.append_statement(st.ROOM_FENCE_CAS.clone());
+        values.push(Box::new((e, id, e)));
+        for r in part {
+            batch.append_statement(st.ROOM_EVENT_INSERT.clone());
+            values.push(Box::new((
+                id,
+                clamp(r.seq),
+                r.label.as_str(),
+                r.who.as_str(),
+                clamp(r.at_ms),
+                r.body.as_ref(),
+            )));
+        }
+        return inner.lwt_batch(&batch, values).await;
+    }
     let mut batch = Batch::new(BatchType::Logged);
     macro_rules! run {
         ($stmt:expr, $values:expr) => {{

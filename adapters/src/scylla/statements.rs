@@ -54,6 +54,8 @@ statements! {
     ROOM_EVENTS_AFTER = "SELECT seq, body FROM room_events WHERE room_id = ? AND seq > ? LIMIT ?";
     ROOM_EVENTS_RANGE = "SELECT seq, body FROM room_events WHERE room_id = ? AND seq >= ? AND seq <= ?";
     ROOM_HEAD = "SELECT seq FROM room_events WHERE room_id = ? ORDER BY seq DESC LIMIT 1";
+    ROOM_FENCE_GET = "SELECT fence FROM room_events WHERE room_id = ? LIMIT 1";
+    ROOM_FENCE_CAS = "UPDATE room_events SET fence = ? WHERE room_id = ? IF fence = ?";
     SNAPSHOT_INSERT = "INSERT INTO room_snapshots (room_id, seq, body) VALUES (?, ?, ?) IF NOT EXISTS";
     SNAPSHOT_UPDATE = "UPDATE room_snapshots SET seq = ?, body = ? WHERE room_id = ? IF seq < ?";
     SNAPSHOT_GET = "SELECT seq, body FROM room_snapshots WHERE room_id = ?";

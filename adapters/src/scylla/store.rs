@@ -71,6 +71,7 @@ impl Store for ScyllaStore {
     async fn append_room_events(
         &self,
         room: &str,
+        epoch: u64,
         events: &[EncodedEvent],
     ) -> Result<(), StoreError> {
         crate::seqs::consecutive("room", room, events.iter().map(EncodedEvent::seq))?;
@@ -84,7 +85,15 @@ impl Store for ScyllaStore {
                 body: e.bytes.clone(),
             })
             .collect();
-        self.append(Table::RoomEvents, room, rows).await
+        self.append(Table::RoomEvents, room, epoch, rows).await
+    }
+
+    async fn fence_room(&self, room: &str, epoch: u64) -> Result<(), StoreError> {
+        self.raise_fence(room, epoch).await
+    }
+
+    async fn room_fence(&self, room: &str) -> Result<u64, StoreError> {
+        self.inner.room_fence(room).await
     }
 
     async fn room_events(
@@ -210,7 +219,7 @@ impl Store for ScyllaStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.append(Table::Messages, thread, rows).await
+        self.append(Table::Messages, thread, 0, rows).await
     }
 
     async fn messages_after(
@@ -301,7 +310,7 @@ impl Store for ScyllaStore {
             at_ms: event.at_ms,
             body: encode("inbox event", event)?.into(),
         };
-        self.append(Table::Inbox, user, vec![row]).await
+        self.append(Table::Inbox, user, 0, vec![row]).await
     }
 
     async fn inbox_after(
