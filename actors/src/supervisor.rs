@@ -222,6 +222,12 @@ impl<A: Supervised> Actor for Supervisor<A> {
                             child.handle = h;
                         }
                     }
+                    Err(Lookup::Elsewhere(owner)) => {
+                        tracing::info!(kind = A::KIND, %id, %owner, "moved to another node; members told to rejoin");
+                        if let Some(child) = state.children.remove(&id) {
+                            A::orphan(&id, drain(&child.registry));
+                        }
+                    }
                     Err(e) => {
                         tracing::error!(kind = A::KIND, %id, ?e, "restart failed");
                         if let Some(child) = state.children.remove(&id) {

@@ -37,6 +37,9 @@ pub struct ClusterConfig {
     pub cookie: String,
     pub heartbeat: Duration,
     pub timing: Timing,
+    /// How long a room's lease lasts unless its owner renews it (a third of
+    /// it between renewals); a dead or frozen owner's rooms move after it.
+    pub lease: Duration,
 }
 
 /// What this node reports about itself in each heartbeat (asked once per

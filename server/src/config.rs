@@ -222,6 +222,11 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_CLUSTER_DOWN_MS")]
     #[serde(deserialize_with = "scalar")]
     pub cluster_down_ms: Option<String>,
+    /// Lease time of a room's owner, ms (default 4000): a dead or frozen
+    /// owner's rooms move to another node after it.
+    #[arg(long, env = "CHALKTALK_CLUSTER_LEASE_MS")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_lease_ms: Option<String>,
 }
 
 /// Accepts a TOML string, integer, float or boolean as text, so that

@@ -5,7 +5,7 @@
 //! matrix's admin row, so with two-factor authentication).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -47,8 +47,49 @@ pub async fn cluster(
     }))
 }
 
+/// `GET /api/v1/ops/rooms/{id}/placement`: which node holds the room's
+/// lease (its owner), at which epoch and until when, and the room's fence
+/// as stored; `owner` is null for a room no node serves now.
+#[utoipa::path(get, path = "/api/v1/ops/rooms/{id}/placement", tag = "ops", params(("id" = String, Path, description = "room id")), responses((status = 200, description = "{room, clustered, owner, epoch, expires_ms, expired, fence}"), (status = 403, description = "admins only (with two-factor authentication)"), (status = 401, description = "unauthorized"), (status = 503, description = "the store cannot be reached")), security(("bearer" = [])))]
+pub async fn room_placement(
+    State(app): State<App>,
+    LiveCaller(c): LiveCaller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    require(decide::admin(subject(&c)))?;
+    let unavailable = |e: chalktalk_actors::store::StoreError| ApiError::unavailable(e.to_string());
+    let fence = app
+        .directory
+        .deps
+        .store
+        .room_fence(&id)
+        .await
+        .map_err(unavailable)?;
+    let Some(p) = &app.directory.deps.placement else {
+        return Ok(Json(json!({
+            "room": id, "clustered": false, "owner": null, "epoch": 0, "fence": fence,
+        })));
+    };
+    let holder = p
+        .leases
+        .holder(chalktalk_actors::lease::LeaseKind::Room, &id)
+        .await
+        .map_err(unavailable)?;
+    let now = chalktalk_actors::now_ms();
+    Ok(Json(match holder {
+        Some(l) => json!({
+            "room": id, "clustered": true, "owner": l.owner, "epoch": l.epoch,
+            "expires_ms": l.expires_ms, "expired": l.expires_ms <= now, "fence": fence,
+        }),
+        None => json!({
+            "room": id, "clustered": true, "owner": null, "epoch": 0, "fence": fence,
+        }),
+    }))
+}
+
 pub fn routes(app: App) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(cluster))
+        .routes(routes!(room_placement))
         .with_state(app)
 }

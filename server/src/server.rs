@@ -159,6 +159,19 @@ pub async fn start_with_stores(
         auth = auth.with_revocations(r.clone());
     }
     let kv_for_perms = kv.clone();
+    let placement = match (&config.cluster, &kv) {
+        (Some(c), Some(kv)) => Some(Arc::new(chalktalk_actors::lease::Placement {
+            node: c.node.clone(),
+            leases: Arc::new(chalktalk_adapters::lease::KvLeases::new(kv.clone())),
+            ttl: c.lease,
+        })),
+        (Some(_), None) => {
+            return Err(StartError::Cluster(
+                "a cluster node needs a store with the key-value port for its leases".into(),
+            ));
+        }
+        (None, _) => None,
+    };
     let accounts = match (kv, &revocations) {
         (Some(kv), Some(r)) => Some(Arc::new(
             Accounts::new(kv, auth.clone(), r.clone(), config.accounts.clone())
@@ -172,7 +185,7 @@ pub async fn start_with_stores(
         store.clone(),
         accounts.clone(),
     ));
-    let directory = Directory::start(store, config.core.clone())
+    let directory = Directory::start_placed(store, config.core.clone(), placement)
         .await
         .map_err(|e| StartError::Actors(e.to_string()))?;
     let (media, http) = match media_store {

@@ -89,6 +89,10 @@ pub enum RoomMsg {
     Renew,
     /// The renewal's outcome: `Ok(None)` the lease was lost.
     Renewed(Result<Option<Lease>, StoreError>),
+    /// Queued behind everything sent before a commit failed or the lease
+    /// was lost: the actor fails when it gets here (its supervisor restarts
+    /// it from the store, or tells its members where the room went).
+    Retire(String),
 }
 
 impl RoomMsg {
@@ -101,6 +105,7 @@ impl RoomMsg {
                 | RoomMsg::Media(_)
                 | RoomMsg::Renew
                 | RoomMsg::Renewed(_)
+                | RoomMsg::Retire(_)
         )
     }
 }
@@ -149,14 +154,18 @@ pub struct RoomActorState {
     /// The room's lease when a cluster placed it here; its epoch fences
     /// every append (0 without one).
     lease: Option<Lease>,
+    /// Set when the room must stop (why): requests still queued are
+    /// answered `unavailable` until [`RoomMsg::Retire`] comes up.
+    retiring: Option<String>,
     span: tracing::Span,
 }
 
-/// The room's lease was lost: the actor stops (a failure, so that its
-/// supervisor tells its members to rejoin).
+/// The room stopped serving (its lease was lost, or a commit failed): a
+/// failure, so that its supervisor restarts it from the store or tells its
+/// members to rejoin.
 #[derive(Debug, thiserror::Error)]
-#[error("lease of room {0} lost")]
-pub struct LeaseLost(pub String);
+#[error("room {0} retired: {1}")]
+pub struct Retired(pub String, pub String);
 
 /// The review room actor (state lives in [`RoomActorState`]).
 #[derive(Default)]
@@ -294,20 +303,63 @@ impl RoomActorState {
             Ok(None) => {
                 m.lease_losses.inc();
                 tracing::warn!("room lease lost to another node; stopping");
-                Err(Box::new(LeaseLost(self.id.clone())))
+                self.retire(myself, "its lease moved to another node".into());
+                Ok(())
             }
             Err(e) => {
                 let expires = self.lease.as_ref().map_or(0, |l| l.expires_ms);
                 if now_ms() >= expires {
                     m.lease_losses.inc();
                     tracing::warn!(%e, "room lease expired while renewals failed; stopping");
-                    return Err(Box::new(LeaseLost(self.id.clone())));
+                    self.retire(myself, "its lease expired".into());
+                    return Ok(());
                 }
                 tracing::warn!(%e, "room lease renewal failed; retrying");
                 self.schedule_renew(myself, 6);
                 Ok(())
             }
         }
+    }
+
+    /// Stops serving: every request queued before the `Retire` message is
+    /// answered `unavailable`, then the actor fails.
+    fn retire(&mut self, myself: &ActorRef<RoomMsg>, why: String) {
+        if self.retiring.is_none() {
+            self.retiring = Some(why.clone());
+            let _ = myself.cast(RoomMsg::Retire(why));
+        }
+    }
+
+    /// A request that reached a retiring room.
+    fn refuse_retiring(
+        &self,
+        myself: &ActorRef<RoomMsg>,
+        msg: RoomMsg,
+    ) -> Result<(), ActorProcessingErr> {
+        let why = self.retiring.as_deref().unwrap_or("it is stopping");
+        let refuse = |out: &Outbound, req: u32| {
+            out.control(error(
+                req,
+                ErrorCode::Unavailable,
+                format!("room {} is restarting ({why}); join it again", self.id),
+            ));
+        };
+        match msg {
+            RoomMsg::Join { out, req, .. }
+            | RoomMsg::Leave { out, req }
+            | RoomMsg::Page { out, req, .. }
+            | RoomMsg::Op { out, req, .. } => refuse(&out, req),
+            RoomMsg::Retire(why) => {
+                // Requests queued meanwhile go first: each gets its answer.
+                if self.depth.load(Ordering::Relaxed) > 0 {
+                    let _ = myself.cast(RoomMsg::Retire(why));
+                } else {
+                    return Err(Box::new(Retired(self.id.clone(), why)));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn schedule_idle(&self, myself: &ActorRef<RoomMsg>) {
@@ -794,6 +846,7 @@ impl Actor for ReviewRoom {
             last_presence: Vec::new(),
             pages_cache: Weak::new(),
             lease,
+            retiring: None,
             span,
         })
     }
@@ -858,6 +911,9 @@ async fn dispatch(
     msg: RoomMsg,
     st: &mut RoomActorState,
 ) -> Result<(), ActorProcessingErr> {
+    if st.retiring.is_some() {
+        return st.refuse_retiring(&myself, msg);
+    }
     match msg {
         RoomMsg::Join { out, req, since } => st.join(out, req, since).await,
         RoomMsg::Page {
@@ -935,8 +991,10 @@ async fn dispatch(
                         .control(error(w.req, e.code(), format!("not stored: {e}")));
                 }
             }
-            return Err(Box::new(e));
+            st.retire(&myself, e.to_string());
         }
+        // Only sent while retiring (handled above).
+        RoomMsg::Retire(_) => {}
         RoomMsg::IdleCheck => {
             let idle = st.members.is_empty()
                 && st.grace.is_empty()

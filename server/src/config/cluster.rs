@@ -1,6 +1,6 @@
 //! The cluster settings (`cluster_listen`, `cluster_seeds`,
 //! `cluster_cookie`, `node_name`, `cluster_heartbeat_ms`,
-//! `cluster_suspect_ms`, `cluster_down_ms`): none of them set means the
+//! `cluster_suspect_ms`, `cluster_down_ms`, `cluster_lease_ms`): none of them set means the
 //! node runs alone; with `cluster_listen` a cookie is required, and the
 //! timers must be ordered heartbeat < suspect < down.
 
@@ -161,6 +161,20 @@ pub fn resolve(
             "must be increasing: heartbeat < suspect < down",
         ));
     }
+    let lease = ms(
+        "cluster_lease_ms",
+        &cli.cluster_lease_ms,
+        &file.cluster_lease_ms,
+        4_000,
+    )?;
+    if lease < heartbeat * 2 {
+        return Err(bad(
+            "cluster_lease_ms (CHALKTALK_CLUSTER_LEASE_MS)",
+            &lease.as_millis().to_string(),
+            "settings",
+            "must be at least twice cluster_heartbeat_ms",
+        ));
+    }
     let node = match value(&cli.node_name, &file.node_name) {
         Some((n, _)) if !n.is_empty() && n.len() <= 128 => n.to_string(),
         Some((n, from)) => {
@@ -186,6 +200,7 @@ pub fn resolve(
             down_after,
             forget_after: Duration::from_secs(600),
         },
+        lease,
     }))
 }
 
