@@ -178,7 +178,10 @@ async fn a_frozen_owner_is_fenced_and_its_room_moves() {
     // view of the room (n1 now sends its clients to n2).
     let check = b.connect("coach", Role::Coach, "check").await;
     let have = ids(&common::join(&check, &room, None).await);
-    assert!(!have.contains(&"stale".to_string()), "the stale op was stored");
+    assert!(
+        !have.contains(&"stale".to_string()),
+        "the stale op was stored"
+    );
     for id in acked.keys() {
         assert!(have.contains(id), "acked op {id} missing after the wake-up");
     }

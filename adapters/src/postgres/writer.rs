@@ -5,16 +5,16 @@
 //! Inside a batch's transaction:
 //! 1. advisory locks for every key a key-value batch reads or writes,
 //!    sorted (no deadlock between two such transactions);
-//! 2. the heads of every room, thread and inbox the batch appends to, one
-//!    query per table;
-//! 3. the fences of the rooms appended to or fenced (`rooms.fence`, FOR
-//!    SHARE, so a fence raise and an append are ordered);
-//! 4. each request in order: appends are checked against the running head
+//! 2. the heads of every room, thread and inbox the batch appends to (one
+//!    query per table) and the fences of the rooms appended to or fenced
+//!    (`rooms.fence`, FOR SHARE, so that a fence raise and an append are
+//!    ordered), all pipelined in one round trip;
+//! 3. each request in order: appends are checked against the running head
 //!    (a request that does not follow it fails alone with `Conflict`,
 //!    nothing of it written) and their rows collected; other writes run as
 //!    they come (insert-if-absent, upserts that never go backwards, key-value
 //!    conditions then writes);
-//! 5. one multi-row insert per table for the collected appends (`unnest` of
+//! 4. one multi-row insert per table for the collected appends (`unnest` of
 //!    arrays, one round trip however many rows), then `COMMIT`.
 //!
 //! If the server rejects the batch (a writer on another node appended the
@@ -256,7 +256,10 @@ async fn apply_batch(
         tx.execute(&stmt, &[&locks]).await?;
     }
 
-    let mut heads: HashMap<(&'static str, String), i64> = HashMap::new();
+    // The heads of every partition appended to, and the fences of the rooms
+    // appended to or fenced: all queries in flight at once (tokio-postgres
+    // pipelines them on the connection: one round trip).
+    let mut appended: Vec<(SeqTable, Vec<&str>)> = Vec::new();
     for table in SEQ_TABLES {
         let mut ids: Vec<&str> = batch
             .iter()
@@ -265,53 +268,66 @@ async fn apply_batch(
                 _ => None,
             })
             .collect();
-        if ids.is_empty() {
-            continue;
+        if !ids.is_empty() {
+            ids.sort_unstable();
+            ids.dedup();
+            appended.push((table, ids));
         }
+    }
+    let tx_ref = &tx;
+    let head_queries =
+        futures_util::future::try_join_all(appended.iter().map(|(table, ids)| async move {
+            // One backward index probe per id (`max(seq) ... GROUP BY` over
+            // `= ANY` read every stored seq of those ids: 94 ms per commit
+            // with 64 rooms of 1,000 events, growing with the rooms).
+            let sql = format!(
+                "SELECT u.k, (SELECT seq FROM {t} WHERE {key} = u.k ORDER BY seq DESC LIMIT 1) \
+                 FROM unnest($1::text[]) AS u(k)",
+                key = table.key,
+                t = table.table
+            );
+            let stmt = tx_ref.prepare_cached(&sql).await?;
+            Ok::<_, tokio_postgres::Error>((table.table, tx_ref.query(&stmt, &[ids]).await?))
+        }));
+    // The fences, read FOR SHARE for owners with an epoch and for fence
+    // raises: a fence raised by another node's transaction waits for this
+    // one, and this one for it (then reads the new fence). Appends at epoch
+    // 0 (a node outside any cluster) read it without a lock, which would
+    // dirty the room's row on every commit.
+    let (mut locked, mut plain): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for r in batch {
+        match &r.op {
+            Op::Append {
+                epoch: Some(0), id, ..
+            } => plain.push(id),
+            Op::Append {
+                epoch: Some(_), id, ..
+            } => locked.push(id),
+            Op::FenceRoom { room, .. } => locked.push(room),
+            _ => {}
+        }
+    }
+    for ids in [&mut locked, &mut plain] {
         ids.sort_unstable();
         ids.dedup();
-        // One backward index probe per id (`max(seq) ... GROUP BY` over
-        // `= ANY` read every stored seq of those ids: 94 ms per commit with
-        // 64 rooms of 1,000 events, growing with the rooms).
-        let sql = format!(
-            "SELECT u.k, (SELECT seq FROM {t} WHERE {key} = u.k ORDER BY seq DESC LIMIT 1) \
-             FROM unnest($1::text[]) AS u(k)",
-            key = table.key,
-            t = table.table
-        );
-        let stmt = tx.prepare_cached(&sql).await?;
-        for row in tx.query(&stmt, &[&ids]).await? {
+    }
+    let (head_rows, locked_rows, plain_rows) = futures_util::future::try_join3(
+        head_queries,
+        fence_rows(tx_ref, &locked, true),
+        fence_rows(tx_ref, &plain, false),
+    )
+    .await?;
+    let mut heads: HashMap<(&'static str, String), i64> = HashMap::new();
+    for (table, rows) in head_rows {
+        for row in rows {
             if let Some(head) = row.try_get::<_, Option<i64>>(1)? {
-                heads.insert((table.table, row.try_get(0)?), head);
+                heads.insert((table, row.try_get(0)?), head);
             }
         }
     }
-
-    // The fences of the rooms appended to or fenced, read FOR SHARE: a
-    // fence raised by another node's transaction waits for this one, and
-    // this one for it (then reads the new fence).
     let mut fences: HashMap<String, i64> = HashMap::new();
-    let mut fenced_ids: Vec<&str> = batch
-        .iter()
-        .filter_map(|r| match &r.op {
-            Op::Append {
-                epoch: Some(_), id, ..
-            } => Some(id.as_str()),
-            Op::FenceRoom { room, .. } => Some(room.as_str()),
-            _ => None,
-        })
-        .collect();
-    if !fenced_ids.is_empty() {
-        fenced_ids.sort_unstable();
-        fenced_ids.dedup();
-        let stmt = tx
-            .prepare_cached(
-                "SELECT id, fence FROM rooms WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE",
-            )
-            .await?;
-        for row in tx.query(&stmt, &[&fenced_ids]).await? {
-            fences.insert(row.try_get(0)?, row.try_get(1)?);
-        }
+    for row in locked_rows.into_iter().chain(plain_rows) {
+        fences.insert(row.try_get(0)?, row.try_get(1)?);
     }
 
     let mut rows: HashMap<&'static str, Rows<'_>> = HashMap::new();
@@ -386,6 +402,24 @@ async fn apply_batch(
     }
     tx.commit().await?;
     Ok(results)
+}
+
+/// `(id, fence)` of the rooms `ids`, locked FOR SHARE with `lock`.
+async fn fence_rows(
+    tx: &Transaction<'_>,
+    ids: &[&str],
+    lock: bool,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = if lock {
+        "SELECT id, fence FROM rooms WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE"
+    } else {
+        "SELECT id, fence FROM rooms WHERE id = ANY($1::text[])"
+    };
+    let stmt = tx.prepare_cached(sql).await?;
+    tx.query(&stmt, &[&ids]).await
 }
 
 fn fenced(room: &str, held: i64, tried: i64) -> StoreError {
