@@ -202,6 +202,11 @@ impl Cluster {
         &self.config.node
     }
 
+    /// The heartbeat interval.
+    pub fn heartbeat(&self) -> Duration {
+        self.config.heartbeat
+    }
+
     /// Peers that are up, by name.
     pub fn up(&self) -> Vec<String> {
         lock(&self.members).up()

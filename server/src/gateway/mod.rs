@@ -111,7 +111,10 @@ fn routes(app: App) -> Router {
         api = api.merge(crate::http::routes(state));
     }
     let (api, doc) = api.split_for_parts();
-    r.merge(api).merge(crate::openapi::routes(&doc)).merge(web)
+    r.merge(api)
+        .merge(crate::openapi::routes(&doc))
+        .merge(web)
+        .merge(crate::ops::page_routes())
 }
 
 /// A running server.

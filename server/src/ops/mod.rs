@@ -1,8 +1,14 @@
-//! The operators' read-only API: `GET /api/v1/ops/cluster`, this node and
-//! its view of the cluster (members, their status, heartbeat age and
-//! round trip, connections, rooms, threads, memory and CPU, the encoder
-//! queue, and the latest membership events). Admins only (the permission
-//! matrix's admin row, so with two-factor authentication).
+//! The operators' read-only API and dashboard: `GET /api/v1/ops/cluster`,
+//! this node and its view of the cluster (members, their status, heartbeat
+//! age and round trip, connections, rooms, threads, memory and CPU, the
+//! encoder queue, and the latest membership events), the same as a live
+//! stream (`stream.rs`), where a room lives (`/api/v1/ops/rooms/{id}/placement`),
+//! and the dashboard page at `/ops` (`page.rs`). Admins only (the permission
+//! matrix's admin row, so with two-factor authentication); the page itself
+//! holds no data.
+
+mod page;
+mod stream;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -22,7 +28,13 @@ pub async fn cluster(
     LiveCaller(c): LiveCaller,
 ) -> Result<impl IntoResponse, ApiError> {
     require(decide::admin(subject(&c)))?;
-    Ok(Json(match app.cluster.get() {
+    Ok(Json(view(&app).await?))
+}
+
+/// The cluster as this node sees it (the body of `GET /api/v1/ops/cluster`
+/// and of each `view` event of the stream).
+pub(crate) async fn view(app: &App) -> Result<serde_json::Value, ApiError> {
+    Ok(match app.cluster.get() {
         Some(cluster) => {
             let mut v = serde_json::to_value(cluster.view().await)
                 .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -31,7 +43,7 @@ pub async fn cluster(
         }
         None => {
             // The figures a clustered node puts in its heartbeats.
-            let info = crate::server::node_info(&app)().await;
+            let info = crate::server::node_info(app)().await;
             json!({
                 "clustered": false,
                 "me": {
@@ -44,7 +56,7 @@ pub async fn cluster(
                 "events": [],
             })
         }
-    }))
+    })
 }
 
 /// `GET /api/v1/ops/rooms/{id}/placement`: which node holds the room's
@@ -87,9 +99,15 @@ pub async fn room_placement(
     }))
 }
 
+/// The dashboard page (not in the OpenAPI document: HTML).
+pub fn page_routes() -> axum::Router {
+    axum::Router::new().route("/ops", axum::routing::get(page::dashboard))
+}
+
 pub fn routes(app: App) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(cluster))
         .routes(routes!(room_placement))
+        .routes(routes!(stream::cluster_stream))
         .with_state(app)
 }
