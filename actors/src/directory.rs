@@ -11,6 +11,9 @@ use ractor::{Actor, ActorRef, Message};
 
 use crate::handle::Handle;
 use crate::inbox::{Inbox, InboxMsg};
+use crate::relay::Relay;
+use crate::relay::endpoint::{Endpoint, EndpointArgs};
+use crate::relay::proxy::{ProxyArgs, RoomProxy};
 use crate::room::{ReviewRoom, RoomMsg};
 use crate::supervisor::{Lookup, SupMsg, Supervised, Supervisor};
 use crate::thread::{ChatThread, ThreadMsg};
@@ -73,6 +76,10 @@ pub struct Directory {
     pub deps: Arc<Deps>,
     rooms: Place<RoomMsg>,
     threads: Place<ThreadMsg>,
+    /// In a cluster: how this node reaches rooms owned elsewhere.
+    relay: Option<Arc<Relay>>,
+    /// Stand-ins of rooms owned by other nodes, by room id.
+    proxies: Mutex<HashMap<String, (String, Handle<RoomMsg>)>>,
 }
 
 impl Directory {
@@ -92,6 +99,7 @@ impl Directory {
         placement: Option<Arc<crate::lease::Placement>>,
     ) -> Result<Arc<Directory>, ractor::SpawnErr> {
         let (inbox, _) = Actor::spawn(None, Inbox, store.clone()).await?;
+        let relay = placement.as_ref().map(|p| Relay::new(p.node.clone()));
         let deps = Arc::new(Deps {
             media_watch: Default::default(),
             store,
@@ -100,15 +108,100 @@ impl Directory {
             inbox,
             placement,
         });
-        Ok(Arc::new(Directory {
+        let dir = Arc::new(Directory {
             rooms: start_place::<ReviewRoom>(&deps).await?,
             threads: start_place::<ChatThread>(&deps).await?,
+            relay: relay.clone(),
+            proxies: Mutex::new(HashMap::new()),
             deps,
-        }))
+        });
+        if let Some(relay) = relay {
+            let (endpoint, _) = Actor::spawn(
+                None,
+                Endpoint,
+                EndpointArgs {
+                    relay: relay.clone(),
+                    dir: Arc::downgrade(&dir),
+                    stats: dir.deps.stats.clone(),
+                },
+            )
+            .await?;
+            relay.set_endpoint(endpoint);
+        }
+        Ok(dir)
     }
 
-    /// The room's actor, started (and rebuilt from the store) if needed.
+    /// This node's relay (in a cluster).
+    pub fn relay(&self) -> Option<&Arc<Relay>> {
+        self.relay.as_ref()
+    }
+
+    /// The room's actor on this node only (never a stand-in of another
+    /// node's): what the relay hands requests from other nodes to.
+    pub async fn local_room(&self, id: &str) -> Result<Handle<RoomMsg>, Lookup> {
+        self.rooms.get(id).await
+    }
+
+    /// The stand-in of a room `owner` serves, started if needed.
+    async fn proxy(
+        &self,
+        relay: &Arc<Relay>,
+        id: &str,
+        owner: &str,
+    ) -> Result<Handle<RoomMsg>, Lookup> {
+        if let Some((o, h)) = lock(&self.proxies).get(id)
+            && o == owner
+            && h.alive()
+        {
+            return Ok(h.clone());
+        }
+        let Some(placement) = self.deps.placement.clone() else {
+            return Err(Lookup::Elsewhere(owner.to_string()));
+        };
+        let depth = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (actor, _) = Actor::spawn(
+            None,
+            RoomProxy,
+            ProxyArgs {
+                room: id.to_string(),
+                owner: owner.to_string(),
+                relay: relay.clone(),
+                placement,
+                depth: depth.clone(),
+            },
+        )
+        .await
+        .map_err(|e| Lookup::Unavailable(e.to_string()))?;
+        let h = Handle {
+            actor,
+            depth,
+            limit: self.deps.config.queue_limit,
+        };
+        let mut proxies = lock(&self.proxies);
+        proxies.retain(|_, (_, h)| h.alive());
+        proxies.insert(id.to_string(), (owner.to_string(), h.clone()));
+        Ok(h)
+    }
+
+    /// The room's actor, started (and rebuilt from the store) if needed;
+    /// in a cluster, the stand-in of the room when another live node
+    /// serves it.
     pub async fn room(&self, id: &str) -> Result<Handle<RoomMsg>, Lookup> {
+        if let Some(relay) = &self.relay {
+            let cached = lock(&self.proxies)
+                .get(id)
+                .filter(|(_, h)| h.alive())
+                .map(|(_, h)| h.clone());
+            if let Some(h) = cached {
+                return Ok(h);
+            }
+            return match self.rooms.get(id).await {
+                Err(Lookup::Elsewhere(owner)) if relay.is_live(&owner) => {
+                    self.proxy(relay, id, &owner).await
+                }
+                other => other,
+            };
+        }
         self.rooms.get(id).await
     }
 
@@ -136,6 +229,12 @@ impl Directory {
 
     /// Stops the supervisors (and with them every room and thread).
     pub fn shutdown(&self) {
+        for (_, (_, h)) in lock(&self.proxies).drain() {
+            h.actor.stop(Some("shutdown".into()));
+        }
+        if let Some(e) = self.relay.as_ref().and_then(|r| r.endpoint()) {
+            e.stop(Some("shutdown".into()));
+        }
         self.rooms.sup.stop(Some("shutdown".into()));
         self.threads.sup.stop(Some("shutdown".into()));
         self.deps.inbox.stop(Some("shutdown".into()));

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod live;
 pub mod metrics;
 pub mod outbound;
+pub mod relay;
 pub mod room;
 pub mod session;
 pub mod store;

@@ -256,6 +256,16 @@ impl Outbound {
         )
     }
 
+    /// A handle that does not keep the connection's queue alive.
+    pub fn downgrade(&self) -> std::sync::Weak<Conn> {
+        Arc::downgrade(&self.0)
+    }
+
+    /// The connection of a [`Outbound::downgrade`], while it exists.
+    pub fn upgrade(weak: &std::sync::Weak<Conn>) -> Option<Outbound> {
+        weak.upgrade().map(Outbound)
+    }
+
     /// True if a room has this connection as a joined member.
     pub fn in_room(&self, room: &str) -> bool {
         crate::lock(&self.joined).contains(room)

@@ -257,6 +257,13 @@ pub async fn start_with_stores(
         let cluster = chalktalk_cluster::Cluster::start(c, node_info(&running.app))
             .await
             .map_err(|e| StartError::Cluster(e.to_string()))?;
+        if let Some(relay) = running.app.directory.relay() {
+            let weak = Arc::downgrade(&cluster);
+            relay.set_liveness(Arc::new(move |node: &str| {
+                weak.upgrade()
+                    .is_some_and(|c| c.up().iter().any(|n| n == node))
+            }));
+        }
         let _ = running.app.cluster.set(cluster);
     }
     Ok(running)

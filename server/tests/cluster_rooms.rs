@@ -1,0 +1,390 @@
+//! One review room across three `chalktalk serve` processes sharing a real
+//! PostgreSQL (started by the test): the room lives on the node where it
+//! was first used; members connected to the other nodes reach it through
+//! their node's relay. They co-annotate (every member sees every event,
+//! in seq order, once), see each other's live strokes and presence, and a
+//! late joiner on a third node gets the state. When the owner is killed
+//! (-9) under load, the members rejoin, another node takes the room over,
+//! and every acknowledged op is there under the seq it was acked with.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chalktalk_protocol::client::{Client, ClientError};
+use chalktalk_protocol::{
+    ClientMsg, ErrorCode, JoinMode, LiveEvent, LiveStroke, Point, Reply, Role, RoomOp, ServerFrame,
+    StrokeIn,
+};
+use common::{TestServer, add, line, op, postgres};
+
+const COOKIE: &str = "a-test-cluster-cookie";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+async fn node(name: &str, port: u16, seeds: &[u16], store: &str) -> TestServer {
+    let seeds: Vec<String> = seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    TestServer::builder()
+        .child()
+        .env("CHALKTALK_STORE", store)
+        .env("CHALKTALK_NODE_NAME", name)
+        .env("CHALKTALK_CLUSTER_LISTEN", &format!("127.0.0.1:{port}"))
+        .env("CHALKTALK_CLUSTER_SEEDS", &seeds.join(","))
+        .env("CHALKTALK_CLUSTER_COOKIE", COOKIE)
+        .env("CHALKTALK_CLUSTER_HEARTBEAT_MS", "200")
+        .env("CHALKTALK_CLUSTER_SUSPECT_MS", "700")
+        .env("CHALKTALK_CLUSTER_DOWN_MS", "1500")
+        .env("CHALKTALK_CLUSTER_LEASE_MS", "1500")
+        .start()
+        .await
+}
+
+/// Three nodes, each seeded with the other two, once all see each other.
+async fn cluster(store: &str) -> Vec<TestServer> {
+    let ports = [free_port(), free_port(), free_port()];
+    let mut nodes = Vec::new();
+    for (i, name) in ["n1", "n2", "n3"].iter().enumerate() {
+        let seeds: Vec<u16> = ports
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| *p)
+            .collect();
+        nodes.push(node(name, ports[i], &seeds, store).await);
+    }
+    let start = Instant::now();
+    'wait: loop {
+        for n in &nodes {
+            let token = n.token("ops-admin", Role::Admin);
+            let v = n.get("/api/v1/ops/cluster", Some(&token)).await.json();
+            let up = v["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["status"] == "up")
+                .count();
+            if up < 2 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "cluster not formed: {v}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue 'wait;
+            }
+        }
+        return nodes;
+    }
+}
+
+/// The head seq and every annotation id of `room`, from a join (inline or
+/// paged snapshot).
+async fn annotations(c: &Client, room: &str) -> (u64, std::collections::BTreeSet<String>) {
+    let r = c.request(join(room)).await.expect("join");
+    let Reply::Joined { mode, .. } = r else {
+        panic!("joined expected, got {r:?}");
+    };
+    match mode {
+        JoinMode::Snapshot { snapshot } => (
+            snapshot.seq,
+            snapshot.annotations.into_iter().map(|a| a.id).collect(),
+        ),
+        JoinMode::Paged {
+            snapshot, pages, ..
+        } => {
+            let mut ids = std::collections::BTreeSet::new();
+            for page in 0..pages {
+                let r = c
+                    .request(ClientMsg::SnapshotPage {
+                        room: room.into(),
+                        seq: snapshot.seq,
+                        page,
+                    })
+                    .await
+                    .expect("page");
+                let Reply::SnapshotPage { annotations, .. } = r else {
+                    panic!("page expected, got {r:?}");
+                };
+                ids.extend(annotations.into_iter().map(|a| a.id));
+            }
+            (snapshot.seq, ids)
+        }
+        other => panic!("a snapshot expected, got {other:?}"),
+    }
+}
+
+fn join(room: &str) -> ClientMsg {
+    ClientMsg::JoinRoom {
+        room: room.into(),
+        since: None,
+    }
+}
+
+/// Room event seqs pushed to `c` for `room` until `want` arrived (or 10 s).
+async fn events_until(c: &mut Client, room: &str, want: u64) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seqs.last().copied().unwrap_or(0) < want && Instant::now() < deadline {
+        match c.next_push(Duration::from_millis(200)).await {
+            Some(ServerFrame::Room { room: r, ev }) if r == room => seqs.push(ev.seq),
+            _ => {}
+        }
+    }
+    seqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_on_three_nodes_share_one_room() {
+    let (_pg, store) = postgres::start().await;
+    let nodes = cluster(&store).await;
+    let (n1, n2, n3) = (&nodes[0], &nodes[1], &nodes[2]);
+
+    // The coach's room lives on n1; the athlete is on n2.
+    let mut coach = n1.connect("coach", Role::Coach, "laptop").await;
+    let room = common::create_room(&coach, "video-1").await;
+    common::ack(
+        &coach,
+        op(
+            &room,
+            "invite-1",
+            RoomOp::Invite {
+                user: "athlete".into(),
+            },
+        ),
+    )
+    .await;
+    common::join(&coach, &room, None).await;
+    let mut athlete = n2.connect("athlete", Role::Athlete, "phone").await;
+    match athlete.request(join(&room)).await {
+        Ok(Reply::Joined { presence, .. }) => {
+            let users: Vec<_> = presence.iter().map(|p| p.user.as_str()).collect();
+            assert!(
+                users.contains(&"coach"),
+                "presence through the relay: {users:?}"
+            );
+        }
+        other => panic!("athlete's join on n2: {other:?}"),
+    }
+
+    // Ops from both sides; every member sees every event once, in order.
+    let mut acked = BTreeMap::new();
+    for n in 0..10u64 {
+        let (c, who) = if n % 2 == 0 {
+            (&coach, "c")
+        } else {
+            (&athlete, "a")
+        };
+        let id = format!("{who}-{n}");
+        match c.request(add(&room, &id, line(&id, n))).await {
+            Ok(Reply::Ack { seq, dup: false }) => {
+                acked.insert(seq, id);
+            }
+            other => panic!("op {id}: {other:?}"),
+        }
+    }
+    let last = *acked.keys().last().expect("acks");
+    let first = *acked.keys().next().expect("acks");
+    let want: Vec<u64> = (first..=last).collect();
+    let coach_seqs = events_until(&mut coach, &room, last).await;
+    let athlete_seqs = events_until(&mut athlete, &room, last).await;
+    assert_eq!(
+        coach_seqs
+            .iter()
+            .filter(|s| **s >= first)
+            .copied()
+            .collect::<Vec<_>>(),
+        want,
+        "the owner's member"
+    );
+    assert_eq!(
+        athlete_seqs
+            .iter()
+            .filter(|s| **s >= first)
+            .copied()
+            .collect::<Vec<_>>(),
+        want,
+        "the relayed member: no gap, no duplicate"
+    );
+
+    // A live stroke from n2 reaches n1's member.
+    athlete
+        .send(ClientMsg::Points(StrokeIn {
+            room: room.clone(),
+            live: LiveStroke {
+                stroke: "s-1".into(),
+                batch: 0,
+                t_ms: 100,
+                points: vec![Point(0.25, 0.5), Point(0.3, 0.55)],
+                ..Default::default()
+            },
+        }))
+        .expect("send points");
+    let seen = coach
+        .wait_for(Duration::from_secs(5), |f| match f {
+            ServerFrame::Live {
+                ev: LiveEvent::Points(s),
+                ..
+            } => Some(s.user.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(seen.as_deref(), Some("athlete"), "the stroke drawn on n2");
+
+    // A late joiner on n3 gets the state.
+    let late = n3.connect("coach", Role::Coach, "tablet").await;
+    let snapshot = common::snapshot(&late, &room).await;
+    let have: Vec<_> = snapshot.annotations.iter().map(|a| a.id.clone()).collect();
+    for id in acked.values() {
+        assert!(have.contains(id), "late joiner on n3 misses {id}");
+    }
+    assert_eq!(snapshot.seq, last);
+
+    // Placement: one owner, n1, whatever node is asked.
+    for n in &nodes {
+        let token = n.token("ops-admin", Role::Admin);
+        let p = n
+            .get(&format!("/api/v1/ops/rooms/{room}/placement"), Some(&token))
+            .await
+            .json();
+        assert_eq!(p["owner"], "n1", "{p}");
+    }
+
+    // The athlete leaves on n2: the coach's presence drops them.
+    athlete
+        .request(ClientMsg::LeaveRoom { room: room.clone() })
+        .await
+        .expect("leave through the relay");
+    let gone = coach
+        .wait_for(Duration::from_secs(5), |f| match f {
+            ServerFrame::Live {
+                ev: LiveEvent::Presence { members },
+                ..
+            } if members.iter().all(|m| m.user != "athlete") => Some(()),
+            _ => None,
+        })
+        .await;
+    assert!(gone.is_some(), "presence after the relayed leave");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_of_the_owner_loses_no_acked_op() {
+    let (_pg, store) = postgres::start().await;
+    let mut nodes = cluster(&store).await;
+
+    let owner = nodes[0].connect("coach", Role::Coach, "owner").await;
+    let room = common::create_room(&owner, "video-1").await;
+    common::join(&owner, &room, None).await;
+
+    // Writers on n2 and n3, relayed to n1, acks recorded as they come.
+    let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for (w, n) in [(0usize, 1usize), (1, 2), (2, 1), (3, 2)] {
+        let url = nodes[n].url.clone();
+        let token = nodes[n].token("coach", Role::Coach);
+        let (room, acked, stop) = (room.clone(), acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut c = common::connect(&url, token.clone(), &format!("w{w}")).await;
+            let mut joined = false;
+            let mut n = 0u64;
+            let mut pending: Option<String> = None;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if !joined {
+                    match c.request(join(&room)).await {
+                        Ok(Reply::Joined { .. }) => joined = true,
+                        Err(ClientError::Server {
+                            code: ErrorCode::Unavailable,
+                            ..
+                        })
+                        | Err(ClientError::Timeout) => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(ClientError::Closed { .. }) | Err(ClientError::Ws(_)) => {
+                            c = common::connect(&url, token.clone(), &format!("w{w}")).await;
+                        }
+                        other => panic!("writer {w} join: {other:?}"),
+                    }
+                    continue;
+                }
+                // The same op id again until it is acked (idempotent).
+                let id = pending.take().unwrap_or_else(|| {
+                    n += 1;
+                    format!("w{w}-{n}")
+                });
+                match c.request(add(&room, &id, line(&id, n))).await {
+                    Ok(Reply::Ack { seq, .. }) => {
+                        let prev = acked.lock().unwrap().insert(id.clone(), seq);
+                        assert!(
+                            prev.is_none_or(|p| p == seq),
+                            "{id} acked at {prev:?} then {seq}"
+                        );
+                    }
+                    Err(_) => {
+                        pending = Some(id);
+                        joined = false;
+                    }
+                    Ok(other) => panic!("writer {w}: {other:?}"),
+                }
+                // A resync (the relay lost the owner) means: join again.
+                while let Some(f) = c.try_push() {
+                    if matches!(f, ServerFrame::Resync { .. }) {
+                        joined = false;
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before = acked.lock().unwrap().len();
+    assert!(before > 20, "too little load through the relays: {before}");
+    nodes[0].kill9();
+    let killed = Instant::now();
+    // Writing resumes on another owner.
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if acked.lock().unwrap().len() > before + 20 {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "writes did not resume"
+        );
+    }
+    eprintln!(
+        "writes resumed {:?} after kill -9 of the owner",
+        killed.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer");
+    }
+
+    let acked = acked.lock().unwrap().clone();
+    let checker = nodes[1].connect("coach", Role::Coach, "check").await;
+    let (head, have) = annotations(&checker, &room).await;
+    for (id, seq) in &acked {
+        assert!(have.contains(id.as_str()), "acked op {id} (seq {seq}) lost");
+    }
+    let mut seqs: Vec<u64> = acked.values().copied().collect();
+    seqs.sort_unstable();
+    let n = seqs.len();
+    seqs.dedup();
+    assert_eq!(seqs.len(), n, "two ops acked under one seq");
+    assert!(head >= *seqs.last().unwrap_or(&0));
+    let token = nodes[1].token("ops-admin", Role::Admin);
+    let p = nodes[1]
+        .get(&format!("/api/v1/ops/rooms/{room}/placement"), Some(&token))
+        .await
+        .json();
+    assert_ne!(p["owner"], "n1", "{p}");
+    assert_eq!(p["epoch"], p["fence"], "{p}");
+    eprintln!("{} ops acked, new owner {}", acked.len(), p["owner"]);
+}
