@@ -110,6 +110,29 @@ pub fn client_vectors() -> Vec<(&'static str, ClientFrame)> {
             },
         ),
         (
+            "edit_message",
+            ClientFrame {
+                id: 11,
+                m: ClientMsg::EditMessage {
+                    thread: "t-9".into(),
+                    msg_id: "m-2".into(),
+                    of: 7,
+                    text: "Watch your right knee at 0:12".into(),
+                },
+            },
+        ),
+        (
+            "delete_message",
+            ClientFrame {
+                id: 12,
+                m: ClientMsg::DeleteMessage {
+                    thread: "t-9".into(),
+                    msg_id: "m-3".into(),
+                    of: 7,
+                },
+            },
+        ),
+        (
             "create_thread",
             ClientFrame {
                 id: 6,
@@ -297,6 +320,22 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
                 }),
                 error: None,
             }),
+        ),
+        (
+            "msg_edit",
+            ServerFrame::Msg {
+                thread: "t-9".into(),
+                msg: crate::Message {
+                    seq: 8,
+                    id: "m-2".into(),
+                    from: "coach-1".into(),
+                    at_ms: 1_733_000_000_000,
+                    text: "Watch your right knee at 0:12".into(),
+                    attachments: vec![],
+                    reply_to: None,
+                    edit: Some(crate::MsgEdit::Edit { of: 7 }),
+                },
+            },
         ),
     ]
 }

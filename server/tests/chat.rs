@@ -10,6 +10,7 @@
 mod common;
 /// The suite's other files, in tests/chat/.
 mod chat {
+    pub mod edits;
     pub mod groups;
     pub mod inbox;
     pub mod resume;

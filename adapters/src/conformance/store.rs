@@ -99,6 +99,11 @@ fn message(seq: u64) -> Message {
         reply_to: seq
             .checked_sub(1)
             .filter(|s| *s > 0 && seq.is_multiple_of(4)),
+        // Edits and deletions are stored like any message.
+        edit: seq
+            .checked_sub(1)
+            .filter(|s| *s > 0 && seq.is_multiple_of(7))
+            .map(|of| chalktalk_protocol::MsgEdit::Edit { of }),
     }
 }
 

@@ -871,6 +871,7 @@ mod tests {
             text: "watch the knee".into(),
             attachments: vec![],
             reply_to: None,
+            edit: None,
         };
         let cursor = Cursor {
             user: "athlete".into(),
