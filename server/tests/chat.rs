@@ -13,6 +13,7 @@ mod chat {
     pub mod edits;
     pub mod groups;
     pub mod inbox;
+    pub mod mine;
     pub mod resume;
 }
 
