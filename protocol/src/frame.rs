@@ -301,6 +301,11 @@ pub enum Notice {
         from: UserId,
         preview: String,
     },
+    /// The room's owner removed you from the room.
+    Removed {
+        room: RoomId,
+        by: UserId,
+    },
 }
 
 /// A sequenced inbox entry (per user, 1-based, gap-free).

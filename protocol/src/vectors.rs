@@ -97,6 +97,30 @@ pub fn client_vectors() -> Vec<(&'static str, ClientFrame)> {
             },
         ),
         (
+            "op_remove_member",
+            ClientFrame {
+                id: 13,
+                m: ClientMsg::Op {
+                    room: "r-abc".into(),
+                    op_id: "dev7-op-19".into(),
+                    op: RoomOp::Remove {
+                        user: "athlete-1".into(),
+                    },
+                },
+            },
+        ),
+        (
+            "op_leave",
+            ClientFrame {
+                id: 14,
+                m: ClientMsg::Op {
+                    room: "r-abc".into(),
+                    op_id: "dev9-op-3".into(),
+                    op: RoomOp::Leave,
+                },
+            },
+        ),
+        (
             "send_message",
             ClientFrame {
                 id: 5,
@@ -276,6 +300,36 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
                     }],
                 },
             },
+        ),
+        (
+            "room_event_removed",
+            ServerFrame::Room {
+                room: "r-abc".into(),
+                ev: RoomEvent {
+                    seq: 44,
+                    by: "coach-1".into(),
+                    op_id: "dev7-op-19".into(),
+                    at_ms: 1_700_000_000_900,
+                    op: RoomOp::Remove {
+                        user: "athlete-1".into(),
+                    },
+                    target: None,
+                    effects: vec![Effect::Unmember {
+                        user: "athlete-1".into(),
+                    }],
+                },
+            },
+        ),
+        (
+            "inbox_removed",
+            ServerFrame::Inbox(crate::InboxEvent {
+                seq: 7,
+                at_ms: 1_700_000_000_901,
+                notice: crate::Notice::Removed {
+                    room: "r-abc".into(),
+                    by: "coach-1".into(),
+                },
+            }),
         ),
         (
             "live_points",

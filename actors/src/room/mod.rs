@@ -4,6 +4,7 @@
 //! ephemeral live events, keeps presence (with a grace period for dropped
 //! connections), catches joiners up and stops itself when empty.
 
+mod evict;
 pub mod pages;
 pub mod state;
 
@@ -312,6 +313,7 @@ impl RoomActorState {
         for sid in lagging {
             self.resync(sid, "too slow to receive room events");
         }
+        self.evict(&events);
         if self.pending.is_empty()
             && self.durable_seq >= self.snapshot_seq + self.deps.config.snapshot_every
         {
@@ -322,6 +324,7 @@ impl RoomActorState {
 
     /// Side effects of committed events outside the room.
     fn after_commit(&self, ev: &RoomEvent) {
+        self.after_unmember(ev);
         if let RoomOp::Invite { user } = &ev.op {
             let store = self.deps.store.clone();
             let (invited, room) = (user.clone(), self.id.clone());
@@ -571,9 +574,8 @@ impl RoomActorState {
         op_id: String,
         op: RoomOp,
     ) {
-        if !self.member(&out, req) {
-            return;
-        }
+        // A resend is answered even if its op made the sender a non-member
+        // (leave, or removed since): op ids are keyed by user.
         if let Some(seq) = self.core.seen(&out.user, &op_id) {
             // A resend: answer with the original seq once it is durable.
             let waiter = Waiter {
@@ -590,6 +592,9 @@ impl RoomActorState {
             {
                 w.push(waiter);
             }
+            return;
+        }
+        if !self.member(&out, req) {
             return;
         }
         let now = now_ms();

@@ -555,7 +555,8 @@ pub async fn inbox(store: &dyn Store) {
     assert_eq!(store.inbox_head(&unique("user")).await.unwrap(), 0);
 }
 
-/// Memberships are idempotent, separated by kind and user, sorted by id.
+/// Memberships are idempotent (adding and removing), separated by kind and
+/// user, sorted by id.
 pub async fn memberships(store: &dyn Store) {
     let user = unique("user");
     let other = unique("user");
@@ -616,6 +617,47 @@ pub async fn memberships(store: &dyn Store) {
             .await
             .unwrap(),
         Vec::<String>::new()
+    );
+    // Removal: idempotent, of one kind, user and id only; a removed
+    // membership can be added again.
+    for _ in 0..2 {
+        store
+            .remove_membership(&user, MembershipKind::Room, &r("b"))
+            .await
+            .unwrap();
+    }
+    store
+        .remove_membership(&user, MembershipKind::Thread, &r("a"))
+        .await
+        .unwrap();
+    store
+        .remove_membership(&other, MembershipKind::Room, &r("c"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .memberships(&user, MembershipKind::Room)
+            .await
+            .unwrap(),
+        vec![r("a"), r("c")]
+    );
+    assert_eq!(
+        store
+            .memberships(&other, MembershipKind::Room)
+            .await
+            .unwrap(),
+        vec!["only-other".to_string()]
+    );
+    store
+        .add_membership(&user, MembershipKind::Room, &r("b"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .memberships(&user, MembershipKind::Room)
+            .await
+            .unwrap(),
+        vec![r("a"), r("b"), r("c")]
     );
 }
 

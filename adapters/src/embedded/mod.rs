@@ -128,6 +128,11 @@ enum Op {
         kind: u8,
         id: String,
     },
+    RemoveMembership {
+        user: String,
+        kind: u8,
+        id: String,
+    },
     /// Assets and media jobs (src/store/media.rs).
     Media(media::MediaOp),
     /// Namespaced key-value records (src/store/kv.rs).
@@ -422,6 +427,10 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Result<bool, StoreError>, Storag
         Op::AddMembership { user, kind, id } => {
             t.memberships
                 .insert((user.as_str(), *kind, id.as_str()), ())?;
+            Ok(Ok(true))
+        }
+        Op::RemoveMembership { user, kind, id } => {
+            t.memberships.remove((user.as_str(), *kind, id.as_str()))?;
             Ok(Ok(true))
         }
         Op::Media(op) => media::apply(&mut t.media, op),
@@ -776,6 +785,21 @@ impl Store for EmbeddedStore {
         id: &str,
     ) -> Result<(), StoreError> {
         self.write(Op::AddMembership {
+            user: user.to_owned(),
+            kind: crate::seqs::membership_code(kind),
+            id: id.to_owned(),
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn remove_membership(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.write(Op::RemoveMembership {
             user: user.to_owned(),
             kind: crate::seqs::membership_code(kind),
             id: id.to_owned(),

@@ -86,6 +86,11 @@ pub(super) enum Op {
         kind: i16,
         target: String,
     },
+    RemoveMembership {
+        user: String,
+        kind: i16,
+        target: String,
+    },
     PutAsset {
         id: String,
         owner: String,
@@ -377,6 +382,15 @@ async fn apply_one(
                 .prepare_cached(
                     "INSERT INTO memberships (user_id, kind, target_id) VALUES ($1, $2, $3) \
                      ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            tx.execute(&stmt, &[user, kind, target]).await?;
+            Ok(Ok(true))
+        }
+        Op::RemoveMembership { user, kind, target } => {
+            let stmt = tx
+                .prepare_cached(
+                    "DELETE FROM memberships WHERE user_id = $1 AND kind = $2 AND target_id = $3",
                 )
                 .await?;
             tx.execute(&stmt, &[user, kind, target]).await?;

@@ -76,6 +76,7 @@ statements! {
     INBOX_HEAD = "SELECT seq FROM inbox WHERE user_id = ? ORDER BY seq DESC LIMIT 1";
     MEMBERSHIP_INSERT = "INSERT INTO memberships (user_id, kind, target_id) VALUES (?, ?, ?)";
     MEMBERSHIPS = "SELECT target_id FROM memberships WHERE user_id = ? AND kind = ?";
+    MEMBERSHIP_DELETE = "DELETE FROM memberships WHERE user_id = ? AND kind = ? AND target_id = ?";
 
     ASSET_INSERT = "INSERT INTO media_assets (id, kind, owner, stage, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)";
     ASSET_OWNER_INSERT = "INSERT INTO media_assets_by_owner (owner, id) VALUES (?, ?)";

@@ -101,6 +101,8 @@ export const RoomOpS = tagged("k", {
   step: { frames: int },
   hand_over: { to: str },
   invite: { user: str },
+  leave: {},
+  remove: { user: str },
 });
 export const PlaybackStateS = struct({
   playing: bool,
@@ -114,6 +116,7 @@ export const EffectS = tagged("k", {
   remove: { id: str },
   playback: { state: PlaybackStateS },
   member: { user: str },
+  unmember: { user: str },
 });
 export const RoomEventS = struct({
   seq: uint,
@@ -319,6 +322,7 @@ export const NoticeS = tagged("k", {
   media: { asset: str, kind: MediaKindS, stage: MediaStageS, error: opt(MediaFailureS) },
   added_to_thread: { thread: str, by: str },
   new_message: { thread: str, seq: uint, from: str, preview: str },
+  removed: { room: str, by: str },
 });
 export const ServerFrameS = tagged("t", {
   welcome: {
