@@ -24,6 +24,7 @@ use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
 
 mod edit;
+mod typing;
 pub use edit::EditReq;
 
 /// Message ids remembered for idempotent resends.
@@ -84,11 +85,19 @@ pub enum ThreadMsg {
     // Internal:
     Flushed(Result<(), StoreError>),
     IdleCheck,
+    /// A typing indicator was not renewed in time.
+    TypingExpired {
+        session: SessionId,
+        epoch: u64,
+    },
 }
 
 impl ThreadMsg {
     fn counted(&self) -> bool {
-        !matches!(self, ThreadMsg::Flushed(_) | ThreadMsg::IdleCheck)
+        !matches!(
+            self,
+            ThreadMsg::Flushed(_) | ThreadMsg::IdleCheck | ThreadMsg::TypingExpired { .. }
+        )
     }
 }
 
@@ -113,6 +122,9 @@ pub struct ThreadState {
     /// Seqs of deleted messages (those deleted while the thread runs and
     /// among the messages read at start).
     deleted: HashSet<u64>,
+    /// Connections showing as typing: (user, epoch of their last `on`).
+    typing: HashMap<SessionId, (UserId, u64)>,
+    typing_epoch: u64,
     pending: Vec<Pending>,
     in_flight: Option<Vec<Pending>>,
     span: tracing::Span,
@@ -509,6 +521,8 @@ impl Actor for ChatThread {
             msg_order: VecDeque::new(),
             cursors: cursors.into_iter().map(|c| (c.user.clone(), c)).collect(),
             deleted: HashSet::new(),
+            typing: HashMap::new(),
+            typing_epoch: 0,
             pending: Vec::new(),
             in_flight: None,
         };
@@ -562,6 +576,7 @@ async fn dispatch(
             }
         }
         ThreadMsg::Close { out, req } => {
+            st.typing_stopped(out.session);
             st.viewers.remove(&out.session);
             lock(&st.registry).remove(&out.session);
             out.control(ok(req, Reply::Done));
@@ -570,6 +585,7 @@ async fn dispatch(
             }
         }
         ThreadMsg::Disconnected { session } => {
+            st.typing_stopped(session);
             st.viewers.remove(&session);
             lock(&st.registry).remove(&session);
             if st.viewers.is_empty() {
@@ -578,17 +594,8 @@ async fn dispatch(
         }
         ThreadMsg::Send { out, req, draft } => st.send(&myself, out, req, draft),
         ThreadMsg::Edit { out, req, edit } => st.edit(&myself, out, req, edit).await,
-        ThreadMsg::Typing { out, on } => {
-            if st.meta.members.contains(&out.user) {
-                st.live(
-                    ThreadLive::Typing {
-                        user: out.user.clone(),
-                        on,
-                    },
-                    Some(out.session),
-                );
-            }
-        }
+        ThreadMsg::Typing { out, on } => st.typing(&myself, &out, on),
+        ThreadMsg::TypingExpired { session, epoch } => st.typing_expired(session, epoch),
         ThreadMsg::Mark {
             out,
             req,

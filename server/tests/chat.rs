@@ -15,6 +15,7 @@ mod chat {
     pub mod inbox;
     pub mod mine;
     pub mod resume;
+    pub mod typing;
 }
 
 use std::time::Duration;
