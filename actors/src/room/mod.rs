@@ -803,6 +803,9 @@ async fn dispatch(
                         epoch,
                     });
                 }
+                // The others see `connected: false` now, and the entry go
+                // after the grace period (or `connected: true` again).
+                st.broadcast_presence();
             }
         }
         RoomMsg::GraceOver {

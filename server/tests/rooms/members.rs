@@ -2,7 +2,8 @@
 //! removes a member (`remove` op); the one gone is told, loses the room at
 //! once (`resync`, `join_room` refused with `not_member`, gone from
 //! `GET /api/v1/me/rooms`), gets a `removed` notice, and playback control
-//! goes back to the owner.
+//! goes back to the owner. Presence: a dropped connection is pushed as
+//! `connected: false` at once and removed after the grace period.
 
 use chalktalk_protocol::client::Client;
 use chalktalk_protocol::{InboxEvent, Notice, PresenceEntry};
@@ -242,4 +243,28 @@ async fn a_member_leaves_on_every_device_and_the_op_is_idempotent() {
         snapshot(&late, &room).await.members,
         vec!["coach".to_string()]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_shows_disconnected_at_once_then_goes() {
+    // Test config: grace 500 ms.
+    let s = TestServer::start().await;
+    let (mut coach, athlete, _room) = coach_and_athlete(&s).await;
+    while coach.next_push(Duration::from_millis(200)).await.is_some() {}
+    let phone = |members: &[PresenceEntry]| {
+        members
+            .iter()
+            .find(|p| p.user == "athlete" && p.device == "phone")
+            .map(|p| p.connected)
+    };
+    let dropped = Instant::now();
+    athlete.kill();
+    let first = next_presence(&mut coach).await;
+    assert_eq!(phone(&first), Some(false), "{first:?}");
+    assert!(
+        dropped.elapsed() < Duration::from_millis(400),
+        "pushed before the grace ends"
+    );
+    let second = next_presence(&mut coach).await;
+    assert_eq!(phone(&second), None, "{second:?}");
 }
