@@ -48,6 +48,8 @@ async fn the_document_lists_the_rest_api_and_every_listed_operation_is_routed() 
         "/api/v1/threads/{id}/messages",
         "/api/v1/me/rooms",
         "/api/v1/me/threads",
+        "/api/v1/me/assets",
+        "/api/v1/assets/{id}",
         "/api/v1/analytics/me",
         "/api/v1/admin/users/{id}/plan",
         "/api/v1/admin/grants",

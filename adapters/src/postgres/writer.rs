@@ -96,6 +96,9 @@ pub(super) enum Op {
         owner: String,
         body: Vec<u8>,
     },
+    DeleteAsset {
+        id: String,
+    },
     PutJob {
         id: String,
         created_ms: i64,
@@ -404,6 +407,13 @@ async fn apply_one(
                 )
                 .await?;
             tx.execute(&stmt, &[id, owner, body]).await?;
+            Ok(Ok(true))
+        }
+        Op::DeleteAsset { id } => {
+            let stmt = tx
+                .prepare_cached("DELETE FROM media_assets WHERE id = $1")
+                .await?;
+            tx.execute(&stmt, &[id]).await?;
             Ok(Ok(true))
         }
         Op::PutJob {

@@ -81,6 +81,8 @@ statements! {
     ASSET_INSERT = "INSERT INTO media_assets (id, kind, owner, stage, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)";
     ASSET_OWNER_INSERT = "INSERT INTO media_assets_by_owner (owner, id) VALUES (?, ?)";
     ASSET_GET = "SELECT body FROM media_assets WHERE id = ?";
+    ASSET_DELETE = "DELETE FROM media_assets WHERE id = ?";
+    ASSET_OWNER_DELETE = "DELETE FROM media_assets_by_owner WHERE owner = ? AND id = ?";
     ASSETS_OF = "SELECT id FROM media_assets_by_owner WHERE owner = ?";
     JOB_INSERT = "INSERT INTO media_jobs (id, created_ms, state, attempts, updated_ms, body) VALUES (?, ?, ?, ?, ?, ?)";
     JOB_UNFINISHED_INSERT = "INSERT INTO media_jobs_unfinished (bucket, created_ms, id) VALUES (?, ?, ?)";

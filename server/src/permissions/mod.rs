@@ -8,6 +8,7 @@
 //! never 403, so ids do not reveal what exists.
 
 mod admin;
+mod library;
 mod mine;
 mod relationships;
 mod threads;
@@ -106,6 +107,8 @@ pub fn routes(app: App) -> OpenApiRouter {
         .routes(routes!(threads::history, threads::send))
         .routes(routes!(mine::rooms))
         .routes(routes!(mine::threads))
+        .routes(routes!(library::list))
+        .routes(routes!(library::delete))
         .routes(routes!(admin::analytics))
         .routes(routes!(admin::set_plan))
         .routes(routes!(admin::grant))
