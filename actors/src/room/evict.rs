@@ -11,7 +11,7 @@ use chalktalk_protocol::{Effect, Notice, RoomEvent, RoomOp, ServerFrame, UserId,
 use super::RoomActorState;
 use crate::inbox::InboxMsg;
 use crate::lock;
-use crate::store::{EncodedEvent, MembershipKind};
+use crate::store::EncodedEvent;
 
 /// The `resync.reason` sent to the connections of a member who is gone.
 pub const REASON: &str = "you are no longer a member of this room";
@@ -61,16 +61,7 @@ impl RoomActorState {
     /// Outside the room: the membership index and the removed user's inbox.
     pub(super) fn after_unmember(&self, ev: &RoomEvent) {
         for user in unmembered(ev) {
-            let store = self.deps.store.clone();
-            let (user, room) = (user.clone(), self.id.clone());
-            tokio::spawn(async move {
-                if let Err(e) = store
-                    .remove_membership(&user, MembershipKind::Room, &room)
-                    .await
-                {
-                    tracing::warn!(%user, %room, %e, "membership index removal failed");
-                }
-            });
+            super::index::write(self.deps.store.clone(), &self.id, user, false);
         }
         if let RoomOp::Remove { user } = &ev.op {
             let _ = self.deps.inbox.cast(InboxMsg::Deliver {

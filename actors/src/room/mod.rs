@@ -5,6 +5,7 @@
 //! connections), catches joiners up and stops itself when empty.
 
 mod evict;
+mod index;
 pub mod pages;
 pub mod state;
 
@@ -24,7 +25,7 @@ use tracing::Instrument;
 use crate::handle::handled;
 use crate::inbox::InboxMsg;
 use crate::outbound::{Durable, Outbound, SessionId};
-use crate::store::{EncodedEvent, MembershipKind, Snapshot, StoreError};
+use crate::store::{EncodedEvent, Snapshot, StoreError};
 use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
 use state::RoomState;
@@ -326,16 +327,7 @@ impl RoomActorState {
     fn after_commit(&self, ev: &RoomEvent) {
         self.after_unmember(ev);
         if let RoomOp::Invite { user } = &ev.op {
-            let store = self.deps.store.clone();
-            let (invited, room) = (user.clone(), self.id.clone());
-            tokio::spawn(async move {
-                if let Err(e) = store
-                    .add_membership(&invited, MembershipKind::Room, &room)
-                    .await
-                {
-                    tracing::warn!(user = %invited, %room, %e, "membership index write failed");
-                }
-            });
+            index::write(self.deps.store.clone(), &self.id, user, true);
             let _ = self.deps.inbox.cast(InboxMsg::Deliver {
                 user: user.clone(),
                 notice: Notice::Invited {

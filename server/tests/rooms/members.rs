@@ -268,3 +268,27 @@ async fn a_dropped_connection_shows_disconnected_at_once_then_goes() {
     let second = next_presence(&mut coach).await;
     assert_eq!(phone(&second), None, "{second:?}");
 }
+
+/// Invites and removals in quick succession: the membership index ends as
+/// the last op says (its writes keep commit order per room).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_follows_quick_invites_and_removals_in_order() {
+    let s = TestServer::start().await;
+    let coach = s.connect("coach", Role::Coach, "laptop").await;
+    let room = create_room(&coach, "video-1").await;
+    let tok = s.token("athlete", Role::Athlete);
+    let user = || "athlete".to_string();
+    for i in 0..20 {
+        let (a, b) = tokio::join!(
+            coach.request(op(&room, &format!("i{i}"), RoomOp::Invite { user: user() })),
+            coach.request(op(&room, &format!("r{i}"), RoomOp::Remove { user: user() }))
+        );
+        assert!(matches!(a, Ok(Reply::Ack { .. })), "{a:?}");
+        assert!(matches!(b, Ok(Reply::Ack { .. })), "{b:?}");
+    }
+    listed(&s, &tok, &[]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    listed(&s, &tok, &[]).await;
+    ack(&coach, op(&room, "last", RoomOp::Invite { user: user() })).await;
+    listed(&s, &tok, &[room.as_str()]).await;
+}
