@@ -5,7 +5,10 @@
 //! stored notice to every connected device of its user. A device registers
 //! with the last inbox seq it saw and receives what it missed first,
 //! atomically with its registration (a registration waits while its user
-//! has notices being stored), so nothing is missed or seen twice.
+//! has notices being stored), so nothing is missed or seen twice. A
+//! backlog longer than one page ([`REPLAY_MAX`]) is replayed page by page:
+//! the device is registered for live notices only after the last page, and
+//! each next page is read once its connection has sent most of the last.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,8 +22,11 @@ use crate::outbound::{Durable, Outbound, SessionId};
 use crate::store::StoreError;
 use crate::{now_ms, store::Store};
 
-/// Most missed inbox events replayed on registration.
-const REPLAY_MAX: usize = 500;
+/// Missed inbox events replayed per page.
+pub const REPLAY_MAX: usize = 500;
+/// The next page of a replay is read once the connection's queue holds at
+/// most this many frames.
+const REPLAY_RESUME_BELOW: usize = crate::outbound::OUTBOUND_CAPACITY / 4;
 
 #[derive(RactorMessage)]
 pub enum InboxMsg {
@@ -46,6 +52,11 @@ pub enum InboxMsg {
         user: UserId,
         frame: Bytes,
     },
+    /// Internal: the next page of a long replay for `out`, after `since`.
+    Replay {
+        out: Outbound,
+        since: u64,
+    },
     /// Internal: a group commit finished.
     Flushed(Vec<(UserId, InboxEvent, Result<(), StoreError>)>),
 }
@@ -62,23 +73,59 @@ pub struct InboxState {
     pending: Vec<(UserId, InboxEvent)>,
     in_flight: bool,
     /// Registrations waiting for their user's notices to be stored.
-    deferred: Vec<(Outbound, Option<u64>, RpcReplyPort<()>)>,
+    deferred: Vec<(Outbound, Option<u64>, Option<RpcReplyPort<()>>)>,
 }
 
 impl InboxState {
-    async fn register(&mut self, out: Outbound, since: Option<u64>, done: RpcReplyPort<()>) {
-        if let Some(since) = since {
+    /// Replays one page after `since` and registers `out` for live notices,
+    /// unless the page was full: then the next page follows (a `Replay`)
+    /// once the connection has sent most of this one. `done` (the first
+    /// page's) is answered either way.
+    async fn register(
+        &mut self,
+        myself: &ActorRef<InboxMsg>,
+        out: Outbound,
+        since: Option<u64>,
+        done: Option<RpcReplyPort<()>>,
+    ) {
+        let mut live = !out.is_closed();
+        if let Some(since) = since.filter(|_| live) {
             match self.store.inbox_after(&out.user, since, REPLAY_MAX).await {
                 Ok(events) => {
+                    let last = events.last().map_or(since, |e| e.seq);
+                    let full = events.len() == REPLAY_MAX;
                     for ev in events {
                         push(&out, &Bytes::from(encode(&ServerFrame::Inbox(ev))));
+                    }
+                    if full {
+                        live = false;
+                        tokio::spawn(next_page(myself.clone(), out.clone(), last));
                     }
                 }
                 Err(e) => tracing::warn!(user = %out.user, %e, "inbox replay failed"),
             }
         }
-        self.sessions.entry(out.user.clone()).or_default().push(out);
-        let _ = done.send(());
+        if live {
+            self.sessions.entry(out.user.clone()).or_default().push(out);
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    /// `register` now, or once the user's notices being stored are stored.
+    async fn register_or_defer(
+        &mut self,
+        myself: &ActorRef<InboxMsg>,
+        out: Outbound,
+        since: Option<u64>,
+        done: Option<RpcReplyPort<()>>,
+    ) {
+        if self.busy.get(&out.user).is_some_and(|n| *n > 0) {
+            self.deferred.push((out, since, done));
+        } else {
+            self.register(myself, out, since, done).await;
+        }
     }
 
     fn start_flush(&mut self, myself: &ActorRef<InboxMsg>) {
@@ -120,6 +167,18 @@ impl InboxState {
     }
 }
 
+/// Waits until `out` has sent most of its queue, then asks for the page
+/// after `since` (nothing if the connection closed meanwhile).
+async fn next_page(me: ActorRef<InboxMsg>, out: Outbound, since: u64) {
+    while out.queued() > REPLAY_RESUME_BELOW {
+        if out.is_closed() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let _ = me.cast(InboxMsg::Replay { out, since });
+}
+
 fn push(out: &Outbound, frame: &Bytes) {
     if out.durable(frame) == Durable::Lagging {
         out.kill(
@@ -158,11 +217,14 @@ impl Actor for Inbox {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             InboxMsg::Register { out, since, done } => {
-                if state.busy.get(&out.user).is_some_and(|n| *n > 0) {
-                    state.deferred.push((out, since, done));
-                } else {
-                    state.register(out, since, done).await;
-                }
+                state
+                    .register_or_defer(&myself, out, since, Some(done))
+                    .await;
+            }
+            InboxMsg::Replay { out, since } => {
+                state
+                    .register_or_defer(&myself, out, Some(since), None)
+                    .await;
             }
             InboxMsg::Unregister { user, session } => {
                 if let Some(list) = state.sessions.get_mut(&user) {
@@ -225,11 +287,7 @@ impl Actor for Inbox {
                 }
                 let waiting = std::mem::take(&mut state.deferred);
                 for (out, since, done) in waiting {
-                    if state.busy.get(&out.user).is_some_and(|n| *n > 0) {
-                        state.deferred.push((out, since, done));
-                    } else {
-                        state.register(out, since, done).await;
-                    }
+                    state.register_or_defer(&myself, out, since, done).await;
                 }
                 state.start_flush(&myself);
             }

@@ -35,6 +35,9 @@ pub struct CoreConfig {
     pub limits: Limits,
     /// How long a dropped connection stays in presence.
     pub presence_grace: Duration,
+    /// How long a `typing {on: true}` lasts without being renewed; then the
+    /// thread tells its viewers `typing {on: false}`.
+    pub typing_timeout: Duration,
     /// How long an empty room or thread waits before it stops.
     pub idle_stop: Duration,
     /// Write a room snapshot after this many events.
@@ -53,6 +56,7 @@ impl Default for CoreConfig {
         CoreConfig {
             limits: Limits::default(),
             presence_grace: Duration::from_secs(10),
+            typing_timeout: Duration::from_secs(6),
             idle_stop: Duration::from_secs(30),
             snapshot_every: 10_000,
             catchup_max: 400,

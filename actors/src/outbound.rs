@@ -281,6 +281,11 @@ impl Outbound {
         }
     }
 
+    /// Frames queued and not yet taken by the socket writer.
+    pub fn queued(&self) -> usize {
+        crate::lock(&self.queue.state).frames.len()
+    }
+
     /// True once the connection's writer has gone away.
     pub fn is_closed(&self) -> bool {
         self.queue.killed().is_some() || crate::lock(&self.queue.state).closed

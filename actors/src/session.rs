@@ -26,7 +26,7 @@ use crate::outbound::{Outbound, err_frame, ok_frame};
 use crate::room::{LiveInput, RoomMsg};
 use crate::store::{MembershipKind, RoomMeta, ThreadMeta};
 use crate::supervisor::Lookup;
-use crate::thread::{Draft, ThreadMsg};
+use crate::thread::{Draft, EditReq, ThreadMsg};
 use crate::{new_id, now_ms};
 
 /// Longest room or thread id a client may name.
@@ -522,6 +522,37 @@ impl Session {
                     },
                 )
                 .await?;
+            }
+            ClientMsg::EditMessage {
+                thread,
+                msg_id,
+                of,
+                text,
+            } => {
+                let edit = EditReq {
+                    msg_id,
+                    edit: chalktalk_protocol::MsgEdit::Edit { of },
+                    text,
+                };
+                let m = ThreadMsg::Edit {
+                    out: out.clone(),
+                    req,
+                    edit,
+                };
+                self.route_thread(&thread, false, m).await?;
+            }
+            ClientMsg::DeleteMessage { thread, msg_id, of } => {
+                let edit = EditReq {
+                    msg_id,
+                    edit: chalktalk_protocol::MsgEdit::Delete { of },
+                    text: String::new(),
+                };
+                let m = ThreadMsg::Edit {
+                    out: out.clone(),
+                    req,
+                    edit,
+                };
+                self.route_thread(&thread, false, m).await?;
             }
             ClientMsg::Typing { thread, on } => {
                 let _ = self

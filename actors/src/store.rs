@@ -195,6 +195,14 @@ pub trait Store: Send + Sync + 'static {
         kind: MembershipKind,
         id: &str,
     ) -> Result<(), StoreError>;
+    /// Forgets that `user` belongs to a room or thread (idempotent): a
+    /// member who left or was removed.
+    async fn remove_membership(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+        id: &str,
+    ) -> Result<(), StoreError>;
     /// Everything `user` belongs to, by kind, sorted by id.
     async fn memberships(
         &self,

@@ -23,6 +23,10 @@ use crate::store::{StoreError, ThreadMeta};
 use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
 
+mod edit;
+mod typing;
+pub use edit::EditReq;
+
 /// Message ids remembered for idempotent resends.
 const MSG_ID_WINDOW: usize = 10_000;
 /// Messages sent on `open` without `since`.
@@ -72,14 +76,28 @@ pub enum ThreadMsg {
         before: Option<u64>,
         limit: u32,
     },
+    /// Edit or delete one's own message (`edit_message`, `delete_message`).
+    Edit {
+        out: Outbound,
+        req: u32,
+        edit: EditReq,
+    },
     // Internal:
     Flushed(Result<(), StoreError>),
     IdleCheck,
+    /// A typing indicator was not renewed in time.
+    TypingExpired {
+        session: SessionId,
+        epoch: u64,
+    },
 }
 
 impl ThreadMsg {
     fn counted(&self) -> bool {
-        !matches!(self, ThreadMsg::Flushed(_) | ThreadMsg::IdleCheck)
+        !matches!(
+            self,
+            ThreadMsg::Flushed(_) | ThreadMsg::IdleCheck | ThreadMsg::TypingExpired { .. }
+        )
     }
 }
 
@@ -101,6 +119,12 @@ pub struct ThreadState {
     msg_ids: HashMap<(UserId, String), u64>,
     msg_order: VecDeque<(UserId, String)>,
     cursors: HashMap<UserId, Cursor>,
+    /// Seqs of deleted messages (those deleted while the thread runs and
+    /// among the messages read at start).
+    deleted: HashSet<u64>,
+    /// Connections showing as typing: (user, epoch of their last `on`).
+    typing: HashMap<SessionId, (UserId, u64)>,
+    typing_epoch: u64,
     pending: Vec<Pending>,
     in_flight: Option<Vec<Pending>>,
     span: tracing::Span,
@@ -216,7 +240,8 @@ impl ThreadState {
                 }
             }
             for m in &self.meta.members {
-                if m != &p.msg.from && !viewing.contains(m) {
+                // Edits and deletions are not news.
+                if m != &p.msg.from && !viewing.contains(m) && p.msg.edit.is_none() {
                     let _ = self.deps.inbox.cast(InboxMsg::Deliver {
                         user: m.clone(),
                         notice: Notice::NewMessage {
@@ -330,21 +355,7 @@ impl ThreadState {
             out.control(error(req, code, msg));
             return;
         }
-        if let Some(seq) = self
-            .msg_ids
-            .get(&(out.user.clone(), msg_id.clone()))
-            .copied()
-        {
-            if seq <= self.durable {
-                out.control(ok(req, Reply::Ack { seq, dup: true }));
-            } else if let Some(p) = self
-                .pending
-                .iter_mut()
-                .chain(self.in_flight.iter_mut().flatten())
-                .find(|p| p.msg.seq == seq)
-            {
-                p.waiters.push((out, req, true));
-            }
+        if self.dup(&out, req, &msg_id) {
             return;
         }
         self.head += 1;
@@ -356,7 +367,36 @@ impl ThreadState {
             text,
             attachments,
             reply_to,
+            edit: None,
         };
+        self.sequence(myself, msg, out, req);
+    }
+
+    /// A resend of `msg_id` by `out`'s user: answered (now, or when its
+    /// message is stored) as a duplicate; `true` if it was one.
+    fn dup(&mut self, out: &Outbound, req: u32, msg_id: &str) -> bool {
+        let Some(seq) = self
+            .msg_ids
+            .get(&(out.user.clone(), msg_id.to_string()))
+            .copied()
+        else {
+            return false;
+        };
+        if seq <= self.durable {
+            out.control(ok(req, Reply::Ack { seq, dup: true }));
+        } else if let Some(p) = self
+            .pending
+            .iter_mut()
+            .chain(self.in_flight.iter_mut().flatten())
+            .find(|p| p.msg.seq == seq)
+        {
+            p.waiters.push((out.clone(), req, true));
+        }
+        true
+    }
+
+    /// Queues `msg` (seq `self.head`, already counted) for the next commit.
+    fn sequence(&mut self, myself: &ActorRef<ThreadMsg>, msg: Message, out: Outbound, req: u32) {
         self.remember(&msg.from, &msg.id, msg.seq);
         // The sender has read what they wrote.
         let c = self.cursors.entry(msg.from.clone()).or_insert(Cursor {
@@ -480,11 +520,17 @@ impl Actor for ChatThread {
             msg_ids: HashMap::new(),
             msg_order: VecDeque::new(),
             cursors: cursors.into_iter().map(|c| (c.user.clone(), c)).collect(),
+            deleted: HashSet::new(),
+            typing: HashMap::new(),
+            typing_epoch: 0,
             pending: Vec::new(),
             in_flight: None,
         };
         for m in &recent {
             st.remember(&m.from, &m.id, m.seq);
+            if let Some(chalktalk_protocol::MsgEdit::Delete { of }) = m.edit {
+                st.deleted.insert(of);
+            }
             if m.seq + cap > head {
                 st.ring.push_back((m.seq, st.frame(m)));
             }
@@ -530,6 +576,7 @@ async fn dispatch(
             }
         }
         ThreadMsg::Close { out, req } => {
+            st.typing_stopped(out.session);
             st.viewers.remove(&out.session);
             lock(&st.registry).remove(&out.session);
             out.control(ok(req, Reply::Done));
@@ -538,6 +585,7 @@ async fn dispatch(
             }
         }
         ThreadMsg::Disconnected { session } => {
+            st.typing_stopped(session);
             st.viewers.remove(&session);
             lock(&st.registry).remove(&session);
             if st.viewers.is_empty() {
@@ -545,17 +593,9 @@ async fn dispatch(
             }
         }
         ThreadMsg::Send { out, req, draft } => st.send(&myself, out, req, draft),
-        ThreadMsg::Typing { out, on } => {
-            if st.meta.members.contains(&out.user) {
-                st.live(
-                    ThreadLive::Typing {
-                        user: out.user.clone(),
-                        on,
-                    },
-                    Some(out.session),
-                );
-            }
-        }
+        ThreadMsg::Edit { out, req, edit } => st.edit(&myself, out, req, edit).await,
+        ThreadMsg::Typing { out, on } => st.typing(&myself, &out, on),
+        ThreadMsg::TypingExpired { session, epoch } => st.typing_expired(session, epoch),
         ThreadMsg::Mark {
             out,
             req,

@@ -38,6 +38,30 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
     #[serde(default)]
     pub reply_to: Option<u64>,
+    /// Set when this message edits or deletes an earlier one of the same
+    /// author (`edit_message` / `delete_message`); nil on a plain message.
+    #[serde(default)]
+    pub edit: Option<MsgEdit>,
+}
+
+/// What a message of the thread's stream does to an earlier message `of`
+/// (its seq): `edit` replaces its text with this message's `text`;
+/// `delete` removes it (this message's `text` is empty). Such messages are
+/// sequenced, stored, pushed and replayed like any other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum MsgEdit {
+    Edit { of: u64 },
+    Delete { of: u64 },
+}
+
+impl MsgEdit {
+    /// The seq of the message edited or deleted.
+    pub fn of(&self) -> u64 {
+        match self {
+            MsgEdit::Edit { of } | MsgEdit::Delete { of } => *of,
+        }
+    }
 }
 
 /// How far one member has received and read a thread.

@@ -124,6 +124,20 @@ pub enum ClientMsg {
         #[serde(default)]
         reply_to: Option<u64>,
     },
+    /// Durable: replace the text of your own message `of` (its seq).
+    /// `msg_id` makes a resend idempotent (same namespace as `send`).
+    EditMessage {
+        thread: ThreadId,
+        msg_id: String,
+        of: u64,
+        text: String,
+    },
+    /// Durable: delete your own message `of` (its seq).
+    DeleteMessage {
+        thread: ThreadId,
+        msg_id: String,
+        of: u64,
+    },
     /// Ephemeral: typing indicator.
     Typing {
         thread: ThreadId,
@@ -179,6 +193,8 @@ impl ClientMsg {
         "open_thread",
         "close_thread",
         "send",
+        "edit_message",
+        "delete_message",
         "typing",
         "mark",
         "history",
@@ -284,6 +300,11 @@ pub enum Notice {
         seq: u64,
         from: UserId,
         preview: String,
+    },
+    /// The room's owner removed you from the room.
+    Removed {
+        room: RoomId,
+        by: UserId,
     },
 }
 

@@ -58,6 +58,10 @@ pub enum RoomOp {
     HandOver { to: UserId },
     /// Owner only: make a user a member of the room.
     Invite { user: UserId },
+    /// A member other than the owner: stop being a member of the room.
+    Leave,
+    /// Owner only: remove a member (not the owner) from the room.
+    Remove { user: UserId },
 }
 }
 
@@ -88,6 +92,8 @@ pub enum Effect {
     Playback { state: PlaybackState },
     /// A user became a member.
     Member { user: UserId },
+    /// A user stopped being a member (left or was removed).
+    Unmember { user: UserId },
 }
 }
 

@@ -97,6 +97,30 @@ pub fn client_vectors() -> Vec<(&'static str, ClientFrame)> {
             },
         ),
         (
+            "op_remove_member",
+            ClientFrame {
+                id: 13,
+                m: ClientMsg::Op {
+                    room: "r-abc".into(),
+                    op_id: "dev7-op-19".into(),
+                    op: RoomOp::Remove {
+                        user: "athlete-1".into(),
+                    },
+                },
+            },
+        ),
+        (
+            "op_leave",
+            ClientFrame {
+                id: 14,
+                m: ClientMsg::Op {
+                    room: "r-abc".into(),
+                    op_id: "dev9-op-3".into(),
+                    op: RoomOp::Leave,
+                },
+            },
+        ),
+        (
             "send_message",
             ClientFrame {
                 id: 5,
@@ -106,6 +130,29 @@ pub fn client_vectors() -> Vec<(&'static str, ClientFrame)> {
                     text: "Watch your left knee at 0:12".into(),
                     attachments: vec![],
                     reply_to: None,
+                },
+            },
+        ),
+        (
+            "edit_message",
+            ClientFrame {
+                id: 11,
+                m: ClientMsg::EditMessage {
+                    thread: "t-9".into(),
+                    msg_id: "m-2".into(),
+                    of: 7,
+                    text: "Watch your right knee at 0:12".into(),
+                },
+            },
+        ),
+        (
+            "delete_message",
+            ClientFrame {
+                id: 12,
+                m: ClientMsg::DeleteMessage {
+                    thread: "t-9".into(),
+                    msg_id: "m-3".into(),
+                    of: 7,
                 },
             },
         ),
@@ -255,6 +302,36 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
             },
         ),
         (
+            "room_event_removed",
+            ServerFrame::Room {
+                room: "r-abc".into(),
+                ev: RoomEvent {
+                    seq: 44,
+                    by: "coach-1".into(),
+                    op_id: "dev7-op-19".into(),
+                    at_ms: 1_700_000_000_900,
+                    op: RoomOp::Remove {
+                        user: "athlete-1".into(),
+                    },
+                    target: None,
+                    effects: vec![Effect::Unmember {
+                        user: "athlete-1".into(),
+                    }],
+                },
+            },
+        ),
+        (
+            "inbox_removed",
+            ServerFrame::Inbox(crate::InboxEvent {
+                seq: 7,
+                at_ms: 1_700_000_000_901,
+                notice: crate::Notice::Removed {
+                    room: "r-abc".into(),
+                    by: "coach-1".into(),
+                },
+            }),
+        ),
+        (
             "live_points",
             ServerFrame::Live {
                 room: "r-abc".into(),
@@ -297,6 +374,22 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
                 }),
                 error: None,
             }),
+        ),
+        (
+            "msg_edit",
+            ServerFrame::Msg {
+                thread: "t-9".into(),
+                msg: crate::Message {
+                    seq: 8,
+                    id: "m-2".into(),
+                    from: "coach-1".into(),
+                    at_ms: 1_733_000_000_000,
+                    text: "Watch your right knee at 0:12".into(),
+                    attachments: vec![],
+                    reply_to: None,
+                    edit: Some(crate::MsgEdit::Edit { of: 7 }),
+                },
+            },
         ),
     ]
 }

@@ -168,6 +168,11 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_MAX_UPLOAD_MB")]
     #[serde(deserialize_with = "scalar")]
     pub max_upload_mb: Option<String>,
+    /// Storage per user (the original sizes of their assets), MiB; 0: no
+    /// quota (default 20480).
+    #[arg(long, env = "CHALKTALK_QUOTA_MB")]
+    #[serde(deserialize_with = "scalar")]
+    pub quota_mb: Option<String>,
     /// Redis shared by the nodes (`redis://host:port/`): token revocations
     /// (and rate limits). Without it each node keeps its own.
     #[arg(long, env = "CHALKTALK_REDIS_URL", hide_env_values = true)]
@@ -501,6 +506,8 @@ impl Config {
             1 << 20,
         )? as u64
             * (1 << 20);
+        let quota_mb: u64 = pick("quota_mb", &cli.quota_mb, &f.quota_mb, 20_480)?;
+        media.quota_bytes = (quota_mb > 0).then(|| quota_mb.saturating_mul(1 << 20));
         let preset: String = pick(
             "encoder_preset",
             &cli.encoder_preset,

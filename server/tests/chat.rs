@@ -10,9 +10,12 @@
 mod common;
 /// The suite's other files, in tests/chat/.
 mod chat {
+    pub mod edits;
     pub mod groups;
     pub mod inbox;
+    pub mod mine;
     pub mod resume;
+    pub mod typing;
 }
 
 use std::time::Duration;

@@ -131,6 +131,14 @@ impl Store for Faulty {
     ) -> Result<(), StoreError> {
         self.inner.add_membership(user, kind, id).await
     }
+    async fn remove_membership(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.remove_membership(user, kind, id).await
+    }
     async fn memberships(
         &self,
         user: &str,

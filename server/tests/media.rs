@@ -6,6 +6,10 @@
 //! a full queue, cancellation, and a voice-over seen live by another member.
 
 mod common;
+/// The suite's other files, in tests/media/.
+mod media {
+    pub mod library;
+}
 
 use std::time::Duration;
 

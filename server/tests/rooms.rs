@@ -9,6 +9,7 @@ mod common;
 /// The suite's other files, in tests/rooms/.
 mod rooms {
     pub mod busy;
+    pub mod members;
     pub mod network;
 }
 

@@ -88,3 +88,59 @@ async fn co_annotation_and_resume_on_postgres() {
     assert_eq!(next_event(&mut b).await, (21, "after".to_string()));
     node.stop().await;
 }
+
+/// `GET /api/v1/me/rooms` on PostgreSQL until it lists exactly `want`.
+async fn listed(node: &TestServer, token: &str, want: &[&str]) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let body = node.api().get("/api/v1/me/rooms", Some(token)).await.json();
+        let got: Vec<String> = body["rooms"]
+            .as_array()
+            .expect("rooms")
+            .iter()
+            .filter_map(|r| r["room"].as_str().map(str::to_string))
+            .collect();
+        if got == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{got:?} != {want:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A removed member stays removed on PostgreSQL: the membership index
+/// forgets the room, and a new node on the same database refuses the join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_is_durable_on_postgres() {
+    let (_pg, store) = postgres::start().await;
+    let mut node = TestServer::builder().postgres(&store).start().await;
+    let coach = node.connect("coach", Role::Coach, "d").await;
+    let room = common::create_room(&coach, "video-1").await;
+    let invite = RoomOp::Invite {
+        user: "athlete".into(),
+    };
+    common::ack(&coach, common::op(&room, "i1", invite)).await;
+    let token = node.token("athlete", Role::Athlete);
+    listed(&node, &token, &[room.as_str()]).await;
+    let remove = RoomOp::Remove {
+        user: "athlete".into(),
+    };
+    common::ack(&coach, common::op(&room, "r1", remove)).await;
+    listed(&node, &token, &[]).await;
+    drop(coach);
+    node.stop().await;
+
+    let node = TestServer::builder().postgres(&store).start().await;
+    let athlete = node.connect("athlete", Role::Athlete, "phone").await;
+    let r = athlete
+        .request(chalktalk_protocol::ClientMsg::JoinRoom {
+            room: room.clone(),
+            since: None,
+        })
+        .await;
+    assert_eq!(
+        common::err_code(r),
+        chalktalk_protocol::ErrorCode::NotMember
+    );
+    listed(&node, &token, &[]).await;
+}

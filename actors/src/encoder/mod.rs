@@ -159,6 +159,9 @@ pub trait MediaStore: Send + Sync + 'static {
     async fn asset(&self, id: &str) -> Result<Option<Asset>, StoreError>;
     /// Assets of `owner` (every kind), by id, at most `limit`.
     async fn assets_of(&self, owner: &str, limit: usize) -> Result<Vec<Asset>, StoreError>;
+    /// Forgets asset `id` (owned by `owner`): gone from `asset` and
+    /// `assets_of`. Idempotent. Its jobs are kept.
+    async fn delete_asset(&self, id: &str, owner: &str) -> Result<(), StoreError>;
     async fn put_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError>;
     /// Jobs not in a final state, oldest first.

@@ -4,6 +4,8 @@
 //! ephemeral live events, keeps presence (with a grace period for dropped
 //! connections), catches joiners up and stops itself when empty.
 
+mod evict;
+mod index;
 pub mod pages;
 pub mod state;
 
@@ -24,7 +26,7 @@ use crate::handle::handled;
 use crate::inbox::InboxMsg;
 use crate::lease::{Lease, LeaseKind};
 use crate::outbound::{Durable, Outbound, SessionId};
-use crate::store::{EncodedEvent, MembershipKind, Snapshot, StoreError};
+use crate::store::{EncodedEvent, Snapshot, StoreError};
 use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
 use state::RoomState;
@@ -433,6 +435,7 @@ impl RoomActorState {
         for sid in lagging {
             self.resync(sid, "too slow to receive room events");
         }
+        self.evict(&events);
         if self.pending.is_empty()
             && self.durable_seq >= self.snapshot_seq + self.deps.config.snapshot_every
         {
@@ -443,17 +446,9 @@ impl RoomActorState {
 
     /// Side effects of committed events outside the room.
     fn after_commit(&self, ev: &RoomEvent) {
+        self.after_unmember(ev);
         if let RoomOp::Invite { user } = &ev.op {
-            let store = self.deps.store.clone();
-            let (invited, room) = (user.clone(), self.id.clone());
-            tokio::spawn(async move {
-                if let Err(e) = store
-                    .add_membership(&invited, MembershipKind::Room, &room)
-                    .await
-                {
-                    tracing::warn!(user = %invited, %room, %e, "membership index write failed");
-                }
-            });
+            index::write(self.deps.store.clone(), &self.id, user, true);
             let _ = self.deps.inbox.cast(InboxMsg::Deliver {
                 user: user.clone(),
                 notice: Notice::Invited {
@@ -692,9 +687,8 @@ impl RoomActorState {
         op_id: String,
         op: RoomOp,
     ) {
-        if !self.member(&out, req) {
-            return;
-        }
+        // A resend is answered even if its op made the sender a non-member
+        // (leave, or removed since): op ids are keyed by user.
         if let Some(seq) = self.core.seen(&out.user, &op_id) {
             // A resend: answer with the original seq once it is durable.
             let waiter = Waiter {
@@ -711,6 +705,9 @@ impl RoomActorState {
             {
                 w.push(waiter);
             }
+            return;
+        }
+        if !self.member(&out, req) {
             return;
         }
         let now = now_ms();
@@ -946,6 +943,9 @@ async fn dispatch(
                         epoch,
                     });
                 }
+                // The others see `connected: false` now, and the entry go
+                // after the grace period (or `connected: true` again).
+                st.broadcast_presence();
             }
         }
         RoomMsg::GraceOver {

@@ -347,7 +347,50 @@ impl RoomState {
                 }
                 plain(vec![Effect::Member { user: user.clone() }])
             }
+            RoomOp::Leave => {
+                if by == self.meta.owner {
+                    return Err(err(
+                        ErrorCode::Conflict,
+                        "the owner cannot leave their room",
+                    ));
+                }
+                if !self.is_member(by) {
+                    return Err(err(ErrorCode::NotMember, "you are not a member"));
+                }
+                plain(self.unmember(by, now_ms))
+            }
+            RoomOp::Remove { user } => {
+                if !owner {
+                    return Err(err(
+                        ErrorCode::Forbidden,
+                        "only the room owner can remove a member",
+                    ));
+                }
+                if user == &self.meta.owner {
+                    return Err(err(ErrorCode::Conflict, "the owner cannot be removed"));
+                }
+                if !self.is_member(user) {
+                    return Err(err(
+                        ErrorCode::NotMember,
+                        format!("`{user}` is not a member"),
+                    ));
+                }
+                plain(self.unmember(user, now_ms))
+            }
         }
+    }
+
+    /// The effects of `user` leaving: playback control goes back to the
+    /// owner if `user` had it.
+    fn unmember(&self, user: &str, now_ms: u64) -> Vec<Effect> {
+        let mut effects = Vec::with_capacity(2);
+        if self.playback.leader == user {
+            effects.extend(self.playback_effect(now_ms, |s| s.leader = self.meta.owner.clone()));
+        }
+        effects.push(Effect::Unmember {
+            user: user.to_string(),
+        });
+        effects
     }
 
     fn finished(&self, ann: &Annotation, by: &str) -> Annotation {
@@ -370,7 +413,7 @@ impl RoomState {
                     .annotations
                     .get(id)
                     .map(|prev| Effect::Put { ann: prev.clone() }),
-                Effect::Playback { .. } | Effect::Member { .. } => None,
+                Effect::Playback { .. } | Effect::Member { .. } | Effect::Unmember { .. } => None,
             })
             .collect()
     }
@@ -402,6 +445,11 @@ impl RoomState {
                 Effect::Playback { state } => self.playback = state.clone(),
                 Effect::Member { user } => {
                     self.members.insert(user.clone());
+                }
+                Effect::Unmember { user } => {
+                    self.members.remove(user);
+                    self.undo.remove(user);
+                    self.redo.remove(user);
                 }
             }
         }

@@ -98,11 +98,21 @@ pub async fn assets(store: &dyn MediaStore) {
     mine.owner = owner.clone();
     store.put_asset(&mine).await.unwrap();
     store.put_asset(&mine).await.unwrap();
-    assert_eq!(store.assets_of(&owner, 10).await.unwrap(), vec![mine]);
+    assert_eq!(
+        store.assets_of(&owner, 10).await.unwrap(),
+        vec![mine.clone()]
+    );
     assert_eq!(
         store.assets_of(&unique("nobody"), 10).await.unwrap(),
         vec![]
     );
+    // Deleted: gone from both reads, idempotent, others untouched.
+    for _ in 0..2 {
+        store.delete_asset(&mine.id, &owner).await.unwrap();
+    }
+    assert_eq!(store.asset(&mine.id).await.unwrap(), None);
+    assert_eq!(store.assets_of(&owner, 10).await.unwrap(), vec![]);
+    assert_eq!(store.asset(&id).await.unwrap(), Some(ready));
 }
 
 /// Round trip, overwrite (every state), unknown id.

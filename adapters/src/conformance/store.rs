@@ -100,6 +100,11 @@ fn message(seq: u64) -> Message {
         reply_to: seq
             .checked_sub(1)
             .filter(|s| *s > 0 && seq.is_multiple_of(4)),
+        // Edits and deletions are stored like any message.
+        edit: seq
+            .checked_sub(1)
+            .filter(|s| *s > 0 && seq.is_multiple_of(7))
+            .map(|of| chalktalk_protocol::MsgEdit::Edit { of }),
     }
 }
 
@@ -551,7 +556,8 @@ pub async fn inbox(store: &dyn Store) {
     assert_eq!(store.inbox_head(&unique("user")).await.unwrap(), 0);
 }
 
-/// Memberships are idempotent, separated by kind and user, sorted by id.
+/// Memberships are idempotent (adding and removing), separated by kind and
+/// user, sorted by id.
 pub async fn memberships(store: &dyn Store) {
     let user = unique("user");
     let other = unique("user");
@@ -612,6 +618,47 @@ pub async fn memberships(store: &dyn Store) {
             .await
             .unwrap(),
         Vec::<String>::new()
+    );
+    // Removal: idempotent, of one kind, user and id only; a removed
+    // membership can be added again.
+    for _ in 0..2 {
+        store
+            .remove_membership(&user, MembershipKind::Room, &r("b"))
+            .await
+            .unwrap();
+    }
+    store
+        .remove_membership(&user, MembershipKind::Thread, &r("a"))
+        .await
+        .unwrap();
+    store
+        .remove_membership(&other, MembershipKind::Room, &r("c"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .memberships(&user, MembershipKind::Room)
+            .await
+            .unwrap(),
+        vec![r("a"), r("c")]
+    );
+    assert_eq!(
+        store
+            .memberships(&other, MembershipKind::Room)
+            .await
+            .unwrap(),
+        vec!["only-other".to_string()]
+    );
+    store
+        .add_membership(&user, MembershipKind::Room, &r("b"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .memberships(&user, MembershipKind::Room)
+            .await
+            .unwrap(),
+        vec![r("a"), r("b"), r("c")]
     );
 }
 

@@ -44,6 +44,10 @@ pub(crate) enum MediaOp {
         owner: String,
         asset: Vec<u8>,
     },
+    DeleteAsset {
+        id: String,
+        owner: String,
+    },
     PutJob {
         id: String,
         created_ms: u64,
@@ -80,6 +84,10 @@ pub(super) fn apply(
             t.assets.insert(id.as_str(), asset.as_slice())?;
             t.by_owner.insert((owner.as_str(), id.as_str()), ())?;
         }
+        MediaOp::DeleteAsset { id, owner } => {
+            t.assets.remove(id.as_str())?;
+            t.by_owner.remove((owner.as_str(), id.as_str()))?;
+        }
         MediaOp::PutJob {
             id,
             created_ms,
@@ -114,6 +122,15 @@ impl MediaStore for EmbeddedStore {
             id: asset.id.clone(),
             owner: asset.owner.clone(),
             asset: bytes,
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn delete_asset(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        self.write_media(MediaOp::DeleteAsset {
+            id: id.to_owned(),
+            owner: owner.to_owned(),
         })
         .await
         .map(drop)

@@ -135,6 +135,11 @@ enum Op {
         kind: u8,
         id: String,
     },
+    RemoveMembership {
+        user: String,
+        kind: u8,
+        id: String,
+    },
     /// Assets and media jobs (src/store/media.rs).
     Media(media::MediaOp),
     /// Namespaced key-value records (src/store/kv.rs).
@@ -453,6 +458,10 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Result<bool, StoreError>, Storag
         Op::AddMembership { user, kind, id } => {
             t.memberships
                 .insert((user.as_str(), *kind, id.as_str()), ())?;
+            Ok(Ok(true))
+        }
+        Op::RemoveMembership { user, kind, id } => {
+            t.memberships.remove((user.as_str(), *kind, id.as_str()))?;
             Ok(Ok(true))
         }
         Op::Media(op) => media::apply(&mut t.media, op),
@@ -851,6 +860,21 @@ impl Store for EmbeddedStore {
         .map(drop)
     }
 
+    async fn remove_membership(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.write(Op::RemoveMembership {
+            user: user.to_owned(),
+            kind: crate::seqs::membership_code(kind),
+            id: id.to_owned(),
+        })
+        .await
+        .map(drop)
+    }
+
     async fn memberships(
         &self,
         user: &str,
@@ -938,6 +962,7 @@ mod tests {
             text: "watch the knee".into(),
             attachments: vec![],
             reply_to: None,
+            edit: None,
         };
         let cursor = Cursor {
             user: "athlete".into(),

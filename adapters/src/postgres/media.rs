@@ -24,6 +24,12 @@ impl MediaStore for PgStore {
         .map(drop)
     }
 
+    async fn delete_asset(&self, id: &str, _owner: &str) -> Result<(), StoreError> {
+        self.write(Op::DeleteAsset { id: id.to_owned() })
+            .await
+            .map(drop)
+    }
+
     async fn asset(&self, id: &str) -> Result<Option<Asset>, StoreError> {
         let rows = self
             .query("SELECT body FROM media_assets WHERE id = $1", &[&id])

@@ -335,6 +335,21 @@ impl Store for PgStore {
         .map(drop)
     }
 
+    async fn remove_membership(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.write(Op::RemoveMembership {
+            user: user.to_owned(),
+            kind: i16::from(crate::seqs::membership_code(kind)),
+            target: id.to_owned(),
+        })
+        .await
+        .map(drop)
+    }
+
     async fn memberships(
         &self,
         user: &str,

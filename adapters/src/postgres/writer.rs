@@ -92,10 +92,18 @@ pub(super) enum Op {
         kind: i16,
         target: String,
     },
+    RemoveMembership {
+        user: String,
+        kind: i16,
+        target: String,
+    },
     PutAsset {
         id: String,
         owner: String,
         body: Vec<u8>,
+    },
+    DeleteAsset {
+        id: String,
     },
     PutJob {
         id: String,
@@ -482,6 +490,15 @@ async fn apply_one(
             tx.execute(&stmt, &[user, kind, target]).await?;
             Ok(Ok(true))
         }
+        Op::RemoveMembership { user, kind, target } => {
+            let stmt = tx
+                .prepare_cached(
+                    "DELETE FROM memberships WHERE user_id = $1 AND kind = $2 AND target_id = $3",
+                )
+                .await?;
+            tx.execute(&stmt, &[user, kind, target]).await?;
+            Ok(Ok(true))
+        }
         Op::PutAsset { id, owner, body } => {
             let stmt = tx
                 .prepare_cached(
@@ -490,6 +507,13 @@ async fn apply_one(
                 )
                 .await?;
             tx.execute(&stmt, &[id, owner, body]).await?;
+            Ok(Ok(true))
+        }
+        Op::DeleteAsset { id } => {
+            let stmt = tx
+                .prepare_cached("DELETE FROM media_assets WHERE id = $1")
+                .await?;
+            tx.execute(&stmt, &[id]).await?;
             Ok(Ok(true))
         }
         Op::PutJob {

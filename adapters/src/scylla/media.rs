@@ -103,6 +103,15 @@ impl MediaStore for ScyllaStore {
         inner.run_batch(&batch, values).await
     }
 
+    #[tracing::instrument(skip_all, fields(asset = %id))]
+    async fn delete_asset(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let mut batch = Batch::new(BatchType::Logged);
+        batch.append_statement(inner.st.ASSET_DELETE.clone());
+        batch.append_statement(inner.st.ASSET_OWNER_DELETE.clone());
+        inner.run_batch(&batch, ((id,), (owner, id))).await
+    }
+
     async fn asset(&self, id: &str) -> Result<Option<Asset>, StoreError> {
         self.body_of("asset", &self.inner.st.ASSET_GET, id).await
     }

@@ -78,10 +78,13 @@ statements! {
     INBOX_HEAD = "SELECT seq FROM inbox WHERE user_id = ? ORDER BY seq DESC LIMIT 1";
     MEMBERSHIP_INSERT = "INSERT INTO memberships (user_id, kind, target_id) VALUES (?, ?, ?)";
     MEMBERSHIPS = "SELECT target_id FROM memberships WHERE user_id = ? AND kind = ?";
+    MEMBERSHIP_DELETE = "DELETE FROM memberships WHERE user_id = ? AND kind = ? AND target_id = ?";
 
     ASSET_INSERT = "INSERT INTO media_assets (id, kind, owner, stage, created_ms, body) VALUES (?, ?, ?, ?, ?, ?)";
     ASSET_OWNER_INSERT = "INSERT INTO media_assets_by_owner (owner, id) VALUES (?, ?)";
     ASSET_GET = "SELECT body FROM media_assets WHERE id = ?";
+    ASSET_DELETE = "DELETE FROM media_assets WHERE id = ?";
+    ASSET_OWNER_DELETE = "DELETE FROM media_assets_by_owner WHERE owner = ? AND id = ?";
     ASSETS_OF = "SELECT id FROM media_assets_by_owner WHERE owner = ?";
     JOB_INSERT = "INSERT INTO media_jobs (id, created_ms, state, attempts, updated_ms, body) VALUES (?, ?, ?, ?, ?, ?)";
     JOB_UNFINISHED_INSERT = "INSERT INTO media_jobs_unfinished (bucket, created_ms, id) VALUES (?, ?, ?)";

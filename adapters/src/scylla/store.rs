@@ -354,6 +354,22 @@ impl Store for ScyllaStore {
             .map(drop)
     }
 
+    async fn remove_membership(
+        &self,
+        user: &str,
+        kind: MembershipKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        inner
+            .run(
+                &inner.st.MEMBERSHIP_DELETE,
+                (user, crate::seqs::membership_code(kind) as i8, id),
+            )
+            .await
+            .map(drop)
+    }
+
     async fn memberships(
         &self,
         user: &str,

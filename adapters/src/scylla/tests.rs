@@ -146,6 +146,7 @@ fn message(seq: u64) -> Message {
         text: format!("message {seq}"),
         attachments: vec![],
         reply_to: None,
+        edit: None,
     }
 }
 

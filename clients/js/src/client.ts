@@ -197,7 +197,7 @@ interface Pending {
 }
 
 interface Durable {
-  msg: Msg<"op"> | Msg<"send"> | Msg<"mark">;
+  msg: Msg<"op"> | Msg<"send"> | Msg<"edit_message"> | Msg<"delete_message"> | Msg<"mark">;
   resolve: (r: Reply) => void;
   reject: (e: ChalktalkError) => void;
   attempts: number;
@@ -508,6 +508,26 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
       attachments: opts.attachments ?? [],
       reply_to: opts.replyTo ?? null,
     }) as Promise<ReplyOf<"ack">>;
+  }
+
+  /** Replaces the text of your own message `of` (durable, idempotent by
+   * msg id, kept while offline); arrives as a `msg` with `edit`. */
+  editMessage(
+    thread: string,
+    of: number,
+    text: string,
+    opts: { msgId?: string } = {},
+  ): Promise<ReplyOf<"ack">> {
+    const msg_id = opts.msgId ?? this.newId("m");
+    return this.enqueue({ t: "edit_message", thread, msg_id, of, text }) as Promise<
+      ReplyOf<"ack">
+    >;
+  }
+
+  /** Deletes your own message `of` (durable, idempotent by msg id). */
+  deleteMessage(thread: string, of: number, opts: { msgId?: string } = {}): Promise<ReplyOf<"ack">> {
+    const msg_id = opts.msgId ?? this.newId("m");
+    return this.enqueue({ t: "delete_message", thread, msg_id, of }) as Promise<ReplyOf<"ack">>;
   }
 
   /** Moves this user's cursor (durable, monotonic: safe to resend). */

@@ -101,6 +101,8 @@ export const RoomOpS = tagged("k", {
   step: { frames: int },
   hand_over: { to: str },
   invite: { user: str },
+  leave: {},
+  remove: { user: str },
 });
 export const PlaybackStateS = struct({
   playing: bool,
@@ -114,6 +116,7 @@ export const EffectS = tagged("k", {
   remove: { id: str },
   playback: { state: PlaybackStateS },
   member: { user: str },
+  unmember: { user: str },
 });
 export const RoomEventS = struct({
   seq: uint,
@@ -164,6 +167,10 @@ export const AttachmentS = struct({
   ref_id: str,
   name: opt(str),
 });
+export const MsgEditS = tagged("k", {
+  edit: { of: uint },
+  delete: { of: uint },
+});
 export const MessageS = struct({
   seq: uint,
   id: str,
@@ -172,6 +179,7 @@ export const MessageS = struct({
   text: str,
   attachments: dflt(arr(AttachmentS), () => []),
   reply_to: opt(uint),
+  edit: opt(MsgEditS),
 });
 export const CursorS = struct({ user: str, delivered: uint, read: uint });
 export const ThreadInfoS = struct({
@@ -281,6 +289,8 @@ export const ClientMsgS = tagged("t", {
     attachments: dflt(arr(AttachmentS), () => []),
     reply_to: opt(uint),
   },
+  edit_message: { thread: str, msg_id: str, of: uint, text: str },
+  delete_message: { thread: str, msg_id: str, of: uint },
   typing: { thread: str, on: bool },
   mark: { thread: str, delivered: opt(uint), read: opt(uint) },
   history: { thread: str, before: opt(uint), limit: uint },
@@ -312,6 +322,7 @@ export const NoticeS = tagged("k", {
   media: { asset: str, kind: MediaKindS, stage: MediaStageS, error: opt(MediaFailureS) },
   added_to_thread: { thread: str, by: str },
   new_message: { thread: str, seq: uint, from: str, preview: str },
+  removed: { room: str, by: str },
 });
 export const ServerFrameS = tagged("t", {
   welcome: {
@@ -356,6 +367,7 @@ export type RoomSnapshot = Infer<typeof RoomSnapshotS>;
 export type JoinMode = Infer<typeof JoinModeS>;
 export type Attachment = Infer<typeof AttachmentS>;
 export type Message = Infer<typeof MessageS>;
+export type MsgEdit = Infer<typeof MsgEditS>;
 export type Cursor = Infer<typeof CursorS>;
 export type ThreadInfo = Infer<typeof ThreadInfoS>;
 export type ThreadLive = Infer<typeof ThreadLiveS>;

@@ -92,6 +92,8 @@ pub fn route(m: &ClientMsg) -> Route {
         M::OpenThread { .. } => (Check::None, By::Session),
         M::CloseThread { .. } => (Check::None, By::Session),
         M::Send { .. } => (Check::Send, By::Session),
+        M::EditMessage { .. } => (Check::None, By::Session),
+        M::DeleteMessage { .. } => (Check::None, By::Session),
         M::Typing { .. } => (Check::None, By::Session),
         M::Mark { .. } => (Check::None, By::Session),
         M::History { .. } => (Check::None, By::Session),

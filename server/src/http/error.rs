@@ -214,6 +214,13 @@ impl From<MediaError> for ApiError {
             MediaError::Rejected { code, .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             }
+            MediaError::NotFound(_) => ApiError::not_found(message),
+            MediaError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            MediaError::QuotaExceeded { used, quota, .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", message)
+                    .with("used_bytes", used)
+                    .with("quota_bytes", quota)
+            }
             MediaError::Internal(_) => ApiError::internal(message),
             MediaError::Busy {
                 retry_after_secs, ..

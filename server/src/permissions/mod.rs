@@ -8,6 +8,8 @@
 //! never 403, so ids do not reveal what exists.
 
 mod admin;
+mod library;
+mod mine;
 mod relationships;
 mod threads;
 mod videos;
@@ -103,6 +105,10 @@ pub fn routes(app: App) -> OpenApiRouter {
         .routes(routes!(videos::one))
         .routes(routes!(videos::reviews))
         .routes(routes!(threads::history, threads::send))
+        .routes(routes!(mine::rooms))
+        .routes(routes!(mine::threads))
+        .routes(routes!(library::list))
+        .routes(routes!(library::delete))
         .routes(routes!(admin::analytics))
         .routes(routes!(admin::set_plan))
         .routes(routes!(admin::grant))

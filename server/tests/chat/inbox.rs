@@ -118,3 +118,51 @@ async fn inbox_notices_stay_numbered_under_group_commit() {
         );
     }
 }
+
+/// A device far behind gets its whole backlog, page after page (500 per
+/// page), in order and once each, while new notices keep arriving; then
+/// live ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_replay_continues_past_one_page() {
+    use chalktalk_actors::inbox::InboxMsg;
+    let s = TestServer::start().await;
+    let inbox = s.app().directory.inbox().clone();
+    let deliver = |i: u64| InboxMsg::Deliver {
+        user: "athlete".into(),
+        notice: Notice::AddedToThread {
+            thread: format!("t-{i}"),
+            by: "coach".into(),
+        },
+    };
+    let total = 1_234u64;
+    for i in 1..=total {
+        inbox.cast(deliver(i)).expect("inbox runs");
+    }
+    // Stored: a device that saw everything gets nothing.
+    let deadline = std::time::Instant::now() + WAIT;
+    while s.app().perms.store.inbox_head("athlete").await.unwrap() < total {
+        assert!(std::time::Instant::now() < deadline, "notices not stored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut phone = connect_since(&s, "athlete", Role::Athlete, "phone", 100).await;
+    // More arrive during the replay: they come after it, in order.
+    for i in total + 1..=total + 20 {
+        inbox.cast(deliver(i)).expect("inbox runs");
+    }
+    let mut seqs = Vec::new();
+    while let Some(ev) = phone.wait_for(WAIT, pick_inbox).await {
+        let Notice::AddedToThread { thread, .. } = &ev.notice else {
+            panic!("{ev:?}");
+        };
+        assert_eq!(thread, &format!("t-{}", ev.seq));
+        seqs.push(ev.seq);
+        if ev.seq == total + 20 {
+            break;
+        }
+    }
+    assert_eq!(seqs, (101..=total + 20).collect::<Vec<u64>>());
+    // Then live.
+    inbox.cast(deliver(total + 21)).expect("inbox runs");
+    assert_eq!(next_inbox(&mut phone).await.seq, total + 21);
+    assert_eq!(phone.wait_for(QUIET, pick_inbox).await, None);
+}

@@ -77,8 +77,8 @@ async fn a_cut_link_costs_a_reconnect_and_no_event() {
     // Both ends see the socket close with no close frame.
     let closed = athlete.closed(WAIT).await;
     assert!(matches!(closed, Some((None, _))), "{closed:?}");
-    // The node noticed: after the presence grace the phone is gone (a drop
-    // is not pushed as `connected: false` yet, PROTOCOL.md "Not yet").
+    // The node noticed: after the presence grace the phone is gone (the
+    // drop itself was pushed as `connected: false` first, §7.7).
     coach_sees_phone(&mut coach, None).await;
     let missed = add_lines(&coach, &room, "m", 3).await;
 

@@ -29,6 +29,20 @@ pub enum MediaError {
         code: Cow<'static, str>,
         message: String,
     },
+    /// `not_found` (404): no such asset of yours.
+    #[error("{0}")]
+    NotFound(String),
+    /// `conflict` (409): e.g. deleting an asset that is still processing.
+    #[error("{0}")]
+    Conflict(String),
+    /// `quota_exceeded` (413): the upload would take the user's storage
+    /// (bytes) above their quota.
+    #[error("{message}")]
+    QuotaExceeded {
+        used: u64,
+        quota: u64,
+        message: String,
+    },
     /// `internal` (500): a server-side failure.
     #[error("{0}")]
     Internal(String),
@@ -53,6 +67,9 @@ impl MediaError {
             MediaError::TooLarge(_) => "too_large",
             MediaError::Invalid { .. } => "validation_failed",
             MediaError::Rejected { code, .. } => code,
+            MediaError::NotFound(_) => "not_found",
+            MediaError::Conflict(_) => "conflict",
+            MediaError::QuotaExceeded { .. } => "quota_exceeded",
             MediaError::Internal(_) => "internal",
             MediaError::Busy { .. } => "busy",
             MediaError::Unavailable(_) => "unavailable",

@@ -16,6 +16,7 @@
 pub mod error;
 mod events;
 mod jobs;
+pub mod library;
 pub mod process;
 pub mod publish;
 mod requests;
@@ -61,6 +62,9 @@ pub struct MediaConfig {
     pub link_ttl: Duration,
     pub max_video_bytes: u64,
     pub max_voice_over_bytes: u64,
+    /// Storage per user (the original sizes of their assets), bytes;
+    /// `None`: no quota.
+    pub quota_bytes: Option<u64>,
 }
 
 /// The worker binary: `chalktalk-media` beside this binary, else from
@@ -86,6 +90,7 @@ impl MediaConfig {
             link_ttl: Duration::from_secs(3600),
             max_video_bytes: 2 << 30,
             max_voice_over_bytes: 200 << 20,
+            quota_bytes: Some(20 << 30),
         }
     }
 }

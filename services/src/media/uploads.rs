@@ -186,6 +186,7 @@ impl MediaService {
                 }
             }
         }
+        self.check_quota(&user.sub, req.size).await?;
         match self.busy_now() {
             Some(busy) => Err(busy),
             None => Ok(()),

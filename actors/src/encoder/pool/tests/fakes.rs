@@ -167,6 +167,11 @@ impl MediaStore for MemStore {
         Ok(v)
     }
 
+    async fn delete_asset(&self, id: &str, _owner: &str) -> Result<(), StoreError> {
+        lock(&self.assets).remove(id);
+        Ok(())
+    }
+
     async fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         lock(&self.jobs).insert(job.spec.id.clone(), job.clone());
         Ok(())
