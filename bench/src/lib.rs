@@ -43,6 +43,11 @@ pub struct TargetArgs {
     /// `embedded`, the default, or `postgres://user@host[:port]/db`).
     #[arg(long)]
     pub store: Option<String>,
+    /// Start this many nodes forming a cluster on loopback (they need a
+    /// shared `--store`); clients are spread over them (`bench rooms`:
+    /// each room's drawer on the first node, its members round-robin).
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
 }
 
 #[derive(Subcommand, Debug)]

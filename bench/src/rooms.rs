@@ -43,6 +43,8 @@ pub struct RoomsArgs {
 #[derive(Serialize, Debug)]
 pub struct RoomsReport {
     pub rooms: usize,
+    /// Nodes serving (members spread round-robin over them).
+    pub nodes: usize,
     pub aligned: bool,
     pub members: usize,
     pub rate_hz: u32,
@@ -115,7 +117,9 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
     let listeners: Vec<Result<wire::Raw, BenchError>> =
         futures_util::stream::iter((0..a.rooms).flat_map(|r| (1..a.members).map(move |m| (r, m))))
             .map(|(r, m)| {
-                let (target, room) = (&target, room_ids[r].clone());
+                // Members round-robin over the nodes (the drawer, member 0,
+                // on the first, where its room lives).
+                let (target, room) = (target.node(m), room_ids[r].clone());
                 async move {
                     let mut ws =
                         wire::connect(target, &format!("u{r}-{m}"), Role::Athlete, "dev").await?;
@@ -238,12 +242,14 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
     }
     let server_cpu_s = target.cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     let loadgen_cpu_s = super::target::own_cpu_seconds() - own0;
+    let nodes = target.nodes();
     target.close().await;
     let delivered = all.len() as u64;
     let s = Summary::from_micros(all);
     let secs = run_for.as_secs_f64();
     Ok(RoomsReport {
         rooms: a.rooms,
+        nodes,
         aligned: a.aligned,
         members: a.members,
         rate_hz: a.rate,
