@@ -149,7 +149,10 @@ impl Target {
                 ("CHALKTALK_NODE_NAME", format!("n{}", i + 1)),
                 ("CHALKTALK_CLUSTER_LISTEN", format!("127.0.0.1:{port}")),
                 ("CHALKTALK_CLUSTER_SEEDS", seeds.join(",")),
-                ("CHALKTALK_CLUSTER_COOKIE", "bench-cluster-cookie-0123".into()),
+                (
+                    "CHALKTALK_CLUSTER_COOKIE",
+                    "bench-cluster-cookie-0123".into(),
+                ),
             ]
             .map(|(k, v)| (k.to_string(), v));
             nodes.push(spawn_node(free_port()?, &secret, store, &env, &auth).await?);

@@ -6,19 +6,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use chalktalk_protocol::{ClientMsg, ErrorCode, StrokeIn};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::{Relay, RelayMsg, SCOPE, Up};
+use tokio::sync::mpsc;
+
+use super::{Down, Relay, RelayMsg, SCOPE, Up};
 use crate::directory::Directory;
 use crate::handle::SendFail;
 use crate::outbound::{Out, Outbound, OutboundRx, OutboundStats, SessionId, err_frame};
 use crate::room::{LiveInput, RoomMsg};
 use crate::supervisor::Lookup;
 
-/// Frames shipped down in one message at most.
-const MAX_DOWN_BATCH: usize = 256;
+/// Frames (for all sessions of one node) shipped down in one message at
+/// most.
+const MAX_DOWN_BATCH: usize = 1024;
 /// How often shadows of nodes that went down are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -33,11 +35,16 @@ pub struct EndpointArgs {
 /// (edge node, its session, room) → the shadow connection in that room.
 type Shadows = HashMap<(String, SessionId, String), Outbound>;
 
+/// What a shadow's queue hands to its node's downlink.
+type Item = (SessionId, Out);
+
 pub struct EndpointState {
     relay: Arc<Relay>,
     dir: Weak<Directory>,
     stats: Arc<OutboundStats>,
     shadows: Shadows,
+    /// Per edge node: the channel its shadows' frames go down through.
+    downlinks: HashMap<String, mpsc::UnboundedSender<Item>>,
 }
 
 impl Actor for Endpoint {
@@ -61,6 +68,7 @@ impl Actor for Endpoint {
             dir: args.dir,
             stats: args.stats,
             shadows: HashMap::new(),
+            downlinks: HashMap::new(),
         })
     }
 
@@ -81,11 +89,7 @@ impl Actor for Endpoint {
                     st.disconnected(&room, &out).await;
                 }
             }
-            RelayMsg::Down {
-                session,
-                frames,
-                close,
-            } => st.relay.deliver(session, frames, close),
+            RelayMsg::Down(down) => st.relay.deliver(down),
             RelayMsg::Sweep => st.sweep().await,
         }
         Ok(())
@@ -118,7 +122,16 @@ impl EndpointState {
             up.device.clone(),
             self.stats.clone(),
         );
-        tokio::spawn(forward(self.relay.clone(), up.from.clone(), up.session, rx));
+        let tx = match self.downlinks.get(&up.from) {
+            Some(tx) if !tx.is_closed() => tx.clone(),
+            _ => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(downlink(self.relay.clone(), up.from.clone(), rx));
+                self.downlinks.insert(up.from.clone(), tx.clone());
+                tx
+            }
+        };
+        tokio::spawn(mover(rx, up.session, tx));
         self.shadows.insert(key, out.clone());
         out
     }
@@ -249,40 +262,107 @@ impl EndpointState {
     }
 }
 
-/// Ships what a shadow connection's room queued down to the edge node,
-/// in batches, until the shadow is dropped or the node is unreachable
-/// (then the queue closes and the room drops the member).
-async fn forward(relay: Arc<Relay>, node: String, session: SessionId, mut rx: OutboundRx) {
-    while let Some(first) = rx.recv().await {
-        let mut frames: Vec<Bytes> = Vec::new();
-        let mut close = None;
-        let mut next = Some(first);
-        while let Some(o) = next.take() {
-            match o {
-                Out::Frame(b) => frames.push(b),
-                Out::Close(code, reason) => {
-                    close = Some((code, reason));
-                    break;
+/// Moves what a shadow's room queued (under the member's own policy) to
+/// its node's downlink, in order, until the shadow is dropped.
+async fn mover(mut rx: OutboundRx, session: SessionId, tx: mpsc::UnboundedSender<Item>) {
+    while let Some(o) = rx.recv().await {
+        let close = matches!(o, Out::Close(..));
+        if tx.send((session, o)).is_err() || close {
+            break;
+        }
+    }
+}
+
+/// Ships what the shadows of one edge node queued, batch after batch,
+/// each frame once however many of that node's sessions it is for.
+async fn downlink(relay: Arc<Relay>, node: String, mut rx: mpsc::UnboundedReceiver<Item>) {
+    let mut buf = Vec::with_capacity(64);
+    while rx.recv_many(&mut buf, MAX_DOWN_BATCH).await > 0 {
+        let down = group(std::mem::take(&mut buf));
+        match relay.peer(&node) {
+            Some(peer) => {
+                if peer.cast(RelayMsg::Down(down)).is_err() {
+                    tracing::debug!(%node, "relay: frames for a node that went away dropped");
                 }
             }
-            if frames.len() < MAX_DOWN_BATCH {
-                next = rx.try_recv();
+            None => tracing::debug!(%node, "relay: frames for a node that went away dropped"),
+        }
+    }
+}
+
+/// Groups frames by identity (the room encodes a broadcast once and
+/// queues the same bytes to every member), keeping each session's order: a
+/// session joins an earlier group only if it has nothing in a later one.
+pub(crate) fn group(items: Vec<Item>) -> Down {
+    let mut d = Down::default();
+    let mut index: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut last: HashMap<SessionId, usize> = HashMap::new();
+    for (s, o) in items {
+        match o {
+            Out::Frame(b) => {
+                let key = (b.as_ptr() as usize, b.len());
+                let after = last.get(&s).copied();
+                match index.get(&key).copied() {
+                    Some(g) if after.is_none_or(|l| l < g) => {
+                        d.groups[g].1.push(s);
+                        last.insert(s, g);
+                    }
+                    _ => {
+                        d.groups.push((b, vec![s]));
+                        let g = d.groups.len() - 1;
+                        index.insert(key, g);
+                        last.insert(s, g);
+                    }
+                }
             }
+            Out::Close(code, reason) => d.closes.push((s, code, reason)),
         }
-        let closing = close.is_some();
-        let Some(peer) = relay.peer(&node) else {
-            break;
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn a_broadcast_crosses_once_and_each_session_keeps_its_order() {
+        let x = Bytes::from_static(b"broadcast");
+        let y = Bytes::from(b"only-for-2".to_vec());
+        let z = Bytes::from(b"after".to_vec());
+        let items = vec![
+            (1, Out::Frame(x.clone())),
+            (2, Out::Frame(y.clone())),
+            (2, Out::Frame(x.clone())),
+            (3, Out::Frame(x.clone())),
+            (1, Out::Frame(z.clone())),
+            (3, Out::Close(4008, "slow".into())),
+        ];
+        let d = group(items);
+        // 2 got y before x: x crosses a second time, after y (and 3
+        // shares that later copy); 4 frames cross for 6 deliveries.
+        assert_eq!(
+            d.groups,
+            vec![
+                (x.clone(), vec![1]),
+                (y, vec![2]),
+                (x, vec![2, 3]),
+                (z, vec![1]),
+            ]
+        );
+        assert_eq!(d.closes, vec![(3, 4008, "slow".to_string())]);
+        // Replayed per session, the order is what each queued.
+        let per = |s: u64| -> Vec<&[u8]> {
+            d.groups
+                .iter()
+                .filter(|(_, ss)| ss.contains(&s))
+                .map(|(f, _)| f.as_ref())
+                .collect()
         };
-        if peer
-            .cast(RelayMsg::Down {
-                session,
-                frames,
-                close,
-            })
-            .is_err()
-            || closing
-        {
-            break;
-        }
+        assert_eq!(per(1), vec![&b"broadcast"[..], &b"after"[..]]);
+        assert_eq!(per(2), vec![&b"only-for-2"[..], &b"broadcast"[..]]);
+        assert_eq!(per(3), vec![&b"broadcast"[..]]);
     }
 }

@@ -28,12 +28,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use bytes::Bytes;
 use chalktalk_protocol::{ClientMsg, Role};
 use ractor::ActorRef;
 
 use crate::outbound::{Conn, Outbound, SessionId};
-pub use wire::{RelayMsg, Up};
+pub use wire::{Down, RelayMsg, Up};
 
 /// The process-group scope of relays.
 pub const SCOPE: &str = "chalktalk-relay";
@@ -147,38 +146,33 @@ impl Relay {
         }
     }
 
-    /// Frames from an owner for a session of this node.
-    pub(crate) fn deliver(
-        &self,
-        session: SessionId,
-        frames: Vec<Bytes>,
-        close: Option<(u16, String)>,
-    ) {
-        let out = {
-            let mut locals = crate::lock(&self.locals);
-            match locals.get(&session).and_then(Outbound::upgrade) {
-                Some(o) => o,
-                None => {
-                    locals.remove(&session);
-                    return;
+    /// Frames from an owner for sessions of this node: each frame into
+    /// the queue of every session it lists, in order; then the closes.
+    pub(crate) fn deliver(&self, down: Down) {
+        let mut locals = crate::lock(&self.locals);
+        let mut pending = crate::lock(&self.pending);
+        for (frame, sessions) in down.groups {
+            let reply = if pending.is_empty() {
+                None
+            } else {
+                reply_id(&frame)
+            };
+            for session in sessions {
+                if let Some(id) = reply {
+                    pending.remove(&(session, id));
                 }
-            }
-        };
-        {
-            let mut pending = crate::lock(&self.pending);
-            if !pending.is_empty() {
-                for f in &frames {
-                    if let Some(id) = reply_id(f) {
-                        pending.remove(&(session, id));
+                match locals.get(&session).and_then(Outbound::upgrade) {
+                    Some(out) => out.control(frame.clone()),
+                    None => {
+                        locals.remove(&session);
                     }
                 }
             }
         }
-        for f in frames {
-            out.control(f);
-        }
-        if let Some((code, reason)) = close {
-            out.kill(code, &reason);
+        for (session, code, reason) in down.closes {
+            if let Some(out) = locals.get(&session).and_then(Outbound::upgrade) {
+                out.kill(code, &reason);
+            }
         }
     }
 }

@@ -40,13 +40,11 @@ pub enum RelayMsg {
         session: SessionId,
         room: String,
     },
-    /// Owner → edge: frames for a session of the edge node, in order, and
-    /// a close asked for by the owner (a slow consumer).
-    Down {
-        session: SessionId,
-        frames: Vec<Bytes>,
-        close: Option<(u16, String)>,
-    },
+    /// Owner → edge: frames for sessions of the edge node. Each frame
+    /// crosses once with the sessions it is for (a room's broadcast to
+    /// several members of that node is one entry); in order per session.
+    /// Then the closes asked for by the owner (slow consumers).
+    Down(Down),
     /// Local: drop what belongs to nodes that are no longer up.
     Sweep,
 }
@@ -54,6 +52,13 @@ pub enum RelayMsg {
 const UP: &str = "up";
 const GONE: &str = "gone";
 const DOWN: &str = "down";
+
+/// What crosses down in one message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Down {
+    pub groups: Vec<(Bytes, Vec<SessionId>)>,
+    pub closes: Vec<(SessionId, u16, String)>,
+}
 
 #[derive(Serialize, Deserialize)]
 struct GoneWire {
@@ -71,32 +76,34 @@ fn put_u32(out: &mut Vec<u8>, n: usize) -> Result<(), BoxedDowncastErr> {
     Ok(())
 }
 
-fn encode_down(
-    session: SessionId,
-    frames: &[Bytes],
-    close: &Option<(u16, String)>,
-) -> Result<Vec<u8>, BoxedDowncastErr> {
-    let size: usize = frames.iter().map(|f| f.len() + 4).sum();
-    let mut out = Vec::with_capacity(8 + 1 + 2 + 4 + 4 + size + 64);
-    out.extend_from_slice(&session.to_be_bytes());
-    match close {
-        Some((code, reason)) => {
-            out.push(1);
-            out.extend_from_slice(&code.to_be_bytes());
-            put_u32(&mut out, reason.len())?;
-            out.extend_from_slice(reason.as_bytes());
+fn encode_down(d: &Down) -> Result<Vec<u8>, BoxedDowncastErr> {
+    let size: usize = d
+        .groups
+        .iter()
+        .map(|(f, s)| f.len() + 8 + 8 * s.len())
+        .sum();
+    let mut out = Vec::with_capacity(8 + size + 32 * d.closes.len());
+    put_u32(&mut out, d.groups.len())?;
+    for (frame, sessions) in &d.groups {
+        put_u32(&mut out, frame.len())?;
+        out.extend_from_slice(frame);
+        put_u32(&mut out, sessions.len())?;
+        for s in sessions {
+            out.extend_from_slice(&s.to_be_bytes());
         }
-        None => out.push(0),
     }
-    put_u32(&mut out, frames.len())?;
-    for f in frames {
-        put_u32(&mut out, f.len())?;
-        out.extend_from_slice(f);
+    put_u32(&mut out, d.closes.len())?;
+    for (session, code, reason) in &d.closes {
+        out.extend_from_slice(&session.to_be_bytes());
+        out.extend_from_slice(&code.to_be_bytes());
+        put_u32(&mut out, reason.len())?;
+        out.extend_from_slice(reason.as_bytes());
     }
     Ok(out)
 }
 
 /// Reads the framing of [`encode_down`]; any inconsistency is an error.
+/// The frames are slices of the one received buffer (no copy).
 fn decode_down(bytes: Vec<u8>) -> Result<RelayMsg, BoxedDowncastErr> {
     let all = Bytes::from(bytes);
     let mut at = 0usize;
@@ -113,34 +120,37 @@ fn decode_down(bytes: Vec<u8>) -> Result<RelayMsg, BoxedDowncastErr> {
         let b = take(at, 4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
     };
-    let s = take(&mut at, 8)?;
-    let session = u64::from_be_bytes(s[..8].try_into().map_err(|_| BoxedDowncastErr)?);
-    let close = match take(&mut at, 1)?[0] {
-        0 => None,
-        1 => {
-            let c = take(&mut at, 2)?;
-            let code = u16::from_be_bytes([c[0], c[1]]);
-            let n = u32_at(&mut at)?;
-            let reason =
-                String::from_utf8(take(&mut at, n)?.to_vec()).map_err(|_| BoxedDowncastErr)?;
-            Some((code, reason))
-        }
-        _ => return Err(BoxedDowncastErr),
+    let u64_at = |at: &mut usize| -> Result<u64, BoxedDowncastErr> {
+        let b = take(at, 8)?;
+        Ok(u64::from_be_bytes(
+            b[..8].try_into().map_err(|_| BoxedDowncastErr)?,
+        ))
     };
-    let count = u32_at(&mut at)?;
-    let mut frames = Vec::with_capacity(count.min(4096));
-    for _ in 0..count {
+    let mut d = Down::default();
+    let groups = u32_at(&mut at)?;
+    for _ in 0..groups {
         let n = u32_at(&mut at)?;
-        frames.push(take(&mut at, n)?);
+        let frame = take(&mut at, n)?;
+        let count = u32_at(&mut at)?;
+        let mut sessions = Vec::with_capacity(count.min(4096));
+        for _ in 0..count {
+            sessions.push(u64_at(&mut at)?);
+        }
+        d.groups.push((frame, sessions));
+    }
+    let closes = u32_at(&mut at)?;
+    for _ in 0..closes {
+        let session = u64_at(&mut at)?;
+        let c = take(&mut at, 2)?;
+        let code = u16::from_be_bytes([c[0], c[1]]);
+        let n = u32_at(&mut at)?;
+        let reason = String::from_utf8(take(&mut at, n)?.to_vec()).map_err(|_| BoxedDowncastErr)?;
+        d.closes.push((session, code, reason));
     }
     if at != all.len() {
         return Err(BoxedDowncastErr);
     }
-    Ok(RelayMsg::Down {
-        session,
-        frames,
-        close,
-    })
+    Ok(RelayMsg::Down(d))
 }
 
 impl ractor::Message for RelayMsg {
@@ -167,11 +177,7 @@ impl ractor::Message for RelayMsg {
                 })
                 .map_err(|_| BoxedDowncastErr)?,
             ),
-            RelayMsg::Down {
-                session,
-                frames,
-                close,
-            } => (DOWN, encode_down(session, &frames, &close)?),
+            RelayMsg::Down(d) => (DOWN, encode_down(&d)?),
             RelayMsg::Sweep => return Err(BoxedDowncastErr),
         };
         Ok(SerializedMessage::Cast {
@@ -247,30 +253,25 @@ mod tests {
         };
         assert_eq!(*back, points);
 
-        let frames = vec![Bytes::from_static(b"\x81\xa1t\xa4room"), Bytes::new()];
-        let close = Some((4008, "slow".to_string()));
-        let RelayMsg::Down {
-            session,
-            frames: f,
-            close: c,
-        } = round(RelayMsg::Down {
-            session: 1 << 40,
-            frames: frames.clone(),
-            close: close.clone(),
-        })
-        else {
+        let down = Down {
+            groups: vec![
+                (Bytes::from_static(b"\x81\xa1t\xa4room"), vec![1, 1 << 40]),
+                (Bytes::new(), vec![7]),
+            ],
+            closes: vec![(7, 4008, "slow".into())],
+        };
+        let RelayMsg::Down(back) = round(RelayMsg::Down(down.clone())) else {
             panic!("down expected");
         };
-        assert_eq!((session, f, c), (1 << 40, frames, close));
+        assert_eq!(back, down);
     }
 
     #[test]
     fn truncated_frames_are_refused() {
-        let wire = RelayMsg::Down {
-            session: 3,
-            frames: vec![Bytes::from_static(b"abcdef")],
-            close: None,
-        }
+        let wire = RelayMsg::Down(Down {
+            groups: vec![(Bytes::from_static(b"abcdef"), vec![3, 4])],
+            closes: vec![(3, 4008, "x".into())],
+        })
         .serialize()
         .unwrap();
         let SerializedMessage::Cast { args, .. } = wire else {

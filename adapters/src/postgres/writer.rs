@@ -75,7 +75,10 @@ pub(super) enum Op {
         bodies: Vec<bytes::Bytes>,
     },
     /// Raises `rooms.fence` to `epoch`; `Fenced` if it is higher.
-    FenceRoom { room: String, epoch: i64 },
+    FenceRoom {
+        room: String,
+        epoch: i64,
+    },
     PutSnapshot {
         room: String,
         seq: i64,
