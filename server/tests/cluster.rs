@@ -7,70 +7,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chalktalk_protocol::Role;
 use common::TestServer;
-use serde_json::Value;
-
-const COOKIE: &str = "a-test-cluster-cookie";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use common::cluster::{self, free_port, signal, until, view};
 
 async fn node(name: &str, port: u16, seeds: &[u16]) -> TestServer {
-    let seeds: Vec<String> = seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    TestServer::builder()
-        .child()
-        .env("CHALKTALK_NODE_NAME", name)
-        .env("CHALKTALK_CLUSTER_LISTEN", &format!("127.0.0.1:{port}"))
-        .env("CHALKTALK_CLUSTER_SEEDS", &seeds.join(","))
-        .env("CHALKTALK_CLUSTER_COOKIE", COOKIE)
-        .env("CHALKTALK_CLUSTER_HEARTBEAT_MS", "200")
-        .env("CHALKTALK_CLUSTER_SUSPECT_MS", "700")
-        .env("CHALKTALK_CLUSTER_DOWN_MS", "1500")
-        .start()
-        .await
-}
-
-async fn view(s: &TestServer) -> Value {
-    let token = s.token("ops-admin", Role::Admin);
-    let r = s.get("/api/v1/ops/cluster", Some(&token)).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-}
-
-/// Waits until `s` sees `peer` with `status`; returns how long it took.
-async fn until(s: &TestServer, peer: &str, status: &str, within: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let v = view(s).await;
-        let seen = v["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|m| m["node"] == peer)
-            .map(|m| m["status"].as_str().unwrap_or_default().to_string());
-        if seen.as_deref() == Some(status) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "{peer} not {status} within {within:?}; view: {v:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn signal(s: &TestServer, sig: i32) {
-    // SAFETY: kill(2) with a pid of our own child.
-    let r = unsafe { libc::kill(s.pid() as i32, sig) };
-    assert_eq!(r, 0, "kill({sig})");
+    cluster::node(name, port, seeds, None, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

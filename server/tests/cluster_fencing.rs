@@ -16,41 +16,14 @@ use std::time::{Duration, Instant};
 
 use chalktalk_protocol::client::ClientError;
 use chalktalk_protocol::{ClientMsg, ErrorCode, Reply, Role};
+use common::cluster::{self, free_port, signal};
 use common::{TestServer, add, line, postgres};
 use serde_json::Value;
 
-const COOKIE: &str = "a-test-cluster-cookie";
 const LEASE_MS: u64 = 1_500;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 async fn node(name: &str, port: u16, seeds: &[u16], store: &str) -> TestServer {
-    let seeds: Vec<String> = seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    TestServer::builder()
-        .child()
-        .env("CHALKTALK_STORE", store)
-        .env("CHALKTALK_NODE_NAME", name)
-        .env("CHALKTALK_CLUSTER_LISTEN", &format!("127.0.0.1:{port}"))
-        .env("CHALKTALK_CLUSTER_SEEDS", &seeds.join(","))
-        .env("CHALKTALK_CLUSTER_COOKIE", COOKIE)
-        .env("CHALKTALK_CLUSTER_HEARTBEAT_MS", "200")
-        .env("CHALKTALK_CLUSTER_SUSPECT_MS", "700")
-        .env("CHALKTALK_CLUSTER_DOWN_MS", "1500")
-        .env("CHALKTALK_CLUSTER_LEASE_MS", &LEASE_MS.to_string())
-        .start()
-        .await
-}
-
-fn signal(s: &TestServer, sig: i32) {
-    // SAFETY: kill(2) with a pid of our own child.
-    let r = unsafe { libc::kill(s.pid() as i32, sig) };
-    assert_eq!(r, 0, "kill({sig})");
+    cluster::node(name, port, seeds, Some(store), Some(LEASE_MS)).await
 }
 
 async fn placement(s: &TestServer, room: &str) -> Value {
@@ -64,25 +37,7 @@ async fn placement(s: &TestServer, room: &str) -> Value {
 
 /// Waits until `s` sees `peer` up.
 async fn up(s: &TestServer, peer: &str) {
-    let token = s.token("ops-admin", Role::Admin);
-    let start = Instant::now();
-    loop {
-        let v = s.get("/api/v1/ops/cluster", Some(&token)).await.json();
-        let status = v["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|m| m["node"] == peer)
-            .map(|m| m["status"].clone());
-        if status == Some(Value::from("up")) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{peer} not up: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    cluster::until(s, peer, "up", Duration::from_secs(20)).await;
 }
 
 fn join(room: &str) -> ClientMsg {

@@ -18,33 +18,11 @@ use chalktalk_protocol::{
     ClientMsg, ErrorCode, JoinMode, LiveEvent, LiveStroke, Point, Reply, Role, RoomOp, ServerFrame,
     StrokeIn,
 };
+use common::cluster::{self, free_port};
 use common::{TestServer, add, line, op, postgres};
 
-const COOKIE: &str = "a-test-cluster-cookie";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 async fn node(name: &str, port: u16, seeds: &[u16], store: &str) -> TestServer {
-    let seeds: Vec<String> = seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    TestServer::builder()
-        .child()
-        .env("CHALKTALK_STORE", store)
-        .env("CHALKTALK_NODE_NAME", name)
-        .env("CHALKTALK_CLUSTER_LISTEN", &format!("127.0.0.1:{port}"))
-        .env("CHALKTALK_CLUSTER_SEEDS", &seeds.join(","))
-        .env("CHALKTALK_CLUSTER_COOKIE", COOKIE)
-        .env("CHALKTALK_CLUSTER_HEARTBEAT_MS", "200")
-        .env("CHALKTALK_CLUSTER_SUSPECT_MS", "700")
-        .env("CHALKTALK_CLUSTER_DOWN_MS", "1500")
-        .env("CHALKTALK_CLUSTER_LEASE_MS", "1500")
-        .start()
-        .await
+    cluster::node(name, port, seeds, Some(store), Some(1_500)).await
 }
 
 /// Three nodes, each seeded with the other two, once all see each other.

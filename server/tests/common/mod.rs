@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod client;
+pub mod cluster;
 pub mod media;
 pub mod postgres;
 pub mod proxy;
