@@ -86,6 +86,8 @@ pub struct Placement {
     pub leases: Arc<dyn Leases>,
     /// How long a lease lasts unless renewed (renewed every third of it).
     pub ttl: Duration,
+    /// The leases this node holds now (for a drain: [`Placement::release_all`]).
+    pub held: std::sync::Mutex<std::collections::HashMap<String, Lease>>,
 }
 
 /// Why this node cannot serve a room or thread.
@@ -103,12 +105,61 @@ pub enum PlaceError {
 }
 
 impl Placement {
+    pub fn new(node: String, leases: Arc<dyn Leases>, ttl: Duration) -> Placement {
+        Placement {
+            node,
+            leases,
+            ttl,
+            held: Default::default(),
+        }
+    }
+
+    fn key(l: &Lease) -> String {
+        format!("{}:{}", l.kind.as_str(), l.id)
+    }
+
+    /// Records a lease taken or renewed.
+    pub fn holding(&self, l: &Lease) {
+        crate::lock(&self.held).insert(Self::key(l), l.clone());
+    }
+
+    /// Forgets a lease lost or released.
+    pub fn dropped(&self, l: &Lease) {
+        let mut held = crate::lock(&self.held);
+        if held.get(&Self::key(l)).is_some_and(|h| h.epoch == l.epoch) {
+            held.remove(&Self::key(l));
+        }
+    }
+
+    /// Gives up every lease this node holds (a graceful stop), so that
+    /// other nodes take its rooms at once instead of after the lease time;
+    /// at most `within`. Returns how many were released.
+    pub async fn release_all(&self, within: Duration) -> usize {
+        let held: Vec<Lease> = crate::lock(&self.held).drain().map(|(_, l)| l).collect();
+        let n = held.len();
+        let all = futures_util::future::join_all(held.iter().map(|l| self.leases.release(l)));
+        match tokio::time::timeout(within, all).await {
+            Ok(results) => {
+                let failed = results.iter().filter(|r| r.is_err()).count();
+                if failed > 0 {
+                    tracing::warn!(failed, "some leases were not released; they expire");
+                }
+                n - failed
+            }
+            Err(_) => {
+                tracing::warn!(n, "releasing leases timed out; they expire");
+                0
+            }
+        }
+    }
+
     /// Takes (or extends) the lease of `kind/id` for this node.
     pub async fn take(&self, kind: LeaseKind, id: &str) -> Result<Lease, PlaceError> {
         let ttl = self.ttl.as_millis() as u64;
         match self.leases.acquire(kind, id, &self.node, ttl).await? {
             Acquired::Held(l) => {
                 crate::metrics::metrics().lease_taken.inc();
+                self.holding(&l);
                 Ok(l)
             }
             Acquired::Busy(l) => Err(PlaceError::Elsewhere {

@@ -5,7 +5,9 @@
 //! in seq order, once), see each other's live strokes and presence, and a
 //! late joiner on a third node gets the state. When the owner is killed
 //! (-9) under load, the members rejoin, another node takes the room over,
-//! and every acknowledged op is there under the seq it was acked with.
+//! and every acknowledged op is there under the seq it was acked with. A
+//! rolling restart (SIGTERM, one node after the other) under load loses no
+//! acknowledged op either.
 
 mod common;
 
@@ -365,4 +367,169 @@ async fn kill_dash_nine_of_the_owner_loses_no_acked_op() {
     assert_ne!(p["owner"], "n1", "{p}");
     assert_eq!(p["epoch"], p["fence"], "{p}");
     eprintln!("{} ops acked, new owner {}", acked.len(), p["owner"]);
+}
+
+/// Which node holds the room's lease, at which epoch, as `s` reads it.
+async fn placement_owner(s: &TestServer, room: &str) -> (String, u64) {
+    let token = s.token("ops-admin", Role::Admin);
+    let p = s
+        .get(&format!("/api/v1/ops/rooms/{room}/placement"), Some(&token))
+        .await
+        .json();
+    (
+        p["owner"].as_str().unwrap_or("none").to_string(),
+        p["epoch"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Connects to whichever URL `urls[i]` holds now, retrying while that node
+/// restarts.
+async fn connect_retrying(
+    urls: &Mutex<Vec<String>>,
+    i: usize,
+    token: &str,
+    device: &str,
+) -> Client {
+    let start = Instant::now();
+    loop {
+        let url = urls.lock().unwrap()[i].clone();
+        let opts = chalktalk_protocol::client::ClientOptions::new(token.to_string(), device);
+        match Client::connect(&url, opts).await {
+            Ok(c) => return c,
+            Err(e) => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "node {i} unreachable: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_of_every_node_loses_no_acked_op() {
+    let (_pg, store) = postgres::start().await;
+    let mut nodes = cluster(&store).await;
+    let urls: Arc<Mutex<Vec<String>>> =
+        Arc::new(Mutex::new(nodes.iter().map(|n| n.url.clone()).collect()));
+    let owner = nodes[0].connect("coach", Role::Coach, "owner").await;
+    let room = common::create_room(&owner, "video-1").await;
+    common::join(&owner, &room, None).await;
+    drop(owner);
+
+    // Two writers per node; each reconnects (to its node, wherever it
+    // listens now) and rejoins whenever it has to, resending its op.
+    let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let token = nodes[0].token("coach", Role::Coach);
+    let mut writers = Vec::new();
+    for w in 0..6usize {
+        let (room, acked, stop, urls, token) = (
+            room.clone(),
+            acked.clone(),
+            stop.clone(),
+            urls.clone(),
+            token.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let device = format!("w{w}");
+            let mut c = connect_retrying(&urls, w % 3, &token, &device).await;
+            let mut joined = false;
+            let mut n = 0u64;
+            let mut pending: Option<String> = None;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if c.close_info().is_some() {
+                    c = connect_retrying(&urls, w % 3, &token, &device).await;
+                    joined = false;
+                }
+                if !joined {
+                    match c.request(join(&room)).await {
+                        Ok(Reply::Joined { .. }) => joined = true,
+                        Err(ClientError::Closed { .. }) | Err(ClientError::Ws(_)) => {
+                            c = connect_retrying(&urls, w % 3, &token, &device).await;
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                        Ok(other) => panic!("writer {w} join: {other:?}"),
+                    }
+                    continue;
+                }
+                let id = pending.take().unwrap_or_else(|| {
+                    n += 1;
+                    format!("w{w}-{n}")
+                });
+                match c.request(add(&room, &id, line(&id, n))).await {
+                    Ok(Reply::Ack { seq, .. }) => {
+                        let prev = acked.lock().unwrap().insert(id.clone(), seq);
+                        assert!(
+                            prev.is_none_or(|p| p == seq),
+                            "{id} acked at {prev:?} then {seq}"
+                        );
+                    }
+                    Err(_) => {
+                        pending = Some(id);
+                        joined = false;
+                    }
+                    Ok(other) => panic!("writer {w}: {other:?}"),
+                }
+                while let Some(f) = c.try_push() {
+                    if matches!(f, ServerFrame::Resync { .. }) {
+                        joined = false;
+                    }
+                }
+            }
+        }));
+    }
+    let progress = |what: &str, before: usize| {
+        let acked = acked.clone();
+        let what = what.to_string();
+        async move {
+            let start = Instant::now();
+            while acked.lock().unwrap().len() < before + 20 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "no progress {what}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            start.elapsed()
+        }
+    };
+    progress("at the start", 0).await;
+    for i in 0..3 {
+        let owner_before = placement_owner(&nodes[(i + 1) % 3], &room).await;
+        nodes[i].restart_gracefully().await;
+        urls.lock().unwrap()[i] = nodes[i].url.clone();
+        let before = acked.lock().unwrap().len();
+        let took = progress(&format!("after restarting n{}", i + 1), before).await;
+        let owner_after = placement_owner(&nodes[(i + 1) % 3], &room).await;
+        eprintln!(
+            "n{} restarted (owner {owner_before:?} -> {owner_after:?}); 20 more acks {took:?} later",
+            i + 1
+        );
+        if owner_before.0 == format!("n{}", i + 1) {
+            // The stopped owner let the room go: a new lease (another
+            // node, or the restarted one), at a higher epoch.
+            assert!(owner_after.1 > owner_before.1, "the room was handed over");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer");
+    }
+
+    let acked = acked.lock().unwrap().clone();
+    let checker = nodes[1].connect("coach", Role::Coach, "check").await;
+    let (head, have) = annotations(&checker, &room).await;
+    for (id, seq) in &acked {
+        assert!(have.contains(id.as_str()), "acked op {id} (seq {seq}) lost");
+    }
+    let mut seqs: Vec<u64> = acked.values().copied().collect();
+    seqs.sort_unstable();
+    let n = seqs.len();
+    seqs.dedup();
+    assert_eq!(seqs.len(), n, "two ops acked under one seq");
+    assert!(head >= *seqs.last().unwrap_or(&0));
+    eprintln!("{n} ops acked across a rolling restart of the three nodes");
 }

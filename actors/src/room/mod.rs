@@ -298,6 +298,9 @@ impl RoomActorState {
         match res {
             Ok(Some(lease)) => {
                 m.lease_renewals.inc();
+                if let Some(p) = &self.deps.placement {
+                    p.holding(&lease);
+                }
                 self.lease = Some(lease);
                 self.schedule_renew(myself, 3);
                 Ok(())
@@ -856,6 +859,7 @@ impl Actor for ReviewRoom {
         // Let the next owner in without waiting for the expiry (a no-op if
         // the lease moved already).
         if let (Some(lease), Some(p)) = (st.lease.take(), st.deps.placement.clone()) {
+            p.dropped(&lease);
             tokio::spawn(async move {
                 if let Err(e) = p.leases.release(&lease).await {
                     tracing::warn!(room = %lease.id, %e, "lease release failed; it expires");

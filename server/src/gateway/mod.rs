@@ -191,5 +191,11 @@ impl Running {
             m.stop();
         }
         self.app.directory.shutdown();
+        // Drain: give the rooms' leases up so that other nodes serve them
+        // at once (their members rejoin there), not after the lease time.
+        if let Some(p) = &self.app.directory.deps.placement {
+            let n = p.release_all(Duration::from_secs(3)).await;
+            tracing::info!(released = n, "room leases handed over");
+        }
     }
 }

@@ -437,6 +437,36 @@ impl TestServer {
         }
     }
 
+    /// SIGTERM to a child node, then waits (up to 15 s) for it to exit:
+    /// its shutdown code runs (connections closed, leases handed over).
+    pub fn terminate(&mut self) {
+        let Process::Child(c) = &mut self.process else {
+            panic!("terminate needs a child process");
+        };
+        // SAFETY: kill(2) with the pid of our own child.
+        let r = unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        assert_eq!(r, 0, "SIGTERM");
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            if c.try_wait().expect("wait").is_some() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "no exit 15 s after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.process = Process::None;
+    }
+
+    /// A graceful restart of a child node: SIGTERM, then a new process on
+    /// the same data dir and configuration (on a new port).
+    pub async fn restart_gracefully(&mut self) {
+        self.terminate();
+        self.launch(200).await;
+    }
+
     /// Stops the node and starts a new one on the same data dir (with the
     /// same configuration, on a new port).
     pub async fn restart(&mut self) {
