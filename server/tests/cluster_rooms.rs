@@ -12,13 +12,13 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chalktalk_protocol::client::{Client, ClientError};
 use chalktalk_protocol::{
-    ClientMsg, ErrorCode, JoinMode, LiveEvent, LiveStroke, Point, Reply, Role, RoomOp, ServerFrame,
-    StrokeIn,
+    ClientMsg, JoinMode, LiveEvent, LiveStroke, Point, Reply, Role, RoomOp, ServerFrame, StrokeIn,
 };
 use common::cluster::{self, free_port};
 use common::{TestServer, add, line, op, postgres};
@@ -263,64 +263,15 @@ async fn kill_dash_nine_of_the_owner_loses_no_acked_op() {
     common::join(&owner, &room, None).await;
 
     // Writers on n2 and n3, relayed to n1, acks recorded as they come.
-    let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for (w, n) in [(0usize, 1usize), (1, 2), (2, 1), (3, 2)] {
-        let url = nodes[n].url.clone();
-        let token = nodes[n].token("coach", Role::Coach);
-        let (room, acked, stop) = (room.clone(), acked.clone(), stop.clone());
-        writers.push(tokio::spawn(async move {
-            let mut c = common::connect(&url, token.clone(), &format!("w{w}")).await;
-            let mut joined = false;
-            let mut n = 0u64;
-            let mut pending: Option<String> = None;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if !joined {
-                    match c.request(join(&room)).await {
-                        Ok(Reply::Joined { .. }) => joined = true,
-                        Err(ClientError::Server {
-                            code: ErrorCode::Unavailable,
-                            ..
-                        })
-                        | Err(ClientError::Timeout) => {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                        Err(ClientError::Closed { .. }) | Err(ClientError::Ws(_)) => {
-                            c = common::connect(&url, token.clone(), &format!("w{w}")).await;
-                        }
-                        other => panic!("writer {w} join: {other:?}"),
-                    }
-                    continue;
-                }
-                // The same op id again until it is acked (idempotent).
-                let id = pending.take().unwrap_or_else(|| {
-                    n += 1;
-                    format!("w{w}-{n}")
-                });
-                match c.request(add(&room, &id, line(&id, n))).await {
-                    Ok(Reply::Ack { seq, .. }) => {
-                        let prev = acked.lock().unwrap().insert(id.clone(), seq);
-                        assert!(
-                            prev.is_none_or(|p| p == seq),
-                            "{id} acked at {prev:?} then {seq}"
-                        );
-                    }
-                    Err(_) => {
-                        pending = Some(id);
-                        joined = false;
-                    }
-                    Ok(other) => panic!("writer {w}: {other:?}"),
-                }
-                // A resync (the relay lost the owner) means: join again.
-                while let Some(f) = c.try_push() {
-                    if matches!(f, ServerFrame::Resync { .. }) {
-                        joined = false;
-                    }
-                }
-            }
-        }));
-    }
+    let urls: Arc<Mutex<Vec<String>>> =
+        Arc::new(Mutex::new(nodes.iter().map(|n| n.url.clone()).collect()));
+    let acked: Acked = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let token = nodes[1].token("coach", Role::Coach);
+    let writers: Vec<_> = [(0usize, 1usize), (1, 2), (2, 1), (3, 2)]
+        .into_iter()
+        .map(|(w, n)| spawn_writer(w, n, &room, &urls, &token, &acked, &stop))
+        .collect();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let before = acked.lock().unwrap().len();
     assert!(before > 20, "too little load through the relays: {before}");
@@ -342,7 +293,7 @@ async fn kill_dash_nine_of_the_owner_loses_no_acked_op() {
         killed.elapsed()
     );
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.expect("writer");
     }
@@ -407,6 +358,83 @@ async fn connect_retrying(
     }
 }
 
+/// Ops acked to the writers: op id → seq.
+type Acked = Arc<Mutex<BTreeMap<String, u64>>>;
+
+/// A writer on node `node` (`urls[node]`, wherever that node listens now):
+/// joins `room`, adds annotations one after another and records each ack
+/// in `acked`; on any failure it reconnects or rejoins and sends the same
+/// op id again (idempotent), until `stop`.
+fn spawn_writer(
+    w: usize,
+    node: usize,
+    room: &str,
+    urls: &Arc<Mutex<Vec<String>>>,
+    token: &str,
+    acked: &Acked,
+    stop: &Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let (room, urls, token, acked, stop) = (
+        room.to_string(),
+        urls.clone(),
+        token.to_string(),
+        acked.clone(),
+        stop.clone(),
+    );
+    tokio::spawn(async move {
+        let device = format!("w{w}");
+        let mut c = connect_retrying(&urls, node, &token, &device).await;
+        let mut joined = false;
+        let mut n = 0u64;
+        let mut pending: Option<String> = None;
+        while !stop.load(Ordering::Relaxed) {
+            if c.close_info().is_some() {
+                c = connect_retrying(&urls, node, &token, &device).await;
+                joined = false;
+            }
+            if !joined {
+                match c.request(join(&room)).await {
+                    Ok(Reply::Joined { .. }) => joined = true,
+                    Err(ClientError::Closed { .. }) | Err(ClientError::Ws(_)) => {
+                        c = connect_retrying(&urls, node, &token, &device).await;
+                    }
+                    // unavailable while the room moves; a timeout when
+                    // its owner died with the request.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Ok(other) => panic!("writer {w} join: {other:?}"),
+                }
+                continue;
+            }
+            // The same op id again until it is acked.
+            let id = pending.take().unwrap_or_else(|| {
+                n += 1;
+                format!("w{w}-{n}")
+            });
+            match c.request(add(&room, &id, line(&id, n))).await {
+                Ok(Reply::Ack { seq, .. }) => {
+                    let prev = acked.lock().unwrap().insert(id.clone(), seq);
+                    assert!(
+                        prev.is_none_or(|p| p == seq),
+                        "{id} acked at {prev:?} then {seq}"
+                    );
+                }
+                Err(_) => {
+                    pending = Some(id);
+                    joined = false;
+                }
+                Ok(other) => panic!("writer {w}: {other:?}"),
+            }
+            // A resync (the room moved, or the relay lost its owner): join
+            // again.
+            while let Some(f) = c.try_push() {
+                if matches!(f, ServerFrame::Resync { .. }) {
+                    joined = false;
+                }
+            }
+        }
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_of_every_node_loses_no_acked_op() {
     let (_pg, store) = postgres::start().await;
@@ -420,66 +448,12 @@ async fn a_rolling_restart_of_every_node_loses_no_acked_op() {
 
     // Two writers per node; each reconnects (to its node, wherever it
     // listens now) and rejoins whenever it has to, resending its op.
-    let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked: Acked = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
     let token = nodes[0].token("coach", Role::Coach);
-    let mut writers = Vec::new();
-    for w in 0..6usize {
-        let (room, acked, stop, urls, token) = (
-            room.clone(),
-            acked.clone(),
-            stop.clone(),
-            urls.clone(),
-            token.clone(),
-        );
-        writers.push(tokio::spawn(async move {
-            let device = format!("w{w}");
-            let mut c = connect_retrying(&urls, w % 3, &token, &device).await;
-            let mut joined = false;
-            let mut n = 0u64;
-            let mut pending: Option<String> = None;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if c.close_info().is_some() {
-                    c = connect_retrying(&urls, w % 3, &token, &device).await;
-                    joined = false;
-                }
-                if !joined {
-                    match c.request(join(&room)).await {
-                        Ok(Reply::Joined { .. }) => joined = true,
-                        Err(ClientError::Closed { .. }) | Err(ClientError::Ws(_)) => {
-                            c = connect_retrying(&urls, w % 3, &token, &device).await;
-                        }
-                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                        Ok(other) => panic!("writer {w} join: {other:?}"),
-                    }
-                    continue;
-                }
-                let id = pending.take().unwrap_or_else(|| {
-                    n += 1;
-                    format!("w{w}-{n}")
-                });
-                match c.request(add(&room, &id, line(&id, n))).await {
-                    Ok(Reply::Ack { seq, .. }) => {
-                        let prev = acked.lock().unwrap().insert(id.clone(), seq);
-                        assert!(
-                            prev.is_none_or(|p| p == seq),
-                            "{id} acked at {prev:?} then {seq}"
-                        );
-                    }
-                    Err(_) => {
-                        pending = Some(id);
-                        joined = false;
-                    }
-                    Ok(other) => panic!("writer {w}: {other:?}"),
-                }
-                while let Some(f) = c.try_push() {
-                    if matches!(f, ServerFrame::Resync { .. }) {
-                        joined = false;
-                    }
-                }
-            }
-        }));
-    }
+    let writers: Vec<_> = (0..6usize)
+        .map(|w| spawn_writer(w, w % 3, &room, &urls, &token, &acked, &stop))
+        .collect();
     let progress = |what: &str, before: usize| {
         let acked = acked.clone();
         let what = what.to_string();
@@ -514,7 +488,7 @@ async fn a_rolling_restart_of_every_node_loses_no_acked_op() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.expect("writer");
     }
