@@ -16,23 +16,13 @@ use std::time::{Duration, Instant};
 
 use chalktalk_protocol::client::ClientError;
 use chalktalk_protocol::{ClientMsg, ErrorCode, Reply, Role};
-use common::cluster::{self, free_port, signal};
+use common::cluster::{self, free_port, placement, signal};
 use common::{TestServer, add, line, postgres};
-use serde_json::Value;
 
 const LEASE_MS: u64 = 1_500;
 
 async fn node(name: &str, port: u16, seeds: &[u16], store: &str) -> TestServer {
     cluster::node(name, port, seeds, Some(store), Some(LEASE_MS)).await
-}
-
-async fn placement(s: &TestServer, room: &str) -> Value {
-    let token = s.token("ops-admin", Role::Admin);
-    let r = s
-        .get(&format!("/api/v1/ops/rooms/{room}/placement"), Some(&token))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
 }
 
 /// Waits until `s` sees `peer` up.

@@ -20,7 +20,7 @@ use chalktalk_protocol::client::{Client, ClientError};
 use chalktalk_protocol::{
     ClientMsg, JoinMode, LiveEvent, LiveStroke, Point, Reply, Role, RoomOp, ServerFrame, StrokeIn,
 };
-use common::cluster::{self, free_port};
+use common::cluster::{self, free_port, placement};
 use common::{TestServer, add, line, op, postgres};
 
 async fn node(name: &str, port: u16, seeds: &[u16], store: &str) -> TestServer {
@@ -228,11 +228,7 @@ async fn members_on_three_nodes_share_one_room() {
 
     // Placement: one owner, n1, whatever node is asked.
     for n in &nodes {
-        let token = n.token("ops-admin", Role::Admin);
-        let p = n
-            .get(&format!("/api/v1/ops/rooms/{room}/placement"), Some(&token))
-            .await
-            .json();
+        let p = placement(n, &room).await;
         assert_eq!(p["owner"], "n1", "{p}");
     }
 
@@ -298,9 +294,19 @@ async fn kill_dash_nine_of_the_owner_loses_no_acked_op() {
         w.await.expect("writer");
     }
 
+    let n = every_ack_kept(&nodes[1], &room, &acked).await;
+    let p = placement(&nodes[1], &room).await;
+    assert_ne!(p["owner"], "n1", "{p}");
+    assert_eq!(p["epoch"], p["fence"], "{p}");
+    eprintln!("{n} ops acked, new owner {}", p["owner"]);
+}
+
+/// Every op in `acked` is in `room` (read on `node`), and no two were
+/// acked under one seq; returns how many were acked.
+async fn every_ack_kept(node: &TestServer, room: &str, acked: &Acked) -> usize {
     let acked = acked.lock().unwrap().clone();
-    let checker = nodes[1].connect("coach", Role::Coach, "check").await;
-    let (head, have) = annotations(&checker, &room).await;
+    let checker = node.connect("coach", Role::Coach, "check").await;
+    let (head, have) = annotations(&checker, room).await;
     for (id, seq) in &acked {
         assert!(have.contains(id.as_str()), "acked op {id} (seq {seq}) lost");
     }
@@ -310,23 +316,12 @@ async fn kill_dash_nine_of_the_owner_loses_no_acked_op() {
     seqs.dedup();
     assert_eq!(seqs.len(), n, "two ops acked under one seq");
     assert!(head >= *seqs.last().unwrap_or(&0));
-    let token = nodes[1].token("ops-admin", Role::Admin);
-    let p = nodes[1]
-        .get(&format!("/api/v1/ops/rooms/{room}/placement"), Some(&token))
-        .await
-        .json();
-    assert_ne!(p["owner"], "n1", "{p}");
-    assert_eq!(p["epoch"], p["fence"], "{p}");
-    eprintln!("{} ops acked, new owner {}", acked.len(), p["owner"]);
+    n
 }
 
 /// Which node holds the room's lease, at which epoch, as `s` reads it.
 async fn placement_owner(s: &TestServer, room: &str) -> (String, u64) {
-    let token = s.token("ops-admin", Role::Admin);
-    let p = s
-        .get(&format!("/api/v1/ops/rooms/{room}/placement"), Some(&token))
-        .await
-        .json();
+    let p = placement(s, room).await;
     (
         p["owner"].as_str().unwrap_or("none").to_string(),
         p["epoch"].as_u64().unwrap_or(0),
@@ -493,17 +488,6 @@ async fn a_rolling_restart_of_every_node_loses_no_acked_op() {
         w.await.expect("writer");
     }
 
-    let acked = acked.lock().unwrap().clone();
-    let checker = nodes[1].connect("coach", Role::Coach, "check").await;
-    let (head, have) = annotations(&checker, &room).await;
-    for (id, seq) in &acked {
-        assert!(have.contains(id.as_str()), "acked op {id} (seq {seq}) lost");
-    }
-    let mut seqs: Vec<u64> = acked.values().copied().collect();
-    seqs.sort_unstable();
-    let n = seqs.len();
-    seqs.dedup();
-    assert_eq!(seqs.len(), n, "two ops acked under one seq");
-    assert!(head >= *seqs.last().unwrap_or(&0));
+    let n = every_ack_kept(&nodes[1], &room, &acked).await;
     eprintln!("{n} ops acked across a rolling restart of the three nodes");
 }

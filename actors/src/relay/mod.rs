@@ -119,7 +119,10 @@ impl Relay {
         let Some(peer) = self.peer(owner) else {
             return false;
         };
-        crate::lock(&self.locals).insert(out.session, out.downgrade());
+        // Registered once per session (live input comes here per batch).
+        crate::lock(&self.locals)
+            .entry(out.session)
+            .or_insert_with(|| out.downgrade());
         if req != 0 {
             crate::lock(&self.pending).insert((out.session, req), room.to_string());
         }

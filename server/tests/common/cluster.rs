@@ -79,6 +79,17 @@ pub async fn until(s: &TestServer, peer: &str, status: &str, within: Duration) -
     }
 }
 
+/// Where `room` lives as `s` reads it (`GET /api/v1/ops/rooms/{id}/placement`,
+/// as an admin): owner, epoch, expiry, fence.
+pub async fn placement(s: &TestServer, room: &str) -> Value {
+    let token = s.token("ops-admin", Role::Admin);
+    let r = s
+        .get(&format!("/api/v1/ops/rooms/{room}/placement"), Some(&token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
 /// Sends `sig` to a child node.
 pub fn signal(s: &TestServer, sig: i32) {
     // SAFETY: kill(2) with a pid of our own child.
