@@ -1,8 +1,9 @@
 //! The directory: how a session finds the actor of a room or thread by id
 //! without knowing where it runs. Every actor lives on this node under a
-//! local supervisor; in a cluster a room starts only where its lease could
-//! be taken (`Lookup::Elsewhere` otherwise). Routing to a room that lives on
-//! another node goes behind this same interface next.
+//! local supervisor; in a cluster a room or thread starts only where its
+//! lease could be taken (`Lookup::Elsewhere` otherwise), and one that
+//! another live node serves is reached through a stand-in (`relay::proxy`,
+//! `relay::thread_proxy`) behind this same interface.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use ractor::{Actor, ActorRef, Message};
 
 use crate::handle::Handle;
-use crate::inbox::{Inbox, InboxMsg};
+use crate::inbox::{Inbox, InboxArgs, InboxMsg};
 use crate::relay::Relay;
 use crate::relay::endpoint::{Endpoint, EndpointArgs};
 use crate::relay::proxy::{ProxyArgs, RoomProxy};
+use crate::relay::thread_proxy::{ThreadProxy, ThreadProxyArgs};
 use crate::room::{ReviewRoom, RoomMsg};
 use crate::supervisor::{Lookup, SupMsg, Supervised, Supervisor};
 use crate::thread::{ChatThread, ThreadMsg};
@@ -80,6 +82,8 @@ pub struct Directory {
     relay: Option<Arc<Relay>>,
     /// Stand-ins of rooms owned by other nodes, by room id.
     proxies: Mutex<HashMap<String, (String, Handle<RoomMsg>)>>,
+    /// Stand-ins of threads owned by other nodes, by thread id.
+    thread_proxies: Mutex<HashMap<String, (String, Handle<ThreadMsg>)>>,
 }
 
 impl Directory {
@@ -98,8 +102,16 @@ impl Directory {
         config: CoreConfig,
         placement: Option<Arc<crate::lease::Placement>>,
     ) -> Result<Arc<Directory>, ractor::SpawnErr> {
-        let (inbox, _) = Actor::spawn(None, Inbox, store.clone()).await?;
         let relay = placement.as_ref().map(|p| Relay::new(p.node.clone()));
+        let (inbox, _) = Actor::spawn(
+            None,
+            Inbox,
+            InboxArgs {
+                store: store.clone(),
+                relay: relay.clone(),
+            },
+        )
+        .await?;
         let deps = Arc::new(Deps {
             media_watch: Default::default(),
             store,
@@ -113,6 +125,7 @@ impl Directory {
             threads: start_place::<ChatThread>(&deps).await?,
             relay: relay.clone(),
             proxies: Mutex::new(HashMap::new()),
+            thread_proxies: Mutex::new(HashMap::new()),
             deps,
         });
         if let Some(relay) = relay {
@@ -205,9 +218,55 @@ impl Directory {
         self.rooms.get(id).await
     }
 
-    /// The thread's actor, started (and rebuilt from the store) if needed.
-    pub async fn thread(&self, id: &str) -> Result<Handle<ThreadMsg>, Lookup> {
+    /// The thread's actor on this node only (what the relay hands
+    /// requests from other nodes to).
+    pub async fn local_thread(&self, id: &str) -> Result<Handle<ThreadMsg>, Lookup> {
         self.threads.get(id).await
+    }
+
+    /// The thread's actor, started (and rebuilt from the store) if needed;
+    /// in a cluster, its stand-in when another live node serves it.
+    pub async fn thread(&self, id: &str) -> Result<Handle<ThreadMsg>, Lookup> {
+        let Some(relay) = &self.relay else {
+            return self.threads.get(id).await;
+        };
+        let cached = lock(&self.thread_proxies)
+            .get(id)
+            .filter(|(_, h)| h.alive())
+            .map(|(_, h)| h.clone());
+        if let Some(h) = cached {
+            return Ok(h);
+        }
+        let owner = match self.threads.get(id).await {
+            Err(Lookup::Elsewhere(owner)) if relay.is_live(&owner) => owner,
+            other => return other,
+        };
+        let Some(placement) = self.deps.placement.clone() else {
+            return Err(Lookup::Elsewhere(owner));
+        };
+        let depth = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (actor, _) = Actor::spawn(
+            None,
+            ThreadProxy,
+            ThreadProxyArgs {
+                thread: id.to_string(),
+                owner: owner.clone(),
+                relay: relay.clone(),
+                placement,
+                depth: depth.clone(),
+            },
+        )
+        .await
+        .map_err(|e| Lookup::Unavailable(e.to_string()))?;
+        let h = Handle {
+            actor,
+            depth,
+            limit: self.deps.config.queue_limit,
+        };
+        let mut proxies = lock(&self.thread_proxies);
+        proxies.retain(|_, (_, h)| h.alive());
+        proxies.insert(id.to_string(), (owner, h.clone()));
+        Ok(h)
     }
 
     /// Live rooms showing `video` on this node.
@@ -230,6 +289,9 @@ impl Directory {
     /// Stops the supervisors (and with them every room and thread).
     pub fn shutdown(&self) {
         for (_, (_, h)) in lock(&self.proxies).drain() {
+            h.actor.stop(Some("shutdown".into()));
+        }
+        for (_, (_, h)) in lock(&self.thread_proxies).drain() {
             h.actor.stop(Some("shutdown".into()));
         }
         if let Some(e) = self.relay.as_ref().and_then(|r| r.endpoint()) {

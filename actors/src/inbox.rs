@@ -9,6 +9,17 @@
 //! backlog longer than one page ([`REPLAY_MAX`]) is replayed page by page:
 //! the device is registered for live notices only after the last page, and
 //! each next page is read once its connection has sent most of the last.
+//!
+//! In a cluster a user's notices are written by one node, the user's
+//! inbox owner (rendezvous hashing over the nodes up,
+//! [`Relay::inbox_owner`]); other nodes forward their notices there. While
+//! nodes disagree on who is up, two may write one inbox: the store takes
+//! an append only as the next seq (`Conflict` otherwise), and a notice that
+//! lost that race is numbered again from the stored head and retried. After storing, a node sends its notices to
+//! every other node's relay; each inbox pushes a notice to a device only
+//! as the next seq that device saw, skips what it saw already, and replays
+//! from the store on a gap, so each device sees every notice once and in
+//! order whichever node wrote it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,11 +30,15 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 
 use crate::outbound::{Durable, Outbound, SessionId};
+use crate::relay::Relay;
 use crate::store::StoreError;
 use crate::{now_ms, store::Store};
 
 /// Missed inbox events replayed per page.
 pub const REPLAY_MAX: usize = 500;
+/// Times a notice that lost the race for its seq to another node is
+/// numbered again before it is given up (logged).
+const MAX_RENUMBER: u8 = 32;
 /// The next page of a replay is read once the connection's queue holds at
 /// most this many frames.
 const REPLAY_RESUME_BELOW: usize = crate::outbound::OUTBOUND_CAPACITY / 4;
@@ -57,20 +72,49 @@ pub enum InboxMsg {
         out: Outbound,
         since: u64,
     },
-    /// Internal: a group commit finished.
-    Flushed(Vec<(UserId, InboxEvent, Result<(), StoreError>)>),
+    /// Internal: a group commit finished (with each notice's renumber
+    /// count).
+    Flushed(Vec<(UserId, InboxEvent, u8, Result<(), StoreError>)>),
+    /// A notice another node forwarded here (this node owns the user's
+    /// inbox in its view): stored here, never forwarded again.
+    DeliverHere {
+        user: UserId,
+        notice: Notice,
+    },
+    /// Notices another node stored, for this node's devices.
+    Remote(Vec<(UserId, InboxEvent)>),
+    /// An ephemeral frame from another node for `user`'s devices here.
+    RemotePush {
+        user: UserId,
+        frame: Bytes,
+    },
+}
+
+/// What the inbox starts from.
+pub struct InboxArgs {
+    pub store: Arc<dyn Store>,
+    /// In a cluster: where stored notices go to reach other nodes.
+    pub relay: Option<Arc<Relay>>,
+}
+
+/// A registered device and the last inbox seq pushed to it (`None`: it
+/// registered without `since` and nothing was pushed yet).
+struct Device {
+    out: Outbound,
+    seen: Option<u64>,
 }
 
 pub struct Inbox;
 
 pub struct InboxState {
     store: Arc<dyn Store>,
-    sessions: HashMap<UserId, Vec<Outbound>>,
+    relay: Option<Arc<Relay>>,
+    sessions: HashMap<UserId, Vec<Device>>,
     /// Highest seq handed out per user (stored or being stored).
     heads: HashMap<UserId, u64>,
     /// Notices per user not yet stored (pending or in flight).
     busy: HashMap<UserId, usize>,
-    pending: Vec<(UserId, InboxEvent)>,
+    pending: Vec<(UserId, InboxEvent, u8)>,
     in_flight: bool,
     /// Registrations waiting for their user's notices to be stored.
     deferred: Vec<(Outbound, Option<u64>, Option<RpcReplyPort<()>>)>,
@@ -89,10 +133,12 @@ impl InboxState {
         done: Option<RpcReplyPort<()>>,
     ) {
         let mut live = !out.is_closed();
+        let mut seen = since;
         if let Some(since) = since.filter(|_| live) {
             match self.store.inbox_after(&out.user, since, REPLAY_MAX).await {
                 Ok(events) => {
                     let last = events.last().map_or(since, |e| e.seq);
+                    seen = Some(last);
                     let full = events.len() == REPLAY_MAX;
                     for ev in events {
                         push(&out, &Bytes::from(encode(&ServerFrame::Inbox(ev))));
@@ -106,7 +152,10 @@ impl InboxState {
             }
         }
         if live {
-            self.sessions.entry(out.user.clone()).or_default().push(out);
+            self.sessions
+                .entry(out.user.clone())
+                .or_default()
+                .push(Device { out, seen });
         }
         if let Some(done) = done {
             let _ = done.send(());
@@ -133,9 +182,9 @@ impl InboxState {
             return;
         }
         self.in_flight = true;
-        let mut by_user: HashMap<UserId, Vec<InboxEvent>> = HashMap::new();
-        for (user, ev) in self.pending.drain(..) {
-            by_user.entry(user).or_default().push(ev);
+        let mut by_user: HashMap<UserId, Vec<(InboxEvent, u8)>> = HashMap::new();
+        for (user, ev, tries) in self.pending.drain(..) {
+            by_user.entry(user).or_default().push((ev, tries));
         }
         let (store, me) = (self.store.clone(), myself.clone());
         tokio::spawn(async move {
@@ -145,9 +194,9 @@ impl InboxState {
                 let store = store.clone();
                 async move {
                     let mut out = Vec::with_capacity(evs.len());
-                    for ev in evs {
+                    for (ev, tries) in evs {
                         let res = store.append_inbox(&user, &ev).await;
-                        out.push((user.clone(), ev, res));
+                        out.push((user.clone(), ev, tries, res));
                     }
                     out
                 }
@@ -157,12 +206,85 @@ impl InboxState {
         });
     }
 
+    /// Pushes stored notices of `user` (in seq order) to its devices here:
+    /// each only as the next seq it saw; one that missed some is
+    /// unregistered and replayed from the store.
+    fn push_stored(&mut self, myself: &ActorRef<InboxMsg>, user: &str, evs: &[InboxEvent]) {
+        let Some(devices) = self.sessions.get_mut(user) else {
+            return;
+        };
+        let frames: Vec<(u64, Bytes)> = evs
+            .iter()
+            .map(|ev| (ev.seq, Bytes::from(encode(&ServerFrame::Inbox(ev.clone())))))
+            .collect();
+        devices.retain_mut(|d| {
+            for (seq, frame) in &frames {
+                match d.seen {
+                    Some(seen) if *seq <= seen => continue,
+                    Some(seen) if *seq > seen + 1 => {
+                        // A gap (a notice stored by another node is still
+                        // on its way): read it from the store instead.
+                        let _ = myself.cast(InboxMsg::Replay {
+                            out: d.out.clone(),
+                            since: seen,
+                        });
+                        return false;
+                    }
+                    _ => {
+                        push(&d.out, frame);
+                        d.seen = Some(*seq);
+                    }
+                }
+            }
+            true
+        });
+        if devices.is_empty() {
+            self.sessions.remove(user);
+        }
+    }
+
+    /// Numbers a notice as the next of `user`'s inbox and queues it for
+    /// the next group commit.
+    async fn append(&mut self, myself: &ActorRef<InboxMsg>, user: UserId, notice: Notice) {
+        let head = match self.heads.get(&user) {
+            Some(h) => *h,
+            None => match self.store.inbox_head(&user).await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(%user, %e, "inbox head unavailable; notice dropped");
+                    return;
+                }
+            },
+        };
+        let ev = InboxEvent {
+            seq: head + 1,
+            at_ms: now_ms(),
+            notice,
+        };
+        self.heads.insert(user.clone(), ev.seq);
+        *self.busy.entry(user.clone()).or_default() += 1;
+        self.pending.push((user, ev, 0));
+        self.start_flush(myself);
+    }
+
     fn forget_idle(&mut self, user: &str) {
         if self.busy.get(user).is_none_or(|n| *n == 0) {
             self.busy.remove(user);
             if !self.sessions.contains_key(user) {
                 self.heads.remove(user);
             }
+        }
+    }
+}
+
+/// Sends what this node stored to the inboxes of every other node.
+fn broadcast(relay: &Relay, msg: impl Fn() -> crate::relay::RelayMsg) {
+    for node in ractor::pg::which_scoped_groups(&crate::relay::SCOPE.to_string()) {
+        if node != relay.node()
+            && relay.is_live(&node)
+            && let Some(peer) = relay.peer(&node)
+        {
+            let _ = peer.cast(msg());
         }
     }
 }
@@ -191,15 +313,16 @@ fn push(out: &Outbound, frame: &Bytes) {
 impl Actor for Inbox {
     type Msg = InboxMsg;
     type State = InboxState;
-    type Arguments = Arc<dyn Store>;
+    type Arguments = InboxArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<InboxMsg>,
-        store: Arc<dyn Store>,
+        args: InboxArgs,
     ) -> Result<InboxState, ActorProcessingErr> {
         Ok(InboxState {
-            store,
+            store: args.store,
+            relay: args.relay,
             sessions: HashMap::new(),
             heads: HashMap::new(),
             busy: HashMap::new(),
@@ -228,7 +351,7 @@ impl Actor for Inbox {
             }
             InboxMsg::Unregister { user, session } => {
                 if let Some(list) = state.sessions.get_mut(&user) {
-                    list.retain(|o| o.session != session);
+                    list.retain(|d| d.out.session != session);
                     if list.is_empty() {
                         state.sessions.remove(&user);
                         state.forget_idle(&user);
@@ -236,54 +359,104 @@ impl Actor for Inbox {
                 }
             }
             InboxMsg::Push { user, frame } => {
-                for out in state.sessions.get(&user).into_iter().flatten() {
-                    out.ephemeral(&frame);
+                for d in state.sessions.get(&user).into_iter().flatten() {
+                    d.out.ephemeral(&frame);
+                }
+                if let Some(relay) = &state.relay {
+                    broadcast(relay, || crate::relay::RelayMsg::InboxPush {
+                        user: user.clone(),
+                        frame: frame.clone(),
+                    });
+                }
+            }
+            InboxMsg::RemotePush { user, frame } => {
+                for d in state.sessions.get(&user).into_iter().flatten() {
+                    d.out.ephemeral(&frame);
+                }
+            }
+            InboxMsg::Remote(events) => {
+                let mut by_user: HashMap<UserId, Vec<InboxEvent>> = HashMap::new();
+                for (user, ev) in events {
+                    // Our next notice for this user follows it.
+                    if let Some(h) = state.heads.get_mut(&user) {
+                        *h = (*h).max(ev.seq);
+                    }
+                    by_user.entry(user).or_default().push(ev);
+                }
+                for (user, mut evs) in by_user {
+                    evs.sort_by_key(|e| e.seq);
+                    state.push_stored(&myself, &user, &evs);
                 }
             }
             InboxMsg::Deliver { user, notice } => {
-                let head = match state.heads.get(&user) {
-                    Some(h) => *h,
-                    None => match state.store.inbox_head(&user).await {
-                        Ok(h) => h,
-                        Err(e) => {
-                            tracing::warn!(%user, %e, "inbox head unavailable; notice dropped");
-                            return Ok(());
-                        }
-                    },
-                };
-                let ev = InboxEvent {
-                    seq: head + 1,
-                    at_ms: now_ms(),
-                    notice,
-                };
-                state.heads.insert(user.clone(), ev.seq);
-                *state.busy.entry(user.clone()).or_default() += 1;
-                state.pending.push((user, ev));
-                state.start_flush(&myself);
+                // In a cluster, the owner of the user's inbox writes it.
+                if let Some(relay) = &state.relay {
+                    let owner = relay.inbox_owner(&user);
+                    if owner != relay.node()
+                        && let Some(peer) = relay.peer(&owner)
+                        && peer
+                            .cast(crate::relay::RelayMsg::Deliver {
+                                user: user.clone(),
+                                notice: notice.clone(),
+                            })
+                            .is_ok()
+                    {
+                        return Ok(());
+                    }
+                }
+                state.append(&myself, user, notice).await;
             }
+            InboxMsg::DeliverHere { user, notice } => state.append(&myself, user, notice).await,
             InboxMsg::Flushed(results) => {
                 state.in_flight = false;
-                for (user, ev, res) in results {
+                let mut stored: Vec<(UserId, InboxEvent)> = Vec::new();
+                let mut renumber: Vec<(UserId, InboxEvent, u8)> = Vec::new();
+                for (user, ev, tries, res) in results {
                     if let Some(n) = state.busy.get_mut(&user) {
                         *n = n.saturating_sub(1);
                     }
                     match res {
                         Ok(()) => {
-                            if let Some(outs) = state.sessions.get(&user) {
-                                let frame = Bytes::from(encode(&ServerFrame::Inbox(ev)));
-                                for out in outs {
-                                    push(out, &frame);
-                                }
-                            }
+                            state.push_stored(&myself, &user, std::slice::from_ref(&ev));
+                            stored.push((user.clone(), ev));
+                        }
+                        Err(StoreError::Conflict(_)) if tries < MAX_RENUMBER => {
+                            // Another node took this seq: number it (and the
+                            // user's later ones, which fail the same way)
+                            // again from the stored head.
+                            state.heads.remove(&user);
+                            renumber.push((user.clone(), ev, tries + 1));
                         }
                         Err(e) => {
-                            tracing::warn!(%user, seq = ev.seq, %e, "inbox append failed; notice dropped");
+                            tracing::warn!(%user, seq = ev.seq, tries, %e, "inbox append failed; notice dropped");
                             // Later seqs of this user were numbered after the
                             // lost one: read the head again from the store.
                             state.heads.remove(&user);
                         }
                     }
                     state.forget_idle(&user);
+                }
+                if let (Some(relay), false) = (&state.relay, stored.is_empty()) {
+                    broadcast(relay, || crate::relay::RelayMsg::Inbox(stored.clone()));
+                }
+                for (user, ev, tries) in renumber {
+                    let head = match state.heads.get(&user) {
+                        Some(h) => *h,
+                        None => match state.store.inbox_head(&user).await {
+                            Ok(h) => h,
+                            Err(e) => {
+                                tracing::warn!(%user, %e, "inbox head unavailable; notice dropped");
+                                continue;
+                            }
+                        },
+                    };
+                    let ev = InboxEvent {
+                        seq: head + 1,
+                        ..ev
+                    };
+                    state.heads.insert(user.clone(), ev.seq);
+                    *state.busy.entry(user.clone()).or_default() += 1;
+                    state.pending.push((user, ev, tries));
                 }
                 let waiting = std::mem::take(&mut state.deferred);
                 for (out, since, done) in waiting {

@@ -170,3 +170,59 @@ impl Placement {
         }
     }
 }
+
+/// Keeps a lease held by an actor: renews it every third of its time (a
+/// sixth after a failed renewal) until the returned task is aborted (the
+/// actor's `post_stop`). When the lease is lost, or expires while the
+/// store cannot be reached, it sends `lost(why)` to the actor and ends.
+pub fn keep<M: ractor::Message>(
+    p: Arc<Placement>,
+    mut lease: Lease,
+    me: ractor::ActorRef<M>,
+    lost: impl Fn(String) -> M + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let m = crate::metrics::metrics();
+        let mut wait = p.ttl / 3;
+        loop {
+            tokio::time::sleep(wait).await;
+            match p.leases.renew(&lease, p.ttl.as_millis() as u64).await {
+                Ok(Some(l)) => {
+                    m.lease_renewals.inc();
+                    p.holding(&l);
+                    lease = l;
+                    wait = p.ttl / 3;
+                }
+                Ok(None) => {
+                    m.lease_losses.inc();
+                    p.dropped(&lease);
+                    let _ = me.cast(lost("its lease moved to another node".into()));
+                    return;
+                }
+                Err(e) if crate::now_ms() >= lease.expires_ms => {
+                    m.lease_losses.inc();
+                    p.dropped(&lease);
+                    let _ = me.cast(lost(format!(
+                        "its lease expired while renewals failed: {e}"
+                    )));
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(kind = lease.kind.as_str(), id = %lease.id, %e, "lease renewal failed; retrying");
+                    wait = p.ttl / 6;
+                }
+            }
+        }
+    })
+}
+
+/// Gives a lease up in the background (a stopping actor; a no-op if it
+/// moved already), so that the next owner need not wait for its expiry.
+pub fn let_go(p: Arc<Placement>, lease: Lease) {
+    p.dropped(&lease);
+    tokio::spawn(async move {
+        if let Err(e) = p.leases.release(&lease).await {
+            tracing::warn!(kind = lease.kind.as_str(), id = %lease.id, %e, "lease release failed; it expires");
+        }
+    });
+}

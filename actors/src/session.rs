@@ -26,7 +26,7 @@ use crate::outbound::{Outbound, err_frame, ok_frame};
 use crate::room::{LiveInput, RoomMsg};
 use crate::store::{MembershipKind, RoomMeta, ThreadMeta};
 use crate::supervisor::Lookup;
-use crate::thread::{Draft, EditReq, ThreadMsg};
+use crate::thread::ThreadMsg;
 use crate::{new_id, now_ms};
 
 /// Longest room or thread id a client may name.
@@ -377,6 +377,14 @@ impl Session {
             }
             Live::Other(m) => m,
         };
+        let m = match crate::thread::route::from_client(&out, req, m) {
+            Ok(r) => {
+                let sent = self.route_thread(&r.thread, r.ephemeral, r.msg).await;
+                // A typing indicator that cannot be routed is dropped.
+                return if r.ephemeral { Ok(()) } else { sent };
+            }
+            Err(m) => m,
+        };
         match m {
             ClientMsg::CreateRoom {
                 video_id,
@@ -476,130 +484,6 @@ impl Session {
                 let r = self.create_thread(kind, members, title).await?;
                 self.reply(req, r);
             }
-            ClientMsg::OpenThread { thread, since } => {
-                self.route_thread(
-                    &thread,
-                    false,
-                    ThreadMsg::Open {
-                        out: out.clone(),
-                        req,
-                        since,
-                    },
-                )
-                .await?;
-            }
-            ClientMsg::CloseThread { thread } => {
-                self.route_thread(
-                    &thread,
-                    false,
-                    ThreadMsg::Close {
-                        out: out.clone(),
-                        req,
-                    },
-                )
-                .await?;
-            }
-            ClientMsg::Send {
-                thread,
-                msg_id,
-                text,
-                attachments,
-                reply_to,
-            } => {
-                let draft = Draft {
-                    msg_id,
-                    text,
-                    attachments,
-                    reply_to,
-                };
-                self.route_thread(
-                    &thread,
-                    false,
-                    ThreadMsg::Send {
-                        out: out.clone(),
-                        req,
-                        draft,
-                    },
-                )
-                .await?;
-            }
-            ClientMsg::EditMessage {
-                thread,
-                msg_id,
-                of,
-                text,
-            } => {
-                let edit = EditReq {
-                    msg_id,
-                    edit: chalktalk_protocol::MsgEdit::Edit { of },
-                    text,
-                };
-                let m = ThreadMsg::Edit {
-                    out: out.clone(),
-                    req,
-                    edit,
-                };
-                self.route_thread(&thread, false, m).await?;
-            }
-            ClientMsg::DeleteMessage { thread, msg_id, of } => {
-                let edit = EditReq {
-                    msg_id,
-                    edit: chalktalk_protocol::MsgEdit::Delete { of },
-                    text: String::new(),
-                };
-                let m = ThreadMsg::Edit {
-                    out: out.clone(),
-                    req,
-                    edit,
-                };
-                self.route_thread(&thread, false, m).await?;
-            }
-            ClientMsg::Typing { thread, on } => {
-                let _ = self
-                    .route_thread(
-                        &thread,
-                        true,
-                        ThreadMsg::Typing {
-                            out: out.clone(),
-                            on,
-                        },
-                    )
-                    .await;
-            }
-            ClientMsg::Mark {
-                thread,
-                delivered,
-                read,
-            } => {
-                self.route_thread(
-                    &thread,
-                    false,
-                    ThreadMsg::Mark {
-                        out: out.clone(),
-                        req,
-                        delivered,
-                        read,
-                    },
-                )
-                .await?;
-            }
-            ClientMsg::History {
-                thread,
-                before,
-                limit,
-            } => {
-                self.route_thread(
-                    &thread,
-                    false,
-                    ThreadMsg::History {
-                        out: out.clone(),
-                        req,
-                        before,
-                        limit,
-                    },
-                )
-                .await?;
-            }
             ClientMsg::DebugPanic { room } => {
                 if self.role != Role::Admin || !self.dir.deps.config.debug_hooks {
                     return Err((
@@ -610,6 +494,15 @@ impl Session {
                 self.route_room(&room, false, RoomMsg::Panic).await?;
                 self.reply(req, Reply::Done);
             }
+            // Routed above by the thread table (`thread::route`).
+            ClientMsg::OpenThread { .. }
+            | ClientMsg::CloseThread { .. }
+            | ClientMsg::Send { .. }
+            | ClientMsg::EditMessage { .. }
+            | ClientMsg::DeleteMessage { .. }
+            | ClientMsg::Typing { .. }
+            | ClientMsg::Mark { .. }
+            | ClientMsg::History { .. } => {}
         }
         Ok(())
     }

@@ -18,12 +18,14 @@ use tracing::Instrument;
 
 use crate::handle::handled;
 use crate::inbox::InboxMsg;
+use crate::lease::{Lease, LeaseKind};
 use crate::outbound::{Durable, Outbound, SessionId};
 use crate::store::{StoreError, ThreadMeta};
 use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
 
 mod edit;
+pub mod route;
 mod typing;
 pub use edit::EditReq;
 
@@ -84,6 +86,8 @@ pub enum ThreadMsg {
     },
     // Internal:
     Flushed(Result<(), StoreError>),
+    /// The thread's lease was lost (why): it stops serving here.
+    LeaseLost(String),
     IdleCheck,
     /// A typing indicator was not renewed in time.
     TypingExpired {
@@ -96,7 +100,10 @@ impl ThreadMsg {
     fn counted(&self) -> bool {
         !matches!(
             self,
-            ThreadMsg::Flushed(_) | ThreadMsg::IdleCheck | ThreadMsg::TypingExpired { .. }
+            ThreadMsg::Flushed(_)
+                | ThreadMsg::IdleCheck
+                | ThreadMsg::TypingExpired { .. }
+                | ThreadMsg::LeaseLost(_)
         )
     }
 }
@@ -127,8 +134,17 @@ pub struct ThreadState {
     typing_epoch: u64,
     pending: Vec<Pending>,
     in_flight: Option<Vec<Pending>>,
+    /// The thread's lease when a cluster placed it here, and the task
+    /// renewing it.
+    lease: Option<(Lease, tokio::task::JoinHandle<()>)>,
     span: tracing::Span,
 }
+
+/// The thread stopped serving here (its lease moved): a failure, so that
+/// its supervisor finds the new owner and its viewers reconnect to it.
+#[derive(Debug, thiserror::Error)]
+#[error("thread {0} stopped serving here: {1}")]
+pub struct Retired(pub String, pub String);
 
 #[derive(Default)]
 pub struct ChatThread;
@@ -202,6 +218,21 @@ impl ThreadState {
         for (sid, out) in &self.viewers {
             if Some(*sid) != except {
                 out.ephemeral(&frame);
+            }
+        }
+    }
+
+    /// Answers every message waiting to be stored (the thread stops).
+    fn fail_waiting(&mut self, code: ErrorCode, why: &str) {
+        let failed = self
+            .in_flight
+            .take()
+            .into_iter()
+            .flatten()
+            .chain(self.pending.drain(..));
+        for p in failed {
+            for (out, req, _) in p.waiters {
+                out.control(error(req, code, why.to_string()));
             }
         }
     }
@@ -483,7 +514,7 @@ impl Actor for ChatThread {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<ThreadMsg>,
+        myself: ActorRef<ThreadMsg>,
         args: ChildArgs,
     ) -> Result<ThreadState, ActorProcessingErr> {
         let ChildArgs {
@@ -495,6 +526,19 @@ impl Actor for ChatThread {
         let store = deps.store.clone();
         let Some(meta) = store.thread(&id).await? else {
             return Err(Box::new(NotFound(format!("thread {id}"))));
+        };
+        // In a cluster: take the lease before reading. An older owner that
+        // still appends conflicts on the seq with what is read here, or
+        // gets in first and is read here.
+        let lease = match &deps.placement {
+            Some(p) => {
+                let lease = p.take(LeaseKind::Thread, &id).await?;
+                let keeper = crate::lease::keep(p.clone(), lease.clone(), myself.clone(), |why| {
+                    ThreadMsg::LeaseLost(why)
+                });
+                Some((lease, keeper))
+            }
+            None => None,
         };
         let head = store.thread_head(&id).await?;
         let cap = deps.config.catchup_max;
@@ -525,6 +569,7 @@ impl Actor for ChatThread {
             typing_epoch: 0,
             pending: Vec::new(),
             in_flight: None,
+            lease,
         };
         for m in &recent {
             st.remember(&m.from, &m.id, m.seq);
@@ -537,6 +582,18 @@ impl Actor for ChatThread {
         }
         Self::orphan(&st.id, drain(&st.registry));
         Ok(st)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ThreadMsg>,
+        st: &mut ThreadState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let (Some((lease, keeper)), Some(p)) = (st.lease.take(), st.deps.placement.clone()) {
+            keeper.abort();
+            crate::lease::let_go(p, lease);
+        }
+        Ok(())
     }
 
     async fn post_start(
@@ -666,19 +723,17 @@ async fn dispatch(
             });
         }
         ThreadMsg::Flushed(Ok(())) => st.flushed(&myself),
+        ThreadMsg::LeaseLost(why) => {
+            tracing::warn!(%why, "thread lease lost; it stops serving here");
+            st.fail_waiting(
+                ErrorCode::Unavailable,
+                &format!("thread moved ({why}); retry"),
+            );
+            return Err(Box::new(Retired(st.id.clone(), why)));
+        }
         ThreadMsg::Flushed(Err(e)) => {
             tracing::error!(%e, "thread commit failed; restarting from the store");
-            let failed = st
-                .in_flight
-                .take()
-                .into_iter()
-                .flatten()
-                .chain(st.pending.drain(..));
-            for p in failed {
-                for (out, req, _) in p.waiters {
-                    out.control(error(req, e.code(), format!("not stored: {e}")));
-                }
-            }
+            st.fail_waiting(e.code(), &format!("not stored: {e}"));
             return Err(Box::new(e));
         }
         ThreadMsg::IdleCheck => {

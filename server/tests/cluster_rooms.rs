@@ -20,49 +20,13 @@ use chalktalk_protocol::client::{Client, ClientError};
 use chalktalk_protocol::{
     ClientMsg, JoinMode, LiveEvent, LiveStroke, Point, Reply, Role, RoomOp, ServerFrame, StrokeIn,
 };
-use common::cluster::{self, free_port, placement};
-use common::{TestServer, add, line, op, postgres};
+use common::cluster::{self, placement};
 
-async fn node(name: &str, port: u16, seeds: &[u16], store: &str) -> TestServer {
-    cluster::node(name, port, seeds, Some(store), Some(1_500)).await
-}
-
-/// Three nodes, each seeded with the other two, once all see each other.
 async fn cluster(store: &str) -> Vec<TestServer> {
-    let ports = [free_port(), free_port(), free_port()];
-    let mut nodes = Vec::new();
-    for (i, name) in ["n1", "n2", "n3"].iter().enumerate() {
-        let seeds: Vec<u16> = ports
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, p)| *p)
-            .collect();
-        nodes.push(node(name, ports[i], &seeds, store).await);
-    }
-    let start = Instant::now();
-    'wait: loop {
-        for n in &nodes {
-            let token = n.token("ops-admin", Role::Admin);
-            let v = n.get("/api/v1/ops/cluster", Some(&token)).await.json();
-            let up = v["members"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|m| m["status"] == "up")
-                .count();
-            if up < 2 {
-                assert!(
-                    start.elapsed() < Duration::from_secs(20),
-                    "cluster not formed: {v}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue 'wait;
-            }
-        }
-        return nodes;
-    }
+    cluster::three(store).await
 }
+
+use common::{TestServer, add, line, op, postgres};
 
 /// The head seq and every annotation id of `room`, from a join (inline or
 /// paged snapshot).

@@ -1,22 +1,25 @@
 //! The relay actor of a node: the owner side (requests from sessions of
-//! other nodes, each remote member a shadow connection of the room) and the
-//! edge side (frames coming down for this node's sessions).
+//! other nodes for its rooms and threads, each remote member a shadow
+//! connection of the room or thread) and the edge side (frames coming down
+//! for this node's sessions).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chalktalk_protocol::{ClientMsg, ErrorCode, StrokeIn};
+use ractor::Message;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use tokio::sync::mpsc;
 
-use super::{Down, Relay, RelayMsg, SCOPE, Up};
+use super::{Down, Relay, RelayMsg, SCOPE, Target, Up};
 use crate::directory::Directory;
-use crate::handle::SendFail;
+use crate::handle::{Handle, SendFail};
 use crate::outbound::{Out, Outbound, OutboundRx, OutboundStats, SessionId, err_frame};
 use crate::room::{LiveInput, RoomMsg};
 use crate::supervisor::Lookup;
+use crate::thread::ThreadMsg;
 
 /// Frames (for all sessions of one node) shipped down in one message at
 /// most.
@@ -32,8 +35,9 @@ pub struct EndpointArgs {
     pub stats: Arc<OutboundStats>,
 }
 
-/// (edge node, its session, room) → the shadow connection in that room.
-type Shadows = HashMap<(String, SessionId, String), Outbound>;
+/// (edge node, its session, room or thread) → the shadow connection
+/// there.
+type Shadows = HashMap<(String, SessionId, Target), Outbound>;
 
 /// What a shadow's queue hands to its node's downlink.
 type Item = (SessionId, Out);
@@ -83,36 +87,77 @@ impl Actor for Endpoint {
             RelayMsg::Gone {
                 from,
                 session,
-                room,
+                target,
             } => {
-                if let Some(out) = st.shadows.remove(&(from, session, room.clone())) {
-                    st.disconnected(&room, &out).await;
+                if let Some(out) = st.shadows.remove(&(from, session, target.clone())) {
+                    st.disconnected(&target, &out).await;
                 }
             }
             RelayMsg::Down(down) => st.relay.deliver(down),
+            RelayMsg::Deliver { user, notice } => {
+                if let Some(dir) = st.dir.upgrade() {
+                    let _ = dir
+                        .inbox()
+                        .cast(crate::inbox::InboxMsg::DeliverHere { user, notice });
+                }
+            }
+            RelayMsg::Inbox(events) => {
+                if let Some(dir) = st.dir.upgrade() {
+                    let _ = dir.inbox().cast(crate::inbox::InboxMsg::Remote(events));
+                }
+            }
+            RelayMsg::InboxPush { user, frame } => {
+                if let Some(dir) = st.dir.upgrade() {
+                    let _ = dir
+                        .inbox()
+                        .cast(crate::inbox::InboxMsg::RemotePush { user, frame });
+                }
+            }
             RelayMsg::Sweep => st.sweep().await,
         }
         Ok(())
     }
 }
 
-/// The room a relayed request is for (`None`: not a room request).
-fn room_of(m: &ClientMsg) -> Option<&str> {
-    match m {
-        ClientMsg::JoinRoom { room, .. }
-        | ClientMsg::LeaveRoom { room }
-        | ClientMsg::SnapshotPage { room, .. }
-        | ClientMsg::Op { room, .. }
-        | ClientMsg::Points(StrokeIn { room, .. })
-        | ClientMsg::Pointer { room, .. }
-        | ClientMsg::Activity { room, .. } => Some(room),
-        _ => None,
+/// The error a request gets when its room or thread cannot be found here.
+fn lookup_fail(target: &Target, e: Lookup) -> (ErrorCode, String) {
+    match e {
+        Lookup::NotFound => (ErrorCode::NotFound, format!("no {target}")),
+        Lookup::Unavailable(why) => (
+            ErrorCode::Unavailable,
+            format!("{target} unavailable: {why}"),
+        ),
+        Lookup::Elsewhere(owner) => (
+            ErrorCode::Unavailable,
+            format!("{target} moved to node {owner}; join or open it again"),
+        ),
+    }
+}
+
+/// Hands a relayed request to the local actor, answering the request when
+/// the actor cannot take it.
+fn hand<M: Message>(
+    h: &Handle<M>,
+    target: &Target,
+    msg: M,
+    ephemeral: bool,
+    fail: impl Fn(ErrorCode, String),
+) {
+    match h.send(msg, ephemeral) {
+        Ok(()) => {}
+        Err((SendFail::Overloaded, _)) => fail(
+            ErrorCode::Overloaded,
+            format!("{target} is busy; retry with the same id"),
+        ),
+        Err((SendFail::Stopped, _)) => {
+            fail(ErrorCode::Unavailable, format!("{target} restarted; retry"))
+        }
     }
 }
 
 impl EndpointState {
-    fn shadow(&mut self, up: &Up, room: &str) -> Outbound {
-        let key = (up.from.clone(), up.session, room.to_string());
+    fn shadow(&mut self, up: &Up, target: &Target) -> Outbound {
+        let key = (up.from.clone(), up.session, target.clone());
         if let Some(o) = self.shadows.get(&key) {
             return o.clone();
         }
@@ -137,110 +182,83 @@ impl EndpointState {
     }
 
     async fn up(&mut self, up: Up) {
-        let Some(room) = room_of(&up.msg).map(str::to_string) else {
-            tracing::warn!(from = %up.from, "relay: a request that is not for a room; dropped");
+        let Some(target) = Target::of(&up.msg) else {
+            tracing::warn!(from = %up.from, "relay: a request that is neither for a room nor a thread; dropped");
             return;
         };
-        let out = self.shadow(&up, &room);
+        let out = self.shadow(&up, &target);
+        let Some(dir) = self.dir.upgrade() else {
+            return;
+        };
         let req = up.req;
-        let fail = |out: &Outbound, code: ErrorCode, msg: String| {
+        let fail = |code: ErrorCode, msg: String| {
             if req != 0 {
                 out.control(err_frame(req, code, msg));
             }
         };
-        let Some(dir) = self.dir.upgrade() else {
-            return;
-        };
-        let handle = match dir.local_room(&room).await {
-            Ok(h) => h,
-            Err(e) => {
-                let (code, msg) = match e {
-                    Lookup::NotFound => (ErrorCode::NotFound, format!("no room {room}")),
-                    Lookup::Unavailable(why) => (
-                        ErrorCode::Unavailable,
-                        format!("room {room} unavailable: {why}"),
-                    ),
-                    Lookup::Elsewhere(owner) => (
-                        ErrorCode::Unavailable,
-                        format!("room {room} moved to node {owner}; join it again"),
-                    ),
+        let key = (up.from.clone(), up.session, target.clone());
+        match &target {
+            Target::Room(room) => {
+                let handle = match dir.local_room(room).await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        let (code, msg) = lookup_fail(&target, e);
+                        fail(code, msg);
+                        if matches!(up.msg, ClientMsg::JoinRoom { .. }) {
+                            self.shadows.remove(&key);
+                        }
+                        return;
+                    }
                 };
-                fail(&out, code, msg);
-                if matches!(up.msg, ClientMsg::JoinRoom { .. }) {
-                    self.shadows.remove(&(up.from, up.session, room));
+                let leaving = matches!(up.msg, ClientMsg::LeaveRoom { .. });
+                let Some(msg) = room_msg(&out, up.role, req, up.msg) else {
+                    return fail(ErrorCode::Invalid, "an op without a role".into());
+                };
+                let ephemeral = matches!(msg, RoomMsg::Live { .. });
+                hand(&handle, &target, msg, ephemeral, fail);
+                if leaving {
+                    self.shadows.remove(&key);
                 }
-                return;
             }
-        };
-        let leaving = matches!(up.msg, ClientMsg::LeaveRoom { .. });
-        let session = out.session;
-        let msg = match up.msg {
-            ClientMsg::JoinRoom { since, .. } => RoomMsg::Join {
-                out: out.clone(),
-                req,
-                since,
-            },
-            ClientMsg::LeaveRoom { .. } => RoomMsg::Leave {
-                out: out.clone(),
-                req,
-            },
-            ClientMsg::SnapshotPage { seq, page, .. } => RoomMsg::Page {
-                out: out.clone(),
-                req,
-                seq,
-                page,
-            },
-            ClientMsg::Op { op_id, op, .. } => match up.role {
-                Some(role) => RoomMsg::Op {
-                    out: out.clone(),
-                    role,
-                    req,
-                    op_id,
-                    op,
-                },
-                None => return fail(&out, ErrorCode::Invalid, "an op without a role".into()),
-            },
-            ClientMsg::Points(StrokeIn { live, .. }) => RoomMsg::Live {
-                session,
-                input: LiveInput::Points(live),
-            },
-            ClientMsg::Pointer { at, .. } => RoomMsg::Live {
-                session,
-                input: LiveInput::Pointer(at),
-            },
-            ClientMsg::Activity { activity, .. } => RoomMsg::Live {
-                session,
-                input: LiveInput::Activity(activity),
-            },
-            _ => return,
-        };
-        let ephemeral = matches!(msg, RoomMsg::Live { .. });
-        match handle.send(msg, ephemeral) {
-            Ok(()) => {}
-            Err((SendFail::Overloaded, _)) => fail(
-                &out,
-                ErrorCode::Overloaded,
-                "the room is busy; retry with the same id".into(),
-            ),
-            Err((SendFail::Stopped, _)) => fail(
-                &out,
-                ErrorCode::Unavailable,
-                format!("room {room} restarted; retry"),
-            ),
-        }
-        if leaving {
-            self.shadows.remove(&(up.from, up.session, room));
+            Target::Thread(thread) => {
+                let handle = match dir.local_thread(thread).await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        let (code, msg) = lookup_fail(&target, e);
+                        fail(code, msg);
+                        if matches!(up.msg, ClientMsg::OpenThread { .. }) {
+                            self.shadows.remove(&key);
+                        }
+                        return;
+                    }
+                };
+                let closing = matches!(up.msg, ClientMsg::CloseThread { .. });
+                if let Ok(r) = crate::thread::route::from_client(&out, req, up.msg) {
+                    hand(&handle, &target, r.msg, r.ephemeral, fail);
+                }
+                if closing {
+                    self.shadows.remove(&key);
+                }
+            }
         }
     }
 
-    async fn disconnected(&self, room: &str, out: &Outbound) {
+    async fn disconnected(&self, target: &Target, out: &Outbound) {
         let Some(dir) = self.dir.upgrade() else {
             return;
         };
-        if let Ok(h) = dir.local_room(room).await {
-            let _ = h.actor.cast(RoomMsg::Disconnected {
-                session: out.session,
-            });
+        let session = out.session;
+        match target {
+            Target::Room(room) => {
+                if let Ok(h) = dir.local_room(room).await {
+                    let _ = h.actor.cast(RoomMsg::Disconnected { session });
+                }
+            }
+            Target::Thread(thread) => {
+                if let Ok(h) = dir.local_thread(thread).await {
+                    let _ = h.actor.cast(ThreadMsg::Disconnected { session });
+                }
+            }
         }
     }
 
@@ -255,11 +273,54 @@ impl EndpointState {
             .collect();
         for key in dead {
             if let Some(out) = self.shadows.remove(&key) {
-                tracing::info!(node = %key.0, room = %key.2, "relay: member of a node that is down dropped");
+                tracing::info!(node = %key.0, target = %key.2, "relay: member of a node that is down dropped");
                 self.disconnected(&key.2, &out).await;
             }
         }
     }
+}
+
+/// The room request a relayed client message is (`None`: an op without
+/// the role it is planned with).
+fn room_msg(
+    out: &Outbound,
+    role: Option<chalktalk_protocol::Role>,
+    req: u32,
+    msg: ClientMsg,
+) -> Option<RoomMsg> {
+    let session = out.session;
+    let out = out.clone();
+    Some(match msg {
+        ClientMsg::JoinRoom { since, .. } => RoomMsg::Join { out, req, since },
+        ClientMsg::LeaveRoom { .. } => RoomMsg::Leave { out, req },
+        ClientMsg::SnapshotPage { seq, page, .. } => RoomMsg::Page {
+            out,
+            req,
+            seq,
+            page,
+        },
+        ClientMsg::Op { op_id, op, .. } => RoomMsg::Op {
+            out,
+            role: role?,
+            req,
+            op_id,
+            op,
+        },
+        ClientMsg::Points(StrokeIn { live, .. }) => RoomMsg::Live {
+            session,
+            input: LiveInput::Points(live),
+        },
+        ClientMsg::Pointer { at, .. } => RoomMsg::Live {
+            session,
+            input: LiveInput::Pointer(at),
+        },
+        ClientMsg::Activity { activity, .. } => RoomMsg::Live {
+            session,
+            input: LiveInput::Activity(activity),
+        },
+        // Not a room request: Target::of said it was.
+        _ => return None,
+    })
 }
 
 /// Moves what a shadow's room queued (under the member's own policy) to

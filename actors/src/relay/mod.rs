@@ -1,5 +1,7 @@
-//! Rooms across nodes: a session on any node reaches a room owned by
-//! another node through this node's relay.
+//! Rooms and threads across nodes: a session on any node reaches a room or
+//! chat thread owned by another node through this node's relay (below for
+//! rooms; threads go the same way through [`thread_proxy::ThreadProxy`],
+//! and their remote viewers are shadow connections of the thread).
 //!
 //! - On the edge node (where the client is connected), the directory hands
 //!   the session a [`proxy::RoomProxy`] for a room whose lease another live
@@ -22,6 +24,7 @@
 
 pub mod endpoint;
 pub mod proxy;
+pub mod thread_proxy;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -32,7 +35,7 @@ use chalktalk_protocol::{ClientMsg, Role};
 use ractor::ActorRef;
 
 use crate::outbound::{Conn, Outbound, SessionId};
-pub use wire::{Down, RelayMsg, Up};
+pub use wire::{Down, RelayMsg, Target, Up};
 
 /// The process-group scope of relays.
 pub const SCOPE: &str = "chalktalk-relay";
@@ -51,8 +54,9 @@ pub struct Relay {
     /// Ids of shadow connections (high bit set: never a local session's).
     shadow_ids: AtomicU64,
     /// Requests sent up and not answered yet: (session, request id) →
-    /// room. A proxy that stops answers its room's (see [`Relay::fail_pending`]).
-    pending: Mutex<HashMap<(SessionId, u32), String>>,
+    /// room or thread. A proxy that stops answers its own (see
+    /// [`Relay::fail_pending`]).
+    pending: Mutex<HashMap<(SessionId, u32), Target>>,
 }
 
 impl Relay {
@@ -94,6 +98,24 @@ impl Relay {
         self.shadow_ids.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The node whose inbox actor writes `user`'s inbox: the highest
+    /// rendezvous score of (node, user) among the nodes up that this node
+    /// sees (itself included). Nodes agree as long as they see the same
+    /// members; while they do not, two may write one inbox, which the
+    /// store's seq check and the inbox's renumbering make safe.
+    pub fn inbox_owner(&self, user: &str) -> String {
+        let mut best = (rendezvous(&self.node, user), self.node.clone());
+        for node in ractor::pg::which_scoped_groups(&SCOPE.to_string()) {
+            if node != self.node && self.is_live(&node) {
+                let score = rendezvous(&node, user);
+                if (score, &node) > (best.0, &best.1) {
+                    best = (score, node);
+                }
+            }
+        }
+        best.1
+    }
+
     /// The relay actor of `node`, if it is in the group (connected).
     pub(crate) fn peer(&self, node: &str) -> Option<ActorRef<RelayMsg>> {
         if node == self.node {
@@ -105,12 +127,12 @@ impl Relay {
             .map(ActorRef::from)
     }
 
-    /// Sends a session's request for a room owned by `owner`. `false` when
-    /// the owner cannot be reached.
+    /// Sends a session's request for a room or thread owned by `owner`.
+    /// `false` when the owner cannot be reached.
     pub(crate) fn up(
         &self,
         owner: &str,
-        room: &str,
+        target: &Target,
         out: &Outbound,
         role: Option<Role>,
         req: u32,
@@ -124,7 +146,7 @@ impl Relay {
             .entry(out.session)
             .or_insert_with(|| out.downgrade());
         if req != 0 {
-            crate::lock(&self.pending).insert((out.session, req), room.to_string());
+            crate::lock(&self.pending).insert((out.session, req), target.clone());
         }
         peer.cast(RelayMsg::Up(Box::new(Up {
             from: self.node.clone(),
@@ -139,12 +161,12 @@ impl Relay {
     }
 
     /// Tells `owner` that a session's connection ended.
-    pub(crate) fn gone(&self, owner: &str, session: SessionId, room: &str) {
+    pub(crate) fn gone(&self, owner: &str, session: SessionId, target: &Target) {
         if let Some(peer) = self.peer(owner) {
             let _ = peer.cast(RelayMsg::Gone {
                 from: self.node.clone(),
                 session,
-                room: room.to_string(),
+                target: target.clone(),
             });
         }
     }
@@ -181,16 +203,16 @@ impl Relay {
 }
 
 impl Relay {
-    /// Answers every request sent up for `room` and not answered yet
+    /// Answers every request sent up for `target` and not answered yet
     /// (`unavailable`: the owner went away first; the client retries with
     /// the same id, which the next owner answers as a duplicate if it was
     /// applied).
-    pub(crate) fn fail_pending(&self, room: &str, owner: &str) {
+    pub(crate) fn fail_pending(&self, target: &Target, owner: &str) {
         let failed: Vec<(SessionId, u32)> = {
             let mut pending = crate::lock(&self.pending);
             let keys: Vec<_> = pending
                 .iter()
-                .filter(|(_, r)| r.as_str() == room)
+                .filter(|(_, t)| *t == target)
                 .map(|(k, _)| *k)
                 .collect();
             for k in &keys {
@@ -205,12 +227,28 @@ impl Relay {
                     req,
                     chalktalk_protocol::ErrorCode::Unavailable,
                     format!(
-                        "room {room}: its node {owner} went away before answering; join again and retry with the same id"
+                        "{target}: its node {owner} went away before answering; join or open it again and retry with the same id"
                     ),
                 ));
             }
         }
     }
+}
+
+/// The rendezvous score of `node` for `key` (FNV-1a 64 over both, then a
+/// final mix): the same on every node and every build.
+pub fn rendezvous(node: &str, key: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in node.bytes().chain([0xff]).chain(key.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // splitmix64's finalizer: spreads nearby inputs apart.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// The request id of an encoded `ok` or `err` frame (`None` for any other
@@ -244,6 +282,36 @@ mod tests {
     use chalktalk_protocol::{ErrorCode, Reply, ServerFrame, encode};
 
     use super::reply_id;
+
+    #[test]
+    fn rendezvous_spreads_users_over_nodes_and_moves_few_when_one_leaves() {
+        use super::rendezvous;
+        let pick = |nodes: &[&str], user: &str| -> String {
+            nodes
+                .iter()
+                .max_by_key(|n| (rendezvous(n, user), n.to_string()))
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        };
+        let users: Vec<String> = (0..3000).map(|i| format!("user-{i}")).collect();
+        let three = ["n1", "n2", "n3"];
+        let mut per = std::collections::HashMap::new();
+        for u in &users {
+            *per.entry(pick(&three, u)).or_insert(0) += 1;
+        }
+        for n in three {
+            let c = per.get(n).copied().unwrap_or(0);
+            assert!((800..=1200).contains(&c), "{n} owns {c} of 3000");
+        }
+        // n3 leaves: only its users move.
+        for u in &users {
+            let before = pick(&three, u);
+            let after = pick(&["n1", "n2"], u);
+            if before != "n3" {
+                assert_eq!(before, after, "{u} moved though its node stayed");
+            }
+        }
+    }
 
     #[test]
     fn reply_ids_are_read_from_the_encoded_frames() {

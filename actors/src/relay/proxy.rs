@@ -12,7 +12,7 @@ use bytes::Bytes;
 use chalktalk_protocol::{ClientMsg, ErrorCode, ServerFrame, StrokeIn, encode};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::Relay;
+use super::{Relay, Target};
 use crate::handle::handled;
 use crate::lease::{LeaseKind, Placement};
 use crate::outbound::{Outbound, SessionId, err_frame};
@@ -30,6 +30,7 @@ pub struct ProxyArgs {
 
 pub struct ProxyState {
     room: String,
+    target: Target,
     owner: String,
     relay: Arc<Relay>,
     placement: Arc<Placement>,
@@ -58,7 +59,10 @@ impl ProxyState {
         req: u32,
         msg: ClientMsg,
     ) -> bool {
-        if self.relay.up(&self.owner, &self.room, out, role, req, msg) {
+        if self
+            .relay
+            .up(&self.owner, &self.target, out, role, req, msg)
+        {
             return true;
         }
         if req != 0 {
@@ -81,6 +85,7 @@ impl Actor for RoomProxy {
         tracing::debug!(room = %a.room, owner = %a.owner, "room proxy started");
         myself.send_interval(a.placement.ttl / 2, || RoomMsg::Renew);
         Ok(ProxyState {
+            target: Target::Room(a.room.clone()),
             room: a.room,
             owner: a.owner,
             relay: a.relay,
@@ -95,7 +100,7 @@ impl Actor for RoomProxy {
         _myself: ActorRef<RoomMsg>,
         st: &mut ProxyState,
     ) -> Result<(), ActorProcessingErr> {
-        st.relay.fail_pending(&st.room, &st.owner);
+        st.relay.fail_pending(&st.target, &st.owner);
         let frame = Bytes::from(encode(&ServerFrame::Resync {
             room: st.room.clone(),
             reason: format!("room moved or its node {} went away", st.owner),
@@ -155,7 +160,7 @@ impl Actor for RoomProxy {
             },
             RoomMsg::Disconnected { session } => {
                 if st.sessions.remove(&session).is_some() {
-                    st.relay.gone(&st.owner, session, &room);
+                    st.relay.gone(&st.owner, session, &st.target);
                 }
                 true
             }

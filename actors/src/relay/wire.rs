@@ -4,14 +4,56 @@
 //! already-encoded server frames and are copied as they are).
 
 use bytes::Bytes;
-use chalktalk_protocol::{ClientMsg, Role, UserId};
+use chalktalk_protocol::{ClientMsg, InboxEvent, Notice, Role, UserId};
 use ractor::message::{BoxedDowncastErr, SerializedMessage};
 use serde::{Deserialize, Serialize};
 
 use crate::outbound::SessionId;
 
-/// A request of a session on the sending node (the edge) for a room the
-/// receiving node owns.
+/// What a relayed request is for: a review room or a chat thread.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "k", content = "id", rename_all = "snake_case")]
+pub enum Target {
+    Room(String),
+    Thread(String),
+}
+
+impl Target {
+    /// The room or thread a client request names (`None`: neither).
+    pub fn of(m: &ClientMsg) -> Option<Target> {
+        use chalktalk_protocol::StrokeIn;
+        Some(match m {
+            ClientMsg::JoinRoom { room, .. }
+            | ClientMsg::LeaveRoom { room }
+            | ClientMsg::SnapshotPage { room, .. }
+            | ClientMsg::Op { room, .. }
+            | ClientMsg::Points(StrokeIn { room, .. })
+            | ClientMsg::Pointer { room, .. }
+            | ClientMsg::Activity { room, .. } => Target::Room(room.clone()),
+            ClientMsg::OpenThread { thread, .. }
+            | ClientMsg::CloseThread { thread }
+            | ClientMsg::Send { thread, .. }
+            | ClientMsg::EditMessage { thread, .. }
+            | ClientMsg::DeleteMessage { thread, .. }
+            | ClientMsg::Typing { thread, .. }
+            | ClientMsg::Mark { thread, .. }
+            | ClientMsg::History { thread, .. } => Target::Thread(thread.clone()),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Room(id) => write!(f, "room {id}"),
+            Target::Thread(id) => write!(f, "thread {id}"),
+        }
+    }
+}
+
+/// A request of a session on the sending node (the edge) for a room or
+/// thread the receiving node owns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Up {
     /// The edge node.
@@ -24,27 +66,37 @@ pub struct Up {
     pub role: Option<Role>,
     /// The client's request id (0 for live input).
     pub req: u32,
-    /// `join_room`, `leave_room`, `snapshot_page`, `op`, `points`,
-    /// `pointer` or `activity`, as the client sent it.
+    /// A room request (`join_room`, `leave_room`, `snapshot_page`, `op`,
+    /// `points`, `pointer`, `activity`) or a thread request (`open_thread`
+    /// ... `history`), as the client sent it.
     pub msg: ClientMsg,
 }
 
 /// The relay actor's messages.
 #[derive(Debug)]
 pub enum RelayMsg {
-    /// Edge → owner: a session's request for one of the owner's rooms.
+    /// Edge → owner: a session's request for one of the owner's rooms or
+    /// threads.
     Up(Box<Up>),
     /// Edge → owner: the session's connection ended (presence grace).
     Gone {
         from: String,
         session: SessionId,
-        room: String,
+        target: Target,
     },
     /// Owner → edge: frames for sessions of the edge node. Each frame
     /// crosses once with the sessions it is for (a room's broadcast to
     /// several members of that node is one entry); in order per session.
     /// Then the closes asked for by the owner (slow consumers).
     Down(Down),
+    /// Any node → the owner of a user's inbox: a notice to store there.
+    Deliver { user: UserId, notice: Notice },
+    /// Any node → every other: inbox notices it stored (for the devices
+    /// of those users connected to the receiving node).
+    Inbox(Vec<(UserId, InboxEvent)>),
+    /// Any node → every other: an ephemeral frame for a user's devices
+    /// (media progress).
+    InboxPush { user: UserId, frame: Bytes },
     /// Local: drop what belongs to nodes that are no longer up.
     Sweep,
 }
@@ -52,6 +104,36 @@ pub enum RelayMsg {
 const UP: &str = "up";
 const GONE: &str = "gone";
 const DOWN: &str = "down";
+const INBOX: &str = "inbox";
+const DELIVER: &str = "deliver";
+const PUSH: &str = "push";
+
+/// `InboxPush` on the wire: the user's length (u32), the user, the frame.
+fn encode_push(user: &str, frame: &[u8]) -> Result<Vec<u8>, BoxedDowncastErr> {
+    let mut out = Vec::with_capacity(4 + user.len() + frame.len());
+    put_u32(&mut out, user.len())?;
+    out.extend_from_slice(user.as_bytes());
+    out.extend_from_slice(frame);
+    Ok(out)
+}
+
+fn decode_push(args: Vec<u8>) -> Result<RelayMsg, BoxedDowncastErr> {
+    let n = u32::from_be_bytes(
+        args.get(..4)
+            .ok_or(BoxedDowncastErr)?
+            .try_into()
+            .map_err(|_| BoxedDowncastErr)?,
+    ) as usize;
+    let end = n
+        .checked_add(4)
+        .filter(|e| *e <= args.len())
+        .ok_or(BoxedDowncastErr)?;
+    let user = std::str::from_utf8(&args[4..end])
+        .map_err(|_| BoxedDowncastErr)?
+        .to_string();
+    let frame = Bytes::from(args).slice(end..);
+    Ok(RelayMsg::InboxPush { user, frame })
+}
 
 /// What crosses down in one message.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -64,7 +146,7 @@ pub struct Down {
 struct GoneWire {
     from: String,
     session: SessionId,
-    room: String,
+    target: Target,
 }
 
 fn put_u32(out: &mut Vec<u8>, n: usize) -> Result<(), BoxedDowncastErr> {
@@ -167,17 +249,26 @@ impl ractor::Message for RelayMsg {
             RelayMsg::Gone {
                 from,
                 session,
-                room,
+                target,
             } => (
                 GONE,
                 rmp_serde::to_vec_named(&GoneWire {
                     from,
                     session,
-                    room,
+                    target,
                 })
                 .map_err(|_| BoxedDowncastErr)?,
             ),
             RelayMsg::Down(d) => (DOWN, encode_down(&d)?),
+            RelayMsg::Deliver { user, notice } => (
+                DELIVER,
+                rmp_serde::to_vec_named(&(user, notice)).map_err(|_| BoxedDowncastErr)?,
+            ),
+            RelayMsg::Inbox(evs) => (
+                INBOX,
+                rmp_serde::to_vec_named(&evs).map_err(|_| BoxedDowncastErr)?,
+            ),
+            RelayMsg::InboxPush { user, frame } => (PUSH, encode_push(&user, &frame)?),
             RelayMsg::Sweep => return Err(BoxedDowncastErr),
         };
         Ok(SerializedMessage::Cast {
@@ -199,10 +290,17 @@ impl ractor::Message for RelayMsg {
                 .map(|g| RelayMsg::Gone {
                     from: g.from,
                     session: g.session,
-                    room: g.room,
+                    target: g.target,
                 })
                 .map_err(|_| BoxedDowncastErr),
             DOWN => decode_down(args),
+            INBOX => rmp_serde::from_slice(&args)
+                .map(RelayMsg::Inbox)
+                .map_err(|_| BoxedDowncastErr),
+            PUSH => decode_push(args),
+            DELIVER => rmp_serde::from_slice::<(UserId, Notice)>(&args)
+                .map(|(user, notice)| RelayMsg::Deliver { user, notice })
+                .map_err(|_| BoxedDowncastErr),
             _ => Err(BoxedDowncastErr),
         }
     }
@@ -252,6 +350,36 @@ mod tests {
             panic!("up expected");
         };
         assert_eq!(*back, points);
+        let send = Up {
+            msg: ClientMsg::Send {
+                thread: "t-1".into(),
+                msg_id: "m1".into(),
+                text: "knee".into(),
+                attachments: vec![],
+                reply_to: Some(3),
+            },
+            ..points
+        };
+        assert_eq!(Target::of(&send.msg), Some(Target::Thread("t-1".into())));
+        let RelayMsg::Up(back) = round(RelayMsg::Up(Box::new(send.clone()))) else {
+            panic!("up expected");
+        };
+        assert_eq!(*back, send);
+        for target in [Target::Room("r-1".into()), Target::Thread("t-1".into())] {
+            let RelayMsg::Gone {
+                from,
+                session,
+                target: back,
+            } = round(RelayMsg::Gone {
+                from: "n2".into(),
+                session: 7,
+                target: target.clone(),
+            })
+            else {
+                panic!("gone expected");
+            };
+            assert_eq!((from.as_str(), session, back), ("n2", 7, target));
+        }
 
         let down = Down {
             groups: vec![
@@ -264,6 +392,57 @@ mod tests {
             panic!("down expected");
         };
         assert_eq!(back, down);
+    }
+
+    #[test]
+    fn inbox_notices_and_pushes_survive_the_wire() {
+        let ev = InboxEvent {
+            seq: 12,
+            at_ms: 1_700_000_000_000,
+            notice: chalktalk_protocol::Notice::NewMessage {
+                thread: "t-1".into(),
+                seq: 4,
+                from: "coach".into(),
+                preview: "knee".into(),
+            },
+        };
+        let RelayMsg::Deliver { user, notice } = round(RelayMsg::Deliver {
+            user: "athlete".into(),
+            notice: ev.notice.clone(),
+        }) else {
+            panic!("deliver expected");
+        };
+        assert_eq!((user.as_str(), &notice), ("athlete", &ev.notice));
+        let RelayMsg::Inbox(back) = round(RelayMsg::Inbox(vec![("athlete".into(), ev.clone())]))
+        else {
+            panic!("inbox expected");
+        };
+        assert_eq!(back, vec![("athlete".to_string(), ev)]);
+        let frame = Bytes::from_static(b"\x82\xa1t\xa5media");
+        let RelayMsg::InboxPush { user, frame: f } = round(RelayMsg::InboxPush {
+            user: "u\u{e9}".into(),
+            frame: frame.clone(),
+        }) else {
+            panic!("push expected");
+        };
+        assert_eq!((user.as_str(), f), ("u\u{e9}", frame));
+        let wire = RelayMsg::InboxPush {
+            user: "abc".into(),
+            frame: Bytes::new(),
+        }
+        .serialize()
+        .unwrap();
+        let SerializedMessage::Cast { args, .. } = wire else {
+            panic!("cast");
+        };
+        for cut in 0..args.len() {
+            let m = SerializedMessage::Cast {
+                variant: PUSH.into(),
+                args: args[..cut].to_vec(),
+                metadata: None,
+            };
+            assert!(RelayMsg::deserialize(m).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -96,3 +96,41 @@ pub fn signal(s: &TestServer, sig: i32) {
     let r = unsafe { libc::kill(s.pid() as i32, sig) };
     assert_eq!(r, 0, "kill({sig})");
 }
+
+/// Three nodes n1..n3 on `store` (lease 1.5 s), each seeded with the
+/// other two, once all see each other.
+pub async fn three(store: &str) -> Vec<TestServer> {
+    let ports = [free_port(), free_port(), free_port()];
+    let mut nodes = Vec::new();
+    for (i, name) in ["n1", "n2", "n3"].iter().enumerate() {
+        let seeds: Vec<u16> = ports
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| *p)
+            .collect();
+        nodes.push(node(name, ports[i], &seeds, Some(store), Some(1_500)).await);
+    }
+    let start = Instant::now();
+    'wait: loop {
+        for n in &nodes {
+            let token = n.token("ops-admin", Role::Admin);
+            let v = n.get("/api/v1/ops/cluster", Some(&token)).await.json();
+            let up = v["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["status"] == "up")
+                .count();
+            if up < 2 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "cluster not formed: {v}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue 'wait;
+            }
+        }
+        return nodes;
+    }
+}

@@ -1,0 +1,367 @@
+//! Chat threads and inboxes across three `chalktalk serve` processes
+//! sharing a real PostgreSQL (started by the test). A thread lives on the
+//! node where it was first opened; viewers connected to other nodes reach
+//! it through their node's relay: messages, typing and read marks cross
+//! nodes, each viewer sees every message once and in seq order, and a
+//! late viewer on a third node gets the history. Inbox notices written on
+//! one node reach the user's devices on every node live, and when threads
+//! owned by two nodes notify one user at the same time, the user's inbox
+//! still gets every notice once, under consecutive seqs (a notice that
+//! lost its seq to the other node is numbered again, never dropped).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use chalktalk_protocol::client::{Client, ClientOptions};
+use chalktalk_protocol::{
+    ClientMsg, InboxEvent, Message, Notice, Reply, Role, ServerFrame, ThreadKind, ThreadLive,
+};
+use common::cluster;
+use common::{TestServer, WAIT, postgres};
+use serde_json::json;
+
+/// `coach` invites `athlete` (REST on `s`) and the athlete accepts.
+async fn relate(s: &TestServer, coach: &str, athlete: &str) {
+    let r = s
+        .post(
+            "/api/v1/relationships",
+            Some(&s.token(coach, Role::Coach)),
+            json!({ "athlete": athlete }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "invite: {}", r.text());
+    let r = s
+        .post(
+            &format!("/api/v1/relationships/{coach}/{athlete}/accept"),
+            Some(&s.token(athlete, Role::Athlete)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "accept: {}", r.text());
+}
+
+async fn create_thread(c: &Client, kind: ThreadKind, members: &[&str]) -> String {
+    match c
+        .request(ClientMsg::CreateThread {
+            kind,
+            members: members.iter().map(|m| m.to_string()).collect(),
+            title: None,
+        })
+        .await
+        .expect("create_thread")
+    {
+        Reply::ThreadCreated { thread } => thread.id,
+        other => panic!("thread_created expected, got {other:?}"),
+    }
+}
+
+async fn open(c: &Client, thread: &str, since: Option<u64>) {
+    match c
+        .request(ClientMsg::OpenThread {
+            thread: thread.into(),
+            since,
+        })
+        .await
+    {
+        Ok(Reply::ThreadOpened { .. }) => {}
+        other => panic!("thread_opened expected, got {other:?}"),
+    }
+}
+
+async fn send(c: &Client, thread: &str, id: &str) -> u64 {
+    match c
+        .request(ClientMsg::Send {
+            thread: thread.into(),
+            msg_id: id.into(),
+            text: format!("text of {id}"),
+            attachments: vec![],
+            reply_to: None,
+        })
+        .await
+    {
+        Ok(Reply::Ack { seq, dup: false }) => seq,
+        other => panic!("send {id}: {other:?}"),
+    }
+}
+
+/// Messages of `thread` pushed to `c` until `want` arrived (or 10 s).
+async fn msgs_until(c: &mut Client, thread: &str, want: u64) -> Vec<Message> {
+    let mut got: Vec<Message> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.last().map_or(0, |m| m.seq) < want && Instant::now() < deadline {
+        if let Some(ServerFrame::Msg { thread: t, msg }) =
+            c.next_push(Duration::from_millis(200)).await
+            && t == thread
+        {
+            got.push(msg);
+        }
+    }
+    got
+}
+
+/// Inbox events pushed to `c` until `n` arrived (or 10 s).
+async fn inbox(c: &mut Client, n: usize) -> Vec<InboxEvent> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < n && Instant::now() < deadline {
+        if let Some(ServerFrame::Inbox(ev)) = c.next_push(Duration::from_millis(200)).await {
+            got.push(ev);
+        }
+    }
+    got
+}
+
+async fn connect_since(s: &TestServer, user: &str, role: Role, since: u64) -> Client {
+    let mut opts = ClientOptions::new(s.token(user, role), "replay");
+    opts.inbox_since = Some(since);
+    Client::connect(&s.url, opts).await.expect("connects")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_on_three_nodes_share_one_thread_and_every_inbox() {
+    let (_pg, store) = postgres::start().await;
+    let nodes = cluster::three(&store).await;
+    let (n1, n2, n3) = (&nodes[0], &nodes[1], &nodes[2]);
+    relate(n1, "coach", "athlete").await;
+
+    // The athlete is online on n2 before the coach (on n1) creates their
+    // thread: the notice written on n1 reaches n2 live.
+    let mut athlete = n2.connect("athlete", Role::Athlete, "phone").await;
+    let coach = n1.connect("coach", Role::Coach, "laptop").await;
+    let mut coach = coach;
+    let thread = create_thread(&coach, ThreadKind::Direct, &["athlete"]).await;
+    let added = inbox(&mut athlete, 1).await;
+    assert_eq!(
+        added
+            .iter()
+            .map(|e| (e.seq, e.notice.clone()))
+            .collect::<Vec<_>>(),
+        vec![(
+            1,
+            Notice::AddedToThread {
+                thread: thread.clone(),
+                by: "coach".into()
+            }
+        )],
+        "the notice written on n1, on the athlete's device on n2"
+    );
+
+    // The thread starts on n1 (opened there first); the athlete reaches
+    // it through n2's relay. Messages from both sides: each viewer sees
+    // every message once, in seq order.
+    open(&coach, &thread, None).await;
+    open(&athlete, &thread, None).await;
+    let mut acked = Vec::new();
+    for n in 0..10 {
+        let (c, who) = if n % 2 == 0 {
+            (&coach, "c")
+        } else {
+            (&athlete, "a")
+        };
+        acked.push(send(c, &thread, &format!("{who}-{n}")).await);
+    }
+    assert_eq!(acked, (1..=10).collect::<Vec<u64>>(), "consecutive seqs");
+    for (who, c) in [("coach", &mut coach), ("athlete", &mut athlete)] {
+        let seqs: Vec<u64> = msgs_until(c, &thread, 10)
+            .await
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, acked, "{who}: no gap, no duplicate");
+    }
+
+    // Typing and read marks cross nodes.
+    athlete
+        .send(ClientMsg::Typing {
+            thread: thread.clone(),
+            on: true,
+        })
+        .expect("typing");
+    let typing = coach
+        .wait_for(WAIT, |f| match f {
+            ServerFrame::ThreadLive {
+                ev: ThreadLive::Typing { user, on },
+                ..
+            } => Some((user.clone(), *on)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(typing, Some(("athlete".to_string(), true)));
+    match athlete
+        .request(ClientMsg::Mark {
+            thread: thread.clone(),
+            delivered: None,
+            read: Some(10),
+        })
+        .await
+    {
+        Ok(Reply::Done) => {}
+        other => panic!("mark through the relay: {other:?}"),
+    }
+    let read = coach
+        .wait_for(WAIT, |f| match f {
+            ServerFrame::ThreadLive {
+                ev: ThreadLive::Cursor { cursor },
+                ..
+            } if cursor.user == "athlete" => Some(cursor.read),
+            _ => None,
+        })
+        .await;
+    assert_eq!(read, Some(10), "the athlete's read mark, seen on n1");
+
+    // History through the relay, from a late viewer on n3.
+    let late = n3.connect("athlete", Role::Athlete, "tablet").await;
+    match late
+        .request(ClientMsg::History {
+            thread: thread.clone(),
+            before: None,
+            limit: 50,
+        })
+        .await
+    {
+        Ok(Reply::History { messages, more }) => {
+            assert_eq!(messages.iter().map(|m| m.seq).collect::<Vec<_>>(), acked);
+            assert!(!more);
+        }
+        other => panic!("history from n3: {other:?}"),
+    }
+
+    // The athlete closes the thread; the coach's next message is a notice
+    // in the athlete's inbox, written on n1, pushed to n2 and n3.
+    match athlete
+        .request(ClientMsg::CloseThread {
+            thread: thread.clone(),
+        })
+        .await
+    {
+        Ok(Reply::Done) => {}
+        other => panic!("close through the relay: {other:?}"),
+    }
+    let mut late = late;
+    let seq = send(&coach, &thread, "c-after-close").await;
+    for (who, c) in [("phone on n2", &mut athlete), ("tablet on n3", &mut late)] {
+        let evs = inbox(c, 1).await;
+        let got: Vec<_> = evs
+            .iter()
+            .filter_map(|e| match &e.notice {
+                Notice::NewMessage { thread: t, seq, .. } if *t == thread => Some((e.seq, *seq)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, vec![(2, seq)], "{who}");
+    }
+
+    // Two threads owned by two different nodes notify the athlete at the
+    // same time: the athlete's inbox holds every notice once, under
+    // consecutive seqs, and each device saw them in that order.
+    relate(n3, "coach3", "athlete").await;
+    let coach3 = n3.connect("coach3", Role::Coach, "laptop").await;
+    let other = create_thread(&coach3, ThreadKind::Direct, &["athlete"]).await;
+    open(&coach3, &other, None).await; // lives on n3
+    let before = inbox(&mut athlete, 1).await; // added to `other`
+    assert_eq!(before.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+    let (a, b) = tokio::join!(
+        async {
+            for i in 0..40 {
+                send(&coach, &thread, &format!("race-1-{i}")).await;
+            }
+        },
+        async {
+            for i in 0..40 {
+                send(&coach3, &other, &format!("race-3-{i}")).await;
+            }
+        }
+    );
+    let ((), ()) = (a, b);
+    let live = inbox(&mut athlete, 80).await;
+    let live_seqs: Vec<u64> = live.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        live_seqs,
+        (4..=83).collect::<Vec<u64>>(),
+        "live on n2: every notice once, in seq order"
+    );
+    let notified: BTreeSet<(String, u64)> = live
+        .iter()
+        .filter_map(|e| match &e.notice {
+            Notice::NewMessage { thread, seq, .. } => Some((thread.clone(), *seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notified.len(), 80, "one notice per message");
+    // A device replaying from 0 on any node reads the same log.
+    let mut replay = connect_since(n1, "athlete", Role::Athlete, 0).await;
+    let all: Vec<u64> = inbox(&mut replay, 83).await.iter().map(|e| e.seq).collect();
+    assert_eq!(all, (1..=83).collect::<Vec<u64>>(), "the stored inbox");
+}
+
+/// Two inbox actors (two nodes that disagree on who owns a user's inbox)
+/// write one user's inbox at once on one real store: every notice is
+/// stored once, under consecutive seqs; those that lost their seq to the
+/// other writer were numbered again, none dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_of_one_inbox_lose_no_notice() {
+    use chalktalk_actors::inbox::{Inbox, InboxArgs, InboxMsg};
+    use chalktalk_actors::store::Store;
+    use ractor::Actor;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: std::sync::Arc<dyn Store> =
+        chalktalk_adapters::EmbeddedStore::open(dir.path()).expect("store");
+    let mut inboxes = Vec::new();
+    for _ in 0..2 {
+        let (a, _) = Actor::spawn(
+            None,
+            Inbox,
+            InboxArgs {
+                store: store.clone(),
+                relay: None,
+            },
+        )
+        .await
+        .expect("inbox");
+        inboxes.push(a);
+    }
+    const EACH: u64 = 150;
+    for i in 0..EACH {
+        for (w, inbox) in inboxes.iter().enumerate() {
+            inbox
+                .cast(InboxMsg::Deliver {
+                    user: "athlete".into(),
+                    notice: Notice::NewMessage {
+                        thread: format!("t-{w}"),
+                        seq: i + 1,
+                        from: "coach".into(),
+                        preview: String::new(),
+                    },
+                })
+                .expect("cast");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.inbox_head("athlete").await.expect("head") < 2 * EACH {
+        assert!(Instant::now() < deadline, "notices missing after 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let evs = store.inbox_after("athlete", 0, 1000).await.expect("read");
+    assert_eq!(
+        evs.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=2 * EACH).collect::<Vec<_>>(),
+        "consecutive seqs"
+    );
+    let mut notices: Vec<(String, u64)> = evs
+        .iter()
+        .filter_map(|e| match &e.notice {
+            Notice::NewMessage { thread, seq, .. } => Some((thread.clone(), *seq)),
+            _ => None,
+        })
+        .collect();
+    notices.sort();
+    notices.dedup();
+    assert_eq!(notices.len() as u64, 2 * EACH, "each notice once");
+    for a in inboxes {
+        a.stop(None);
+    }
+}
