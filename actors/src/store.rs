@@ -154,9 +154,26 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a thread; `Ok(false)` if one with this id exists already.
     async fn create_thread(&self, meta: &ThreadMeta) -> Result<bool, StoreError>;
     async fn thread(&self, id: &str) -> Result<Option<ThreadMeta>, StoreError>;
+    /// Appends messages (consecutive seqs, in order) at epoch 0 (a node
+    /// outside any cluster): [`Store::append_messages_at`].
+    async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError> {
+        self.append_messages_at(thread, 0, msgs).await
+    }
     /// Appends messages (consecutive seqs, in order); an existing seq is a
-    /// `Conflict` and nothing of the call is written.
-    async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError>;
+    /// `Conflict` and nothing of the call is written. Fencing as for
+    /// rooms: `epoch` must equal the thread's fence
+    /// ([`Store::fence_thread`]; 0 for a thread never fenced), checked
+    /// atomically with the write, or the call is `Fenced`.
+    async fn append_messages_at(
+        &self,
+        thread: &str,
+        epoch: u64,
+        msgs: &[Message],
+    ) -> Result<(), StoreError>;
+    /// Raises the thread's fence to `epoch` (as [`Store::fence_room`]).
+    async fn fence_thread(&self, thread: &str, epoch: u64) -> Result<(), StoreError>;
+    /// The thread's fence (0 if never fenced).
+    async fn thread_fence(&self, thread: &str) -> Result<u64, StoreError>;
     /// Messages with seq > `after`, ascending, at most `limit`.
     async fn messages_after(
         &self,

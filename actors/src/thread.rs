@@ -245,9 +245,10 @@ impl ThreadState {
         let msgs: Vec<Message> = batch.iter().map(|p| p.msg.clone()).collect();
         self.in_flight = Some(batch);
         let (store, thread, me) = (self.deps.store.clone(), self.id.clone(), myself.clone());
+        let epoch = self.lease.as_ref().map_or(0, |(l, _)| l.epoch);
         tokio::spawn(
             async move {
-                let res = store.append_messages(&thread, &msgs).await;
+                let res = store.append_messages_at(&thread, epoch, &msgs).await;
                 let _ = me.cast(ThreadMsg::Flushed(res));
             }
             .instrument(self.span.clone()),
@@ -527,12 +528,13 @@ impl Actor for ChatThread {
         let Some(meta) = store.thread(&id).await? else {
             return Err(Box::new(NotFound(format!("thread {id}"))));
         };
-        // In a cluster: take the lease before reading. An older owner that
-        // still appends conflicts on the seq with what is read here, or
-        // gets in first and is read here.
+        // In a cluster: take the lease, then raise the fence to its epoch
+        // before reading, so that whatever an older owner still gets in is
+        // read below and anything later from it is refused.
         let lease = match &deps.placement {
             Some(p) => {
                 let lease = p.take(LeaseKind::Thread, &id).await?;
+                store.fence_thread(&id, lease.epoch).await?;
                 let keeper = crate::lease::keep(p.clone(), lease.clone(), myself.clone(), |why| {
                     ThreadMsg::LeaseLost(why)
                 });
@@ -732,7 +734,12 @@ async fn dispatch(
             return Err(Box::new(Retired(st.id.clone(), why)));
         }
         ThreadMsg::Flushed(Err(e)) => {
-            tracing::error!(%e, "thread commit failed; restarting from the store");
+            if matches!(e, StoreError::Fenced { .. }) {
+                crate::metrics::metrics().lease_losses.inc();
+                tracing::warn!(%e, "thread writes fenced: another node owns it now");
+            } else {
+                tracing::error!(%e, "thread commit failed; restarting from the store");
+            }
             st.fail_waiting(e.code(), &format!("not stored: {e}"));
             return Err(Box::new(e));
         }

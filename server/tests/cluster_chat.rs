@@ -365,3 +365,187 @@ async fn two_writers_of_one_inbox_lose_no_notice() {
         a.stop(None);
     }
 }
+
+/// Messages acked to the writers: msg id → seq.
+type Acked = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>;
+
+/// A writer on `node` sending messages to `thread` one after another,
+/// recording each ack; on any failure it reconnects (to the same node)
+/// and sends the same msg id again (idempotent), until `stop`.
+fn spawn_writer(
+    w: usize,
+    url: String,
+    token: String,
+    thread: String,
+    acked: Acked,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    use std::sync::atomic::Ordering;
+    tokio::spawn(async move {
+        let connect = || async {
+            loop {
+                match Client::connect(&url, ClientOptions::new(token.clone(), format!("w{w}")))
+                    .await
+                {
+                    Ok(c) => return c,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        };
+        let mut c = connect().await;
+        let mut n = 0u64;
+        let mut pending: Option<String> = None;
+        while !stop.load(Ordering::Relaxed) {
+            if c.close_info().is_some() {
+                c = connect().await;
+            }
+            let id = pending.take().unwrap_or_else(|| {
+                n += 1;
+                format!("w{w}-{n}")
+            });
+            let sent = c
+                .request(ClientMsg::Send {
+                    thread: thread.clone(),
+                    msg_id: id.clone(),
+                    text: format!("text of {id}"),
+                    attachments: vec![],
+                    reply_to: None,
+                })
+                .await;
+            match sent {
+                Ok(Reply::Ack { seq, .. }) => {
+                    let prev = acked.lock().unwrap().insert(id.clone(), seq);
+                    assert!(
+                        prev.is_none_or(|p| p == seq),
+                        "{id} acked at {prev:?} then {seq}"
+                    );
+                }
+                Ok(other) => panic!("writer {w}: {other:?}"),
+                // unavailable while the thread moves, a timeout when its
+                // owner died with the request, a closed connection.
+                Err(e) => {
+                    if matches!(&e, chalktalk_protocol::client::ClientError::Server { code, .. } if *code != chalktalk_protocol::ErrorCode::Unavailable)
+                    {
+                        panic!("writer {w}: {e}");
+                    }
+                    pending = Some(id);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+}
+
+/// kill -9 of a thread's owner while members on the two other nodes post
+/// through their relays: another node serves the thread within the lease
+/// time, and every acked message is stored under the seq it was acked
+/// with, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_of_a_thread_owner_loses_no_acked_message() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let (_pg, store) = postgres::start().await;
+    let mut nodes = cluster::three(&store).await;
+    relate(&nodes[0], "coach", "athlete").await;
+    let coach = nodes[0].connect("coach", Role::Coach, "owner").await;
+    let thread = create_thread(&coach, ThreadKind::Direct, &["athlete"]).await;
+    open(&coach, &thread, None).await; // the thread lives on n1
+
+    let acked: Acked = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = [
+        (0usize, 1usize, "athlete", Role::Athlete),
+        (1, 2, "athlete", Role::Athlete),
+        (2, 1, "coach", Role::Coach),
+        (3, 2, "coach", Role::Coach),
+    ]
+    .into_iter()
+    .map(|(w, n, user, role)| {
+        spawn_writer(
+            w,
+            nodes[n].url.clone(),
+            nodes[n].token(user, role),
+            thread.clone(),
+            acked.clone(),
+            stop.clone(),
+        )
+    })
+    .collect();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let before = acked.lock().unwrap().len();
+    assert!(before > 20, "too little load through the relays: {before}");
+    nodes[0].kill9();
+    let killed = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if acked.lock().unwrap().len() > before + 20 {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "writes did not resume"
+        );
+    }
+    let resumed = killed.elapsed();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer");
+    }
+
+    // Every ack is stored under its seq; no seq was acked twice.
+    let acked = acked.lock().unwrap().clone();
+    let checker = nodes[1].connect("athlete", Role::Athlete, "check").await;
+    let mut stored: std::collections::BTreeMap<u64, String> = Default::default();
+    let mut before_seq: Option<u64> = None;
+    loop {
+        match checker
+            .request(ClientMsg::History {
+                thread: thread.clone(),
+                before: before_seq,
+                limit: 100,
+            })
+            .await
+        {
+            Ok(Reply::History { messages, more }) => {
+                for m in &messages {
+                    assert!(
+                        stored.insert(m.seq, m.id.clone()).is_none(),
+                        "seq {} twice",
+                        m.seq
+                    );
+                }
+                before_seq = messages.first().map(|m| m.seq);
+                if !more || messages.is_empty() {
+                    break;
+                }
+            }
+            other => panic!("history: {other:?}"),
+        }
+    }
+    let mut seqs = BTreeSet::new();
+    for (id, seq) in &acked {
+        assert!(seqs.insert(*seq), "seq {seq} acked twice");
+        assert_eq!(stored.get(seq), Some(id), "acked {id} at {seq}");
+    }
+    let ids: BTreeSet<&String> = stored.values().collect();
+    assert_eq!(ids.len(), stored.len(), "a msg id stored twice");
+    let token = nodes[1].token("ops-admin", Role::Admin);
+    let p = nodes[1]
+        .get(
+            &format!("/api/v1/ops/threads/{thread}/placement"),
+            Some(&token),
+        )
+        .await
+        .json();
+    assert_eq!(p["thread"], thread.as_str(), "{p}");
+    assert!(p["owner"] == "n2" || p["owner"] == "n3", "a new owner: {p}");
+    assert_eq!(p["epoch"], p["fence"], "its epoch fences the thread: {p}");
+    assert!(p["epoch"].as_u64() >= Some(2), "{p}");
+    eprintln!(
+        "thread: writes resumed {resumed:?} after kill -9 of its owner; {} acked, {} stored",
+        acked.len(),
+        stored.len()
+    );
+}

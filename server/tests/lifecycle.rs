@@ -81,8 +81,19 @@ impl Store for Faulty {
     async fn thread(&self, id: &str) -> Result<Option<ThreadMeta>, StoreError> {
         self.inner.thread(id).await
     }
-    async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError> {
-        self.inner.append_messages(thread, msgs).await
+    async fn append_messages_at(
+        &self,
+        thread: &str,
+        epoch: u64,
+        msgs: &[Message],
+    ) -> Result<(), StoreError> {
+        self.inner.append_messages_at(thread, epoch, msgs).await
+    }
+    async fn fence_thread(&self, thread: &str, epoch: u64) -> Result<(), StoreError> {
+        self.inner.fence_thread(thread, epoch).await
+    }
+    async fn thread_fence(&self, thread: &str) -> Result<u64, StoreError> {
+        self.inner.thread_fence(thread).await
     }
     async fn messages_after(
         &self,

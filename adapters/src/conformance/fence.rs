@@ -1,17 +1,22 @@
 //! Conformance of fencing (`Store::fence_room`, the epoch of
-//! `append_room_events`): a write from an older epoch is refused and
-//! writes nothing, and a fence raised while an older owner appends orders
-//! every append it acknowledged before the new owner's read.
+//! `append_room_events`; `Store::fence_thread`, the epoch of
+//! `append_messages_at`): a write from an older epoch is refused and
+//! writes nothing, and a fence raised while an older owner appends to a
+//! room orders every append it acknowledged before the new owner's read.
 
 use std::sync::Arc;
 
 use chalktalk_actors::store::{Store, StoreError};
 
-use super::store::{enc, room_event, room_meta, unique};
+use chalktalk_actors::store::ThreadMeta;
+use chalktalk_protocol::ThreadKind;
+
+use super::store::{enc, messages_range, room_event, room_meta, unique};
 
 /// Runs every fencing check.
 pub async fn run_all(store: Arc<dyn Store>) {
     refuses_older_epochs(&*store).await;
+    threads_refuse_older_epochs(&*store).await;
     fence_orders_racing_appends(store).await;
 }
 
@@ -89,6 +94,75 @@ pub async fn refuses_older_epochs(store: &dyn Store) {
             Err(StoreError::Conflict(_))
         ),
         "fencing a room that does not exist is a conflict"
+    );
+}
+
+/// The same for a thread's messages.
+pub async fn threads_refuse_older_epochs(store: &dyn Store) {
+    let thread = unique("fenced-thread");
+    let meta = ThreadMeta {
+        id: thread.clone(),
+        kind: ThreadKind::Group,
+        title: None,
+        created_by: "coach".into(),
+        members: vec!["athlete-1".into(), "coach".into()],
+        created_ms: 1,
+    };
+    assert!(store.create_thread(&meta).await.unwrap());
+    assert_eq!(store.thread_fence(&thread).await.unwrap(), 0);
+    let msgs = messages_range(1, 4);
+    store
+        .append_messages(&thread, &msgs[..1])
+        .await
+        .expect("epoch 0 on a thread never fenced");
+    store.fence_thread(&thread, 3).await.expect("raise to 3");
+    store
+        .fence_thread(&thread, 3)
+        .await
+        .expect("same epoch again");
+    assert_eq!(store.thread_fence(&thread).await.unwrap(), 3);
+    assert_fenced(
+        store.append_messages_at(&thread, 2, &msgs[1..2]).await,
+        3,
+        2,
+        "epoch 2 after the fence",
+    );
+    assert_eq!(
+        store.thread_head(&thread).await.unwrap(),
+        1,
+        "a fenced write wrote nothing"
+    );
+    store
+        .append_messages_at(&thread, 3, &msgs[1..3])
+        .await
+        .expect("the owner's epoch");
+    assert_fenced(
+        store.fence_thread(&thread, 2).await,
+        3,
+        2,
+        "lowering the fence",
+    );
+    store.fence_thread(&thread, 4).await.expect("raise to 4");
+    assert_fenced(
+        store.append_messages_at(&thread, 3, &msgs[3..]).await,
+        4,
+        3,
+        "epoch 3 after the fence moved to 4",
+    );
+    let seqs: Vec<u64> = store
+        .messages_after(&thread, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3], "only the accepted messages are stored");
+    assert!(
+        matches!(
+            store.fence_thread(&unique("no-thread"), 1).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "fencing a thread that does not exist is a conflict"
     );
 }
 

@@ -110,12 +110,17 @@ enum Op {
         room: String,
         epoch: u64,
     },
+    FenceThread {
+        thread: String,
+        epoch: u64,
+    },
     CreateThread {
         id: String,
         meta: Vec<u8>,
     },
     AppendMessages {
         thread: String,
+        epoch: u64,
         first: u64,
         msgs: Vec<Vec<u8>>,
     },
@@ -409,20 +414,28 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Result<bool, StoreError>, Storag
                     "no room {room} to fence"
                 ))));
             }
-            let held = fence_of(&t.fences, "room", room)?;
-            if held > *epoch {
-                return Ok(Err(fenced("room", room, held, *epoch)));
+            raise(&mut t.fences, "room", room, *epoch)
+        }
+        Op::FenceThread { thread, epoch } => {
+            if t.threads.get(thread.as_str())?.is_none() {
+                return Ok(Err(StoreError::Conflict(format!(
+                    "no thread {thread} to fence"
+                ))));
             }
-            if held < *epoch {
-                t.fences.insert(("room", room.as_str()), *epoch)?;
-            }
-            Ok(Ok(true))
+            raise(&mut t.fences, "thread", thread, *epoch)
         }
         Op::AppendMessages {
             thread,
+            epoch,
             first,
             msgs,
-        } => append_seq(&mut t.messages, "thread", thread, *first, msgs),
+        } => {
+            let held = fence_of(&t.fences, "thread", thread)?;
+            if held != *epoch {
+                return Ok(Err(fenced("thread", thread, held, *epoch)));
+            }
+            append_seq(&mut t.messages, "thread", thread, *first, msgs)
+        }
         Op::AppendInbox { user, seq, event } => append_seq(
             &mut t.inbox,
             "inbox",
@@ -496,6 +509,23 @@ fn append_seq<V: AsRef<[u8]>>(
     }
     for (seq, value) in (first..).zip(values) {
         table.insert((id, seq), value.as_ref())?;
+    }
+    Ok(Ok(true))
+}
+
+/// Raises the fence of `kind/id` to `epoch`; `Fenced` if it is higher.
+fn raise(
+    fences: &mut Table<'_, (&'static str, &'static str), u64>,
+    kind: &'static str,
+    id: &str,
+    epoch: u64,
+) -> Result<Result<bool, StoreError>, StorageError> {
+    let held = fence_of(fences, kind, id)?;
+    if held > epoch {
+        return Ok(Err(fenced(kind, id, held, epoch)));
+    }
+    if held < epoch {
+        fences.insert((kind, id), epoch)?;
     }
     Ok(Ok(true))
 }
@@ -670,6 +700,24 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn fence_thread(&self, thread: &str, epoch: u64) -> Result<(), StoreError> {
+        self.write(Op::FenceThread {
+            thread: thread.to_owned(),
+            epoch,
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn thread_fence(&self, thread: &str) -> Result<u64, StoreError> {
+        let thread = thread.to_owned();
+        self.read(move |txn| {
+            let table = txn.open_table(FENCES).map_err(unavailable)?;
+            fence_of(&table, "thread", &thread).map_err(unavailable)
+        })
+        .await
+    }
+
     async fn put_room_snapshot(&self, room: &str, snap: &Snapshot) -> Result<(), StoreError> {
         self.write(Op::PutRoomSnapshot {
             room: room.to_owned(),
@@ -711,7 +759,12 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError> {
+    async fn append_messages_at(
+        &self,
+        thread: &str,
+        epoch: u64,
+        msgs: &[Message],
+    ) -> Result<(), StoreError> {
         let Some(first) = msgs.first() else {
             return Ok(());
         };
@@ -722,6 +775,7 @@ impl Store for EmbeddedStore {
             .collect::<Result<Vec<_>, _>>()?;
         self.write(Op::AppendMessages {
             thread: thread.to_owned(),
+            epoch,
             first: first.seq,
             msgs: encoded,
         })

@@ -9,7 +9,7 @@ use chalktalk_actors::store::{
 use chalktalk_protocol::{Cursor, InboxEvent, Message, RoomEvent};
 use serde::de::DeserializeOwned;
 
-use super::writer::{INBOX, MESSAGES, Op, ROOM_EVENTS, SeqTable};
+use super::writer::{INBOX, MESSAGES, Op, ROOM_EVENTS, ROOMS, SeqTable, THREADS};
 use super::{PgStore, clamp, column, from_db, to_db};
 use crate::embedded::{decode, encode};
 
@@ -164,12 +164,33 @@ impl Store for PgStore {
     }
 
     async fn fence_room(&self, room: &str, epoch: u64) -> Result<(), StoreError> {
-        self.write(Op::FenceRoom {
-            room: room.to_owned(),
+        self.write(Op::Fence {
+            of: ROOMS,
+            id: room.to_owned(),
             epoch: to_db("epoch", epoch)?,
         })
         .await
         .map(drop)
+    }
+
+    async fn fence_thread(&self, thread: &str, epoch: u64) -> Result<(), StoreError> {
+        self.write(Op::Fence {
+            of: THREADS,
+            id: thread.to_owned(),
+            epoch: to_db("epoch", epoch)?,
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn thread_fence(&self, thread: &str) -> Result<u64, StoreError> {
+        let rows = self
+            .query("SELECT fence FROM threads WHERE id = $1", &[&thread])
+            .await?;
+        match rows.first() {
+            Some(row) => from_db("fence", column(row, 0)?),
+            None => Ok(0),
+        }
     }
 
     async fn room_fence(&self, room: &str) -> Result<u64, StoreError> {
@@ -236,13 +257,19 @@ impl Store for PgStore {
         self.meta("threads", "thread", id).await
     }
 
-    async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError> {
+    async fn append_messages_at(
+        &self,
+        thread: &str,
+        epoch: u64,
+        msgs: &[Message],
+    ) -> Result<(), StoreError> {
         let first = first_of("thread", thread, msgs.iter().map(|m| m.seq))?;
         let bodies = msgs
             .iter()
             .map(|m| encode("message", m).map(bytes::Bytes::from))
             .collect::<Result<Vec<_>, _>>()?;
-        self.append(MESSAGES, thread, None, first, bodies).await
+        let epoch = Some(to_db("epoch", epoch)?);
+        self.append(MESSAGES, thread, epoch, first, bodies).await
     }
 
     async fn messages_after(

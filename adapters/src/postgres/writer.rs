@@ -41,19 +41,41 @@ use crate::kv::KvBatch;
 pub(super) struct SeqTable {
     pub table: &'static str,
     pub key: &'static str,
+    /// The table whose `fence` column fences appends (rooms, threads).
+    pub fence: Option<Fenced>,
 }
+
+/// A table of fenced logs: `rooms` or `threads` (sql/004, sql/005).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct Fenced {
+    pub table: &'static str,
+    /// For errors: "room", "thread".
+    pub what: &'static str,
+}
+
+pub(super) const ROOMS: Fenced = Fenced {
+    table: "rooms",
+    what: "room",
+};
+pub(super) const THREADS: Fenced = Fenced {
+    table: "threads",
+    what: "thread",
+};
 
 pub(super) const ROOM_EVENTS: SeqTable = SeqTable {
     table: "room_events",
     key: "room_id",
+    fence: Some(ROOMS),
 };
 pub(super) const MESSAGES: SeqTable = SeqTable {
     table: "messages",
     key: "thread_id",
+    fence: Some(THREADS),
 };
 pub(super) const INBOX: SeqTable = SeqTable {
     table: "inbox",
     key: "user_id",
+    fence: None,
 };
 const SEQ_TABLES: [SeqTable; 3] = [ROOM_EVENTS, MESSAGES, INBOX];
 
@@ -66,7 +88,8 @@ pub(super) enum Op {
         meta: Vec<u8>,
     },
     /// Consecutive seqs from `first`, which must be the stored head + 1.
-    /// `epoch` (room events only) must be the room's fence.
+    /// `epoch` (room events and messages) must be the room's or thread's
+    /// fence.
     Append {
         table: SeqTable,
         id: String,
@@ -74,9 +97,11 @@ pub(super) enum Op {
         first: i64,
         bodies: Vec<bytes::Bytes>,
     },
-    /// Raises `rooms.fence` to `epoch`; `Fenced` if it is higher.
-    FenceRoom {
-        room: String,
+    /// Raises `rooms.fence` or `threads.fence` to `epoch`; `Fenced` if it
+    /// is higher.
+    Fence {
+        of: Fenced,
+        id: String,
         epoch: i64,
     },
     PutSnapshot {
@@ -305,29 +330,32 @@ async fn apply_batch(
     // one, and this one for it (then reads the new fence). Appends at epoch
     // 0 (a node outside any cluster) read it without a lock, which would
     // dirty the room's row on every commit.
-    let (mut locked, mut plain): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    // (table, locked?) → ids.
+    let mut wanted: HashMap<(Fenced, bool), Vec<&str>> = HashMap::new();
     for r in batch {
         match &r.op {
             Op::Append {
-                epoch: Some(0), id, ..
-            } => plain.push(id),
-            Op::Append {
-                epoch: Some(_), id, ..
-            } => locked.push(id),
-            Op::FenceRoom { room, .. } => locked.push(room),
+                table: SeqTable {
+                    fence: Some(of), ..
+                },
+                epoch: Some(e),
+                id,
+                ..
+            } => wanted.entry((*of, *e != 0)).or_default().push(id),
+            Op::Fence { of, id, .. } => wanted.entry((*of, true)).or_default().push(id),
             _ => {}
         }
     }
-    for ids in [&mut locked, &mut plain] {
+    for ids in wanted.values_mut() {
         ids.sort_unstable();
         ids.dedup();
     }
-    let (head_rows, locked_rows, plain_rows) = futures_util::future::try_join3(
-        head_queries,
-        fence_rows(tx_ref, &locked, true),
-        fence_rows(tx_ref, &plain, false),
-    )
-    .await?;
+    let fence_queries =
+        futures_util::future::try_join_all(wanted.iter().map(|((of, lock), ids)| async move {
+            Ok::<_, tokio_postgres::Error>((*of, fence_rows(tx_ref, *of, ids, *lock).await?))
+        }));
+    let (head_rows, fence_rows) =
+        futures_util::future::try_join(head_queries, fence_queries).await?;
     let mut heads: HashMap<(&'static str, String), i64> = HashMap::new();
     for (table, rows) in head_rows {
         for row in rows {
@@ -336,9 +364,11 @@ async fn apply_batch(
             }
         }
     }
-    let mut fences: HashMap<String, i64> = HashMap::new();
-    for row in locked_rows.into_iter().chain(plain_rows) {
-        fences.insert(row.try_get(0)?, row.try_get(1)?);
+    let mut fences: HashMap<(&'static str, String), i64> = HashMap::new();
+    for (of, rows) in fence_rows {
+        for row in rows {
+            fences.insert((of.table, row.try_get(0)?), row.try_get(1)?);
+        }
     }
 
     let mut rows: HashMap<&'static str, Rows<'_>> = HashMap::new();
@@ -346,24 +376,30 @@ async fn apply_batch(
     for req in batch {
         let result = match &req.op {
             Op::Append {
+                table: SeqTable {
+                    fence: Some(of), ..
+                },
                 epoch: Some(epoch),
                 id,
                 ..
-            } if fences.get(id).copied().unwrap_or(0) != *epoch => {
-                Err(fenced(id, fences.get(id).copied().unwrap_or(0), *epoch))
+            } if fences.get(&(of.table, id.clone())).copied().unwrap_or(0) != *epoch => {
+                let held = fences.get(&(of.table, id.clone())).copied().unwrap_or(0);
+                Err(fenced(*of, id, held, *epoch))
             }
-            Op::FenceRoom { room, epoch } => {
-                let held = fences.get(room).copied();
+            Op::Fence { of, id, epoch } => {
+                let held = fences.get(&(of.table, id.clone())).copied();
                 match held {
-                    None => Err(StoreError::Conflict(format!("no room {room} to fence"))),
-                    Some(h) if h > *epoch => Err(fenced(room, h, *epoch)),
+                    None => Err(StoreError::Conflict(format!(
+                        "no {} {id} to fence",
+                        of.what
+                    ))),
+                    Some(h) if h > *epoch => Err(fenced(*of, id, h, *epoch)),
                     Some(h) => {
                         if h < *epoch {
-                            let stmt = tx
-                                .prepare_cached("UPDATE rooms SET fence = $2 WHERE id = $1")
-                                .await?;
-                            tx.execute(&stmt, &[room, epoch]).await?;
-                            fences.insert(room.clone(), *epoch);
+                            let sql = format!("UPDATE {} SET fence = $2 WHERE id = $1", of.table);
+                            let stmt = tx.prepare_cached(&sql).await?;
+                            tx.execute(&stmt, &[id, epoch]).await?;
+                            fences.insert((of.table, id.clone()), *epoch);
                         }
                         Ok(true)
                     }
@@ -415,9 +451,11 @@ async fn apply_batch(
     Ok(results)
 }
 
-/// `(id, fence)` of the rooms `ids`, locked FOR SHARE with `lock`.
+/// `(id, fence)` of the rooms or threads `ids`, locked FOR SHARE with
+/// `lock`.
 async fn fence_rows(
     tx: &Transaction<'_>,
+    of: Fenced,
     ids: &[&str],
     lock: bool,
 ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
@@ -425,17 +463,23 @@ async fn fence_rows(
         return Ok(Vec::new());
     }
     let sql = if lock {
-        "SELECT id, fence FROM rooms WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE"
+        format!(
+            "SELECT id, fence FROM {} WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE",
+            of.table
+        )
     } else {
-        "SELECT id, fence FROM rooms WHERE id = ANY($1::text[])"
+        format!(
+            "SELECT id, fence FROM {} WHERE id = ANY($1::text[])",
+            of.table
+        )
     };
-    let stmt = tx.prepare_cached(sql).await?;
+    let stmt = tx.prepare_cached(&sql).await?;
     tx.query(&stmt, &[&ids]).await
 }
 
-fn fenced(room: &str, held: i64, tried: i64) -> StoreError {
+fn fenced(of: Fenced, id: &str, held: i64, tried: i64) -> StoreError {
     StoreError::Fenced {
-        what: format!("room {room}"),
+        what: format!("{} {id}", of.what),
         held: u64::try_from(held).unwrap_or(0),
         tried: u64::try_from(tried).unwrap_or(0),
     }
@@ -447,7 +491,7 @@ async fn apply_one(
     op: &Op,
 ) -> Result<Result<bool, StoreError>, tokio_postgres::Error> {
     match op {
-        Op::Append { .. } | Op::FenceRoom { .. } | Op::Probe => Ok(Ok(true)),
+        Op::Append { .. } | Op::Fence { .. } | Op::Probe => Ok(Ok(true)),
         Op::Create { table, id, meta } => {
             let sql = format!(
                 "INSERT INTO {table} (id, meta) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"

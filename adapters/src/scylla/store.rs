@@ -89,7 +89,16 @@ impl Store for ScyllaStore {
     }
 
     async fn fence_room(&self, room: &str, epoch: u64) -> Result<(), StoreError> {
-        self.raise_fence(room, epoch).await
+        self.raise_fence(super::fence::Of::Room, room, epoch).await
+    }
+
+    async fn fence_thread(&self, thread: &str, epoch: u64) -> Result<(), StoreError> {
+        self.raise_fence(super::fence::Of::Thread, thread, epoch)
+            .await
+    }
+
+    async fn thread_fence(&self, thread: &str) -> Result<u64, StoreError> {
+        self.inner.fence(super::fence::Of::Thread, thread).await
     }
 
     async fn room_fence(&self, room: &str) -> Result<u64, StoreError> {
@@ -205,8 +214,17 @@ impl Store for ScyllaStore {
     }
 
     #[tracing::instrument(skip_all, fields(thread, n = msgs.len()))]
-    async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError> {
+    async fn append_messages_at(
+        &self,
+        thread: &str,
+        epoch: u64,
+        msgs: &[Message],
+    ) -> Result<(), StoreError> {
         crate::seqs::consecutive("thread", thread, msgs.iter().map(|m| m.seq))?;
+        // Owners with an epoch only (as for rooms, cql/007): see fence.rs.
+        if epoch > 0 && !msgs.is_empty() {
+            self.check_thread_fence(thread, epoch).await?;
+        }
         let rows = msgs
             .iter()
             .map(|m| {

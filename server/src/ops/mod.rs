@@ -2,7 +2,8 @@
 //! this node and its view of the cluster (members, their status, heartbeat
 //! age and round trip, connections, rooms, threads, memory and CPU, the
 //! encoder queue, and the latest membership events), the same as a live
-//! stream (`stream.rs`), where a room lives (`/api/v1/ops/rooms/{id}/placement`),
+//! stream (`stream.rs`), where a room or thread lives
+//! (`/api/v1/ops/rooms/{id}/placement`, `/api/v1/ops/threads/{id}/placement`),
 //! and the dashboard page at `/ops` (`page.rs`). Admins only (the permission
 //! matrix's admin row, so with two-factor authentication); the page itself
 //! holds no data.
@@ -13,7 +14,8 @@ mod stream;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use serde_json::json;
+use chalktalk_actors::lease::LeaseKind;
+use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
@@ -69,34 +71,46 @@ pub async fn room_placement(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     require(decide::admin(subject(&c)))?;
+    placement(&app, LeaseKind::Room, id).await.map(Json)
+}
+
+/// `GET /api/v1/ops/threads/{id}/placement`: the same for a chat thread.
+#[utoipa::path(get, path = "/api/v1/ops/threads/{id}/placement", tag = "ops", params(("id" = String, Path, description = "thread id")), responses((status = 200, description = "{thread, clustered, owner, epoch, expires_ms, expired, fence}"), (status = 403, description = "admins only (with two-factor authentication)"), (status = 401, description = "unauthorized"), (status = 503, description = "the store cannot be reached")), security(("bearer" = [])))]
+pub async fn thread_placement(
+    State(app): State<App>,
+    LiveCaller(c): LiveCaller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    require(decide::admin(subject(&c)))?;
+    placement(&app, LeaseKind::Thread, id).await.map(Json)
+}
+
+/// Where a room or thread lives: its lease and its stored fence.
+async fn placement(app: &App, kind: LeaseKind, id: String) -> Result<Value, ApiError> {
     let unavailable = |e: chalktalk_actors::store::StoreError| ApiError::unavailable(e.to_string());
-    let fence = app
-        .directory
-        .deps
-        .store
-        .room_fence(&id)
-        .await
-        .map_err(unavailable)?;
+    let store = &app.directory.deps.store;
+    let fence = match kind {
+        LeaseKind::Thread => store.thread_fence(&id).await,
+        _ => store.room_fence(&id).await,
+    }
+    .map_err(unavailable)?;
+    let key = kind.as_str();
     let Some(p) = &app.directory.deps.placement else {
-        return Ok(Json(json!({
-            "room": id, "clustered": false, "owner": null, "epoch": 0, "fence": fence,
-        })));
+        return Ok(json!({
+            key: id, "clustered": false, "owner": null, "epoch": 0, "fence": fence,
+        }));
     };
-    let holder = p
-        .leases
-        .holder(chalktalk_actors::lease::LeaseKind::Room, &id)
-        .await
-        .map_err(unavailable)?;
+    let holder = p.leases.holder(kind, &id).await.map_err(unavailable)?;
     let now = chalktalk_actors::now_ms();
-    Ok(Json(match holder {
+    Ok(match holder {
         Some(l) => json!({
-            "room": id, "clustered": true, "owner": l.owner, "epoch": l.epoch,
+            key: id, "clustered": true, "owner": l.owner, "epoch": l.epoch,
             "expires_ms": l.expires_ms, "expired": l.expires_ms <= now, "fence": fence,
         }),
         None => json!({
-            "room": id, "clustered": true, "owner": null, "epoch": 0, "fence": fence,
+            key: id, "clustered": true, "owner": null, "epoch": 0, "fence": fence,
         }),
-    }))
+    })
 }
 
 /// The dashboard page (not in the OpenAPI document: HTML).
@@ -108,6 +122,7 @@ pub fn routes(app: App) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(cluster))
         .routes(routes!(room_placement))
+        .routes(routes!(thread_placement))
         .routes(routes!(stream::cluster_stream))
         .with_state(app)
 }
