@@ -65,6 +65,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends redis-server
 fi
 
+# iproute2 (`ip`) for the cut-link test (server/tests/cluster_partition.rs),
+# which puts nodes in network namespaces of its own.
+if ! command -v ip >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends iproute2
+fi
+
 # PostgreSQL for the PostgreSQL adapter's tests (adapters/src/postgres/):
 # they run Debian's initdb and pg_ctl from /usr/lib/postgresql/<version>/bin
 # themselves, in a temp dir on a free 127.0.0.1 port (as `nobody` when run

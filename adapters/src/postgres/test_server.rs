@@ -27,11 +27,21 @@ pub struct TestServer {
     url: String,
     as_root: bool,
     running: bool,
+    /// `listen_addresses` (127.0.0.1, and an address of a test network).
+    listen: String,
 }
 
 impl TestServer {
     /// Starts a fresh server; panics with the reason when it cannot.
     pub fn start() -> TestServer {
+        Self::start_on(None)
+    }
+
+    /// Starts a fresh server that also listens on `also` = (address,
+    /// network in CIDR form) and lets clients of that network in: for
+    /// nodes in network namespaces a test made (their 127.0.0.1 is their
+    /// own).
+    pub fn start_on(also: Option<(&str, &str)>) -> TestServer {
         if let Ok(url) = std::env::var("CHALKTALK_TEST_POSTGRES") {
             return TestServer {
                 dir: None,
@@ -40,6 +50,7 @@ impl TestServer {
                 url,
                 as_root: false,
                 running: false,
+                listen: String::new(),
             };
         }
         let bin = find_bin().unwrap_or_else(|| {
@@ -65,6 +76,10 @@ impl TestServer {
             url: String::new(),
             as_root,
             running: false,
+            listen: match also {
+                Some((addr, _)) => format!("127.0.0.1,{addr}"),
+                None => "127.0.0.1".into(),
+            },
         };
         let data = dir.join("data");
         run(server.tool("initdb").arg("-D").arg(&data).args([
@@ -77,12 +92,22 @@ impl TestServer {
             "--locale=C",
             "--no-sync",
         ]));
+        if let Some((_, net)) = also {
+            use std::io::Write;
+            let hba = data.join("pg_hba.conf");
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&hba)
+                .expect("open pg_hba.conf");
+            writeln!(f, "host all all {net} trust").expect("write pg_hba.conf");
+        }
         // A free port can be taken between the probe and the start: retry.
         for _ in 0..5 {
             let port = free_port();
             let opts = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=100 \
+                "-c listen_addresses={} -p {port} -k {} -c max_connections=100 \
                  -c shared_buffers=32MB",
+                server.listen,
                 dir.join("sock").display()
             );
             let ok = server
@@ -140,7 +165,8 @@ impl TestServer {
         if !self.running && self.dir.is_some() {
             let Some(dir) = self.dir.clone() else { return };
             let opts = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -k {}",
+                "-c listen_addresses={} -p {} -k {}",
+                self.listen,
                 self.port,
                 dir.join("sock").display()
             );

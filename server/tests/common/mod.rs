@@ -12,6 +12,7 @@ pub mod api;
 pub mod client;
 pub mod cluster;
 pub mod media;
+pub mod netns;
 pub mod postgres;
 pub mod proxy;
 pub mod redis;

@@ -98,6 +98,7 @@ pub struct Builder {
     tweaks: Vec<Tweak>,
     env: Vec<(String, Option<String>)>,
     capture_stderr: bool,
+    netns: Option<(String, String)>,
 }
 
 impl Builder {
@@ -188,6 +189,13 @@ impl Builder {
         self
     }
 
+    /// Runs the child in network namespace `ns` (see `common::netns`),
+    /// listening on `addr` there.
+    pub fn netns(mut self, ns: &str, addr: &str) -> Builder {
+        self.netns = Some((ns.to_string(), addr.to_string()));
+        self
+    }
+
     pub async fn start(self) -> TestServer {
         let dir = match self.dir {
             Some(d) => d,
@@ -212,6 +220,7 @@ impl Builder {
             mode: self.mode,
             env: self.env,
             capture_stderr: self.capture_stderr,
+            netns: self.netns,
             process: Process::None,
             dir,
         };
@@ -236,6 +245,7 @@ pub struct TestServer {
     mode: Mode,
     env: Vec<(String, Option<String>)>,
     capture_stderr: bool,
+    netns: Option<(String, String)>,
     process: Process,
     dir: Dir,
 }
@@ -249,6 +259,7 @@ impl TestServer {
             tweaks: Vec::new(),
             env: Vec::new(),
             capture_stderr: false,
+            netns: None,
         }
     }
 
@@ -331,9 +342,21 @@ impl TestServer {
             .local_addr()
             .expect("addr")
             .port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chalktalk"));
+        let host: std::net::IpAddr = match &self.netns {
+            Some((_, addr)) => addr.parse().expect("a namespace address"),
+            None => [127, 0, 0, 1].into(),
+        };
+        let mut cmd = match &self.netns {
+            Some((ns, _)) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns])
+                    .arg(env!("CARGO_BIN_EXE_chalktalk"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_chalktalk")),
+        };
         cmd.arg("serve")
-            .env("CHALKTALK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CHALKTALK_LISTEN", format!("{host}:{port}"))
             .env("CHALKTALK_DATA_DIR", self.dir.path())
             .env("CHALKTALK_JWT_SECRET", SECRET)
             .env("CHALKTALK_LOG", "warn")
@@ -352,12 +375,9 @@ impl TestServer {
         let mut child = cmd.spawn().expect("spawn chalktalk serve");
         // Up to 20 s: a node on PostgreSQL migrates a fresh database first.
         for _ in 0..800 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            if tokio::net::TcpStream::connect((host, port)).await.is_ok() {
                 self.process = Process::Child(child);
-                return SocketAddr::from(([127, 0, 0, 1], port));
+                return SocketAddr::from((host, port));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
