@@ -20,6 +20,8 @@ pub enum LeaseKind {
     Room,
     Thread,
     Inbox,
+    /// A media job (encoder pool): the node running it.
+    Job,
 }
 
 impl LeaseKind {
@@ -28,6 +30,7 @@ impl LeaseKind {
             LeaseKind::Room => "room",
             LeaseKind::Thread => "thread",
             LeaseKind::Inbox => "inbox",
+            LeaseKind::Job => "job",
         }
     }
 }

@@ -23,8 +23,12 @@
 //! - **Restart**: [`EncoderPool::start`] re-queues the store's unfinished
 //!   jobs, oldest first (running ones as queued, attempts kept), all of them
 //!   even above capacity: they were accepted.
+//! - **Cluster**: with [`Claims`] ([`EncoderPool::start_claimed`]) a job
+//!   runs where its lease is held, and a dead node's jobs are taken over
+//!   (`claims.rs`).
 
 mod actor;
+mod claims;
 #[cfg(test)]
 mod tests;
 mod worker;
@@ -41,6 +45,7 @@ use self::actor::{PoolActor, PoolArgs, PoolMsg};
 use self::worker::Notify;
 use crate::encoder::{JobListener, JobRecord, JobSpec, JobState, MediaStore, Transcoder};
 use crate::store::StoreError;
+pub use claims::Claims;
 
 /// Run time assumed for the `Busy` estimate before any job has run.
 pub const DEFAULT_RUN_ESTIMATE: Duration = Duration::from_secs(30);
@@ -129,12 +134,28 @@ impl EncoderPool {
         store: Arc<dyn MediaStore>,
         listener: Arc<dyn JobListener>,
     ) -> Result<PoolHandle, PoolError> {
+        Self::start_claimed(config, transcoder, store, listener, None).await
+    }
+
+    /// [`EncoderPool::start`] for a node of a cluster: only the jobs whose
+    /// lease it takes are its own (see `claims.rs`).
+    pub async fn start_claimed(
+        config: PoolConfig,
+        transcoder: Arc<dyn Transcoder>,
+        store: Arc<dyn MediaStore>,
+        listener: Arc<dyn JobListener>,
+        claims: Option<Arc<Claims>>,
+    ) -> Result<PoolHandle, PoolError> {
         let mut requeue = store.unfinished_jobs().await?;
-        for record in &mut requeue {
-            if record.state != JobState::Queued {
-                record.state = JobState::Queued;
-                record.updated_ms = crate::now_ms();
-                store.put_job(record).await?;
+        // With claims, a job is stored queued again once its lease is taken
+        // (the pool actor does it).
+        if claims.is_none() {
+            for record in &mut requeue {
+                if record.state != JobState::Queued {
+                    record.state = JobState::Queued;
+                    record.updated_ms = crate::now_ms();
+                    store.put_job(record).await?;
+                }
             }
         }
         let shared = Arc::new(Shared::default());
@@ -145,6 +166,7 @@ impl EncoderPool {
             notify: Notify::spawn(listener),
             shared: shared.clone(),
             requeue,
+            claims,
         };
         let (actor, _) = Actor::spawn(None, PoolActor, args)
             .await

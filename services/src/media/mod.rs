@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chalktalk_actors::Directory;
-use chalktalk_actors::encoder::pool::{PoolError, PoolHandle};
+use chalktalk_actors::encoder::pool::{Claims, PoolError, PoolHandle};
 use chalktalk_actors::encoder::{EncoderPool, MediaStore, PoolConfig};
 use chalktalk_adapters::blob::BlobStore;
 use chalktalk_media::report::Limits;
@@ -120,6 +120,9 @@ impl MediaService {
         std::fs::create_dir_all(&config.work_dir)
             .map_err(|e| PoolError::Spawn(format!("{}: {e}", config.work_dir.display())))?;
         let pool_config = config.pool.clone();
+        // In a cluster, jobs run where their lease is held (a dead node's
+        // are taken over): chalktalk_actors::encoder::pool::Claims.
+        let claims = directory.deps.placement.clone().map(Claims::new);
         let svc = Arc::new(MediaService {
             config,
             blobs,
@@ -129,7 +132,8 @@ impl MediaService {
             pool: OnceLock::new(),
             workers: Default::default(),
         });
-        let pool = EncoderPool::start(pool_config, svc.clone(), store, svc.clone()).await?;
+        let pool = EncoderPool::start_claimed(pool_config, svc.clone(), store, svc.clone(), claims)
+            .await?;
         let _ = svc.pool.set(pool);
         Ok(svc)
     }

@@ -4,7 +4,7 @@
 //! never race; store writes are awaited in the actor, which keeps each job's
 //! stored state and its events in order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use ractor_cluster_derive::RactorMessage;
 use tracing::Instrument;
 
 use super::worker::{Encoder, EncoderArgs, EncoderMsg, Finished, Notify, Outcome};
-use super::{PoolConfig, PoolError, Shared, SubmitError, retry_after};
+use super::{Claims, PoolConfig, PoolError, Shared, SubmitError, retry_after};
 use crate::encoder::{JobError, JobEvent, JobRecord, JobSpec, JobState, MediaStore, Transcoder};
 use crate::now_ms;
 
@@ -39,6 +39,10 @@ pub(super) enum PoolMsg {
     Finished(Finished),
     /// A retried job's backoff is over: back to the front of the queue.
     RetryDue(String),
+    /// In a cluster: the job's lease moved to another node (why).
+    Lost(String, String),
+    /// In a cluster: time to look for jobs no live node holds.
+    Scan,
 }
 
 pub(super) struct PoolArgs {
@@ -47,8 +51,11 @@ pub(super) struct PoolArgs {
     pub store: Arc<dyn MediaStore>,
     pub notify: Notify,
     pub shared: Arc<Shared>,
-    /// Unfinished jobs from the store, oldest first, already `Queued`.
+    /// Unfinished jobs from the store, oldest first (already `Queued`
+    /// without claims).
     pub requeue: Vec<JobRecord>,
+    /// In a cluster: the job leases of this node.
+    pub claims: Option<Arc<Claims>>,
 }
 
 struct Worker {
@@ -73,6 +80,9 @@ pub(super) struct PoolState {
     running: HashMap<String, Running>,
     workers: HashMap<ActorId, Worker>,
     recent: VecDeque<Duration>,
+    /// Running jobs whose lease moved: their runs end without a state
+    /// write.
+    lost: HashSet<String>,
 }
 
 pub(super) struct PoolActor;
@@ -95,12 +105,19 @@ impl Actor for PoolActor {
             running: HashMap::new(),
             workers: HashMap::new(),
             recent: VecDeque::new(),
+            lost: HashSet::new(),
         };
         for _ in 0..state.args.config.workers.max(1) {
             state.spawn_worker(&myself).await?;
         }
-        // Accepted before the restart: all of them, even above capacity.
-        for record in requeue {
+        // Accepted before the restart: all of them, even above capacity
+        // (in a cluster, those whose lease this node takes).
+        for mut record in requeue {
+            if state.args.claims.is_some() {
+                if !state.claim(&myself, &mut record).await {
+                    continue;
+                }
+            }
             state.queue.push_back(record);
             let position = state.queue.len();
             if let Some(r) = state.queue.back() {
@@ -116,9 +133,12 @@ impl Actor for PoolActor {
 
     async fn post_start(
         &self,
-        _myself: ActorRef<PoolMsg>,
+        myself: ActorRef<PoolMsg>,
         state: &mut PoolState,
     ) -> Result<(), ActorProcessingErr> {
+        if let Some(c) = &state.args.claims {
+            myself.send_interval(c.scan_every(), || PoolMsg::Scan);
+        }
         state.dispatch().await;
         state.publish();
         Ok(())
@@ -153,12 +173,20 @@ impl Actor for PoolActor {
         match msg {
             PoolMsg::Submit { spec, reply } => {
                 let span = tracing::info_span!("job", job = %spec.id);
-                let result = state.submit(spec).instrument(span).await;
+                let result = state.submit(&myself, spec).instrument(span).await;
                 let _ = reply.send(result);
             }
             PoolMsg::Cancel { id, reply } => {
                 let span = tracing::info_span!("job", job = %id);
                 state.cancel(id, reply).instrument(span).await;
+            }
+            PoolMsg::Finished(f) if state.lost.contains(&f.id) => {
+                // Its new node runs it: nothing of this run is stored.
+                state.lost.remove(&f.id);
+                state.running.remove(&f.id);
+                if let Some(w) = state.workers.get_mut(&f.worker) {
+                    w.job = None;
+                }
             }
             PoolMsg::Finished(f) => {
                 let current = state
@@ -189,9 +217,12 @@ impl Actor for PoolActor {
                     state.queue.push_front(record);
                 }
             }
+            PoolMsg::Lost(id, why) => state.lose(&id, &why),
+            PoolMsg::Scan => state.scan(&myself).await,
         }
         state.dispatch().await;
         state.publish();
+        state.release_finished();
         Ok(())
     }
 
@@ -225,11 +256,88 @@ impl Actor for PoolActor {
         }
         state.dispatch().await;
         state.publish();
+        state.release_finished();
         Ok(())
     }
 }
 
 impl PoolState {
+    /// Takes `record`'s lease and stores it queued again: `false` when
+    /// another node holds it (or the store cannot say: the next scan
+    /// tries again).
+    async fn claim(&mut self, myself: &ActorRef<PoolMsg>, record: &mut JobRecord) -> bool {
+        let Some(claims) = self.args.claims.clone() else {
+            return true;
+        };
+        match claims.take(&record.spec.id, myself).await {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                tracing::warn!(job = %record.spec.id, %e, "job lease unavailable; the next scan retries");
+                return false;
+            }
+        }
+        if record.state != JobState::Queued {
+            record.state = JobState::Queued;
+            record.updated_ms = now_ms();
+            if self.put(record).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Takes over the store's unfinished jobs no live node holds.
+    async fn scan(&mut self, myself: &ActorRef<PoolMsg>) {
+        let Some(claims) = self.args.claims.clone() else {
+            return;
+        };
+        let unfinished = match self.args.store.unfinished_jobs().await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(%e, "job scan: the store cannot be read");
+                return;
+            }
+        };
+        for mut record in unfinished {
+            let id = record.spec.id.clone();
+            if self.knows(&id) || claims.holds(&id) || !self.claim(myself, &mut record).await {
+                continue;
+            }
+            tracing::info!(job = %id, attempts = record.attempts, "job taken over from a node that is gone");
+            self.queue.push_back(record);
+            let position = self.queue.len();
+            if let Some(r) = self.queue.back() {
+                self.args
+                    .notify
+                    .event(&r.spec, JobEvent::Queued { position });
+            }
+        }
+    }
+
+    /// The job's lease moved: drop it here without a state write.
+    fn lose(&mut self, id: &str, why: &str) {
+        if let Some(c) = &self.args.claims {
+            c.lost(id);
+        }
+        tracing::warn!(job = %id, %why, "job lease lost; another node runs it");
+        self.queue.retain(|r| r.spec.id != id);
+        self.backoff.remove(id);
+        if let Some(run) = self.running.get(id) {
+            self.lost.insert(id.to_string());
+            if let Some(w) = self.workers.get(&run.worker) {
+                let _ = w.actor.cast(EncoderMsg::Cancel(id.to_string()));
+            }
+        }
+    }
+
+    /// Releases the leases of jobs this pool no longer has.
+    fn release_finished(&self) {
+        if let Some(c) = &self.args.claims {
+            c.release_unless(|id| self.knows(id));
+        }
+    }
+
     async fn spawn_worker(&mut self, myself: &ActorRef<PoolMsg>) -> Result<(), SpawnErr> {
         let args = EncoderArgs {
             transcoder: self.args.transcoder.clone(),
@@ -282,7 +390,11 @@ impl PoolState {
         result
     }
 
-    async fn submit(&mut self, spec: JobSpec) -> Result<JobRecord, SubmitError> {
+    async fn submit(
+        &mut self,
+        myself: &ActorRef<PoolMsg>,
+        spec: JobSpec,
+    ) -> Result<JobRecord, SubmitError> {
         if self.knows(&spec.id) {
             return Err(SubmitError::Duplicate);
         }
@@ -294,6 +406,13 @@ impl PoolState {
             return Err(SubmitError::Busy { retry_after_secs });
         }
         if self.args.store.job(&spec.id).await?.is_some() {
+            return Err(SubmitError::Duplicate);
+        }
+        // In a cluster: the lease before the record, so that no scan
+        // elsewhere takes a job that is just being stored.
+        if let Some(c) = self.args.claims.clone()
+            && !c.take(&spec.id, myself).await?
+        {
             return Err(SubmitError::Duplicate);
         }
         let record = JobRecord {

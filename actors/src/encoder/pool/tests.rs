@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use self::fakes::{FakeTranscoder, MemStore, Step, config, info, rig, rig_on, spec, wait_for};
+use self::fakes::{
+    FakeTranscoder, MemLeases, MemStore, Step, config, info, rig, rig_claimed, rig_on, spec,
+    wait_for,
+};
 use super::*;
 use crate::encoder::{JobError, JobEvent, JobProgress, JobState};
 
@@ -372,4 +375,55 @@ async fn a_dead_encoder_is_replaced_and_its_job_retried() {
     let stats = r.pool.stats();
     assert_eq!((stats.workers, stats.retried, stats.done), (1, 1, 1));
     r.check();
+}
+
+/// Two nodes' pools on one store: a job runs only on the node holding its
+/// lease (the other's scans leave it alone); when that node dies its job
+/// is taken over by the other, once, with its attempts kept.
+#[tokio::test]
+async fn in_a_cluster_a_job_runs_on_one_node_and_a_dead_nodes_jobs_are_taken_over() {
+    use crate::lease::{Leases, Placement};
+    let store = Arc::new(MemStore::default());
+    let leases = Arc::new(MemLeases::default());
+    let ttl = Duration::from_millis(300);
+    let claims = |node: &str| {
+        Some(Claims::new(Arc::new(Placement::new(
+            node.into(),
+            leases.clone(),
+            ttl,
+        ))))
+    };
+    let fa = Arc::new(FakeTranscoder::default());
+    fa.script("a", vec![Step::Hang]);
+    let a = rig_claimed(config(1, 16), fa.clone(), store.clone(), claims("a")).await;
+    let fb = Arc::new(FakeTranscoder::default());
+    let b = rig_claimed(config(1, 16), fb.clone(), store.clone(), claims("b")).await;
+    a.pool.submit(spec("a", 1)).await.expect("a on node a");
+    b.pool.submit(spec("b", 2)).await.expect("b on node b");
+    wait_for("a running on node a", || fa.starts().len() == 1).await;
+    b.wait_final("b").await;
+    // Several scans of node b later, a is still node a's alone.
+    tokio::time::sleep(ttl * 4).await;
+    assert_eq!(fb.started_ids(), vec!["b"], "node b ran a job node a holds");
+    assert_eq!(fa.started_ids(), vec!["a"]);
+    assert_eq!(
+        b.pool.submit(spec("a", 1)).await.map(|_| ()),
+        Err(SubmitError::Duplicate),
+        "a job id another node holds"
+    );
+
+    // Node a dies (its pool stops without a word: its lease expires).
+    a.pool.stop_and_wait().await;
+    drop(a);
+    b.wait_final("a").await;
+    assert_eq!(fb.started_ids(), vec!["b", "a"], "taken over once");
+    let stored = b.stored("a").await;
+    assert_eq!((stored.state, stored.attempts), (JobState::Done, 2));
+    let holder = leases
+        .holder(crate::lease::LeaseKind::Job, "a")
+        .await
+        .unwrap()
+        .expect("a lease");
+    assert_eq!(holder.owner, "b");
+    b.check();
 }

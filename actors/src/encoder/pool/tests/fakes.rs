@@ -1,6 +1,8 @@
 //! Fakes for the pool tests: a scripted transcoder (per job, one step per
-//! attempt), an in-memory MediaStore and a listener that records events and
-//! checks that a final state was stored before it was announced.
+//! attempt), an in-memory MediaStore, an in-memory lease store (the real
+//! ones are checked by the adapters' conformance suite) and a listener
+//! that records events and checks that a final state was stored before it
+//! was announced.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +18,7 @@ use crate::encoder::{
     JobError, JobEvent, JobKind, JobListener, JobProgress, JobRecord, JobSpec, MediaStore,
     ProgressFn, Transcoder,
 };
+use crate::lease::{Acquired, Lease, LeaseKind, Leases};
 use crate::lock;
 use crate::store::StoreError;
 
@@ -279,8 +282,18 @@ pub fn spec(id: &str, created_ms: u64) -> JobSpec {
 }
 
 pub async fn rig_on(config: PoolConfig, fake: Arc<FakeTranscoder>, store: Arc<MemStore>) -> Rig {
+    rig_claimed(config, fake, store, None).await
+}
+
+/// A pool of a cluster node (with `claims`).
+pub async fn rig_claimed(
+    config: PoolConfig,
+    fake: Arc<FakeTranscoder>,
+    store: Arc<MemStore>,
+    claims: Option<Arc<crate::encoder::pool::Claims>>,
+) -> Rig {
     let rec = Recorder::new(store.clone());
-    let pool = EncoderPool::start(config, fake.clone(), store.clone(), rec.clone())
+    let pool = EncoderPool::start_claimed(config, fake.clone(), store.clone(), rec.clone(), claims)
         .await
         .expect("start pool");
     Rig {
@@ -324,4 +337,67 @@ pub async fn wait_for(what: &str, cond: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Leases in memory, with the port's semantics (epochs grow on every
+/// change of hands; a released or expired lease is free).
+#[derive(Default)]
+pub struct MemLeases {
+    leases: Mutex<HashMap<(LeaseKind, String), Lease>>,
+}
+
+#[async_trait]
+impl Leases for MemLeases {
+    async fn acquire(
+        &self,
+        kind: LeaseKind,
+        id: &str,
+        owner: &str,
+        ttl_ms: u64,
+    ) -> Result<Acquired, StoreError> {
+        let now = crate::now_ms();
+        let mut all = lock(&self.leases);
+        let key = (kind, id.to_string());
+        let next = match all.get(&key) {
+            Some(l) if l.owner == owner && l.expires_ms > now => l.epoch,
+            Some(l) if l.expires_ms > now => return Ok(Acquired::Busy(l.clone())),
+            Some(l) => l.epoch + 1,
+            None => 1,
+        };
+        let l = Lease {
+            kind,
+            id: id.to_string(),
+            owner: owner.to_string(),
+            epoch: next,
+            expires_ms: now + ttl_ms,
+        };
+        all.insert(key, l.clone());
+        Ok(Acquired::Held(l))
+    }
+
+    async fn renew(&self, lease: &Lease, ttl_ms: u64) -> Result<Option<Lease>, StoreError> {
+        let now = crate::now_ms();
+        let mut all = lock(&self.leases);
+        match all.get_mut(&(lease.kind, lease.id.clone())) {
+            Some(l) if l.epoch == lease.epoch && l.owner == lease.owner && l.expires_ms > now => {
+                l.expires_ms = now + ttl_ms;
+                Ok(Some(l.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let mut all = lock(&self.leases);
+        if let Some(l) = all.get_mut(&(lease.kind, lease.id.clone()))
+            && l.epoch == lease.epoch
+        {
+            l.expires_ms = 0;
+        }
+        Ok(())
+    }
+
+    async fn holder(&self, kind: LeaseKind, id: &str) -> Result<Option<Lease>, StoreError> {
+        Ok(lock(&self.leases).get(&(kind, id.to_string())).cloned())
+    }
 }
