@@ -113,10 +113,8 @@ impl Actor for PoolActor {
         // Accepted before the restart: all of them, even above capacity
         // (in a cluster, those whose lease this node takes).
         for mut record in requeue {
-            if state.args.claims.is_some() {
-                if !state.claim(&myself, &mut record).await {
-                    continue;
-                }
+            if !state.claim(&myself, &mut record).await {
+                continue;
             }
             state.queue.push_back(record);
             let position = state.queue.len();
