@@ -23,12 +23,24 @@ pub struct Routed {
 // value costs a move, boxing it would cost an allocation per frame.
 #[allow(clippy::result_large_err)]
 pub fn from_client(out: &Outbound, req: u32, msg: ClientMsg) -> Result<Routed, ClientMsg> {
-    let out = out.clone();
     let (thread, msg, ephemeral) = match msg {
-        ClientMsg::OpenThread { thread, since } => {
-            (thread, ThreadMsg::Open { out, req, since }, false)
-        }
-        ClientMsg::CloseThread { thread } => (thread, ThreadMsg::Close { out, req }, false),
+        ClientMsg::OpenThread { thread, since } => (
+            thread,
+            ThreadMsg::Open {
+                out: out.clone(),
+                req,
+                since,
+            },
+            false,
+        ),
+        ClientMsg::CloseThread { thread } => (
+            thread,
+            ThreadMsg::Close {
+                out: out.clone(),
+                req,
+            },
+            false,
+        ),
         ClientMsg::Send {
             thread,
             msg_id,
@@ -42,7 +54,15 @@ pub fn from_client(out: &Outbound, req: u32, msg: ClientMsg) -> Result<Routed, C
                 attachments,
                 reply_to,
             };
-            (thread, ThreadMsg::Send { out, req, draft }, false)
+            (
+                thread,
+                ThreadMsg::Send {
+                    out: out.clone(),
+                    req,
+                    draft,
+                },
+                false,
+            )
         }
         ClientMsg::EditMessage {
             thread,
@@ -55,7 +75,15 @@ pub fn from_client(out: &Outbound, req: u32, msg: ClientMsg) -> Result<Routed, C
                 edit: MsgEdit::Edit { of },
                 text,
             };
-            (thread, ThreadMsg::Edit { out, req, edit }, false)
+            (
+                thread,
+                ThreadMsg::Edit {
+                    out: out.clone(),
+                    req,
+                    edit,
+                },
+                false,
+            )
         }
         ClientMsg::DeleteMessage { thread, msg_id, of } => {
             let edit = EditReq {
@@ -63,9 +91,24 @@ pub fn from_client(out: &Outbound, req: u32, msg: ClientMsg) -> Result<Routed, C
                 edit: MsgEdit::Delete { of },
                 text: String::new(),
             };
-            (thread, ThreadMsg::Edit { out, req, edit }, false)
+            (
+                thread,
+                ThreadMsg::Edit {
+                    out: out.clone(),
+                    req,
+                    edit,
+                },
+                false,
+            )
         }
-        ClientMsg::Typing { thread, on } => (thread, ThreadMsg::Typing { out, on }, true),
+        ClientMsg::Typing { thread, on } => (
+            thread,
+            ThreadMsg::Typing {
+                out: out.clone(),
+                on,
+            },
+            true,
+        ),
         ClientMsg::Mark {
             thread,
             delivered,
@@ -73,7 +116,7 @@ pub fn from_client(out: &Outbound, req: u32, msg: ClientMsg) -> Result<Routed, C
         } => (
             thread,
             ThreadMsg::Mark {
-                out,
+                out: out.clone(),
                 req,
                 delivered,
                 read,
@@ -87,7 +130,7 @@ pub fn from_client(out: &Outbound, req: u32, msg: ClientMsg) -> Result<Routed, C
         } => (
             thread,
             ThreadMsg::History {
-                out,
+                out: out.clone(),
                 req,
                 before,
                 limit,
