@@ -40,6 +40,10 @@ pub struct ThreadProxyState {
     /// Sessions that opened the thread through here (their connections
     /// are closed when the owner goes away).
     viewers: HashMap<SessionId, Outbound>,
+    /// Every session that sent a request through here (posting needs no
+    /// `open`): the owner is told when each one's connection ends, so it
+    /// drops their shadow connections.
+    senders: std::collections::HashSet<SessionId>,
 }
 
 impl ThreadProxyState {
@@ -83,6 +87,7 @@ impl Actor for ThreadProxy {
             placement: a.placement,
             depth: a.depth,
             viewers: HashMap::new(),
+            senders: Default::default(),
         })
     }
 
@@ -111,7 +116,8 @@ impl Actor for ThreadProxy {
             ThreadMsg::IdleCheck => st.owner_holds().await,
             ThreadMsg::Disconnected { session } => {
                 handled(&st.depth);
-                if st.viewers.remove(&session).is_some() {
+                st.viewers.remove(&session);
+                if st.senders.remove(&session) {
                     st.relay.gone(&st.owner, session, &st.target);
                 }
                 true
@@ -120,6 +126,7 @@ impl Actor for ThreadProxy {
                 handled(&st.depth);
                 match to_client(&st.thread, msg) {
                     Some((out, req, m)) => {
+                        st.senders.insert(out.session);
                         match &m {
                             chalktalk_protocol::ClientMsg::OpenThread { .. } => {
                                 st.viewers.insert(out.session, out.clone());
