@@ -6,6 +6,7 @@
 //! `relay::thread_proxy`) behind this same interface.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorRef, Message};
@@ -65,6 +66,9 @@ impl<M: Message> Place<M> {
     }
 }
 
+/// Stand-ins of rooms or threads other nodes serve: id → (owner, handle).
+type StandIns<M> = Mutex<HashMap<String, (String, Handle<M>)>>;
+
 async fn start_place<A: Supervised>(deps: &Arc<Deps>) -> Result<Place<A::Msg>, ractor::SpawnErr> {
     let (sup, _) = Actor::spawn(None, Supervisor::<A>::default(), deps.clone()).await?;
     Ok(Place {
@@ -80,10 +84,10 @@ pub struct Directory {
     threads: Place<ThreadMsg>,
     /// In a cluster: how this node reaches rooms owned elsewhere.
     relay: Option<Arc<Relay>>,
-    /// Stand-ins of rooms owned by other nodes, by room id.
-    proxies: Mutex<HashMap<String, (String, Handle<RoomMsg>)>>,
-    /// Stand-ins of threads owned by other nodes, by thread id.
-    thread_proxies: Mutex<HashMap<String, (String, Handle<ThreadMsg>)>>,
+    /// Stand-ins of rooms owned by other nodes.
+    proxies: StandIns<RoomMsg>,
+    /// Stand-ins of threads owned by other nodes.
+    thread_proxies: StandIns<ThreadMsg>,
 }
 
 impl Directory {
@@ -155,67 +159,28 @@ impl Directory {
         self.rooms.get(id).await
     }
 
-    /// The stand-in of a room `owner` serves, started if needed.
-    async fn proxy(
-        &self,
-        relay: &Arc<Relay>,
-        id: &str,
-        owner: &str,
-    ) -> Result<Handle<RoomMsg>, Lookup> {
-        if let Some((o, h)) = lock(&self.proxies).get(id)
-            && o == owner
-            && h.alive()
-        {
-            return Ok(h.clone());
-        }
-        let Some(placement) = self.deps.placement.clone() else {
-            return Err(Lookup::Elsewhere(owner.to_string()));
-        };
-        let depth = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (actor, _) = Actor::spawn(
-            None,
-            RoomProxy,
-            ProxyArgs {
-                room: id.to_string(),
-                owner: owner.to_string(),
-                relay: relay.clone(),
-                placement,
-                depth: depth.clone(),
-            },
-        )
-        .await
-        .map_err(|e| Lookup::Unavailable(e.to_string()))?;
-        let h = Handle {
-            actor,
-            depth,
-            limit: self.deps.config.queue_limit,
-        };
-        let mut proxies = lock(&self.proxies);
-        proxies.retain(|_, (_, h)| h.alive());
-        proxies.insert(id.to_string(), (owner.to_string(), h.clone()));
-        Ok(h)
-    }
-
     /// The room's actor, started (and rebuilt from the store) if needed;
     /// in a cluster, the stand-in of the room when another live node
     /// serves it.
     pub async fn room(&self, id: &str) -> Result<Handle<RoomMsg>, Lookup> {
-        if let Some(relay) = &self.relay {
-            let cached = lock(&self.proxies)
-                .get(id)
-                .filter(|(_, h)| h.alive())
-                .map(|(_, h)| h.clone());
-            if let Some(h) = cached {
-                return Ok(h);
-            }
-            return match self.rooms.get(id).await {
-                Err(Lookup::Elsewhere(owner)) if relay.is_live(&owner) => {
-                    self.proxy(relay, id, &owner).await
-                }
-                other => other,
-            };
-        }
-        self.rooms.get(id).await
+        let limit = self.deps.config.queue_limit;
+        self.placed(
+            &self.rooms,
+            &self.proxies,
+            id,
+            |relay, placement, owner, depth| async move {
+                let args = ProxyArgs {
+                    room: id.to_string(),
+                    owner,
+                    relay,
+                    placement,
+                    depth,
+                };
+                Actor::spawn(None, RoomProxy, args).await.map(|(a, _)| a)
+            },
+            limit,
+        )
+        .await
     }
 
     /// The thread's actor on this node only (what the relay hands
@@ -227,45 +192,70 @@ impl Directory {
     /// The thread's actor, started (and rebuilt from the store) if needed;
     /// in a cluster, its stand-in when another live node serves it.
     pub async fn thread(&self, id: &str) -> Result<Handle<ThreadMsg>, Lookup> {
+        let limit = self.deps.config.queue_limit;
+        self.placed(
+            &self.threads,
+            &self.thread_proxies,
+            id,
+            |relay, placement, owner, depth| async move {
+                let args = ThreadProxyArgs {
+                    thread: id.to_string(),
+                    owner,
+                    relay,
+                    placement,
+                    depth,
+                };
+                Actor::spawn(None, ThreadProxy, args).await.map(|(a, _)| a)
+            },
+            limit,
+        )
+        .await
+    }
+
+    /// The local actor of a room or thread, or in a cluster, when another
+    /// live node holds its lease, its stand-in (`spawn`ed if needed).
+    async fn placed<M, F, Fut>(
+        &self,
+        local: &Place<M>,
+        stand_ins: &StandIns<M>,
+        id: &str,
+        spawn: F,
+        limit: usize,
+    ) -> Result<Handle<M>, Lookup>
+    where
+        M: Message,
+        F: FnOnce(Arc<Relay>, Arc<crate::lease::Placement>, String, Arc<AtomicUsize>) -> Fut,
+        Fut: std::future::Future<Output = Result<ActorRef<M>, ractor::SpawnErr>>,
+    {
         let Some(relay) = &self.relay else {
-            return self.threads.get(id).await;
+            return local.get(id).await;
         };
-        let cached = lock(&self.thread_proxies)
+        let cached = lock(stand_ins)
             .get(id)
             .filter(|(_, h)| h.alive())
             .map(|(_, h)| h.clone());
         if let Some(h) = cached {
             return Ok(h);
         }
-        let owner = match self.threads.get(id).await {
+        let owner = match local.get(id).await {
             Err(Lookup::Elsewhere(owner)) if relay.is_live(&owner) => owner,
             other => return other,
         };
         let Some(placement) = self.deps.placement.clone() else {
             return Err(Lookup::Elsewhere(owner));
         };
-        let depth = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (actor, _) = Actor::spawn(
-            None,
-            ThreadProxy,
-            ThreadProxyArgs {
-                thread: id.to_string(),
-                owner: owner.clone(),
-                relay: relay.clone(),
-                placement,
-                depth: depth.clone(),
-            },
-        )
-        .await
-        .map_err(|e| Lookup::Unavailable(e.to_string()))?;
+        let depth = Arc::new(AtomicUsize::new(0));
+        let actor = spawn(relay.clone(), placement, owner.clone(), depth.clone())
+            .await
+            .map_err(|e| Lookup::Unavailable(e.to_string()))?;
         let h = Handle {
             actor,
             depth,
-            limit: self.deps.config.queue_limit,
+            limit,
         };
-        let mut proxies = lock(&self.thread_proxies);
-        proxies.retain(|_, (_, h)| h.alive());
-        proxies.insert(id.to_string(), (owner, h.clone()));
+        let mut all = lock(stand_ins);
+        all.retain(|_, (_, h)| h.alive());
+        all.insert(id.to_string(), (owner, h.clone()));
         Ok(h)
     }
 

@@ -246,6 +246,19 @@ impl InboxState {
     /// Numbers a notice as the next of `user`'s inbox and queues it for
     /// the next group commit.
     async fn append(&mut self, myself: &ActorRef<InboxMsg>, user: UserId, notice: Notice) {
+        let ev = InboxEvent {
+            seq: 0,
+            at_ms: now_ms(),
+            notice,
+        };
+        self.number(user, ev, 0).await;
+        self.start_flush(myself);
+    }
+
+    /// Numbers `ev` as the next of `user`'s inbox (the head read from the
+    /// store when not known here) and queues it; dropped (logged) when the
+    /// head cannot be read.
+    async fn number(&mut self, user: UserId, mut ev: InboxEvent, tries: u8) {
         let head = match self.heads.get(&user) {
             Some(h) => *h,
             None => match self.store.inbox_head(&user).await {
@@ -256,15 +269,10 @@ impl InboxState {
                 }
             },
         };
-        let ev = InboxEvent {
-            seq: head + 1,
-            at_ms: now_ms(),
-            notice,
-        };
+        ev.seq = head + 1;
         self.heads.insert(user.clone(), ev.seq);
         *self.busy.entry(user.clone()).or_default() += 1;
-        self.pending.push((user, ev, 0));
-        self.start_flush(myself);
+        self.pending.push((user, ev, tries));
     }
 
     fn forget_idle(&mut self, user: &str) {
@@ -440,23 +448,7 @@ impl Actor for Inbox {
                     broadcast(relay, || crate::relay::RelayMsg::Inbox(stored.clone()));
                 }
                 for (user, ev, tries) in renumber {
-                    let head = match state.heads.get(&user) {
-                        Some(h) => *h,
-                        None => match state.store.inbox_head(&user).await {
-                            Ok(h) => h,
-                            Err(e) => {
-                                tracing::warn!(%user, %e, "inbox head unavailable; notice dropped");
-                                continue;
-                            }
-                        },
-                    };
-                    let ev = InboxEvent {
-                        seq: head + 1,
-                        ..ev
-                    };
-                    state.heads.insert(user.clone(), ev.seq);
-                    *state.busy.entry(user.clone()).or_default() += 1;
-                    state.pending.push((user, ev, tries));
+                    state.number(user, ev, tries).await;
                 }
                 let waiting = std::mem::take(&mut state.deferred);
                 for (out, since, done) in waiting {

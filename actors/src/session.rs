@@ -55,9 +55,9 @@ fn lookup_fail(kind: &str, id: &str, e: Lookup) -> Fail {
             ErrorCode::Unavailable,
             format!("{kind} {id} unavailable: {why}"),
         ),
-        // Routing to the owner node is not built yet: the client retries
-        // (here, or on that node) and gets it once the lease moves or the
-        // owner lets it go.
+        // Another node holds the lease and is not up (down, or its link to
+        // this node is cut): the client retries (here, or on another
+        // node) and gets it once that node is back or its lease expires.
         Lookup::Elsewhere(owner) => (
             ErrorCode::Unavailable,
             format!("{kind} {id} is served by node {owner} right now; retry later"),

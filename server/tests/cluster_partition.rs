@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chalktalk_protocol::client::{Client, ClientError};
 use chalktalk_protocol::{ClientMsg, ErrorCode, JoinMode, Reply, Role, RoomOp, ServerFrame};
-use common::cluster::{COOKIE, placement, until, view};
+use common::cluster::{self, COOKIE, placement, until, view};
 use common::netns::Net;
 use common::postgres::Postgres;
 use common::{TestServer, add, line, op};
@@ -84,24 +84,7 @@ async fn a_cut_link_makes_no_second_writer_and_members_recover() {
     for i in 0..3 {
         nodes.push(node(&net, i, &store).await);
     }
-    let start = Instant::now();
-    'formed: loop {
-        for n in &nodes {
-            let v = view(n).await;
-            let up = v["members"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|m| m["status"] == "up")
-                .count();
-            if up < 2 {
-                assert!(start.elapsed() < Duration::from_secs(20), "not formed: {v}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue 'formed;
-            }
-        }
-        break;
-    }
+    cluster::formed(&nodes).await;
     let (n1, n2, n3) = (&nodes[0], &nodes[1], &nodes[2]);
 
     // The room lives on n1; the athlete is a member through n2.

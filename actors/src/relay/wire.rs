@@ -432,12 +432,17 @@ mod tests {
         }
         .serialize()
         .unwrap();
+        refuses_every_truncation(wire, PUSH);
+    }
+
+    /// Every strict prefix of a serialized message is refused.
+    fn refuses_every_truncation(wire: SerializedMessage, variant: &str) {
         let SerializedMessage::Cast { args, .. } = wire else {
             panic!("cast");
         };
         for cut in 0..args.len() {
             let m = SerializedMessage::Cast {
-                variant: PUSH.into(),
+                variant: variant.into(),
                 args: args[..cut].to_vec(),
                 metadata: None,
             };
@@ -453,16 +458,6 @@ mod tests {
         })
         .serialize()
         .unwrap();
-        let SerializedMessage::Cast { args, .. } = wire else {
-            panic!("cast");
-        };
-        for cut in 0..args.len() {
-            let m = SerializedMessage::Cast {
-                variant: DOWN.into(),
-                args: args[..cut].to_vec(),
-                metadata: None,
-            };
-            assert!(RelayMsg::deserialize(m).is_err(), "cut at {cut}");
-        }
+        refuses_every_truncation(wire, DOWN);
     }
 }

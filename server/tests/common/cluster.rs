@@ -111,18 +111,24 @@ pub async fn three(store: &str) -> Vec<TestServer> {
             .collect();
         nodes.push(node(name, ports[i], &seeds, Some(store), Some(1_500)).await);
     }
+    formed(&nodes).await;
+    nodes
+}
+
+/// Waits until every node of `nodes` sees all the others up (20 s at
+/// most).
+pub async fn formed(nodes: &[TestServer]) {
     let start = Instant::now();
     'wait: loop {
-        for n in &nodes {
-            let token = n.token("ops-admin", Role::Admin);
-            let v = n.get("/api/v1/ops/cluster", Some(&token)).await.json();
+        for n in nodes {
+            let v = view(n).await;
             let up = v["members"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter(|m| m["status"] == "up")
                 .count();
-            if up < 2 {
+            if up + 1 < nodes.len() {
                 assert!(
                     start.elapsed() < Duration::from_secs(20),
                     "cluster not formed: {v}"
@@ -131,6 +137,22 @@ pub async fn three(store: &str) -> Vec<TestServer> {
                 continue 'wait;
             }
         }
-        return nodes;
+        return;
+    }
+}
+
+/// Waits until `acked()` grew by 20 over `before` (writes resumed after a
+/// node was killed); returns how long it took (15 s at most).
+pub async fn resumed(acked: impl Fn() -> usize, before: usize) -> Duration {
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if acked() > before + 20 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "writes did not resume"
+        );
     }
 }
