@@ -1,9 +1,11 @@
-// The review workspace: the room's video with a canvas overlay in
-// normalized coordinates anchored to video time, the drawing tools (pen
-// streamed live with `points`, line, arrow, ellipse, rectangle, angle,
-// text), undo/redo, presence, and follow-the-leader playback (§7.10).
-// Everything goes through @chalktalk/client: the room state here is only
-// what the server's effects say (§7.2).
+// The review workspace: the room's video (with a quality switch between
+// its published renditions) and a canvas overlay in normalized coordinates
+// anchored to video time, the drawing tools (pen streamed live with
+// `points`, line, arrow, ellipse, rectangle, angle, text; select, move and
+// delete of my own drawings), undo/redo, presence, follow-the-leader
+// playback (§7.10), voice-overs (voice.ts) and the room's chat (chat.ts,
+// roomchat.ts). Everything goes through @chalktalk/client: the room state
+// here is only what the server's effects say (§7.2).
 
 import type {
   Annotation,
@@ -16,13 +18,18 @@ import type {
   RoomSnapshot,
   Style,
 } from "@chalktalk/client";
-import { describe } from "./api.js";
+import { describe, type Session } from "./api.js";
+import { ChatPanel } from "./chat.js";
 import { describeShape, paint, visibleAt, type Shape, type View } from "./draw.js";
+import { findRoomThread } from "./roomchat.js";
+import { moved, outline, pick } from "./select.js";
 import { clear, fmtTime, h, hue, initials, rand, toast } from "./ui.js";
+import { VoiceOvers } from "./voice.js";
 
-type Tool = "pen" | "line" | "arrow" | "ellipse" | "rect" | "angle" | "text";
+type Tool = "select" | "pen" | "line" | "arrow" | "ellipse" | "rect" | "angle" | "text";
 
 const TOOLS: { tool: Tool; key: string; label: string; icon: string }[] = [
+  { tool: "select", key: "v", label: "Select, move or delete my drawings", icon: "⬚" },
   { tool: "pen", key: "p", label: "Pen", icon: "✎" },
   { tool: "line", key: "l", label: "Line", icon: "╱" },
   { tool: "arrow", key: "a", label: "Arrow", icon: "➚" },
@@ -55,6 +62,7 @@ interface Live {
 
 export interface WorkspaceDeps {
   client: ChalktalkClient;
+  session: Session;
   me: string;
   room: string;
   root: HTMLElement;
@@ -92,6 +100,19 @@ export class Workspace {
     null;
   private angle: Point[] = [];
   private hover: Point | null = null;
+  // selection (the select tool): one of my annotations, maybe being moved
+  private selected: string | null = null;
+  private moving: { id: string; start: Point; cur: Point } | null = null;
+
+  private voice!: VoiceOvers;
+  private recBtn!: HTMLButtonElement;
+  private delBtn!: HTMLButtonElement;
+  private qualitySel!: HTMLSelectElement;
+  private chat: ChatPanel | null = null;
+  private chatHost!: HTMLElement;
+  private chatToggle!: HTMLButtonElement;
+  private chatShown = true;
+  private chatLookup = 0;
 
   // DOM
   private stage!: HTMLElement;
@@ -162,6 +183,12 @@ export class Workspace {
     this.renderConn(c.state);
     window.addEventListener("keydown", this.onKey);
     window.addEventListener("resize", this.onResize);
+    this.offs.push(
+      c.on("inbox", (ev) => {
+        // The owner made the room's thread: open it.
+        if (ev.notice.k === "added_to_thread" && !this.chat) void this.findChat();
+      }),
+    );
     this.timers.push(setInterval(() => this.syncPlayback(), 50));
     this.timers.push(
       setInterval(() => {
@@ -183,6 +210,9 @@ export class Workspace {
       videoMs: () => this.video.currentTime * 1000,
       annotations: () => [...this.anns.values()],
       liveStrokes: () => this.live.size,
+      selected: () => this.selected,
+      lastRecording: () => this.voice.last,
+      chatThread: () => this.chat?.thread ?? null,
     };
     try {
       await c.joinRoom(this.room);
@@ -201,6 +231,8 @@ export class Workspace {
     this.offs.forEach((f) => f());
     window.removeEventListener("keydown", this.onKey);
     window.removeEventListener("resize", this.onResize);
+    this.voice.close();
+    this.chat?.close();
     void this.c.leaveRoom(this.room).catch(() => {});
     this.video?.pause();
   }
@@ -219,7 +251,10 @@ export class Workspace {
     this.renderMembers();
     this.renderList();
     this.onResize();
+    this.voice.setAnnotations(this.anns.values());
+    if (this.selected && !this.anns.has(this.selected)) this.select(null);
     this.dirty = true;
+    void this.findChat();
   }
 
   private onEvent(ev: RoomEvent): void {
@@ -239,9 +274,16 @@ export class Workspace {
         case "member":
           if (!this.members.includes(e.user)) this.members.push(e.user);
           this.renderMembers();
+          void this.findChat();
+          break;
+        case "unmember":
+          this.members = this.members.filter((m) => m !== e.user);
+          this.renderMembers();
           break;
       }
     }
+    this.voice.setAnnotations(this.anns.values());
+    if (this.selected && !this.anns.has(this.selected)) this.select(null);
     this.renderList();
     this.dirty = true;
   }
@@ -343,6 +385,18 @@ export class Workspace {
         },
         "↷",
       ),
+      (this.delBtn = h(
+        "button",
+        {
+          class: "tool",
+          type: "button",
+          title: "Delete the selected drawing (Delete)",
+          "aria-label": "Delete the selected drawing (Delete)",
+          disabled: true,
+          onclick: () => this.deleteSelected(),
+        },
+        "🗑",
+      )),
       h("span", { class: "sep" }),
       COLORS.map((c) =>
         h("button", {
@@ -404,6 +458,20 @@ export class Workspace {
       [0.25, 0.5, 1].map((r) => h("option", { value: r }, `${r}×`)),
     );
     this.timeLabel = h("span", { class: "time", "aria-live": "off" }, "0:00.00");
+    // Quality: every member picks their own rendition (not a room op).
+    this.qualitySel = h("select", { "aria-label": "Video quality", class: "quality", onchange: () => this.switchQuality() });
+    this.qualitySel.hidden = true;
+    this.recBtn = h(
+      "button",
+      {
+        class: "btn rec",
+        type: "button",
+        "aria-label": "Record a voice-over from this video time (M)",
+        title: "Record a voice-over from this video time (M)",
+        onclick: () => this.toggleRecord(),
+      },
+      "🎙 Voice-over",
+    );
     this.leaderLabel = h("span", { class: "leader" });
     const transport = h(
       "div",
@@ -416,6 +484,7 @@ export class Workspace {
       this.rateSel,
       this.leaderLabel,
     );
+    const extras = h("div", { class: "extras" }, this.recBtn, this.qualitySel);
 
     this.status = h("div", { class: "status", role: "status" });
     this.avatars = h("ul", { class: "avatars", "aria-label": "Who is here" });
@@ -466,9 +535,21 @@ export class Workspace {
       h("h1", {}, "Review"),
       this.avatars,
     );
+    this.chatHost = h("div", { class: "chathost" }, h("p", { class: "muted" }, "Looking for the room's chat…"));
+    this.chatToggle = h(
+      "button",
+      { class: "btn ghost", type: "button", "aria-expanded": "true", "data-testid": "chat-toggle", onclick: () => this.showChat(!this.chatShown) },
+      "Hide",
+    );
     const side = h(
       "aside",
       { class: "side" },
+      h(
+        "section",
+        { class: "chatsec", "aria-label": "Room chat" },
+        h("div", { class: "sechead" }, h("h2", {}, "Chat"), this.chatToggle),
+        this.chatHost,
+      ),
       h("section", {}, h("h2", {}, "On screen now"), this.annList),
       h("section", {}, h("h2", {}, "Members"), this.memberList, this.ownerPanel, handForm),
       h(
@@ -478,7 +559,7 @@ export class Workspace {
         h(
           "p",
           {},
-          "P pen · L line · A arrow · E ellipse · R rectangle · G angle · T text · Ctrl+Z undo · Ctrl+Shift+Z redo · Space play/pause · , . frame step",
+          "V select (drag to move, Delete to delete, Esc to deselect) · P pen · L line · A arrow · E ellipse · R rectangle · G angle · T text · Ctrl+Z undo · Ctrl+Shift+Z redo · M record a voice-over · Space play/pause · , . frame step",
         ),
       ),
     );
@@ -488,11 +569,102 @@ export class Workspace {
         { class: "workspace" },
         header,
         this.status,
-        h("main", { class: "wsmain" }, h("div", { class: "stagecol" }, this.stage, transport, tools), side),
+        h("main", { class: "wsmain" }, h("div", { class: "stagecol" }, this.stage, transport, tools, extras), side),
       ),
     );
     this.setTool("pen");
     this.onResize();
+    const audioHost = h("div", { hidden: true });
+    root.append(audioHost);
+    this.voice = new VoiceOvers({
+      client: this.c,
+      session: this.d.session,
+      room: this.room,
+      host: audioHost,
+      now: () => this.nowMs(),
+      status: (t) => this.setStatus(t),
+    });
+    this.voice.onChange = () => {
+      const r = this.voice.recording;
+      this.recBtn.textContent = r ? `■ Stop ${fmtTime(this.voice.elapsedMs()).slice(0, -3)}` : "🎙 Voice-over";
+      this.recBtn.classList.toggle("on", r);
+      this.recBtn.setAttribute("aria-pressed", r ? "true" : "false");
+      this.recBtn.setAttribute("aria-label", r ? "Stop recording the voice-over (M)" : "Record a voice-over from this video time (M)");
+    };
+  }
+
+  // --- chat, voice-overs, quality -------------------------------------------
+
+  private async findChat(): Promise<void> {
+    const my = ++this.chatLookup;
+    if (!this.owner || this.closed) return;
+    try {
+      const id = await findRoomThread(this.d.session, this.c, this.me, this.room, this.owner, this.members);
+      if (my !== this.chatLookup || this.closed) return;
+      if (!id) {
+        clear(this.chatHost);
+        this.chatHost.append(
+          h("p", { class: "muted" }, this.members.length < 2 ? "Invite someone to chat here." : "No chat yet: it starts when a member whose plan allows starting one opens the room."),
+        );
+        return;
+      }
+      if (this.chat?.thread === id) return;
+      this.chat?.close();
+      this.chat = new ChatPanel({
+        client: this.c,
+        me: this.me,
+        thread: id,
+        host: this.chatHost,
+        onUnread: (n) => this.renderChatToggle(n),
+      });
+      this.chat.setVisible(this.chatShown);
+      await this.chat.open();
+    } catch (e) {
+      if (my !== this.chatLookup) return;
+      clear(this.chatHost);
+      this.chatHost.append(h("p", { class: "error" }, `The chat cannot be shown: ${describe(e)}`));
+    }
+  }
+
+  private showChat(on: boolean): void {
+    this.chatShown = on;
+    this.chatHost.hidden = !on;
+    this.chatToggle.setAttribute("aria-expanded", String(on));
+    this.chat?.setVisible(on);
+    this.renderChatToggle(this.chat?.unread() ?? 0);
+  }
+
+  private renderChatToggle(unread: number): void {
+    const n = this.chatShown ? 0 : unread;
+    clear(this.chatToggle);
+    this.chatToggle.append(this.chatShown ? "Hide" : "Show");
+    if (n > 0) this.chatToggle.append(" ", h("span", { class: "badge", "data-testid": "chat-unread" }, String(n)));
+    this.chatToggle.setAttribute("aria-label", this.chatShown ? "Hide the chat" : `Show the chat${n ? `, ${n} unread` : ""}`);
+  }
+
+  private toggleRecord(): void {
+    if (this.voice.recording) this.voice.stop();
+    else void this.voice.start();
+  }
+
+  private renditions: { name: string; path: string; height: number }[] = [];
+  private mediaBase = "";
+
+  private switchQuality(): void {
+    const r = this.renditions.find((x) => x.name === this.qualitySel.value);
+    if (!r) return;
+    localStorage.setItem("chalktalk.quality", r.name);
+    const v = this.video;
+    const at = v.currentTime;
+    v.src = this.mediaBase + r.path;
+    v.addEventListener(
+      "loadedmetadata",
+      () => {
+        v.currentTime = at;
+        this.syncPlayback();
+      },
+      { once: true },
+    );
   }
 
   private setStatus(text: string, error = false): void {
@@ -635,6 +807,7 @@ export class Workspace {
       v.playbackRate = pb.rate;
       if (Math.abs(diff) > 15) v.currentTime = exp / 1000;
     }
+    this.voice.sync(pb, v.currentTime * 1000);
     const t = Math.round(v.currentTime * 1000);
     if (t !== this.lastDrawnTime) {
       this.lastDrawnTime = t;
@@ -667,8 +840,15 @@ export class Workspace {
       }
       this.durationMs = info.duration_ms;
       const native = this.video.canPlayType("application/vnd.apple.mpegurl") !== "";
-      const mp4 = info.renditions.find((r) => r.mp4)?.mp4;
-      const path = mp4 ?? (native ? info.master : null) ?? info.proxy;
+      this.mediaBase = link.base;
+      this.renditions = info.renditions.filter((r) => r.mp4).map((r) => ({ name: r.name, path: r.mp4, height: r.height }));
+      const saved = localStorage.getItem("chalktalk.quality");
+      const chosen = this.renditions.find((r) => r.name === saved) ?? this.renditions[0];
+      clear(this.qualitySel);
+      for (const r of this.renditions) this.qualitySel.append(h("option", { value: r.name }, `${r.name} · ${r.height}p`));
+      if (chosen) this.qualitySel.value = chosen.name;
+      this.qualitySel.hidden = this.renditions.length < 2;
+      const path = chosen?.path ?? (native ? info.master : null) ?? info.proxy;
       if (!path) {
         this.setStatus("The video has no playable file yet; try again in a moment.");
         return;
@@ -713,7 +893,31 @@ export class Workspace {
 
   // --- input -------------------------------------------------------------------
 
+  private select(id: string | null): void {
+    this.selected = id;
+    this.delBtn.disabled = id === null;
+    this.dirty = true;
+  }
+
+  private deleteSelected(): void {
+    const id = this.selected;
+    if (!id) return;
+    this.select(null);
+    void this.sendOp({ k: "delete", id });
+  }
+
+  /** My annotations visible now, in paint order (select picks among them). */
+  private mine(): Annotation[] {
+    const t = this.nowMs();
+    return [...this.anns.values()].filter((a) => a.author === this.me && a.shape.k !== "voice_over" && visibleAt(a, t));
+  }
+
+  private view(): View {
+    return { ctx: this.ctx, w: this.canvas.width, h: this.canvas.height };
+  }
+
   private setTool(t: Tool): void {
+    if (t !== "select") this.select(null);
     this.tool = t;
     this.angle = [];
     this.drag = null;
@@ -739,6 +943,13 @@ export class Workspace {
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if ((k === "delete" || k === "backspace") && this.selected) {
+      e.preventDefault();
+      this.deleteSelected();
+      return;
+    }
+    if (k === "escape" && this.selected) return this.select(null);
+    if (k === "m") return this.toggleRecord();
     const tool = TOOLS.find((t) => t.key === k);
     if (tool) {
       this.setTool(tool.tool);
@@ -763,6 +974,16 @@ export class Workspace {
     const p = this.pt(e);
     this.canvas.setPointerCapture?.(e.pointerId);
     switch (this.tool) {
+      case "select": {
+        const v = this.view();
+        const dpr = window.devicePixelRatio || 1;
+        // A finger is wider than a mouse pointer.
+        const tol = (e.pointerType === "mouse" ? 8 : 16) * dpr;
+        const hit = pick(v, this.mine(), [p[0] * v.w, p[1] * v.h], tol);
+        this.select(hit?.id ?? null);
+        if (hit) this.moving = { id: hit.id, start: p, cur: p };
+        break;
+      }
       case "pen": {
         const id = rand("s-");
         this.pen = { id, t_ms: Math.round(this.nowMs()), points: [p], pending: [p], batch: 0 };
@@ -804,12 +1025,31 @@ export class Workspace {
       this.flushPen();
     } else if (this.drag) {
       this.drag.cur = p;
+    } else if (this.moving) {
+      this.moving.cur = p;
     }
     this.dirty = true;
   };
 
   private onUp = (e: PointerEvent): void => {
-    if (this.pen) {
+    if (this.moving) {
+      const m = this.moving;
+      this.moving = null;
+      const a = this.anns.get(m.id);
+      const dx = m.cur[0] - m.start[0];
+      const dy = m.cur[1] - m.start[1];
+      if (a && Math.hypot(dx * this.canvas.width, dy * this.canvas.height) >= 2) {
+        const ann: Annotation = { ...a, shape: moved(this.view(), a.shape, dx, dy) };
+        delete ann.author;
+        const before = a;
+        // Shown moved at once; the server's put confirms it, a refusal undoes it.
+        this.anns.set(a.id, { ...ann, author: this.me });
+        void this.sendOp({ k: "update", ann }).then((ok) => {
+          if (!ok) this.anns.set(before.id, before);
+          this.dirty = true;
+        });
+      }
+    } else if (this.pen) {
       const pen = this.pen;
       this.pen = null;
       this.flushPen(pen);
@@ -883,7 +1123,7 @@ export class Workspace {
   // --- painting ----------------------------------------------------------------
 
   private draw(): void {
-    if (!this.dirty && this.live.size === 0 && !this.pen) return;
+    if (!this.dirty && this.live.size === 0 && !this.pen && !this.moving) return;
     this.dirty = false;
     const v: View = { ctx: this.ctx, w: this.canvas.width, h: this.canvas.height };
     const t = this.nowMs();
@@ -896,6 +1136,15 @@ export class Workspace {
     if (this.drag) {
       const s = this.dragShape(this.drag.start, this.drag.cur);
       if (s) paint(v, s, this.style, 0.8);
+    }
+    const sel = this.selected ? this.anns.get(this.selected) : undefined;
+    if (sel && visibleAt(sel, t)) {
+      let shape = sel.shape;
+      if (this.moving) {
+        shape = moved(v, shape, this.moving.cur[0] - this.moving.start[0], this.moving.cur[1] - this.moving.start[1]);
+        paint(v, shape, sel.style ?? this.style, 0.6);
+      }
+      outline(v, shape);
     }
     if (this.angle.length > 0) {
       const pts = [...this.angle, ...(this.hover ? [this.hover] : [])];

@@ -88,7 +88,7 @@ export async function startServer() {
       CHALKTALK_LISTEN: `127.0.0.1:${port}`,
       CHALKTALK_DATA_DIR: dir,
       CHALKTALK_WEB_DIR: join(webDir, "dist"),
-      CHALKTALK_JWT_SECRET: "web-e2e-secret-web-e2e-secret-0123456",
+      CHALKTALK_JWT_SECRET: JWT_SECRET,
       CHALKTALK_LOG: "warn",
       CHALKTALK_PRESENCE_GRACE_MS: "2000",
     },
@@ -108,6 +108,18 @@ export async function startServer() {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export const JWT_SECRET = "web-e2e-secret-web-e2e-secret-0123456";
+
+/** An access token minted by `chalktalk token` with the test server's
+ * secret (e.g. a dev admin for the admin routes). */
+export function devToken(user, role) {
+  return execFileSync(findBinary(), ["token", "--user", user, "--role", role], {
+    env: { ...process.env, CHALKTALK_JWT_SECRET: JWT_SECRET },
+  })
+    .toString()
+    .trim();
 }
 
 /** A short H.264/AAC clip made by the repository's own tool. */
@@ -164,7 +176,10 @@ export class Proxy {
   }
 }
 
-export async function launch() {
+/** Headless Chromium with the project's flags, plus `extra` (e.g. the
+ * fake microphone: --use-fake-device-for-media-stream
+ * --use-fake-ui-for-media-stream). */
+export async function launch(extra = []) {
   const { chromium } = await import("playwright-core");
   mkdirSync(artifacts, { recursive: true });
   return chromium.launch({
@@ -182,6 +197,7 @@ export async function launch() {
       "--disable-quic",
       "--disable-sync",
       "--autoplay-policy=no-user-gesture-required",
+      ...extra,
     ],
   });
 }

@@ -1,0 +1,309 @@
+// Talking in the review, in real headless Chromium with a fake microphone
+// (--use-fake-device-for-media-stream: a beeping tone) against a real
+// `chalktalk serve`: the room's chat between the coach and the athlete
+// (unread counts going up and clearing, delivered and read marks on the
+// sender's side, typing, edit and delete, history paging, the home's
+// unread count), a voice-over recorded by the coach heard by the athlete
+// at its video time, and select / move / delete of the coach's drawing.
+// Screenshots with the chat panel at phone and desktop sizes go to
+// web/test-artifacts/.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { artifacts, launch, missing, sleep, startServer, until } from "./harness.mjs";
+import { at, setUpReview } from "./flows.mjs";
+
+const why = missing();
+if (why && process.env.CI) throw new Error(`browser tests cannot run: ${why}`);
+const skip = why ? `skipped: ${why}` : false;
+
+let server;
+let browser;
+let r; // {coach, athlete, coachId, athleteId, room}
+
+before(async () => {
+  if (skip) return;
+  server = await startServer();
+  browser = await launch(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+const msg = (page, text) => page.locator('[data-testid="messages"] li.msg', { hasText: text });
+
+test("chat in the room: unread counts, delivered and read marks, typing, edit, delete", { skip, timeout: 300_000 }, async () => {
+  r = await setUpReview(browser, server, "talk");
+  const cp = r.coach.page;
+  const ap = r.athlete.page;
+  // Both find the room's thread (the owner made it when inviting).
+  await cp.getByTestId("chat-input").waitFor({ timeout: 15_000 });
+  await ap.getByTestId("chat-input").waitFor({ timeout: 15_000 });
+  assert.equal(
+    await cp.evaluate(() => window.chalktalkWorkspace.chatThread()),
+    await ap.evaluate(() => window.chalktalkWorkspace.chatThread()),
+    "one thread for the room",
+  );
+
+  // The athlete hides the chat: what arrives is delivered, not read.
+  await ap.getByRole("button", { name: "Hide the chat" }).click();
+  for (const text of ["Watch the left knee", "and the hips at 0:02"]) {
+    await cp.getByTestId("chat-input").fill(text);
+    await cp.getByTestId("chat-input").press("Enter");
+  }
+  await ap.getByTestId("chat-unread").filter({ hasText: "2" }).waitFor({ timeout: 5000 });
+  await msg(cp, "and the hips").and(cp.locator('[data-status="delivered"]')).waitFor({ timeout: 5000 });
+  assert.equal(await cp.locator('[data-status="read"]').count(), 0, "not read while hidden");
+
+  // Shown: the count clears and the coach sees both marked read.
+  await ap.getByRole("button", { name: /Show the chat, 2 unread/ }).click();
+  await until("the unread badge gone", () => ap.getByTestId("chat-unread").count().then((n) => n === 0), 5000);
+  await until("both read on the coach's side", () => cp.locator('li.msg.mine[data-status="read"]').count().then((n) => n === 2), 5000);
+  assert.match(await msg(cp, "and the hips").getByTestId("mark").textContent(), /Read/);
+
+  // Typing: the athlete types, the coach sees it; sending ends it.
+  await ap.getByTestId("chat-input").fill("Got it, coach");
+  await cp.getByTestId("typing").filter({ hasText: `${r.athleteId} is typing` }).waitFor({ timeout: 5000 });
+  await ap.getByTestId("chat-input").press("Enter");
+  await msg(cp, "Got it, coach").waitFor();
+  await until("typing cleared", () => cp.getByTestId("typing").textContent().then((t) => t === ""), 5000);
+
+  // Edit and delete of the coach's own messages, seen by the athlete.
+  await msg(cp, "Watch the left knee").getByRole("button", { name: /^Edit message/ }).click();
+  await cp.getByLabel("New text of the message").fill("Watch the right knee");
+  await cp.getByRole("button", { name: "Save" }).click();
+  await msg(ap, "Watch the right knee").filter({ hasText: "edited" }).waitFor({ timeout: 5000 });
+  assert.equal(await msg(ap, "left knee").count(), 0);
+  const del = msg(cp, "and the hips").getByRole("button", { name: /^Delete message/ });
+  await del.click();
+  await del.click(); // "Really delete?"
+  await msg(ap, "message deleted").waitFor({ timeout: 5000 });
+  assert.equal(await msg(ap, "and the hips").count(), 0);
+  // The athlete cannot edit the coach's messages (no buttons on them).
+  assert.equal(await msg(ap, "right knee").getByRole("button").count(), 0);
+
+  for (const [name, viewport] of [
+    ["phone-390x844", { width: 390, height: 844 }],
+    ["desktop-1440x900", { width: 1440, height: 900 }],
+  ]) {
+    await cp.setViewportSize(viewport);
+    await sleep(300);
+    await cp.screenshot({ path: join(artifacts, `workspace-chat-${name}.png`), fullPage: true });
+    const small = await cp.evaluate(() =>
+      [...document.querySelectorAll("button, .btn, select, textarea")]
+        .filter((b) => b.offsetParent !== null)
+        .map((b) => b.getBoundingClientRect())
+        .filter((x) => x.width < 43.5 || x.height < 43.5).length,
+    );
+    assert.equal(small, 0, `${name}: controls smaller than 44 px`);
+  }
+  await cp.setViewportSize({ width: 1280, height: 800 });
+});
+
+test("home: the chat's unread count goes up live and clears once read; history pages back", { skip, timeout: 120_000 }, async () => {
+  assert.ok(r, "needs the first test's room");
+  const cp = r.coach.page;
+  const ap = r.athlete.page;
+  const thread = await cp.evaluate(() => window.chalktalkWorkspace.chatThread());
+  await ap.getByRole("button", { name: "Back to home" }).click();
+  const row = ap.locator(`[data-testid="threads"] li[data-thread="${thread}"]`);
+  await row.waitFor();
+  assert.equal(await row.getByTestId("unread").count(), 0, "nothing unread yet");
+  // 60 more from the coach (the REST fallback of `send`, as the coach).
+  const token = await cp.evaluate(() => JSON.parse(localStorage.getItem("chalktalk.auth")).access_token);
+  for (let i = 1; i <= 60; i++) {
+    const res = await fetch(`${server.base}/api/v1/threads/${thread}/messages`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ msg_id: `bulk-${i}`, text: `note ${i}` }),
+    });
+    assert.equal(res.status, 201);
+  }
+  await row.getByTestId("unread").filter({ hasText: "60" }).waitFor({ timeout: 10_000 });
+  assert.match(await row.textContent(), /note 60/, "the last message is shown");
+  // The coach's panel shows them live; their marks stay "delivered" at most.
+  await msg(cp, "note 60").waitFor();
+
+  // Open the thread page: the newest 50 show, older ones come when scrolled up.
+  await row.getByRole("link").click();
+  await ap.waitForURL(/\/app\/thread\//);
+  await msg(ap, "note 60").waitFor();
+  assert.equal(await ap.locator('li.msg[data-seq="1"]').count(), 0, "the oldest is not loaded yet");
+  for (let i = 0; i < 5 && (await ap.locator('li.msg[data-seq="1"]').count()) === 0; i++) {
+    await ap.locator(".msgscroll").evaluate((el) => {
+      el.scrollTop = 0;
+      el.dispatchEvent(new Event("scroll"));
+    });
+    await sleep(300);
+  }
+  await msg(ap, "Watch the right knee").waitFor({ timeout: 5000 });
+  assert.equal(await msg(ap, "message deleted").count(), 1, "the deletion applies to a paged-in message");
+  // Read: the coach's newest is marked read, and the home count is gone.
+  await until("note 60 read on the coach's side", () => msg(cp, "note 60").getAttribute("data-status").then((s) => s === "read"), 5000);
+  await ap.getByRole("button", { name: "Back to home" }).click();
+  await row.waitFor();
+  assert.equal(await row.getByTestId("unread").count(), 0, "unread cleared");
+  await ap.setViewportSize({ width: 390, height: 844 });
+  await ap.screenshot({ path: join(artifacts, "home-chats-phone-390x844.png"), fullPage: true });
+  await ap.setViewportSize({ width: 1280, height: 800 });
+  // Back to the room for the next test.
+  await ap.goto(`/app/room/${r.room}`);
+  await until("the video to load", () => ap.evaluate(() => document.querySelector("video")?.readyState >= 1), 20_000);
+});
+
+test("a voice-over recorded by the coach is heard by the athlete at its video time", { skip, timeout: 180_000 }, async (t) => {
+  assert.ok(r, "needs the first test's room");
+  const cp = r.coach.page;
+  const ap = r.athlete.page;
+  await cp.getByLabel("Playback speed").selectOption("1");
+  // Paused at 1 s: the voice-over starts there.
+  const dur = await cp.evaluate(() => document.querySelector("video").duration * 1000);
+  const seekTo = async (ms) =>
+    cp.getByLabel("Seek").evaluate((el, v) => {
+      el.value = String(v);
+      el.dispatchEvent(new Event("change"));
+    }, Math.round((ms / dur) * 1000));
+  await seekTo(1000);
+  await until("the coach's video at about 1 s", () => cp.evaluate(() => Math.abs(window.chalktalkWorkspace.videoMs() - 1000) < 20), 5000);
+  const startAt = await cp.evaluate(() => window.chalktalkWorkspace.videoMs());
+
+  // Record 2.5 s from the fake microphone.
+  await cp.getByRole("button", { name: /Record a voice-over/ }).click();
+  await cp.getByRole("button", { name: /Stop/ }).waitFor();
+  await sleep(2500);
+  await cp.getByRole("button", { name: /Stop/ }).click();
+  // The recording is a real, non-silent audio file.
+  const rec = await until("the recording", () =>
+    cp.evaluate(async () => {
+      const b = window.chalktalkWorkspace.lastRecording();
+      if (!b) return null;
+      const ctx = new OfflineAudioContext(1, 48000, 48000);
+      const buf = await ctx.decodeAudioData(await b.arrayBuffer());
+      const d = buf.getChannelData(0);
+      let peak = 0;
+      let sum = 0;
+      for (const x of d) {
+        peak = Math.max(peak, Math.abs(x));
+        sum += x * x;
+      }
+      return { bytes: b.size, type: b.type, seconds: buf.duration, peak, rms: Math.sqrt(sum / d.length) };
+    }),
+  );
+  assert.ok(rec.bytes > 1000, `recorded ${rec.bytes} bytes (${rec.type})`);
+  assert.ok(rec.seconds > 1.5, `decodes to ${rec.seconds.toFixed(2)} s of audio`);
+  assert.ok(rec.peak > 0.05, `not silent (peak ${rec.peak.toFixed(3)}, rms ${rec.rms.toFixed(4)})`);
+
+  // Uploaded, processed and attached by the server: the athlete has it.
+  const vo = await until(
+    "the voice-over on the athlete's side",
+    () => ap.evaluate(() => window.chalktalkWorkspace.annotations().find((a) => a.shape.k === "voice_over") ?? null),
+    90_000,
+    200,
+  ).catch(async (e) => {
+    const toast = await cp.locator("#toast").textContent();
+    throw new Error(`${e.message}; the coach's last message: ${toast}; server: ${server.log().slice(-1500)}`);
+  });
+  assert.ok(Math.abs(vo.t_ms - startAt) <= 5, `attached at ${vo.t_ms} ms (recording began at ${startAt.toFixed(0)} ms)`);
+  assert.equal(vo.author, r.coachId);
+  assert.ok(vo.dur_ms > 1500, `lasts ${vo.dur_ms} ms`);
+  await ap.locator(`audio[data-voice-over="${vo.id}"]`).waitFor({ state: "attached", timeout: 10_000 });
+  // The athlete listens through an analyser on the voice-over's element.
+  await ap.evaluate((id) => {
+    const el = document.querySelector(`audio[data-voice-over="${id}"]`);
+    const ctx = new AudioContext();
+    const an = ctx.createAnalyser();
+    an.fftSize = 2048;
+    ctx.createMediaElementSource(el).connect(an);
+    an.connect(ctx.destination);
+    const buf = new Float32Array(an.fftSize);
+    window.__vo = { samples: [] };
+    const w = window.chalktalkWorkspace;
+    const tick = () => {
+      an.getFloatTimeDomainData(buf);
+      let peak = 0;
+      for (const x of buf) peak = Math.max(peak, Math.abs(x));
+      window.__vo.samples.push({ video: w.videoMs(), playing: !el.paused, audio: el.currentTime * 1000, peak, ctx: ctx.state });
+      if (window.__vo.samples.length < 400) setTimeout(tick, 20);
+    };
+    void ctx.resume().then(tick);
+  }, vo.id);
+
+  // The coach plays from half a second before it.
+  await seekTo(vo.t_ms - 500);
+  await until("the athlete at the seek", () => ap.evaluate((t) => Math.abs(window.chalktalkWorkspace.videoMs() - t) < 60, vo.t_ms - 500), 5000);
+  await cp.getByRole("button", { name: "Play (Space)" }).click();
+  await sleep(3500);
+  await cp.getByRole("button", { name: "Pause (Space)" }).click();
+  const samples = await ap.evaluate(() => window.__vo.samples);
+  const first = samples.findIndex((s) => s.playing);
+  assert.ok(first > 0, "the voice-over played on the athlete's side");
+  const early = samples.filter((s) => s.playing && s.video < vo.t_ms - 30);
+  assert.equal(early.length, 0, `silent before its time (${JSON.stringify(early.slice(0, 3))})`);
+  const startErr = samples[first].video - vo.t_ms;
+  assert.ok(startErr >= -30 && startErr < 120, `starts at its video time (video ${samples[first].video.toFixed(0)} ms for t_ms ${vo.t_ms}, ${startErr.toFixed(0)} ms late)`);
+  // While playing, the audio stays with the video; and it is heard.
+  const during = samples.filter((s) => s.playing && s.audio > 150);
+  assert.ok(during.length > 20, `${during.length} samples while playing`);
+  const drift = Math.max(...during.map((s) => Math.abs(s.audio + vo.t_ms - s.video)));
+  assert.ok(drift < 150, `audio within 150 ms of the video (worst ${drift.toFixed(0)} ms)`);
+  const loud = Math.max(...during.map((s) => s.peak));
+  assert.ok(loud > 0.05, `the athlete's analyser hears it (peak ${loud.toFixed(3)})`);
+  t.diagnostic(
+    `voice-over: recorded ${rec.bytes} B ${rec.type}, ${rec.seconds.toFixed(2)} s, peak ${rec.peak.toFixed(3)}; ` +
+      `athlete: starts ${startErr.toFixed(0)} ms after its video time, worst drift ${drift.toFixed(0)} ms, analyser peak ${loud.toFixed(3)}`,
+  );
+});
+
+test("select, move and delete of the coach's own drawing, as the athlete sees it", { skip, timeout: 60_000 }, async () => {
+  assert.ok(r, "needs the first test's room");
+  const cp = r.coach.page;
+  const ap = r.athlete.page;
+  // A rectangle to the end of the video (visible wherever playback is).
+  await cp.getByLabel("How long new drawings stay visible").selectOption({ label: "to the end" });
+  await cp.evaluate(() => document.activeElement?.blur()); // keys go to the workspace
+  await cp.keyboard.press("r");
+  const drag = async (a, b) => {
+    const [ax, ay] = await at(cp, ...a);
+    const [bx, by] = await at(cp, ...b);
+    await cp.mouse.move(ax, ay);
+    await cp.mouse.down();
+    await cp.mouse.move((ax + bx) / 2, (ay + by) / 2);
+    await cp.mouse.move(bx, by);
+    await cp.mouse.up();
+  };
+  await drag([0.1, 0.1], [0.3, 0.3]);
+  const rect = await until("the rectangle on the athlete's side", () =>
+    ap.evaluate(() => window.chalktalkWorkspace.annotations().find((a) => a.shape.k === "rect") ?? null),
+  );
+  // V selects it (click on its edge), dragging moves it by (0.2, 0.1).
+  await cp.keyboard.press("v");
+  const [ex, ey] = await at(cp, 0.2, 0.1);
+  await cp.mouse.click(ex, ey);
+  assert.equal(await cp.evaluate(() => window.chalktalkWorkspace.selected()), rect.id);
+  await drag([0.2, 0.1], [0.4, 0.2]);
+  const moved = await until("the moved rectangle on the athlete's side", () =>
+    ap.evaluate((id) => {
+      const a = window.chalktalkWorkspace.annotations().find((x) => x.id === id);
+      return a && a.shape.a[0] > 0.25 ? a : null;
+    }, rect.id),
+  );
+  assert.ok(Math.abs(moved.shape.a[0] - 0.3) < 0.01 && Math.abs(moved.shape.a[1] - 0.2) < 0.01, `moved corner ${JSON.stringify(moved.shape.a)}`);
+  assert.ok(Math.abs(moved.shape.b[0] - 0.5) < 0.01 && Math.abs(moved.shape.b[1] - 0.4) < 0.01, `moved corner ${JSON.stringify(moved.shape.b)}`);
+  // The athlete cannot select the coach's drawing.
+  await ap.keyboard.press("v");
+  const [mx, my] = await at(ap, 0.4, 0.2);
+  await ap.mouse.click(mx, my);
+  assert.equal(await ap.evaluate(() => window.chalktalkWorkspace.selected()), null);
+  // Delete: gone for the athlete; undo brings it back.
+  await cp.keyboard.press("Delete");
+  await until("deleted on the athlete's side", () =>
+    ap.evaluate((id) => !window.chalktalkWorkspace.annotations().some((x) => x.id === id), rect.id),
+  );
+  await cp.keyboard.press("Control+z");
+  await until("back after undo", () => ap.evaluate((id) => window.chalktalkWorkspace.annotations().some((x) => x.id === id), rect.id));
+  assert.deepEqual(r.coach.errors.filter((e) => !/favicon/.test(e)), []);
+  assert.deepEqual(r.athlete.errors.filter((e) => !/favicon/.test(e)), []);
+});
