@@ -309,7 +309,7 @@ export class ChatPanel {
       { class: `msg${mine ? " mine" : ""}`, "data-seq": m.seq, "data-status": st?.key },
       h("div", { class: "from muted" }, mine ? "you" : m.from, " · ", new Date(m.at_ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), this.edited.has(m.seq) && !del ? " · edited" : ""),
       text,
-      m.attachments?.length ? h("p", { class: "muted" }, m.attachments.map((a) => `📎 ${a.kind} ${a.name ?? a.ref_id}`).join(", ")) : null,
+      m.attachments?.length ? h("p", { class: "muted" }, m.attachments.map((a) => `Attached ${a.kind}: ${a.name ?? a.ref_id}`).join(", ")) : null,
       st ? h("div", { class: "mark", "data-testid": "mark" }, st.text) : null,
     );
     if (mine && !del && this.editing?.seq === m.seq) {

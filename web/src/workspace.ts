@@ -395,7 +395,7 @@ export class Workspace {
           disabled: true,
           onclick: () => this.deleteSelected(),
         },
-        "🗑",
+        "✕",
       )),
       h("span", { class: "sep" }),
       COLORS.map((c) =>
@@ -470,7 +470,7 @@ export class Workspace {
         title: "Record a voice-over from this video time (M)",
         onclick: () => this.toggleRecord(),
       },
-      "🎙 Voice-over",
+      "● Voice-over",
     );
     this.leaderLabel = h("span", { class: "leader" });
     const transport = h(
@@ -586,7 +586,7 @@ export class Workspace {
     });
     this.voice.onChange = () => {
       const r = this.voice.recording;
-      this.recBtn.textContent = r ? `■ Stop ${fmtTime(this.voice.elapsedMs()).slice(0, -3)}` : "🎙 Voice-over";
+      this.recBtn.textContent = r ? `■ Stop ${fmtTime(this.voice.elapsedMs()).slice(0, -3)}` : "● Voice-over";
       this.recBtn.classList.toggle("on", r);
       this.recBtn.setAttribute("aria-pressed", r ? "true" : "false");
       this.recBtn.setAttribute("aria-label", r ? "Stop recording the voice-over (M)" : "Record a voice-over from this video time (M)");

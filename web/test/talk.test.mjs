@@ -307,3 +307,25 @@ test("select, move and delete of the coach's own drawing, as the athlete sees it
   assert.deepEqual(r.coach.errors.filter((e) => !/favicon/.test(e)), []);
   assert.deepEqual(r.athlete.errors.filter((e) => !/favicon/.test(e)), []);
 });
+
+test("home: my uploads with the storage they use; deleting one asks first and frees it", { skip, timeout: 60_000 }, async () => {
+  assert.ok(r, "needs the first test's room");
+  const cp = r.coach.page;
+  await cp.getByRole("button", { name: "Back to home" }).click();
+  const rows = cp.locator('[data-testid="assets"] li[data-asset-row]');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 1, "the coach's one upload: the voice-over");
+  const row = rows.first();
+  assert.match(await row.textContent(), /voice-over · ready · .* stored in \d+ files/);
+  const used = async () => (await cp.getByTestId("storage").textContent()).trim();
+  const before = await used();
+  assert.match(before, /^\d+(\.\d)? KB of 20\.00 GB used/);
+  // Delete asks first; Cancel keeps it.
+  await row.getByRole("button", { name: /^Delete voice-over-/ }).click();
+  await row.getByRole("button", { name: "Cancel" }).click();
+  await row.getByRole("button", { name: /^Delete voice-over-/ }).click();
+  await row.getByRole("button", { name: "Yes, delete" }).click();
+  await until("the upload gone", () => rows.count().then((n) => n === 0), 10_000);
+  assert.match(await used(), /^0 B of 20\.00 GB used/);
+  await cp.screenshot({ path: join(artifacts, "home-coach-1280x800.png"), fullPage: true });
+});
