@@ -320,7 +320,9 @@ export class ChatPanel {
           "div",
           { class: "row acts" },
           h("button", { class: "btn ghost small", type: "button", "aria-label": `Edit message ${m.seq}`, onclick: () => this.edit(m) }, "Edit"),
-          h("button", { class: "btn ghost small", type: "button", "aria-label": `Delete message ${m.seq}`, onclick: (e: Event) => this.del(m, e.currentTarget as HTMLButtonElement) }, "Delete"),
+          this.confirming === m.seq
+            ? h("button", { class: "btn ghost small danger", type: "button", "aria-label": `Delete message ${m.seq}: press again to confirm`, onclick: () => this.del(m) }, "Really delete?")
+            : h("button", { class: "btn ghost small", type: "button", "aria-label": `Delete message ${m.seq}`, onclick: () => this.del(m) }, "Delete"),
         ),
       );
     }
@@ -366,19 +368,22 @@ export class ChatPanel {
     this.list.querySelector<HTMLInputElement>("li.msg form input")?.focus();
   }
 
-  private del(m: Message, b: HTMLButtonElement): void {
-    if (b.dataset.confirm !== "1") {
-      b.dataset.confirm = "1";
-      b.textContent = "Really delete?";
-      b.classList.add("danger");
-      setTimeout(() => {
-        if (!b.isConnected) return;
-        b.dataset.confirm = "";
-        b.textContent = "Delete";
-        b.classList.remove("danger");
+  /** My message whose Delete was pressed once (kept across re-renders). */
+  private confirming: number | null = null;
+  private confirmTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private del(m: Message): void {
+    clearTimeout(this.confirmTimer);
+    if (this.confirming !== m.seq) {
+      this.confirming = m.seq;
+      this.confirmTimer = setTimeout(() => {
+        this.confirming = null;
+        this.render();
       }, 4000);
+      this.render();
       return;
     }
+    this.confirming = null;
     this.c.deleteMessage(this.thread, m.seq).catch((x) => toast(`Not deleted: ${describe(x)}`, "error"));
   }
 }

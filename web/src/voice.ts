@@ -4,7 +4,8 @@
 // server normalizes it and adds the `voice_over` annotation itself), and
 // playing every voice-over of the room in sync with the shared video: an
 // <audio> per voice-over, playing while the video plays within its span,
-// at the room's rate, re-seeked when it drifts.
+// at the room's rate, small drift absorbed by the rate, re-seeked past
+// 100 ms.
 
 import type { Annotation, ChalktalkClient, PlaybackState } from "@chalktalk/client";
 import { describe, uploadFile, type Session } from "./api.js";
@@ -25,6 +26,8 @@ interface Player {
   ann: Annotation;
   el: HTMLAudioElement | null;
   loading: boolean;
+  /** A start timed for the moment the video reaches t_ms (between ticks). */
+  armed?: ReturnType<typeof setTimeout>;
 }
 
 export class VoiceOvers {
@@ -154,15 +157,34 @@ export class VoiceOvers {
       const inside = videoMs >= a.t_ms && videoMs < a.t_ms + dur;
       if (pb?.playing && inside) {
         const want = (videoMs - a.t_ms) / 1000;
-        if (el.playbackRate !== pb.rate) el.playbackRate = pb.rate;
+        const diff = el.currentTime - want; // s; > 0: the audio is ahead
         if (el.paused) {
           el.currentTime = want;
+          el.playbackRate = pb.rate;
           el.play().catch(() => {});
-        } else if (Math.abs(el.currentTime - want) > 0.15 * Math.max(1, pb.rate)) {
+        } else if (Math.abs(diff) > 0.1) {
           el.currentTime = want;
+          el.playbackRate = pb.rate;
+        } else {
+          // Small drift: absorbed by the rate (±10 %), as the video does.
+          el.playbackRate = pb.rate * (1 - Math.max(-0.1, Math.min(0.1, diff / 0.5)));
         }
-      } else if (!el.paused) {
-        el.pause();
+      } else {
+        if (!el.paused) el.pause();
+        const ahead = a.t_ms - videoMs;
+        if (pb?.playing && ahead > 0 && ahead <= 60 * pb.rate && p.armed === undefined) {
+          // Starts before the next tick would notice.
+          p.armed = setTimeout(() => {
+            p.armed = undefined;
+            if (!el.paused) return;
+            el.currentTime = 0;
+            el.playbackRate = pb.rate;
+            el.play().catch(() => {});
+          }, ahead / pb.rate);
+        } else if (!pb?.playing && p.armed !== undefined) {
+          clearTimeout(p.armed);
+          p.armed = undefined;
+        }
       }
     }
   }

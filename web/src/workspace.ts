@@ -647,7 +647,7 @@ export class Workspace {
     else void this.voice.start();
   }
 
-  private renditions: { name: string; path: string; height: number }[] = [];
+  private renditions: { name: string; path: string; width: number; height: number }[] = [];
   private mediaBase = "";
 
   private switchQuality(): void {
@@ -841,11 +841,11 @@ export class Workspace {
       this.durationMs = info.duration_ms;
       const native = this.video.canPlayType("application/vnd.apple.mpegurl") !== "";
       this.mediaBase = link.base;
-      this.renditions = info.renditions.filter((r) => r.mp4).map((r) => ({ name: r.name, path: r.mp4, height: r.height }));
+      this.renditions = info.renditions.filter((r) => r.mp4).map((r) => ({ name: r.name, path: r.mp4, width: r.width, height: r.height }));
       const saved = localStorage.getItem("chalktalk.quality");
       const chosen = this.renditions.find((r) => r.name === saved) ?? this.renditions[0];
       clear(this.qualitySel);
-      for (const r of this.renditions) this.qualitySel.append(h("option", { value: r.name }, `${r.name} · ${r.height}p`));
+      for (const r of this.renditions) this.qualitySel.append(h("option", { value: r.name }, `${r.name} (${r.width}×${r.height})`));
       if (chosen) this.qualitySel.value = chosen.name;
       this.qualitySel.hidden = this.renditions.length < 2;
       const path = chosen?.path ?? (native ? info.master : null) ?? info.proxy;

@@ -2,7 +2,7 @@
 // collected), sign-up through the app's own forms (TOTP enrolment for a
 // coach), a normalized overlay point in page coordinates, and the whole
 // set-up of a review: an athlete and their coach, the athlete's uploaded
-// clip processed, a room on it opened by the coach with the athlete
+// clip (`clip`: seconds, width, height) processed, a room on it opened by the coach with the athlete
 // invited and in it. The athlete is made a paid one (an admin's plan
 // change, with a dev admin token) so they may chat with their coach.
 
@@ -48,7 +48,7 @@ export async function at(page, x, y) {
 /** Athlete + coach linked, the athlete's clip processed, a room on it
  * with both in the workspace. Returns {coach, athlete, coachId,
  * athleteId, room}. */
-export async function setUpReview(browser, server, tag) {
+export async function setUpReview(browser, server, tag, clip = [6, 640, 360]) {
   const athlete = await newUser(browser, server.base, { width: 1280, height: 800 });
   const coach = await newUser(browser, server.base, { width: 1280, height: 800 });
   await signUp(athlete.page, `athlete-${tag}@example.test`, "athlete");
@@ -67,7 +67,7 @@ export async function setUpReview(browser, server, tag) {
   await athlete.page.reload();
   await athlete.page.getByRole("button", { name: "Accept" }).click();
   await athlete.page.locator('[data-testid="relationships"] li[data-state="active"]').waitFor();
-  await athlete.page.getByTestId("upload").setInputFiles(makeClip(server.dir));
+  await athlete.page.getByTestId("upload").setInputFiles(makeClip(server.dir, ...clip));
   await athlete.page.locator("[data-asset] .vstage", { hasText: "ready" }).waitFor({ timeout: 150_000 });
   await coach.page.reload();
   await coach.page.getByRole("button", { name: "New review" }).click();

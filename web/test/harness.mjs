@@ -123,11 +123,11 @@ export function devToken(user, role) {
 }
 
 /** A short H.264/AAC clip made by the repository's own tool. */
-export function makeClip(dir, seconds = 6) {
+export function makeClip(dir, seconds = 6, width = 640, height = 360) {
   const bin = findBinary();
-  const out = join(dir, "clip.mp4");
+  const out = join(dir, `clip-${width}x${height}.mp4`);
   execFileSync(join(dirname(bin), "chalktalk-media"), [
-    "sample", "--out", out, "--seconds", String(seconds), "--width", "640", "--height", "360",
+    "sample", "--out", out, "--seconds", String(seconds), "--width", String(width), "--height", String(height),
   ]);
   return out;
 }
