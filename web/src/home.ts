@@ -63,11 +63,12 @@ export function threadName(t: ThreadInfo, me: string): string {
   return others.join(", ") || "Notes to self";
 }
 
-export function lastText(m: Message | null): string {
+export function lastText(m: Message | null, me: string): string {
   if (!m) return "No messages yet";
-  if (m.edit?.k === "delete") return `${m.from}: (deleted a message)`;
-  if (m.edit?.k === "edit") return `${m.from} (edited): ${m.text}`;
-  return `${m.from}: ${m.text || "(attachment)"}`;
+  const who = m.from === me ? "you" : m.from;
+  if (m.edit?.k === "delete") return `${who}: (deleted a message)`;
+  if (m.edit?.k === "edit") return `${who} (edited): ${m.text}`;
+  return `${who}: ${m.text || "(attachment)"}`;
 }
 
 export function fmtBytes(n: number): string {
@@ -222,7 +223,7 @@ function fillThreads(d: HomeDeps, list: HTMLElement, rows: ThreadRow[]): void {
           h("span", { class: "tname" }, name),
           r.unread > 0 ? h("span", { class: "badge", "data-testid": "unread" }, String(r.unread)) : null,
         ),
-        h("span", { class: "muted last" }, `${lastText(r.last)} · ${ago(r.last_ms)}`),
+        h("span", { class: "muted last" }, `${lastText(r.last, d.me.id)} · ${ago(r.last_ms)}`),
       ),
     );
   }

@@ -147,6 +147,9 @@ test("home: the chat's unread count goes up live and clears once read; history p
     await sleep(300);
   }
   await msg(ap, "Watch the right knee").waitFor({ timeout: 5000 });
+  await ap.setViewportSize({ width: 390, height: 844 });
+  await ap.screenshot({ path: join(artifacts, "thread-phone-390x844.png") });
+  await ap.setViewportSize({ width: 1280, height: 800 });
   assert.equal(await msg(ap, "message deleted").count(), 1, "the deletion applies to a paged-in message");
   // Read: the coach's newest is marked read, and the home count is gone.
   await until("note 60 read on the coach's side", () => msg(cp, "note 60").getAttribute("data-status").then((s) => s === "read"), 5000);
