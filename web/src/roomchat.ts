@@ -9,11 +9,16 @@
 // member, the newest such one; the room's owner creates it when there is
 // none (the others are told by an `added_to_thread` notice), and again
 // after an invitation, and the panel moves to it (the older one stays
-// listed on the home screen).
+// listed on the home screen). RoomChat is the workspace's chat section:
+// it finds the thread as the room's members change and shows it in a
+// ChatPanel that can be hidden (then what arrives counts as unread on the
+// button).
 
 import type { ChalktalkClient } from "@chalktalk/client";
-import type { Session } from "./api.js";
+import { describe, type Session } from "./api.js";
+import { ChatPanel } from "./chat.js";
 import { ROOM_THREAD_PREFIX, type ThreadRow } from "./home.js";
+import { clear, h } from "./ui.js";
 
 export function roomThreadTitle(room: string): string {
   return ROOM_THREAD_PREFIX + room;
@@ -50,4 +55,96 @@ export async function findRoomThread(
     return t.id;
   }
   return mine[0]?.thread.id ?? null;
+}
+
+export class RoomChat {
+  readonly el: HTMLElement;
+  private host: HTMLElement;
+  private toggle: HTMLButtonElement;
+  private panel: ChatPanel | null = null;
+  private shown = true;
+  private lookup = 0;
+  private owner = "";
+  private members: string[] = [];
+  private closed = false;
+
+  constructor(private d: { session: Session; client: ChalktalkClient; me: string; room: string }) {
+    this.host = h("div", { class: "chathost" }, h("p", { class: "muted" }, "Looking for the room's chat…"));
+    this.toggle = h(
+      "button",
+      { class: "btn ghost", type: "button", "aria-expanded": "true", "data-testid": "chat-toggle", onclick: () => this.show(!this.shown) },
+      "Hide",
+    );
+    this.el = h(
+      "section",
+      { class: "chatsec", "aria-label": "Room chat" },
+      h("div", { class: "sechead" }, h("h2", {}, "Chat"), this.toggle),
+      this.host,
+    );
+    this.renderToggle(0);
+  }
+
+  thread(): string | null {
+    return this.panel?.thread ?? null;
+  }
+
+  /** The room's owner and members (snapshot, invitations). */
+  update(owner: string, members: string[]): void {
+    this.owner = owner;
+    this.members = [...members];
+    void this.find();
+  }
+
+  /** An `added_to_thread` notice: maybe the room's thread was just made. */
+  noticed(): void {
+    if (!this.panel && this.owner) void this.find();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.lookup++;
+    this.panel?.close();
+  }
+
+  private async find(): Promise<void> {
+    const my = ++this.lookup;
+    if (!this.owner || this.closed) return;
+    const { session, client, me, room } = this.d;
+    try {
+      const id = await findRoomThread(session, client, me, room, this.owner, this.members);
+      if (my !== this.lookup || this.closed) return;
+      if (!id) {
+        clear(this.host);
+        this.host.append(
+          h("p", { class: "muted" }, this.members.length < 2 ? "Invite someone to chat here." : "No chat yet: it starts when a member whose plan allows starting one opens the room."),
+        );
+        return;
+      }
+      if (this.panel?.thread === id) return;
+      this.panel?.close();
+      this.panel = new ChatPanel({ client, me, thread: id, host: this.host, onUnread: (n) => this.renderToggle(n) });
+      this.panel.setVisible(this.shown);
+      await this.panel.open();
+    } catch (e) {
+      if (my !== this.lookup) return;
+      clear(this.host);
+      this.host.append(h("p", { class: "error" }, `The chat cannot be shown: ${describe(e)}`));
+    }
+  }
+
+  private show(on: boolean): void {
+    this.shown = on;
+    this.host.hidden = !on;
+    this.toggle.setAttribute("aria-expanded", String(on));
+    this.panel?.setVisible(on);
+    this.renderToggle(this.panel?.unread() ?? 0);
+  }
+
+  private renderToggle(unread: number): void {
+    const n = this.shown ? 0 : unread;
+    clear(this.toggle);
+    this.toggle.append(this.shown ? "Hide" : "Show");
+    if (n > 0) this.toggle.append(" ", h("span", { class: "badge", "data-testid": "chat-unread" }, String(n)));
+    this.toggle.setAttribute("aria-label", this.shown ? "Hide the chat" : `Show the chat${n ? `, ${n} unread` : ""}`);
+  }
 }

@@ -1,10 +1,10 @@
-// The review workspace: the room's video (with a quality switch between
-// its published renditions) and a canvas overlay in normalized coordinates
-// anchored to video time, the drawing tools (pen streamed live with
+// The review workspace: the room's video (its file and quality in
+// video.ts) and a canvas overlay in normalized coordinates anchored to
+// video time, the drawing tools (toolbar.ts: pen streamed live with
 // `points`, line, arrow, ellipse, rectangle, angle, text; select, move and
-// delete of my own drawings), undo/redo, presence, follow-the-leader
-// playback (§7.10), voice-overs (voice.ts) and the room's chat (chat.ts,
-// roomchat.ts). Everything goes through @chalktalk/client: the room state
+// delete of my own drawings, select.ts), undo/redo, presence,
+// follow-the-leader playback (§7.10), voice-overs (voice.ts) and the
+// room's chat (roomchat.ts). Everything goes through @chalktalk/client: the room state
 // here is only what the server's effects say (§7.2).
 
 import type {
@@ -19,39 +19,13 @@ import type {
   Style,
 } from "@chalktalk/client";
 import { describe, type Session } from "./api.js";
-import { ChatPanel } from "./chat.js";
 import { describeShape, paint, visibleAt, type Shape, type View } from "./draw.js";
-import { findRoomThread } from "./roomchat.js";
+import { RoomChat } from "./roomchat.js";
 import { moved, outline, pick } from "./select.js";
 import { clear, fmtTime, h, hue, initials, rand, toast } from "./ui.js";
+import { buildToolbar, COLORS, TOOLS, type Tool } from "./toolbar.js";
+import { VideoSource } from "./video.js";
 import { VoiceOvers } from "./voice.js";
-
-type Tool = "select" | "pen" | "line" | "arrow" | "ellipse" | "rect" | "angle" | "text";
-
-const TOOLS: { tool: Tool; key: string; label: string; icon: string }[] = [
-  { tool: "select", key: "v", label: "Select, move or delete my drawings", icon: "⬚" },
-  { tool: "pen", key: "p", label: "Pen", icon: "✎" },
-  { tool: "line", key: "l", label: "Line", icon: "╱" },
-  { tool: "arrow", key: "a", label: "Arrow", icon: "➚" },
-  { tool: "ellipse", key: "e", label: "Ellipse", icon: "◯" },
-  { tool: "rect", key: "r", label: "Rectangle", icon: "▭" },
-  { tool: "angle", key: "g", label: "Angle", icon: "∠" },
-  { tool: "text", key: "t", label: "Text", icon: "T" },
-];
-
-const COLORS: { name: string; color: number }[] = [
-  { name: "Red", color: 0xff3b30ff },
-  { name: "Yellow", color: 0xffd60aff },
-  { name: "Green", color: 0x30d158ff },
-  { name: "Blue", color: 0x0a84ffff },
-  { name: "White", color: 0xffffffff },
-];
-
-const HOLDS: { label: string; ms: number | null }[] = [
-  { label: "3 s", ms: 3000 },
-  { label: "10 s", ms: 10000 },
-  { label: "to the end", ms: null },
-];
 
 interface Live {
   user: string;
@@ -107,12 +81,8 @@ export class Workspace {
   private voice!: VoiceOvers;
   private recBtn!: HTMLButtonElement;
   private delBtn!: HTMLButtonElement;
-  private qualitySel!: HTMLSelectElement;
-  private chat: ChatPanel | null = null;
-  private chatHost!: HTMLElement;
-  private chatToggle!: HTMLButtonElement;
-  private chatShown = true;
-  private chatLookup = 0;
+  private source!: VideoSource;
+  private chat!: RoomChat;
 
   // DOM
   private stage!: HTMLElement;
@@ -123,7 +93,7 @@ export class Workspace {
   private avatars!: HTMLElement;
   private annList!: HTMLElement;
   private memberList!: HTMLElement;
-  private toolButtons = new Map<Tool, HTMLButtonElement>();
+  private toolButtons!: Map<Tool, HTMLButtonElement>;
   private playBtn!: HTMLButtonElement;
   private seek!: HTMLInputElement;
   private rateSel!: HTMLSelectElement;
@@ -134,7 +104,6 @@ export class Workspace {
   private textForm!: HTMLFormElement;
   private textInput!: HTMLInputElement;
   private textAt: Point | null = null;
-  private durationMs = 0;
 
   constructor(private d: WorkspaceDeps) {
     this.c = d.client;
@@ -176,7 +145,7 @@ export class Workspace {
       c.on("media", (p) => {
         if (p.asset === this.videoId && (p.playable || p.stage === "ready") && !this.video.currentSrc) {
           this.setStatus("");
-          void this.loadVideo();
+          void this.source.load(this.videoId);
         }
       }),
     );
@@ -186,7 +155,7 @@ export class Workspace {
     this.offs.push(
       c.on("inbox", (ev) => {
         // The owner made the room's thread: open it.
-        if (ev.notice.k === "added_to_thread" && !this.chat) void this.findChat();
+        if (ev.notice.k === "added_to_thread") this.chat.noticed();
       }),
     );
     this.timers.push(setInterval(() => this.syncPlayback(), 50));
@@ -212,7 +181,7 @@ export class Workspace {
       liveStrokes: () => this.live.size,
       selected: () => this.selected,
       lastRecording: () => this.voice.last,
-      chatThread: () => this.chat?.thread ?? null,
+      chatThread: () => this.chat.thread(),
     };
     try {
       await c.joinRoom(this.room);
@@ -221,7 +190,7 @@ export class Workspace {
       this.setStatus(`Could not join the room: ${describe(e)}`, true);
       return;
     }
-    void this.loadVideo();
+    void this.source.load(this.videoId);
   }
 
   close(): void {
@@ -232,7 +201,7 @@ export class Workspace {
     window.removeEventListener("keydown", this.onKey);
     window.removeEventListener("resize", this.onResize);
     this.voice.close();
-    this.chat?.close();
+    this.chat.close();
     void this.c.leaveRoom(this.room).catch(() => {});
     this.video?.pause();
   }
@@ -254,7 +223,7 @@ export class Workspace {
     this.voice.setAnnotations(this.anns.values());
     if (this.selected && !this.anns.has(this.selected)) this.select(null);
     this.dirty = true;
-    void this.findChat();
+    this.chat.update(this.owner, this.members);
   }
 
   private onEvent(ev: RoomEvent): void {
@@ -274,7 +243,7 @@ export class Workspace {
         case "member":
           if (!this.members.includes(e.user)) this.members.push(e.user);
           this.renderMembers();
-          void this.findChat();
+          this.chat.update(this.owner, this.members);
           break;
         case "unmember":
           this.members = this.members.filter((m) => m !== e.user);
@@ -342,94 +311,18 @@ export class Workspace {
       this.dirty = true;
     });
 
-    const tools = h(
-      "div",
-      { class: "tools", role: "toolbar", "aria-label": "Drawing tools" },
-      TOOLS.map((t) => {
-        const b = h(
-          "button",
-          {
-            class: "tool",
-            type: "button",
-            title: `${t.label} (${t.key.toUpperCase()})`,
-            "aria-label": `${t.label} (shortcut ${t.key.toUpperCase()})`,
-            "aria-pressed": "false",
-            "data-tool": t.tool,
-            onclick: () => this.setTool(t.tool),
-          },
-          h("span", { "aria-hidden": "true" }, t.icon),
-        );
-        this.toolButtons.set(t.tool, b);
-        return b;
-      }),
-      h("span", { class: "sep" }),
-      h(
-        "button",
-        {
-          class: "tool",
-          type: "button",
-          title: "Undo (Ctrl+Z)",
-          "aria-label": "Undo my last change (Ctrl+Z)",
-          onclick: () => this.sendOp({ k: "undo" }, "Nothing of yours to undo"),
-        },
-        "↶",
-      ),
-      h(
-        "button",
-        {
-          class: "tool",
-          type: "button",
-          title: "Redo (Ctrl+Shift+Z)",
-          "aria-label": "Redo (Ctrl+Shift+Z)",
-          onclick: () => this.sendOp({ k: "redo" }, "Nothing to redo"),
-        },
-        "↷",
-      ),
-      (this.delBtn = h(
-        "button",
-        {
-          class: "tool",
-          type: "button",
-          title: "Delete the selected drawing (Delete)",
-          "aria-label": "Delete the selected drawing (Delete)",
-          disabled: true,
-          onclick: () => this.deleteSelected(),
-        },
-        "✕",
-      )),
-      h("span", { class: "sep" }),
-      COLORS.map((c) =>
-        h("button", {
-          class: "swatch",
-          type: "button",
-          title: c.name,
-          "aria-label": `Colour ${c.name}`,
-          style: `--c: #${(c.color >>> 8).toString(16).padStart(6, "0")}`,
-          onclick: (e: Event) => {
-            this.style = { ...this.style, color: c.color };
-            document.querySelectorAll(".swatch").forEach((s) => s.setAttribute("aria-pressed", "false"));
-            (e.currentTarget as HTMLElement).setAttribute("aria-pressed", "true");
-          },
-          "aria-pressed": c.color === this.style.color ? "true" : "false",
-        }),
-      ),
-      h(
-        "label",
-        { class: "hold" },
-        "Show for ",
-        h(
-          "select",
-          {
-            "aria-label": "How long new drawings stay visible",
-            onchange: (e: Event) => {
-              const i = Number((e.target as HTMLSelectElement).value);
-              this.hold = HOLDS[i].ms;
-            },
-          },
-          HOLDS.map((o, i) => h("option", { value: i }, o.label)),
-        ),
-      ),
-    );
+    const bar = buildToolbar({
+      setTool: (t) => this.setTool(t),
+      undo: () => void this.sendOp({ k: "undo" }, "Nothing of yours to undo"),
+      redo: () => void this.sendOp({ k: "redo" }, "Nothing to redo"),
+      deleteSelected: () => this.deleteSelected(),
+      setColor: (color) => (this.style = { ...this.style, color }),
+      setHold: (ms) => (this.hold = ms),
+      color: this.style.color,
+    });
+    const tools = bar.el;
+    this.toolButtons = bar.toolButtons;
+    this.delBtn = bar.delBtn;
 
     this.playBtn = h(
       "button",
@@ -446,7 +339,7 @@ export class Workspace {
       "aria-label": "Seek",
     });
     this.seek.addEventListener("change", () => {
-      const ms = (Number(this.seek.value) / 1000) * (this.durationMs || 0);
+      const ms = (Number(this.seek.value) / 1000) * (this.source.durationMs || 0);
       this.sendOp({ k: "seek", position_ms: Math.round(ms) });
     });
     this.rateSel = h(
@@ -459,8 +352,12 @@ export class Workspace {
     );
     this.timeLabel = h("span", { class: "time", "aria-live": "off" }, "0:00.00");
     // Quality: every member picks their own rendition (not a room op).
-    this.qualitySel = h("select", { "aria-label": "Video quality", class: "quality", onchange: () => this.switchQuality() });
-    this.qualitySel.hidden = true;
+    this.source = new VideoSource({
+      client: this.c,
+      video: this.video,
+      status: (t, e) => this.setStatus(t, e),
+      loaded: () => this.syncPlayback(),
+    });
     this.recBtn = h(
       "button",
       {
@@ -484,7 +381,7 @@ export class Workspace {
       this.rateSel,
       this.leaderLabel,
     );
-    const extras = h("div", { class: "extras" }, this.recBtn, this.qualitySel);
+    const extras = h("div", { class: "extras" }, this.recBtn, this.source.select);
 
     this.status = h("div", { class: "status", role: "status" });
     this.avatars = h("ul", { class: "avatars", "aria-label": "Who is here" });
@@ -535,21 +432,11 @@ export class Workspace {
       h("h1", {}, "Review"),
       this.avatars,
     );
-    this.chatHost = h("div", { class: "chathost" }, h("p", { class: "muted" }, "Looking for the room's chat…"));
-    this.chatToggle = h(
-      "button",
-      { class: "btn ghost", type: "button", "aria-expanded": "true", "data-testid": "chat-toggle", onclick: () => this.showChat(!this.chatShown) },
-      "Hide",
-    );
+    this.chat = new RoomChat({ session: this.d.session, client: this.c, me: this.me, room: this.room });
     const side = h(
       "aside",
       { class: "side" },
-      h(
-        "section",
-        { class: "chatsec", "aria-label": "Room chat" },
-        h("div", { class: "sechead" }, h("h2", {}, "Chat"), this.chatToggle),
-        this.chatHost,
-      ),
+      this.chat.el,
       h("section", {}, h("h2", {}, "On screen now"), this.annList),
       h("section", {}, h("h2", {}, "Members"), this.memberList, this.ownerPanel, handForm),
       h(
@@ -593,78 +480,11 @@ export class Workspace {
     };
   }
 
-  // --- chat, voice-overs, quality -------------------------------------------
-
-  private async findChat(): Promise<void> {
-    const my = ++this.chatLookup;
-    if (!this.owner || this.closed) return;
-    try {
-      const id = await findRoomThread(this.d.session, this.c, this.me, this.room, this.owner, this.members);
-      if (my !== this.chatLookup || this.closed) return;
-      if (!id) {
-        clear(this.chatHost);
-        this.chatHost.append(
-          h("p", { class: "muted" }, this.members.length < 2 ? "Invite someone to chat here." : "No chat yet: it starts when a member whose plan allows starting one opens the room."),
-        );
-        return;
-      }
-      if (this.chat?.thread === id) return;
-      this.chat?.close();
-      this.chat = new ChatPanel({
-        client: this.c,
-        me: this.me,
-        thread: id,
-        host: this.chatHost,
-        onUnread: (n) => this.renderChatToggle(n),
-      });
-      this.chat.setVisible(this.chatShown);
-      await this.chat.open();
-    } catch (e) {
-      if (my !== this.chatLookup) return;
-      clear(this.chatHost);
-      this.chatHost.append(h("p", { class: "error" }, `The chat cannot be shown: ${describe(e)}`));
-    }
-  }
-
-  private showChat(on: boolean): void {
-    this.chatShown = on;
-    this.chatHost.hidden = !on;
-    this.chatToggle.setAttribute("aria-expanded", String(on));
-    this.chat?.setVisible(on);
-    this.renderChatToggle(this.chat?.unread() ?? 0);
-  }
-
-  private renderChatToggle(unread: number): void {
-    const n = this.chatShown ? 0 : unread;
-    clear(this.chatToggle);
-    this.chatToggle.append(this.chatShown ? "Hide" : "Show");
-    if (n > 0) this.chatToggle.append(" ", h("span", { class: "badge", "data-testid": "chat-unread" }, String(n)));
-    this.chatToggle.setAttribute("aria-label", this.chatShown ? "Hide the chat" : `Show the chat${n ? `, ${n} unread` : ""}`);
-  }
+  // --- voice-overs -------------------------------------------------------------
 
   private toggleRecord(): void {
     if (this.voice.recording) this.voice.stop();
     else void this.voice.start();
-  }
-
-  private renditions: { name: string; path: string; width: number; height: number }[] = [];
-  private mediaBase = "";
-
-  private switchQuality(): void {
-    const r = this.renditions.find((x) => x.name === this.qualitySel.value);
-    if (!r) return;
-    localStorage.setItem("chalktalk.quality", r.name);
-    const v = this.video;
-    const at = v.currentTime;
-    v.src = this.mediaBase + r.path;
-    v.addEventListener(
-      "loadedmetadata",
-      () => {
-        v.currentTime = at;
-        this.syncPlayback();
-      },
-      { once: true },
-    );
   }
 
   private setStatus(text: string, error = false): void {
@@ -759,7 +579,7 @@ export class Workspace {
     const pb = this.pb;
     if (!pb) return 0;
     let ms = pb.playing ? pb.position_ms + (this.c.serverNow() - pb.at_server_ms) * pb.rate : pb.position_ms;
-    if (this.durationMs > 0) ms = Math.min(ms, this.durationMs);
+    if (this.source.durationMs > 0) ms = Math.min(ms, this.source.durationMs);
     return Math.max(0, ms);
   }
 
@@ -786,11 +606,11 @@ export class Workspace {
     if (!pb) return;
     const exp = this.expected();
     this.timeLabel.textContent = fmtTime(exp);
-    if (this.durationMs > 0 && document.activeElement !== this.seek) {
-      this.seek.value = String(Math.round((exp / this.durationMs) * 1000));
+    if (this.source.durationMs > 0 && document.activeElement !== this.seek) {
+      this.seek.value = String(Math.round((exp / this.source.durationMs) * 1000));
     }
     if (!v.currentSrc || v.readyState < 1) return;
-    const atEnd = this.durationMs > 0 && exp >= this.durationMs - 1;
+    const atEnd = this.source.durationMs > 0 && exp >= this.source.durationMs - 1;
     const diff = v.currentTime * 1000 - exp;
     if (pb.playing && !atEnd) {
       if (Math.abs(diff) > 80) {
@@ -821,44 +641,8 @@ export class Workspace {
     const pos = Math.round(this.expected());
     if (this.pb.playing) void this.sendOp({ k: "pause", position_ms: pos });
     else {
-      const start = this.durationMs > 0 && pos >= this.durationMs - 50 ? 0 : pos;
+      const start = this.source.durationMs > 0 && pos >= this.source.durationMs - 50 ? 0 : pos;
       void this.sendOp({ k: "play", position_ms: start });
-    }
-  }
-
-  private async loadVideo(): Promise<void> {
-    if (!/^a-[0-9a-f]{20}$/.test(this.videoId)) {
-      this.setStatus("This room has no uploaded video: drawing on a blank frame.");
-      return;
-    }
-    try {
-      const link = await this.c.mediaLink(this.videoId);
-      const info = link.asset.info;
-      if (!link.base || !info) {
-        this.setStatus(`The video is still processing (${link.asset.stage}); draw now, it appears when ready.`);
-        return;
-      }
-      this.durationMs = info.duration_ms;
-      const native = this.video.canPlayType("application/vnd.apple.mpegurl") !== "";
-      this.mediaBase = link.base;
-      this.renditions = info.renditions.filter((r) => r.mp4).map((r) => ({ name: r.name, path: r.mp4, width: r.width, height: r.height }));
-      const saved = localStorage.getItem("chalktalk.quality");
-      const chosen = this.renditions.find((r) => r.name === saved) ?? this.renditions[0];
-      clear(this.qualitySel);
-      for (const r of this.renditions) this.qualitySel.append(h("option", { value: r.name }, `${r.name} (${r.width}×${r.height})`));
-      if (chosen) this.qualitySel.value = chosen.name;
-      this.qualitySel.hidden = this.renditions.length < 2;
-      const path = chosen?.path ?? (native ? info.master : null) ?? info.proxy;
-      if (!path) {
-        this.setStatus("The video has no playable file yet; try again in a moment.");
-        return;
-      }
-      // No poster: it is a frame at 2 s, not the frame being annotated.
-      this.video.src = link.base + path;
-      this.video.addEventListener("loadedmetadata", () => this.syncPlayback(), { once: true });
-      this.video.addEventListener("error", () => this.setStatus("The video could not be played in this browser.", true), { once: true });
-    } catch (e) {
-      this.setStatus(`The video cannot be shown: ${describe(e)}`, true);
     }
   }
 

@@ -84,7 +84,9 @@ test("chat in the room: unread counts, delivered and read marks, typing, edit, d
   await cp.getByLabel("New text of the message").fill("Watch the right knee");
   await cp.getByRole("button", { name: "Save" }).click();
   await msg(ap, "Watch the right knee").filter({ hasText: "edited" }).waitFor({ timeout: 5000 });
-  assert.equal(await msg(ap, "left knee").count(), 0);
+  await until("the old text gone on the athlete's side", () => msg(ap, "left knee").count().then((n) => n === 0), 5000).catch(async (e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(await ap.locator("li.msg").allTextContents())}`);
+  });
   await msg(cp, "and the hips").getByRole("button", { name: /^Delete message \d+$/ }).click();
   await msg(cp, "and the hips").getByRole("button", { name: /press again to confirm/ }).click();
   await msg(ap, "message deleted").waitFor({ timeout: 5000 });
