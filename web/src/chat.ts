@@ -49,6 +49,7 @@ export class ChatPanel {
   private scroller!: HTMLElement;
   private olderBtn!: HTMLButtonElement;
   private typingEl!: HTMLElement;
+  private announce!: HTMLElement;
   private input!: HTMLTextAreaElement;
 
   constructor(private d: ChatDeps) {
@@ -127,8 +128,10 @@ export class ChatPanel {
 
   private onMsg(m: Message): void {
     this.head = Math.max(this.head, m.seq);
+    const fresh = !m.edit && !this.msgs.has(m.seq);
     this.apply(m);
     this.render(m.from === this.me || this.nearBottom());
+    if (fresh && m.from !== this.me && this.visible) this.announce.textContent = `${m.from}: ${m.text}`;
     if (m.from !== this.me) this.scheduleMark();
   }
 
@@ -200,7 +203,10 @@ export class ChatPanel {
   private build(): void {
     const host = this.d.host;
     clear(host);
-    this.list = h("ol", { class: "msgs", "aria-label": "Messages", "aria-live": "polite", "data-testid": "messages" });
+    // The list is re-rendered whole; screen readers hear new messages
+    // from others through a separate live region instead.
+    this.list = h("ol", { class: "msgs", "aria-label": "Messages", "data-testid": "messages" });
+    this.announce = h("div", { class: "sr-only", "aria-live": "polite" });
     this.olderBtn = h("button", { class: "btn ghost older", type: "button", onclick: () => void this.loadOlder() }, "Load older messages");
     this.scroller = h("div", { class: "msgscroll" }, this.olderBtn, this.list);
     this.scroller.addEventListener("scroll", () => {
@@ -221,7 +227,7 @@ export class ChatPanel {
       this.input,
       h("button", { class: "btn primary", type: "submit" }, "Send"),
     );
-    host.append(h("div", { class: "chat" }, this.scroller, this.typingEl, form));
+    host.append(h("div", { class: "chat" }, this.scroller, this.typingEl, form, this.announce));
   }
 
   private onInput(): void {
