@@ -137,6 +137,10 @@ function ensureClient(): void {
       rememberRoom({ room: n.room, video_id: n.video_id, owner: n.by, created_ms: ev.at_ms });
       toast(`${n.by} invited you to a review`);
       if (location.pathname === "/") void render();
+    } else if (n.k === "removed") {
+      localStorage.setItem(roomsKey(), JSON.stringify(knownRooms().filter((r) => r.room !== n.room)));
+      toast(`${n.by} removed you from a review`);
+      if (location.pathname === "/") void render();
     } else if (n.k === "media") {
       if (location.pathname === "/") void render();
     }

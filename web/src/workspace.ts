@@ -22,7 +22,7 @@ import { describe, type Session } from "./api.js";
 import { describeShape, paint, visibleAt, type Shape, type View } from "./draw.js";
 import { RoomChat } from "./roomchat.js";
 import { moved, outline, pick } from "./select.js";
-import { clear, fmtTime, h, hue, initials, rand, toast } from "./ui.js";
+import { clear, confirmButton, fmtTime, h, hue, initials, rand, toast } from "./ui.js";
 import { buildToolbar, COLORS, TOOLS, type Tool } from "./toolbar.js";
 import { VideoSource } from "./video.js";
 import { VoiceOvers } from "./voice.js";
@@ -83,6 +83,8 @@ export class Workspace {
   private delBtn!: HTMLButtonElement;
   private source!: VideoSource;
   private chat!: RoomChat;
+  private clearBtn!: HTMLButtonElement;
+  private leaveBtn!: HTMLButtonElement;
 
   // DOM
   private stage!: HTMLElement;
@@ -140,7 +142,10 @@ export class Workspace {
         this.renderPresence();
       }),
       c.on("state", (s) => this.renderConn(s)),
-      c.on("resync", (room) => room === this.room && this.setStatus("catching up…")),
+      c.on("resync", (room) => {
+        if (room !== this.room) return;
+        if (this.members.includes(this.me)) this.setStatus("catching up…");
+      }),
       // Members of a room receive its video's progress: load it once playable.
       c.on("media", (p) => {
         if (p.asset === this.videoId && (p.playable || p.stage === "ready") && !this.video.currentSrc) {
@@ -248,6 +253,7 @@ export class Workspace {
         case "unmember":
           this.members = this.members.filter((m) => m !== e.user);
           this.renderMembers();
+          if (e.user === this.me) this.setStatus("You are no longer a member of this room.", true);
           break;
       }
     }
@@ -432,13 +438,27 @@ export class Workspace {
       h("h1", {}, "Review"),
       this.avatars,
     );
+    // The owner clears every drawing; a member other than the owner leaves.
+    this.clearBtn = confirmButton("Clear all", "Really clear all?", "Clear every drawing of the room", () => {
+      void this.sendOp({ k: "clear", range: null }).then((ok) => ok && toast("Cleared"));
+    });
+    this.clearBtn.hidden = true;
+    this.leaveBtn = confirmButton("Leave this room", "Really leave?", "Leave this room", () => {
+      void this.sendOp({ k: "leave" }).then((ok) => {
+        if (ok) {
+          toast("You left the room");
+          this.d.back();
+        }
+      });
+    });
+    this.leaveBtn.hidden = true;
     this.chat = new RoomChat({ session: this.d.session, client: this.c, me: this.me, room: this.room });
     const side = h(
       "aside",
       { class: "side" },
       this.chat.el,
-      h("section", {}, h("h2", {}, "On screen now"), this.annList),
-      h("section", {}, h("h2", {}, "Members"), this.memberList, this.ownerPanel, handForm),
+      h("section", {}, h("div", { class: "sechead" }, h("h2", {}, "On screen now"), this.clearBtn), this.annList),
+      h("section", {}, h("h2", {}, "Members"), this.memberList, this.ownerPanel, handForm, this.leaveBtn),
       h(
         "section",
         { class: "keys" },
@@ -534,10 +554,18 @@ export class Workspace {
       const tags = [m === this.me ? "you" : "", m === this.owner ? "owner" : "", m === this.pb?.leader ? "leader" : ""]
         .filter(Boolean)
         .join(", ");
-      this.memberList.append(h("li", {}, h("code", {}, m), tags ? ` (${tags})` : ""));
+      const remove =
+        this.owner === this.me && m !== this.me
+          ? confirmButton("Remove", "Really remove?", `Remove ${m} from the room`, () => {
+              void this.sendOp({ k: "remove", user: m }).then((ok) => ok && toast(`Removed ${m}`));
+            })
+          : null;
+      this.memberList.append(h("li", { "data-member": m }, h("code", {}, m), tags ? ` (${tags})` : "", remove ? " " : "", remove));
       if (m !== this.pb?.leader) this.handSel.append(h("option", { value: m }, m === this.me ? `${m} (you)` : m));
     }
     this.ownerPanel.hidden = this.owner !== this.me;
+    this.leaveBtn.hidden = this.owner === this.me || !this.members.includes(this.me);
+    this.clearBtn.hidden = this.owner !== this.me;
     const canHand = this.pb?.leader === this.me || this.owner === this.me;
     (this.handSel.parentElement as HTMLElement).hidden = !canHand || this.handSel.options.length === 0;
   }

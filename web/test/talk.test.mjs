@@ -366,3 +366,32 @@ test("home: my uploads with the storage they use; deleting one asks first and fr
   assert.match(await used(), /^0 B of 20\.00 GB used/);
   await cp.screenshot({ path: join(artifacts, "home-coach-1280x800.png"), fullPage: true });
 });
+
+test("the owner clears every drawing, then removes the athlete from the room", { skip, timeout: 60_000 }, async () => {
+  assert.ok(r, "needs the first test's room");
+  const cp = r.coach.page;
+  const ap = r.athlete.page;
+  await inRoom(ap);
+  await cp.goto(`/app/room/${r.room}`);
+  await until("the coach back in the room", () => cp.evaluate(() => !!window.chalktalkWorkspace && window.chalktalkWorkspace.annotations().length > 0));
+  assert.ok((await ap.evaluate(() => window.chalktalkWorkspace.annotations().length)) > 0, "something to clear");
+  // Only the owner has Clear and Remove; the athlete has Leave instead.
+  assert.equal(await ap.getByRole("button", { name: "Clear every drawing of the room" }).count(), 0);
+  assert.equal(await ap.getByRole("button", { name: /^Remove / }).count(), 0);
+  assert.equal(await ap.getByRole("button", { name: "Leave this room" }).count(), 1);
+  await cp.getByRole("button", { name: "Clear every drawing of the room" }).click();
+  await cp.getByRole("button", { name: /Clear every drawing of the room: press again/ }).click();
+  await until("nothing left on the athlete's side", () => ap.evaluate(() => window.chalktalkWorkspace.annotations().length === 0));
+  await cp.getByRole("button", { name: `Remove ${r.athleteId} from the room` }).click();
+  await cp.getByRole("button", { name: `Remove ${r.athleteId} from the room: press again to confirm` }).click();
+  await ap.locator(".status.error", { hasText: "no longer a member" }).waitFor({ timeout: 5000 });
+  await until("the athlete gone from the coach's members", () => cp.locator(`li[data-member="${r.athleteId}"]`).count().then((n) => n === 0));
+  // The athlete's home no longer lists the room.
+  await ap.goto("/");
+  await ap.getByTestId("my-id").waitFor();
+  await until("the room gone from the athlete's home", async () => {
+    await ap.reload();
+    await ap.getByTestId("my-id").waitFor();
+    return (await ap.locator(`a[data-room="${r.room}"]`).count()) === 0;
+  }, 10_000, 500);
+});
