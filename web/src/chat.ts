@@ -6,9 +6,10 @@
 // ThreadPage is the full-page view of a thread at /app/thread/{id}; the
 // review workspace embeds a ChatPanel for its room's thread (roomchat.ts).
 
-import type { ChalktalkClient, Cursor, Message, ThreadInfo } from "@chalktalk/client";
-import { describe } from "./api.js";
-import { threadName } from "./home.js";
+import type { Attachment, ChalktalkClient, Cursor, Message, ThreadInfo } from "@chalktalk/client";
+import { describe, type Session } from "./api.js";
+import { attachmentView, attachPicker, type LibraryVideo } from "./attach.js";
+import { libraryOf, threadName } from "./home.js";
 import { clear, h, toast } from "./ui.js";
 
 export interface ChatDeps {
@@ -19,6 +20,8 @@ export interface ChatDeps {
   /** The unread count changed (messages of others after my read cursor). */
   onUnread?: (n: number) => void;
   onInfo?: (t: ThreadInfo) => void;
+  /** My videos, to attach one to a message. */
+  videos?: () => Promise<LibraryVideo[]>;
 }
 
 const PAGE = 30;
@@ -51,6 +54,7 @@ export class ChatPanel {
   private typingEl!: HTMLElement;
   private announce!: HTMLElement;
   private input!: HTMLTextAreaElement;
+  private picker: ReturnType<typeof attachPicker> | null = null;
 
   constructor(private d: ChatDeps) {
     this.c = d.client;
@@ -227,6 +231,10 @@ export class ChatPanel {
       this.input,
       h("button", { class: "btn primary", type: "submit" }, "Send"),
     );
+    if (this.d.videos) {
+      this.picker = attachPicker(this.d.videos);
+      form.prepend(this.picker.el);
+    }
     host.append(h("div", { class: "chat" }, this.scroller, this.typingEl, form, this.announce));
   }
 
@@ -248,12 +256,14 @@ export class ChatPanel {
 
   private async sendNow(): Promise<void> {
     const text = this.input.value.trim();
-    if (!text) return;
+    const att = this.picker?.value() ?? null;
+    if (!text && !att) return;
     if (new TextEncoder().encode(text).length > 4000) return toast("A message is limited to 4000 bytes", "error");
     this.input.value = "";
+    this.picker?.reset();
     this.stopMyTyping();
     try {
-      await this.c.send(this.thread, text);
+      await this.c.send(this.thread, text, { attachments: att ? [att] : [] });
     } catch (e) {
       this.input.value = text;
       toast(`Not sent: ${describe(e)}`, "error");
@@ -315,7 +325,7 @@ export class ChatPanel {
       { class: `msg${mine ? " mine" : ""}`, "data-seq": m.seq, "data-status": st?.key },
       h("div", { class: "from muted" }, mine ? "you" : m.from, " · ", new Date(m.at_ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), this.edited.has(m.seq) && !del ? " · edited" : ""),
       text,
-      m.attachments?.length ? h("p", { class: "muted" }, m.attachments.map((a) => `Attached ${a.kind}: ${a.name ?? a.ref_id}`).join(", ")) : null,
+      del ? null : (m.attachments ?? []).map((a, i) => this.attachment(m.seq, i, a)),
       st ? h("div", { class: "mark", "data-testid": "mark" }, st.text) : null,
     );
     if (mine && !del && this.editing?.seq === m.seq) {
@@ -368,6 +378,16 @@ export class ChatPanel {
     );
   }
 
+  /** Attachment views outlive re-renders (an opened video keeps playing). */
+  private attViews = new Map<string, HTMLElement>();
+
+  private attachment(seq: number, i: number, a: Attachment): HTMLElement {
+    const key = `${seq}/${i}`;
+    let el = this.attViews.get(key);
+    if (!el) this.attViews.set(key, (el = attachmentView(this.c, a)));
+    return el;
+  }
+
   private edit(m: Message): void {
     this.editing = { seq: m.seq, draft: m.text };
     this.render();
@@ -397,7 +417,7 @@ export class ChatPanel {
 /** A thread on its own page (/app/thread/{id}). */
 export class ThreadPage {
   private panel: ChatPanel | null = null;
-  constructor(private d: { client: ChalktalkClient; me: string; thread: string; root: HTMLElement; back: () => void }) {}
+  constructor(private d: { client: ChalktalkClient; session: Session; me: string; thread: string; root: HTMLElement; back: () => void }) {}
 
   async open(): Promise<void> {
     const root = this.d.root;
@@ -419,6 +439,7 @@ export class ThreadPage {
       me: this.d.me,
       thread: this.d.thread,
       host,
+      videos: libraryOf(this.d.session),
       onInfo: (t) => {
         title.textContent = threadName(t, this.d.me);
         members.textContent = `${t.kind === "direct" ? "Direct chat" : "Group"} · ${t.members.map((m) => (m === this.d.me ? "you" : m)).join(", ")}`;

@@ -56,6 +56,14 @@ export interface HomeDeps {
 /** A room thread's title names its room (roomchat.ts). */
 export const ROOM_THREAD_PREFIX = "Review chat · ";
 
+/** The ready videos I can see, for attaching one to a chat message. */
+export function libraryOf(session: Session): () => Promise<{ id: string; filename: string }[]> {
+  return () =>
+    session
+      .call<{ videos: Asset[] }>("GET", "/api/v1/videos")
+      .then((r) => r.videos.filter((v) => v.stage === "ready").map((v) => ({ id: v.id, filename: v.filename })));
+}
+
 export function threadName(t: ThreadInfo, me: string): string {
   if (t.title?.startsWith(ROOM_THREAD_PREFIX)) return "Review chat";
   if (t.title) return t.title;

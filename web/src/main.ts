@@ -70,7 +70,7 @@ async function render(): Promise<void> {
     }
     const t = location.pathname.match(/^\/app\/thread\/([^/]+)$/);
     if (t) {
-      page = new ThreadPage({ client: client!, me: me!.id, thread: decodeURIComponent(t[1]), root, back: () => go("/") });
+      page = new ThreadPage({ client: client!, session, me: me!.id, thread: decodeURIComponent(t[1]), root, back: () => go("/") });
       await page.open();
       return;
     }

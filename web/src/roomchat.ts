@@ -17,7 +17,7 @@
 import type { ChalktalkClient } from "@chalktalk/client";
 import { describe, type Session } from "./api.js";
 import { ChatPanel } from "./chat.js";
-import { ROOM_THREAD_PREFIX, type ThreadRow } from "./home.js";
+import { libraryOf, ROOM_THREAD_PREFIX, type ThreadRow } from "./home.js";
 import { clear, h } from "./ui.js";
 
 export function roomThreadTitle(room: string): string {
@@ -122,7 +122,7 @@ export class RoomChat {
       }
       if (this.panel?.thread === id) return;
       this.panel?.close();
-      this.panel = new ChatPanel({ client, me, thread: id, host: this.host, onUnread: (n) => this.renderToggle(n) });
+      this.panel = new ChatPanel({ client, me, thread: id, host: this.host, onUnread: (n) => this.renderToggle(n), videos: libraryOf(session) });
       this.panel.setVisible(this.shown);
       await this.panel.open();
     } catch (e) {

@@ -79,6 +79,19 @@ test("chat in the room: unread counts, delivered and read marks, typing, edit, d
   await msg(cp, "Got it, coach").waitFor();
   await until("typing cleared", () => cp.getByTestId("typing").textContent().then((t) => t === ""), 5000);
 
+  // An attachment: the athlete sends their clip from the library; the coach plays it inline.
+  const lib = ap.getByLabel("Attach a video from my library");
+  await until("the library listed", () => lib.locator("option").count().then((n) => n === 2));
+  await lib.selectOption({ index: 1 });
+  await ap.getByTestId("chat-input").fill("my squat, for reference");
+  await ap.getByRole("button", { name: "Send" }).click();
+  const att = msg(cp, "my squat, for reference");
+  await att.getByRole("button", { name: /^Show the attached video clip-1280x720\.mp4/ }).click();
+  await until("the attached video loaded on the coach's side", () =>
+    att.locator("video").evaluate((v) => v.readyState >= 1 && v.videoHeight > 0).catch(() => false),
+  );
+  assert.equal(await lib.inputValue(), "", "the picker is reset after sending");
+
   // Edit and delete of the coach's own messages, seen by the athlete.
   await msg(cp, "Watch the left knee").getByRole("button", { name: /^Edit message/ }).click();
   await cp.getByLabel("New text of the message").fill("Watch the right knee");
