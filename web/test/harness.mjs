@@ -76,7 +76,8 @@ async function waitForPort(port, child, ms = 30_000) {
   throw new Error(`chalktalk serve did not listen on ${port} within ${ms} ms`);
 }
 
-/** Starts `chalktalk serve`; returns {base, port, dir, stop, log}. */
+/** Starts `chalktalk serve`; returns {base, port, dir, stop, log}
+ * (`stop` is async). */
 export async function startServer() {
   const bin = findBinary();
   const port = await freePort();
@@ -103,9 +104,17 @@ export async function startServer() {
     port,
     dir,
     log: () => log,
-    stop() {
-      child.kill("SIGTERM");
-      rmSync(dir, { recursive: true, force: true });
+    /** Stops the server (SIGTERM, SIGKILL after 5 s), then removes its data
+     * dir, retrying while a media worker it started may still be writing. */
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((res) => child.once("exit", res));
+        child.kill("SIGTERM");
+        const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     },
   };
 }
