@@ -2,7 +2,8 @@
 // (an MP4 rendition, else native HLS, else the proxy; no hls.js) and the
 // quality switch between the MP4 renditions. The choice is each member's
 // own (kept in localStorage): switching keeps the position, then the
-// workspace puts the video back on the shared clock.
+// workspace puts the video back on the shared clock. A rendition the
+// browser fails to play is replaced by the next one.
 
 import type { ChalktalkClient } from "@chalktalk/client";
 import { describe } from "./api.js";
@@ -23,6 +24,7 @@ export class VideoSource {
   durationMs = 0;
   private renditions: Choice[] = [];
   private base = "";
+  private failed = new Set<string>();
 
   constructor(
     private d: {
@@ -67,16 +69,34 @@ export class VideoSource {
       // No poster: it is a frame at 2 s, not the frame being annotated.
       video.src = link.base + path;
       video.addEventListener("loadedmetadata", () => this.d.loaded(), { once: true });
-      video.addEventListener("error", () => status("The video could not be played in this browser.", true), { once: true });
+      video.addEventListener("error", this.onError);
     } catch (e) {
       status(`The video cannot be shown: ${describe(e)}`, true);
     }
   }
 
-  private switchTo(name: string): void {
+  /** A file this browser cannot play: the next rendition not tried yet,
+   * else a clear error. */
+  private onError = (): void => {
+    const v = this.d.video;
+    const err = v.error;
+    const detail = err ? ` (${err.code}: ${err.message || "media error"})` : "";
+    const cur = this.renditions.find((r) => v.currentSrc.endsWith(r.path));
+    if (cur) this.failed.add(cur.name);
+    const next = this.renditions.find((r) => !this.failed.has(r.name));
+    if (cur && next) {
+      this.d.status(`The ${cur.name} file cannot be played here${detail}: showing ${next.name}.`);
+      this.select.value = next.name;
+      this.switchTo(next.name, false);
+      return;
+    }
+    this.d.status(`The video could not be played in this browser${detail}.`, true);
+  };
+
+  private switchTo(name: string, remember = true): void {
     const r = this.renditions.find((x) => x.name === name);
     if (!r) return;
-    localStorage.setItem(KEY, r.name);
+    if (remember) localStorage.setItem(KEY, r.name);
     const v = this.d.video;
     const at = v.currentTime;
     v.src = this.base + r.path;

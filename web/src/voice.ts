@@ -26,6 +26,8 @@ interface Player {
   ann: Annotation;
   el: HTMLAudioElement | null;
   loading: boolean;
+  /** Its audio cannot be had (e.g. the asset was deleted): not retried. */
+  failed?: boolean;
   /** A start timed for the moment the video reaches t_ms (between ticks). */
   armed?: ReturnType<typeof setTimeout>;
 }
@@ -127,18 +129,24 @@ export class VoiceOvers {
   }
 
   private async load(p: Player): Promise<void> {
-    if (p.loading || p.el || p.ann.shape.k !== "voice_over") return;
+    if (p.loading || p.el || p.failed || p.ann.shape.k !== "voice_over") return;
     p.loading = true;
     try {
       const link = await this.d.client.mediaLink(p.ann.shape.asset);
       const audio = link.asset.info?.audio;
-      if (!link.base || !audio) return;
+      if (!link.base || !audio) {
+        // Not published (failed or cancelled): nothing to play.
+        p.failed = true;
+        return;
+      }
       const el = h("audio", { preload: "auto", "data-voice-over": p.ann.id, "data-t-ms": p.ann.t_ms });
       el.src = link.base + audio;
       this.d.host.append(el);
       p.el = el;
     } catch (e) {
-      toast(`A voice-over cannot be played: ${describe(e)}`, "error");
+      p.failed = true;
+      // A deleted voice-over keeps its annotation: say nothing about it.
+      if ((e as { code?: string }).code !== "not_found") toast(`A voice-over cannot be played: ${describe(e)}`, "error");
     } finally {
       p.loading = false;
     }

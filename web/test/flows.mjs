@@ -2,7 +2,7 @@
 // collected), sign-up through the app's own forms (TOTP enrolment for a
 // coach), a normalized overlay point in page coordinates, and the whole
 // set-up of a review: an athlete and their coach, the athlete's uploaded
-// clip (`clip`: seconds, width, height) processed, a room on it opened by the coach with the athlete
+// clip (`clip`: seconds, width, height, rotation) processed, a room on it opened by the coach with the athlete
 // invited and in it. The athlete is made a paid one (an admin's plan
 // change, with a dev admin token) so they may chat with their coach.
 

@@ -132,11 +132,12 @@ export function devToken(user, role) {
 }
 
 /** A short H.264/AAC clip made by the repository's own tool. */
-export function makeClip(dir, seconds = 6, width = 640, height = 360) {
+export function makeClip(dir, seconds = 6, width = 640, height = 360, rotation = 0) {
   const bin = findBinary();
-  const out = join(dir, `clip-${width}x${height}.mp4`);
+  const out = join(dir, `clip-${width}x${height}${rotation ? `-r${rotation}` : ""}.mp4`);
   execFileSync(join(dirname(bin), "chalktalk-media"), [
     "sample", "--out", out, "--seconds", String(seconds), "--width", String(width), "--height", String(height),
+    "--rotation", String(rotation),
   ]);
   return out;
 }

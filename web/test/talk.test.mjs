@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { artifacts, launch, missing, sleep, startServer, until } from "./harness.mjs";
-import { at, setUpReview } from "./flows.mjs";
+import { at, PASSWORD, setUpReview } from "./flows.mjs";
 
 const why = missing();
 if (why && process.env.CI) throw new Error(`browser tests cannot run: ${why}`);
@@ -33,18 +33,23 @@ after(async () => {
   await server?.stop();
 });
 
-/** The athlete back in the room (a failed test may have left them elsewhere). */
+/** A page back in the room (a failed test may have left it elsewhere). */
 async function inRoom(page) {
   if (page.url().endsWith(`/app/room/${r.room}`)) return;
   await page.goto(`/app/room/${r.room}`);
   await until("the video to load", () => page.evaluate(() => document.querySelector("video")?.readyState >= 1), 20_000);
 }
 
+const coachPage = () => r.coach.page;
+
 const msg = (page, text) => page.locator('[data-testid="messages"] li.msg', { hasText: text });
 
 test("chat in the room: unread counts, delivered and read marks, typing, edit, delete", { skip, timeout: 300_000 }, async () => {
-  // A 720p clip: two renditions (720p, 480p) for the quality switch.
-  r = await setUpReview(browser, server, "talk", [6, 1280, 720]);
+  // A 720p phone clip (rotated 90°: portrait): two renditions (720p,
+  // 480p) for the quality switch, both encoded by the server (a portrait
+  // source is never copied; a copied one is not decodable here, see
+  // web/README.md).
+  r = await setUpReview(browser, server, "talk", [6, 1280, 720, 90]);
   const cp = r.coach.page;
   const ap = r.athlete.page;
   // Both find the room's thread (the owner made it when inviting).
@@ -86,7 +91,7 @@ test("chat in the room: unread counts, delivered and read marks, typing, edit, d
   await ap.getByTestId("chat-input").fill("my squat, for reference");
   await ap.getByRole("button", { name: "Send" }).click();
   const att = msg(cp, "my squat, for reference");
-  await att.getByRole("button", { name: /^Show the attached video clip-1280x720\.mp4/ }).click();
+  await att.getByRole("button", { name: /^Show the attached video clip-1280x720-r90\.mp4/ }).click();
   await until("the attached video loaded on the coach's side", () =>
     att.locator("video").evaluate((v) => v.readyState >= 1 && v.videoHeight > 0).catch(() => false),
   );
@@ -249,7 +254,8 @@ test("a voice-over recorded by the coach is heard by the athlete at its video ti
       an.getFloatTimeDomainData(buf);
       let peak = 0;
       for (const x of buf) peak = Math.max(peak, Math.abs(x));
-      window.__vo.samples.push({ video: w.videoMs(), playing: !el.paused, audio: el.currentTime * 1000, peak, ctx: ctx.state });
+      const v = document.querySelector("video");
+      window.__vo.samples.push({ video: w.videoMs(), playing: !el.paused, audio: el.currentTime * 1000, peak, ctx: ctx.state, videoPlaying: !v.paused && !v.error, videoError: v.error?.message ?? null });
       if (window.__vo.samples.length < 400) setTimeout(tick, 20);
     };
     void ctx.resume().then(tick);
@@ -262,6 +268,10 @@ test("a voice-over recorded by the coach is heard by the athlete at its video ti
   await sleep(3500);
   await cp.getByRole("button", { name: "Pause (Space)" }).click();
   const samples = await ap.evaluate(() => window.__vo.samples);
+  // The athlete's video really played (decoded, no error) meanwhile.
+  const errs = samples.filter((s) => s.videoError);
+  assert.equal(errs.length, 0, `the athlete's video plays without error (${errs[0]?.videoError})`);
+  assert.ok(samples.filter((s) => s.videoPlaying).length > 50, "the athlete's video was playing");
   const first = samples.findIndex((s) => s.playing);
   assert.ok(first > 0, "the voice-over played on the athlete's side");
   const early = samples.filter((s) => s.playing && s.video < vo.t_ms - 30);
@@ -340,20 +350,20 @@ test("quality: a member switches renditions on their own, staying on the shared 
   await inRoom(r.athlete.page);
   const ap = r.athlete.page;
   const q = ap.getByLabel("Video quality");
-  assert.deepEqual(await q.locator("option").allTextContents(), ["720p (1280×720)", "480p (854×480)"]);
-  assert.equal(await ap.evaluate(() => document.querySelector("video").videoHeight), 720, "the best first");
+  assert.deepEqual(await q.locator("option").allTextContents(), ["720p (720×1280)", "480p (480×854)"]);
+  assert.equal(await ap.evaluate(() => document.querySelector("video").videoHeight), 1280, "the best first");
   await q.selectOption("480p");
   await until("the 480p rendition playing", () =>
     ap.evaluate(() => {
       const v = document.querySelector("video");
-      return v.videoHeight === 480 && v.currentSrc.includes("mp4/480p.mp4") && v.readyState >= 1;
+      return v.videoHeight === 854 && v.currentSrc.includes("mp4/480p.mp4") && v.readyState >= 2 && !v.error;
     }),
   );
   await until("back on the shared clock", () =>
     ap.evaluate(() => Math.abs(window.chalktalkWorkspace.videoMs() - window.chalktalkWorkspace.expected()) < 50),
   );
   // The coach's own choice is untouched.
-  assert.equal(await r.coach.page.evaluate(() => document.querySelector("video").videoHeight), 720);
+  assert.equal(await r.coach.page.evaluate(() => document.querySelector("video").videoHeight), 1280);
   // Kept for the next visit.
   assert.equal(await ap.evaluate(() => localStorage.getItem("chalktalk.quality")), "480p");
 });
@@ -378,6 +388,61 @@ test("home: my uploads with the storage they use; deleting one asks first and fr
   await until("the upload gone", () => rows.count().then((n) => n === 0), 10_000);
   assert.match(await used(), /^0 B of 20\.00 GB used/);
   await cp.screenshot({ path: join(artifacts, "home-coach-1280x800.png"), fullPage: true });
+});
+
+test("touch on a phone: the athlete draws a pen stroke and moves it with a finger", { skip, timeout: 60_000 }, async () => {
+  assert.ok(r, "needs the first test's room");
+  await inRoom(coachPage());
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, baseURL: server.base });
+  const pp = await phone.newPage();
+  const errors = [];
+  pp.on("pageerror", (e) => errors.push(String(e)));
+  await pp.goto("/");
+  await pp.getByLabel("Email").fill("athlete-talk@example.test");
+  await pp.getByLabel("Password (12+ characters)").fill(PASSWORD);
+  await pp.getByRole("button", { name: "Sign in" }).click();
+  await pp.getByTestId("my-id").waitFor();
+  await pp.goto(`/app/room/${r.room}`);
+  await until("the phone in the room", () => pp.evaluate(() => document.querySelector("video")?.readyState >= 1), 20_000);
+  const cdp = await phone.newCDPSession(pp);
+  const touch = (type, pts) => cdp.send("Input.dispatchTouchEvent", { type, touchPoints: pts.map(([x, y]) => ({ x, y })) });
+  const swipe = async (a, b, steps = 8) => {
+    const [ax, ay] = await at(pp, ...a);
+    const [bx, by] = await at(pp, ...b);
+    await touch("touchStart", [[ax, ay]]);
+    for (let i = 1; i <= steps; i++) await touch("touchMove", [[ax + ((bx - ax) * i) / steps, ay + ((by - ay) * i) / steps]]);
+    await touch("touchEnd", []);
+  };
+  const before = await coachPage().evaluate(() => window.chalktalkWorkspace.annotations().length);
+  await pp.getByRole("button", { name: /^Pen/ }).tap();
+  await swipe([0.6, 0.8], [0.9, 0.8]);
+  const stroke = await until("the phone's stroke on the coach's side", () =>
+    coachPage().evaluate((me) => window.chalktalkWorkspace.annotations().find((a) => a.author === me && a.shape.k === "stroke") ?? null, r.athleteId),
+  );
+  assert.equal(await coachPage().evaluate(() => window.chalktalkWorkspace.annotations().length), before + 1);
+  assert.ok(stroke.shape.points.length >= 5, `${stroke.shape.points.length} points from the finger`);
+  assert.ok(Math.abs(stroke.shape.points[0][1] - 0.8) < 0.02 && stroke.shape.points.at(-1)[0] > 0.85, "where the finger went");
+  // Select with a finger a little off the line (touch gets a wider hit), drag it up.
+  await sleep(400); // a tap right after a swipe can be taken for a double tap
+  await pp.getByRole("button", { name: /^Select/ }).tap();
+  await until("the select tool", () => pp.evaluate(() => document.querySelector('[data-testid="overlay"]').dataset.tool === "select"), 3000);
+  const [tx, ty] = await at(pp, 0.75, 0.8);
+  await touch("touchStart", [[tx, ty + 6]]);
+  await touch("touchEnd", []);
+  await until("picked by touch", () => pp.evaluate((id) => window.chalktalkWorkspace.selected() === id, stroke.id), 3000).catch(async (e) => {
+    const st = await pp.evaluate(() => ({ tool: document.querySelector('[data-testid="overlay"]').dataset.tool, sel: window.chalktalkWorkspace.selected(), dpr: devicePixelRatio }));
+    throw new Error(`${e.message} ${JSON.stringify(st)}`);
+  });
+  await swipe([0.75, 0.8], [0.75, 0.6]);
+  await until("moved up on the coach's side", () =>
+    coachPage().evaluate((id) => {
+      const a = window.chalktalkWorkspace.annotations().find((x) => x.id === id);
+      return a && Math.abs(a.shape.points[0][1] - 0.6) < 0.02;
+    }, stroke.id),
+  );
+  await pp.screenshot({ path: join(artifacts, "workspace-touch-phone-390x844.png") });
+  assert.deepEqual(errors, []);
+  await phone.close();
 });
 
 test("the owner clears every drawing, then removes the athlete from the room", { skip, timeout: 60_000 }, async () => {
