@@ -390,6 +390,29 @@ test("home: my uploads with the storage they use; deleting one asks first and fr
   await cp.screenshot({ path: join(artifacts, "home-coach-1280x800.png"), fullPage: true });
 });
 
+test("a group chat started from the home: the athlete sees it with its unread count", { skip, timeout: 60_000 }, async () => {
+  assert.ok(r, "needs the first test's room");
+  const cp = r.coach.page;
+  const ap = r.athlete.page;
+  await cp.goto("/");
+  await cp.getByLabel("Chat with (user ids)").fill(r.athleteId);
+  await cp.getByLabel("Group title").fill("Squat club");
+  await cp.getByRole("button", { name: "Start chat" }).click();
+  await cp.waitForURL(/\/app\/thread\/t-/);
+  await cp.getByRole("heading", { name: "Squat club" }).waitFor();
+  assert.match(await cp.locator(".members-line").textContent(), /^Group · /);
+  await cp.getByTestId("chat-input").fill("Welcome to the club");
+  await cp.getByTestId("chat-input").press("Enter");
+  await msg(cp, "Welcome to the club").waitFor();
+  await ap.goto("/");
+  const row = ap.locator('[data-testid="threads"] li', { hasText: "Squat club" });
+  await row.getByTestId("unread").filter({ hasText: "1" }).waitFor({ timeout: 10_000 });
+  await row.getByRole("link").click();
+  await msg(ap, "Welcome to the club").waitFor();
+  await until("read on the coach's side", () => msg(cp, "Welcome to the club").getAttribute("data-status").then((x) => x === "read"), 5000);
+  await inRoom(ap);
+});
+
 test("touch on a phone: the athlete draws a pen stroke and moves it with a finger", { skip, timeout: 60_000 }, async () => {
   assert.ok(r, "needs the first test's room");
   await inRoom(coachPage());
