@@ -368,6 +368,35 @@ test("quality: a member switches renditions on their own, staying on the shared 
   assert.equal(await ap.evaluate(() => localStorage.getItem("chalktalk.quality")), "480p");
 });
 
+test("quality: a rendition this browser cannot play falls back to the next one", { skip, timeout: 60_000 }, async () => {
+  assert.ok(r, "needs the first test's room");
+  // A fresh context (no saved choice) whose 720p file comes back as garbage.
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: server.base });
+  const page = await ctx.newPage();
+  let served = 0;
+  await page.route(/\/mp4\/720p\.mp4/, (route) => {
+    served++;
+    return route.fulfill({ status: 200, contentType: "video/mp4", body: Buffer.alloc(4096, 7) });
+  });
+  await page.goto("/");
+  await page.getByLabel("Email").fill("athlete-talk@example.test");
+  await page.getByLabel("Password (12+ characters)").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByTestId("my-id").waitFor();
+  await page.goto(`/app/room/${r.room}`);
+  await page.locator(".status", { hasText: "The 720p file cannot be played here" }).filter({ hasText: "showing 480p" }).waitFor({ timeout: 15_000 });
+  await until("480p playing instead", () =>
+    page.evaluate(() => {
+      const v = document.querySelector("video");
+      return v.currentSrc.includes("mp4/480p.mp4") && v.readyState >= 2 && !v.error && v.videoHeight === 854;
+    }),
+  );
+  assert.ok(served >= 1, "the 720p file was asked for first");
+  assert.equal(await page.getByLabel("Video quality").inputValue(), "480p");
+  assert.equal(await page.locator(".status.error").count(), 0, "not an error: something plays");
+  await ctx.close();
+});
+
 test("home: my uploads with the storage they use; deleting one asks first and frees it", { skip, timeout: 60_000 }, async () => {
   assert.ok(r, "needs the first test's room");
   const cp = r.coach.page;
