@@ -247,17 +247,32 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Uploads `file` as a video with the resumable routes: chunks with upload
  * progress, resumed from the server's offset (HEAD) after a network drop.
  * Resolves with the Asset JSON of the completion. */
-export async function uploadVideo(
+export function uploadVideo(
   s: Session,
   file: File,
+  onProgress: (p: UploadProgress) => void,
+): Promise<Record<string, unknown>> {
+  return uploadFile(s, file, { kind: "video", filename: file.name || "video.mp4" }, onProgress);
+}
+
+/** What an upload is: a video, or a voice-over for `room` starting at
+ * `at_ms` of its video (PROTOCOL.md, "Voice-overs"). */
+export type UploadMeta =
+  | { kind: "video"; filename: string }
+  | { kind: "voice_over"; filename: string; room: string; at_ms: number };
+
+/** The resumable upload loop for any kind of file. */
+export async function uploadFile(
+  s: Session,
+  file: Blob,
+  meta: UploadMeta,
   onProgress: (p: UploadProgress) => void,
 ): Promise<Record<string, unknown>> {
   const created = await s.call<{ id: string; offset: number; size: number; max_chunk_bytes: number }>(
     "POST",
     "/api/v1/uploads",
     {
-      kind: "video",
-      filename: file.name || "video.mp4",
+      ...meta,
       size: file.size,
       content_type: file.type || "application/octet-stream",
     },

@@ -68,3 +68,29 @@ export function fmtTime(ms: number): string {
   const m = Math.floor(s / 60);
   return `${m}:${(s - m * 60).toFixed(2).padStart(5, "0")}`;
 }
+
+/** A button that asks once more before acting: the first press turns it
+ * into `confirm` (for 4 s), the second runs `action`. */
+export function confirmButton(text: string, confirm: string, label: string, action: () => void, cls = "btn ghost"): HTMLButtonElement {
+  let armed: ReturnType<typeof setTimeout> | undefined;
+  const b = h("button", { class: cls, type: "button", "aria-label": label }, text);
+  const reset = () => {
+    armed = undefined;
+    b.textContent = text;
+    b.setAttribute("aria-label", label);
+    b.classList.remove("danger");
+  };
+  b.addEventListener("click", () => {
+    if (armed === undefined) {
+      b.textContent = confirm;
+      b.setAttribute("aria-label", `${label}: press again to confirm`);
+      b.classList.add("danger");
+      armed = setTimeout(reset, 4000);
+      return;
+    }
+    clearTimeout(armed);
+    reset();
+    action();
+  });
+  return b;
+}

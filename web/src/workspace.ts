@@ -1,9 +1,11 @@
-// The review workspace: the room's video with a canvas overlay in
-// normalized coordinates anchored to video time, the drawing tools (pen
-// streamed live with `points`, line, arrow, ellipse, rectangle, angle,
-// text), undo/redo, presence, and follow-the-leader playback (§7.10).
-// Everything goes through @chalktalk/client: the room state here is only
-// what the server's effects say (§7.2).
+// The review workspace: the room's video (its file and quality in
+// video.ts) and a canvas overlay in normalized coordinates anchored to
+// video time, the drawing tools (toolbar.ts: pen streamed live with
+// `points`, line, arrow, ellipse, rectangle, angle, text; select, move and
+// delete of my own drawings, select.ts), undo/redo, presence,
+// follow-the-leader playback (§7.10), voice-overs (voice.ts) and the
+// room's chat (roomchat.ts). Everything goes through @chalktalk/client: the room state
+// here is only what the server's effects say (§7.2).
 
 import type {
   Annotation,
@@ -16,35 +18,14 @@ import type {
   RoomSnapshot,
   Style,
 } from "@chalktalk/client";
-import { describe } from "./api.js";
+import { describe, type Session } from "./api.js";
 import { describeShape, paint, visibleAt, type Shape, type View } from "./draw.js";
-import { clear, fmtTime, h, hue, initials, rand, toast } from "./ui.js";
-
-type Tool = "pen" | "line" | "arrow" | "ellipse" | "rect" | "angle" | "text";
-
-const TOOLS: { tool: Tool; key: string; label: string; icon: string }[] = [
-  { tool: "pen", key: "p", label: "Pen", icon: "✎" },
-  { tool: "line", key: "l", label: "Line", icon: "╱" },
-  { tool: "arrow", key: "a", label: "Arrow", icon: "➚" },
-  { tool: "ellipse", key: "e", label: "Ellipse", icon: "◯" },
-  { tool: "rect", key: "r", label: "Rectangle", icon: "▭" },
-  { tool: "angle", key: "g", label: "Angle", icon: "∠" },
-  { tool: "text", key: "t", label: "Text", icon: "T" },
-];
-
-const COLORS: { name: string; color: number }[] = [
-  { name: "Red", color: 0xff3b30ff },
-  { name: "Yellow", color: 0xffd60aff },
-  { name: "Green", color: 0x30d158ff },
-  { name: "Blue", color: 0x0a84ffff },
-  { name: "White", color: 0xffffffff },
-];
-
-const HOLDS: { label: string; ms: number | null }[] = [
-  { label: "3 s", ms: 3000 },
-  { label: "10 s", ms: 10000 },
-  { label: "to the end", ms: null },
-];
+import { RoomChat } from "./roomchat.js";
+import { moved, outline, pick } from "./select.js";
+import { clear, confirmButton, fmtTime, h, hue, initials, rand, toast } from "./ui.js";
+import { buildToolbar, COLORS, TOOLS, type Tool } from "./toolbar.js";
+import { VideoSource } from "./video.js";
+import { VoiceOvers } from "./voice.js";
 
 interface Live {
   user: string;
@@ -55,6 +36,7 @@ interface Live {
 
 export interface WorkspaceDeps {
   client: ChalktalkClient;
+  session: Session;
   me: string;
   room: string;
   root: HTMLElement;
@@ -92,6 +74,17 @@ export class Workspace {
     null;
   private angle: Point[] = [];
   private hover: Point | null = null;
+  // selection (the select tool): one of my annotations, maybe being moved
+  private selected: string | null = null;
+  private moving: { id: string; start: Point; cur: Point } | null = null;
+
+  private voice!: VoiceOvers;
+  private recBtn!: HTMLButtonElement;
+  private delBtn!: HTMLButtonElement;
+  private source!: VideoSource;
+  private chat!: RoomChat;
+  private clearBtn!: HTMLButtonElement;
+  private leaveBtn!: HTMLButtonElement;
 
   // DOM
   private stage!: HTMLElement;
@@ -102,7 +95,7 @@ export class Workspace {
   private avatars!: HTMLElement;
   private annList!: HTMLElement;
   private memberList!: HTMLElement;
-  private toolButtons = new Map<Tool, HTMLButtonElement>();
+  private toolButtons!: Map<Tool, HTMLButtonElement>;
   private playBtn!: HTMLButtonElement;
   private seek!: HTMLInputElement;
   private rateSel!: HTMLSelectElement;
@@ -113,7 +106,6 @@ export class Workspace {
   private textForm!: HTMLFormElement;
   private textInput!: HTMLInputElement;
   private textAt: Point | null = null;
-  private durationMs = 0;
 
   constructor(private d: WorkspaceDeps) {
     this.c = d.client;
@@ -150,18 +142,27 @@ export class Workspace {
         this.renderPresence();
       }),
       c.on("state", (s) => this.renderConn(s)),
-      c.on("resync", (room) => room === this.room && this.setStatus("catching up…")),
+      c.on("resync", (room) => {
+        if (room !== this.room) return;
+        if (this.members.includes(this.me)) this.setStatus("catching up…");
+      }),
       // Members of a room receive its video's progress: load it once playable.
       c.on("media", (p) => {
         if (p.asset === this.videoId && (p.playable || p.stage === "ready") && !this.video.currentSrc) {
           this.setStatus("");
-          void this.loadVideo();
+          void this.source.load(this.videoId);
         }
       }),
     );
     this.renderConn(c.state);
     window.addEventListener("keydown", this.onKey);
     window.addEventListener("resize", this.onResize);
+    this.offs.push(
+      c.on("inbox", (ev) => {
+        // The owner made the room's thread: open it.
+        if (ev.notice.k === "added_to_thread") this.chat.noticed();
+      }),
+    );
     this.timers.push(setInterval(() => this.syncPlayback(), 50));
     this.timers.push(
       setInterval(() => {
@@ -183,6 +184,9 @@ export class Workspace {
       videoMs: () => this.video.currentTime * 1000,
       annotations: () => [...this.anns.values()],
       liveStrokes: () => this.live.size,
+      selected: () => this.selected,
+      lastRecording: () => this.voice.last,
+      chatThread: () => this.chat.thread(),
     };
     try {
       await c.joinRoom(this.room);
@@ -191,7 +195,7 @@ export class Workspace {
       this.setStatus(`Could not join the room: ${describe(e)}`, true);
       return;
     }
-    void this.loadVideo();
+    void this.source.load(this.videoId);
   }
 
   close(): void {
@@ -201,6 +205,8 @@ export class Workspace {
     this.offs.forEach((f) => f());
     window.removeEventListener("keydown", this.onKey);
     window.removeEventListener("resize", this.onResize);
+    this.voice.close();
+    this.chat.close();
     void this.c.leaveRoom(this.room).catch(() => {});
     this.video?.pause();
   }
@@ -219,7 +225,10 @@ export class Workspace {
     this.renderMembers();
     this.renderList();
     this.onResize();
+    this.voice.setAnnotations(this.anns.values());
+    if (this.selected && !this.anns.has(this.selected)) this.select(null);
     this.dirty = true;
+    this.chat.update(this.owner, this.members);
   }
 
   private onEvent(ev: RoomEvent): void {
@@ -239,9 +248,17 @@ export class Workspace {
         case "member":
           if (!this.members.includes(e.user)) this.members.push(e.user);
           this.renderMembers();
+          this.chat.update(this.owner, this.members);
+          break;
+        case "unmember":
+          this.members = this.members.filter((m) => m !== e.user);
+          this.renderMembers();
+          if (e.user === this.me) this.setStatus("You are no longer a member of this room.", true);
           break;
       }
     }
+    this.voice.setAnnotations(this.anns.values());
+    if (this.selected && !this.anns.has(this.selected)) this.select(null);
     this.renderList();
     this.dirty = true;
   }
@@ -300,82 +317,18 @@ export class Workspace {
       this.dirty = true;
     });
 
-    const tools = h(
-      "div",
-      { class: "tools", role: "toolbar", "aria-label": "Drawing tools" },
-      TOOLS.map((t) => {
-        const b = h(
-          "button",
-          {
-            class: "tool",
-            type: "button",
-            title: `${t.label} (${t.key.toUpperCase()})`,
-            "aria-label": `${t.label} (shortcut ${t.key.toUpperCase()})`,
-            "aria-pressed": "false",
-            "data-tool": t.tool,
-            onclick: () => this.setTool(t.tool),
-          },
-          h("span", { "aria-hidden": "true" }, t.icon),
-        );
-        this.toolButtons.set(t.tool, b);
-        return b;
-      }),
-      h("span", { class: "sep" }),
-      h(
-        "button",
-        {
-          class: "tool",
-          type: "button",
-          title: "Undo (Ctrl+Z)",
-          "aria-label": "Undo my last change (Ctrl+Z)",
-          onclick: () => this.sendOp({ k: "undo" }, "Nothing of yours to undo"),
-        },
-        "↶",
-      ),
-      h(
-        "button",
-        {
-          class: "tool",
-          type: "button",
-          title: "Redo (Ctrl+Shift+Z)",
-          "aria-label": "Redo (Ctrl+Shift+Z)",
-          onclick: () => this.sendOp({ k: "redo" }, "Nothing to redo"),
-        },
-        "↷",
-      ),
-      h("span", { class: "sep" }),
-      COLORS.map((c) =>
-        h("button", {
-          class: "swatch",
-          type: "button",
-          title: c.name,
-          "aria-label": `Colour ${c.name}`,
-          style: `--c: #${(c.color >>> 8).toString(16).padStart(6, "0")}`,
-          onclick: (e: Event) => {
-            this.style = { ...this.style, color: c.color };
-            document.querySelectorAll(".swatch").forEach((s) => s.setAttribute("aria-pressed", "false"));
-            (e.currentTarget as HTMLElement).setAttribute("aria-pressed", "true");
-          },
-          "aria-pressed": c.color === this.style.color ? "true" : "false",
-        }),
-      ),
-      h(
-        "label",
-        { class: "hold" },
-        "Show for ",
-        h(
-          "select",
-          {
-            "aria-label": "How long new drawings stay visible",
-            onchange: (e: Event) => {
-              const i = Number((e.target as HTMLSelectElement).value);
-              this.hold = HOLDS[i].ms;
-            },
-          },
-          HOLDS.map((o, i) => h("option", { value: i }, o.label)),
-        ),
-      ),
-    );
+    const bar = buildToolbar({
+      setTool: (t) => this.setTool(t),
+      undo: () => void this.sendOp({ k: "undo" }, "Nothing of yours to undo"),
+      redo: () => void this.sendOp({ k: "redo" }, "Nothing to redo"),
+      deleteSelected: () => this.deleteSelected(),
+      setColor: (color) => (this.style = { ...this.style, color }),
+      setHold: (ms) => (this.hold = ms),
+      color: this.style.color,
+    });
+    const tools = bar.el;
+    this.toolButtons = bar.toolButtons;
+    this.delBtn = bar.delBtn;
 
     this.playBtn = h(
       "button",
@@ -392,7 +345,7 @@ export class Workspace {
       "aria-label": "Seek",
     });
     this.seek.addEventListener("change", () => {
-      const ms = (Number(this.seek.value) / 1000) * (this.durationMs || 0);
+      const ms = (Number(this.seek.value) / 1000) * (this.source.durationMs || 0);
       this.sendOp({ k: "seek", position_ms: Math.round(ms) });
     });
     this.rateSel = h(
@@ -404,6 +357,24 @@ export class Workspace {
       [0.25, 0.5, 1].map((r) => h("option", { value: r }, `${r}×`)),
     );
     this.timeLabel = h("span", { class: "time", "aria-live": "off" }, "0:00.00");
+    // Quality: every member picks their own rendition (not a room op).
+    this.source = new VideoSource({
+      client: this.c,
+      video: this.video,
+      status: (t, e) => this.setStatus(t, e),
+      loaded: () => this.syncPlayback(),
+    });
+    this.recBtn = h(
+      "button",
+      {
+        class: "btn rec",
+        type: "button",
+        "aria-label": "Record a voice-over from this video time (M)",
+        title: "Record a voice-over from this video time (M)",
+        onclick: () => this.toggleRecord(),
+      },
+      "● Voice-over",
+    );
     this.leaderLabel = h("span", { class: "leader" });
     const transport = h(
       "div",
@@ -416,6 +387,7 @@ export class Workspace {
       this.rateSel,
       this.leaderLabel,
     );
+    const extras = h("div", { class: "extras" }, this.recBtn, this.source.select);
 
     this.status = h("div", { class: "status", role: "status" });
     this.avatars = h("ul", { class: "avatars", "aria-label": "Who is here" });
@@ -466,11 +438,27 @@ export class Workspace {
       h("h1", {}, "Review"),
       this.avatars,
     );
+    // The owner clears every drawing; a member other than the owner leaves.
+    this.clearBtn = confirmButton("Clear all", "Really clear all?", "Clear every drawing of the room", () => {
+      void this.sendOp({ k: "clear", range: null }).then((ok) => ok && toast("Cleared"));
+    });
+    this.clearBtn.hidden = true;
+    this.leaveBtn = confirmButton("Leave this room", "Really leave?", "Leave this room", () => {
+      void this.sendOp({ k: "leave" }).then((ok) => {
+        if (ok) {
+          toast("You left the room");
+          this.d.back();
+        }
+      });
+    });
+    this.leaveBtn.hidden = true;
+    this.chat = new RoomChat({ session: this.d.session, client: this.c, me: this.me, room: this.room });
     const side = h(
       "aside",
       { class: "side" },
-      h("section", {}, h("h2", {}, "On screen now"), this.annList),
-      h("section", {}, h("h2", {}, "Members"), this.memberList, this.ownerPanel, handForm),
+      this.chat.el,
+      h("section", {}, h("div", { class: "sechead" }, h("h2", {}, "On screen now"), this.clearBtn), this.annList),
+      h("section", {}, h("h2", {}, "Members"), this.memberList, this.ownerPanel, handForm, this.leaveBtn),
       h(
         "section",
         { class: "keys" },
@@ -478,7 +466,7 @@ export class Workspace {
         h(
           "p",
           {},
-          "P pen · L line · A arrow · E ellipse · R rectangle · G angle · T text · Ctrl+Z undo · Ctrl+Shift+Z redo · Space play/pause · , . frame step",
+          "V select (drag to move, Delete to delete, Esc to deselect) · P pen · L line · A arrow · E ellipse · R rectangle · G angle · T text · Ctrl+Z undo · Ctrl+Shift+Z redo · M record a voice-over · Space play/pause · , . frame step",
         ),
       ),
     );
@@ -488,11 +476,35 @@ export class Workspace {
         { class: "workspace" },
         header,
         this.status,
-        h("main", { class: "wsmain" }, h("div", { class: "stagecol" }, this.stage, transport, tools), side),
+        h("main", { class: "wsmain" }, h("div", { class: "stagecol" }, this.stage, transport, tools, extras), side),
       ),
     );
     this.setTool("pen");
     this.onResize();
+    const audioHost = h("div", { hidden: true });
+    root.append(audioHost);
+    this.voice = new VoiceOvers({
+      client: this.c,
+      session: this.d.session,
+      room: this.room,
+      host: audioHost,
+      now: () => this.nowMs(),
+      status: (t) => this.setStatus(t),
+    });
+    this.voice.onChange = () => {
+      const r = this.voice.recording;
+      this.recBtn.textContent = r ? `■ Stop ${fmtTime(this.voice.elapsedMs()).slice(0, -3)}` : "● Voice-over";
+      this.recBtn.classList.toggle("on", r);
+      this.recBtn.setAttribute("aria-pressed", r ? "true" : "false");
+      this.recBtn.setAttribute("aria-label", r ? "Stop recording the voice-over (M)" : "Record a voice-over from this video time (M)");
+    };
+  }
+
+  // --- voice-overs -------------------------------------------------------------
+
+  private toggleRecord(): void {
+    if (this.voice.recording) this.voice.stop();
+    else void this.voice.start();
   }
 
   private setStatus(text: string, error = false): void {
@@ -542,10 +554,18 @@ export class Workspace {
       const tags = [m === this.me ? "you" : "", m === this.owner ? "owner" : "", m === this.pb?.leader ? "leader" : ""]
         .filter(Boolean)
         .join(", ");
-      this.memberList.append(h("li", {}, h("code", {}, m), tags ? ` (${tags})` : ""));
+      const remove =
+        this.owner === this.me && m !== this.me
+          ? confirmButton("Remove", "Really remove?", `Remove ${m} from the room`, () => {
+              void this.sendOp({ k: "remove", user: m }).then((ok) => ok && toast(`Removed ${m}`));
+            })
+          : null;
+      this.memberList.append(h("li", { "data-member": m }, h("code", {}, m), tags ? ` (${tags})` : "", remove ? " " : "", remove));
       if (m !== this.pb?.leader) this.handSel.append(h("option", { value: m }, m === this.me ? `${m} (you)` : m));
     }
     this.ownerPanel.hidden = this.owner !== this.me;
+    this.leaveBtn.hidden = this.owner === this.me || !this.members.includes(this.me);
+    this.clearBtn.hidden = this.owner !== this.me;
     const canHand = this.pb?.leader === this.me || this.owner === this.me;
     (this.handSel.parentElement as HTMLElement).hidden = !canHand || this.handSel.options.length === 0;
   }
@@ -587,7 +607,7 @@ export class Workspace {
     const pb = this.pb;
     if (!pb) return 0;
     let ms = pb.playing ? pb.position_ms + (this.c.serverNow() - pb.at_server_ms) * pb.rate : pb.position_ms;
-    if (this.durationMs > 0) ms = Math.min(ms, this.durationMs);
+    if (this.source.durationMs > 0) ms = Math.min(ms, this.source.durationMs);
     return Math.max(0, ms);
   }
 
@@ -614,11 +634,11 @@ export class Workspace {
     if (!pb) return;
     const exp = this.expected();
     this.timeLabel.textContent = fmtTime(exp);
-    if (this.durationMs > 0 && document.activeElement !== this.seek) {
-      this.seek.value = String(Math.round((exp / this.durationMs) * 1000));
+    if (this.source.durationMs > 0 && document.activeElement !== this.seek) {
+      this.seek.value = String(Math.round((exp / this.source.durationMs) * 1000));
     }
     if (!v.currentSrc || v.readyState < 1) return;
-    const atEnd = this.durationMs > 0 && exp >= this.durationMs - 1;
+    const atEnd = this.source.durationMs > 0 && exp >= this.source.durationMs - 1;
     const diff = v.currentTime * 1000 - exp;
     if (pb.playing && !atEnd) {
       if (Math.abs(diff) > 80) {
@@ -635,6 +655,7 @@ export class Workspace {
       v.playbackRate = pb.rate;
       if (Math.abs(diff) > 15) v.currentTime = exp / 1000;
     }
+    this.voice.sync(pb, v.currentTime * 1000);
     const t = Math.round(v.currentTime * 1000);
     if (t !== this.lastDrawnTime) {
       this.lastDrawnTime = t;
@@ -648,37 +669,8 @@ export class Workspace {
     const pos = Math.round(this.expected());
     if (this.pb.playing) void this.sendOp({ k: "pause", position_ms: pos });
     else {
-      const start = this.durationMs > 0 && pos >= this.durationMs - 50 ? 0 : pos;
+      const start = this.source.durationMs > 0 && pos >= this.source.durationMs - 50 ? 0 : pos;
       void this.sendOp({ k: "play", position_ms: start });
-    }
-  }
-
-  private async loadVideo(): Promise<void> {
-    if (!/^a-[0-9a-f]{20}$/.test(this.videoId)) {
-      this.setStatus("This room has no uploaded video: drawing on a blank frame.");
-      return;
-    }
-    try {
-      const link = await this.c.mediaLink(this.videoId);
-      const info = link.asset.info;
-      if (!link.base || !info) {
-        this.setStatus(`The video is still processing (${link.asset.stage}); draw now, it appears when ready.`);
-        return;
-      }
-      this.durationMs = info.duration_ms;
-      const native = this.video.canPlayType("application/vnd.apple.mpegurl") !== "";
-      const mp4 = info.renditions.find((r) => r.mp4)?.mp4;
-      const path = mp4 ?? (native ? info.master : null) ?? info.proxy;
-      if (!path) {
-        this.setStatus("The video has no playable file yet; try again in a moment.");
-        return;
-      }
-      // No poster: it is a frame at 2 s, not the frame being annotated.
-      this.video.src = link.base + path;
-      this.video.addEventListener("loadedmetadata", () => this.syncPlayback(), { once: true });
-      this.video.addEventListener("error", () => this.setStatus("The video could not be played in this browser.", true), { once: true });
-    } catch (e) {
-      this.setStatus(`The video cannot be shown: ${describe(e)}`, true);
     }
   }
 
@@ -713,7 +705,31 @@ export class Workspace {
 
   // --- input -------------------------------------------------------------------
 
+  private select(id: string | null): void {
+    this.selected = id;
+    this.delBtn.disabled = id === null;
+    this.dirty = true;
+  }
+
+  private deleteSelected(): void {
+    const id = this.selected;
+    if (!id) return;
+    this.select(null);
+    void this.sendOp({ k: "delete", id });
+  }
+
+  /** My annotations visible now, in paint order (select picks among them). */
+  private mine(): Annotation[] {
+    const t = this.nowMs();
+    return [...this.anns.values()].filter((a) => a.author === this.me && a.shape.k !== "voice_over" && visibleAt(a, t));
+  }
+
+  private view(): View {
+    return { ctx: this.ctx, w: this.canvas.width, h: this.canvas.height };
+  }
+
   private setTool(t: Tool): void {
+    if (t !== "select") this.select(null);
     this.tool = t;
     this.angle = [];
     this.drag = null;
@@ -739,6 +755,13 @@ export class Workspace {
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if ((k === "delete" || k === "backspace") && this.selected) {
+      e.preventDefault();
+      this.deleteSelected();
+      return;
+    }
+    if (k === "escape" && this.selected) return this.select(null);
+    if (k === "m") return this.toggleRecord();
     const tool = TOOLS.find((t) => t.key === k);
     if (tool) {
       this.setTool(tool.tool);
@@ -763,6 +786,16 @@ export class Workspace {
     const p = this.pt(e);
     this.canvas.setPointerCapture?.(e.pointerId);
     switch (this.tool) {
+      case "select": {
+        const v = this.view();
+        const dpr = window.devicePixelRatio || 1;
+        // A finger is wider than a mouse pointer.
+        const tol = (e.pointerType === "mouse" ? 8 : 16) * dpr;
+        const hit = pick(v, this.mine(), [p[0] * v.w, p[1] * v.h], tol);
+        this.select(hit?.id ?? null);
+        if (hit) this.moving = { id: hit.id, start: p, cur: p };
+        break;
+      }
       case "pen": {
         const id = rand("s-");
         this.pen = { id, t_ms: Math.round(this.nowMs()), points: [p], pending: [p], batch: 0 };
@@ -804,12 +837,31 @@ export class Workspace {
       this.flushPen();
     } else if (this.drag) {
       this.drag.cur = p;
+    } else if (this.moving) {
+      this.moving.cur = p;
     }
     this.dirty = true;
   };
 
   private onUp = (e: PointerEvent): void => {
-    if (this.pen) {
+    if (this.moving) {
+      const m = this.moving;
+      this.moving = null;
+      const a = this.anns.get(m.id);
+      const dx = m.cur[0] - m.start[0];
+      const dy = m.cur[1] - m.start[1];
+      if (a && Math.hypot(dx * this.canvas.width, dy * this.canvas.height) >= 2) {
+        const ann: Annotation = { ...a, shape: moved(this.view(), a.shape, dx, dy) };
+        delete ann.author;
+        const before = a;
+        // Shown moved at once; the server's put confirms it, a refusal undoes it.
+        this.anns.set(a.id, { ...ann, author: this.me });
+        void this.sendOp({ k: "update", ann }).then((ok) => {
+          if (!ok) this.anns.set(before.id, before);
+          this.dirty = true;
+        });
+      }
+    } else if (this.pen) {
       const pen = this.pen;
       this.pen = null;
       this.flushPen(pen);
@@ -883,7 +935,7 @@ export class Workspace {
   // --- painting ----------------------------------------------------------------
 
   private draw(): void {
-    if (!this.dirty && this.live.size === 0 && !this.pen) return;
+    if (!this.dirty && this.live.size === 0 && !this.pen && !this.moving) return;
     this.dirty = false;
     const v: View = { ctx: this.ctx, w: this.canvas.width, h: this.canvas.height };
     const t = this.nowMs();
@@ -896,6 +948,15 @@ export class Workspace {
     if (this.drag) {
       const s = this.dragShape(this.drag.start, this.drag.cur);
       if (s) paint(v, s, this.style, 0.8);
+    }
+    const sel = this.selected ? this.anns.get(this.selected) : undefined;
+    if (sel && visibleAt(sel, t)) {
+      let shape = sel.shape;
+      if (this.moving) {
+        shape = moved(v, shape, this.moving.cur[0] - this.moving.start[0], this.moving.cur[1] - this.moving.start[1]);
+        paint(v, shape, sel.style ?? this.style, 0.6);
+      }
+      outline(v, shape);
     }
     if (this.angle.length > 0) {
       const pts = [...this.angle, ...(this.hover ? [this.hover] : [])];

@@ -54,7 +54,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   proxy?.close();
-  server?.stop();
+  await server?.stop();
 });
 
 async function newUser(base, viewport) {

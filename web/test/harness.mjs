@@ -76,7 +76,8 @@ async function waitForPort(port, child, ms = 30_000) {
   throw new Error(`chalktalk serve did not listen on ${port} within ${ms} ms`);
 }
 
-/** Starts `chalktalk serve`; returns {base, port, dir, stop, log}. */
+/** Starts `chalktalk serve`; returns {base, port, dir, stop, log}
+ * (`stop` is async). */
 export async function startServer() {
   const bin = findBinary();
   const port = await freePort();
@@ -88,7 +89,7 @@ export async function startServer() {
       CHALKTALK_LISTEN: `127.0.0.1:${port}`,
       CHALKTALK_DATA_DIR: dir,
       CHALKTALK_WEB_DIR: join(webDir, "dist"),
-      CHALKTALK_JWT_SECRET: "web-e2e-secret-web-e2e-secret-0123456",
+      CHALKTALK_JWT_SECRET: JWT_SECRET,
       CHALKTALK_LOG: "warn",
       CHALKTALK_PRESENCE_GRACE_MS: "2000",
     },
@@ -103,19 +104,40 @@ export async function startServer() {
     port,
     dir,
     log: () => log,
-    stop() {
-      child.kill("SIGTERM");
-      rmSync(dir, { recursive: true, force: true });
+    /** Stops the server (SIGTERM, SIGKILL after 5 s), then removes its data
+     * dir, retrying while a media worker it started may still be writing. */
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((res) => child.once("exit", res));
+        child.kill("SIGTERM");
+        const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     },
   };
 }
 
+export const JWT_SECRET = "web-e2e-secret-web-e2e-secret-0123456";
+
+/** An access token minted by `chalktalk token` with the test server's
+ * secret (e.g. a dev admin for the admin routes). */
+export function devToken(user, role) {
+  return execFileSync(findBinary(), ["token", "--user", user, "--role", role], {
+    env: { ...process.env, CHALKTALK_JWT_SECRET: JWT_SECRET },
+  })
+    .toString()
+    .trim();
+}
+
 /** A short H.264/AAC clip made by the repository's own tool. */
-export function makeClip(dir, seconds = 6) {
+export function makeClip(dir, seconds = 6, width = 640, height = 360, rotation = 0) {
   const bin = findBinary();
-  const out = join(dir, "clip.mp4");
+  const out = join(dir, `clip-${width}x${height}${rotation ? `-r${rotation}` : ""}.mp4`);
   execFileSync(join(dirname(bin), "chalktalk-media"), [
-    "sample", "--out", out, "--seconds", String(seconds), "--width", "640", "--height", "360",
+    "sample", "--out", out, "--seconds", String(seconds), "--width", String(width), "--height", String(height),
+    "--rotation", String(rotation),
   ]);
   return out;
 }
@@ -164,7 +186,10 @@ export class Proxy {
   }
 }
 
-export async function launch() {
+/** Headless Chromium with the project's flags, plus `extra` (e.g. the
+ * fake microphone: --use-fake-device-for-media-stream
+ * --use-fake-ui-for-media-stream). */
+export async function launch(extra = []) {
   const { chromium } = await import("playwright-core");
   mkdirSync(artifacts, { recursive: true });
   return chromium.launch({
@@ -182,6 +207,7 @@ export async function launch() {
       "--disable-quic",
       "--disable-sync",
       "--autoplay-policy=no-user-gesture-required",
+      ...extra,
     ],
   });
 }
