@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "004_fences.sql",
         sql: include_str!("../../../sql/004_fences.sql"),
     },
+    Migration {
+        version: 5,
+        name: "005_programs.sql",
+        sql: include_str!("../../../sql/005_programs.sql"),
+    },
 ];
 
 /// The version table (created by `migrate`, before any migration).
