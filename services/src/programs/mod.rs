@@ -27,8 +27,9 @@ pub use error::ProgramError;
 /// How many entitlements, programs or enrollments one call reads at most.
 pub const MAX_LIST: usize = 1000;
 
-/// Stripe settings (docs/OPERATIONS.md, "Payments").
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Stripe settings (docs/OPERATIONS.md, "Payments"). Its `Debug` hides
+/// the secrets.
+#[derive(Clone, Default, PartialEq)]
 pub struct PaymentsConfig {
     /// `sk_...` (`CHALKTALK_STRIPE_SECRET_KEY`); without it checkout and
     /// refunds answer `payments_disabled`.
@@ -42,6 +43,18 @@ pub struct PaymentsConfig {
     /// settings only: without Stripe Connect (not built) the platform
     /// keeps the whole payment.
     pub platform_fee_percent: u8,
+}
+
+impl std::fmt::Debug for PaymentsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "(hidden)");
+        f.debug_struct("PaymentsConfig")
+            .field("secret_key", &hidden(&self.secret_key))
+            .field("webhook_secret", &hidden(&self.webhook_secret))
+            .field("api_base", &self.api_base)
+            .field("platform_fee_percent", &self.platform_fee_percent)
+            .finish()
+    }
 }
 
 /// The program service of a node.
