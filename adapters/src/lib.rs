@@ -6,7 +6,7 @@
 //! | room/thread/inbox `Store` | `chalktalk_actors::store` | [`embedded`] (redb), [`postgres`], [`scylla`] |
 //! | assets and jobs `MediaStore` | `chalktalk_actors::encoder` | [`embedded::media`], [`postgres`], [`scylla`] |
 //! | records [`kv::Kv`] | [`kv`] | [`embedded::kv`], [`postgres`], [`scylla`] |
-//! | programs [`programs::ProgramStore`] | [`programs`] | [`embedded::programs`], [`postgres`] (no ScyllaDB yet) |
+//! | programs [`programs::ProgramStore`] | [`programs`] | [`embedded::programs`], [`postgres`], [`scylla`] |
 //! | payments [`payments::Payments`] | [`payments`] | [`payments::StripePayments`] (async-stripe) |
 //! | objects [`blob::BlobStore`] | [`blob`] | [`blob::local`], [`blob::s3`] |
 //! | [`revocations::Revocations`] | [`revocations`] | embedded (in [`revocations`]), [`revocations::RedisRevocations`] |

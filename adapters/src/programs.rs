@@ -2,10 +2,10 @@
 //! sells or gives away, who may open them ([`Entitlement`]), what each
 //! athlete finished ([`ItemProgress`]), checkout [`Order`]s and the
 //! payment provider's webhook [`Receipt`]s. Adapters: the embedded store
-//! (`crate::embedded::programs`) and PostgreSQL (`crate::postgres`,
-//! `sql/005_programs.sql`); every one passes
-//! `crate::conformance::programs`. ScyllaDB has no adapter of this port
-//! yet.
+//! (`crate::embedded::programs`), PostgreSQL (`crate::postgres`,
+//! `sql/005_programs.sql`) and ScyllaDB (`crate::scylla`,
+//! `cql/008_programs.cql`; like the rest of that adapter, not run against
+//! a ScyllaDB server here); each runs `crate::conformance::programs`.
 //!
 //! Amounts are integer minor units (cents) with an ISO 4217 currency in
 //! lower case, as Stripe writes them.

@@ -81,7 +81,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         }
         StoreConfig::Scylla { url } => {
             let store = open_scylla(url, config.store_migrate).await?;
-            start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
+            let stores = (Some(store.clone() as _), Some(store.clone() as _));
+            start_with_programs(config, store.clone(), stores, Some(store)).await
         }
     }
 }

@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "007_fences.cql",
         cql: include_str!("../../../cql/007_fences.cql"),
     },
+    Migration {
+        version: 8,
+        name: "008_programs.cql",
+        cql: include_str!("../../../cql/008_programs.cql"),
+    },
 ];
 
 /// The version table, created before any migration (one partition,
