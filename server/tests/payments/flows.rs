@@ -292,6 +292,13 @@ impl Node {
             (409, json!("already_entitled"))
         );
         self.wait_video(video, 200).await;
+        let listed = api.get("/api/v1/videos", athlete).await.json();
+        assert!(
+            listed["videos"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|a| a["id"] == video)),
+            "GET /videos lists the program's video: {listed}"
+        );
 
         // Progress on both sides.
         let r = api

@@ -150,7 +150,8 @@ impl Permissions {
     }
 
     /// Every video `who` can see, owner's first: own, then (coaches) their
-    /// athletes' as the matrix allows, then (athletes) granted ones. Admins
+    /// athletes' as the matrix allows, then (athletes) granted ones, then
+    /// those of the training programs `who` is enrolled in. Admins
     /// list a given `owner`'s videos (their own without).
     pub async fn visible_videos(
         &self,
@@ -191,6 +192,20 @@ impl Permissions {
                 }
             }
             VideoAccess::Full | VideoAccess::OwnOnly => {}
+        }
+        if row(who.plan).video != VideoAccess::Full
+            && let Some(p) = &self.programs
+        {
+            // Videos of the programs the caller is enrolled in (the
+            // program's coach's own videos only, as `video` decides).
+            for (owner, id) in p.entitled_videos(who.user).await? {
+                if let Some(a) = self.video_asset(&id).await?
+                    && a.owner == owner
+                    && !out.iter().any(|x| x.id == a.id)
+                {
+                    out.push(a);
+                }
+            }
         }
         Ok(out)
     }

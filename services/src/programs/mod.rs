@@ -113,6 +113,25 @@ impl ProgramService {
         Ok(false)
     }
 
+    /// The videos (owner, asset id) of every program `user` holds an
+    /// active entitlement to, in entitlement order, each once.
+    pub async fn entitled_videos(&self, user: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for e in self.store.entitlements_of(user, MAX_LIST).await? {
+            if e.status != EntitlementStatus::Active {
+                continue;
+            }
+            if let Some(p) = self.store.program(&e.program).await? {
+                for v in p.videos() {
+                    if !out.iter().any(|(_, x)| x == v) {
+                        out.push((p.coach.clone(), v.to_owned()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The program `id` as `user` may see it: published ones, and drafts
     /// of their own; else `NotFound`.
     pub async fn visible(&self, user: &str, id: &str) -> Result<Program, ProgramError> {
