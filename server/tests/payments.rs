@@ -12,6 +12,7 @@
 
 mod common;
 mod payments {
+    pub mod buying;
     pub mod flows;
     pub mod postgres;
     pub mod stripe;
@@ -210,4 +211,28 @@ async fn without_stripe_settings_money_routes_answer_payments_disabled() {
         (r.status, r.json()["error"].clone()),
         (503, json!("payments_disabled"))
     );
+}
+
+#[tokio::test]
+async fn an_oversized_webhook_is_refused_as_json_and_nothing_is_stored() {
+    let fake = FakeStripe::start(None).await;
+    let n = Node::start(Some(&fake)).await;
+    let big = format!(
+        "{{\"id\": \"evt_big\", \"type\": \"charge.refunded\", \"created\": 1, \"pad\": \"{}\"}}",
+        "x".repeat(600 * 1024)
+    );
+    let r = n.webhook(&big, &sign(&big)).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (413, json!("too_large"))
+    );
+    let store = n
+        .node
+        .app()
+        .programs
+        .as_ref()
+        .expect("programs")
+        .store()
+        .clone();
+    assert_eq!(store.receipt("evt_big").await.expect("read"), None);
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
@@ -17,6 +18,7 @@ use serde_json::json;
 use super::programs;
 use crate::accounts::JsonBody;
 use crate::app::App;
+use crate::http::ApiError;
 use crate::permissions::{ApiResult, LiveCaller};
 
 /// `POST /api/v1/programs/{id}/checkout`: opens a Stripe Checkout Session
@@ -48,8 +50,22 @@ pub async fn refund(
 /// (`Stripe-Signature`). 200 once stored (a replay: `duplicate: true`,
 /// applied once); 400 `bad_signature` / `bad_event` with nothing stored.
 #[utoipa::path(post, path = "/api/v1/webhooks/stripe", tag = "payments", request_body(content = String, description = "the raw event JSON, exactly as Stripe signed it", content_type = "application/json"), responses((status = 200, description = "{received: event id, duplicate: bool}"), (status = 400, description = "bad_signature (missing, wrong or older than 300 s), bad_event"), (status = 413, description = "too_large (over 512 KiB)"), (status = 503, description = "payments_disabled: no webhook secret set, unavailable")))]
-pub async fn webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub async fn webhook(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     let svc = programs(&app)?;
+    let body = body.map_err(|r| {
+        if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "webhook bodies are limited to {} bytes",
+                super::MAX_WEBHOOK_BYTES
+            ))
+        } else {
+            ApiError::bad_request(r.body_text())
+        }
+    })?;
     let sig = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
