@@ -85,6 +85,10 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends postgresql
 fi
 
+# localstripe for the payment tests (a virtualenv; the tests bind it to
+# 127.0.0.1 only).
+"$(dirname "$0")/install-localstripe.sh"
+
 # The client's dependencies, exactly as locked (package-lock.json).
 (cd "$(dirname "$0")/../clients/js" && npm ci --no-audit --no-fund)
 # The browser app's packages (esbuild, playwright-core for its tests;

@@ -6,6 +6,8 @@
 //! | room/thread/inbox `Store` | `chalktalk_actors::store` | [`embedded`] (redb), [`postgres`], [`scylla`] |
 //! | assets and jobs `MediaStore` | `chalktalk_actors::encoder` | [`embedded::media`], [`postgres`], [`scylla`] |
 //! | records [`kv::Kv`] | [`kv`] | [`embedded::kv`], [`postgres`], [`scylla`] |
+//! | programs [`programs::ProgramStore`] | [`programs`] | [`embedded::programs`], [`postgres`], [`scylla`] |
+//! | payments [`payments::Payments`] | [`payments`] | [`payments::StripePayments`] (async-stripe) |
 //! | objects [`blob::BlobStore`] | [`blob`] | [`blob::local`], [`blob::s3`] |
 //! | [`revocations::Revocations`] | [`revocations`] | embedded (in [`revocations`]), [`revocations::RedisRevocations`] |
 //! | [`ratelimit::Limiter`] | [`ratelimit`] | [`ratelimit::LocalLimiter`], [`ratelimit::RedisLimiter`] |
@@ -25,7 +27,9 @@ pub mod copy;
 pub mod embedded;
 pub mod kv;
 pub mod lease;
+pub mod payments;
 pub mod postgres;
+pub mod programs;
 pub mod ratelimit;
 pub mod revocations;
 pub mod scylla;

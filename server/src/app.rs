@@ -1,5 +1,6 @@
 //! `App`, the state shared by every request and connection of a node: the
-//! directory of actors, auth, the services (accounts, permissions, media),
+//! directory of actors, auth, the services (accounts, permissions, media,
+//! programs),
 //! the HTTP state and the open connections. Built by `crate::server`, used
 //! by the gateway and every route module.
 
@@ -58,6 +59,9 @@ pub struct AppState {
     pub accounts: Option<Arc<Accounts>>,
     /// Open WebSocket connections by sign-in session (closing revoked ones).
     pub sids: SidIndex,
+    /// Training programs, entitlements, Stripe (absent on stores without
+    /// the program port: ScyllaDB).
+    pub programs: Option<Arc<chalktalk_services::programs::ProgramService>>,
     /// The permission matrix and its facts (relationships, grants, profiles).
     pub perms: Arc<Permissions>,
     /// This node's cluster membership, once started (`cluster_listen`).

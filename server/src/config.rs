@@ -4,6 +4,7 @@
 
 mod accounts;
 mod cluster;
+mod payments;
 mod store;
 
 pub use store::{StoreConfig, redact as redact_store_url};
@@ -198,6 +199,24 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_SIGNIN_LOCK_SECS")]
     #[serde(deserialize_with = "scalar")]
     pub signin_lock_secs: Option<String>,
+    /// Stripe secret key (`sk_...`): checkout and refunds (without it they
+    /// answer `payments_disabled`).
+    #[arg(long, env = "CHALKTALK_STRIPE_SECRET_KEY", hide_env_values = true)]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_secret_key: Option<String>,
+    /// The signing secret of the Stripe webhook endpoint (`whsec_...`).
+    #[arg(long, env = "CHALKTALK_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_webhook_secret: Option<String>,
+    /// Another Stripe API base URL (tests, a local fake).
+    #[arg(long, env = "CHALKTALK_STRIPE_API_BASE")]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_api_base: Option<String>,
+    /// The platform's share of each sale, 0-100 (recorded only: Connect
+    /// payouts are not built yet).
+    #[arg(long, env = "CHALKTALK_PLATFORM_FEE_PERCENT")]
+    #[serde(deserialize_with = "scalar")]
+    pub platform_fee_percent: Option<String>,
     /// Cluster listener `ip:port`; without it the node runs alone.
     #[arg(long, env = "CHALKTALK_CLUSTER_LISTEN")]
     #[serde(deserialize_with = "scalar")]
@@ -281,6 +300,8 @@ pub struct Config {
     pub accounts: chalktalk_services::accounts::AccountsConfig,
     /// Cluster membership (`cluster_listen` and friends); `None`: alone.
     pub cluster: Option<chalktalk_cluster::ClusterConfig>,
+    /// Stripe (programs sold through Checkout, webhooks).
+    pub payments: chalktalk_services::programs::PaymentsConfig,
 }
 
 impl Config {
@@ -308,6 +329,7 @@ impl Config {
             redis_url: None,
             accounts: chalktalk_services::accounts::AccountsConfig::default(),
             cluster: None,
+            payments: Default::default(),
         }
     }
 
@@ -547,6 +569,7 @@ impl Config {
         let redis_url = pick::<String>("redis_url", &cli.redis_url, &f.redis_url, String::new())?;
         let redis_url = (!redis_url.trim().is_empty()).then(|| redis_url.trim().to_string());
         let accounts = accounts::resolve(cli, f)?;
+        let payments = payments::resolve(cli, f)?;
         let (store, store_migrate) = store::resolve(cli, f)?;
         let listen = pick(
             "listen",
@@ -556,6 +579,7 @@ impl Config {
         )?;
         let cluster = cluster::resolve(cli, f, listen)?;
         Ok(Config {
+            payments,
             cluster,
             store,
             store_migrate,

@@ -23,6 +23,7 @@ use chalktalk_adapters::EmbeddedStore;
 use chalktalk_adapters::blob::{LocalBlobStore, S3BlobStore};
 use chalktalk_adapters::kv::Kv;
 use chalktalk_adapters::postgres::{PgOptions, PgStore};
+use chalktalk_adapters::programs::ProgramStore;
 use chalktalk_adapters::scylla::{ScyllaOptions, ScyllaStore};
 
 /// Why a node could not start.
@@ -50,6 +51,8 @@ pub enum StartError {
     RateLimit(#[from] chalktalk_adapters::ratelimit::RateLimitError),
     #[error("cannot start accounts: {0}")]
     Accounts(String),
+    #[error("cannot set up payments (CHALKTALK_STRIPE_*): {0}")]
+    Payments(String),
     #[error("cannot join the cluster (CHALKTALK_CLUSTER_LISTEN): {0}")]
     Cluster(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -68,15 +71,18 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                     dir: config.data_dir.display().to_string(),
                     source,
                 })?;
-            start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
+            let stores = (Some(store.clone() as _), Some(store.clone() as _));
+            start_with_programs(config, store.clone(), stores, Some(store)).await
         }
         StoreConfig::Postgres { url } => {
             let store = open_postgres(url, config.store_migrate).await?;
-            start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
+            let stores = (Some(store.clone() as _), Some(store.clone() as _));
+            start_with_programs(config, store.clone(), stores, Some(store)).await
         }
         StoreConfig::Scylla { url } => {
             let store = open_scylla(url, config.store_migrate).await?;
-            start_with_stores(config, store.clone(), Some(store.clone()), Some(store)).await
+            let stores = (Some(store.clone() as _), Some(store.clone() as _));
+            start_with_programs(config, store.clone(), stores, Some(store)).await
         }
     }
 }
@@ -145,6 +151,21 @@ pub async fn start_with_stores(
     media_store: Option<Arc<dyn MediaStore>>,
     kv: Option<Arc<dyn Kv>>,
 ) -> Result<Running, StartError> {
+    start_with_programs(config, store, (media_store, kv), None).await
+}
+
+/// The optional ports beside the room store: media records and key-value
+/// records.
+pub type MoreStores = (Option<Arc<dyn MediaStore>>, Option<Arc<dyn Kv>>);
+
+/// [`start_with_stores`], and with a program store also training programs,
+/// entitlements and (when configured) Stripe.
+pub async fn start_with_programs(
+    config: &Config,
+    store: Arc<dyn Store>,
+    (media_store, kv): MoreStores,
+    program_store: Option<Arc<dyn ProgramStore>>,
+) -> Result<Running, StartError> {
     let mut auth = Auth::from_config(config.jwt_secret.as_deref(), &config.data_dir)?;
     // Revocations outlive the access tokens they refuse (plus leeway).
     let revocations_ttl = config.accounts.access_ttl + std::time::Duration::from_secs(60);
@@ -179,12 +200,20 @@ pub async fn start_with_stores(
         )),
         _ => None,
     };
-    let perms = Arc::new(Permissions::new(
+    let programs = program_store
+        .map(|ps| crate::programs::service(&config.payments, ps, media_store.clone()))
+        .transpose()
+        .map_err(StartError::Payments)?;
+    let mut perms = Permissions::new(
         kv_for_perms,
         media_store.clone(),
         store.clone(),
         accounts.clone(),
-    ));
+    );
+    if let Some(p) = &programs {
+        perms = perms.with_programs(p.clone());
+    }
+    let perms = Arc::new(perms);
     let directory = Directory::start_placed(store, config.core.clone(), placement)
         .await
         .map_err(|e| StartError::Actors(e.to_string()))?;
@@ -227,6 +256,7 @@ pub async fn start_with_stores(
         accounts,
         sids: SidIndex::default(),
         perms,
+        programs: programs.clone(),
         web_dir: crate::webapp::find_dir(config.web_dir.as_deref()),
         directory,
         auth,
@@ -250,6 +280,9 @@ pub async fn start_with_stores(
                 addr: config.listen,
                 source,
             })?;
+    if let Some(p) = &programs {
+        crate::programs::spawn_webhook_sweeper(p);
+    }
     tracing::info!(addr = %running.addr, data_dir = %config.data_dir.display(), "chalktalk listening");
     if let Some(c) = &config.cluster {
         let mut c = c.clone();

@@ -54,11 +54,25 @@ async fn the_document_lists_the_rest_api_and_every_listed_operation_is_routed() 
         "/api/v1/admin/users/{id}/plan",
         "/api/v1/admin/grants",
         "/api/v1/admin/grants/{athlete}/{video}",
+        "/api/v1/programs",
+        "/api/v1/programs/{id}",
+        "/api/v1/programs/{id}/publish",
+        "/api/v1/programs/{id}/unpublish",
+        "/api/v1/coaches/{id}/programs",
+        "/api/v1/programs/{id}/enroll",
+        "/api/v1/programs/{id}/items/{item}/done",
+        "/api/v1/programs/{id}/progress",
+        "/api/v1/me/programs",
+        "/api/v1/programs/{id}/checkout",
+        "/api/v1/orders/{id}/refund",
+        "/api/v1/webhooks/stripe",
     ] {
         assert!(paths.contains_key(p), "{p} is not documented");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["schemas"]["Tokens"].is_object());
+    assert!(doc["components"]["schemas"]["ProgramInput"].is_object());
+    assert!(doc["components"]["schemas"]["CheckoutInput"].is_object());
 
     let mut checked = 0;
     for (path, item) in paths {
@@ -74,9 +88,11 @@ async fn the_document_lists_the_rest_api_and_every_listed_operation_is_routed() 
             }
             // Routed: without a token and with an empty JSON object, the
             // node answers with its own JSON (never axum's bare 404/405).
-            let concrete = ["sid", "id", "coach", "athlete", "action", "user", "video"]
-                .iter()
-                .fold(path.clone(), |p, k| p.replace(&format!("{{{k}}}"), "nope"));
+            let concrete = [
+                "sid", "id", "coach", "athlete", "action", "user", "video", "item",
+            ]
+            .iter()
+            .fold(path.clone(), |p, k| p.replace(&format!("{{{k}}}"), "nope"));
             let headers = [("Content-Type", "application/json".to_string())];
             let r = send(
                 addr,
@@ -99,7 +115,7 @@ async fn the_document_lists_the_rest_api_and_every_listed_operation_is_routed() 
             checked += 1;
         }
     }
-    assert!(checked >= 31, "{checked}");
+    assert!(checked >= 44, "{checked}");
     // The four methods of one upload share a path.
     let upload = doc["paths"]["/api/v1/uploads/{id}"]
         .as_object()

@@ -10,5 +10,6 @@ pub mod fence;
 pub mod kv;
 pub mod lease;
 pub mod media;
+pub mod programs;
 pub mod races;
 pub mod store;

@@ -20,6 +20,7 @@
 mod export;
 pub mod kv;
 pub mod media;
+pub mod programs;
 
 use std::ops::Bound;
 use std::path::Path;
@@ -149,6 +150,8 @@ enum Op {
     Media(media::MediaOp),
     /// Namespaced key-value records (src/store/kv.rs).
     Kv(crate::kv::KvBatch),
+    /// Programs, entitlements, orders, receipts (`programs.rs`).
+    Programs(programs::ProgramOp),
 }
 
 /// A write and where its result goes. `Ok(true)` means created (for the
@@ -171,6 +174,7 @@ struct Tables<'txn> {
     fences: Table<'txn, (&'static str, &'static str), u64>,
     media: media::MediaTables<'txn>,
     kv: kv::KvTable<'txn>,
+    programs: programs::ProgramTables<'txn>,
 }
 
 impl EmbeddedStore {
@@ -319,6 +323,7 @@ fn open_tables(txn: &redb::WriteTransaction) -> Result<Tables<'_>, StoreError> {
         fences: txn.open_table(FENCES).map_err(unavailable)?,
         media: media::open_tables(txn)?,
         kv: kv::open_table(txn)?,
+        programs: programs::open_tables(txn)?,
     })
 }
 
@@ -479,6 +484,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Result<bool, StoreError>, Storag
         }
         Op::Media(op) => media::apply(&mut t.media, op),
         Op::Kv(batch) => kv::apply(&mut t.kv, batch),
+        Op::Programs(op) => programs::apply(&mut t.programs, op),
     }
 }
 

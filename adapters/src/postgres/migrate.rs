@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "005_thread_fences.sql",
         sql: include_str!("../../../sql/005_thread_fences.sql"),
     },
+    Migration {
+        version: 6,
+        name: "006_programs.sql",
+        sql: include_str!("../../../sql/006_programs.sql"),
+    },
 ];
 
 /// The version table (created by `migrate`, before any migration).

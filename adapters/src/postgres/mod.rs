@@ -1,4 +1,5 @@
-//! The PostgreSQL adapter of the `Store`, `MediaStore` and `Kv` ports: a
+//! The PostgreSQL adapter of the `Store`, `MediaStore`, `Kv` and
+//! `ProgramStore` (`programs.rs`, one statement per write) ports: a
 //! shared store that several nodes can use at once (tokio-postgres through a
 //! deadpool pool, schema in `sql/` at the top of the repository).
 //!
@@ -26,6 +27,7 @@ mod export;
 mod kv;
 mod media;
 pub mod migrate;
+mod programs;
 mod store;
 #[cfg(any(test, feature = "conformance"))]
 pub mod test_server;

@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "008_thread_fences.cql",
         cql: include_str!("../../../cql/008_thread_fences.cql"),
     },
+    Migration {
+        version: 9,
+        name: "009_programs.cql",
+        cql: include_str!("../../../cql/009_programs.cql"),
+    },
 ];
 
 /// The version table, created before any migration (one partition,

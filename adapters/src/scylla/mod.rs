@@ -1,4 +1,5 @@
-//! The ScyllaDB adapter of the `Store`, `MediaStore` and `Kv` ports: one
+//! The ScyllaDB adapter of the `Store`, `MediaStore`, `Kv` and
+//! `ProgramStore` (`programs.rs`) ports: one
 //! shared driver `Session` (the `scylla` crate), every data-path statement
 //! prepared once at open (`statements.rs`), the schema of `cql/` applied by
 //! `migrate.rs`. See docs/ARCHITECTURE.md §9 for the mapping and what is
@@ -26,6 +27,7 @@ mod messages;
 mod meta;
 pub mod migrate;
 mod options;
+mod programs;
 #[cfg(test)]
 mod proxy_frames;
 #[cfg(test)]

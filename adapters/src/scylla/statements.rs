@@ -94,6 +94,29 @@ statements! {
     JOB_GET = "SELECT body FROM media_jobs WHERE id = ?";
     JOBS_UNFINISHED = "SELECT id FROM media_jobs_unfinished WHERE bucket = ?";
 
+    PROGRAM_INSERT = "INSERT INTO programs (id, coach, body) VALUES (?, ?, ?)";
+    PROGRAM_COACH_INSERT = "INSERT INTO programs_by_coach (coach, id) VALUES (?, ?)";
+    PROGRAM_GET = "SELECT body FROM programs WHERE id = ?";
+    PROGRAMS_OF = "SELECT id FROM programs_by_coach WHERE coach = ?";
+    ENTITLEMENT_INSERT = "INSERT INTO entitlements (user_id, program, body) VALUES (?, ?, ?)";
+    ENTITLEMENT_PROGRAM_INSERT = "INSERT INTO entitlements_by_program (program, user_id) VALUES (?, ?)";
+    ENTITLEMENT_GET = "SELECT body FROM entitlements WHERE user_id = ? AND program = ?";
+    ENTITLEMENTS_OF = "SELECT body FROM entitlements WHERE user_id = ?";
+    ENTITLED_USERS = "SELECT user_id FROM entitlements_by_program WHERE program = ?";
+    PROGRESS_INSERT = "INSERT INTO program_progress (user_id, program, item, body) VALUES (?, ?, ?, ?)";
+    PROGRESS_OF = "SELECT body FROM program_progress WHERE user_id = ? AND program = ?";
+    ORDER_INSERT = "INSERT INTO orders (id, version, payment, body) VALUES (?, ?, ?, ?) IF NOT EXISTS";
+    ORDER_UPDATE = "UPDATE orders SET version = ?, payment = ?, body = ? WHERE id = ? IF version = ?";
+    ORDER_GET = "SELECT body FROM orders WHERE id = ?";
+    ORDER_PAYMENT_INSERT = "INSERT INTO orders_by_payment (payment, id) VALUES (?, ?)";
+    ORDER_BY_PAYMENT = "SELECT id FROM orders_by_payment WHERE payment = ?";
+    RECEIPT_INSERT = "INSERT INTO payment_receipts (id, received_ms, body) VALUES (?, ?, ?) IF NOT EXISTS";
+    RECEIPT_PUT = "INSERT INTO payment_receipts (id, received_ms, body) VALUES (?, ?, ?)";
+    RECEIPT_GET = "SELECT body FROM payment_receipts WHERE id = ?";
+    RECEIPT_PENDING_INSERT = "INSERT INTO payment_receipts_pending (bucket, received_ms, id) VALUES (?, ?, ?)";
+    RECEIPT_PENDING_DELETE = "DELETE FROM payment_receipts_pending WHERE bucket = ? AND received_ms = ? AND id = ?";
+    RECEIPTS_PENDING = "SELECT id FROM payment_receipts_pending WHERE bucket = ?";
+
     KV_GET = "SELECT value FROM kv WHERE part = ? AND ns = ? AND key = ?";
     KV_PUT = "INSERT INTO kv (part, ns, key, value) VALUES (?, ?, ?, ?)";
     KV_DELETE = "DELETE FROM kv WHERE part = ? AND ns = ? AND key = ?";

@@ -97,6 +97,7 @@ fn routes(app: App) -> Router {
     let web = crate::webapp::routes(app.web_dir.clone());
     let mut api = utoipa_axum::router::OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(crate::permissions::routes(app.clone()))
+        .merge(crate::programs::routes(app.clone()))
         .merge(crate::ops::routes(app.clone()));
     let r = Router::new()
         .route("/ws", get(ws_endpoint))

@@ -1,14 +1,14 @@
 //! The JSON error of the HTTP API: `{"error": code, "message": ..., ...extra}`
 //! with an HTTP status (and `Retry-After` for `busy` and sign-in locks).
 //! Every route answers it; the services' own errors ([`AccountError`],
-//! [`PermissionError`], [`MediaError`]) become one through the `From`
+//! [`PermissionError`], [`MediaError`], [`ProgramError`]) become one through the `From`
 //! impls below, which are where their codes get HTTP statuses.
 
 use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chalktalk_services::{AccountError, MediaError, PermissionError};
+use chalktalk_services::{AccountError, MediaError, PermissionError, ProgramError};
 use serde_json::{Map, Value};
 
 /// Status for a chunk whose `Upload-Checksum` does not match (tus: 460).
@@ -201,6 +201,30 @@ impl From<PermissionError> for ApiError {
                 ApiError::unavailable(message)
             }
         }
+    }
+}
+
+impl From<ProgramError> for ApiError {
+    fn from(e: ProgramError) -> ApiError {
+        let message = e.to_string();
+        let status = match &e {
+            ProgramError::Invalid { field, problem } => {
+                return ApiError::invalid_field(field, problem.clone());
+            }
+            ProgramError::NotFound(_) | ProgramError::NoSuchItem(_) => StatusCode::NOT_FOUND,
+            ProgramError::Forbidden(_) | ProgramError::NotEntitled => StatusCode::FORBIDDEN,
+            ProgramError::NotFree => StatusCode::PAYMENT_REQUIRED,
+            ProgramError::UnsupportedPrice(_)
+            | ProgramError::NotPublished
+            | ProgramError::AlreadyEntitled
+            | ProgramError::NotRefundable => StatusCode::CONFLICT,
+            ProgramError::BadSignature(_) | ProgramError::BadEvent(_) => StatusCode::BAD_REQUEST,
+            ProgramError::PaymentRefused(_) => StatusCode::BAD_GATEWAY,
+            ProgramError::PaymentsDisabled | ProgramError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        ApiError::new(status, e.code(), message)
     }
 }
 

@@ -329,8 +329,14 @@ impl TestServer {
                     _ => (Some(store.clone()), store.clone()),
                 };
                 self.store = Some(store.clone());
-                chalktalk::server::start_with_stores(c, store, media.map(|m| m as _), Some(kv as _))
-                    .await
+                let programs = media.is_some().then(|| store.clone() as _);
+                chalktalk::server::start_with_programs(
+                    c,
+                    store,
+                    (media.map(|m| m as _), Some(kv as _)),
+                    programs,
+                )
+                .await
             }
         };
         r.map_err(|e| e.to_string())

@@ -9,6 +9,9 @@
 //! - a basic coach sees the videos of at most 3 athletes: the 3 ACTIVE
 //!   relationships that started first (`since_ms`, ties by athlete id);
 //! - "purchased" videos are grants (written by `/api/v1/admin/grants`);
+//! - a video in a training program the caller holds an active
+//!   entitlement to (enrolled free, bought, granted) is open to them on
+//!   any plan (issue 12);
 //! - athlete↔athlete direct threads are never allowed: athletes may only
 //!   message coaches, and a thread's creator is always a member.
 
@@ -35,6 +38,7 @@ pub enum Why {
     NotYourAthlete,
     Granted,
     NotGranted,
+    Entitled,
     OwnOnly,
     Unlimited,
     OwnAthletes,
@@ -62,6 +66,7 @@ impl Why {
             Why::NotYourAthlete => "it does not belong to you or to one of your active athletes",
             Why::Granted => "it was granted (purchased) to you",
             Why::NotGranted => "it is neither yours nor purchased",
+            Why::Entitled => "it is in a training program you are enrolled in",
             Why::OwnOnly => "your plan shows your own videos only",
             Why::Unlimited => "your plan allows messaging anyone",
             Why::OwnAthletes => "every other member is one of your active athletes",
@@ -112,6 +117,9 @@ pub struct VideoFacts {
     pub athletes: Vec<Active>,
     /// The video was granted to the caller.
     pub granted: bool,
+    /// The caller holds an active entitlement to a program of the owner
+    /// that shows the video (issue 12): allowed whatever the row says.
+    pub entitled: bool,
 }
 
 /// The `n` athletes whose active relationships started first.
@@ -129,6 +137,9 @@ pub fn video(who: Subject<'_>, owner: &str, facts: &VideoFacts) -> Decision {
     }
     if owner == who.user {
         return Decision::Allow(Why::Owner);
+    }
+    if facts.entitled {
+        return Decision::Allow(Why::Entitled);
     }
     match access {
         VideoAccess::Full => Decision::Allow(Why::Admin),

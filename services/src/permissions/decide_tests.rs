@@ -37,11 +37,15 @@ fn videos_of_others_by_plan() {
     ];
     let athletes = VideoFacts {
         athletes: vec![act("a1", 5)],
-        granted: false,
+        ..VideoFacts::default()
     };
     let granted = VideoFacts {
-        athletes: vec![],
         granted: true,
+        ..VideoFacts::default()
+    };
+    let entitled = VideoFacts {
+        entitled: true,
+        ..VideoFacts::default()
     };
     for (p, athlete, stranger, purchased) in expect {
         assert_eq!(
@@ -59,6 +63,15 @@ fn videos_of_others_by_plan() {
             purchased,
             "{p:?} granted"
         );
+        assert_eq!(
+            video(me(p), "x", &entitled),
+            if p == Plan::Admin {
+                Decision::Allow(Why::Admin)
+            } else {
+                Decision::Allow(Why::Entitled)
+            },
+            "{p:?}: an entitlement to a program showing it opens it on every plan"
+        );
     }
 }
 
@@ -66,7 +79,7 @@ fn videos_of_others_by_plan() {
 fn basic_coach_sees_the_three_longest_relationships() {
     let facts = VideoFacts {
         athletes: vec![act("d", 40), act("b", 10), act("a", 10), act("c", 30)],
-        granted: false,
+        ..VideoFacts::default()
     };
     assert_eq!(first_athletes(&facts.athletes, 3), vec!["a", "b", "c"]);
     let basic = me(Plan::CoachBasic);

@@ -41,6 +41,9 @@ pub struct Permissions {
     pub store: Arc<dyn Store>,
     /// Accounts (plans of users other than the caller).
     pub accounts: Option<Arc<Accounts>>,
+    /// Training programs: their entitlements open videos (absent on nodes
+    /// whose store has no program port).
+    pub programs: Option<Arc<crate::programs::ProgramService>>,
 }
 
 impl Permissions {
@@ -56,7 +59,14 @@ impl Permissions {
             media,
             store,
             accounts,
+            programs: None,
         }
+    }
+
+    /// With training programs (their entitlements open videos).
+    pub fn with_programs(mut self, programs: Arc<crate::programs::ProgramService>) -> Permissions {
+        self.programs = Some(programs);
+        self
     }
 
     /// The video asset `id` (voice-overs and unknown ids are `None`).
@@ -88,6 +98,13 @@ impl Permissions {
                 }
                 VideoAccess::Full | VideoAccess::OwnOnly => {}
             }
+        }
+        let d = decide::video(who, owner, &facts);
+        if d.allowed() {
+            return Ok(d);
+        }
+        if let Some(p) = &self.programs {
+            facts.entitled = p.entitled_to_video(who.user, owner, video).await?;
         }
         Ok(decide::video(who, owner, &facts))
     }
@@ -133,7 +150,8 @@ impl Permissions {
     }
 
     /// Every video `who` can see, owner's first: own, then (coaches) their
-    /// athletes' as the matrix allows, then (athletes) granted ones. Admins
+    /// athletes' as the matrix allows, then (athletes) granted ones, then
+    /// those of the training programs `who` is enrolled in. Admins
     /// list a given `owner`'s videos (their own without).
     pub async fn visible_videos(
         &self,
@@ -174,6 +192,20 @@ impl Permissions {
                 }
             }
             VideoAccess::Full | VideoAccess::OwnOnly => {}
+        }
+        if row(who.plan).video != VideoAccess::Full
+            && let Some(p) = &self.programs
+        {
+            // Videos of the programs the caller is enrolled in (the
+            // program's coach's own videos only, as `video` decides).
+            for (owner, id) in p.entitled_videos(who.user).await? {
+                if let Some(a) = self.video_asset(&id).await?
+                    && a.owner == owner
+                    && !out.iter().any(|x| x.id == a.id)
+                {
+                    out.push(a);
+                }
+            }
         }
         Ok(out)
     }

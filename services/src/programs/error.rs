@@ -1,0 +1,126 @@
+//! [`ProgramError`]: why a program, enrollment, checkout or webhook request
+//! was refused or failed, each with its stable code
+//! ([`ProgramError::code`], the `"error"` of the JSON body). The server
+//! maps each to its HTTP status (server/src/http/error.rs).
+
+use chalktalk_actors::store::StoreError;
+use chalktalk_adapters::payments::PaymentError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProgramError {
+    /// `validation_failed` (422): a field is missing or wrong.
+    #[error("{field}: {problem}")]
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
+    /// `not_found` (404): no such program (or a draft of someone else).
+    #[error("no program {0} you can see")]
+    NotFound(String),
+    /// `forbidden` (403): only coaches build programs; only its coach
+    /// edits one.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// `payment_required` (402): the program costs money; buy it through
+    /// checkout.
+    #[error("this program is not free: buy it through checkout")]
+    NotFree,
+    /// `unsupported_price` (409): checkout sells one-time prices only
+    /// (subscriptions are not built yet), and free programs need none.
+    #[error("{0}")]
+    UnsupportedPrice(&'static str),
+    /// `not_published` (409): drafts cannot be enrolled in or bought.
+    #[error("this program is not published")]
+    NotPublished,
+    /// `already_entitled` (409): the caller can already open it.
+    #[error("you are already enrolled in this program")]
+    AlreadyEntitled,
+    /// `not_entitled` (403): progress needs an active enrollment.
+    #[error("you are not enrolled in this program")]
+    NotEntitled,
+    /// `not_refundable` (409): only a paid order can be refunded.
+    #[error("only a paid order can be refunded")]
+    NotRefundable,
+    /// `no_such_item` (404).
+    #[error("the program has no item {0}")]
+    NoSuchItem(String),
+    /// `bad_signature` (400): the webhook's Stripe-Signature does not
+    /// match its body (or is too old); nothing was stored.
+    #[error("{0}")]
+    BadSignature(String),
+    /// `bad_event` (400): a signed body that is not an event.
+    #[error("{0}")]
+    BadEvent(String),
+    /// `payments_disabled` (503): no Stripe key or webhook secret set.
+    #[error("payments are not configured on this node")]
+    PaymentsDisabled,
+    /// `payment_refused` (502): Stripe refused the request.
+    #[error("{0}")]
+    PaymentRefused(String),
+    /// `unavailable` (503): storage or Stripe failed; retry later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ProgramError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProgramError::Invalid { .. } => "validation_failed",
+            ProgramError::NotFound(_) => "not_found",
+            ProgramError::Forbidden(_) => "forbidden",
+            ProgramError::NotFree => "payment_required",
+            ProgramError::UnsupportedPrice(_) => "unsupported_price",
+            ProgramError::NotPublished => "not_published",
+            ProgramError::AlreadyEntitled => "already_entitled",
+            ProgramError::NotEntitled => "not_entitled",
+            ProgramError::NotRefundable => "not_refundable",
+            ProgramError::NoSuchItem(_) => "no_such_item",
+            ProgramError::BadSignature(_) => "bad_signature",
+            ProgramError::BadEvent(_) => "bad_event",
+            ProgramError::PaymentsDisabled => "payments_disabled",
+            ProgramError::PaymentRefused(_) => "payment_refused",
+            ProgramError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    pub(crate) fn invalid(field: &'static str, problem: impl Into<String>) -> ProgramError {
+        ProgramError::Invalid {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ProgramError {
+    fn from(e: StoreError) -> ProgramError {
+        ProgramError::Unavailable(format!("storage: {e}"))
+    }
+}
+
+impl From<PaymentError> for ProgramError {
+    fn from(e: PaymentError) -> ProgramError {
+        match e {
+            PaymentError::Refused(m) => ProgramError::PaymentRefused(m),
+            other => ProgramError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_messages() {
+        let e = ProgramError::invalid("title", "1-200 characters");
+        assert_eq!(
+            (e.code(), e.to_string().as_str()),
+            ("validation_failed", "title: 1-200 characters")
+        );
+        let e = ProgramError::from(PaymentError::Refused("card declined".into()));
+        assert_eq!(e.code(), "payment_refused");
+        let e = ProgramError::from(StoreError::Unavailable("down".into()));
+        assert_eq!(e.code(), "unavailable");
+    }
+}

@@ -1,0 +1,171 @@
+//! Training programs and what an athlete may open (issue 12, first slice):
+//! [`edit`] builds and publishes a coach's programs, [`enroll`] enrolls in
+//! free ones and keeps per-item progress, [`checkout`] sells one-time
+//! programs through Stripe Checkout and [`webhook`] applies Stripe's events
+//! durably (receipt stored first, applied once, in any order). Everything
+//! is stored through the `ProgramStore` port
+//! (`chalktalk_adapters::programs`); entitlements feed the permission
+//! matrix through [`ProgramService::entitled_to_video`]. Errors:
+//! [`ProgramError`]. Not built: subscriptions, Stripe Connect payouts and
+//! the platform fee, revenue analytics.
+
+pub mod checkout;
+pub mod edit;
+pub mod enroll;
+pub mod error;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use chalktalk_actors::encoder::MediaStore;
+use chalktalk_actors::store::StoreError;
+use chalktalk_adapters::payments::Payments;
+use chalktalk_adapters::programs::{EntitlementStatus, Program, ProgramStore};
+
+pub use error::ProgramError;
+
+/// How many entitlements, programs or enrollments one call reads at most.
+pub const MAX_LIST: usize = 1000;
+
+/// Stripe settings (docs/OPERATIONS.md, "Payments"). Its `Debug` hides
+/// the secrets.
+#[derive(Clone, Default, PartialEq)]
+pub struct PaymentsConfig {
+    /// `sk_...` (`CHALKTALK_STRIPE_SECRET_KEY`); without it checkout and
+    /// refunds answer `payments_disabled`.
+    pub secret_key: Option<String>,
+    /// `whsec_...` (`CHALKTALK_STRIPE_WEBHOOK_SECRET`); without it the
+    /// webhook answers `payments_disabled`.
+    pub webhook_secret: Option<String>,
+    /// Another API base than Stripe's (tests: a local server).
+    pub api_base: Option<String>,
+    /// The platform's share of each sale in percent. Recorded in the
+    /// settings only: without Stripe Connect (not built) the platform
+    /// keeps the whole payment.
+    pub platform_fee_percent: u8,
+}
+
+impl std::fmt::Debug for PaymentsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "(hidden)");
+        f.debug_struct("PaymentsConfig")
+            .field("secret_key", &hidden(&self.secret_key))
+            .field("webhook_secret", &hidden(&self.webhook_secret))
+            .field("api_base", &self.api_base)
+            .field("platform_fee_percent", &self.platform_fee_percent)
+            .finish()
+    }
+}
+
+/// The program service of a node.
+pub struct ProgramService {
+    pub(crate) store: Arc<dyn ProgramStore>,
+    /// Assets, to check that a program's videos are the coach's.
+    pub(crate) media: Option<Arc<dyn MediaStore>>,
+    pub(crate) payments: Option<Arc<dyn Payments>>,
+    pub(crate) webhook_secret: Option<String>,
+    /// One webhook processing pass at a time on this node.
+    pub(crate) processing: tokio::sync::Mutex<()>,
+}
+
+impl ProgramService {
+    pub fn new(
+        store: Arc<dyn ProgramStore>,
+        media: Option<Arc<dyn MediaStore>>,
+        payments: Option<Arc<dyn Payments>>,
+        webhook_secret: Option<String>,
+    ) -> Arc<ProgramService> {
+        Arc::new(ProgramService {
+            store,
+            media,
+            payments,
+            webhook_secret,
+            processing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The store (tests and tools).
+    pub fn store(&self) -> &Arc<dyn ProgramStore> {
+        &self.store
+    }
+
+    /// Does `user` hold an active entitlement to a program that shows the
+    /// video `video` of `owner`? (The program must be `owner`'s: a coach
+    /// cannot sell someone else's video.)
+    #[tracing::instrument(skip(self))]
+    pub async fn entitled_to_video(
+        &self,
+        user: &str,
+        owner: &str,
+        video: &str,
+    ) -> Result<bool, StoreError> {
+        for e in self.store.entitlements_of(user, MAX_LIST).await? {
+            if e.status != EntitlementStatus::Active {
+                continue;
+            }
+            if let Some(p) = self.store.program(&e.program).await?
+                && p.coach == owner
+                && p.videos().any(|v| v == video)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The videos (owner, asset id) of every program `user` holds an
+    /// active entitlement to, in entitlement order, each once.
+    pub async fn entitled_videos(&self, user: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for e in self.store.entitlements_of(user, MAX_LIST).await? {
+            if e.status != EntitlementStatus::Active {
+                continue;
+            }
+            if let Some(p) = self.store.program(&e.program).await? {
+                for v in p.videos() {
+                    if !out.iter().any(|(_, x)| x == v) {
+                        out.push((p.coach.clone(), v.to_owned()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The program `id` as `user` may see it: published ones, and drafts
+    /// of their own; else `NotFound`.
+    pub async fn visible(&self, user: &str, id: &str) -> Result<Program, ProgramError> {
+        let p = self
+            .store
+            .program(id)
+            .await?
+            .ok_or_else(|| ProgramError::NotFound(id.to_owned()))?;
+        if p.coach == user || p.status == chalktalk_adapters::programs::ProgramStatus::Published {
+            return Ok(p);
+        }
+        let entitled = self
+            .store
+            .entitlement(user, id)
+            .await?
+            .is_some_and(|e| e.status == EntitlementStatus::Active);
+        if entitled {
+            Ok(p)
+        } else {
+            Err(ProgramError::NotFound(id.to_owned()))
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A random id with `prefix`.
+pub(crate) fn new_id(prefix: &str) -> String {
+    let n = getrandom::u64().unwrap_or_else(|_| now_ms());
+    format!("{prefix}-{n:016x}")
+}
