@@ -66,12 +66,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 # iproute2 (`ip`) for the cut-link test (server/tests/cluster_partition.rs),
-# which puts nodes in network namespaces of its own.
-if ! command -v ip >/dev/null 2>&1; then
+# which puts nodes in network namespaces of its own; openssl for the
+# certificates of the TLS cluster test (server/tests/cluster.rs).
+tools=()
+command -v ip >/dev/null 2>&1 || tools+=(iproute2)
+command -v openssl >/dev/null 2>&1 || tools+=(openssl)
+if [ ${#tools[@]} -gt 0 ]; then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends iproute2
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${tools[@]}"
 fi
 
 # PostgreSQL for the PostgreSQL adapter's tests (adapters/src/postgres/):

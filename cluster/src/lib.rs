@@ -10,8 +10,10 @@
 
 pub mod members;
 pub mod node;
+pub mod tls;
 pub mod wire;
 
 pub use members::{MemberView, MembershipEvent, Status, Timing};
 pub use node::{Cluster, ClusterConfig, ClusterError, ClusterView, InfoFn};
+pub use tls::{Tls, TlsError, TlsFiles};
 pub use wire::{NodeInfo, PROTOCOL_VERSION};

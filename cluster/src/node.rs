@@ -40,6 +40,10 @@ pub struct ClusterConfig {
     /// How long a room's lease lasts unless its owner renews it (a third of
     /// it between renewals); a dead or frozen owner's rooms move after it.
     pub lease: Duration,
+    /// Mutual TLS between nodes (`tls.rs`); `None`: plain TCP with the
+    /// cookie. With TLS, only the seeds are dialed (ractor_cluster's own
+    /// dials of peers of peers are plain TCP): list every node.
+    pub tls: Option<crate::Tls>,
 }
 
 /// What this node reports about itself in each heartbeat (asked once per
@@ -148,8 +152,15 @@ impl Cluster {
             config.cookie.clone(),
             config.node.clone(),
             config.advertise_host.clone(),
-            None,
-            Some(NodeConnectionMode::Transitive),
+            config
+                .tls
+                .as_ref()
+                .map(|t| ractor_cluster::IncomingEncryptionMode::Tls(t.acceptor.clone())),
+            Some(if config.tls.is_some() {
+                NodeConnectionMode::Isolated
+            } else {
+                NodeConnectionMode::Transitive
+            }),
         )
         .with_listen_addr(config.listen.ip());
         let (server, _) =
@@ -323,7 +334,19 @@ async fn dial_loop(
             {
                 continue;
             }
-            match ractor_cluster::node::client::connect(&server, seed.as_str()).await {
+            let dialed = match &config.tls {
+                Some(t) => {
+                    ractor_cluster::node::client::connect_enc(
+                        &server,
+                        seed.as_str(),
+                        t.connector.clone(),
+                        t.name.clone(),
+                    )
+                    .await
+                }
+                None => ractor_cluster::node::client::connect(&server, seed.as_str()).await,
+            };
+            match dialed {
                 Ok(()) => {
                     tracing::info!(%seed, live = ?live, "dialed cluster seed");
                     backoff.remove(seed);

@@ -251,6 +251,25 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_CLUSTER_LEASE_MS")]
     #[serde(deserialize_with = "scalar")]
     pub cluster_lease_ms: Option<String>,
+    /// Mutual TLS between nodes: this node's certificate chain (PEM). With
+    /// `cluster_tls_key` and `cluster_tls_ca`; none of the three: plain TCP.
+    #[arg(long, env = "CHALKTALK_CLUSTER_TLS_CERT")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_tls_cert: Option<String>,
+    /// This node's private key (PEM).
+    #[arg(long, env = "CHALKTALK_CLUSTER_TLS_KEY")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_tls_key: Option<String>,
+    /// The cluster's CA certificate (PEM): peers must present a certificate
+    /// it signed.
+    #[arg(long, env = "CHALKTALK_CLUSTER_TLS_CA")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_tls_ca: Option<String>,
+    /// The DNS name every node's certificate carries (default
+    /// `chalktalk-cluster`).
+    #[arg(long, env = "CHALKTALK_CLUSTER_TLS_NAME")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_tls_name: Option<String>,
 }
 
 /// Accepts a TOML string, integer, float or boolean as text, so that

@@ -3,7 +3,9 @@
 //! other up in `/api/v1/ops/cluster`; a frozen node (SIGSTOP, TCP still
 //! open) goes suspect and then down within the timeout and comes back up
 //! after SIGCONT; a node killed with -9 goes down and, restarted, is dialed
-//! again; the view is for admins only.
+//! again; the view is for admins only. With mutual TLS between nodes,
+//! nodes with certificates of the cluster's CA form the cluster, and a node
+//! with another CA's certificate or without TLS never joins it.
 
 mod common;
 
@@ -86,4 +88,157 @@ async fn three_nodes_see_each_other_fail_and_return() {
     for s in [&mut a, &mut b, &mut c] {
         s.stop().await;
     }
+}
+
+/// Makes a CA and a node certificate under it (SAN DNS:chalktalk-cluster)
+/// with `openssl` in `dir`, as `{tag}-ca.pem`, `{tag}-node.pem`,
+/// `{tag}-node.key`.
+fn certificates(dir: &std::path::Path, tag: &str) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian package openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let (ca, ca_key) = (format!("{tag}-ca.pem"), format!("{tag}-ca.key"));
+    let (cert, key, csr) = (
+        format!("{tag}-node.pem"),
+        format!("{tag}-node.key"),
+        format!("{tag}-node.csr"),
+    );
+    let mut args = vec!["req", "-x509"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test cluster CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&args);
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=node"]);
+    run(&args);
+    let ext = format!("{tag}-ext.cnf");
+    std::fs::write(
+        dir.join(&ext),
+        "subjectAltName=DNS:chalktalk-cluster\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .expect("write ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
+}
+
+async fn tls_node(
+    name: &str,
+    port: u16,
+    seeds: &[u16],
+    certs: Option<(&std::path::Path, &str)>,
+) -> TestServer {
+    let seeds: Vec<String> = seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut b = TestServer::builder()
+        .child()
+        .env("CHALKTALK_NODE_NAME", name)
+        .env("CHALKTALK_CLUSTER_LISTEN", &format!("127.0.0.1:{port}"))
+        .env("CHALKTALK_CLUSTER_SEEDS", &seeds.join(","))
+        .env("CHALKTALK_CLUSTER_COOKIE", cluster::COOKIE)
+        .env("CHALKTALK_CLUSTER_HEARTBEAT_MS", "200")
+        .env("CHALKTALK_CLUSTER_SUSPECT_MS", "700")
+        .env("CHALKTALK_CLUSTER_DOWN_MS", "1500");
+    if let Some((dir, tag)) = certs {
+        let path = |f: &str| dir.join(format!("{tag}-{f}")).display().to_string();
+        b = b
+            .env("CHALKTALK_CLUSTER_TLS_CERT", &path("node.pem"))
+            .env("CHALKTALK_CLUSTER_TLS_KEY", &path("node.key"))
+            .env("CHALKTALK_CLUSTER_TLS_CA", &path("ca.pem"));
+    }
+    b.start().await
+}
+
+/// Whether `s` sees `peer` up.
+async fn sees_up(s: &TestServer, peer: &str) -> bool {
+    view(s).await["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|m| m["node"] == peer && m["status"] == "up")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_only_nodes_of_the_clusters_ca_join() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    certificates(dir.path(), "ours");
+    certificates(dir.path(), "theirs");
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let ours = Some((dir.path(), "ours"));
+    let a = tls_node("n1", ports[0], &[ports[1]], ours).await;
+    let b = tls_node("n2", ports[1], &[ports[0]], ours).await;
+    until(&a, "n2", "up", Duration::from_secs(15)).await;
+    until(&b, "n1", "up", Duration::from_secs(15)).await;
+    // Another CA's certificate, and no TLS at all: never members.
+    let rogue = tls_node(
+        "n3",
+        ports[2],
+        &[ports[0], ports[1]],
+        Some((dir.path(), "theirs")),
+    )
+    .await;
+    let plain = tls_node("n4", ports[3], &[ports[0], ports[1]], None).await;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        for (s, peer) in [
+            (&a, "n3"),
+            (&a, "n4"),
+            (&b, "n3"),
+            (&b, "n4"),
+            (&rogue, "n1"),
+            (&plain, "n1"),
+        ] {
+            assert!(
+                !sees_up(s, peer).await,
+                "{peer} joined a TLS cluster without its CA's certificate"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The members still see each other.
+    assert!(sees_up(&a, "n2").await && sees_up(&b, "n1").await);
 }

@@ -1,13 +1,14 @@
 //! The cluster settings (`cluster_listen`, `cluster_seeds`,
 //! `cluster_cookie`, `node_name`, `cluster_heartbeat_ms`,
-//! `cluster_suspect_ms`, `cluster_down_ms`, `cluster_lease_ms`): none of them set means the
+//! `cluster_suspect_ms`, `cluster_down_ms`, `cluster_lease_ms`, and the
+//! optional `cluster_tls_cert`/`_key`/`_ca`/`_name`): none of them set means the
 //! node runs alone; with `cluster_listen` a cookie is required, and the
 //! timers must be ordered heartbeat < suspect < down.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chalktalk_cluster::{ClusterConfig, Timing};
+use chalktalk_cluster::{ClusterConfig, Timing, Tls, TlsFiles};
 
 use super::{ConfigError, Settings};
 
@@ -187,6 +188,7 @@ pub fn resolve(
         }
         None => listen.to_string(),
     };
+    let tls = tls(cli, file)?;
     Ok(Some(ClusterConfig {
         node,
         listen,
@@ -201,7 +203,39 @@ pub fn resolve(
             forget_after: Duration::from_secs(600),
         },
         lease,
+        tls,
     }))
+}
+
+/// The TLS settings: none of cert, key and CA (plain TCP), or all three.
+fn tls(cli: &Settings, file: &Settings) -> Result<Option<Tls>, ConfigError> {
+    let cert = value(&cli.cluster_tls_cert, &file.cluster_tls_cert);
+    let key = value(&cli.cluster_tls_key, &file.cluster_tls_key);
+    let ca = value(&cli.cluster_tls_ca, &file.cluster_tls_ca);
+    let name = value(&cli.cluster_tls_name, &file.cluster_tls_name)
+        .map_or("chalktalk-cluster", |(n, _)| n);
+    let (cert, key, ca) = match (cert, key, ca) {
+        (None, None, None) => return Ok(None),
+        (Some(c), Some(k), Some(a)) => (c, k, a),
+        (c, k, a) => {
+            let from = c.or(k).or(a).map_or("settings", |(_, f)| f);
+            return Err(bad(
+                "cluster_tls_cert / cluster_tls_key / cluster_tls_ca",
+                "",
+                from,
+                "set all three (CHALKTALK_CLUSTER_TLS_CERT, _KEY, _CA) or none",
+            ));
+        }
+    };
+    let files = TlsFiles {
+        cert: cert.0.into(),
+        key: key.0.into(),
+        ca: ca.0.into(),
+        name: name.to_string(),
+    };
+    Tls::load(&files)
+        .map(Some)
+        .map_err(|e| bad("cluster_tls_*", cert.0, cert.1, e.to_string()))
 }
 
 #[cfg(test)]
