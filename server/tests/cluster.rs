@@ -173,16 +173,7 @@ async fn tls_node(
     seeds: &[u16],
     certs: Option<(&std::path::Path, &str)>,
 ) -> TestServer {
-    let seeds: Vec<String> = seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut b = TestServer::builder()
-        .child()
-        .env("CHALKTALK_NODE_NAME", name)
-        .env("CHALKTALK_CLUSTER_LISTEN", &format!("127.0.0.1:{port}"))
-        .env("CHALKTALK_CLUSTER_SEEDS", &seeds.join(","))
-        .env("CHALKTALK_CLUSTER_COOKIE", cluster::COOKIE)
-        .env("CHALKTALK_CLUSTER_HEARTBEAT_MS", "200")
-        .env("CHALKTALK_CLUSTER_SUSPECT_MS", "700")
-        .env("CHALKTALK_CLUSTER_DOWN_MS", "1500");
+    let mut b = cluster::builder(name, port, seeds);
     if let Some((dir, tag)) = certs {
         let path = |f: &str| dir.join(format!("{tag}-{f}")).display().to_string();
         b = b

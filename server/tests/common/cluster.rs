@@ -30,16 +30,7 @@ pub async fn node(
     store: Option<&str>,
     lease_ms: Option<u64>,
 ) -> TestServer {
-    let seeds: Vec<String> = seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut b = TestServer::builder()
-        .child()
-        .env("CHALKTALK_NODE_NAME", name)
-        .env("CHALKTALK_CLUSTER_LISTEN", &format!("127.0.0.1:{port}"))
-        .env("CHALKTALK_CLUSTER_SEEDS", &seeds.join(","))
-        .env("CHALKTALK_CLUSTER_COOKIE", COOKIE)
-        .env("CHALKTALK_CLUSTER_HEARTBEAT_MS", "200")
-        .env("CHALKTALK_CLUSTER_SUSPECT_MS", "700")
-        .env("CHALKTALK_CLUSTER_DOWN_MS", "1500");
+    let mut b = builder(name, port, seeds);
     if let Some(store) = store {
         b = b.env("CHALKTALK_STORE", store);
     }
@@ -47,6 +38,22 @@ pub async fn node(
         b = b.env("CHALKTALK_CLUSTER_LEASE_MS", &ms.to_string());
     }
     b.start().await
+}
+
+/// The child builder of a node named `name` listening on `port`, seeded
+/// with `seeds`, with the tests' short heartbeat and timeouts (more
+/// settings can be added before `start`).
+pub fn builder(name: &str, port: u16, seeds: &[u16]) -> super::server::Builder {
+    let seeds: Vec<String> = seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    TestServer::builder()
+        .child()
+        .env("CHALKTALK_NODE_NAME", name)
+        .env("CHALKTALK_CLUSTER_LISTEN", &format!("127.0.0.1:{port}"))
+        .env("CHALKTALK_CLUSTER_SEEDS", &seeds.join(","))
+        .env("CHALKTALK_CLUSTER_COOKIE", COOKIE)
+        .env("CHALKTALK_CLUSTER_HEARTBEAT_MS", "200")
+        .env("CHALKTALK_CLUSTER_SUSPECT_MS", "700")
+        .env("CHALKTALK_CLUSTER_DOWN_MS", "1500")
 }
 
 /// `s`'s view of the cluster (`GET /api/v1/ops/cluster`, as an admin).
