@@ -535,10 +535,7 @@ impl Actor for ChatThread {
             Some(p) => {
                 let lease = p.take(LeaseKind::Thread, &id).await?;
                 store.fence_thread(&id, lease.epoch).await?;
-                let keeper = crate::lease::keep(p.clone(), lease.clone(), myself.clone(), |why| {
-                    ThreadMsg::LeaseLost(why)
-                });
-                Some((lease, keeper))
+                Some(lease)
             }
             None => None,
         };
@@ -552,6 +549,7 @@ impl Actor for ChatThread {
             )
             .await?;
         let cursors = store.cursors(&id).await?;
+        let deps_placement = deps.placement.clone();
         let mut st = ThreadState {
             span: tracing::info_span!("thread", thread = %id),
             id,
@@ -571,7 +569,20 @@ impl Actor for ChatThread {
             typing_epoch: 0,
             pending: Vec::new(),
             in_flight: None,
-            lease,
+            // Renewed from here on (not before: a start that fails above
+            // must not keep a lease nobody serves).
+            lease: match (lease, &deps_placement) {
+                (Some(l), Some(p)) => {
+                    let keeper = crate::lease::keep(
+                        p.clone(),
+                        l.clone(),
+                        myself.clone(),
+                        ThreadMsg::LeaseLost,
+                    );
+                    Some((l, keeper))
+                }
+                _ => None,
+            },
         };
         for m in &recent {
             st.remember(&m.from, &m.id, m.seq);

@@ -87,10 +87,11 @@ pub enum RoomMsg {
         epoch: u64,
     },
     IdleCheck,
-    /// Time to renew the room's lease (a room placed by a cluster).
+    /// A stand-in's periodic check of its owner (`relay::proxy`); a room
+    /// ignores it.
     Renew,
-    /// The renewal's outcome: `Ok(None)` the lease was lost.
-    Renewed(Result<Option<Lease>, StoreError>),
+    /// The room's lease was lost (why): it retires.
+    LeaseLost(String),
     /// Queued behind everything sent before a commit failed or the lease
     /// was lost: the actor fails when it gets here (its supervisor restarts
     /// it from the store, or tells its members where the room went).
@@ -106,7 +107,7 @@ impl RoomMsg {
                 | RoomMsg::IdleCheck
                 | RoomMsg::Media(_)
                 | RoomMsg::Renew
-                | RoomMsg::Renewed(_)
+                | RoomMsg::LeaseLost(_)
                 | RoomMsg::Retire(_)
         )
     }
@@ -156,6 +157,8 @@ pub struct RoomActorState {
     /// The room's lease when a cluster placed it here; its epoch fences
     /// every append (0 without one).
     lease: Option<Lease>,
+    /// The task renewing `lease` (`lease::keep`).
+    keeper: Option<tokio::task::JoinHandle<()>>,
     /// Set when the room must stop (why): requests still queued are
     /// answered `unavailable` until [`RoomMsg::Retire`] comes up.
     retiring: Option<String>,
@@ -266,63 +269,6 @@ impl RoomActorState {
             }));
             m.out.control(frame);
             crate::metrics::metrics().resyncs.inc();
-        }
-    }
-
-    /// Renews the lease after a `1/div` of its time.
-    fn schedule_renew(&self, myself: &ActorRef<RoomMsg>, div: u32) {
-        if let (Some(_), Some(p)) = (&self.lease, &self.deps.placement) {
-            myself.send_after(p.ttl / div, || RoomMsg::Renew);
-        }
-    }
-
-    fn renew(&self, myself: &ActorRef<RoomMsg>) {
-        let (Some(lease), Some(p)) = (self.lease.clone(), self.deps.placement.clone()) else {
-            return;
-        };
-        let me = myself.clone();
-        tokio::spawn(async move {
-            let res = p.leases.renew(&lease, p.ttl.as_millis() as u64).await;
-            let _ = me.cast(RoomMsg::Renewed(res));
-        });
-    }
-
-    /// A renewal's outcome: `Err` when the lease is lost (the actor stops;
-    /// its members are told to rejoin).
-    fn renewed(
-        &mut self,
-        myself: &ActorRef<RoomMsg>,
-        res: Result<Option<Lease>, StoreError>,
-    ) -> Result<(), ActorProcessingErr> {
-        let m = crate::metrics::metrics();
-        match res {
-            Ok(Some(lease)) => {
-                m.lease_renewals.inc();
-                if let Some(p) = &self.deps.placement {
-                    p.holding(&lease);
-                }
-                self.lease = Some(lease);
-                self.schedule_renew(myself, 3);
-                Ok(())
-            }
-            Ok(None) => {
-                m.lease_losses.inc();
-                tracing::warn!("room lease lost to another node; stopping");
-                self.retire(myself, "its lease moved to another node".into());
-                Ok(())
-            }
-            Err(e) => {
-                let expires = self.lease.as_ref().map_or(0, |l| l.expires_ms);
-                if now_ms() >= expires {
-                    m.lease_losses.inc();
-                    tracing::warn!(%e, "room lease expired while renewals failed; stopping");
-                    self.retire(myself, "its lease expired".into());
-                    return Ok(());
-                }
-                tracing::warn!(%e, "room lease renewal failed; retrying");
-                self.schedule_renew(myself, 6);
-                Ok(())
-            }
         }
     }
 
@@ -822,13 +768,24 @@ impl Actor for ReviewRoom {
         crate::lock(&deps.media_watch)
             .entry(core.meta.video_id.clone())
             .or_default()
-            .insert(id.clone(), myself);
+            .insert(id.clone(), myself.clone());
         // Sessions attached to a previous incarnation must rejoin.
         let orphans = drain(&registry);
         let resynced = orphans.len();
         Self::orphan(&id, orphans);
         let epoch = lease.as_ref().map(|l| l.epoch);
         span.in_scope(|| tracing::info!(seq = core.seq, resynced, ?epoch, "room loaded"));
+        // Renewed from here on (not before: a start that fails above must
+        // not keep a lease nobody serves).
+        let keeper = match (&lease, &deps.placement) {
+            (Some(l), Some(p)) => Some(crate::lease::keep(
+                p.clone(),
+                l.clone(),
+                myself.clone(),
+                RoomMsg::LeaseLost,
+            )),
+            _ => None,
+        };
         Ok(RoomActorState {
             durable_seq: core.seq,
             snapshot_seq,
@@ -846,6 +803,7 @@ impl Actor for ReviewRoom {
             last_presence: Vec::new(),
             pages_cache: Weak::new(),
             lease,
+            keeper,
             retiring: None,
             span,
         })
@@ -858,13 +816,11 @@ impl Actor for ReviewRoom {
     ) -> Result<(), ActorProcessingErr> {
         // Let the next owner in without waiting for the expiry (a no-op if
         // the lease moved already).
+        if let Some(keeper) = st.keeper.take() {
+            keeper.abort();
+        }
         if let (Some(lease), Some(p)) = (st.lease.take(), st.deps.placement.clone()) {
-            p.dropped(&lease);
-            tokio::spawn(async move {
-                if let Err(e) = p.leases.release(&lease).await {
-                    tracing::warn!(room = %lease.id, %e, "lease release failed; it expires");
-                }
-            });
+            crate::lease::let_go(p, lease);
         }
         let mut watch = crate::lock(&st.deps.media_watch);
         if let Some(rooms) = watch.get_mut(&st.core.meta.video_id) {
@@ -888,7 +844,6 @@ impl Actor for ReviewRoom {
     ) -> Result<(), ActorProcessingErr> {
         // A room started by a refused join or a lone op must stop too.
         st.schedule_idle(&myself);
-        st.schedule_renew(&myself, 3);
         Ok(())
     }
 
@@ -973,8 +928,12 @@ async fn dispatch(
             op,
         } => st.op(&myself, out, role, req, op_id, op).await,
         RoomMsg::Flushed(Ok(()), events) => st.flushed(&myself, events),
-        RoomMsg::Renew => st.renew(&myself),
-        RoomMsg::Renewed(res) => st.renewed(&myself, res)?,
+        // Only for stand-ins.
+        RoomMsg::Renew => {}
+        RoomMsg::LeaseLost(why) => {
+            tracing::warn!(%why, "room lease lost; stopping");
+            st.retire(&myself, why);
+        }
         RoomMsg::Flushed(Err(e), _) => {
             if matches!(e, StoreError::Fenced { .. }) {
                 crate::metrics::metrics().lease_losses.inc();
