@@ -12,6 +12,10 @@
 //!   is killed with close code 4008 and the client resumes after reconnect.
 //! - a close requested while the queue is full (4008, 4009, 4010, 1001)
 //!   bypasses the queue through the kill switch, keeping its own code.
+//! - a member on another node has no queue here: its connection is
+//!   *linked* and what is sent to it goes to its node's link
+//!   (`relay/link.rs`), whose backlog bound plays the queue's part; the
+//!   edge node applies this policy with the session's own queue.
 //!
 //! The queue is a `VecDeque` under a mutex that allocates nothing until a
 //! frame waits and gives back what a burst grew: an idle connection's
@@ -22,6 +26,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::relay::link::{Class, Handed, Link};
 use bytes::Bytes;
 use chalktalk_protocol::{CloseCode, UserId};
 use tokio::sync::Notify;
@@ -90,6 +95,9 @@ pub struct Conn {
     joined: Mutex<std::collections::HashSet<String>>,
     queue: Arc<Queue>,
     stats: Arc<OutboundStats>,
+    /// A member on another node: what is sent goes to its node's link
+    /// (tagged with its session there) instead of `queue`.
+    link: Option<(Arc<Link>, SessionId)>,
 }
 
 impl std::ops::Deref for Outbound {
@@ -251,9 +259,36 @@ impl Outbound {
                 joined: Default::default(),
                 queue: queue.clone(),
                 stats,
+                link: None,
             })),
             OutboundRx { queue },
         )
+    }
+
+    /// A member on another node (a shadow, known here as `session`):
+    /// what is sent to it goes to `link` for its session `remote` there.
+    pub fn linked(
+        session: SessionId,
+        user: UserId,
+        device: String,
+        stats: Arc<OutboundStats>,
+        link: Arc<Link>,
+        remote: SessionId,
+    ) -> Outbound {
+        Outbound(Arc::new(Conn {
+            session,
+            user,
+            device,
+            joined: Default::default(),
+            queue: Arc::new(Queue::default()),
+            stats,
+            link: Some((link, remote)),
+        }))
+    }
+
+    /// The node link and the session there, for a member on another node.
+    pub fn link(&self) -> Option<&(Arc<Link>, SessionId)> {
+        self.link.as_ref()
     }
 
     /// A handle that does not keep the connection's queue alive.
@@ -283,16 +318,32 @@ impl Outbound {
 
     /// Frames queued and not yet taken by the socket writer.
     pub fn queued(&self) -> usize {
+        if self.link.is_some() {
+            return 0;
+        }
         crate::lock(&self.queue.state).frames.len()
     }
 
     /// True once the connection's writer has gone away.
     pub fn is_closed(&self) -> bool {
+        if let Some((link, _)) = &self.link {
+            return link.is_closed();
+        }
         self.queue.killed().is_some() || crate::lock(&self.queue.state).closed
     }
 
     /// Sends an ephemeral frame if there is room; returns whether it was queued.
     pub fn ephemeral(&self, frame: &Bytes) -> bool {
+        if let Some((link, remote)) = &self.link {
+            return match link.group(frame, Class::Ephemeral, vec![*remote]) {
+                Handed::Sent => true,
+                Handed::Full => {
+                    self.stats.ephemeral_dropped.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+                Handed::Gone => false,
+            };
+        }
         match self.queue.push(
             Out::Frame(frame.clone()),
             OUTBOUND_CAPACITY - EPHEMERAL_RESERVE,
@@ -308,6 +359,16 @@ impl Outbound {
 
     /// Sends a durable frame under the lagging policy.
     pub fn durable(&self, frame: &Bytes) -> Durable {
+        if let Some((link, remote)) = &self.link {
+            return match link.group(frame, Class::Durable, vec![*remote]) {
+                Handed::Sent => Durable::Sent,
+                Handed::Full => {
+                    self.stats.lagged.fetch_add(1, Ordering::Relaxed);
+                    Durable::Lagging
+                }
+                Handed::Gone => Durable::Gone,
+            };
+        }
         match self.queue.push(
             Out::Frame(frame.clone()),
             OUTBOUND_CAPACITY - DURABLE_RESERVE,
@@ -324,6 +385,10 @@ impl Outbound {
     /// Sends a reply or notice that must not be lost: if the queue is full
     /// the connection is closed (4008) so the client resumes cleanly.
     pub fn control(&self, frame: Bytes) {
+        if let Some((link, remote)) = &self.link {
+            link.control(frame, *remote);
+            return;
+        }
         if let Err(Refused::Full) = self.queue.push(Out::Frame(frame), OUTBOUND_CAPACITY) {
             self.kill(
                 CloseCode::SLOW_CONSUMER,
@@ -336,6 +401,11 @@ impl Outbound {
     /// after what is already queued; past a full queue, at once, through
     /// the kill switch, which keeps the first code asked for).
     pub fn kill(&self, code: u16, reason: &str) {
+        if let Some((link, remote)) = &self.link {
+            link.close(*remote, code, reason);
+            self.stats.killed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self
             .queue
             .push(Out::Close(code, reason.into()), OUTBOUND_CAPACITY)

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 /// The cluster protocol this binary speaks. A node that hears another
 /// version refuses that peer (and says so in its log).
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 2: a relay's `Down` message carries each frame's class (ephemeral or
+/// durable), so the edge node queues it under the right policy.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What a node reports about itself in every heartbeat.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -11,12 +11,11 @@ use chalktalk_protocol::{ClientMsg, ErrorCode, StrokeIn};
 use ractor::Message;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use tokio::sync::mpsc;
-
+use super::link::{Item, Link, LinkRx};
 use super::{Down, Relay, RelayMsg, SCOPE, Target, Up};
 use crate::directory::Directory;
 use crate::handle::{Handle, SendFail};
-use crate::outbound::{Out, Outbound, OutboundRx, OutboundStats, SessionId, err_frame};
+use crate::outbound::{Outbound, OutboundStats, SessionId, err_frame};
 use crate::room::{LiveInput, RoomMsg};
 use crate::supervisor::Lookup;
 use crate::thread::ThreadMsg;
@@ -39,16 +38,13 @@ pub struct EndpointArgs {
 /// there.
 type Shadows = HashMap<(String, SessionId, Target), Outbound>;
 
-/// What a shadow's queue hands to its node's downlink.
-type Item = (SessionId, Out);
-
 pub struct EndpointState {
     relay: Arc<Relay>,
     dir: Weak<Directory>,
     stats: Arc<OutboundStats>,
     shadows: Shadows,
-    /// Per edge node: the channel its shadows' frames go down through.
-    downlinks: HashMap<String, mpsc::UnboundedSender<Item>>,
+    /// Per edge node: the link its shadows' frames go down through.
+    downlinks: HashMap<String, Arc<Link>>,
 }
 
 impl Actor for Endpoint {
@@ -161,22 +157,23 @@ impl EndpointState {
         if let Some(o) = self.shadows.get(&key) {
             return o.clone();
         }
-        let (out, rx) = Outbound::new(
+        let link = match self.downlinks.get(&up.from) {
+            Some(l) if !l.is_closed() => l.clone(),
+            _ => {
+                let (link, rx) = Link::new(up.from.clone());
+                tokio::spawn(downlink(self.relay.clone(), up.from.clone(), rx));
+                self.downlinks.insert(up.from.clone(), link.clone());
+                link
+            }
+        };
+        let out = Outbound::linked(
             self.relay.next_shadow_id(),
             up.user.clone(),
             up.device.clone(),
             self.stats.clone(),
+            link,
+            up.session,
         );
-        let tx = match self.downlinks.get(&up.from) {
-            Some(tx) if !tx.is_closed() => tx.clone(),
-            _ => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(downlink(self.relay.clone(), up.from.clone(), rx));
-                self.downlinks.insert(up.from.clone(), tx.clone());
-                tx
-            }
-        };
-        tokio::spawn(mover(rx, up.session, tx));
         self.shadows.insert(key, out.clone());
         out
     }
@@ -323,23 +320,13 @@ fn room_msg(
     })
 }
 
-/// Moves what a shadow's room queued (under the member's own policy) to
-/// its node's downlink, in order, until the shadow is dropped.
-async fn mover(mut rx: OutboundRx, session: SessionId, tx: mpsc::UnboundedSender<Item>) {
-    while let Some(o) = rx.recv().await {
-        let close = matches!(o, Out::Close(..));
-        if tx.send((session, o)).is_err() || close {
-            break;
-        }
-    }
-}
-
-/// Ships what the shadows of one edge node queued, batch after batch,
-/// each frame once however many of that node's sessions it is for.
-async fn downlink(relay: Arc<Relay>, node: String, mut rx: mpsc::UnboundedReceiver<Item>) {
+/// Ships what the rooms and threads of this node handed to one edge
+/// node's link, batch after batch, each frame once however many of that
+/// node's sessions it is for.
+async fn downlink(relay: Arc<Relay>, node: String, mut rx: LinkRx) {
     let mut buf = Vec::with_capacity(64);
     while rx.recv_many(&mut buf, MAX_DOWN_BATCH).await > 0 {
-        let down = group(std::mem::take(&mut buf));
+        let down = group(buf.drain(..));
         match relay.peer(&node) {
             Some(peer) => {
                 if peer.cast(RelayMsg::Down(down)).is_err() {
@@ -351,32 +338,26 @@ async fn downlink(relay: Arc<Relay>, node: String, mut rx: mpsc::UnboundedReceiv
     }
 }
 
-/// Groups frames by identity (the room encodes a broadcast once and
-/// queues the same bytes to every member), keeping each session's order: a
-/// session joins an earlier group only if it has nothing in a later one.
-pub(crate) fn group(items: Vec<Item>) -> Down {
+/// One message of a batch of items. A frame handed to one session after
+/// the same frame (the same bytes, as a thread's per-viewer sends are)
+/// joins that group, unless the session is already in it: each session
+/// keeps its order, since only the last group grows.
+pub(crate) fn group(items: impl Iterator<Item = Item>) -> Down {
     let mut d = Down::default();
-    let mut index: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut last: HashMap<SessionId, usize> = HashMap::new();
-    for (s, o) in items {
-        match o {
-            Out::Frame(b) => {
-                let key = (b.as_ptr() as usize, b.len());
-                let after = last.get(&s).copied();
-                match index.get(&key).copied() {
-                    Some(g) if after.is_none_or(|l| l < g) => {
-                        d.groups[g].1.push(s);
-                        last.insert(s, g);
-                    }
-                    _ => {
-                        d.groups.push((b, vec![s]));
-                        let g = d.groups.len() - 1;
-                        index.insert(key, g);
-                        last.insert(s, g);
-                    }
+    for item in items {
+        match item {
+            Item::Group(b, class, sessions) => match d.groups.last_mut() {
+                Some((f, c, ss))
+                    if *c == class
+                        && f.as_ptr() == b.as_ptr()
+                        && f.len() == b.len()
+                        && sessions.iter().all(|s| !ss.contains(s)) =>
+                {
+                    ss.extend(sessions);
                 }
-            }
-            Out::Close(code, reason) => d.closes.push((s, code, reason)),
+                _ => d.groups.push((b, class, sessions)),
+            },
+            Item::Close(s, code, reason) => d.closes.push((s, code, reason)),
         }
     }
     d
@@ -387,43 +368,39 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::relay::link::{Class, Item};
 
     #[test]
-    fn a_broadcast_crosses_once_and_each_session_keeps_its_order() {
+    fn a_frame_crosses_once_and_each_session_keeps_its_order() {
         let x = Bytes::from_static(b"broadcast");
         let y = Bytes::from(b"only-for-2".to_vec());
         let z = Bytes::from(b"after".to_vec());
+        let d = Class::Durable;
+        let e = Class::Ephemeral;
         let items = vec![
-            (1, Out::Frame(x.clone())),
-            (2, Out::Frame(y.clone())),
-            (2, Out::Frame(x.clone())),
-            (3, Out::Frame(x.clone())),
-            (1, Out::Frame(z.clone())),
-            (3, Out::Close(4008, "slow".into())),
+            // A room's broadcast to 1 and 2, then a thread's per-viewer
+            // sends of one frame to 3 and 4.
+            Item::Group(x.clone(), d, vec![1, 2]),
+            Item::Group(y.clone(), d, vec![3]),
+            Item::Group(y.clone(), d, vec![4]),
+            // The same bytes again for 3: a new group, after.
+            Item::Group(y.clone(), d, vec![3]),
+            // Same bytes, other class: a new group.
+            Item::Group(y.clone(), e, vec![5]),
+            Item::Group(z.clone(), d, vec![1]),
+            Item::Close(3, 4008, "slow".into()),
         ];
-        let d = group(items);
-        // 2 got y before x: x crosses a second time, after y (and 3
-        // shares that later copy); 4 frames cross for 6 deliveries.
+        let down = group(items.into_iter());
         assert_eq!(
-            d.groups,
+            down.groups,
             vec![
-                (x.clone(), vec![1]),
-                (y, vec![2]),
-                (x, vec![2, 3]),
-                (z, vec![1]),
+                (x, d, vec![1, 2]),
+                (y.clone(), d, vec![3, 4]),
+                (y.clone(), d, vec![3]),
+                (y, e, vec![5]),
+                (z, d, vec![1]),
             ]
         );
-        assert_eq!(d.closes, vec![(3, 4008, "slow".to_string())]);
-        // Replayed per session, the order is what each queued.
-        let per = |s: u64| -> Vec<&[u8]> {
-            d.groups
-                .iter()
-                .filter(|(_, ss)| ss.contains(&s))
-                .map(|(f, _)| f.as_ref())
-                .collect()
-        };
-        assert_eq!(per(1), vec![&b"broadcast"[..], &b"after"[..]]);
-        assert_eq!(per(2), vec![&b"only-for-2"[..], &b"broadcast"[..]]);
-        assert_eq!(per(3), vec![&b"broadcast"[..]]);
+        assert_eq!(down.closes, vec![(3, 4008, "slow".to_string())]);
     }
 }

@@ -9,12 +9,15 @@
 //!   and sends each request up to the owner's relay as the client's own
 //!   message ([`wire::Up`]).
 //! - On the owner node, the relay's [`endpoint`] gives each remote member
-//!   of a room a shadow connection: a real [`Outbound`] queue the room
-//!   fans out to like any other member, under the same policy (ephemeral
-//!   frames dropped when it fills, durable ones marking it lagging); its
-//!   drain task ships what the room queued down to the edge node in
-//!   batches ([`wire::RelayMsg::Down`]), where the relay pushes the frames
-//!   into the session's own queue.
+//!   of a room a shadow connection: an [`Outbound`] *linked* to its edge
+//!   node ([`link::Link`], one per edge node). The room knows the shadow
+//!   as a member like any other, but hands each frame once per node: one
+//!   message to the link listing that node's members ([`link::Fan`]).
+//!   The link's downlink task ships what waits down to the edge node in
+//!   batches ([`wire::RelayMsg::Down`]), where the relay pushes each frame
+//!   into the queues of the sessions it lists, under the frame's class
+//!   (ephemeral: dropped for a full queue; durable: the session closed
+//!   with 4008 and resumed).
 //! - A proxy whose owner goes down, or whose room's lease moved, stops and
 //!   tells its sessions to rejoin (`resync`); an owner drops the shadows of
 //!   a node that went down (their presence grace starts).
@@ -23,6 +26,7 @@
 //! `chalktalk-relay`, one group per node name), across the cluster link.
 
 pub mod endpoint;
+pub mod link;
 pub mod proxy;
 pub mod thread_proxy;
 pub mod wire;
@@ -35,6 +39,7 @@ use chalktalk_protocol::{ClientMsg, Role};
 use ractor::ActorRef;
 
 use crate::outbound::{Conn, Outbound, SessionId};
+pub use link::Class;
 pub use wire::{Down, RelayMsg, Target, Up};
 
 /// The process-group scope of relays.
@@ -176,7 +181,7 @@ impl Relay {
     pub(crate) fn deliver(&self, down: Down) {
         let mut locals = crate::lock(&self.locals);
         let mut pending = crate::lock(&self.pending);
-        for (frame, sessions) in down.groups {
+        for (frame, class, sessions) in down.groups {
             let reply = if pending.is_empty() {
                 None
             } else {
@@ -187,7 +192,12 @@ impl Relay {
                     pending.remove(&(session, id));
                 }
                 match locals.get(&session).and_then(Outbound::upgrade) {
-                    Some(out) => out.control(frame.clone()),
+                    Some(out) => match class {
+                        Class::Ephemeral => {
+                            out.ephemeral(&frame);
+                        }
+                        Class::Durable => out.control(frame.clone()),
+                    },
                     None => {
                         locals.remove(&session);
                     }

@@ -8,6 +8,7 @@ use chalktalk_protocol::{ClientMsg, InboxEvent, Notice, Role, UserId};
 use ractor::message::{BoxedDowncastErr, SerializedMessage};
 use serde::{Deserialize, Serialize};
 
+use super::link::Class;
 use crate::outbound::SessionId;
 
 /// What a relayed request is for: a review room or a chat thread.
@@ -138,7 +139,9 @@ fn decode_push(args: Vec<u8>) -> Result<RelayMsg, BoxedDowncastErr> {
 /// What crosses down in one message.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Down {
-    pub groups: Vec<(Bytes, Vec<SessionId>)>,
+    /// Each frame once, with how the edge queues it and for which of its
+    /// sessions.
+    pub groups: Vec<(Bytes, Class, Vec<SessionId>)>,
     pub closes: Vec<(SessionId, u16, String)>,
 }
 
@@ -162,13 +165,14 @@ fn encode_down(d: &Down) -> Result<Vec<u8>, BoxedDowncastErr> {
     let size: usize = d
         .groups
         .iter()
-        .map(|(f, s)| f.len() + 8 + 8 * s.len())
+        .map(|(f, _, s)| f.len() + 9 + 8 * s.len())
         .sum();
     let mut out = Vec::with_capacity(8 + size + 32 * d.closes.len());
     put_u32(&mut out, d.groups.len())?;
-    for (frame, sessions) in &d.groups {
+    for (frame, class, sessions) in &d.groups {
         put_u32(&mut out, frame.len())?;
         out.extend_from_slice(frame);
+        out.push(class.byte());
         put_u32(&mut out, sessions.len())?;
         for s in sessions {
             out.extend_from_slice(&s.to_be_bytes());
@@ -213,12 +217,13 @@ fn decode_down(bytes: Vec<u8>) -> Result<RelayMsg, BoxedDowncastErr> {
     for _ in 0..groups {
         let n = u32_at(&mut at)?;
         let frame = take(&mut at, n)?;
+        let class = Class::from_byte(take(&mut at, 1)?[0]).ok_or(BoxedDowncastErr)?;
         let count = u32_at(&mut at)?;
         let mut sessions = Vec::with_capacity(count.min(4096));
         for _ in 0..count {
             sessions.push(u64_at(&mut at)?);
         }
-        d.groups.push((frame, sessions));
+        d.groups.push((frame, class, sessions));
     }
     let closes = u32_at(&mut at)?;
     for _ in 0..closes {
@@ -309,6 +314,7 @@ impl ractor::Message for RelayMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::Class;
     use chalktalk_protocol::{RoomOp, StrokeIn};
     use ractor::Message;
 
@@ -383,8 +389,12 @@ mod tests {
 
         let down = Down {
             groups: vec![
-                (Bytes::from_static(b"\x81\xa1t\xa4room"), vec![1, 1 << 40]),
-                (Bytes::new(), vec![7]),
+                (
+                    Bytes::from_static(b"\x81\xa1t\xa4room"),
+                    Class::Durable,
+                    vec![1, 1 << 40],
+                ),
+                (Bytes::new(), Class::Ephemeral, vec![7]),
             ],
             closes: vec![(7, 4008, "slow".into())],
         };
@@ -452,12 +462,26 @@ mod tests {
 
     #[test]
     fn truncated_frames_are_refused() {
-        let wire = RelayMsg::Down(Down {
-            groups: vec![(Bytes::from_static(b"abcdef"), vec![3, 4])],
-            closes: vec![(3, 4008, "x".into())],
-        })
-        .serialize()
-        .unwrap();
-        refuses_every_truncation(wire, DOWN);
+        let wire = || {
+            RelayMsg::Down(Down {
+                groups: vec![(Bytes::from_static(b"abcdef"), Class::Durable, vec![3, 4])],
+                closes: vec![(3, 4008, "x".into())],
+            })
+            .serialize()
+            .unwrap()
+        };
+        refuses_every_truncation(wire(), DOWN);
+        // An unknown class is refused too (after the count, the length
+        // and the 6 bytes of the frame).
+        let SerializedMessage::Cast { mut args, .. } = wire() else {
+            panic!("cast");
+        };
+        args[4 + 4 + 6] = 9;
+        let m = SerializedMessage::Cast {
+            variant: DOWN.into(),
+            args,
+            metadata: None,
+        };
+        assert!(RelayMsg::deserialize(m).is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! connections), catches joiners up and stops itself when empty.
 
 mod evict;
+mod fan;
 mod index;
 pub mod pages;
 pub mod state;
@@ -26,6 +27,7 @@ use crate::handle::handled;
 use crate::inbox::InboxMsg;
 use crate::lease::{Lease, LeaseKind};
 use crate::outbound::{Durable, Outbound, SessionId};
+use crate::relay::Class;
 use crate::store::{EncodedEvent, Snapshot, StoreError};
 use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
@@ -247,9 +249,13 @@ impl RoomActorState {
                 members: now.clone(),
             },
         }));
-        for m in self.members.values() {
-            m.out.ephemeral(&frame);
-        }
+        fan::fan_out(
+            &self.members,
+            &frame,
+            Class::Ephemeral,
+            |_, _| true,
+            &mut Vec::new(),
+        );
         self.last_presence = now;
     }
 
@@ -351,15 +357,14 @@ impl RoomActorState {
         for (enc, (_, waiters)) in events.iter().zip(waiters) {
             let frame = self.frame(enc);
             let ev = &enc.ev;
-            for (sid, m) in &self.members {
-                if ev.seq <= m.skip_until {
-                    continue;
-                }
-                match m.out.durable(&frame) {
-                    Durable::Sent => {}
-                    Durable::Lagging | Durable::Gone => lagging.push(*sid),
-                }
-            }
+            let seq = ev.seq;
+            fan::fan_out(
+                &self.members,
+                &frame,
+                Class::Durable,
+                |_, m| seq > m.skip_until,
+                &mut lagging,
+            );
             for w in waiters {
                 w.out.control(ok(
                     w.req,
@@ -709,11 +714,13 @@ impl RoomActorState {
             room: self.id.clone(),
             ev,
         }));
-        for (sid, m) in &self.members {
-            if *sid != session {
-                m.out.ephemeral(&frame);
-            }
-        }
+        fan::fan_out(
+            &self.members,
+            &frame,
+            Class::Ephemeral,
+            |sid, _| sid != session,
+            &mut Vec::new(),
+        );
     }
 }
 
