@@ -326,6 +326,13 @@ fn room_msg(
 async fn downlink(relay: Arc<Relay>, node: String, mut rx: LinkRx) {
     let mut buf = Vec::with_capacity(64);
     while rx.recv_many(&mut buf, MAX_DOWN_BATCH).await > 0 {
+        // Let the other rooms and threads that are ready run first: what
+        // they hand this node in the meantime crosses in the same message
+        // (a message across the link costs far more than a frame in it).
+        if buf.len() < MAX_DOWN_BATCH {
+            tokio::task::yield_now().await;
+            rx.try_more(&mut buf, MAX_DOWN_BATCH);
+        }
         let down = group(buf.drain(..));
         match relay.peer(&node) {
             Some(peer) => {

@@ -159,6 +159,22 @@ impl LinkRx {
         self.backlog.fetch_sub(n, Ordering::Relaxed);
         n
     }
+
+    /// Appends what already waits, without waiting, until `buf` holds
+    /// `max` items.
+    pub(crate) fn try_more(&mut self, buf: &mut Vec<Item>, max: usize) {
+        let mut n = 0;
+        while buf.len() < max {
+            match self.rx.try_recv() {
+                Ok(item) => {
+                    buf.push(item);
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        self.backlog.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 /// A room's members on other nodes, collected per link while it fans one
