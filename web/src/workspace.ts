@@ -209,6 +209,7 @@ export class Workspace {
     this.chat.close();
     void this.c.leaveRoom(this.room).catch(() => {});
     this.video?.pause();
+    this.source?.destroy();
   }
 
   // --- server state ------------------------------------------------------------
