@@ -34,6 +34,8 @@ export class VideoSource {
   private base = "";
   private failed = new Set<string>();
   private hls: HlsPlayer | null = null;
+  /** A file was chosen: later calls of `load` (progress events) do nothing. */
+  private started = false;
 
   constructor(
     private d: {
@@ -61,6 +63,8 @@ export class VideoSource {
         status(`The video is still processing (${link.asset.stage}); draw now, it appears when ready.`);
         return;
       }
+      if (this.started) return;
+      this.started = true;
       this.durationMs = info.duration_ms;
       this.base = link.base;
       this.renditions = info.renditions.filter((r) => r.mp4).map((r) => ({ name: r.name, path: r.mp4, width: r.width, height: r.height, copied: r.copied }));

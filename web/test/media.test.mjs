@@ -51,7 +51,7 @@ const video = (page) =>
 
 /** The coach (leader) seeks to `ms` and plays. */
 async function seekAndPlay(page, ms) {
-  const dur = await page.evaluate(() => document.querySelector("video").duration * 1000);
+  const dur = await page.evaluate(() => window.chalktalkWorkspace.durationMs());
   await page.getByLabel("Seek").evaluate((el, v) => {
     el.value = String(v);
     el.dispatchEvent(new Event("change"));
