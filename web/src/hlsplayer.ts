@@ -39,6 +39,7 @@ export class HlsPlayer {
     const hls = new HlsClass({ capLevelToPlayerSize: false, maxBufferLength: 20 });
     const p = new HlsPlayer(hls);
     let recovered = false;
+    let reloaded = false;
     let started = false;
     await new Promise<void>((resolve, reject) => {
       hls.on(HlsClass.Events.MANIFEST_PARSED, (_e, data) => {
@@ -54,9 +55,15 @@ export class HlsPlayer {
       });
       hls.on(HlsClass.Events.ERROR, (_e, data: ErrorData) => {
         if (!data.fatal) return;
+        // One second chance each: a decode error, a dropped download.
         if (data.type === HlsClass.ErrorTypes.MEDIA_ERROR && !recovered) {
           recovered = true;
           hls.recoverMediaError();
+          return;
+        }
+        if (data.type === HlsClass.ErrorTypes.NETWORK_ERROR && started && !reloaded) {
+          reloaded = true;
+          hls.startLoad();
           return;
         }
         const why = `${data.type}: ${data.details}`;
