@@ -1,5 +1,6 @@
-// Builds the app into dist/: index.html, app.js (one ES module bundle,
-// minified, with @chalktalk/client from ../clients/js/src) and app.css.
+// Builds the app into dist/: index.html, app.js (an ES module bundle,
+// minified, with @chalktalk/client from ../clients/js/src), the chunks it
+// imports lazily (hls.js) and app.css.
 // `node build.mjs` (npm run build); scripts/build-web.sh runs it.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
@@ -17,7 +18,11 @@ await build({
   target: "es2022",
   minify: true,
   sourcemap: true,
-  outfile: join(out, "app.js"),
+  // hls.js is imported lazily (src/hlsplayer.ts): its own chunk.
+  splitting: true,
+  outdir: out,
+  entryNames: "app",
+  chunkNames: "chunk-[hash]",
   alias: { "@chalktalk/client": join(here, "..", "clients", "js", "src", "index.ts") },
   // The client's own dependency (@msgpack/msgpack) from web/node_modules.
   nodePaths: [join(here, "node_modules")],

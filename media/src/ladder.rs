@@ -1,6 +1,7 @@
 //! The rendition ladder: which H.264 rungs a source gets (only those not
 //! above it), their sizes and bitrates, whether the top rung can be packaged
-//! from the source without re-encoding, and the proxy/thumbnail sizes.
+//! from the source without re-encoding (H.264 within limits whose every
+//! keyframe is an IDR), and the proxy/thumbnail sizes.
 
 use crate::report::ProbeReport;
 
@@ -104,6 +105,7 @@ pub fn plan(report: &ProbeReport, opts: &LadderOptions) -> Option<Plan> {
         && (top.width, top.height) == (dw, dh)
         && v.kbps <= opts.copy_max_kbps
         && v.max_keyframe_gap_ms <= opts.copy_max_gop_ms
+        && v.keyframes_not_idr == 0
         && v.fps <= 60.5;
     // A copied mobile rung would be the source itself: always encode it.
     if rungs.len() == 1 {
@@ -152,6 +154,7 @@ mod tests {
                 kbps,
                 frames: 1800,
                 max_keyframe_gap_ms: 1000,
+                keyframes_not_idr: 0,
             }),
             audio: None,
         }
@@ -198,6 +201,17 @@ mod tests {
     #[test]
     fn heavy_sources_are_re_encoded() {
         let p = plan(&report(1920, 1080, 0, 16_000), &LadderOptions::default()).unwrap();
+        assert!(!p.rungs[0].copy);
+    }
+
+    #[test]
+    fn open_gop_sources_are_re_encoded() {
+        // A keyframe that is not an IDR cannot start a decode after a seek.
+        let mut r = report(1920, 1080, 0, 6000);
+        if let Some(v) = r.video.as_mut() {
+            v.keyframes_not_idr = 3;
+        }
+        let p = plan(&r, &LadderOptions::default()).unwrap();
         assert!(!p.rungs[0].copy);
     }
 }

@@ -18,6 +18,7 @@ pub mod hls;
 #[cfg(feature = "ffmpeg")]
 pub mod jpeg;
 pub mod ladder;
+pub mod nal;
 #[cfg(feature = "ffmpeg")]
 pub mod outputs;
 #[cfg(feature = "ffmpeg")]

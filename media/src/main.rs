@@ -43,6 +43,10 @@ enum Command {
         /// Clockwise rotation to record as phone metadata (0/90/180/270).
         #[arg(long, default_value_t = 0)]
         rotation: u32,
+        /// Open-GOP keyframes (non-IDR recovery points, FFmpeg's libx264
+        /// default) instead of a phone's closed GOPs.
+        #[arg(long)]
+        open_gop: bool,
     },
     /// Validates a file as an upload would be and prints the probe report.
     Probe {
@@ -66,12 +70,14 @@ fn main() -> ExitCode {
             width,
             height,
             rotation,
+            open_gop,
         } => {
             let spec = if standard {
                 SampleSpec::standard()
             } else {
                 SampleSpec {
                     rotation,
+                    open_gop,
                     seconds,
                     width,
                     height,

@@ -12,6 +12,7 @@ use ff::media::Type as Medium;
 use ffmpeg_next as ff;
 
 use crate::error::{MediaError, MediaErrorCode as Code};
+use crate::nal;
 pub use crate::report::{AudioInfo, Limits, ProbeReport, VideoInfo};
 
 const CONTAINERS: &[&str] = &[
@@ -170,6 +171,7 @@ pub fn probe(path: &Path, kind: MediaKind, limits: &Limits) -> Result<ProbeRepor
         }
         v.frames = scan.video_packets;
         v.max_keyframe_gap_ms = scan.max_key_gap_ms;
+        v.keyframes_not_idr = scan.keyframes_not_idr;
         if duration_ms > 0 {
             v.kbps = ((scan.video_bytes * 8) / duration_ms.max(1)) as u32;
         }
@@ -327,6 +329,7 @@ fn video_info(
         kbps: 0,
         frames: 0,
         max_keyframe_gap_ms: 0,
+        keyframes_not_idr: 0,
     })
 }
 
@@ -391,6 +394,8 @@ struct Scan {
     video_bytes: u64,
     audio_bytes: u64,
     max_key_gap_ms: u64,
+    /// H.264 keyframes without an IDR picture (see `nal`).
+    keyframes_not_idr: u64,
 }
 
 /// Reads every packet (no decoding): finds where the data really ends.
@@ -419,7 +424,25 @@ fn demux_scan(
         video_bytes: 0,
         audio_bytes: 0,
         max_key_gap_ms: 0,
+        keyframes_not_idr: 0,
     };
+    // H.264 only: how its packets frame NAL units (from the avcC record).
+    let h264 = video.and_then(|i| ictx.stream(i)).and_then(|st| {
+        let p = st.parameters();
+        (p.id() == ff::codec::Id::H264).then(|| {
+            // SAFETY: reading the extradata pointer and size of live
+            // stream parameters; the slice does not outlive `p`.
+            let extra = unsafe {
+                let raw = p.as_ptr();
+                if (*raw).extradata.is_null() || (*raw).extradata_size <= 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts((*raw).extradata, (*raw).extradata_size as usize)
+                }
+            };
+            nal::framing(extra)
+        })
+    });
     let mut last_key: Option<i64> = None;
     let mut errors = 0;
     let mut packet = ff::Packet::empty();
@@ -452,6 +475,11 @@ fn demux_scan(
             let end = ms(pts + packet.duration().max(0), r).max(0) as u64;
             s.end_ms = s.end_ms.max(end);
             if packet.is_key() {
+                if let (Some(f), Some(data)) = (h264, packet.data())
+                    && !nal::has_idr(data, f)
+                {
+                    s.keyframes_not_idr += 1;
+                }
                 let t = ms(pts, r);
                 if let Some(prev) = last_key {
                     s.max_key_gap_ms = s.max_key_gap_ms.max((t - prev).unsigned_abs());

@@ -47,6 +47,11 @@ pub struct VideoInfo {
     pub frames: u64,
     /// Longest distance between two keyframes.
     pub max_keyframe_gap_ms: u64,
+    /// Keyframes (sync samples) that hold no IDR picture: open-GOP
+    /// recovery points, where a decoder (a browser after a seek) cannot
+    /// start. H.264 only; such a source is never copied into a rendition.
+    #[serde(default)]
+    pub keyframes_not_idr: u64,
 }
 
 /// The audio stream of a probed file.

@@ -47,6 +47,11 @@ pub struct SampleSpec {
     pub preset: &'static str,
     /// Keyframe interval in seconds.
     pub gop_seconds: f32,
+    /// H.264: let keyframes after the first be open-GOP recovery points
+    /// (non-IDR I pictures that B-frames before them reference across),
+    /// as FFmpeg's libx264 wrapper makes by default. Phones write closed
+    /// GOPs (every keyframe an IDR), and so does `sample` unless asked.
+    pub open_gop: bool,
     /// Audio tone volume in dB (for loudness tests).
     pub volume_db: f32,
     /// Cap of the video bitrate (phones record at a roughly fixed rate).
@@ -69,6 +74,7 @@ impl SampleSpec {
             crf: 23,
             preset: "veryfast",
             gop_seconds: 1.0,
+            open_gop: false,
             volume_db: -20.0,
             maxrate_kbps: Some(8_000),
         }
@@ -132,6 +138,10 @@ pub fn generate(path: &Path, spec: &SampleSpec) -> Result<(), MediaError> {
                     ("g", gop.to_string()),
                     ("keyint_min", gop.to_string()),
                     ("sc_threshold", "0".into()),
+                    (
+                        "x264-params",
+                        format!("open-gop={}", u8::from(spec.open_gop)),
+                    ),
                     ("maxrate", format!("{}k", spec.maxrate_kbps.unwrap_or(0))),
                     (
                         "bufsize",

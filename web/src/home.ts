@@ -7,6 +7,7 @@
 
 import type { Asset, ChalktalkClient, MediaProgress, Message, ThreadInfo } from "@chalktalk/client";
 import { describe, uploadVideo, type Me, type Session } from "./api.js";
+import { devicesSection } from "./devices.js";
 import { clear, h, toast } from "./ui.js";
 
 export interface Room {
@@ -172,6 +173,7 @@ export async function renderHome(d: HomeDeps): Promise<void> {
       h("section", { class: "card" }, h("h2", {}, "Chats"), threadList, newChatForm(d)),
       relationshipsSection(d, rels.relationships),
       assetsSection(d, assets),
+      devicesSection(session),
     ),
   );
 

@@ -182,6 +182,9 @@ export class Workspace {
       expected: () => this.expected(),
       playback: () => this.pb,
       videoMs: () => this.video.currentTime * 1000,
+      // The duration the seek bar maps (the asset's; an HLS stream's
+      // element duration may differ by a few ms).
+      durationMs: () => this.source.durationMs,
       annotations: () => [...this.anns.values()],
       liveStrokes: () => this.live.size,
       selected: () => this.selected,
@@ -209,6 +212,7 @@ export class Workspace {
     this.chat.close();
     void this.c.leaveRoom(this.room).catch(() => {});
     this.video?.pause();
+    this.source?.destroy();
   }
 
   // --- server state ------------------------------------------------------------

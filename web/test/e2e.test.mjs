@@ -245,8 +245,9 @@ test("follow the leader: the coach seeks and plays at 0.25x, the athlete follows
   const cp = coach.page;
   await cp.getByLabel("Playback speed").selectOption("0.25");
   await until("rate 0.25 on the athlete", () => athlete.page.evaluate(() => window.chalktalkWorkspace.playback()?.rate === 0.25));
-  // Seek to 1 s (the seek bar is per mille of the duration).
-  const dur = await cp.evaluate(() => document.querySelector("video").duration * 1000);
+  // Seek to 1 s (the seek bar is per mille of the asset's duration; the
+  // element's may be a few ms longer through hls.js).
+  const dur = await cp.evaluate(() => window.chalktalkWorkspace.durationMs());
   await cp.getByLabel("Seek").evaluate((el, v) => {
     el.value = String(v);
     el.dispatchEvent(new Event("change"));

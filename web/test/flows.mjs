@@ -3,15 +3,18 @@
 // coach), a normalized overlay point in page coordinates, and the whole
 // set-up of a review: an athlete and their coach, the athlete's uploaded
 // clip (`clip`: seconds, width, height, rotation) processed, a room on it opened by the coach with the athlete
-// invited and in it. The athlete is made a paid one (an admin's plan
+// invited and in it (`opts.player`: see newUser). The athlete is made a paid one (an admin's plan
 // change, with a dev admin token) so they may chat with their coach.
 
 import { devToken, makeClip, totp, until } from "./harness.mjs";
 
 export const PASSWORD = "correct horse battery staple";
 
-export async function newUser(browser, base, viewport) {
+/** A browser context and page; `player: "mp4"` makes the workspace play
+ * the MP4 renditions instead of HLS through hls.js. */
+export async function newUser(browser, base, viewport, { player } = {}) {
   const ctx = await browser.newContext({ viewport, baseURL: base });
+  if (player) await ctx.addInitScript((p) => localStorage.setItem("chalktalk.player", p), player);
   const page = await ctx.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
@@ -48,9 +51,9 @@ export async function at(page, x, y) {
 /** Athlete + coach linked, the athlete's clip processed, a room on it
  * with both in the workspace. Returns {coach, athlete, coachId,
  * athleteId, room}. */
-export async function setUpReview(browser, server, tag, clip = [6, 640, 360]) {
-  const athlete = await newUser(browser, server.base, { width: 1280, height: 800 });
-  const coach = await newUser(browser, server.base, { width: 1280, height: 800 });
+export async function setUpReview(browser, server, tag, clip = [6, 640, 360], opts = {}) {
+  const athlete = await newUser(browser, server.base, { width: 1280, height: 800 }, opts);
+  const coach = await newUser(browser, server.base, { width: 1280, height: 800 }, opts);
   await signUp(athlete.page, `athlete-${tag}@example.test`, "athlete");
   const athleteId = await athlete.page.getByTestId("my-id").textContent();
   // A paid athlete: free ones may not send chat messages (PROTOCOL.md, Permissions).
