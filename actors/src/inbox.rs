@@ -19,7 +19,11 @@
 //! every other node's relay; each inbox pushes a notice to a device only
 //! as the next seq that device saw, skips what it saw already, and replays
 //! from the store on a gap, so each device sees every notice once and in
-//! order whichever node wrote it.
+//! order whichever node wrote it. A forwarded notice is kept until the
+//! owner's broadcast brings it back, and sent again to the inbox's owner
+//! of the moment if its owner went down first (`inbox/forward.rs`).
+
+mod forward;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,6 +92,9 @@ pub enum InboxMsg {
         user: UserId,
         frame: Bytes,
     },
+    /// Internal (in a cluster): send again the forwarded notices whose
+    /// owner went down before storing them.
+    Sweep,
 }
 
 /// What the inbox starts from.
@@ -118,6 +125,8 @@ pub struct InboxState {
     in_flight: bool,
     /// Registrations waiting for their user's notices to be stored.
     deferred: Vec<(Outbound, Option<u64>, Option<RpcReplyPort<()>>)>,
+    /// Notices forwarded to another node and not yet seen stored.
+    forwarded: forward::Forwarded,
 }
 
 impl InboxState {
@@ -243,6 +252,34 @@ impl InboxState {
         }
     }
 
+    /// Stores a notice here, or in a cluster forwards it to the owner of
+    /// `user`'s inbox and keeps it until that node says it stored it
+    /// (`sends`: how many times it was forwarded before).
+    async fn deliver(
+        &mut self,
+        myself: &ActorRef<InboxMsg>,
+        user: UserId,
+        notice: Notice,
+        sends: u32,
+    ) {
+        if let Some(relay) = &self.relay {
+            let owner = relay.inbox_owner(&user);
+            if owner != relay.node()
+                && let Some(peer) = relay.peer(&owner)
+                && peer
+                    .cast(crate::relay::RelayMsg::Deliver {
+                        user: user.clone(),
+                        notice: notice.clone(),
+                    })
+                    .is_ok()
+            {
+                self.forwarded.add(user, notice, owner, sends + 1);
+                return;
+            }
+        }
+        self.append(myself, user, notice).await;
+    }
+
     /// Numbers a notice as the next of `user`'s inbox and queues it for
     /// the next group commit.
     async fn append(&mut self, myself: &ActorRef<InboxMsg>, user: UserId, notice: Notice) {
@@ -325,9 +362,12 @@ impl Actor for Inbox {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<InboxMsg>,
+        myself: ActorRef<InboxMsg>,
         args: InboxArgs,
     ) -> Result<InboxState, ActorProcessingErr> {
+        if args.relay.is_some() {
+            myself.send_interval(forward::SWEEP_EVERY, || InboxMsg::Sweep);
+        }
         Ok(InboxState {
             store: args.store,
             relay: args.relay,
@@ -337,6 +377,7 @@ impl Actor for Inbox {
             pending: Vec::new(),
             in_flight: false,
             deferred: Vec::new(),
+            forwarded: Default::default(),
         })
     }
 
@@ -385,6 +426,7 @@ impl Actor for Inbox {
             InboxMsg::Remote(events) => {
                 let mut by_user: HashMap<UserId, Vec<InboxEvent>> = HashMap::new();
                 for (user, ev) in events {
+                    state.forwarded.stored(&user, &ev.notice);
                     // Our next notice for this user follows it.
                     if let Some(h) = state.heads.get_mut(&user) {
                         *h = (*h).max(ev.seq);
@@ -396,23 +438,14 @@ impl Actor for Inbox {
                     state.push_stored(&myself, &user, &evs);
                 }
             }
-            InboxMsg::Deliver { user, notice } => {
-                // In a cluster, the owner of the user's inbox writes it.
-                if let Some(relay) = &state.relay {
-                    let owner = relay.inbox_owner(&user);
-                    if owner != relay.node()
-                        && let Some(peer) = relay.peer(&owner)
-                        && peer
-                            .cast(crate::relay::RelayMsg::Deliver {
-                                user: user.clone(),
-                                notice: notice.clone(),
-                            })
-                            .is_ok()
-                    {
-                        return Ok(());
-                    }
+            InboxMsg::Deliver { user, notice } => state.deliver(&myself, user, notice, 0).await,
+            InboxMsg::Sweep => {
+                let live = |n: &str| state.relay.as_ref().is_some_and(|r| r.is_live(n));
+                let due = state.forwarded.due(live, std::time::Instant::now());
+                for (user, notice, sends) in due {
+                    tracing::info!(%user, sends, "inbox notice sent again: its owner did not store it");
+                    state.deliver(&myself, user, notice, sends).await;
                 }
-                state.append(&myself, user, notice).await;
             }
             InboxMsg::DeliverHere { user, notice } => state.append(&myself, user, notice).await,
             InboxMsg::Flushed(results) => {
