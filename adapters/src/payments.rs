@@ -1,5 +1,6 @@
 //! The payment port ([`Payments`]) and its Stripe adapter ([`StripePayments`],
-//! async-stripe 1.0): Checkout Sessions for one-time purchases, refunds,
+//! async-stripe 1.0): Checkout Sessions for one-time purchases and for
+//! subscriptions to a plan's Price, refunds,
 //! and the webhook signature check ([`verify_webhook`]). Every POST carries
 //! an idempotency key made by the caller from what it is about (the order,
 //! the refund), so a retried request is applied once by Stripe.
@@ -13,7 +14,7 @@ use async_trait::async_trait;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionPaymentIntentData, ProductData,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionSubscriptionData, ProductData,
 };
 
 /// What a payment request failed with.
@@ -44,6 +45,20 @@ pub struct CheckoutRequest {
     pub cancel_url: String,
 }
 
+/// A Checkout Session in subscription mode to one plan's Price.
+#[derive(Debug, Clone)]
+pub struct SubscribeRequest {
+    /// Our reference (client_reference_id, metadata, idempotency key).
+    pub reference: String,
+    pub user: String,
+    /// Our name of the plan (`coach_premium`, ...), in the metadata.
+    pub plan: String,
+    /// The Stripe Price (or Plan) id.
+    pub price: String,
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
 /// The session the buyer is sent to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutSession {
@@ -60,6 +75,10 @@ pub trait Payments: Send + Sync + 'static {
     async fn checkout(&self, req: &CheckoutRequest) -> Result<CheckoutSession, PaymentError>;
     /// Refunds a payment in full: the refund's id.
     async fn refund(&self, payment: &str, key: &str) -> Result<String, PaymentError>;
+    /// Opens a Checkout Session in subscription mode; the subscription it
+    /// creates carries `chalktalk_user` and `chalktalk_plan` in its
+    /// metadata (what the webhooks read).
+    async fn subscribe(&self, req: &SubscribeRequest) -> Result<CheckoutSession, PaymentError>;
 }
 
 /// Stripe through async-stripe.
@@ -131,6 +150,39 @@ impl Payments for StripePayments {
             .cancel_url(req.cancel_url.clone())
             .customize()
             .request_strategy(key(&format!("checkout-{}", req.reference))?)
+            .send(&self.client)
+            .await
+            .map_err(failed)?;
+        Ok(CheckoutSession {
+            id: s.id.as_str().to_owned(),
+            url: s.url,
+            amount_total: s.amount_total,
+            currency: s.currency.map(|c| c.to_string()),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(reference = %req.reference, plan = %req.plan))]
+    async fn subscribe(&self, req: &SubscribeRequest) -> Result<CheckoutSession, PaymentError> {
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price = Some(req.price.clone());
+        item.quantity = Some(1);
+        let meta = HashMap::from([
+            ("chalktalk_ref".to_string(), req.reference.clone()),
+            ("chalktalk_user".to_string(), req.user.clone()),
+            ("chalktalk_plan".to_string(), req.plan.clone()),
+        ]);
+        let mut sub = CreateCheckoutSessionSubscriptionData::new();
+        sub.metadata = Some(meta.clone());
+        let s = CreateCheckoutSession::new()
+            .mode(stripe_shared::CheckoutSessionMode::Subscription)
+            .line_items(vec![item])
+            .client_reference_id(req.reference.clone())
+            .metadata(meta)
+            .subscription_data(sub)
+            .success_url(req.success_url.clone())
+            .cancel_url(req.cancel_url.clone())
+            .customize()
+            .request_strategy(key(&format!("subscribe-{}", req.reference))?)
             .send(&self.client)
             .await
             .map_err(failed)?;

@@ -217,6 +217,23 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_PLATFORM_FEE_PERCENT")]
     #[serde(deserialize_with = "scalar")]
     pub platform_fee_percent: Option<String>,
+    /// The Stripe Price (or Plan) id of the basic coach plan.
+    #[arg(long, env = "CHALKTALK_STRIPE_PRICE_COACH_BASIC")]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_price_coach_basic: Option<String>,
+    /// The Stripe Price (or Plan) id of the premium coach plan.
+    #[arg(long, env = "CHALKTALK_STRIPE_PRICE_COACH_PREMIUM")]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_price_coach_premium: Option<String>,
+    /// The Stripe Price (or Plan) id of the paid athlete plan.
+    #[arg(long, env = "CHALKTALK_STRIPE_PRICE_ATHLETE_PAID")]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_price_athlete_paid: Option<String>,
+    /// How long a past_due subscription keeps its plan, in seconds
+    /// (default 604800, 7 days).
+    #[arg(long, env = "CHALKTALK_PAST_DUE_GRACE_SECS")]
+    #[serde(deserialize_with = "scalar")]
+    pub past_due_grace_secs: Option<String>,
     /// Cluster listener `ip:port`; without it the node runs alone.
     #[arg(long, env = "CHALKTALK_CLUSTER_LISTEN")]
     #[serde(deserialize_with = "scalar")]

@@ -23,6 +23,9 @@ use crate::common::client::send;
 pub const SESSION: &str = include_str!("fixtures/checkout_session.json");
 pub const EVENT: &str = include_str!("fixtures/event.json");
 pub const CHARGE: &str = include_str!("fixtures/charge_refunded.json");
+pub const SUBSCRIPTION: &str = include_str!("fixtures/subscription.json");
+pub const INVOICE: &str = include_str!("fixtures/invoice.json");
+pub const DISPUTE: &str = include_str!("fixtures/dispute.json");
 pub const WEBHOOK_SECRET: &str = "whsec_test_chalktalk_payments";
 
 /// One request the fake server saw.
@@ -31,6 +34,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub idempotency_key: Option<String>,
+    /// The form fields of the body, decoded.
+    pub form: Vec<(String, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -99,6 +104,7 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         method: method.clone(),
         path: path.clone(),
         idempotency_key: key,
+        form: form(&body),
     });
     if method == "POST" && path == "/v1/checkout/sessions" {
         let f = form(&body);
@@ -126,6 +132,12 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         session["amount_subtotal"] = json!(amount);
         session["amount_total"] = json!(amount);
         session["currency"] = json!(get("line_items[0][price_data][currency]"));
+        if get("mode").as_deref() == Some("subscription") {
+            // Stripe fills these from the Price; the fixture's are kept.
+            session["amount_subtotal"] = json!(null);
+            session["amount_total"] = json!(null);
+            session["payment_method_collection"] = json!("always");
+        }
         session["mode"] = json!(get("mode"));
         session["metadata"] = Value::Object(metadata);
         session["client_reference_id"] = json!(get("client_reference_id"));
@@ -215,11 +227,59 @@ pub fn completed(id: &str, mut session: Value, payment: &str) -> String {
     event(id, "checkout.session.completed", 1_700_000_100, session)
 }
 
+/// `charge.dispute.created` on `payment` (a chargeback).
+pub fn disputed(id: &str, payment: &str) -> String {
+    let mut d: Value = serde_json::from_str(DISPUTE).expect("fixture");
+    d["payment_intent"] = json!(payment);
+    event(id, "charge.dispute.created", 1_700_000_300, d)
+}
+
 /// `charge.refunded` (in full) of `payment`.
 pub fn refunded(id: &str, payment: &str) -> String {
     let mut c: Value = serde_json::from_str(CHARGE).expect("fixture");
     c["payment_intent"] = json!(payment);
     event(id, "charge.refunded", 1_700_000_200, c)
+}
+
+/// A `customer.subscription.*` event (`kind`: created, updated, deleted)
+/// of subscription `sub` of `user` to `price` in `status`, with the
+/// fields of `extra` set on the object.
+pub fn subscription_event(
+    id: &str,
+    kind: &str,
+    created: i64,
+    sub: &str,
+    user: &str,
+    price: &str,
+    status: &str,
+    extra: Value,
+) -> String {
+    let mut s: Value = serde_json::from_str(SUBSCRIPTION).expect("fixture");
+    s["id"] = json!(sub);
+    s["status"] = json!(status);
+    s["metadata"] = json!({"chalktalk_user": user, "chalktalk_plan": "from checkout"});
+    s["items"]["data"][0]["price"]["id"] = json!(price);
+    s["items"]["data"][0]["plan"]["id"] = json!(price);
+    s["items"]["data"][0]["subscription"] = json!(sub);
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            s[k] = v;
+        }
+    }
+    event(id, &format!("customer.subscription.{kind}"), created, s)
+}
+
+/// `invoice.<kind>` (payment_failed, paid) of subscription `sub`.
+pub fn invoice_event(id: &str, kind: &str, created: i64, sub: &str, user: &str) -> String {
+    let mut i: Value = serde_json::from_str(INVOICE).expect("fixture");
+    i["parent"]["subscription_details"]["subscription"] = json!(sub);
+    i["parent"]["subscription_details"]["metadata"] = json!({"chalktalk_user": user});
+    if kind == "paid" {
+        i["status"] = json!("paid");
+        i["amount_paid"] = json!(1000);
+        i["amount_remaining"] = json!(0);
+    }
+    event(id, &format!("invoice.{kind}"), created, i)
 }
 
 /// The `Stripe-Signature` header Stripe would send with `body`.

@@ -34,7 +34,7 @@ pub struct CheckoutOutput {
     pub currency: String,
 }
 
-fn url(field: &'static str, v: &str) -> Result<String, ProgramError> {
+pub(crate) fn url(field: &'static str, v: &str) -> Result<String, ProgramError> {
     let ok = (v.starts_with("https://") || v.starts_with("http://"))
         && v.len() <= 2000
         && !v.chars().any(char::is_whitespace);
