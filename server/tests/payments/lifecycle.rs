@@ -127,7 +127,7 @@ async fn trial_past_due_grace_and_cancel_at_period_end_with_fixtures() {
     s.athlete_is(&ws, false).await;
     let t = now();
     let ev = |id: &str, kind: &str, at: i64, status: &str, extra| {
-        subscription_event(id, kind, at, sub, &me, PRICE_ATHLETE, status, extra)
+        subscription_event(id, kind, at, (sub, &me, PRICE_ATHLETE), status, extra)
     };
 
     // Trialing gives the plan.
@@ -205,9 +205,7 @@ async fn an_admin_override_wins_until_removed_and_is_audited() {
         "evt_c1",
         "created",
         now(),
-        sub,
-        &coach,
-        PRICE_BASIC,
+        (sub, &coach, PRICE_BASIC),
         "active",
         json!({}),
     );

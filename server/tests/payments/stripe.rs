@@ -242,18 +242,17 @@ pub fn refunded(id: &str, payment: &str) -> String {
 }
 
 /// A `customer.subscription.*` event (`kind`: created, updated, deleted)
-/// of subscription `sub` of `user` to `price` in `status`, with the
-/// fields of `extra` set on the object.
+/// of `of` = (subscription id, user, price) in `status`, with the fields
+/// of `extra` set on the object.
 pub fn subscription_event(
     id: &str,
     kind: &str,
     created: i64,
-    sub: &str,
-    user: &str,
-    price: &str,
+    of: (&str, &str, &str),
     status: &str,
     extra: Value,
 ) -> String {
+    let (sub, user, price) = of;
     let mut s: Value = serde_json::from_str(SUBSCRIPTION).expect("fixture");
     s["id"] = json!(sub);
     s["status"] = json!(status);

@@ -270,13 +270,19 @@ mod tests {
             f(Role::Coach, &[basic.clone(), gone.clone()]),
             Plan::CoachBasic
         );
-        assert_eq!(f(Role::Coach, &[gone.clone()]), Plan::CoachBasic);
         assert_eq!(
-            f(Role::Coach, &[athlete.clone()]),
+            f(Role::Coach, std::slice::from_ref(&gone)),
+            Plan::CoachBasic
+        );
+        assert_eq!(
+            f(Role::Coach, std::slice::from_ref(&athlete)),
             Plan::CoachBasic,
             "not a coach plan"
         );
-        assert_eq!(f(Role::Athlete, &[athlete.clone()]), Plan::AthletePaid);
+        assert_eq!(
+            f(Role::Athlete, std::slice::from_ref(&athlete)),
+            Plan::AthletePaid
+        );
         assert_eq!(f(Role::Athlete, &[premium]), Plan::AthleteFree);
         assert_eq!(f(Role::Admin, &[athlete]), Plan::Admin);
         assert_eq!(paid_plan("coach_premium"), Some(PaidPlan::CoachPremium));
