@@ -79,6 +79,20 @@ pub trait Payments: Send + Sync + 'static {
     /// creates carries `chalktalk_user` and `chalktalk_plan` in its
     /// metadata (what the webhooks read).
     async fn subscribe(&self, req: &SubscribeRequest) -> Result<CheckoutSession, PaymentError>;
+    /// One page (at most 100) of the account's events, newest first,
+    /// after the event `starting_after`: the events as JSON and whether
+    /// more follow (`GET /v1/events`; Stripe keeps 30 days of them).
+    async fn events(
+        &self,
+        starting_after: Option<&str>,
+    ) -> Result<(Vec<serde_json::Value>, bool), PaymentError>;
+}
+
+#[derive(serde::Serialize)]
+struct ListEvents<'a> {
+    limit: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starting_after: Option<&'a str>,
 }
 
 /// Stripe through async-stripe.
@@ -192,6 +206,34 @@ impl Payments for StripePayments {
             amount_total: s.amount_total,
             currency: s.currency.map(|c| c.to_string()),
         })
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn events(
+        &self,
+        starting_after: Option<&str>,
+    ) -> Result<(Vec<serde_json::Value>, bool), PaymentError> {
+        use stripe_client_core::{RequestBuilder, StripeMethod};
+        let page: miniserde::json::Value = RequestBuilder::new(StripeMethod::Get, "/events")
+            .query(&ListEvents {
+                limit: 100,
+                starting_after,
+            })
+            .customize::<miniserde::json::Value>()
+            .send(&self.client)
+            .await
+            .map_err(failed)?;
+        let page: serde_json::Value = serde_json::from_str(&miniserde::json::to_string(&page))
+            .map_err(|e| PaymentError::Unavailable(format!("an event list: {e}")))?;
+        let events = match page["data"].as_array() {
+            Some(list) => list.clone(),
+            None => {
+                return Err(PaymentError::Unavailable(
+                    "an event list without data".into(),
+                ));
+            }
+        };
+        Ok((events, page["has_more"].as_bool().unwrap_or(false)))
     }
 
     #[tracing::instrument(skip_all, fields(payment = %payment))]

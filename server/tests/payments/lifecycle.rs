@@ -277,3 +277,59 @@ async fn an_admin_override_wins_until_removed_and_is_audited() {
         (422, json!("validation_failed"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_applies_events_the_webhook_never_delivered() {
+    // localstripe with no webhook endpoint: its events are only listed.
+    let ls = LocalStripe::start().await;
+    let fake = FakeStripe::start(Some(ls.addr)).await;
+    let s = Subs::start(&fake, 3600).await;
+    ls.post(
+        "/v1/plans",
+        &format!("id={PRICE_ATHLETE}&amount=900&currency=eur&interval=month&product[name]=Athlete"),
+    )
+    .await;
+    let cus = ls
+        .post(
+            "/v1/customers",
+            "payment_method=pm_card_visa&invoice_settings[default_payment_method]=pm_card_visa",
+        )
+        .await;
+    let cus = cus["id"].as_str().expect("customer").to_string();
+    let sub = ls
+        .post(
+            "/v1/subscriptions",
+            &format!(
+                "customer={cus}&items[0][plan]={PRICE_ATHLETE}&metadata[chalktalk_user]={}",
+                s.athlete.0
+            ),
+        )
+        .await;
+    assert_eq!(sub["status"], "active", "{sub}");
+    let svc = s.app.programs.clone().expect("programs");
+    // localstripe records an event once its webhook task ran (about 1 s).
+    let mut dry = Default::default();
+    for _ in 0..100 {
+        dry = svc.backfill(false, 1000).await.expect("dry run");
+        let kinds: Vec<&str> = dry.missing.iter().map(|m| m.kind.as_str()).collect();
+        if kinds.contains(&"customer.subscription.created") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        dry.missing
+            .iter()
+            .any(|m| m.kind == "customer.subscription.created"),
+        "{dry:?}"
+    );
+    assert_eq!(dry.stored, 0);
+    s.wait_plan(&s.athlete.1, "athlete_free").await;
+    let done = svc.backfill(true, 1000).await.expect("apply");
+    assert_eq!(done.stored, done.missing.len());
+    assert!(done.stored >= dry.missing.len(), "{done:?}");
+    s.wait_plan(&s.athlete.1, "athlete_paid").await;
+    let again = svc.backfill(true, 1000).await.expect("again");
+    assert!(again.missing.is_empty(), "{again:?}");
+    assert_eq!(again.stored, 0);
+}

@@ -12,6 +12,7 @@
 //! with their audit log). Not built: Stripe Connect payouts and the
 //! platform fee, revenue analytics.
 
+pub mod backfill;
 pub mod checkout;
 pub mod edit;
 pub mod enroll;
