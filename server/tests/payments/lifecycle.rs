@@ -121,7 +121,13 @@ async fn a_subscription_in_localstripe_drives_the_matrix_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trial_past_due_grace_and_cancel_at_period_end_with_fixtures() {
     let fake = FakeStripe::start(None).await;
-    let s = Subs::start(&fake, 2).await;
+    fixture_lifecycle(&Subs::start(&fake, 2).await).await;
+}
+
+/// Trialing, active, an older state late, a replay, a bad signature, a
+/// failed renewal within and past the 2 s grace period, paid again, and
+/// a cancel at the period's end, on the node of `s` (grace 2 s).
+pub async fn fixture_lifecycle(s: &Subs) {
     let (me, sub) = (s.athlete.0.clone(), "sub_fixture_athlete");
     let ws = s.ws().await;
     s.athlete_is(&ws, false).await;
@@ -196,7 +202,12 @@ async fn trial_past_due_grace_and_cancel_at_period_end_with_fixtures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_override_wins_until_removed_and_is_audited() {
     let fake = FakeStripe::start(None).await;
-    let s = Subs::start(&fake, 3600).await;
+    override_audited(&Subs::start(&fake, 3600).await).await;
+}
+
+/// A coach's basic subscription, an admin's override to premium, its
+/// removal, and the audit log, on the node of `s`.
+pub async fn override_audited(s: &Subs) {
     let (coach, sub) = (s.coach.0.clone(), "sub_fixture_coach");
     // A new coach is on the trial (premium) of their account; a basic
     // subscription makes the subscriptions decide.

@@ -37,8 +37,17 @@ pub struct Subs {
 impl Subs {
     /// A node whose Stripe is `fake`, past_due grace `grace_secs`.
     pub async fn start(fake: &FakeStripe, grace_secs: u64) -> Subs {
+        Subs::start_on(fake, grace_secs, None).await
+    }
+
+    /// The same on the PostgreSQL database `db` when given.
+    pub async fn start_on(fake: &FakeStripe, grace_secs: u64, db: Option<&str>) -> Subs {
         let url = fake.url();
-        let node = TestServer::builder()
+        let mut b = TestServer::builder();
+        if let Some(db) = db {
+            b = b.postgres(db);
+        }
+        let node = b
             .config(move |c| {
                 c.accounts.argon2_m_kib = 256;
                 c.accounts.argon2_t = 1;
@@ -76,7 +85,11 @@ impl Subs {
     async fn user(&self, name: &str, role: Role) -> (String, String) {
         let accounts = self.app.accounts.clone().expect("accounts");
         let a = accounts
-            .create_account(&format!("{name}@subs.test"), PASSWORD, role)
+            .create_account(
+                &format!("{name}-{:08x}@subs.test", getrandom::u32().unwrap_or(0)),
+                PASSWORD,
+                role,
+            )
             .await
             .expect("create")
             .expect("new account");
