@@ -1,6 +1,7 @@
 -- 007: billing (the `BillingStore` port, issue 12's second slice): each
 -- user's Stripe subscriptions as the webhooks last left them, admin
--- overrides of the plan and their audit log.
+-- overrides of the plan and their audit log, coaches' Stripe Connect
+-- accounts.
 --
 -- Queries served:
 --   billing_subscriptions  insert or update if the stored version is the
@@ -8,6 +9,8 @@
 --   plan_overrides         upsert / delete by user; get by user
 --   billing_audit          insert by (subject, at_ms, id); a subject's
 --                          oldest first
+--   payout_accounts        upsert by coach; get by coach; get by the
+--                          Stripe account id (unique index)
 
 CREATE TABLE IF NOT EXISTS billing_subscriptions (
     id       text COLLATE "C" PRIMARY KEY,
@@ -29,3 +32,10 @@ CREATE TABLE IF NOT EXISTS billing_audit (
     body     bytea NOT NULL,
     PRIMARY KEY (subject, at_ms, id)
 );
+
+CREATE TABLE IF NOT EXISTS payout_accounts (
+    coach       text COLLATE "C" PRIMARY KEY,
+    account_id  text COLLATE "C" NOT NULL,
+    body        bytea NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS payout_accounts_by_id ON payout_accounts (account_id);

@@ -1,7 +1,8 @@
 //! The billing records of the [`BillingStore`] port (issue 12, second
 //! slice): each user's Stripe subscriptions as the webhooks last left them
 //! ([`Subscription`]), admin overrides of the plan ([`PlanOverride`]) and
-//! the audit log of those overrides ([`AuditEntry`]). Every
+//! the audit log of those overrides ([`AuditEntry`]), coaches' Stripe
+//! Connect accounts ([`PayoutAccount`]). Every
 //! `ProgramStore` is a `BillingStore`. Adapters: the embedded store
 //! (`crate::embedded::billing`), PostgreSQL (`crate::postgres::billing`,
 //! `sql/007_billing.sql`) and ScyllaDB (`crate::scylla::billing`,
@@ -103,7 +104,31 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-/// Subscriptions, plan overrides and their audit log.
+/// A coach's Stripe Connect (Express) account: payable once Stripe says
+/// `charges_enabled` and `payouts_enabled` (the `account.updated` event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutAccount {
+    pub coach: String,
+    /// Stripe's `acct_...`.
+    pub account: String,
+    pub charges_enabled: bool,
+    pub payouts_enabled: bool,
+    pub details_submitted: bool,
+    /// The `created` of the event that last set the flags (0: none yet).
+    pub event_created: i64,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+impl PayoutAccount {
+    /// May the coach be paid (destination charges)?
+    pub fn payable(&self) -> bool {
+        self.charges_enabled && self.payouts_enabled
+    }
+}
+
+/// Subscriptions, plan overrides and their audit log; coaches' payout
+/// accounts.
 #[async_trait]
 pub trait BillingStore: Send + Sync + 'static {
     /// Stores `s` if the stored one has version `s.version - 1` (none
@@ -130,4 +155,14 @@ pub trait BillingStore: Send + Sync + 'static {
     /// The entries about `subject`, oldest first (ties by id), at most
     /// `limit`.
     async fn audit_of(&self, subject: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Creates or replaces the payout account of `a.coach` (and its index
+    /// by Stripe account id).
+    async fn put_payout_account(&self, a: &PayoutAccount) -> Result<(), StoreError>;
+    async fn payout_account(&self, coach: &str) -> Result<Option<PayoutAccount>, StoreError>;
+    /// The payout account whose Stripe id is `account`.
+    async fn payout_account_by_id(
+        &self,
+        account: &str,
+    ) -> Result<Option<PayoutAccount>, StoreError>;
 }

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionSubscriptionData, ProductData,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataTransferData,
+    CreateCheckoutSessionSubscriptionData, ProductData,
 };
 
 /// What a payment request failed with.
@@ -43,6 +44,10 @@ pub struct CheckoutRequest {
     pub currency: String,
     pub success_url: String,
     pub cancel_url: String,
+    /// A destination charge: the coach's Connect account and the
+    /// platform's fee in minor units (`transfer_data.destination`,
+    /// `application_fee_amount`).
+    pub destination: Option<(String, u64)>,
 }
 
 /// A Checkout Session in subscription mode to one plan's Price.
@@ -86,6 +91,47 @@ pub trait Payments: Send + Sync + 'static {
         &self,
         starting_after: Option<&str>,
     ) -> Result<(Vec<serde_json::Value>, bool), PaymentError>;
+    /// Creates a Connect Express account for `coach` (metadata
+    /// `chalktalk_user`; idempotency key `account-<coach>`): its id.
+    async fn create_account(&self, coach: &str) -> Result<String, PaymentError>;
+    /// An onboarding link (`account_onboarding`) of `account`: its URL.
+    async fn account_link(
+        &self,
+        account: &str,
+        refresh_url: &str,
+        return_url: &str,
+    ) -> Result<String, PaymentError>;
+    /// A login link to the Express dashboard of `account`: its URL.
+    async fn login_link(&self, account: &str) -> Result<String, PaymentError>;
+}
+
+/// Sends a form request as plain JSON (no typed object compiled).
+async fn raw(
+    client: &Client,
+    method: stripe_client_core::StripeMethod,
+    path: &str,
+    form: &[(&str, &str)],
+    key: Option<RequestStrategy>,
+) -> Result<serde_json::Value, PaymentError> {
+    let mut req = stripe_client_core::RequestBuilder::new(method, path);
+    if !form.is_empty() {
+        let map: std::collections::BTreeMap<&str, &str> = form.iter().copied().collect();
+        req = req.form(&map);
+    }
+    let mut req = req.customize::<miniserde::json::Value>();
+    if let Some(k) = key {
+        req = req.request_strategy(k);
+    }
+    let v = req.send(client).await.map_err(failed)?;
+    serde_json::from_str(&miniserde::json::to_string(&v))
+        .map_err(|e| PaymentError::Unavailable(format!("{path}: {e}")))
+}
+
+fn field(v: &serde_json::Value, name: &str, what: &str) -> Result<String, PaymentError> {
+    v[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| PaymentError::Unavailable(format!("{what} without {name}")))
 }
 
 #[derive(serde::Serialize)]
@@ -154,6 +200,15 @@ impl Payments for StripePayments {
         ]);
         let mut pi = CreateCheckoutSessionPaymentIntentData::new();
         pi.metadata = Some(meta.clone());
+        if let Some((account, fee)) = &req.destination {
+            pi.transfer_data = Some(CreateCheckoutSessionPaymentIntentDataTransferData::new(
+                account.clone(),
+            ));
+            pi.application_fee_amount = Some(
+                i64::try_from(*fee)
+                    .map_err(|_| PaymentError::Refused("fee out of range".into()))?,
+            );
+        }
         let s = CreateCheckoutSession::new()
             .mode(stripe_shared::CheckoutSessionMode::Payment)
             .line_items(vec![item])
@@ -206,6 +261,55 @@ impl Payments for StripePayments {
             amount_total: s.amount_total,
             currency: s.currency.map(|c| c.to_string()),
         })
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn create_account(&self, coach: &str) -> Result<String, PaymentError> {
+        use stripe_client_core::StripeMethod;
+        let form = [("type", "express"), ("metadata[chalktalk_user]", coach)];
+        let k = key(&format!("account-{coach}"))?;
+        let v = raw(
+            &self.client,
+            StripeMethod::Post,
+            "/accounts",
+            &form,
+            Some(k),
+        )
+        .await?;
+        field(&v, "id", "an account")
+    }
+
+    #[tracing::instrument(skip(self, refresh_url, return_url))]
+    async fn account_link(
+        &self,
+        account: &str,
+        refresh_url: &str,
+        return_url: &str,
+    ) -> Result<String, PaymentError> {
+        use stripe_client_core::StripeMethod;
+        let form = [
+            ("account", account),
+            ("refresh_url", refresh_url),
+            ("return_url", return_url),
+            ("type", "account_onboarding"),
+        ];
+        let v = raw(
+            &self.client,
+            StripeMethod::Post,
+            "/account_links",
+            &form,
+            None,
+        )
+        .await?;
+        field(&v, "url", "an account link")
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn login_link(&self, account: &str) -> Result<String, PaymentError> {
+        use stripe_client_core::StripeMethod;
+        let path = format!("/accounts/{account}/login_links");
+        let v = raw(&self.client, StripeMethod::Post, &path, &[], None).await?;
+        field(&v, "url", "a login link")
     }
 
     #[tracing::instrument(skip(self))]

@@ -212,8 +212,8 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_STRIPE_API_BASE")]
     #[serde(deserialize_with = "scalar")]
     pub stripe_api_base: Option<String>,
-    /// The platform's share of each sale, 0-100 (recorded only: Connect
-    /// payouts are not built yet).
+    /// The platform's share of each sale, 0-100: the application fee of
+    /// every destination charge to a coach's Connect account.
     #[arg(long, env = "CHALKTALK_PLATFORM_FEE_PERCENT")]
     #[serde(deserialize_with = "scalar")]
     pub platform_fee_percent: Option<String>,

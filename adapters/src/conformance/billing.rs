@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::store::unique;
 use crate::billing::{
-    AuditEntry, BillingStore, PaidPlan, PlanOverride, Subscription, SubscriptionStatus,
+    AuditEntry, BillingStore, PaidPlan, PayoutAccount, PlanOverride, Subscription,
+    SubscriptionStatus,
 };
 
 /// Runs every check, one after another.
@@ -13,6 +14,41 @@ pub async fn run_all<S: BillingStore + ?Sized>(store: Arc<S>) {
     subscriptions(&*store).await;
     overrides(&*store).await;
     audit(&*store).await;
+    payouts(&*store).await;
+}
+
+async fn payouts<S: BillingStore + ?Sized>(store: &S) {
+    let (coach, acct) = (unique("c"), unique("acct"));
+    assert_eq!(store.payout_account(&coach).await.unwrap(), None);
+    assert_eq!(store.payout_account_by_id(&acct).await.unwrap(), None);
+    let mut a = PayoutAccount {
+        coach: coach.clone(),
+        account: acct.clone(),
+        charges_enabled: false,
+        payouts_enabled: false,
+        details_submitted: false,
+        event_created: 0,
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    assert!(!a.payable());
+    store.put_payout_account(&a).await.unwrap();
+    assert_eq!(store.payout_account(&coach).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.payout_account_by_id(&acct).await.unwrap(),
+        Some(a.clone())
+    );
+    a.charges_enabled = true;
+    a.payouts_enabled = true;
+    a.event_created = 9;
+    store.put_payout_account(&a).await.unwrap();
+    let got = store
+        .payout_account_by_id(&acct)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert!(got.payable());
+    assert_eq!(got, a);
 }
 
 /// An active subscription `id` of `user` (version 1).

@@ -4,7 +4,9 @@
 //! - `billing_subscriptions`: id -> (version, `Subscription`);
 //!   `billing_subscriptions_by_user`: (user, id) -> ();
 //! - `plan_overrides`: user -> `PlanOverride`;
-//! - `billing_audit`: (subject, at_ms, id) -> `AuditEntry`.
+//! - `billing_audit`: (subject, at_ms, id) -> `AuditEntry`;
+//! - `payout_accounts`: coach -> `PayoutAccount`;
+//!   `payout_accounts_by_id`: Stripe account id -> coach.
 //!
 //! Writes go through the store's writer thread; the version condition of
 //! `put_subscription` is checked inside its transaction.
@@ -14,13 +16,15 @@ use chalktalk_actors::store::StoreError;
 use redb::{ReadableTable, StorageError, Table, TableDefinition, WriteTransaction};
 
 use super::{EmbeddedStore, decode, encode, unavailable};
-use crate::billing::{AuditEntry, BillingStore, PlanOverride, Subscription};
+use crate::billing::{AuditEntry, BillingStore, PayoutAccount, PlanOverride, Subscription};
 
 const SUBS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("billing_subscriptions");
 const SUBS_BY_USER: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("billing_subscriptions_by_user");
 const OVERRIDES: TableDefinition<&str, &[u8]> = TableDefinition::new("plan_overrides");
 const AUDIT: TableDefinition<(&str, u64, &str), &[u8]> = TableDefinition::new("billing_audit");
+const PAYOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("payout_accounts");
+const PAYOUTS_BY_ID: TableDefinition<&str, &str> = TableDefinition::new("payout_accounts_by_id");
 
 /// A billing write, encoded by the caller.
 pub(crate) enum BillingOp {
@@ -40,6 +44,11 @@ pub(crate) enum BillingOp {
         id: String,
         body: Vec<u8>,
     },
+    Payout {
+        coach: String,
+        account: String,
+        body: Vec<u8>,
+    },
 }
 
 /// The billing tables of one write transaction.
@@ -48,6 +57,8 @@ pub(super) struct BillingTables<'txn> {
     by_user: Table<'txn, (&'static str, &'static str), ()>,
     overrides: Table<'txn, &'static str, &'static [u8]>,
     audit: Table<'txn, (&'static str, u64, &'static str), &'static [u8]>,
+    payouts: Table<'txn, &'static str, &'static [u8]>,
+    payouts_by_id: Table<'txn, &'static str, &'static str>,
 }
 
 /// Opens (creating on first use) the billing tables.
@@ -57,6 +68,8 @@ pub(super) fn open_tables(txn: &WriteTransaction) -> Result<BillingTables<'_>, S
         by_user: txn.open_table(SUBS_BY_USER).map_err(unavailable)?,
         overrides: txn.open_table(OVERRIDES).map_err(unavailable)?,
         audit: txn.open_table(AUDIT).map_err(unavailable)?,
+        payouts: txn.open_table(PAYOUTS).map_err(unavailable)?,
+        payouts_by_id: txn.open_table(PAYOUTS_BY_ID).map_err(unavailable)?,
     })
 }
 
@@ -95,6 +108,14 @@ pub(super) fn apply(
         } => {
             t.audit
                 .insert((subject.as_str(), *at_ms, id.as_str()), body.as_slice())?;
+        }
+        BillingOp::Payout {
+            coach,
+            account,
+            body,
+        } => {
+            t.payouts.insert(coach.as_str(), body.as_slice())?;
+            t.payouts_by_id.insert(account.as_str(), coach.as_str())?;
         }
     }
     Ok(Ok(true))
@@ -202,6 +223,50 @@ impl BillingStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn put_payout_account(&self, a: &PayoutAccount) -> Result<(), StoreError> {
+        self.write(super::Op::Billing(BillingOp::Payout {
+            coach: a.coach.clone(),
+            account: a.account.clone(),
+            body: encode("payout account", a)?,
+        }))
+        .await
+        .map(drop)
+    }
+
+    async fn payout_account(&self, coach: &str) -> Result<Option<PayoutAccount>, StoreError> {
+        let coach = coach.to_owned();
+        self.read(move |txn| payout_of(txn, &coach)).await
+    }
+
+    async fn payout_account_by_id(
+        &self,
+        account: &str,
+    ) -> Result<Option<PayoutAccount>, StoreError> {
+        let account = account.to_owned();
+        self.read(move |txn| {
+            let t = txn.open_table(PAYOUTS_BY_ID).map_err(unavailable)?;
+            let coach = t
+                .get(account.as_str())
+                .map_err(unavailable)?
+                .map(|g| g.value().to_owned());
+            match coach {
+                Some(c) => Ok(payout_of(txn, &c)?.filter(|a| a.account == account)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+}
+
+fn payout_of(
+    txn: &redb::ReadTransaction,
+    coach: &str,
+) -> Result<Option<PayoutAccount>, StoreError> {
+    let t = txn.open_table(PAYOUTS).map_err(unavailable)?;
+    let g = t.get(coach).map_err(unavailable)?;
+    g.map(|g| decode("payout account", coach, g.value()))
+        .transpose()
 }
 
 #[cfg(test)]

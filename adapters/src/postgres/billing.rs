@@ -8,7 +8,7 @@ use chalktalk_actors::store::StoreError;
 use serde::de::DeserializeOwned;
 
 use super::{PgStore, clamp, column, to_db};
-use crate::billing::{AuditEntry, BillingStore, PlanOverride, Subscription};
+use crate::billing::{AuditEntry, BillingStore, PayoutAccount, PlanOverride, Subscription};
 use crate::embedded::{decode, encode};
 
 fn all<T: DeserializeOwned>(
@@ -135,5 +135,39 @@ impl BillingStore for PgStore {
             )
             .await?;
         all("audit entry", &rows)
+    }
+
+    async fn put_payout_account(&self, a: &PayoutAccount) -> Result<(), StoreError> {
+        let body = encode("payout account", a)?;
+        self.query(
+            "INSERT INTO payout_accounts (coach, account_id, body) VALUES ($1, $2, $3) \
+             ON CONFLICT (coach) DO UPDATE SET account_id = excluded.account_id, body = excluded.body",
+            &[&a.coach, &a.account, &body],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn payout_account(&self, coach: &str) -> Result<Option<PayoutAccount>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT body FROM payout_accounts WHERE coach = $1",
+                &[&coach],
+            )
+            .await?;
+        one("payout account", coach, &rows)
+    }
+
+    async fn payout_account_by_id(
+        &self,
+        account: &str,
+    ) -> Result<Option<PayoutAccount>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT body FROM payout_accounts WHERE account_id = $1",
+                &[&account],
+            )
+            .await?;
+        one("payout account", account, &rows)
     }
 }

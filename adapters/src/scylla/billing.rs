@@ -10,10 +10,11 @@
 
 use async_trait::async_trait;
 use chalktalk_actors::store::StoreError;
+use scylla::statement::batch::{Batch, BatchType};
 
 use super::exec::Lwt;
 use super::{ScyllaStore, clamp, to_db};
-use crate::billing::{AuditEntry, BillingStore, PlanOverride, Subscription};
+use crate::billing::{AuditEntry, BillingStore, PayoutAccount, PlanOverride, Subscription};
 use crate::embedded::encode;
 
 impl ScyllaStore {
@@ -127,5 +128,38 @@ impl BillingStore for ScyllaStore {
     async fn audit_of(&self, subject: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let st = &self.inner.st.AUDIT_OF;
         self.bodies("audit entry", st, (subject,), limit).await
+    }
+
+    async fn put_payout_account(&self, a: &PayoutAccount) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let body = encode("payout account", a)?;
+        let mut batch = Batch::new(BatchType::Logged);
+        batch.append_statement(inner.st.PAYOUT_PUT.clone());
+        batch.append_statement(inner.st.PAYOUT_ID_PUT.clone());
+        let values = (
+            (a.coach.as_str(), body.as_slice()),
+            (a.account.as_str(), a.coach.as_str()),
+        );
+        inner.run_batch(&batch, values).await
+    }
+
+    async fn payout_account(&self, coach: &str) -> Result<Option<PayoutAccount>, StoreError> {
+        let st = &self.inner.st.PAYOUT_GET;
+        self.one_body("payout account", coach, st, (coach,), false)
+            .await
+    }
+
+    async fn payout_account_by_id(
+        &self,
+        account: &str,
+    ) -> Result<Option<PayoutAccount>, StoreError> {
+        for coach in self.ids(&self.inner.st.PAYOUT_BY_ID, (account,), 1).await? {
+            if let Some(a) = self.payout_account(&coach).await?
+                && a.account == account
+            {
+                return Ok(Some(a));
+            }
+        }
+        Ok(None)
     }
 }

@@ -127,6 +127,10 @@ statements! {
     OVERRIDE_GET = "SELECT body FROM plan_overrides WHERE user_id = ?";
     AUDIT_PUT = "INSERT INTO billing_audit (subject, at_ms, id, body) VALUES (?, ?, ?, ?)";
     AUDIT_OF = "SELECT body FROM billing_audit WHERE subject = ?";
+    PAYOUT_PUT = "INSERT INTO payout_accounts (coach, body) VALUES (?, ?)";
+    PAYOUT_ID_PUT = "INSERT INTO payout_accounts_by_id (account_id, coach) VALUES (?, ?)";
+    PAYOUT_GET = "SELECT body FROM payout_accounts WHERE coach = ?";
+    PAYOUT_BY_ID = "SELECT coach FROM payout_accounts_by_id WHERE account_id = ?";
 
     KV_GET = "SELECT value FROM kv WHERE part = ? AND ns = ? AND key = ?";
     KV_PUT = "INSERT INTO kv (part, ns, key, value) VALUES (?, ?, ?, ?)";

@@ -1,7 +1,7 @@
 //! The payment settings (Stripe, issue 12): `stripe_secret_key`,
 //! `stripe_webhook_secret`, `stripe_api_base` (another API than Stripe's,
-//! e.g. a local test server), `platform_fee_percent` (0-100, recorded
-//! only: Connect payouts are not built), the subscription plans' Stripe
+//! e.g. a local test server), `platform_fee_percent` (0-100, the
+//! application fee of destination charges), the subscription plans' Stripe
 //! Price ids (`stripe_price_coach_basic`, `stripe_price_coach_premium`,
 //! `stripe_price_athlete_paid`) and `past_due_grace_secs`. Flags and
 //! environment over the file, like every other setting.

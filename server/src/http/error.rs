@@ -221,7 +221,9 @@ impl From<ProgramError> for ApiError {
             | ProgramError::AlreadyEntitled
             | ProgramError::NotRefundable
             | ProgramError::PlanUnavailable
-            | ProgramError::AlreadySubscribed => StatusCode::CONFLICT,
+            | ProgramError::AlreadySubscribed
+            | ProgramError::NotPayable
+            | ProgramError::NoPayoutAccount => StatusCode::CONFLICT,
             ProgramError::BadSignature(_) | ProgramError::BadEvent(_) => StatusCode::BAD_REQUEST,
             ProgramError::PaymentRefused(_) => StatusCode::BAD_GATEWAY,
             ProgramError::PaymentsDisabled | ProgramError::Unavailable(_) => {

@@ -3,7 +3,8 @@
 //! "Training programs and payments"): a coach's programs ([`coach`]),
 //! enrollment, progress and the caller's locker ([`athlete`]), Stripe
 //! checkout, refunds and the webhook ([`pay`]), subscriptions to the plans
-//! and admin overrides ([`billing`]). Also where the node builds
+//! and admin overrides ([`billing`]), coach payouts through Stripe Connect
+//! ([`payouts`]). Also where the node builds
 //! the service from its settings and keeps applying stored webhook events
 //! ([`spawn_webhook_sweeper`]).
 
@@ -11,6 +12,7 @@ mod athlete;
 mod billing;
 mod coach;
 mod pay;
+mod payouts;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,7 @@ pub fn service(
         Billing {
             prices: cfg.prices.clone(),
             past_due_grace_secs: cfg.past_due_grace_secs,
+            platform_fee_percent: cfg.platform_fee_percent,
         },
     ))
 }
@@ -105,6 +108,9 @@ pub fn routes(app: App) -> OpenApiRouter {
         .routes(routes!(billing::mine))
         .routes(routes!(billing::of_user))
         .routes(routes!(billing::clear_override))
+        .routes(routes!(payouts::onboarding))
+        .routes(routes!(payouts::dashboard))
+        .routes(routes!(payouts::state))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .with_state(app)
         .merge(webhook)

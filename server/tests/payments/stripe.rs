@@ -26,6 +26,9 @@ pub const CHARGE: &str = include_str!("fixtures/charge_refunded.json");
 pub const SUBSCRIPTION: &str = include_str!("fixtures/subscription.json");
 pub const INVOICE: &str = include_str!("fixtures/invoice.json");
 pub const DISPUTE: &str = include_str!("fixtures/dispute.json");
+pub const ACCOUNT: &str = include_str!("fixtures/account.json");
+pub const ACCOUNT_LINK: &str = include_str!("fixtures/account_link.json");
+pub const LOGIN_LINK: &str = include_str!("fixtures/login_link.json");
 pub const WEBHOOK_SECRET: &str = "whsec_test_chalktalk_payments";
 
 /// One request the fake server saw.
@@ -146,6 +149,33 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         s.sessions.lock().unwrap().push(session.clone());
         return (StatusCode::OK, axum::Json(session)).into_response();
     }
+    if method == "POST" && path == "/v1/accounts" {
+        let f = form(&body);
+        let mut a: Value = serde_json::from_str(ACCOUNT).expect("fixture");
+        let id = format!("acct_test{:08x}", getrandom::u32().unwrap_or(0));
+        a["id"] = json!(id);
+        a["type"] = json!(f.iter().find(|(k, _)| k == "type").map(|(_, v)| v.clone()));
+        let user = f.iter().find(|(k, _)| k == "metadata[chalktalk_user]");
+        a["metadata"] = json!({"chalktalk_user": user.map(|(_, v)| v.clone())});
+        return (StatusCode::OK, axum::Json(a)).into_response();
+    }
+    if method == "POST" && path == "/v1/account_links" {
+        let mut l: Value = serde_json::from_str(ACCOUNT_LINK).expect("fixture");
+        let f = form(&body);
+        let acct = f
+            .iter()
+            .find(|(k, _)| k == "account")
+            .map(|(_, v)| v.clone());
+        l["url"] = json!(format!(
+            "https://connect.stripe.com/setup/c/{}/x",
+            acct.unwrap_or_default()
+        ));
+        return (StatusCode::OK, axum::Json(l)).into_response();
+    }
+    if method == "POST" && path.starts_with("/v1/accounts/") && path.ends_with("/login_links") {
+        let l: Value = serde_json::from_str(LOGIN_LINK).expect("fixture");
+        return (StatusCode::OK, axum::Json(l)).into_response();
+    }
     let Some(to) = s.forward else {
         let err = json!({"error": {"type": "invalid_request_error", "message": format!("Unrecognized request URL ({method}: {path})")}});
         return (StatusCode::NOT_FOUND, axum::Json(err)).into_response();
@@ -232,6 +262,16 @@ pub fn disputed(id: &str, payment: &str) -> String {
     let mut d: Value = serde_json::from_str(DISPUTE).expect("fixture");
     d["payment_intent"] = json!(payment);
     event(id, "charge.dispute.created", 1_700_000_300, d)
+}
+
+/// `account.updated` of Connect account `id`, payable or not.
+pub fn account_updated(event_id: &str, id: &str, payable: bool, created: i64) -> String {
+    let mut a: Value = serde_json::from_str(ACCOUNT).expect("fixture");
+    a["id"] = json!(id);
+    a["charges_enabled"] = json!(payable);
+    a["payouts_enabled"] = json!(payable);
+    a["details_submitted"] = json!(payable);
+    event(event_id, "account.updated", created, a)
 }
 
 /// `charge.refunded` (in full) of `payment`.

@@ -93,6 +93,7 @@ impl ProgramService {
             return Err(ProgramError::AlreadyEntitled);
         }
         let payments = self.payments()?;
+        let destination = self.destination(&p.coach, amount).await?;
         let reference = new_id("ord");
         let session = payments
             .checkout(&CheckoutRequest {
@@ -104,6 +105,7 @@ impl ProgramService {
                 currency: currency.clone(),
                 success_url,
                 cancel_url,
+                destination,
             })
             .await?;
         let now = now_ms();

@@ -58,6 +58,16 @@ pub enum ProgramError {
     /// `already_subscribed` (409): a subscription to this plan is in force.
     #[error("you already have a subscription to this plan")]
     AlreadySubscribed,
+    /// `not_payable` (409): the coach's Stripe Connect account cannot be
+    /// paid yet (onboarding not finished): no paid program is published
+    /// or sold.
+    #[error(
+        "the coach cannot be paid yet: finish Stripe onboarding (POST /api/v1/me/payouts/onboarding) before selling"
+    )]
+    NotPayable,
+    /// `no_payout_account` (409): onboarding has not started.
+    #[error("no payout account yet: start with POST /api/v1/me/payouts/onboarding")]
+    NoPayoutAccount,
     /// `no_override` (404): the user's plan is not overridden by an admin.
     #[error("no admin override of this user's plan")]
     NoOverride,
@@ -91,6 +101,8 @@ impl ProgramError {
             ProgramError::PlanUnavailable => "plan_unavailable",
             ProgramError::AlreadySubscribed => "already_subscribed",
             ProgramError::NoOverride => "no_override",
+            ProgramError::NotPayable => "not_payable",
+            ProgramError::NoPayoutAccount => "no_payout_account",
             ProgramError::PaymentsDisabled => "payments_disabled",
             ProgramError::PaymentRefused(_) => "payment_refused",
             ProgramError::Unavailable(_) => "unavailable",

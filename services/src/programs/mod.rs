@@ -9,14 +9,16 @@
 //! [`ProgramError`]. Subscriptions to the plans: [`subscribe`] (Checkout
 //! in subscription mode, the webhook's subscription and invoice events)
 //! and [`plans`] (the plan a user's subscriptions give, admin overrides
-//! with their audit log). Not built: Stripe Connect payouts and the
-//! platform fee, revenue analytics.
+//! with their audit log); coach payouts through Stripe Connect
+//! ([`payouts`]); the backfill of undelivered events ([`backfill`]). Not
+//! built: revenue analytics.
 
 pub mod backfill;
 pub mod checkout;
 pub mod edit;
 pub mod enroll;
 pub mod error;
+pub mod payouts;
 pub mod plans;
 pub mod subscribe;
 pub mod webhook;
@@ -80,9 +82,8 @@ pub struct PaymentsConfig {
     pub webhook_secret: Option<String>,
     /// Another API base than Stripe's (tests: a local server).
     pub api_base: Option<String>,
-    /// The platform's share of each sale in percent. Recorded in the
-    /// settings only: without Stripe Connect (not built) the platform
-    /// keeps the whole payment.
+    /// The platform's share of each sale in percent: the application fee
+    /// of every destination charge (rounded down to a minor unit).
     pub platform_fee_percent: u8,
     /// The subscription plans' prices.
     pub prices: PlanPrices,
@@ -108,6 +109,9 @@ impl Default for PaymentsConfig {
 pub struct Billing {
     pub prices: PlanPrices,
     pub past_due_grace_secs: u64,
+    /// The platform's share of each sale in percent (0-100): the
+    /// `application_fee_amount` of destination charges.
+    pub platform_fee_percent: u8,
 }
 
 impl std::fmt::Debug for PaymentsConfig {

@@ -16,7 +16,8 @@
 //! Events used: `checkout.session.completed` and
 //! `checkout.session.async_payment_succeeded` (paid: grant),
 //! `checkout.session.expired`, `charge.refunded` (full refund: revoke),
-//! `charge.dispute.created` (a chargeback: revoke, the order `disputed`);
+//! `charge.dispute.created` (a chargeback: revoke, the order `disputed`),
+//! `account.updated` (a coach's Connect account: payable or not);
 //! the subscription and invoice events of `super::subscribe`. Others are
 //! stored and marked applied with nothing done. A receipt still waiting
 //! after [`GIVE_UP_MS`] is marked applied with a note (it never matched).
@@ -214,6 +215,7 @@ impl ProgramService {
                     None => Ok(Outcome::Waiting(format!("no order paid by {pi} yet"))),
                 }
             }
+            "account.updated" => self.apply_account(obj, r.created).await,
             "charge.dispute.created" => {
                 // A chargeback: revoke what the payment bought, as a
                 // refund does (the dispute's outcome does not give it
