@@ -208,6 +208,15 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     #[serde(deserialize_with = "scalar")]
     pub stripe_webhook_secret: Option<String>,
+    /// The signing secret of the Stripe webhook endpoint of events on
+    /// connected accounts (Connect: `account.updated`).
+    #[arg(
+        long,
+        env = "CHALKTALK_STRIPE_CONNECT_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_connect_webhook_secret: Option<String>,
     /// Another Stripe API base URL (tests, a local fake).
     #[arg(long, env = "CHALKTALK_STRIPE_API_BASE")]
     #[serde(deserialize_with = "scalar")]

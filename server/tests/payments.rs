@@ -31,7 +31,7 @@ use serde_json::json;
 
 use payments::flows::{Node, program_body};
 use payments::stripe::{
-    FakeStripe, LocalStripe, account_updated, completed, disputed, refunded, sign,
+    FakeStripe, LocalStripe, account_updated, completed, disputed, refunded, sign, sign_connect,
 };
 
 #[tokio::test]
@@ -212,8 +212,9 @@ async fn a_coach_who_is_not_payable_cannot_sell_and_sales_are_destination_charge
         ("evt_a2", true, 200),
         ("evt_a0", false, 50),
     ] {
+        // Signed by the endpoint of events on connected accounts.
         let body = account_updated(ev, &acct, payable, at);
-        assert_eq!(n.webhook(&body, &sign(&body)).await.status, 200);
+        assert_eq!(n.webhook(&body, &sign_connect(&body)).await.status, 200);
         n.wait_applied(ev).await;
     }
     assert_eq!(

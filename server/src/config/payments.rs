@@ -1,5 +1,6 @@
 //! The payment settings (Stripe, issue 12): `stripe_secret_key`,
-//! `stripe_webhook_secret`, `stripe_api_base` (another API than Stripe's,
+//! `stripe_webhook_secret`, `stripe_connect_webhook_secret`,
+//! `stripe_api_base` (another API than Stripe's,
 //! e.g. a local test server), `platform_fee_percent` (0-100, the
 //! application fee of destination charges), the subscription plans' Stripe
 //! Price ids (`stripe_price_coach_basic`, `stripe_price_coach_premium`,
@@ -102,6 +103,11 @@ pub fn resolve(cli: &Settings, file: &Settings) -> Result<PaymentsConfig, Config
     Ok(PaymentsConfig {
         secret_key: secret_key.map(|(k, _)| k),
         webhook_secret: webhook_secret.map(|(k, _)| k),
+        connect_webhook_secret: value(
+            &cli.stripe_connect_webhook_secret,
+            &file.stripe_connect_webhook_secret,
+        )
+        .map(|(k, _)| k),
         api_base: api_base.map(|(u, _)| u),
         platform_fee_percent: fee,
         prices,

@@ -53,7 +53,8 @@ pub fn service(
             past_due_grace_secs: cfg.past_due_grace_secs,
             platform_fee_percent: cfg.platform_fee_percent,
         },
-    ))
+    )
+    .with_connect_secret(cfg.connect_webhook_secret.clone()))
 }
 
 /// Applies pending webhook receipts now (those a previous run stored but

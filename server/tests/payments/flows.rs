@@ -45,6 +45,7 @@ fn stripe_settings(c: &mut chalktalk::config::Config, url: Option<String>) {
         c.payments.api_base = Some(url);
     }
     c.payments.webhook_secret = Some(WEBHOOK_SECRET.into());
+    c.payments.connect_webhook_secret = Some(super::stripe::CONNECT_WEBHOOK_SECRET.into());
     c.payments.platform_fee_percent = 10;
 }
 

@@ -30,6 +30,8 @@ pub const ACCOUNT: &str = include_str!("fixtures/account.json");
 pub const ACCOUNT_LINK: &str = include_str!("fixtures/account_link.json");
 pub const LOGIN_LINK: &str = include_str!("fixtures/login_link.json");
 pub const WEBHOOK_SECRET: &str = "whsec_test_chalktalk_payments";
+/// The secret of the endpoint of events on connected accounts.
+pub const CONNECT_WEBHOOK_SECRET: &str = "whsec_test_chalktalk_connect";
 
 /// One request the fake server saw.
 #[derive(Debug, Clone)]
@@ -319,6 +321,11 @@ pub fn invoice_event(id: &str, kind: &str, created: i64, sub: &str, user: &str) 
         i["amount_remaining"] = json!(0);
     }
     event(id, &format!("invoice.{kind}"), created, i)
+}
+
+/// The header Stripe's endpoint of events on connected accounts would send.
+pub fn sign_connect(body: &str) -> String {
+    chalktalk_adapters::payments::sign_webhook(body, CONNECT_WEBHOOK_SECRET, None)
 }
 
 /// The `Stripe-Signature` header Stripe would send with `body`.

@@ -80,6 +80,10 @@ pub struct PaymentsConfig {
     /// `whsec_...` (`CHALKTALK_STRIPE_WEBHOOK_SECRET`); without it the
     /// webhook answers `payments_disabled`.
     pub webhook_secret: Option<String>,
+    /// `whsec_...` of the endpoint of events on connected accounts
+    /// (`CHALKTALK_STRIPE_CONNECT_WEBHOOK_SECRET`; Stripe signs those,
+    /// e.g. `account.updated`, with that endpoint's own secret).
+    pub connect_webhook_secret: Option<String>,
     /// Another API base than Stripe's (tests: a local server).
     pub api_base: Option<String>,
     /// The platform's share of each sale in percent: the application fee
@@ -96,6 +100,7 @@ impl Default for PaymentsConfig {
         PaymentsConfig {
             secret_key: None,
             webhook_secret: None,
+            connect_webhook_secret: None,
             api_base: None,
             platform_fee_percent: 0,
             prices: PlanPrices::default(),
@@ -120,6 +125,10 @@ impl std::fmt::Debug for PaymentsConfig {
         f.debug_struct("PaymentsConfig")
             .field("secret_key", &hidden(&self.secret_key))
             .field("webhook_secret", &hidden(&self.webhook_secret))
+            .field(
+                "connect_webhook_secret",
+                &hidden(&self.connect_webhook_secret),
+            )
             .field("api_base", &self.api_base)
             .field("platform_fee_percent", &self.platform_fee_percent)
             .field("prices", &self.prices)
@@ -135,6 +144,8 @@ pub struct ProgramService {
     pub(crate) media: Option<Arc<dyn MediaStore>>,
     pub(crate) payments: Option<Arc<dyn Payments>>,
     pub(crate) webhook_secret: Option<String>,
+    /// The Connect endpoint's secret, tried when the first does not match.
+    pub(crate) connect_webhook_secret: Option<String>,
     pub(crate) billing: Billing,
     /// One webhook processing pass at a time on this node.
     pub(crate) processing: tokio::sync::Mutex<()>,
@@ -153,9 +164,18 @@ impl ProgramService {
             media,
             payments,
             webhook_secret,
+            connect_webhook_secret: None,
             billing,
             processing: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// With the secret of the endpoint of events on connected accounts.
+    pub fn with_connect_secret(mut self: Arc<Self>, secret: Option<String>) -> Arc<ProgramService> {
+        if let Some(svc) = Arc::get_mut(&mut self) {
+            svc.connect_webhook_secret = secret;
+        }
+        self
     }
 
     /// The store (tests and tools).

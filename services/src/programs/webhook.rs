@@ -22,7 +22,7 @@
 //! stored and marked applied with nothing done. A receipt still waiting
 //! after [`GIVE_UP_MS`] is marked applied with a note (it never matched).
 
-use chalktalk_adapters::payments::verify_webhook;
+use chalktalk_adapters::payments::{WebhookError, verify_webhook};
 use chalktalk_adapters::programs::{
     Entitlement, EntitlementStatus, Order, OrderStatus, Receipt, Source,
 };
@@ -73,11 +73,15 @@ impl ProgramService {
             .webhook_secret
             .as_deref()
             .ok_or(ProgramError::PaymentsDisabled)?;
-        let ev = verify_webhook(body, signature, secret).map_err(|e| match e {
-            chalktalk_adapters::payments::WebhookError::Signature(m) => {
-                ProgramError::BadSignature(m)
-            }
-            chalktalk_adapters::payments::WebhookError::Body(m) => ProgramError::BadEvent(m),
+        let mut verified = verify_webhook(body, signature, secret);
+        if let (Err(WebhookError::Signature(_)), Some(connect)) =
+            (&verified, self.connect_webhook_secret.as_deref())
+        {
+            verified = verify_webhook(body, signature, connect);
+        }
+        let ev = verified.map_err(|e| match e {
+            WebhookError::Signature(m) => ProgramError::BadSignature(m),
+            WebhookError::Body(m) => ProgramError::BadEvent(m),
         })?;
         let r = Receipt {
             id: ev.id.clone(),
