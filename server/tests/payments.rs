@@ -9,7 +9,8 @@
 //! localstripe) revoking access; stored receipts applied after a restart.
 //! Subscriptions to the plans changing the matrix row live (REST and an
 //! open WebSocket), against localstripe and fixtures, and admin overrides:
-//! `payments/lifecycle.rs` (setup in `payments/subscriptions.rs`).
+//! `payments/lifecycle.rs` (setup in `payments/subscriptions.rs`); coach
+//! payouts through Stripe Connect: `payments/payouts.rs`.
 //! The same flows on PostgreSQL are in `payments/postgres.rs`; Stripe's
 //! test mode in `payments/test_mode.rs`.
 
@@ -18,6 +19,7 @@ mod payments {
     pub mod buying;
     pub mod flows;
     pub mod lifecycle;
+    pub mod payouts;
     pub mod postgres;
     pub mod stripe;
     pub mod subscriptions;
@@ -30,9 +32,7 @@ use common::TestServer;
 use serde_json::json;
 
 use payments::flows::{Node, program_body};
-use payments::stripe::{
-    FakeStripe, LocalStripe, account_updated, completed, disputed, refunded, sign, sign_connect,
-};
+use payments::stripe::{FakeStripe, LocalStripe, completed, disputed, refunded, sign};
 
 #[tokio::test]
 async fn programs_over_rest_enroll_free_progress_and_access() {
@@ -122,134 +122,6 @@ async fn refund_through_the_api_against_localstripe_revokes_access() {
     assert_eq!(n.webhook(&late, &sign(&late)).await.status, 200);
     n.wait_applied("evt_ls_refund").await;
     n.wait_video(&video, 404).await;
-}
-
-#[tokio::test]
-async fn a_coach_who_is_not_payable_cannot_sell_and_sales_are_destination_charges() {
-    let fake = FakeStripe::start(None).await;
-    let n = Node::start(Some(&fake)).await;
-    let api = n.api();
-    let coach = Some(n.coach.as_str());
-    let r = api
-        .post("/api/v1/programs", coach, program_body("one_time", None))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_str().expect("id").to_string();
-    let path = format!("/api/v1/programs/{id}/publish");
-    let publish = || api.post(&path, coach, json!({}));
-    let r = publish().await;
-    assert_eq!(
-        (r.status, r.json()["error"].clone()),
-        (409, json!("not_payable"))
-    );
-    assert!(
-        r.json()["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("onboarding"))
-    );
-    let state = api.get("/api/v1/me/payouts", coach).await.json();
-    assert_eq!(
-        (state["account"].clone(), state["payable"].clone()),
-        (json!(null), json!(false))
-    );
-    let r = api
-        .post("/api/v1/me/payouts/dashboard", coach, json!({}))
-        .await;
-    assert_eq!(
-        (r.status, r.json()["error"].clone()),
-        (409, json!("no_payout_account"))
-    );
-    let onboard = json!({"refresh_url": "https://example.com/again", "return_url": "https://example.com/done"});
-    let r = api
-        .post(
-            "/api/v1/me/payouts/onboarding",
-            Some(&n.athlete),
-            onboard.clone(),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.json()["error"].clone()),
-        (403, json!("forbidden"))
-    );
-
-    // Onboarding: an Express account (once) and its link.
-    let r = api
-        .post("/api/v1/me/payouts/onboarding", coach, onboard.clone())
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let acct = r.json()["account"].as_str().expect("account").to_string();
-    assert!(
-        r.json()["url"]
-            .as_str()
-            .is_some_and(|u| u.starts_with("https://connect.stripe.com/"))
-    );
-    let again = api
-        .post("/api/v1/me/payouts/onboarding", coach, onboard)
-        .await;
-    assert_eq!(
-        again.json()["account"],
-        acct.as_str(),
-        "one account per coach"
-    );
-    let seen = fake.seen();
-    let created: Vec<_> = seen.iter().filter(|s| s.path == "/v1/accounts").collect();
-    assert_eq!(created.len(), 1);
-    assert_eq!(
-        created[0].idempotency_key.as_deref(),
-        Some("account-coach-1")
-    );
-    assert!(created[0].form.contains(&("type".into(), "express".into())));
-    assert!(
-        created[0]
-            .form
-            .contains(&("metadata[chalktalk_user]".into(), "coach-1".into()))
-    );
-    // Not payable until Stripe says so; an older event changes nothing.
-    let r = publish().await;
-    assert_eq!(r.json()["error"], "not_payable");
-    for (ev, payable, at) in [
-        ("evt_a1", false, 100),
-        ("evt_a2", true, 200),
-        ("evt_a0", false, 50),
-    ] {
-        // Signed by the endpoint of events on connected accounts.
-        let body = account_updated(ev, &acct, payable, at);
-        assert_eq!(n.webhook(&body, &sign_connect(&body)).await.status, 200);
-        n.wait_applied(ev).await;
-    }
-    assert_eq!(
-        api.get("/api/v1/me/payouts", coach).await.json()["payable"],
-        true
-    );
-    let r = publish().await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let r = api
-        .post("/api/v1/me/payouts/dashboard", coach, json!({}))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-
-    // The sale is a destination charge with the platform's 10 %.
-    n.checkout(&id).await;
-    let seen = fake.seen();
-    let session = seen
-        .iter()
-        .find(|s| s.path == "/v1/checkout/sessions")
-        .expect("a checkout");
-    let field = |k: &str| {
-        session
-            .form
-            .iter()
-            .find(|(f, _)| f == k)
-            .map(|(_, v)| v.clone())
-    };
-    assert_eq!(
-        field("payment_intent_data[transfer_data][destination]"),
-        Some(acct)
-    );
-    assert_eq!(
-        field("payment_intent_data[application_fee_amount]"),
-        Some("499".into())
-    );
 }
 
 #[tokio::test]
