@@ -20,6 +20,7 @@
 //! against a cluster given by `CHALKTALK_TEST_SCYLLA` (none here); its error
 //! paths are tested against scylla-proxy.
 
+pub mod billing;
 pub mod blob;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;

@@ -1,5 +1,6 @@
 //! The payment port ([`Payments`]) and its Stripe adapter ([`StripePayments`],
-//! async-stripe 1.0): Checkout Sessions for one-time purchases, refunds,
+//! async-stripe 1.0): Checkout Sessions for one-time purchases and for
+//! subscriptions to a plan's Price, refunds,
 //! and the webhook signature check ([`verify_webhook`]). Every POST carries
 //! an idempotency key made by the caller from what it is about (the order,
 //! the refund), so a retried request is applied once by Stripe.
@@ -13,7 +14,8 @@ use async_trait::async_trait;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionPaymentIntentData, ProductData,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataTransferData,
+    CreateCheckoutSessionSubscriptionData, ProductData,
 };
 
 /// What a payment request failed with.
@@ -42,6 +44,24 @@ pub struct CheckoutRequest {
     pub currency: String,
     pub success_url: String,
     pub cancel_url: String,
+    /// A destination charge: the coach's Connect account and the
+    /// platform's fee in minor units (`transfer_data.destination`,
+    /// `application_fee_amount`).
+    pub destination: Option<(String, u64)>,
+}
+
+/// A Checkout Session in subscription mode to one plan's Price.
+#[derive(Debug, Clone)]
+pub struct SubscribeRequest {
+    /// Our reference (client_reference_id, metadata, idempotency key).
+    pub reference: String,
+    pub user: String,
+    /// Our name of the plan (`coach_premium`, ...), in the metadata.
+    pub plan: String,
+    /// The Stripe Price (or Plan) id.
+    pub price: String,
+    pub success_url: String,
+    pub cancel_url: String,
 }
 
 /// The session the buyer is sent to.
@@ -60,6 +80,65 @@ pub trait Payments: Send + Sync + 'static {
     async fn checkout(&self, req: &CheckoutRequest) -> Result<CheckoutSession, PaymentError>;
     /// Refunds a payment in full: the refund's id.
     async fn refund(&self, payment: &str, key: &str) -> Result<String, PaymentError>;
+    /// Opens a Checkout Session in subscription mode; the subscription it
+    /// creates carries `chalktalk_user` and `chalktalk_plan` in its
+    /// metadata (what the webhooks read).
+    async fn subscribe(&self, req: &SubscribeRequest) -> Result<CheckoutSession, PaymentError>;
+    /// One page (at most 100) of the account's events, newest first,
+    /// after the event `starting_after`: the events as JSON and whether
+    /// more follow (`GET /v1/events`; Stripe keeps 30 days of them).
+    async fn events(
+        &self,
+        starting_after: Option<&str>,
+    ) -> Result<(Vec<serde_json::Value>, bool), PaymentError>;
+    /// Creates a Connect Express account for `coach` (metadata
+    /// `chalktalk_user`; idempotency key `account-<coach>`): its id.
+    async fn create_account(&self, coach: &str) -> Result<String, PaymentError>;
+    /// An onboarding link (`account_onboarding`) of `account`: its URL.
+    async fn account_link(
+        &self,
+        account: &str,
+        refresh_url: &str,
+        return_url: &str,
+    ) -> Result<String, PaymentError>;
+    /// A login link to the Express dashboard of `account`: its URL.
+    async fn login_link(&self, account: &str) -> Result<String, PaymentError>;
+}
+
+/// Sends a form request as plain JSON (no typed object compiled).
+async fn raw(
+    client: &Client,
+    method: stripe_client_core::StripeMethod,
+    path: &str,
+    form: &[(&str, &str)],
+    key: Option<RequestStrategy>,
+) -> Result<serde_json::Value, PaymentError> {
+    let mut req = stripe_client_core::RequestBuilder::new(method, path);
+    if !form.is_empty() {
+        let map: std::collections::BTreeMap<&str, &str> = form.iter().copied().collect();
+        req = req.form(&map);
+    }
+    let mut req = req.customize::<miniserde::json::Value>();
+    if let Some(k) = key {
+        req = req.request_strategy(k);
+    }
+    let v = req.send(client).await.map_err(failed)?;
+    serde_json::from_str(&miniserde::json::to_string(&v))
+        .map_err(|e| PaymentError::Unavailable(format!("{path}: {e}")))
+}
+
+fn field(v: &serde_json::Value, name: &str, what: &str) -> Result<String, PaymentError> {
+    v[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| PaymentError::Unavailable(format!("{what} without {name}")))
+}
+
+#[derive(serde::Serialize)]
+struct ListEvents<'a> {
+    limit: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starting_after: Option<&'a str>,
 }
 
 /// Stripe through async-stripe.
@@ -121,6 +200,15 @@ impl Payments for StripePayments {
         ]);
         let mut pi = CreateCheckoutSessionPaymentIntentData::new();
         pi.metadata = Some(meta.clone());
+        if let Some((account, fee)) = &req.destination {
+            pi.transfer_data = Some(CreateCheckoutSessionPaymentIntentDataTransferData::new(
+                account.clone(),
+            ));
+            pi.application_fee_amount = Some(
+                i64::try_from(*fee)
+                    .map_err(|_| PaymentError::Refused("fee out of range".into()))?,
+            );
+        }
         let s = CreateCheckoutSession::new()
             .mode(stripe_shared::CheckoutSessionMode::Payment)
             .line_items(vec![item])
@@ -140,6 +228,116 @@ impl Payments for StripePayments {
             amount_total: s.amount_total,
             currency: s.currency.map(|c| c.to_string()),
         })
+    }
+
+    #[tracing::instrument(skip_all, fields(reference = %req.reference, plan = %req.plan))]
+    async fn subscribe(&self, req: &SubscribeRequest) -> Result<CheckoutSession, PaymentError> {
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price = Some(req.price.clone());
+        item.quantity = Some(1);
+        let meta = HashMap::from([
+            ("chalktalk_ref".to_string(), req.reference.clone()),
+            ("chalktalk_user".to_string(), req.user.clone()),
+            ("chalktalk_plan".to_string(), req.plan.clone()),
+        ]);
+        let mut sub = CreateCheckoutSessionSubscriptionData::new();
+        sub.metadata = Some(meta.clone());
+        let s = CreateCheckoutSession::new()
+            .mode(stripe_shared::CheckoutSessionMode::Subscription)
+            .line_items(vec![item])
+            .client_reference_id(req.reference.clone())
+            .metadata(meta)
+            .subscription_data(sub)
+            .success_url(req.success_url.clone())
+            .cancel_url(req.cancel_url.clone())
+            .customize()
+            .request_strategy(key(&format!("subscribe-{}", req.reference))?)
+            .send(&self.client)
+            .await
+            .map_err(failed)?;
+        Ok(CheckoutSession {
+            id: s.id.as_str().to_owned(),
+            url: s.url,
+            amount_total: s.amount_total,
+            currency: s.currency.map(|c| c.to_string()),
+        })
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn create_account(&self, coach: &str) -> Result<String, PaymentError> {
+        use stripe_client_core::StripeMethod;
+        let form = [("type", "express"), ("metadata[chalktalk_user]", coach)];
+        let k = key(&format!("account-{coach}"))?;
+        let v = raw(
+            &self.client,
+            StripeMethod::Post,
+            "/accounts",
+            &form,
+            Some(k),
+        )
+        .await?;
+        field(&v, "id", "an account")
+    }
+
+    #[tracing::instrument(skip(self, refresh_url, return_url))]
+    async fn account_link(
+        &self,
+        account: &str,
+        refresh_url: &str,
+        return_url: &str,
+    ) -> Result<String, PaymentError> {
+        use stripe_client_core::StripeMethod;
+        let form = [
+            ("account", account),
+            ("refresh_url", refresh_url),
+            ("return_url", return_url),
+            ("type", "account_onboarding"),
+        ];
+        let v = raw(
+            &self.client,
+            StripeMethod::Post,
+            "/account_links",
+            &form,
+            None,
+        )
+        .await?;
+        field(&v, "url", "an account link")
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn login_link(&self, account: &str) -> Result<String, PaymentError> {
+        use stripe_client_core::StripeMethod;
+        let path = format!("/accounts/{account}/login_links");
+        let v = raw(&self.client, StripeMethod::Post, &path, &[], None).await?;
+        field(&v, "url", "a login link")
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn events(
+        &self,
+        starting_after: Option<&str>,
+    ) -> Result<(Vec<serde_json::Value>, bool), PaymentError> {
+        use stripe_client_core::{RequestBuilder, StripeMethod};
+        let page: miniserde::json::Value = RequestBuilder::new(StripeMethod::Get, "/events")
+            .query(&ListEvents {
+                limit: 100,
+                starting_after,
+            })
+            .customize::<miniserde::json::Value>()
+            .send(&self.client)
+            .await
+            .map_err(failed)?;
+        let page: serde_json::Value = serde_json::from_str(&miniserde::json::to_string(&page))
+            .map_err(|e| PaymentError::Unavailable(format!("an event list: {e}")))?;
+        let events = match page["data"].as_array() {
+            Some(list) => list.clone(),
+            None => {
+                return Err(PaymentError::Unavailable(
+                    "an event list without data".into(),
+                ));
+            }
+        };
+        Ok((events, page["has_more"].as_bool().unwrap_or(false)))
     }
 
     #[tracing::instrument(skip_all, fields(payment = %payment))]

@@ -141,9 +141,10 @@ pub struct ItemProgress {
     pub done_ms: u64,
 }
 
-/// Where a checkout stands. Only moves forward: open → paid → refunded
-/// (open → refunded when the refund's event came first), or open →
-/// expired.
+/// Where a checkout stands. Only moves forward: open → paid → disputed
+/// → refunded (open → refunded when the refund's event came first), or
+/// open → expired. Disputed (a chargeback opened) and refunded both
+/// revoke what the order granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
@@ -151,6 +152,8 @@ pub enum OrderStatus {
     Expired,
     Paid,
     Refunded,
+    /// A chargeback (dispute) was opened on its payment.
+    Disputed,
 }
 
 /// A checkout of a one-time program (id: the provider's checkout session
@@ -189,9 +192,11 @@ pub struct Receipt {
     pub note: Option<String>,
 }
 
-/// Programs, entitlements, progress, orders and webhook receipts.
+/// Programs, entitlements, progress, orders and webhook receipts; and,
+/// as every program store is one, the billing records
+/// ([`crate::billing::BillingStore`]).
 #[async_trait]
-pub trait ProgramStore: Send + Sync + 'static {
+pub trait ProgramStore: crate::billing::BillingStore + Send + Sync + 'static {
     /// Creates or replaces a program.
     async fn put_program(&self, p: &Program) -> Result<(), StoreError>;
     async fn program(&self, id: &str) -> Result<Option<Program>, StoreError>;

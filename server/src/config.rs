@@ -208,15 +208,41 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     #[serde(deserialize_with = "scalar")]
     pub stripe_webhook_secret: Option<String>,
+    /// The signing secret of the Stripe webhook endpoint of events on
+    /// connected accounts (Connect: `account.updated`).
+    #[arg(
+        long,
+        env = "CHALKTALK_STRIPE_CONNECT_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_connect_webhook_secret: Option<String>,
     /// Another Stripe API base URL (tests, a local fake).
     #[arg(long, env = "CHALKTALK_STRIPE_API_BASE")]
     #[serde(deserialize_with = "scalar")]
     pub stripe_api_base: Option<String>,
-    /// The platform's share of each sale, 0-100 (recorded only: Connect
-    /// payouts are not built yet).
+    /// The platform's share of each sale, 0-100: the application fee of
+    /// every destination charge to a coach's Connect account.
     #[arg(long, env = "CHALKTALK_PLATFORM_FEE_PERCENT")]
     #[serde(deserialize_with = "scalar")]
     pub platform_fee_percent: Option<String>,
+    /// The Stripe Price (or Plan) id of the basic coach plan.
+    #[arg(long, env = "CHALKTALK_STRIPE_PRICE_COACH_BASIC")]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_price_coach_basic: Option<String>,
+    /// The Stripe Price (or Plan) id of the premium coach plan.
+    #[arg(long, env = "CHALKTALK_STRIPE_PRICE_COACH_PREMIUM")]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_price_coach_premium: Option<String>,
+    /// The Stripe Price (or Plan) id of the paid athlete plan.
+    #[arg(long, env = "CHALKTALK_STRIPE_PRICE_ATHLETE_PAID")]
+    #[serde(deserialize_with = "scalar")]
+    pub stripe_price_athlete_paid: Option<String>,
+    /// How long a past_due subscription keeps its plan, in seconds
+    /// (default 604800, 7 days).
+    #[arg(long, env = "CHALKTALK_PAST_DUE_GRACE_SECS")]
+    #[serde(deserialize_with = "scalar")]
+    pub past_due_grace_secs: Option<String>,
     /// Cluster listener `ip:port`; without it the node runs alone.
     #[arg(long, env = "CHALKTALK_CLUSTER_LISTEN")]
     #[serde(deserialize_with = "scalar")]

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod openapi;
 pub mod ops;
+pub mod payments_cli;
 pub mod permissions;
 pub mod programs;
 pub mod ratelimit;

@@ -56,6 +56,10 @@ enum Command {
     /// Accounts (run while the node is stopped).
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Stripe: `backfill` lists the events the webhook never delivered
+    /// (and with `--apply` stores and applies them).
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
     /// Moving and counting a deployment's records (run with the source's
     /// nodes stopped).
     #[command(subcommand)]
@@ -84,6 +88,25 @@ enum StoreCommand {
     Count {
         #[arg(long)]
         store: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Lists Stripe events (`GET /v1/events`, newest first) that no stored
+    /// webhook receipt holds; prints one JSON object. With the embedded
+    /// store, run it while the node is stopped.
+    Backfill {
+        /// Store and apply them (once per event id, as the webhook would).
+        #[arg(long)]
+        apply: bool,
+        /// List at most this many events.
+        #[arg(long, default_value_t = 10_000)]
+        max: usize,
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long, env = "CHALKTALK_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -198,6 +221,17 @@ fn main() -> anyhow::Result<()> {
                 &config, &email, role,
             ))?;
             println!("{id}");
+            Ok(())
+        }
+        Command::Payments(PaymentsCommand::Backfill {
+            apply,
+            max,
+            settings,
+            config,
+        }) => {
+            let config = Config::resolve(&settings, config.as_deref())?;
+            let done = rt.block_on(chalktalk::payments_cli::backfill(&config, apply, max))?;
+            println!("{}", serde_json::to_string(&done)?);
             Ok(())
         }
         Command::Store(StoreCommand::Copy { from, to }) => {

@@ -7,6 +7,10 @@
 //! could not before); webhooks replayed, duplicated, out of order and
 //! badly signed; refunds (by webhook, and through the API against
 //! localstripe) revoking access; stored receipts applied after a restart.
+//! Subscriptions to the plans changing the matrix row live (REST and an
+//! open WebSocket), against localstripe and fixtures, and admin overrides:
+//! `payments/lifecycle.rs` (setup in `payments/subscriptions.rs`); coach
+//! payouts through Stripe Connect: `payments/payouts.rs`.
 //! The same flows on PostgreSQL are in `payments/postgres.rs`; Stripe's
 //! test mode in `payments/test_mode.rs`.
 
@@ -14,8 +18,11 @@ mod common;
 mod payments {
     pub mod buying;
     pub mod flows;
+    pub mod lifecycle;
+    pub mod payouts;
     pub mod postgres;
     pub mod stripe;
+    pub mod subscriptions;
     pub mod test_mode;
 }
 
@@ -25,7 +32,7 @@ use common::TestServer;
 use serde_json::json;
 
 use payments::flows::{Node, program_body};
-use payments::stripe::{FakeStripe, LocalStripe, completed, refunded, sign};
+use payments::stripe::{FakeStripe, LocalStripe, completed, disputed, refunded, sign};
 
 #[tokio::test]
 async fn programs_over_rest_enroll_free_progress_and_access() {
@@ -115,6 +122,48 @@ async fn refund_through_the_api_against_localstripe_revokes_access() {
     assert_eq!(n.webhook(&late, &sign(&late)).await.status, 200);
     n.wait_applied("evt_ls_refund").await;
     n.wait_video(&video, 404).await;
+}
+
+#[tokio::test]
+async fn a_chargeback_revokes_what_the_payment_bought() {
+    let fake = FakeStripe::start(None).await;
+    let n = Node::start(Some(&fake)).await;
+    let (program, video) = n.paid_program().await;
+    let order = n.checkout(&program).await;
+    // The dispute's event first (out of order): it waits for the payment.
+    let dispute = disputed("evt_dispute", "pi_disputed");
+    assert_eq!(n.webhook(&dispute, &sign(&dispute)).await.status, 200);
+    let paid = completed("evt_dispute_paid", fake.session(&order), "pi_disputed");
+    assert_eq!(n.webhook(&paid, &sign(&paid)).await.status, 200);
+    n.wait_applied("evt_dispute_paid").await;
+    n.wait_applied("evt_dispute").await;
+    n.wait_video(&video, 404).await;
+    let store = n
+        .node
+        .app()
+        .programs
+        .as_ref()
+        .expect("programs")
+        .store()
+        .clone();
+    let o = store.order(&order).await.expect("read").expect("order");
+    assert_eq!(
+        o.status,
+        chalktalk_adapters::programs::OrderStatus::Disputed
+    );
+    // A disputed order cannot be refunded through the API.
+    let r = n
+        .api()
+        .post(
+            &format!("/api/v1/orders/{order}/refund"),
+            Some(&n.coach),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (409, json!("not_refundable"))
+    );
 }
 
 #[tokio::test]

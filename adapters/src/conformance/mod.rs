@@ -4,6 +4,7 @@
 //! Built for this crate's tests and, with feature `conformance`, for the
 //! suites other crates run against real servers.
 
+pub mod billing;
 pub mod blob;
 pub mod copy;
 pub mod fence;

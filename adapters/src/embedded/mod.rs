@@ -17,6 +17,7 @@
 //!
 //! Reads: redb read transactions (MVCC snapshots) on the blocking pool.
 
+pub mod billing;
 mod export;
 pub mod kv;
 pub mod media;
@@ -152,6 +153,8 @@ enum Op {
     Kv(crate::kv::KvBatch),
     /// Programs, entitlements, orders, receipts (`programs.rs`).
     Programs(programs::ProgramOp),
+    /// Subscriptions, plan overrides, the audit log (`billing.rs`).
+    Billing(billing::BillingOp),
 }
 
 /// A write and where its result goes. `Ok(true)` means created (for the
@@ -175,6 +178,7 @@ struct Tables<'txn> {
     media: media::MediaTables<'txn>,
     kv: kv::KvTable<'txn>,
     programs: programs::ProgramTables<'txn>,
+    billing: billing::BillingTables<'txn>,
 }
 
 impl EmbeddedStore {
@@ -324,6 +328,7 @@ fn open_tables(txn: &redb::WriteTransaction) -> Result<Tables<'_>, StoreError> {
         media: media::open_tables(txn)?,
         kv: kv::open_table(txn)?,
         programs: programs::open_tables(txn)?,
+        billing: billing::open_tables(txn)?,
     })
 }
 
@@ -485,6 +490,7 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Result<bool, StoreError>, Storag
         Op::Media(op) => media::apply(&mut t.media, op),
         Op::Kv(batch) => kv::apply(&mut t.kv, batch),
         Op::Programs(op) => programs::apply(&mut t.programs, op),
+        Op::Billing(op) => billing::apply(&mut t.billing, op),
     }
 }
 

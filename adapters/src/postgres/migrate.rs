@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "006_programs.sql",
         sql: include_str!("../../../sql/006_programs.sql"),
     },
+    Migration {
+        version: 7,
+        name: "007_billing.sql",
+        sql: include_str!("../../../sql/007_billing.sql"),
+    },
 ];
 
 /// The version table (created by `migrate`, before any migration).

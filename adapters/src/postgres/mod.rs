@@ -23,6 +23,7 @@
 //! timed out mid-query is dropped, not returned to the pool. The pool makes
 //! new connections when the server is back, so the store recovers by itself.
 
+mod billing;
 mod export;
 mod kv;
 mod media;

@@ -28,6 +28,7 @@ async fn passes_every_suite() {
     conformance::media::run_all(a.clone()).await;
     conformance::kv::run_all(a.clone()).await;
     conformance::programs::run_all(a.clone()).await;
+    conformance::billing::run_all(a.clone()).await;
     conformance::races::run_store(a.clone(), b.clone()).await;
     conformance::races::run_kv(a.clone(), b.clone()).await;
     a.health().await.unwrap();

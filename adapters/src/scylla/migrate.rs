@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "009_programs.cql",
         cql: include_str!("../../../cql/009_programs.cql"),
     },
+    Migration {
+        version: 10,
+        name: "010_billing.cql",
+        cql: include_str!("../../../cql/010_billing.cql"),
+    },
 ];
 
 /// The version table, created before any migration (one partition,

@@ -19,6 +19,7 @@
 //!   turns on TLS (rustls, the CA in PATH as the only roots; `tls_tests.rs`).
 
 mod append;
+mod billing;
 mod exec;
 mod fence;
 mod kv;

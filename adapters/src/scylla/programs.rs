@@ -28,7 +28,7 @@ const PENDING: &str = "pending";
 
 impl ScyllaStore {
     /// The `body` of the one row `stmt` selects.
-    async fn one_body<T: DeserializeOwned>(
+    pub(super) async fn one_body<T: DeserializeOwned>(
         &self,
         what: &str,
         key: &str,
@@ -54,7 +54,7 @@ impl ScyllaStore {
     }
 
     /// Every `body` (or id, as text) of a paged read, in clustering order.
-    async fn bodies<T: DeserializeOwned>(
+    pub(super) async fn bodies<T: DeserializeOwned>(
         &self,
         what: &'static str,
         stmt: &PreparedStatement,
@@ -76,7 +76,7 @@ impl ScyllaStore {
             .await
     }
 
-    async fn ids(
+    pub(super) async fn ids(
         &self,
         stmt: &PreparedStatement,
         values: impl scylla::serialize::row::SerializeRow,

@@ -117,6 +117,21 @@ statements! {
     RECEIPT_PENDING_DELETE = "DELETE FROM payment_receipts_pending WHERE bucket = ? AND received_ms = ? AND id = ?";
     RECEIPTS_PENDING = "SELECT id FROM payment_receipts_pending WHERE bucket = ?";
 
+    SUB_INSERT = "INSERT INTO billing_subscriptions (id, user_id, version, body) VALUES (?, ?, ?, ?) IF NOT EXISTS";
+    SUB_UPDATE = "UPDATE billing_subscriptions SET user_id = ?, version = ?, body = ? WHERE id = ? IF version = ?";
+    SUB_GET = "SELECT body FROM billing_subscriptions WHERE id = ?";
+    SUB_USER_INSERT = "INSERT INTO billing_subscriptions_by_user (user_id, id) VALUES (?, ?)";
+    SUBS_OF = "SELECT id FROM billing_subscriptions_by_user WHERE user_id = ?";
+    OVERRIDE_PUT = "INSERT INTO plan_overrides (user_id, body) VALUES (?, ?)";
+    OVERRIDE_DELETE = "DELETE FROM plan_overrides WHERE user_id = ?";
+    OVERRIDE_GET = "SELECT body FROM plan_overrides WHERE user_id = ?";
+    AUDIT_PUT = "INSERT INTO billing_audit (subject, at_ms, id, body) VALUES (?, ?, ?, ?)";
+    AUDIT_OF = "SELECT body FROM billing_audit WHERE subject = ?";
+    PAYOUT_PUT = "INSERT INTO payout_accounts (coach, body) VALUES (?, ?)";
+    PAYOUT_ID_PUT = "INSERT INTO payout_accounts_by_id (account_id, coach) VALUES (?, ?)";
+    PAYOUT_GET = "SELECT body FROM payout_accounts WHERE coach = ?";
+    PAYOUT_BY_ID = "SELECT coach FROM payout_accounts_by_id WHERE account_id = ?";
+
     KV_GET = "SELECT value FROM kv WHERE part = ? AND ns = ? AND key = ?";
     KV_PUT = "INSERT INTO kv (part, ns, key, value) VALUES (?, ?, ?, ?)";
     KV_DELETE = "DELETE FROM kv WHERE part = ? AND ns = ? AND key = ?";

@@ -1,11 +1,14 @@
 //! The payment settings (Stripe, issue 12): `stripe_secret_key`,
-//! `stripe_webhook_secret`, `stripe_api_base` (another API than Stripe's,
-//! e.g. a local test server) and `platform_fee_percent` (0-100, recorded
-//! only: Connect payouts are not built). Flags and environment over the
-//! file, like every other setting.
+//! `stripe_webhook_secret`, `stripe_connect_webhook_secret`,
+//! `stripe_api_base` (another API than Stripe's,
+//! e.g. a local test server), `platform_fee_percent` (0-100, the
+//! application fee of destination charges), the subscription plans' Stripe
+//! Price ids (`stripe_price_coach_basic`, `stripe_price_coach_premium`,
+//! `stripe_price_athlete_paid`) and `past_due_grace_secs`. Flags and
+//! environment over the file, like every other setting.
 
 use super::{ConfigError, Settings};
-use chalktalk_services::programs::PaymentsConfig;
+use chalktalk_services::programs::{DEFAULT_GRACE_SECS, PaymentsConfig, PlanPrices};
 
 fn value(cli: &Option<String>, file: &Option<String>) -> Option<(String, &'static str)> {
     match (cli, file) {
@@ -55,11 +58,60 @@ pub fn resolve(cli: &Settings, file: &Settings) -> Result<PaymentsConfig, Config
             }
         },
     };
+    let price =
+        |cli: &Option<String>, file: &Option<String>, key: &'static str| match value(cli, file) {
+            None => Ok(None),
+            Some((v, _)) if v.len() <= 255 && !v.chars().any(char::is_whitespace) => Ok(Some(v)),
+            Some((v, from)) => Err(ConfigError::Value {
+                key,
+                value: v,
+                from,
+                message: "a Stripe Price id (at most 255 characters, no spaces)".into(),
+            }),
+        };
+    let prices = PlanPrices {
+        coach_basic: price(
+            &cli.stripe_price_coach_basic,
+            &file.stripe_price_coach_basic,
+            "stripe_price_coach_basic",
+        )?,
+        coach_premium: price(
+            &cli.stripe_price_coach_premium,
+            &file.stripe_price_coach_premium,
+            "stripe_price_coach_premium",
+        )?,
+        athlete_paid: price(
+            &cli.stripe_price_athlete_paid,
+            &file.stripe_price_athlete_paid,
+            "stripe_price_athlete_paid",
+        )?,
+    };
+    let grace = match value(&cli.past_due_grace_secs, &file.past_due_grace_secs) {
+        None => DEFAULT_GRACE_SECS,
+        Some((v, from)) => match v.parse::<u32>() {
+            Ok(n) => u64::from(n),
+            Err(_) => {
+                return Err(ConfigError::Value {
+                    key: "past_due_grace_secs",
+                    value: v,
+                    from,
+                    message: "a whole number of seconds (0 to about 136 years)".into(),
+                });
+            }
+        },
+    };
     Ok(PaymentsConfig {
         secret_key: secret_key.map(|(k, _)| k),
         webhook_secret: webhook_secret.map(|(k, _)| k),
+        connect_webhook_secret: value(
+            &cli.stripe_connect_webhook_secret,
+            &file.stripe_connect_webhook_secret,
+        )
+        .map(|(k, _)| k),
         api_base: api_base.map(|(u, _)| u),
         platform_fee_percent: fee,
+        prices,
+        past_due_grace_secs: grace,
     })
 }
 
@@ -70,11 +122,17 @@ mod tests {
     #[test]
     fn defaults_values_and_refusals() {
         let d = Settings::default();
-        assert_eq!(resolve(&d, &d).unwrap(), PaymentsConfig::default());
+        let none = resolve(&d, &d).unwrap();
+        assert_eq!(
+            (none.secret_key, none.prices),
+            (None, PlanPrices::default())
+        );
         let cli = Settings {
             stripe_secret_key: Some("sk_test_123".into()),
             stripe_webhook_secret: Some(" whsec_abc ".into()),
             platform_fee_percent: Some("10".into()),
+            stripe_price_coach_premium: Some("price_premium".into()),
+            past_due_grace_secs: Some("60".into()),
             ..Settings::default()
         };
         let file = Settings {
@@ -87,6 +145,13 @@ mod tests {
         assert_eq!(c.webhook_secret.as_deref(), Some("whsec_abc"));
         assert_eq!(c.api_base.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(c.platform_fee_percent, 10);
+        assert_eq!(c.prices.coach_premium.as_deref(), Some("price_premium"));
+        assert_eq!(c.prices.coach_basic, None);
+        assert_eq!(c.past_due_grace_secs, 60);
+        assert_eq!(
+            resolve(&d, &d).unwrap().past_due_grace_secs,
+            DEFAULT_GRACE_SECS
+        );
         for bad in [
             Settings {
                 stripe_secret_key: Some("pk_live".into()),
@@ -98,6 +163,14 @@ mod tests {
             },
             Settings {
                 stripe_api_base: Some("ftp://x".into()),
+                ..Settings::default()
+            },
+            Settings {
+                past_due_grace_secs: Some("-1".into()),
+                ..Settings::default()
+            },
+            Settings {
+                stripe_price_athlete_paid: Some("price with space".into()),
                 ..Settings::default()
             },
         ] {

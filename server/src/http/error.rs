@@ -211,13 +211,19 @@ impl From<ProgramError> for ApiError {
             ProgramError::Invalid { field, problem } => {
                 return ApiError::invalid_field(field, problem.clone());
             }
-            ProgramError::NotFound(_) | ProgramError::NoSuchItem(_) => StatusCode::NOT_FOUND,
+            ProgramError::NotFound(_) | ProgramError::NoSuchItem(_) | ProgramError::NoOverride => {
+                StatusCode::NOT_FOUND
+            }
             ProgramError::Forbidden(_) | ProgramError::NotEntitled => StatusCode::FORBIDDEN,
             ProgramError::NotFree => StatusCode::PAYMENT_REQUIRED,
             ProgramError::UnsupportedPrice(_)
             | ProgramError::NotPublished
             | ProgramError::AlreadyEntitled
-            | ProgramError::NotRefundable => StatusCode::CONFLICT,
+            | ProgramError::NotRefundable
+            | ProgramError::PlanUnavailable
+            | ProgramError::AlreadySubscribed
+            | ProgramError::NotPayable
+            | ProgramError::NoPayoutAccount => StatusCode::CONFLICT,
             ProgramError::BadSignature(_) | ProgramError::BadEvent(_) => StatusCode::BAD_REQUEST,
             ProgramError::PaymentRefused(_) => StatusCode::BAD_GATEWAY,
             ProgramError::PaymentsDisabled | ProgramError::Unavailable(_) => {

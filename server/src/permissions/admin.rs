@@ -1,6 +1,7 @@
 //! `GET /api/v1/analytics/me` (what the matrix allows per plan, counted
-//! from stored data) and the admin tools: set a user's plan, grant or
-//! revoke a video for an athlete.
+//! from stored data) and the admin tools: set a user's plan (an override
+//! of their subscriptions, audited), grant or revoke a video for an
+//! athlete.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -122,7 +123,9 @@ pub struct PlanReq {
     tier: Option<Tier>,
 }
 
-/// `PUT /api/v1/admin/users/{id}/plan` `{"role", "subscription"?, "tier"?}`.
+/// `PUT /api/v1/admin/users/{id}/plan` `{"role", "subscription"?, "tier"?}`:
+/// also an override of the user's subscriptions (until `DELETE
+/// /api/v1/admin/users/{id}/plan/override`), written to the audit log.
 #[utoipa::path(put, path = "/api/v1/admin/users/{id}/plan", tag = "admin", params(("id" = String, Path, description = "user id")), request_body = PlanReq, responses((status = 200, description = "{id, role, subscription, tier, plan}"), (status = 403, description = "admins only"), (status = 404, description = "no account"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn set_plan(
     State(app): State<App>,
@@ -172,8 +175,14 @@ pub async fn set_plan(
     let Some(before) = accounts.get(&id).await? else {
         return Err(ApiError::not_found(format!("no account {id}")));
     };
+    let was = app.perms.plan_of(&id).await.unwrap_or(before.plan());
     let a = accounts.set_plan(&id, role, b.subscription, b.tier).await?;
     tracing::info!(admin = %c.sub, user = %id, plan = ?a.plan(), "plan set");
+    if let Some(programs) = &app.programs {
+        // An override: the fields just set decide over any subscription
+        // until it is removed (DELETE .../plan/override); audited.
+        programs.set_override(&c.sub, &id, was, a.plan()).await?;
+    }
     if before.role != a.role {
         // A new role means new tokens (and TOTP enrollment for a coach or
         // admin): every session of the user ends, open WebSockets close.

@@ -49,7 +49,7 @@ pub async fn update(
 }
 
 /// `POST /api/v1/programs/{id}/publish`.
-#[utoipa::path(post, path = "/api/v1/programs/{id}/publish", tag = "programs", params(("id" = String, Path, description = "program id")), responses((status = 200, description = "Program (published)"), (status = 403, description = "forbidden: not your program"), (status = 404, description = "not_found"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/programs/{id}/publish", tag = "programs", params(("id" = String, Path, description = "program id")), responses((status = 200, description = "Program (published)"), (status = 409, description = "not_payable: a paid program of a coach whose Stripe Connect account cannot be paid yet"), (status = 403, description = "forbidden: not your program"), (status = 404, description = "not_found"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn publish(
     State(app): State<App>,
     LiveCaller(c): LiveCaller,

@@ -2,13 +2,17 @@
 //! service is `chalktalk_services::programs`; contract: docs/PROTOCOL.md,
 //! "Training programs and payments"): a coach's programs ([`coach`]),
 //! enrollment, progress and the caller's locker ([`athlete`]), Stripe
-//! checkout, refunds and the webhook ([`pay`]). Also where the node builds
+//! checkout, refunds and the webhook ([`pay`]), subscriptions to the plans
+//! and admin overrides ([`billing`]), coach payouts through Stripe Connect
+//! ([`payouts`]). Also where the node builds
 //! the service from its settings and keeps applying stored webhook events
 //! ([`spawn_webhook_sweeper`]).
 
 mod athlete;
+mod billing;
 mod coach;
 mod pay;
+mod payouts;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +21,7 @@ use axum::extract::DefaultBodyLimit;
 use chalktalk_actors::encoder::MediaStore;
 use chalktalk_adapters::payments::{Payments, StripePayments};
 use chalktalk_adapters::programs::ProgramStore;
-use chalktalk_services::programs::{PaymentsConfig, ProgramService};
+use chalktalk_services::programs::{Billing, PaymentsConfig, ProgramService};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::accounts::MAX_JSON_BYTES;
@@ -44,7 +48,13 @@ pub fn service(
         media,
         payments,
         cfg.webhook_secret.clone(),
-    ))
+        Billing {
+            prices: cfg.prices.clone(),
+            past_due_grace_secs: cfg.past_due_grace_secs,
+            platform_fee_percent: cfg.platform_fee_percent,
+        },
+    )
+    .with_connect_secret(cfg.connect_webhook_secret.clone()))
 }
 
 /// Applies pending webhook receipts now (those a previous run stored but
@@ -95,6 +105,13 @@ pub fn routes(app: App) -> OpenApiRouter {
         .routes(routes!(athlete::locker))
         .routes(routes!(pay::checkout))
         .routes(routes!(pay::refund))
+        .routes(routes!(billing::subscribe))
+        .routes(routes!(billing::mine))
+        .routes(routes!(billing::of_user))
+        .routes(routes!(billing::clear_override))
+        .routes(routes!(payouts::onboarding))
+        .routes(routes!(payouts::dashboard))
+        .routes(routes!(payouts::state))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .with_state(app)
         .merge(webhook)

@@ -45,6 +45,8 @@ fn stripe_settings(c: &mut chalktalk::config::Config, url: Option<String>) {
         c.payments.api_base = Some(url);
     }
     c.payments.webhook_secret = Some(WEBHOOK_SECRET.into());
+    c.payments.connect_webhook_secret = Some(super::stripe::CONNECT_WEBHOOK_SECRET.into());
+    c.payments.platform_fee_percent = 10;
 }
 
 impl Node {
@@ -117,6 +119,9 @@ impl Node {
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
         let id = r.json()["id"].as_str().expect("id").to_string();
+        if price != "free" {
+            self.make_payable().await;
+        }
         let r = self
             .api()
             .post(
@@ -131,6 +136,31 @@ impl Node {
 
     pub async fn paid_program(&self) -> (String, String) {
         self.program("one_time").await
+    }
+
+    /// Onboards the coach to Stripe Connect (the fake answers the account
+    /// and its link) and delivers a signed `account.updated` that makes
+    /// them payable; nothing on a node without Stripe. The account id.
+    pub async fn make_payable(&self) -> Option<String> {
+        let r = self
+            .api()
+            .post(
+                "/api/v1/me/payouts/onboarding",
+                Some(&self.coach),
+                json!({"refresh_url": "https://example.com/again", "return_url": "https://example.com/done"}),
+            )
+            .await;
+        if r.status == 503 {
+            return None;
+        }
+        assert_eq!(r.status, 200, "{}", r.text());
+        let account = r.json()["account"].as_str().expect("account").to_string();
+        let ev = format!("evt_acct_{:08x}", getrandom::u32().unwrap_or(0));
+        let body = super::stripe::account_updated(&ev, &account, true, 1_700_000_050);
+        let r = self.webhook(&body, &super::stripe::sign(&body)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        self.wait_applied(&ev).await;
+        Some(account)
     }
 
     /// Opens a checkout for the athlete: the order id. Checks that the

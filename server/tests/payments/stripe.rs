@@ -23,7 +23,15 @@ use crate::common::client::send;
 pub const SESSION: &str = include_str!("fixtures/checkout_session.json");
 pub const EVENT: &str = include_str!("fixtures/event.json");
 pub const CHARGE: &str = include_str!("fixtures/charge_refunded.json");
+pub const SUBSCRIPTION: &str = include_str!("fixtures/subscription.json");
+pub const INVOICE: &str = include_str!("fixtures/invoice.json");
+pub const DISPUTE: &str = include_str!("fixtures/dispute.json");
+pub const ACCOUNT: &str = include_str!("fixtures/account.json");
+pub const ACCOUNT_LINK: &str = include_str!("fixtures/account_link.json");
+pub const LOGIN_LINK: &str = include_str!("fixtures/login_link.json");
 pub const WEBHOOK_SECRET: &str = "whsec_test_chalktalk_payments";
+/// The secret of the endpoint of events on connected accounts.
+pub const CONNECT_WEBHOOK_SECRET: &str = "whsec_test_chalktalk_connect";
 
 /// One request the fake server saw.
 #[derive(Debug, Clone)]
@@ -31,6 +39,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub idempotency_key: Option<String>,
+    /// The form fields of the body, decoded.
+    pub form: Vec<(String, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -99,6 +109,7 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         method: method.clone(),
         path: path.clone(),
         idempotency_key: key,
+        form: form(&body),
     });
     if method == "POST" && path == "/v1/checkout/sessions" {
         let f = form(&body);
@@ -126,6 +137,12 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         session["amount_subtotal"] = json!(amount);
         session["amount_total"] = json!(amount);
         session["currency"] = json!(get("line_items[0][price_data][currency]"));
+        if get("mode").as_deref() == Some("subscription") {
+            // Stripe fills these from the Price; the fixture's are kept.
+            session["amount_subtotal"] = json!(null);
+            session["amount_total"] = json!(null);
+            session["payment_method_collection"] = json!("always");
+        }
         session["mode"] = json!(get("mode"));
         session["metadata"] = Value::Object(metadata);
         session["client_reference_id"] = json!(get("client_reference_id"));
@@ -133,6 +150,33 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         session["cancel_url"] = json!(get("cancel_url"));
         s.sessions.lock().unwrap().push(session.clone());
         return (StatusCode::OK, axum::Json(session)).into_response();
+    }
+    if method == "POST" && path == "/v1/accounts" {
+        let f = form(&body);
+        let mut a: Value = serde_json::from_str(ACCOUNT).expect("fixture");
+        let id = format!("acct_test{:08x}", getrandom::u32().unwrap_or(0));
+        a["id"] = json!(id);
+        a["type"] = json!(f.iter().find(|(k, _)| k == "type").map(|(_, v)| v.clone()));
+        let user = f.iter().find(|(k, _)| k == "metadata[chalktalk_user]");
+        a["metadata"] = json!({"chalktalk_user": user.map(|(_, v)| v.clone())});
+        return (StatusCode::OK, axum::Json(a)).into_response();
+    }
+    if method == "POST" && path == "/v1/account_links" {
+        let mut l: Value = serde_json::from_str(ACCOUNT_LINK).expect("fixture");
+        let f = form(&body);
+        let acct = f
+            .iter()
+            .find(|(k, _)| k == "account")
+            .map(|(_, v)| v.clone());
+        l["url"] = json!(format!(
+            "https://connect.stripe.com/setup/c/{}/x",
+            acct.unwrap_or_default()
+        ));
+        return (StatusCode::OK, axum::Json(l)).into_response();
+    }
+    if method == "POST" && path.starts_with("/v1/accounts/") && path.ends_with("/login_links") {
+        let l: Value = serde_json::from_str(LOGIN_LINK).expect("fixture");
+        return (StatusCode::OK, axum::Json(l)).into_response();
     }
     let Some(to) = s.forward else {
         let err = json!({"error": {"type": "invalid_request_error", "message": format!("Unrecognized request URL ({method}: {path})")}});
@@ -215,11 +259,73 @@ pub fn completed(id: &str, mut session: Value, payment: &str) -> String {
     event(id, "checkout.session.completed", 1_700_000_100, session)
 }
 
+/// `charge.dispute.created` on `payment` (a chargeback).
+pub fn disputed(id: &str, payment: &str) -> String {
+    let mut d: Value = serde_json::from_str(DISPUTE).expect("fixture");
+    d["payment_intent"] = json!(payment);
+    event(id, "charge.dispute.created", 1_700_000_300, d)
+}
+
+/// `account.updated` of Connect account `id`, payable or not.
+pub fn account_updated(event_id: &str, id: &str, payable: bool, created: i64) -> String {
+    let mut a: Value = serde_json::from_str(ACCOUNT).expect("fixture");
+    a["id"] = json!(id);
+    a["charges_enabled"] = json!(payable);
+    a["payouts_enabled"] = json!(payable);
+    a["details_submitted"] = json!(payable);
+    event(event_id, "account.updated", created, a)
+}
+
 /// `charge.refunded` (in full) of `payment`.
 pub fn refunded(id: &str, payment: &str) -> String {
     let mut c: Value = serde_json::from_str(CHARGE).expect("fixture");
     c["payment_intent"] = json!(payment);
     event(id, "charge.refunded", 1_700_000_200, c)
+}
+
+/// A `customer.subscription.*` event (`kind`: created, updated, deleted)
+/// of `of` = (subscription id, user, price) in `status`, with the fields
+/// of `extra` set on the object.
+pub fn subscription_event(
+    id: &str,
+    kind: &str,
+    created: i64,
+    of: (&str, &str, &str),
+    status: &str,
+    extra: Value,
+) -> String {
+    let (sub, user, price) = of;
+    let mut s: Value = serde_json::from_str(SUBSCRIPTION).expect("fixture");
+    s["id"] = json!(sub);
+    s["status"] = json!(status);
+    s["metadata"] = json!({"chalktalk_user": user, "chalktalk_plan": "from checkout"});
+    s["items"]["data"][0]["price"]["id"] = json!(price);
+    s["items"]["data"][0]["plan"]["id"] = json!(price);
+    s["items"]["data"][0]["subscription"] = json!(sub);
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            s[k] = v;
+        }
+    }
+    event(id, &format!("customer.subscription.{kind}"), created, s)
+}
+
+/// `invoice.<kind>` (payment_failed, paid) of subscription `sub`.
+pub fn invoice_event(id: &str, kind: &str, created: i64, sub: &str, user: &str) -> String {
+    let mut i: Value = serde_json::from_str(INVOICE).expect("fixture");
+    i["parent"]["subscription_details"]["subscription"] = json!(sub);
+    i["parent"]["subscription_details"]["metadata"] = json!({"chalktalk_user": user});
+    if kind == "paid" {
+        i["status"] = json!("paid");
+        i["amount_paid"] = json!(1000);
+        i["amount_remaining"] = json!(0);
+    }
+    event(id, &format!("invoice.{kind}"), created, i)
+}
+
+/// The header Stripe's endpoint of events on connected accounts would send.
+pub fn sign_connect(body: &str) -> String {
+    chalktalk_adapters::payments::sign_webhook(body, CONNECT_WEBHOOK_SECRET, None)
 }
 
 /// The `Stripe-Signature` header Stripe would send with `body`.

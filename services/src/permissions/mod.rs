@@ -142,11 +142,25 @@ impl Permissions {
         Ok(decide::message(who, kind, &others, &facts))
     }
 
-    /// The plan of another user: their account's, `None` without one (dev
-    /// identities, or a node without accounts).
+    /// The plan of a user now: from their subscriptions when they have any
+    /// and no admin override (`ProgramService::billed_plan`), else their
+    /// account's; `None` without an account (dev identities, or a node
+    /// without accounts).
     pub async fn plan_of(&self, user: &str) -> Option<Plan> {
         let a = self.accounts.as_ref()?;
-        a.get(user).await.ok().flatten().map(|a| a.plan())
+        let account = a.get(user).await.ok().flatten()?;
+        if let Some(p) = &self.programs {
+            // The subscriptions decide when the user has any (and no admin
+            // override); a storage failure falls back to the account's.
+            match p.billed_plan(user, account.role).await {
+                Ok(Some(plan)) => return Some(plan),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(user, error = %e, "billing unreadable; the account's plan decides")
+                }
+            }
+        }
+        Some(account.plan())
     }
 
     /// Every video `who` can see, owner's first: own, then (coaches) their

@@ -34,7 +34,7 @@ pub struct CheckoutOutput {
     pub currency: String,
 }
 
-fn url(field: &'static str, v: &str) -> Result<String, ProgramError> {
+pub(crate) fn url(field: &'static str, v: &str) -> Result<String, ProgramError> {
     let ok = (v.starts_with("https://") || v.starts_with("http://"))
         && v.len() <= 2000
         && !v.chars().any(char::is_whitespace);
@@ -93,6 +93,7 @@ impl ProgramService {
             return Err(ProgramError::AlreadyEntitled);
         }
         let payments = self.payments()?;
+        let destination = self.destination(&p.coach, amount).await?;
         let reference = new_id("ord");
         let session = payments
             .checkout(&CheckoutRequest {
@@ -104,6 +105,7 @@ impl ProgramService {
                 currency: currency.clone(),
                 success_url,
                 cancel_url,
+                destination,
             })
             .await?;
         let now = now_ms();

@@ -277,7 +277,9 @@ impl ProgramService {
     }
 
     /// Publishes (`true`) or takes back to draft (`false`) a program of
-    /// `coach`. Enrolled users keep access to a program taken back.
+    /// `coach`. Enrolled users keep access to a program taken back. A paid
+    /// program is published only by a payable coach (`not_payable`) on a
+    /// node with Stripe.
     #[tracing::instrument(skip(self))]
     pub async fn set_published(
         &self,
@@ -286,6 +288,10 @@ impl ProgramService {
         published: bool,
     ) -> Result<Program, ProgramError> {
         let mut p = self.own(coach, id).await?;
+        if published && p.price != chalktalk_adapters::programs::Price::Free {
+            // A coach who cannot be paid does not sell (with Stripe set).
+            self.destination(coach, 0).await?;
+        }
         p.status = if published {
             ProgramStatus::Published
         } else {

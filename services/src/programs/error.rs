@@ -51,6 +51,26 @@ pub enum ProgramError {
     /// `bad_event` (400): a signed body that is not an event.
     #[error("{0}")]
     BadEvent(String),
+    /// `plan_unavailable` (409): no Stripe price is configured for this
+    /// plan on this node.
+    #[error("this plan cannot be subscribed to on this node (no price configured)")]
+    PlanUnavailable,
+    /// `already_subscribed` (409): a subscription to this plan is in force.
+    #[error("you already have a subscription to this plan")]
+    AlreadySubscribed,
+    /// `not_payable` (409): the coach's Stripe Connect account cannot be
+    /// paid yet (onboarding not finished): no paid program is published
+    /// or sold.
+    #[error(
+        "the coach cannot be paid yet: finish Stripe onboarding (POST /api/v1/me/payouts/onboarding) before selling"
+    )]
+    NotPayable,
+    /// `no_payout_account` (409): onboarding has not started.
+    #[error("no payout account yet: start with POST /api/v1/me/payouts/onboarding")]
+    NoPayoutAccount,
+    /// `no_override` (404): the user's plan is not overridden by an admin.
+    #[error("no admin override of this user's plan")]
+    NoOverride,
     /// `payments_disabled` (503): no Stripe key or webhook secret set.
     #[error("payments are not configured on this node")]
     PaymentsDisabled,
@@ -78,6 +98,11 @@ impl ProgramError {
             ProgramError::NoSuchItem(_) => "no_such_item",
             ProgramError::BadSignature(_) => "bad_signature",
             ProgramError::BadEvent(_) => "bad_event",
+            ProgramError::PlanUnavailable => "plan_unavailable",
+            ProgramError::AlreadySubscribed => "already_subscribed",
+            ProgramError::NoOverride => "no_override",
+            ProgramError::NotPayable => "not_payable",
+            ProgramError::NoPayoutAccount => "no_payout_account",
             ProgramError::PaymentsDisabled => "payments_disabled",
             ProgramError::PaymentRefused(_) => "payment_refused",
             ProgramError::Unavailable(_) => "unavailable",

@@ -6,19 +6,28 @@
 //! is stored through the `ProgramStore` port
 //! (`chalktalk_adapters::programs`); entitlements feed the permission
 //! matrix through [`ProgramService::entitled_to_video`]. Errors:
-//! [`ProgramError`]. Not built: subscriptions, Stripe Connect payouts and
-//! the platform fee, revenue analytics.
+//! [`ProgramError`]. Subscriptions to the plans: [`subscribe`] (Checkout
+//! in subscription mode, the webhook's subscription and invoice events)
+//! and [`plans`] (the plan a user's subscriptions give, admin overrides
+//! with their audit log); coach payouts through Stripe Connect
+//! ([`payouts`]); the backfill of undelivered events ([`backfill`]). Not
+//! built: revenue analytics.
 
+pub mod backfill;
 pub mod checkout;
 pub mod edit;
 pub mod enroll;
 pub mod error;
+pub mod payouts;
+pub mod plans;
+pub mod subscribe;
 pub mod webhook;
 
 use std::sync::Arc;
 
 use chalktalk_actors::encoder::MediaStore;
 use chalktalk_actors::store::StoreError;
+use chalktalk_adapters::billing::PaidPlan;
 use chalktalk_adapters::payments::Payments;
 use chalktalk_adapters::programs::{EntitlementStatus, Program, ProgramStore};
 
@@ -27,9 +36,43 @@ pub use error::ProgramError;
 /// How many entitlements, programs or enrollments one call reads at most.
 pub const MAX_LIST: usize = 1000;
 
+/// How long a past_due subscription keeps its plan by default (7 days).
+pub const DEFAULT_GRACE_SECS: u64 = 7 * 24 * 3600;
+
+/// The Stripe Price (or Plan) id of each paid plan; a plan without one
+/// cannot be subscribed to (`plan_unavailable`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanPrices {
+    pub coach_basic: Option<String>,
+    pub coach_premium: Option<String>,
+    pub athlete_paid: Option<String>,
+}
+
+impl PlanPrices {
+    /// The price of `plan`.
+    pub fn of(&self, plan: PaidPlan) -> Option<&str> {
+        match plan {
+            PaidPlan::CoachBasic => self.coach_basic.as_deref(),
+            PaidPlan::CoachPremium => self.coach_premium.as_deref(),
+            PaidPlan::AthletePaid => self.athlete_paid.as_deref(),
+        }
+    }
+
+    /// The plan whose price is `price`.
+    pub fn plan(&self, price: &str) -> Option<PaidPlan> {
+        [
+            PaidPlan::CoachPremium,
+            PaidPlan::CoachBasic,
+            PaidPlan::AthletePaid,
+        ]
+        .into_iter()
+        .find(|p| self.of(*p) == Some(price))
+    }
+}
+
 /// Stripe settings (docs/OPERATIONS.md, "Payments"). Its `Debug` hides
 /// the secrets.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct PaymentsConfig {
     /// `sk_...` (`CHALKTALK_STRIPE_SECRET_KEY`); without it checkout and
     /// refunds answer `payments_disabled`.
@@ -37,11 +80,42 @@ pub struct PaymentsConfig {
     /// `whsec_...` (`CHALKTALK_STRIPE_WEBHOOK_SECRET`); without it the
     /// webhook answers `payments_disabled`.
     pub webhook_secret: Option<String>,
+    /// `whsec_...` of the endpoint of events on connected accounts
+    /// (`CHALKTALK_STRIPE_CONNECT_WEBHOOK_SECRET`; Stripe signs those,
+    /// e.g. `account.updated`, with that endpoint's own secret).
+    pub connect_webhook_secret: Option<String>,
     /// Another API base than Stripe's (tests: a local server).
     pub api_base: Option<String>,
-    /// The platform's share of each sale in percent. Recorded in the
-    /// settings only: without Stripe Connect (not built) the platform
-    /// keeps the whole payment.
+    /// The platform's share of each sale in percent: the application fee
+    /// of every destination charge (rounded down to a minor unit).
+    pub platform_fee_percent: u8,
+    /// The subscription plans' prices.
+    pub prices: PlanPrices,
+    /// How long a past_due subscription keeps its plan (seconds).
+    pub past_due_grace_secs: u64,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> PaymentsConfig {
+        PaymentsConfig {
+            secret_key: None,
+            webhook_secret: None,
+            connect_webhook_secret: None,
+            api_base: None,
+            platform_fee_percent: 0,
+            prices: PlanPrices::default(),
+            past_due_grace_secs: DEFAULT_GRACE_SECS,
+        }
+    }
+}
+
+/// What the subscription side needs of the settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Billing {
+    pub prices: PlanPrices,
+    pub past_due_grace_secs: u64,
+    /// The platform's share of each sale in percent (0-100): the
+    /// `application_fee_amount` of destination charges.
     pub platform_fee_percent: u8,
 }
 
@@ -51,8 +125,14 @@ impl std::fmt::Debug for PaymentsConfig {
         f.debug_struct("PaymentsConfig")
             .field("secret_key", &hidden(&self.secret_key))
             .field("webhook_secret", &hidden(&self.webhook_secret))
+            .field(
+                "connect_webhook_secret",
+                &hidden(&self.connect_webhook_secret),
+            )
             .field("api_base", &self.api_base)
             .field("platform_fee_percent", &self.platform_fee_percent)
+            .field("prices", &self.prices)
+            .field("past_due_grace_secs", &self.past_due_grace_secs)
             .finish()
     }
 }
@@ -64,6 +144,9 @@ pub struct ProgramService {
     pub(crate) media: Option<Arc<dyn MediaStore>>,
     pub(crate) payments: Option<Arc<dyn Payments>>,
     pub(crate) webhook_secret: Option<String>,
+    /// The Connect endpoint's secret, tried when the first does not match.
+    pub(crate) connect_webhook_secret: Option<String>,
+    pub(crate) billing: Billing,
     /// One webhook processing pass at a time on this node.
     pub(crate) processing: tokio::sync::Mutex<()>,
 }
@@ -74,14 +157,25 @@ impl ProgramService {
         media: Option<Arc<dyn MediaStore>>,
         payments: Option<Arc<dyn Payments>>,
         webhook_secret: Option<String>,
+        billing: Billing,
     ) -> Arc<ProgramService> {
         Arc::new(ProgramService {
             store,
             media,
             payments,
             webhook_secret,
+            connect_webhook_secret: None,
+            billing,
             processing: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// With the secret of the endpoint of events on connected accounts.
+    pub fn with_connect_secret(mut self: Arc<Self>, secret: Option<String>) -> Arc<ProgramService> {
+        if let Some(svc) = Arc::get_mut(&mut self) {
+            svc.connect_webhook_secret = secret;
+        }
+        self
     }
 
     /// The store (tests and tools).

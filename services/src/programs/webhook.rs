@@ -6,18 +6,23 @@
 //! runs after every new receipt, at start and periodically, so a crash
 //! between receipt and processing loses nothing.
 //!
-//! Any order: an order only moves forward (open → paid → refunded; an
-//! expiry never undoes a payment), so an old event applied late changes
-//! nothing; a refund whose payment no order knows yet waits (stays
+//! Any order: an order only moves forward (open → paid → disputed →
+//! refunded; an expiry never undoes a payment), so an old event applied
+//! late changes nothing; a refund or dispute whose payment no order knows
+//! yet waits (stays
 //! pending, with a note) and is applied on a later pass once the checkout's
 //! event arrived.
 //!
 //! Events used: `checkout.session.completed` and
 //! `checkout.session.async_payment_succeeded` (paid: grant),
-//! `checkout.session.expired`, `charge.refunded` (full refund: revoke).
-//! Others are stored and marked applied with nothing done.
+//! `checkout.session.expired`, `charge.refunded` (full refund: revoke),
+//! `charge.dispute.created` (a chargeback: revoke, the order `disputed`),
+//! `account.updated` (a coach's Connect account: payable or not);
+//! the subscription and invoice events of `super::subscribe`. Others are
+//! stored and marked applied with nothing done. A receipt still waiting
+//! after [`GIVE_UP_MS`] is marked applied with a note (it never matched).
 
-use chalktalk_adapters::payments::verify_webhook;
+use chalktalk_adapters::payments::{WebhookError, verify_webhook};
 use chalktalk_adapters::programs::{
     Entitlement, EntitlementStatus, Order, OrderStatus, Receipt, Source,
 };
@@ -29,10 +34,12 @@ use super::{ProgramError, ProgramService, now_ms};
 const PASS: usize = 100;
 /// Passes per call (a waiting receipt is retried on the next pass).
 const MAX_PASSES: usize = 4;
+/// How long a receipt may wait for the event it needs (7 days).
+pub const GIVE_UP_MS: u64 = 7 * 24 * 3600 * 1000;
 
 /// What applying one receipt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Applied,
     Ignored(&'static str),
     Waiting(String),
@@ -43,7 +50,8 @@ fn rank(s: OrderStatus) -> u8 {
         OrderStatus::Open => 0,
         OrderStatus::Expired => 1,
         OrderStatus::Paid => 2,
-        OrderStatus::Refunded => 3,
+        OrderStatus::Disputed => 3,
+        OrderStatus::Refunded => 4,
     }
 }
 
@@ -65,11 +73,15 @@ impl ProgramService {
             .webhook_secret
             .as_deref()
             .ok_or(ProgramError::PaymentsDisabled)?;
-        let ev = verify_webhook(body, signature, secret).map_err(|e| match e {
-            chalktalk_adapters::payments::WebhookError::Signature(m) => {
-                ProgramError::BadSignature(m)
-            }
-            chalktalk_adapters::payments::WebhookError::Body(m) => ProgramError::BadEvent(m),
+        let mut verified = verify_webhook(body, signature, secret);
+        if let (Err(WebhookError::Signature(_)), Some(connect)) =
+            (&verified, self.connect_webhook_secret.as_deref())
+        {
+            verified = verify_webhook(body, signature, connect);
+        }
+        let ev = verified.map_err(|e| match e {
+            WebhookError::Signature(m) => ProgramError::BadSignature(m),
+            WebhookError::Body(m) => ProgramError::BadEvent(m),
         })?;
         let r = Receipt {
             id: ev.id.clone(),
@@ -94,6 +106,14 @@ impl ProgramService {
             let mut progressed = false;
             for mut r in self.store.pending_receipts(PASS).await? {
                 match self.apply(&r).await {
+                    Ok(Outcome::Waiting(note))
+                        if now_ms().saturating_sub(r.received_ms) > GIVE_UP_MS =>
+                    {
+                        tracing::warn!(event = %r.id, %note, "stripe event given up");
+                        r.note = Some(format!("given up after 7 days: {note}"));
+                        r.applied_ms = Some(now_ms());
+                        self.store.update_receipt(&r).await?;
+                    }
                     Ok(Outcome::Waiting(note)) => {
                         if r.note.as_deref() != Some(note.as_str()) {
                             r.note = Some(note);
@@ -199,7 +219,27 @@ impl ProgramService {
                     None => Ok(Outcome::Waiting(format!("no order paid by {pi} yet"))),
                 }
             }
-            _ => Ok(Outcome::Ignored("event type not used")),
+            "account.updated" => self.apply_account(obj, r.created).await,
+            "charge.dispute.created" => {
+                // A chargeback: revoke what the payment bought, as a
+                // refund does (the dispute's outcome does not give it
+                // back; the coach or an admin can grant it again).
+                let Some(pi) = id_of(&obj["payment_intent"]) else {
+                    return Ok(Outcome::Ignored("a dispute without payment intent"));
+                };
+                match self.store.order_by_payment(pi).await? {
+                    Some(o) => {
+                        self.advance(&o.id, None, OrderStatus::Disputed, Some(pi))
+                            .await?;
+                        Ok(Outcome::Applied)
+                    }
+                    None => Ok(Outcome::Waiting(format!("no order paid by {pi} yet"))),
+                }
+            }
+            other => match self.apply_billing(other, obj, r.created).await? {
+                Some(outcome) => Ok(outcome),
+                None => Ok(Outcome::Ignored("event type not used")),
+            },
         }
     }
 
@@ -265,7 +305,7 @@ impl ProgramService {
                     })
                     .await?;
             }
-            OrderStatus::Refunded => {
+            OrderStatus::Refunded | OrderStatus::Disputed => {
                 if let Some(mut e) = current.filter(|e| {
                     e.status == EntitlementStatus::Active && e.reference.as_deref() == Some(&o.id)
                 }) {
