@@ -443,7 +443,7 @@ impl Actor for Inbox {
                 let live = |n: &str| state.relay.as_ref().is_some_and(|r| r.is_live(n));
                 let due = state.forwarded.due(live, std::time::Instant::now());
                 for (user, notice, sends) in due {
-                    tracing::info!(%user, sends, "inbox notice sent again: its owner did not store it");
+                    tracing::warn!(%user, sends, "inbox notice sent again: its owner did not store it");
                     state.deliver(&myself, user, notice, sends).await;
                 }
             }

@@ -7,7 +7,9 @@
 //! one node reach the user's devices on every node live, and when threads
 //! owned by two nodes notify one user at the same time, the user's inbox
 //! still gets every notice once, under consecutive seqs (a notice that
-//! lost its seq to the other node is numbered again, never dropped).
+//! lost its seq to the other node is numbered again, never dropped), and
+//! notices forwarded to an inbox owner that dies before storing them are
+//! sent again to the next owner.
 
 mod common;
 
@@ -537,4 +539,76 @@ async fn kill_dash_nine_of_a_thread_owner_loses_no_acked_message() {
         acked.len(),
         stored.len()
     );
+}
+
+/// Notices forwarded to a user's inbox owner that freezes and is killed
+/// before storing them are sent again to the next owner: the user gets
+/// every one, once (before, they were lost with the owner).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_forwarded_to_an_inbox_owner_that_dies_are_not_lost() {
+    use chalktalk_actors::relay::rendezvous;
+    let (_pg, store) = postgres::start().await;
+    let nodes = cluster::three(&store).await;
+    let (n1, n2, n3) = (&nodes[0], &nodes[1], &nodes[2]);
+    // An athlete whose inbox n3 writes while all three are up.
+    let athlete = (0..)
+        .map(|i| format!("athlete-{i}"))
+        .find(|u| {
+            ["n1", "n2", "n3"]
+                .iter()
+                .max_by_key(|n| (rendezvous(n, u), n.to_string()))
+                == Some(&"n3")
+        })
+        .expect("some user lands on n3");
+    relate(n1, "coach", &athlete).await;
+    // The "added to thread" notice is stored (by n3) and pushed to the
+    // athlete on n2 before n3 freezes.
+    let mut a = n2.connect(&athlete, Role::Athlete, "phone").await;
+    let coach = n1.connect("coach", Role::Coach, "laptop").await;
+    let thread = create_thread(&coach, ThreadKind::Direct, &[athlete.as_str()]).await;
+    assert_eq!(inbox(&mut a, 1).await.len(), 1, "the first notice");
+    drop(a);
+    open(&coach, &thread, None).await;
+
+    // n3 freezes; at once the coach posts: n1 still sees n3 up and
+    // forwards each notice there, where nothing stores it. Then n3 dies.
+    cluster::signal(n3, libc::SIGSTOP);
+    const K: u64 = 5;
+    for i in 0..K {
+        send(&coach, &thread, &format!("m-{i}")).await;
+    }
+    cluster::signal(n3, libc::SIGKILL);
+
+    // Once n1 sees n3 down, it sends the notices again to the owner of
+    // the moment; the athlete on n2 gets each message's notice once.
+    let mut a = connect_since(n2, &athlete, Role::Athlete, 1).await;
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while got.len() < K as usize && Instant::now() < deadline {
+        got.extend(inbox(&mut a, K as usize - got.len()).await);
+    }
+    let seqs: Vec<u64> = got
+        .iter()
+        .filter_map(|e| match &e.notice {
+            Notice::NewMessage { thread: t, seq, .. } if *t == thread => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=K).collect::<Vec<u64>>(),
+        "every message's notice, once and in order: {got:?}"
+    );
+    assert_eq!(
+        got.iter().map(|e| e.seq).collect::<Vec<u64>>(),
+        (2..=K + 1).collect::<Vec<u64>>(),
+        "the inbox's seqs continue"
+    );
+    // Nothing more arrives (no duplicate).
+    let quiet = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < quiet {
+        if let Some(ServerFrame::Inbox(ev)) = a.next_push(Duration::from_millis(200)).await {
+            panic!("a notice more than expected: {ev:?}");
+        }
+    }
 }

@@ -49,7 +49,7 @@ impl Forwarded {
             .iter()
             .position(|e| e.user == user && e.notice == *notice)
         {
-            self.entries.swap_remove(i);
+            self.entries.remove(i);
         }
     }
 
@@ -62,14 +62,12 @@ impl Forwarded {
         now: Instant,
     ) -> Vec<(UserId, Notice, u32)> {
         let mut out = Vec::new();
-        let mut i = 0;
-        while i < self.entries.len() {
-            let e = &self.entries[i];
-            if live(&e.owner) && now.duration_since(e.at) < RESEND_AFTER {
-                i += 1;
-                continue;
-            }
-            let e = self.entries.swap_remove(i);
+        // In the order they were forwarded: a user's notices keep theirs.
+        let (due, keep): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| !live(&e.owner) || now.duration_since(e.at) >= RESEND_AFTER);
+        self.entries = keep;
+        for e in due {
             if e.sends >= MAX_SENDS {
                 tracing::warn!(user = %e.user, owner = %e.owner, sends = e.sends, "inbox notice never stored by its owner; given up");
             } else {
@@ -79,7 +77,8 @@ impl Forwarded {
         out
     }
 
-    pub(super) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
     }
 }
@@ -104,15 +103,20 @@ mod tests {
         f.add("a".into(), notice(1), "n3".into(), 1);
         f.add("a".into(), notice(2), "n3".into(), 1);
         f.add("b".into(), notice(1), "n2".into(), 1);
+        f.add("a".into(), notice(4), "n3".into(), 1);
         // n3 stored the first one and broadcast it.
         f.stored("a", &notice(1));
-        assert_eq!(f.len(), 2);
+        assert_eq!(f.len(), 3);
         // Everyone up, nothing old: nothing to send.
         assert!(f.due(|_| true, t0).is_empty());
         // n3 went down: its notice goes again, n2's stays.
         let again = f.due(|n| n != "n3", t0);
-        assert_eq!(again.len(), 1);
-        assert_eq!((again[0].0.as_str(), &again[0].1, again[0].2), ("a", &notice(2), 1));
+        let again: Vec<_> = again.iter().map(|(u, n, s)| (u.as_str(), n, *s)).collect();
+        assert_eq!(
+            again,
+            vec![("a", &notice(2), 1), ("a", &notice(4), 1)],
+            "in order"
+        );
         assert_eq!(f.len(), 1);
         // n2 is up but silent for too long: sent again.
         let later = t0 + RESEND_AFTER + Duration::from_secs(1);
