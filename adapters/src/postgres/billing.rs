@@ -5,31 +5,10 @@
 
 use async_trait::async_trait;
 use chalktalk_actors::store::StoreError;
-use serde::de::DeserializeOwned;
 
-use super::{PgStore, clamp, column, to_db};
+use super::{PgStore, bodies, clamp, first, to_db};
 use crate::billing::{AuditEntry, BillingStore, PayoutAccount, PlanOverride, Subscription};
-use crate::embedded::{decode, encode};
-
-fn all<T: DeserializeOwned>(
-    what: &str,
-    rows: &[tokio_postgres::Row],
-) -> Result<Vec<T>, StoreError> {
-    rows.iter()
-        .map(|row| decode(what, column::<&str>(row, 0)?, column::<&[u8]>(row, 1)?))
-        .collect()
-}
-
-fn one<T: DeserializeOwned>(
-    what: &str,
-    key: &str,
-    rows: &[tokio_postgres::Row],
-) -> Result<Option<T>, StoreError> {
-    match rows.first() {
-        Some(row) => Ok(Some(decode(what, key, column::<&[u8]>(row, 0)?)?)),
-        None => Ok(None),
-    }
-}
+use crate::embedded::encode;
 
 #[async_trait]
 impl BillingStore for PgStore {
@@ -61,7 +40,7 @@ impl BillingStore for PgStore {
                 &[&id],
             )
             .await?;
-        one("subscription", id, &rows)
+        first("subscription", id, &rows)
     }
 
     async fn subscriptions_of(
@@ -77,7 +56,7 @@ impl BillingStore for PgStore {
                 &[&user, &limit],
             )
             .await?;
-        all("subscription", &rows)
+        bodies("subscription", &rows)
     }
 
     async fn set_plan_override(
@@ -110,7 +89,7 @@ impl BillingStore for PgStore {
                 &[&user],
             )
             .await?;
-        one("plan override", user, &rows)
+        first("plan override", user, &rows)
     }
 
     async fn add_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
@@ -134,7 +113,7 @@ impl BillingStore for PgStore {
                 &[&subject, &limit],
             )
             .await?;
-        all("audit entry", &rows)
+        bodies("audit entry", &rows)
     }
 
     async fn put_payout_account(&self, a: &PayoutAccount) -> Result<(), StoreError> {
@@ -155,7 +134,7 @@ impl BillingStore for PgStore {
                 &[&coach],
             )
             .await?;
-        one("payout account", coach, &rows)
+        first("payout account", coach, &rows)
     }
 
     async fn payout_account_by_id(
@@ -168,6 +147,6 @@ impl BillingStore for PgStore {
                 &[&account],
             )
             .await?;
-        one("payout account", account, &rows)
+        first("payout account", account, &rows)
     }
 }

@@ -310,3 +310,26 @@ fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
     row.try_get(idx)
         .map_err(|e| StoreError::Corrupt(format!("postgres column {idx}: {e}")))
 }
+
+/// The bodies of rows (key, body), each decoded as a `what`.
+fn bodies<T: serde::de::DeserializeOwned>(what: &str, rows: &[Row]) -> Result<Vec<T>, StoreError> {
+    rows.iter()
+        .map(|row| crate::embedded::decode(what, column::<&str>(row, 0)?, column::<&[u8]>(row, 1)?))
+        .collect()
+}
+
+/// The body of the first row (body), decoded as the `what` under `key`.
+fn first<T: serde::de::DeserializeOwned>(
+    what: &str,
+    key: &str,
+    rows: &[Row],
+) -> Result<Option<T>, StoreError> {
+    match rows.first() {
+        Some(row) => Ok(Some(crate::embedded::decode(
+            what,
+            key,
+            column::<&[u8]>(row, 0)?,
+        )?)),
+        None => Ok(None),
+    }
+}

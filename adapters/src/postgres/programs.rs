@@ -6,31 +6,10 @@
 
 use async_trait::async_trait;
 use chalktalk_actors::store::StoreError;
-use serde::de::DeserializeOwned;
 
-use super::{PgStore, clamp, column, to_db};
-use crate::embedded::{decode, encode};
+use super::{PgStore, bodies, clamp, first, to_db};
+use crate::embedded::encode;
 use crate::programs::{Entitlement, ItemProgress, Order, Program, ProgramStore, Receipt};
-
-fn bodies<T: DeserializeOwned>(
-    what: &str,
-    rows: &[tokio_postgres::Row],
-) -> Result<Vec<T>, StoreError> {
-    rows.iter()
-        .map(|row| decode(what, column::<&str>(row, 0)?, column::<&[u8]>(row, 1)?))
-        .collect()
-}
-
-fn first<T: DeserializeOwned>(
-    what: &str,
-    key: &str,
-    rows: &[tokio_postgres::Row],
-) -> Result<Option<T>, StoreError> {
-    match rows.first() {
-        Some(row) => Ok(Some(decode(what, key, column::<&[u8]>(row, 0)?)?)),
-        None => Ok(None),
-    }
-}
 
 #[async_trait]
 impl ProgramStore for PgStore {
