@@ -335,7 +335,7 @@ impl Outbound {
     /// Sends an ephemeral frame if there is room; returns whether it was queued.
     pub fn ephemeral(&self, frame: &Bytes) -> bool {
         if let Some((link, remote)) = &self.link {
-            return match link.group(frame, Class::Ephemeral, vec![*remote]) {
+            return match link.one(frame, Class::Ephemeral, *remote) {
                 Handed::Sent => true,
                 Handed::Full => {
                     self.stats.ephemeral_dropped.fetch_add(1, Ordering::Relaxed);
@@ -360,7 +360,7 @@ impl Outbound {
     /// Sends a durable frame under the lagging policy.
     pub fn durable(&self, frame: &Bytes) -> Durable {
         if let Some((link, remote)) = &self.link {
-            return match link.group(frame, Class::Durable, vec![*remote]) {
+            return match link.one(frame, Class::Durable, *remote) {
                 Handed::Sent => Durable::Sent,
                 Handed::Full => {
                     self.stats.lagged.fetch_add(1, Ordering::Relaxed);

@@ -364,6 +364,17 @@ pub(crate) fn group(items: impl Iterator<Item = Item>) -> Down {
                 }
                 _ => d.groups.push((b, class, sessions)),
             },
+            Item::One(b, class, s) => match d.groups.last_mut() {
+                Some((f, c, ss))
+                    if *c == class
+                        && f.as_ptr() == b.as_ptr()
+                        && f.len() == b.len()
+                        && !ss.contains(&s) =>
+                {
+                    ss.push(s);
+                }
+                _ => d.groups.push((b, class, vec![s])),
+            },
             Item::Close(s, code, reason) => d.closes.push((s, code, reason)),
         }
     }

@@ -65,6 +65,8 @@ impl Class {
 pub(crate) enum Item {
     /// One frame for the listed sessions of the edge node.
     Group(Bytes, Class, Vec<SessionId>),
+    /// One frame for one session (a reply, or a thread's per-viewer send).
+    One(Bytes, Class, SessionId),
     /// Close one session.
     Close(SessionId, u16, String),
 }
@@ -113,19 +115,32 @@ impl Link {
 
     /// Hands `frame` once for all of `sessions` (edge session ids).
     pub fn group(&self, frame: &Bytes, class: Class, sessions: Vec<SessionId>) -> Handed {
-        let limit = match class {
-            Class::Ephemeral => EPHEMERAL_LIMIT,
-            Class::Durable => DURABLE_LIMIT,
-        };
-        if self.backlog.load(Ordering::Relaxed) >= limit {
+        if self.over(class) {
             return Handed::Full;
         }
         self.send(Item::Group(frame.clone(), class, sessions))
     }
 
+    /// Hands `frame` for one session of the edge node.
+    pub fn one(&self, frame: &Bytes, class: Class, session: SessionId) -> Handed {
+        if self.over(class) {
+            return Handed::Full;
+        }
+        self.send(Item::One(frame.clone(), class, session))
+    }
+
     /// A reply or notice for one session: never refused for the backlog.
     pub fn control(&self, frame: Bytes, session: SessionId) -> Handed {
-        self.send(Item::Group(frame, Class::Durable, vec![session]))
+        self.send(Item::One(frame, Class::Durable, session))
+    }
+
+    /// True when the backlog is past the bound of `class`.
+    fn over(&self, class: Class) -> bool {
+        let limit = match class {
+            Class::Ephemeral => EPHEMERAL_LIMIT,
+            Class::Durable => DURABLE_LIMIT,
+        };
+        self.backlog.load(Ordering::Relaxed) >= limit
     }
 
     /// Closes one session of the edge node.
@@ -181,29 +196,27 @@ impl LinkRx {
 /// frame out (a handful of nodes: a linear search beats hashing).
 #[derive(Default)]
 pub struct Fan {
-    links: Vec<(Arc<Link>, Vec<SessionId>, Vec<SessionId>)>,
+    links: Vec<(Arc<Link>, Vec<SessionId>)>,
 }
 
 impl Fan {
-    /// Adds a member: `remote` is its session on the edge node, `local`
-    /// the shadow id the room knows it by.
-    pub fn add(&mut self, link: &Arc<Link>, remote: SessionId, local: SessionId) {
-        match self.links.iter_mut().find(|(l, _, _)| Arc::ptr_eq(l, link)) {
-            Some((_, r, l)) => {
-                r.push(remote);
-                l.push(local);
-            }
-            None => self.links.push((link.clone(), vec![remote], vec![local])),
+    /// Adds a member: `remote` is its session on the edge node.
+    pub fn add(&mut self, link: &Arc<Link>, remote: SessionId) {
+        match self.links.iter_mut().find(|(l, _)| Arc::ptr_eq(l, link)) {
+            Some((_, r)) => r.push(remote),
+            None => self.links.push((link.clone(), vec![remote])),
         }
     }
 
-    /// Hands `frame` to each link once; the shadow ids of members whose
-    /// link refused it (full or gone) go to `refused`.
-    pub fn send(self, frame: &Bytes, class: Class, refused: &mut Vec<SessionId>) {
-        for (link, remote, local) in self.links {
+    /// Hands `frame` to each link once; returns the links that refused it
+    /// (full or gone), whose members did not get it.
+    pub fn send(self, frame: &Bytes, class: Class) -> Vec<Arc<Link>> {
+        let mut refused = Vec::new();
+        for (link, remote) in self.links {
             if link.group(frame, class, remote) != Handed::Sent {
-                refused.extend(local);
+                refused.push(link);
             }
         }
+        refused
     }
 }

@@ -3,6 +3,7 @@
 //! shadows are linked to the node's relay link, `relay/link.rs`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -28,7 +29,7 @@ pub(super) fn fan_out(
             continue;
         }
         if let Some((link, there)) = m.out.link() {
-            remote.add(link, *there, *sid);
+            remote.add(link, *there);
             continue;
         }
         match class {
@@ -41,9 +42,18 @@ pub(super) fn fan_out(
             },
         }
     }
-    match class {
-        Class::Ephemeral => remote.send(frame, class, &mut Vec::new()),
-        Class::Durable => remote.send(frame, class, refused),
+    let full = remote.send(frame, class);
+    // Rare: a node's link over its bound or gone. Ephemeral frames are
+    // just dropped; the members behind a durable refusal lag.
+    if class == Class::Durable && !full.is_empty() {
+        for (sid, m) in members {
+            if let Some((link, _)) = m.out.link()
+                && full.iter().any(|f| Arc::ptr_eq(f, link))
+                && to(*sid, m)
+            {
+                refused.push(*sid);
+            }
+        }
     }
 }
 
