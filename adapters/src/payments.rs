@@ -222,12 +222,7 @@ impl Payments for StripePayments {
             .send(&self.client)
             .await
             .map_err(failed)?;
-        Ok(CheckoutSession {
-            id: s.id.as_str().to_owned(),
-            url: s.url,
-            amount_total: s.amount_total,
-            currency: s.currency.map(|c| c.to_string()),
-        })
+        Ok(session_of(s))
     }
 
     #[tracing::instrument(skip_all, fields(reference = %req.reference, plan = %req.plan))]
@@ -255,12 +250,7 @@ impl Payments for StripePayments {
             .send(&self.client)
             .await
             .map_err(failed)?;
-        Ok(CheckoutSession {
-            id: s.id.as_str().to_owned(),
-            url: s.url,
-            amount_total: s.amount_total,
-            currency: s.currency.map(|c| c.to_string()),
-        })
+        Ok(session_of(s))
     }
 
     #[tracing::instrument(skip(self))]
@@ -406,4 +396,14 @@ pub fn verify_webhook(
 /// A `Stripe-Signature` header for `body` (tests and tools).
 pub fn sign_webhook(body: &str, secret: &str, timestamp: Option<i64>) -> String {
     stripe_webhook::Webhook::generate_test_header(body, secret, timestamp)
+}
+
+/// Our view of a Checkout Session Stripe created.
+fn session_of(s: stripe_checkout::CheckoutSession) -> CheckoutSession {
+    CheckoutSession {
+        id: s.id.as_str().to_owned(),
+        url: s.url,
+        amount_total: s.amount_total,
+        currency: s.currency.map(|c| c.to_string()),
+    }
 }
