@@ -21,6 +21,9 @@ pub enum PaidPlan {
     CoachBasic,
     CoachPremium,
     AthletePaid,
+    /// A subscription to one training program (`Subscription::program`):
+    /// it opens that program, and gives no row of the matrix.
+    Program,
 }
 
 /// Stripe's subscription status, as Stripe writes it; `other` for one
@@ -55,6 +58,9 @@ pub struct Subscription {
     pub user: String,
     pub customer: Option<String>,
     pub plan: PaidPlan,
+    /// The program a [`PaidPlan::Program`] subscription opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
     pub status: SubscriptionStatus,
     /// End of the paid period (seconds since the epoch).
     pub current_period_end: Option<i64>,

@@ -14,8 +14,11 @@ use async_trait::async_trait;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionLineItemsPriceDataRecurring,
+    CreateCheckoutSessionLineItemsPriceDataRecurringInterval,
     CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataTransferData,
-    CreateCheckoutSessionSubscriptionData, ProductData,
+    CreateCheckoutSessionSubscriptionData, CreateCheckoutSessionSubscriptionDataTransferData,
+    ProductData,
 };
 
 /// What a payment request failed with.
@@ -48,6 +51,19 @@ pub struct CheckoutRequest {
     /// platform's fee in minor units (`transfer_data.destination`,
     /// `application_fee_amount`).
     pub destination: Option<(String, u64)>,
+    /// A program sold by subscription: the session is in subscription
+    /// mode, the price recurs at this interval, and a destination's fee is
+    /// the platform's percent of every invoice
+    /// (`subscription_data.application_fee_percent`).
+    pub recurring: Option<Recurring>,
+}
+
+/// How a program's subscription recurs (see [`CheckoutRequest::recurring`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recurring {
+    pub interval: crate::programs::Interval,
+    /// The platform's fee in percent of each invoice (with a destination).
+    pub fee_percent: u8,
 }
 
 /// A Checkout Session in subscription mode to one plan's Price.
@@ -76,7 +92,8 @@ pub struct CheckoutSession {
 /// Talks to the payment provider.
 #[async_trait]
 pub trait Payments: Send + Sync + 'static {
-    /// Opens a Checkout Session in payment mode for one item.
+    /// Opens a Checkout Session for one program: in payment mode, or in
+    /// subscription mode with a recurring price ([`CheckoutRequest::recurring`]).
     async fn checkout(&self, req: &CheckoutRequest) -> Result<CheckoutSession, PaymentError>;
     /// Refunds a payment in full: the refund's id.
     async fn refund(&self, payment: &str, key: &str) -> Result<String, PaymentError>;
@@ -190,6 +207,15 @@ impl Payments for StripePayments {
         let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
         price.unit_amount = Some(amount);
         price.product_data = Some(ProductData::new(req.title.clone()));
+        if let Some(r) = &req.recurring {
+            use crate::programs::Interval;
+            use CreateCheckoutSessionLineItemsPriceDataRecurringInterval as Every;
+            let every = match r.interval {
+                Interval::Monthly => Every::Month,
+                Interval::Yearly => Every::Year,
+            };
+            price.recurring = Some(CreateCheckoutSessionLineItemsPriceDataRecurring::new(every));
+        }
         let mut item = CreateCheckoutSessionLineItems::new();
         item.price_data = Some(price);
         item.quantity = Some(1);
@@ -198,25 +224,46 @@ impl Payments for StripePayments {
             ("chalktalk_user".to_string(), req.user.clone()),
             ("chalktalk_program".to_string(), req.program.clone()),
         ]);
-        let mut pi = CreateCheckoutSessionPaymentIntentData::new();
-        pi.metadata = Some(meta.clone());
-        if let Some((account, fee)) = &req.destination {
-            pi.transfer_data = Some(CreateCheckoutSessionPaymentIntentDataTransferData::new(
-                account.clone(),
-            ));
-            pi.application_fee_amount = Some(
-                i64::try_from(*fee)
-                    .map_err(|_| PaymentError::Refused("fee out of range".into()))?,
-            );
-        }
-        let s = CreateCheckoutSession::new()
-            .mode(stripe_shared::CheckoutSessionMode::Payment)
+        let session = CreateCheckoutSession::new()
             .line_items(vec![item])
             .client_reference_id(req.reference.clone())
-            .metadata(meta)
-            .payment_intent_data(pi)
+            .metadata(meta.clone())
             .success_url(req.success_url.clone())
-            .cancel_url(req.cancel_url.clone())
+            .cancel_url(req.cancel_url.clone());
+        let session = match &req.recurring {
+            None => {
+                let mut pi = CreateCheckoutSessionPaymentIntentData::new();
+                pi.metadata = Some(meta);
+                if let Some((account, fee)) = &req.destination {
+                    pi.transfer_data = Some(
+                        CreateCheckoutSessionPaymentIntentDataTransferData::new(account.clone()),
+                    );
+                    pi.application_fee_amount = Some(
+                        i64::try_from(*fee)
+                            .map_err(|_| PaymentError::Refused("fee out of range".into()))?,
+                    );
+                }
+                session
+                    .mode(stripe_shared::CheckoutSessionMode::Payment)
+                    .payment_intent_data(pi)
+            }
+            Some(r) => {
+                // The subscription carries the metadata: its events say
+                // whose it is and which program it opens.
+                let mut sub = CreateCheckoutSessionSubscriptionData::new();
+                sub.metadata = Some(meta);
+                if let Some((account, _)) = &req.destination {
+                    sub.transfer_data = Some(
+                        CreateCheckoutSessionSubscriptionDataTransferData::new(account.clone()),
+                    );
+                    sub.application_fee_percent = Some(f64::from(r.fee_percent));
+                }
+                session
+                    .mode(stripe_shared::CheckoutSessionMode::Subscription)
+                    .subscription_data(sub)
+            }
+        };
+        let s = session
             .customize()
             .request_strategy(key(&format!("checkout-{}", req.reference))?)
             .send(&self.client)

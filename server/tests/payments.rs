@@ -21,6 +21,7 @@ mod payments {
     pub mod lifecycle;
     pub mod payouts;
     pub mod postgres;
+    pub mod program_subs;
     pub mod stripe;
     pub mod subscriptions;
     pub mod test_mode;

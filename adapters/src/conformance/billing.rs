@@ -58,6 +58,7 @@ pub fn subscription(id: &str, user: &str) -> Subscription {
         user: user.into(),
         customer: Some("cus_1".into()),
         plan: PaidPlan::CoachPremium,
+        program: None,
         status: SubscriptionStatus::Active,
         current_period_end: Some(1_700_086_400),
         cancel_at_period_end: false,
@@ -93,8 +94,10 @@ async fn subscriptions<S: BillingStore + ?Sized>(store: &S) {
     assert!(store.put_subscription(&s2).await.unwrap());
     assert!(!store.put_subscription(&s2).await.unwrap(), "stale");
     assert_eq!(store.subscription(&a).await.unwrap(), Some(s2.clone()));
+    // A program's subscription keeps its program.
     let mut other = subscription(&b, &user);
-    other.plan = PaidPlan::CoachBasic;
+    other.plan = PaidPlan::Program;
+    other.program = Some("pg-1".into());
     other.status = SubscriptionStatus::Canceled;
     assert!(store.put_subscription(&other).await.unwrap());
     let mut want = vec![s2, other];

@@ -37,7 +37,7 @@ pub async fn get(
 
 /// `PUT /api/v1/programs/{id}`: replaces the content of your program
 /// (status and enrollments stay; keep item ids to keep their progress).
-#[utoipa::path(put, path = "/api/v1/programs/{id}", tag = "programs", request_body = ProgramInput, params(("id" = String, Path, description = "program id")), responses((status = 200, description = "Program"), (status = 403, description = "forbidden: not your program"), (status = 404, description = "not_found"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/programs/{id}", tag = "programs", request_body = ProgramInput, params(("id" = String, Path, description = "program id")), responses((status = 200, description = "Program"), (status = 403, description = "forbidden: not your program"), (status = 404, description = "not_found"), (status = 409, description = "not_payable: a published free program made paid by a coach Stripe cannot pay yet"), (status = 422, description = "validation_failed"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn update(
     State(app): State<App>,
     LiveCaller(c): LiveCaller,

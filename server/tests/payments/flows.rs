@@ -34,6 +34,9 @@ pub fn program_body(price: &str, video: Option<&str>) -> Value {
     }
     let price = match price {
         "free" => json!({"kind": "free"}),
+        "monthly" => {
+            json!({"kind": "subscription", "interval": "monthly", "amount": 999, "currency": "eur"})
+        }
         _ => json!({"kind": "one_time", "amount": 4999, "currency": "eur"}),
     };
     json!({"title": "Squat fundamentals", "description": "Four weeks", "sport": "weightlifting", "items": items, "price": price})

@@ -1,5 +1,6 @@
 //! Coach payouts through Stripe Connect Express on one node: a coach
-//! who is not payable cannot publish a paid program; onboarding creates
+//! who is not payable cannot publish a paid program nor make a published
+//! free one paid; onboarding creates
 //! one Express account (the fake answers Stripe's documented account and
 //! account-link shapes) and `account.updated`, signed by the endpoint of
 //! events on connected accounts, makes the coach payable (older events
@@ -34,6 +35,41 @@ async fn a_coach_who_is_not_payable_cannot_sell_and_sales_are_destination_charge
             .as_str()
             .is_some_and(|m| m.contains("onboarding"))
     );
+    // Nor make a published free program paid.
+    let r = api
+        .post("/api/v1/programs", coach, program_body("free", None))
+        .await;
+    let free = r.json()["id"].as_str().expect("id").to_string();
+    let r = api
+        .post(
+            &format!("/api/v1/programs/{free}/publish"),
+            coach,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "a free program needs no payouts: {}",
+        r.text()
+    );
+    let free_path = format!("/api/v1/programs/{free}");
+    let to_paid = || {
+        api.req(
+            "PUT",
+            &free_path,
+            coach,
+            &[],
+            Some(program_body("one_time", None).to_string().into_bytes()),
+        )
+    };
+    let r = to_paid().await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (409, json!("not_payable"))
+    );
+    let r = api.get(&format!("/api/v1/programs/{free}"), coach).await;
+    assert_eq!(r.json()["price"]["kind"], "free", "nothing changed");
     let state = api.get("/api/v1/me/payouts", coach).await.json();
     assert_eq!(
         (state["account"].clone(), state["payable"].clone()),
@@ -110,6 +146,8 @@ async fn a_coach_who_is_not_payable_cannot_sell_and_sales_are_destination_charge
     );
     let r = publish().await;
     assert_eq!(r.status, 200, "{}", r.text());
+    let r = to_paid().await;
+    assert_eq!(r.status, 200, "payable now: {}", r.text());
     let r = api
         .post("/api/v1/me/payouts/dashboard", coach, json!({}))
         .await;

@@ -35,6 +35,7 @@ async fn checkout_session_in_stripe_test_mode() {
         success_url: "https://example.com/ok".into(),
         cancel_url: "https://example.com/no".into(),
         destination: None,
+        recurring: None,
     };
     let s = stripe.checkout(&req).await.expect("checkout session");
     assert!(s.id.starts_with("cs_test_"), "{s:?}");

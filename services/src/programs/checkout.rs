@@ -1,10 +1,12 @@
-//! Buying a one-time program: a Stripe Checkout Session per attempt (its
-//! id is the order's id, stored as `open` before the buyer is sent to it),
-//! and refunds (the order's coach or an admin) that revoke what the order
-//! granted. Access is granted by the webhook (`super::webhook`), never by
+//! Buying a program: a Stripe Checkout Session per attempt. For a
+//! one-time price its id is the order's id, stored as `open` before the
+//! buyer is sent to it; for a monthly or yearly price the session is in
+//! subscription mode and the subscription's events grant access
+//! (`super::program_subs`), so no order is stored. Refunds (the order's
+//! coach or an admin) revoke what the order granted. Access is granted by the webhook (`super::webhook`), never by
 //! the redirect back from Checkout.
 
-use chalktalk_adapters::payments::{CheckoutRequest, Payments};
+use chalktalk_adapters::payments::{CheckoutRequest, Payments, Recurring};
 use chalktalk_adapters::programs::{Order, OrderStatus, Price, ProgramStatus};
 use chalktalk_protocol::Role;
 use serde::{Deserialize, Serialize};
@@ -55,7 +57,8 @@ impl ProgramService {
             .ok_or(ProgramError::PaymentsDisabled)
     }
 
-    /// Opens a Checkout Session for `user` to buy program `id`.
+    /// Opens a Checkout Session for `user` to buy (or subscribe to)
+    /// program `id`.
     #[tracing::instrument(skip(self, input))]
     pub async fn checkout(
         &self,
@@ -69,18 +72,25 @@ impl ProgramService {
         if p.status != ProgramStatus::Published {
             return Err(ProgramError::NotPublished);
         }
-        let (amount, currency) = match &p.price {
-            Price::OneTime { amount, currency } => (*amount, currency.clone()),
+        let (amount, currency, recurring) = match &p.price {
+            Price::OneTime { amount, currency } => (*amount, currency.clone(), None),
             Price::Free => {
                 return Err(ProgramError::UnsupportedPrice(
                     "this program is free: enroll instead",
                 ));
             }
-            Price::Subscription { .. } => {
-                return Err(ProgramError::UnsupportedPrice(
-                    "subscriptions cannot be bought yet (only one-time prices)",
-                ));
-            }
+            Price::Subscription {
+                interval,
+                amount,
+                currency,
+            } => (
+                *amount,
+                currency.clone(),
+                Some(Recurring {
+                    interval: *interval,
+                    fee_percent: self.billing.platform_fee_percent,
+                }),
+            ),
         };
         if p.coach == user {
             return Err(ProgramError::Forbidden("you cannot buy your own program"));
@@ -106,8 +116,19 @@ impl ProgramService {
                 success_url,
                 cancel_url,
                 destination,
+                recurring,
             })
             .await?;
+        if recurring.is_some() {
+            // No order: the subscription's events open the program
+            // (`super::program_subs`) and keep it open while it is paid.
+            return Ok(CheckoutOutput {
+                order: session.id,
+                url: session.url,
+                amount,
+                currency,
+            });
+        }
         let now = now_ms();
         let order = Order {
             id: session.id.clone(),

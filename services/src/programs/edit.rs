@@ -261,7 +261,8 @@ impl ProgramService {
     }
 
     /// Replaces the content of a program of `coach`; its status and
-    /// enrollments stay.
+    /// enrollments stay. A published free program becomes paid only for a
+    /// payable coach (`not_payable`), as publishing a paid one does.
     #[tracing::instrument(skip(self, input))]
     pub async fn update(
         &self,
@@ -270,7 +271,14 @@ impl ProgramService {
         input: &ProgramInput,
     ) -> Result<Program, ProgramError> {
         let mut p = self.own(coach, id).await?;
+        let was_free = p.price == chalktalk_adapters::programs::Price::Free;
         self.checked(coach, input, &mut p).await?;
+        if was_free
+            && p.status == ProgramStatus::Published
+            && p.price != chalktalk_adapters::programs::Price::Free
+        {
+            self.destination(coach, 0).await?;
+        }
         p.updated_ms = now_ms();
         self.store.put_program(&p).await?;
         Ok(p)

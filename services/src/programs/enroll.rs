@@ -84,7 +84,7 @@ impl ProgramService {
     pub async fn locker(&self, user: &str) -> Result<Vec<(Program, Entitlement)>, ProgramError> {
         let mut out = Vec::new();
         for e in self.store.entitlements_of(user, MAX_LIST).await? {
-            if e.status != EntitlementStatus::Active {
+            if !self.entitlement_live(&e).await? {
                 continue;
             }
             if let Some(p) = self.store.program(&e.program).await? {

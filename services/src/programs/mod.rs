@@ -20,6 +20,7 @@ pub mod enroll;
 pub mod error;
 pub mod payouts;
 pub mod plans;
+pub mod program_subs;
 pub mod subscribe;
 pub mod webhook;
 
@@ -29,7 +30,7 @@ use chalktalk_actors::encoder::MediaStore;
 use chalktalk_actors::store::StoreError;
 use chalktalk_adapters::billing::PaidPlan;
 use chalktalk_adapters::payments::Payments;
-use chalktalk_adapters::programs::{EntitlementStatus, Program, ProgramStore};
+use chalktalk_adapters::programs::{Program, ProgramStore};
 
 pub use error::ProgramError;
 
@@ -55,6 +56,7 @@ impl PlanPrices {
             PaidPlan::CoachBasic => self.coach_basic.as_deref(),
             PaidPlan::CoachPremium => self.coach_premium.as_deref(),
             PaidPlan::AthletePaid => self.athlete_paid.as_deref(),
+            PaidPlan::Program => None,
         }
     }
 
@@ -194,7 +196,7 @@ impl ProgramService {
         video: &str,
     ) -> Result<bool, StoreError> {
         for e in self.store.entitlements_of(user, MAX_LIST).await? {
-            if e.status != EntitlementStatus::Active {
+            if !self.entitlement_live(&e).await? {
                 continue;
             }
             if let Some(p) = self.store.program(&e.program).await?
@@ -212,7 +214,7 @@ impl ProgramService {
     pub async fn entitled_videos(&self, user: &str) -> Result<Vec<(String, String)>, StoreError> {
         let mut out: Vec<(String, String)> = Vec::new();
         for e in self.store.entitlements_of(user, MAX_LIST).await? {
-            if e.status != EntitlementStatus::Active {
+            if !self.entitlement_live(&e).await? {
                 continue;
             }
             if let Some(p) = self.store.program(&e.program).await? {
@@ -237,11 +239,10 @@ impl ProgramService {
         if p.coach == user || p.status == chalktalk_adapters::programs::ProgramStatus::Published {
             return Ok(p);
         }
-        let entitled = self
-            .store
-            .entitlement(user, id)
-            .await?
-            .is_some_and(|e| e.status == EntitlementStatus::Active);
+        let entitled = match self.store.entitlement(user, id).await? {
+            Some(e) => self.entitlement_live(&e).await?,
+            None => false,
+        };
         if entitled {
             Ok(p)
         } else {

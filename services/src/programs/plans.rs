@@ -14,7 +14,9 @@
 //! force is on the free row: `athlete_free`, and for coaches `coach_basic`
 //! (the matrix has no coach row below basic). Without any record, or
 //! while an admin override exists, the account's admin-set fields decide
-//! (as before subscriptions existed). Every override set or cleared is
+//! (as before subscriptions existed). Subscriptions to a training program
+//! ([`PaidPlan::Program`]) give no row: they open their program
+//! (`super::program_subs`). Every override set or cleared is
 //! written to the audit log.
 
 use chalktalk_actors::store::StoreError;
@@ -32,6 +34,8 @@ pub fn row_of(p: PaidPlan) -> Plan {
         PaidPlan::CoachBasic => Plan::CoachBasic,
         PaidPlan::CoachPremium => Plan::CoachPremium,
         PaidPlan::AthletePaid => Plan::AthletePaid,
+        // Opens one program; the matrix row stays the account's.
+        PaidPlan::Program => Plan::AthleteFree,
     }
 }
 
@@ -69,6 +73,7 @@ pub fn plan_from(role: Role, subs: &[Subscription], now: i64, grace_secs: u64) -
     let rank = |p: PaidPlan| match p {
         PaidPlan::CoachPremium => 2,
         PaidPlan::CoachBasic | PaidPlan::AthletePaid => 1,
+        PaidPlan::Program => 0,
     };
     let best = subs
         .iter()
@@ -96,7 +101,14 @@ impl ProgramService {
         if role == Role::Admin || self.store.plan_override(user).await?.is_some() {
             return Ok(None);
         }
-        let subs = self.store.subscriptions_of(user, MAX_LIST).await?;
+        // A program's subscription opens that program, not a plan.
+        let subs: Vec<Subscription> = self
+            .store
+            .subscriptions_of(user, MAX_LIST)
+            .await?
+            .into_iter()
+            .filter(|s| s.plan != PaidPlan::Program)
+            .collect();
         if subs.is_empty() {
             return Ok(None);
         }
@@ -204,6 +216,7 @@ mod tests {
             user: "u".into(),
             customer: None,
             plan,
+            program: None,
             status,
             current_period_end: None,
             cancel_at_period_end: false,

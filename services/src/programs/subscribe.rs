@@ -5,7 +5,11 @@
 //! `customer.subscription.created` / `.updated` / `.deleted` write the
 //! subscription's state as Stripe sends it; `invoice.payment_failed`
 //! makes an active one past due, `invoice.paid` /
-//! `invoice.payment_succeeded` make a past-due one active again.
+//! `invoice.payment_succeeded` make a past-due one active again. A
+//! subscription to a training program's own price (metadata
+//! `chalktalk_program`, from `super::checkout`) is recorded the same way
+//! as [`PaidPlan::Program`] and opens or closes that program
+//! (`super::program_subs`).
 //!
 //! Any order: a record remembers the `created` of the event that last set
 //! it; an older event changes nothing, and a canceled subscription stays
@@ -167,9 +171,19 @@ impl ProgramService {
         let Some(user) = user else {
             return Ok(Outcome::Ignored("not a chalktalk subscription"));
         };
-        let plan = price_of(obj)
-            .and_then(|p| self.billing.prices.plan(p))
-            .or(stored.as_ref().map(|s| s.plan));
+        // A program's own subscription names its program (checkout.rs).
+        let program = obj["metadata"]["chalktalk_program"]
+            .as_str()
+            .filter(|p| !p.is_empty() && p.len() <= 255)
+            .map(str::to_owned)
+            .or_else(|| stored.as_ref().and_then(|s| s.program.clone()));
+        let plan = if program.is_some() {
+            Some(PaidPlan::Program)
+        } else {
+            price_of(obj)
+                .and_then(|p| self.billing.prices.plan(p))
+                .or(stored.as_ref().map(|s| s.plan))
+        };
         let Some(plan) = plan else {
             return Ok(Outcome::Ignored("its price is not one of the plans"));
         };
@@ -191,6 +205,7 @@ impl ProgramService {
             user,
             customer: id_of(&obj["customer"]).map(str::to_owned),
             plan,
+            program,
             status,
             current_period_end: period_end,
             cancel_at_period_end: obj["cancel_at_period_end"].as_bool().unwrap_or(false),
@@ -289,6 +304,7 @@ impl ProgramService {
             s.updated_ms = now_ms();
             if self.store.put_subscription(&s).await? {
                 tracing::info!(subscription = %s.id, user = %s.user, status = ?s.status, plan = ?s.plan, "subscription state");
+                self.sync_program_access(id).await?;
                 return Ok(Outcome::Applied);
             }
         }

@@ -1,0 +1,191 @@
+//! A training program sold by its own monthly price: the checkout is a
+//! Checkout Session in subscription mode (a recurring price, the coach's
+//! account as the subscription's destination with the platform's percent,
+//! the program in the subscription's metadata); the subscription's events
+//! open the program's videos to the athlete and close them again, in any
+//! order; a plan's matrix row is not touched.
+
+use serde_json::json;
+
+use super::flows::{ATHLETE, Node};
+use super::stripe::{FakeStripe, sign, subscription_event};
+
+/// Delivers `customer.subscription.<kind>` of the athlete's subscription
+/// `sub_prog_1` to `program` and waits until it is applied.
+async fn send(
+    n: &Node,
+    program: &str,
+    id: &str,
+    kind: &str,
+    created: i64,
+    status: &str,
+    mut extra: serde_json::Value,
+) {
+    extra["metadata"] = json!({"chalktalk_user": ATHLETE, "chalktalk_program": program});
+    let of = ("sub_prog_1", ATHLETE, "price_inline_1");
+    let body = subscription_event(id, kind, created, of, status, extra);
+    let r = n.webhook(&body, &sign(&body)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    n.wait_applied(id).await;
+}
+
+#[tokio::test]
+async fn a_programs_subscription_opens_it_while_it_is_paid() {
+    let fake = FakeStripe::start(None).await;
+    let n = Node::start(Some(&fake)).await;
+    let account = n.make_payable().await.expect("a payout account");
+    let (program, video) = n.program("monthly").await;
+    n.wait_video(&video, 404).await;
+
+    // The checkout: subscription mode, a monthly price, the destination.
+    let r = n
+        .api()
+        .post(
+            &format!("/api/v1/programs/{program}/checkout"),
+            Some(&n.athlete),
+            json!({"success_url": "https://example.com/ok", "cancel_url": "https://example.com/no"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.json()["amount"].clone(), r.json()["currency"].clone()),
+        (json!(999), json!("eur"))
+    );
+    let seen = fake.seen();
+    let session = seen
+        .iter()
+        .rfind(|s| s.path == "/v1/checkout/sessions")
+        .expect("a checkout session");
+    let field = |k: &str| {
+        session
+            .form
+            .iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(field("mode"), Some("subscription"));
+    assert_eq!(
+        field("line_items[0][price_data][recurring][interval]"),
+        Some("month")
+    );
+    assert_eq!(field("line_items[0][price_data][unit_amount]"), Some("999"));
+    assert_eq!(
+        field("subscription_data[metadata][chalktalk_program]"),
+        Some(program.as_str())
+    );
+    assert_eq!(
+        field("subscription_data[metadata][chalktalk_user]"),
+        Some(ATHLETE)
+    );
+    assert_eq!(
+        field("subscription_data[transfer_data][destination]"),
+        Some(account.as_str())
+    );
+    // async-stripe writes the decimal as `10.0` (Stripe takes up to two places).
+    assert_eq!(
+        field("subscription_data[application_fee_percent]"),
+        Some("10.0")
+    );
+    assert_eq!(field("payment_intent_data[application_fee_amount]"), None);
+    assert!(session.idempotency_key.is_some());
+    // Paying is not the redirect: nothing opens before the events.
+    n.wait_video(&video, 404).await;
+
+    // Out of order: the update (active) before the creation (incomplete).
+    send(
+        &n,
+        &program,
+        "evt_ps_2",
+        "updated",
+        1_700_000_200,
+        "active",
+        json!({}),
+    )
+    .await;
+    send(
+        &n,
+        &program,
+        "evt_ps_1",
+        "created",
+        1_700_000_100,
+        "incomplete",
+        json!({}),
+    )
+    .await;
+    n.wait_video(&video, 200).await;
+    let store = n
+        .node
+        .app()
+        .programs
+        .as_ref()
+        .expect("programs")
+        .store()
+        .clone();
+    let s = store
+        .subscription("sub_prog_1")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        (s.plan, s.program.as_deref()),
+        (
+            chalktalk_adapters::billing::PaidPlan::Program,
+            Some(program.as_str())
+        )
+    );
+    let e = store
+        .entitlement(ATHLETE, &program)
+        .await
+        .expect("read")
+        .expect("entitled");
+    assert_eq!(e.source, chalktalk_adapters::programs::Source::Subscription);
+    assert_eq!(e.reference.as_deref(), Some("sub_prog_1"));
+    // The locker lists it.
+    let r = n.api().get("/api/v1/me/programs", Some(&n.athlete)).await;
+    assert!(r.text().contains(&program), "{}", r.text());
+
+    // Canceled at the period's end, which has passed: closed at once,
+    // without waiting for Stripe's `deleted`.
+    send(
+        &n,
+        &program,
+        "evt_ps_3",
+        "updated",
+        1_700_000_300,
+        "active",
+        json!({"cancel_at_period_end": true, "current_period_end": 1_700_000_400}),
+    )
+    .await;
+    n.wait_video(&video, 404).await;
+    // Deleted, then an older `active` replayed: it stays closed.
+    send(
+        &n,
+        &program,
+        "evt_ps_4",
+        "deleted",
+        1_700_000_500,
+        "canceled",
+        json!({}),
+    )
+    .await;
+    send(
+        &n,
+        &program,
+        "evt_ps_5",
+        "updated",
+        1_700_000_250,
+        "active",
+        json!({}),
+    )
+    .await;
+    n.wait_video(&video, 404).await;
+    let e = store
+        .entitlement(ATHLETE, &program)
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(
+        e.status,
+        chalktalk_adapters::programs::EntitlementStatus::Revoked
+    );
+}
