@@ -157,12 +157,6 @@ export class Workspace {
     this.renderConn(c.state);
     window.addEventListener("keydown", this.onKey);
     window.addEventListener("resize", this.onResize);
-    this.offs.push(
-      c.on("inbox", (ev) => {
-        // The owner made the room's thread: open it.
-        if (ev.notice.k === "added_to_thread") this.chat.noticed();
-      }),
-    );
     this.timers.push(setInterval(() => this.syncPlayback(), 50));
     this.timers.push(
       setInterval(() => {
@@ -190,6 +184,7 @@ export class Workspace {
       selected: () => this.selected,
       lastRecording: () => this.voice.last,
       chatThread: () => this.chat.thread(),
+      videoId: () => this.videoId,
     };
     try {
       await c.joinRoom(this.room);
@@ -232,7 +227,7 @@ export class Workspace {
     this.voice.setAnnotations(this.anns.values());
     if (this.selected && !this.anns.has(this.selected)) this.select(null);
     this.dirty = true;
-    this.chat.update(this.owner, this.members);
+    this.chat.update();
   }
 
   private onEvent(ev: RoomEvent): void {
@@ -252,7 +247,7 @@ export class Workspace {
         case "member":
           if (!this.members.includes(e.user)) this.members.push(e.user);
           this.renderMembers();
-          this.chat.update(this.owner, this.members);
+          this.chat.update();
           break;
         case "unmember":
           this.members = this.members.filter((m) => m !== e.user);
