@@ -39,6 +39,7 @@ export class RoomChat {
   private shown = true;
   private lookup = 0;
   private closed = false;
+  private members: string[] = [];
 
   constructor(private d: { session: Session; client: ChalktalkClient; me: string; room: string }) {
     this.host = h("div", { class: "chathost" }, h("p", { class: "muted" }, "Looking for the room's chat…"));
@@ -61,9 +62,11 @@ export class RoomChat {
   }
 
   /** The room was (re)loaded or its members changed: find its thread
-   * unless it is shown already. */
-  update(): void {
-    if (!this.panel) void this.find();
+   * unless it is shown already; its members are the room's. */
+  update(members: string[]): void {
+    this.members = [...members];
+    if (this.panel) this.panel.setMembers(this.members);
+    else if (this.members.includes(this.d.me)) void this.find();
   }
 
   close(): void {
@@ -84,6 +87,7 @@ export class RoomChat {
       this.panel = new ChatPanel({ client, me, thread: id, host: this.host, onUnread: (n) => this.renderToggle(n), videos: libraryOf(session) });
       this.panel.setVisible(this.shown);
       await this.panel.open();
+      if (this.members.length > 0) this.panel.setMembers(this.members);
     } catch (e) {
       if (my !== this.lookup) return;
       clear(this.host);

@@ -227,7 +227,7 @@ export class Workspace {
     this.voice.setAnnotations(this.anns.values());
     if (this.selected && !this.anns.has(this.selected)) this.select(null);
     this.dirty = true;
-    this.chat.update();
+    this.chat.update(this.members);
   }
 
   private onEvent(ev: RoomEvent): void {
@@ -247,11 +247,12 @@ export class Workspace {
         case "member":
           if (!this.members.includes(e.user)) this.members.push(e.user);
           this.renderMembers();
-          this.chat.update();
+          this.chat.update(this.members);
           break;
         case "unmember":
           this.members = this.members.filter((m) => m !== e.user);
           this.renderMembers();
+          this.chat.update(this.members);
           if (e.user === this.me) this.setStatus("You are no longer a member of this room.", true);
           break;
       }
