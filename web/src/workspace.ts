@@ -146,11 +146,15 @@ export class Workspace {
         if (room !== this.room) return;
         if (this.members.includes(this.me)) this.setStatus("catching up…");
       }),
-      // Members of a room receive its video's progress: load it once playable.
+      // Members of a room receive its video's progress: load it once
+      // playable, and again from the full info once ready.
       c.on("media", (p) => {
-        if (p.asset === this.videoId && (p.playable || p.stage === "ready") && !this.video.currentSrc) {
+        if (p.asset !== this.videoId) return;
+        if ((p.playable || p.stage === "ready") && !this.video.currentSrc) {
           this.setStatus("");
           void this.source.load(this.videoId);
+        } else if (p.stage === "ready") {
+          void this.source.upgrade(this.videoId);
         }
       }),
     );
