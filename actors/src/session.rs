@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chalktalk_protocol::{
-    ClientFrame, ClientMsg, ErrorCode, Notice, Reply, Role, RoomOp, Shape, ThreadInfo, ThreadKind,
-    valid_id,
+    ClientFrame, ClientMsg, ErrorCode, Notice, Reply, Role, RoomOp, Shape, ThreadKind, valid_id,
 };
 use ractor::Message;
 
@@ -280,6 +279,9 @@ impl Session {
             .add_membership(&meta.owner, MembershipKind::Room, &meta.id)
             .await
             .map_err(internal)?;
+        crate::room::chat::create(&**store, &meta)
+            .await
+            .map_err(internal)?;
         Ok(Reply::RoomCreated { room: meta.id })
     }
 
@@ -317,6 +319,12 @@ impl Session {
                 return Err((
                     ErrorCode::Invalid,
                     format!("a group thread has 2..={max} members"),
+                ));
+            }
+            ThreadKind::Room => {
+                return Err((
+                    ErrorCode::Invalid,
+                    "a room's thread is made by the server: ask for it with `room_thread`".into(),
                 ));
             }
         };
@@ -357,14 +365,7 @@ impl Session {
         };
         let head = store.thread_head(&id).await.map_err(internal)?;
         Ok(Reply::ThreadCreated {
-            thread: ThreadInfo {
-                id,
-                kind: meta.kind,
-                title: meta.title,
-                created_by: meta.created_by,
-                members: meta.members,
-                head,
-            },
+            thread: crate::room::chat::info(meta, head),
         })
     }
 
@@ -483,6 +484,17 @@ impl Session {
             } => {
                 let r = self.create_thread(kind, members, title).await?;
                 self.reply(req, r);
+            }
+            ClientMsg::RoomThread { room } => {
+                if room.is_empty() || room.len() > MAX_REF_LEN {
+                    return Err((
+                        ErrorCode::Invalid,
+                        format!("room id must be 1..={MAX_REF_LEN} bytes"),
+                    ));
+                }
+                let store = self.dir.deps.store.clone();
+                let thread = crate::room::chat::find(store, &self.out.user, &room).await?;
+                self.reply(req, Reply::ThreadCreated { thread });
             }
             ClientMsg::DebugPanic { room } => {
                 if self.role != Role::Admin || !self.dir.deps.config.debug_hooks {

@@ -56,7 +56,8 @@ pub struct RoomMeta {
     pub created_ms: u64,
 }
 
-/// What a chat thread is, fixed at creation.
+/// What a chat thread is, fixed at creation (but the members of a room
+/// thread, which follow the room's: [`Store::set_thread_member`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThreadMeta {
     pub id: String,
@@ -154,6 +155,17 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a thread; `Ok(false)` if one with this id exists already.
     async fn create_thread(&self, meta: &ThreadMeta) -> Result<bool, StoreError>;
     async fn thread(&self, id: &str) -> Result<Option<ThreadMeta>, StoreError>;
+    /// Adds (`member` true) or removes `user` in the members of thread
+    /// `thread`, keeping them sorted and deduplicated; idempotent and
+    /// atomic against concurrent calls. `Ok(false)` if there is no such
+    /// thread (nothing written). The members of a room thread follow its
+    /// room's through this.
+    async fn set_thread_member(
+        &self,
+        thread: &str,
+        user: &str,
+        member: bool,
+    ) -> Result<bool, StoreError>;
     /// Appends messages (consecutive seqs, in order) at epoch 0 (a node
     /// outside any cluster): [`Store::append_messages_at`].
     async fn append_messages(&self, thread: &str, msgs: &[Message]) -> Result<(), StoreError> {

@@ -25,6 +25,7 @@ use crate::supervisor::{ChildArgs, NotFound, Registry, Supervised, drain};
 use crate::{Deps, lock, now_ms};
 
 mod edit;
+mod members;
 pub mod route;
 mod typing;
 pub use edit::EditReq;
@@ -176,6 +177,7 @@ impl ThreadState {
             created_by: self.meta.created_by.clone(),
             members: self.meta.members.clone(),
             head: self.durable,
+            room: chalktalk_protocol::room_of_thread(self.meta.kind, &self.id).map(str::to_owned),
         }
     }
 
@@ -641,6 +643,7 @@ async fn dispatch(
 ) -> Result<(), ActorProcessingErr> {
     match msg {
         ThreadMsg::Open { out, req, since } => {
+            st.refresh_members().await;
             if st.member(&out, req) {
                 st.open(out, req, since).await;
             }
@@ -662,8 +665,14 @@ async fn dispatch(
                 myself.send_after(st.deps.config.idle_stop, || ThreadMsg::IdleCheck);
             }
         }
-        ThreadMsg::Send { out, req, draft } => st.send(&myself, out, req, draft),
-        ThreadMsg::Edit { out, req, edit } => st.edit(&myself, out, req, edit).await,
+        ThreadMsg::Send { out, req, draft } => {
+            st.refresh_members().await;
+            st.send(&myself, out, req, draft)
+        }
+        ThreadMsg::Edit { out, req, edit } => {
+            st.refresh_members().await;
+            st.edit(&myself, out, req, edit).await
+        }
         ThreadMsg::Typing { out, on } => st.typing(&myself, &out, on),
         ThreadMsg::TypingExpired { session, epoch } => st.typing_expired(session, epoch),
         ThreadMsg::Mark {
@@ -672,6 +681,7 @@ async fn dispatch(
             delivered,
             read,
         } => {
+            st.refresh_members().await;
             if !st.member(&out, req) {
                 return Ok(());
             }
@@ -711,6 +721,7 @@ async fn dispatch(
             before,
             limit,
         } => {
+            st.refresh_members().await;
             if !st.member(&out, req) {
                 return Ok(());
             }

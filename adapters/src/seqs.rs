@@ -1,5 +1,6 @@
 //! Small rules every store adapter shares: the seqs of one append must be
-//! consecutive, and the number each engine stores for a membership kind.
+//! consecutive, the number each engine stores for a membership kind, and
+//! how one member is added to or removed from a thread's member list.
 
 use chalktalk_actors::store::{MembershipKind, StoreError};
 
@@ -10,6 +11,23 @@ pub(crate) fn membership_code(kind: MembershipKind) -> u8 {
         MembershipKind::Room => 0,
         MembershipKind::Thread => 1,
     }
+}
+
+/// Adds (`member`) or removes `user` in `members`, which stay sorted and
+/// deduplicated; false when nothing changed.
+pub(crate) fn set_member(members: &mut Vec<String>, user: &str, member: bool) -> bool {
+    let had = members.iter().any(|m| m == user);
+    if had == member {
+        return false;
+    }
+    if member {
+        members.push(user.to_owned());
+    } else {
+        members.retain(|m| m != user);
+    }
+    members.sort();
+    members.dedup();
+    true
 }
 
 /// Checks that `seqs` are consecutive; each adapter checks the first one

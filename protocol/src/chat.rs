@@ -5,12 +5,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ThreadId, UserId};
 
-/// Direct (exactly two members: one coach-athlete pair) or group.
+/// Direct (exactly two members: one coach-athlete pair), group, or the
+/// chat of a review room (made by the server, one per room, its members
+/// following the room's: [`room_thread_id`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ThreadKind {
     Direct,
     Group,
+    Room,
+}
+
+/// The id of a review room's own chat thread: `rt-` + the room id. Like a
+/// direct thread's, it is a function of what the thread belongs to, so any
+/// node can find (and create, idempotently) the one thread of a room.
+pub fn room_thread_id(room: &str) -> String {
+    format!("rt-{room}")
+}
+
+/// The room a room thread belongs to (the inverse of [`room_thread_id`]).
+pub fn room_of_thread(kind: ThreadKind, thread: &str) -> Option<&str> {
+    match kind {
+        ThreadKind::Room => thread.strip_prefix("rt-"),
+        ThreadKind::Direct | ThreadKind::Group => None,
+    }
 }
 
 /// A reference to something stored elsewhere (a video, an image, a review).
@@ -83,6 +101,10 @@ pub struct ThreadInfo {
     pub members: Vec<UserId>,
     /// Seq of the newest message.
     pub head: u64,
+    /// The review room whose chat this is (kind `room` only; absent
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
 }
 
 /// Ephemeral and cursor events of a thread.

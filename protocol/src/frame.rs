@@ -105,6 +105,12 @@ pub enum ClientMsg {
         #[serde(default)]
         title: Option<String>,
     },
+    /// The review room's own chat thread (created by the server if the
+    /// room predates room threads); answered with `thread_created`.
+    /// Members of the room only (`not_member`).
+    RoomThread {
+        room: RoomId,
+    },
     /// Start viewing a thread; messages after `since` follow.
     OpenThread {
         thread: ThreadId,

@@ -22,7 +22,10 @@ pub mod vectors;
 pub mod client;
 
 pub use annotation::{Annotation, Point, Shape, Style, TimeRange};
-pub use chat::{Attachment, Cursor, Message, MsgEdit, ThreadInfo, ThreadKind, ThreadLive};
+pub use chat::{
+    Attachment, Cursor, Message, MsgEdit, ThreadInfo, ThreadKind, ThreadLive, room_of_thread,
+    room_thread_id,
+};
 pub use codec::{
     DecodeError, decode_client, decode_server, encode, encode_annotations, encode_page_reply,
     encode_room_frame, join_array,

@@ -176,6 +176,15 @@ pub fn client_vectors() -> Vec<(&'static str, ClientFrame)> {
                 },
             },
         ),
+        (
+            "room_thread",
+            ClientFrame {
+                id: 8,
+                m: ClientMsg::RoomThread {
+                    room: "r-7c1d".into(),
+                },
+            },
+        ),
     ]
 }
 
@@ -388,6 +397,23 @@ pub fn server_vectors() -> Vec<(&'static str, ServerFrame)> {
                     attachments: vec![],
                     reply_to: None,
                     edit: Some(crate::MsgEdit::Edit { of: 7 }),
+                },
+            },
+        ),
+        (
+            "room_thread_created",
+            ServerFrame::Ok {
+                id: 8,
+                r: Reply::ThreadCreated {
+                    thread: crate::ThreadInfo {
+                        id: "rt-r-7c1d".into(),
+                        kind: ThreadKind::Room,
+                        title: None,
+                        created_by: "coach-1".into(),
+                        members: vec!["athlete-1".into(), "athlete-2".into(), "coach-1".into()],
+                        head: 4,
+                        room: Some("r-7c1d".into()),
+                    },
                 },
             },
         ),

@@ -81,6 +81,14 @@ impl Store for Faulty {
     async fn thread(&self, id: &str) -> Result<Option<ThreadMeta>, StoreError> {
         self.inner.thread(id).await
     }
+    async fn set_thread_member(
+        &self,
+        thread: &str,
+        user: &str,
+        member: bool,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_thread_member(thread, user, member).await
+    }
     async fn append_messages_at(
         &self,
         thread: &str,

@@ -3,8 +3,8 @@
 //! real node with real accounts, checked against tables written here in
 //! the terms (a changed cell fails a named case). Plus the
 //! relationship lifecycle (invite → accept → end removes access at once),
-//! the HTTP send seen live over WebSocket, and 404-not-403 for other
-//! users' resources.
+//! the HTTP send seen live over WebSocket, 404-not-403 for other users'
+//! resources, and the review room's own chat thread (room_chat.rs).
 
 mod common;
 /// The suite's other files, in tests/permissions/ (its fixture in world.rs).
@@ -12,6 +12,7 @@ mod permissions {
     pub mod downgrade;
     pub mod lifecycle;
     pub mod probe;
+    pub mod room_chat;
     pub mod voice_over;
     pub mod world;
 }

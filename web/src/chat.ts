@@ -115,6 +115,14 @@ export class ChatPanel {
     }
   }
 
+  /** A room thread's members follow its room's (roomchat.ts): who the
+   * delivered and read marks wait for. */
+  setMembers(members: string[]): void {
+    if (!this.info) return;
+    this.info = { ...this.info, members: [...members].sort() };
+    this.render();
+  }
+
   unread(): number {
     const read = this.cursors.get(this.me)?.read ?? 0;
     let n = 0;

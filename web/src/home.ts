@@ -54,9 +54,6 @@ export interface HomeDeps {
   rememberRoom: (r: Room) => void;
 }
 
-/** A room thread's title names its room (roomchat.ts). */
-export const ROOM_THREAD_PREFIX = "Review chat · ";
-
 /** The ready videos I can see, for attaching one to a chat message. */
 export function libraryOf(session: Session): () => Promise<{ id: string; filename: string }[]> {
   return () =>
@@ -66,7 +63,7 @@ export function libraryOf(session: Session): () => Promise<{ id: string; filenam
 }
 
 export function threadName(t: ThreadInfo, me: string): string {
-  if (t.title?.startsWith(ROOM_THREAD_PREFIX)) return "Review chat";
+  if (t.room) return `Review chat · ${t.room}`;
   if (t.title) return t.title;
   const others = t.members.filter((m) => m !== me);
   return others.join(", ") || "Notes to self";

@@ -1,60 +1,34 @@
-// The chat of a review room. The protocol ties no thread to a room and a
-// group thread's members are fixed when it is created (PROTOCOL.md §8.1),
-// so the app agrees on one. A room of two (a coach and their athlete, the
-// usual review) uses the direct thread of those two: its id is
-// deterministic, either side may create it, and it is the only kind a paid
-// athlete may write in (PROTOCOL.md, Permissions: free athletes send
-// nothing, paid ones direct threads with their coach). A bigger room uses
-// the group thread titled "Review chat · <room id>" that has every current
-// member, the newest such one; the room's owner creates it when there is
-// none (the others are told by an `added_to_thread` notice), and again
-// after an invitation, and the panel moves to it (the older one stays
-// listed on the home screen). RoomChat is the workspace's chat section:
-// it finds the thread as the room's members change and shows it in a
-// ChatPanel that can be hidden (then what arrives counts as unread on the
-// button).
+// The chat of a review room: the room's own thread (kind `room`, PROTOCOL.md
+// §8.1), one per room whatever its size, made by the server and asked for
+// with `room_thread`. Its members follow the room's, so a member invited
+// later reads its history and writes at once, and every member may write
+// there whatever their plan (PROTOCOL.md, Permissions). RoomChat is the
+// workspace's chat section: it finds the thread when the room is shown
+// (retrying while a fresh invitation is still being recorded) and shows it
+// in a ChatPanel that can be hidden (then what arrives counts as unread on
+// the button).
 
-import type { ChalktalkClient } from "@chalktalk/client";
+import { ChalktalkError, type ChalktalkClient } from "@chalktalk/client";
 import { describe, type Session } from "./api.js";
 import { ChatPanel } from "./chat.js";
-import { libraryOf, ROOM_THREAD_PREFIX, type ThreadRow } from "./home.js";
+import { libraryOf } from "./home.js";
 import { clear, h } from "./ui.js";
 
-export function roomThreadTitle(room: string): string {
-  return ROOM_THREAD_PREFIX + room;
-}
+/** How long a member just invited waits for the server to record it. */
+const NOT_MEMBER_RETRY_MS = [100, 250, 500, 1000, 2000];
 
-/** The room's thread id, created by the owner when missing; null when
- * there is none yet (or the room has only its owner). */
-export async function findRoomThread(
-  session: Session,
-  client: ChalktalkClient,
-  me: string,
-  room: string,
-  owner: string,
-  members: string[],
-): Promise<string | null> {
-  const title = roomThreadTitle(room);
-  const r = await session.call<{ threads: ThreadRow[] }>("GET", "/api/v1/me/threads");
-  if (members.length === 2 && members.includes(me)) {
-    const same = (t: ThreadRow) => t.thread.kind === "direct" && members.every((m) => t.thread.members.includes(m));
-    const found = r.threads.find(same);
-    if (found) return found.thread.id;
+/** The room's thread id; `not_member` is retried a few times (the room's
+ * membership reaches its thread a moment after the invitation). */
+export async function findRoomThread(client: ChalktalkClient, room: string): Promise<string> {
+  for (let i = 0; ; i++) {
     try {
-      return (await client.createThread("direct", members)).id;
-    } catch {
-      return null; // not allowed to start one: the other side may
+      return (await client.roomThread(room)).id;
+    } catch (e) {
+      const wait = NOT_MEMBER_RETRY_MS[i];
+      if (!(e instanceof ChalktalkError && e.code === "not_member") || wait === undefined) throw e;
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
-  // Newest first (by last message, else creation).
-  const mine = r.threads.filter((t) => t.thread.kind === "group" && t.thread.title === title);
-  const full = mine.find((t) => members.every((m) => t.thread.members.includes(m)));
-  if (full) return full.thread.id;
-  if (me === owner && members.length >= 2) {
-    const t = await client.createThread("group", members, title);
-    return t.id;
-  }
-  return mine[0]?.thread.id ?? null;
 }
 
 export class RoomChat {
@@ -64,9 +38,8 @@ export class RoomChat {
   private panel: ChatPanel | null = null;
   private shown = true;
   private lookup = 0;
-  private owner = "";
-  private members: string[] = [];
   private closed = false;
+  private members: string[] = [];
 
   constructor(private d: { session: Session; client: ChalktalkClient; me: string; room: string }) {
     this.host = h("div", { class: "chathost" }, h("p", { class: "muted" }, "Looking for the room's chat…"));
@@ -88,16 +61,12 @@ export class RoomChat {
     return this.panel?.thread ?? null;
   }
 
-  /** The room's owner and members (snapshot, invitations). */
-  update(owner: string, members: string[]): void {
-    this.owner = owner;
+  /** The room was (re)loaded or its members changed: find its thread
+   * unless it is shown already; its members are the room's. */
+  update(members: string[]): void {
     this.members = [...members];
-    void this.find();
-  }
-
-  /** An `added_to_thread` notice: maybe the room's thread was just made. */
-  noticed(): void {
-    if (!this.panel && this.owner) void this.find();
+    if (this.panel) this.panel.setMembers(this.members);
+    else if (this.members.includes(this.d.me)) void this.find();
   }
 
   close(): void {
@@ -108,23 +77,17 @@ export class RoomChat {
 
   private async find(): Promise<void> {
     const my = ++this.lookup;
-    if (!this.owner || this.closed) return;
+    if (this.closed) return;
     const { session, client, me, room } = this.d;
     try {
-      const id = await findRoomThread(session, client, me, room, this.owner, this.members);
+      const id = await findRoomThread(client, room);
       if (my !== this.lookup || this.closed) return;
-      if (!id) {
-        clear(this.host);
-        this.host.append(
-          h("p", { class: "muted" }, this.members.length < 2 ? "Invite someone to chat here." : "No chat yet: it starts when a member whose plan allows starting one opens the room."),
-        );
-        return;
-      }
       if (this.panel?.thread === id) return;
       this.panel?.close();
       this.panel = new ChatPanel({ client, me, thread: id, host: this.host, onUnread: (n) => this.renderToggle(n), videos: libraryOf(session) });
       this.panel.setVisible(this.shown);
       await this.panel.open();
+      if (this.members.length > 0) this.panel.setMembers(this.members);
     } catch (e) {
       if (my !== this.lookup) return;
       clear(this.host);

@@ -9,6 +9,10 @@
 // `video.dataset.player` says which path plays ("hls.js", "native",
 // "mp4"), `video.dataset.level` the hls.js level playing, and
 // `video.dataset.copied` whether the MP4 playing was copied from the upload.
+// A video opened while still processing plays the early info (the mobile
+// rendition, an early playlist); when the asset becomes ready (a `media`
+// frame, which room members get too) `upgrade` loads the full info in its
+// place, and `video.dataset.early` says which one plays.
 
 import type { ChalktalkClient } from "@chalktalk/client";
 import { describe } from "./api.js";
@@ -36,6 +40,10 @@ export class VideoSource {
   private hls: HlsPlayer | null = null;
   /** A file was chosen: later calls of `load` (progress events) do nothing. */
   private started = false;
+  /** The file chosen came from the early info (the asset was not ready). */
+  private early = false;
+  /** A `ready` frame came (perhaps while `load` was fetching the link). */
+  private readySeen = false;
 
   constructor(
     private d: {
@@ -65,6 +73,10 @@ export class VideoSource {
       }
       if (this.started) return;
       this.started = true;
+      this.early = link.asset.stage !== "ready";
+      video.dataset.early = String(this.early);
+      // Ready meanwhile: this link had the early info.
+      if (this.early && this.readySeen) queueMicrotask(() => void this.upgrade(videoId));
       this.durationMs = info.duration_ms;
       this.base = link.base;
       this.renditions = info.renditions.filter((r) => r.mp4).map((r) => ({ name: r.name, path: r.mp4, width: r.width, height: r.height, copied: r.copied }));
@@ -196,6 +208,19 @@ export class VideoSource {
       },
       { once: true },
     );
+  }
+
+  /** The asset is ready: a video started on the early info is loaded
+   * again from the full info (every rendition, the final playlist); the
+   * workspace then puts it back on the shared clock (`loaded`). */
+  async upgrade(videoId: string): Promise<void> {
+    this.readySeen = true;
+    if (!this.started || !this.early) return;
+    this.early = false;
+    this.destroy();
+    this.failed.clear();
+    this.started = false;
+    await this.load(videoId);
   }
 
   /** Stops hls.js (leaving the room). */

@@ -146,23 +146,21 @@ export class Workspace {
         if (room !== this.room) return;
         if (this.members.includes(this.me)) this.setStatus("catching up…");
       }),
-      // Members of a room receive its video's progress: load it once playable.
+      // Members of a room receive its video's progress: load it once
+      // playable, and again from the full info once ready.
       c.on("media", (p) => {
-        if (p.asset === this.videoId && (p.playable || p.stage === "ready") && !this.video.currentSrc) {
+        if (p.asset !== this.videoId) return;
+        if ((p.playable || p.stage === "ready") && !this.video.currentSrc) {
           this.setStatus("");
           void this.source.load(this.videoId);
+        } else if (p.stage === "ready") {
+          void this.source.upgrade(this.videoId);
         }
       }),
     );
     this.renderConn(c.state);
     window.addEventListener("keydown", this.onKey);
     window.addEventListener("resize", this.onResize);
-    this.offs.push(
-      c.on("inbox", (ev) => {
-        // The owner made the room's thread: open it.
-        if (ev.notice.k === "added_to_thread") this.chat.noticed();
-      }),
-    );
     this.timers.push(setInterval(() => this.syncPlayback(), 50));
     this.timers.push(
       setInterval(() => {
@@ -190,6 +188,7 @@ export class Workspace {
       selected: () => this.selected,
       lastRecording: () => this.voice.last,
       chatThread: () => this.chat.thread(),
+      videoId: () => this.videoId,
     };
     try {
       await c.joinRoom(this.room);
@@ -232,7 +231,7 @@ export class Workspace {
     this.voice.setAnnotations(this.anns.values());
     if (this.selected && !this.anns.has(this.selected)) this.select(null);
     this.dirty = true;
-    this.chat.update(this.owner, this.members);
+    this.chat.update(this.members);
   }
 
   private onEvent(ev: RoomEvent): void {
@@ -252,11 +251,12 @@ export class Workspace {
         case "member":
           if (!this.members.includes(e.user)) this.members.push(e.user);
           this.renderMembers();
-          this.chat.update(this.owner, this.members);
+          this.chat.update(this.members);
           break;
         case "unmember":
           this.members = this.members.filter((m) => m !== e.user);
           this.renderMembers();
+          this.chat.update(this.members);
           if (e.user === this.me) this.setStatus("You are no longer a member of this room.", true);
           break;
       }

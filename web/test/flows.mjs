@@ -4,7 +4,8 @@
 // set-up of a review: an athlete and their coach, the athlete's uploaded
 // clip (`clip`: seconds, width, height, rotation) processed, a room on it opened by the coach with the athlete
 // invited and in it (`opts.player`: see newUser). The athlete is made a paid one (an admin's plan
-// change, with a dev admin token) so they may chat with their coach.
+// change, with a dev admin token) so they may chat with their coach
+// outside the room too, unless `opts.free`.
 
 import { devToken, makeClip, totp, until } from "./harness.mjs";
 
@@ -48,6 +49,26 @@ export async function at(page, x, y) {
   return [box.x + x * box.width, box.y + y * box.height];
 }
 
+/** An admin's plan change (dev admin token): `user` becomes a paid athlete. */
+export async function makePaid(server, user) {
+  const res = await fetch(`${server.base}/api/v1/admin/users/${user}/plan`, {
+    method: "PUT",
+    headers: { Authorization: `Bearer ${devToken("admin-web-e2e", "admin")}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ role: "athlete", tier: "paid" }),
+  });
+  if (!res.ok) throw new Error(`making ${user} paid: ${res.status} ${await res.text()}`);
+}
+
+/** An admin's grant (dev admin token): `athlete` may see `video`. */
+export async function grant(server, athlete, video) {
+  const res = await fetch(`${server.base}/api/v1/admin/grants`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${devToken("admin-web-e2e", "admin")}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ athlete, video }),
+  });
+  if (!res.ok) throw new Error(`granting ${video} to ${athlete}: ${res.status} ${await res.text()}`);
+}
+
 /** Athlete + coach linked, the athlete's clip processed, a room on it
  * with both in the workspace. Returns {coach, athlete, coachId,
  * athleteId, room}. */
@@ -56,13 +77,9 @@ export async function setUpReview(browser, server, tag, clip = [6, 640, 360], op
   const coach = await newUser(browser, server.base, { width: 1280, height: 800 }, opts);
   await signUp(athlete.page, `athlete-${tag}@example.test`, "athlete");
   const athleteId = await athlete.page.getByTestId("my-id").textContent();
-  // A paid athlete: free ones may not send chat messages (PROTOCOL.md, Permissions).
-  const res = await fetch(`${server.base}/api/v1/admin/users/${athleteId}/plan`, {
-    method: "PUT",
-    headers: { Authorization: `Bearer ${devToken("admin-web-e2e", "admin")}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ role: "athlete", tier: "paid" }),
-  });
-  if (!res.ok) throw new Error(`making the athlete paid: ${res.status} ${await res.text()}`);
+  // A paid athlete: free ones message nobody outside a room's own chat
+  // (PROTOCOL.md, Permissions).
+  if (!opts.free) await makePaid(server, athleteId);
   const coachId = await signUpCoach(coach.page, `coach-${tag}@example.test`);
   await coach.page.getByLabel("Athlete user id").fill(athleteId);
   await coach.page.getByRole("button", { name: "Invite athlete" }).click();

@@ -4,6 +4,7 @@
 //! ephemeral live events, keeps presence (with a grace period for dropped
 //! connections), catches joiners up and stops itself when empty.
 
+pub mod chat;
 mod evict;
 mod fan;
 mod index;

@@ -28,6 +28,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_appends(store.clone()).await;
     concurrent_conflict_fails_alone(store.clone()).await;
     super::fence::run_all(store.clone()).await;
+    super::members::run_all(store.clone()).await;
 }
 
 /// A fresh id: `prefix` plus a random suffix.

@@ -120,6 +120,12 @@ enum Op {
         id: String,
         meta: Vec<u8>,
     },
+    /// Adds or removes one member of a thread (room threads).
+    SetThreadMember {
+        thread: String,
+        user: String,
+        member: bool,
+    },
     AppendMessages {
         thread: String,
         epoch: u64,
@@ -406,6 +412,11 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Result<bool, StoreError>, Storag
     match op {
         Op::CreateRoom { id, meta } => create(&mut t.rooms, id, meta),
         Op::CreateThread { id, meta } => create(&mut t.threads, id, meta),
+        Op::SetThreadMember {
+            thread,
+            user,
+            member,
+        } => set_member(&mut t.threads, thread, user, *member),
         Op::AppendRoomEvents {
             room,
             epoch,
@@ -503,6 +514,34 @@ fn create(
         return Ok(Ok(false));
     }
     table.insert(id, meta)?;
+    Ok(Ok(true))
+}
+
+/// Adds or removes `user` in the stored members of `thread` (sorted);
+/// `Ok(Ok(false))` when there is no such thread.
+fn set_member(
+    table: &mut Table<'_, &'static str, &'static [u8]>,
+    thread: &str,
+    user: &str,
+    member: bool,
+) -> Result<Result<bool, StoreError>, StorageError> {
+    let mut meta: ThreadMeta = {
+        let Some(g) = table.get(thread)? else {
+            return Ok(Ok(false));
+        };
+        match decode("thread", thread, g.value()) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+    if !crate::seqs::set_member(&mut meta.members, user, member) {
+        return Ok(Ok(true));
+    }
+    let bytes = match encode("thread", &meta) {
+        Ok(b) => b,
+        Err(e) => return Ok(Err(e)),
+    };
+    table.insert(thread, bytes.as_slice())?;
     Ok(Ok(true))
 }
 
@@ -769,6 +808,20 @@ impl Store for EmbeddedStore {
         let id = id.to_owned();
         self.read(move |txn| read_meta(txn, THREADS, "thread", &id))
             .await
+    }
+
+    async fn set_thread_member(
+        &self,
+        thread: &str,
+        user: &str,
+        member: bool,
+    ) -> Result<bool, StoreError> {
+        self.write(Op::SetThreadMember {
+            thread: thread.to_owned(),
+            user: user.to_owned(),
+            member,
+        })
+        .await
     }
 
     async fn append_messages_at(

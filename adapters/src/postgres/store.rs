@@ -42,6 +42,9 @@ fn first_of(
     Ok(first)
 }
 
+/// How often a member change is retried against concurrent ones.
+const MEMBER_CAS_TRIES: usize = 16;
+
 impl PgStore {
     async fn append(
         &self,
@@ -255,6 +258,43 @@ impl Store for PgStore {
 
     async fn thread(&self, id: &str) -> Result<Option<ThreadMeta>, StoreError> {
         self.meta("threads", "thread", id).await
+    }
+
+    /// A compare-and-set of the thread's `meta` on its previous bytes,
+    /// retried when another writer changed it in between (one statement
+    /// each, outside the writer's batches: a rare write).
+    async fn set_thread_member(
+        &self,
+        thread: &str,
+        user: &str,
+        member: bool,
+    ) -> Result<bool, StoreError> {
+        for _ in 0..MEMBER_CAS_TRIES {
+            let rows = self
+                .query("SELECT meta FROM threads WHERE id = $1", &[&thread])
+                .await?;
+            let Some(row) = rows.first() else {
+                return Ok(false);
+            };
+            let old: &[u8] = column(row, 0)?;
+            let mut meta: ThreadMeta = decode("thread", thread, old)?;
+            if !crate::seqs::set_member(&mut meta.members, user, member) {
+                return Ok(true);
+            }
+            let new = encode("thread", &meta)?;
+            let done = self
+                .query(
+                    "UPDATE threads SET meta = $3 WHERE id = $1 AND meta = $2 RETURNING id",
+                    &[&thread, &old, &new],
+                )
+                .await?;
+            if !done.is_empty() {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "thread {thread}: members changed under {MEMBER_CAS_TRIES} tries"
+        )))
     }
 
     async fn append_messages_at(

@@ -12,6 +12,7 @@ pub(super) fn thread_kind(kind: &ThreadKind) -> &'static str {
     match kind {
         ThreadKind::Direct => "direct",
         ThreadKind::Group => "group",
+        ThreadKind::Room => "room",
     }
 }
 
@@ -88,6 +89,7 @@ impl ScyllaStore {
         let kind = match kind.as_deref() {
             Some("direct") => ThreadKind::Direct,
             Some("group") => ThreadKind::Group,
+            Some("room") => ThreadKind::Room,
             other => return Err(corrupt("thread", format!("{id}: kind {other:?}"))),
         };
         Ok(Some(ThreadMeta {

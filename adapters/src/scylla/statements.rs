@@ -62,6 +62,7 @@ statements! {
 
     THREAD_INSERT = "INSERT INTO threads (id, kind, title, created_by, members, created_ms) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS";
     THREAD_GET = "SELECT id, kind, title, created_by, members, created_ms FROM threads WHERE id = ?";
+    THREAD_MEMBERS_CAS = "UPDATE threads SET members = ? WHERE id = ? IF created_by = ? AND members = ?";
     THREAD_FENCE_GET = "SELECT fence FROM threads WHERE id = ?";
     THREAD_FENCE_CAS = "UPDATE threads SET fence = ? WHERE id = ? IF fence = ?";
     MESSAGE_INSERT = "INSERT INTO messages (thread_id, bucket, seq, msg_id, sender, at_ms, body) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";

@@ -35,6 +35,9 @@ pub(super) fn bodies<T: DeserializeOwned>(
 /// CAS attempts before a contended cursor or snapshot gives up.
 const MAX_CAS: usize = 100;
 
+/// How often a member change is retried against concurrent ones.
+const MEMBER_CAS_TRIES: usize = 16;
+
 #[async_trait]
 impl Store for ScyllaStore {
     async fn health(&self) -> Result<(), StoreError> {
@@ -211,6 +214,42 @@ impl Store for ScyllaStore {
 
     async fn thread(&self, id: &str) -> Result<Option<ThreadMeta>, StoreError> {
         self.thread_row(id, false).await
+    }
+
+    /// A lightweight transaction on the previous member list (`created_by`
+    /// in the condition so that a missing thread is never created), retried
+    /// when another writer changed it in between.
+    #[tracing::instrument(skip_all, fields(thread))]
+    async fn set_thread_member(
+        &self,
+        thread: &str,
+        user: &str,
+        member: bool,
+    ) -> Result<bool, StoreError> {
+        let inner = &self.inner;
+        let mut serial = false;
+        for _ in 0..MEMBER_CAS_TRIES {
+            let Some(meta) = self.thread_row(thread, serial).await? else {
+                return Ok(false);
+            };
+            let mut members = meta.members.clone();
+            if !crate::seqs::set_member(&mut members, user, member) {
+                return Ok(true);
+            }
+            // CQL stores an empty list as null.
+            let old = (!meta.members.is_empty()).then_some(&meta.members);
+            let values = (&members, thread, meta.created_by.as_str(), old);
+            match inner.lwt(&inner.st.THREAD_MEMBERS_CAS, values).await {
+                Lwt::Applied => return Ok(true),
+                Lwt::Failed(e) => return Err(e),
+                // Changed in between, or unknown: read again (serially)
+                // and apply the change to what is there now.
+                Lwt::NotApplied | Lwt::Unknown(_) => serial = true,
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "thread {thread}: members changed under {MEMBER_CAS_TRIES} tries"
+        )))
     }
 
     #[tracing::instrument(skip_all, fields(thread, n = msgs.len()))]

@@ -546,6 +546,11 @@ export class ChalktalkClient extends Emitter<ClientEvents> {
     );
   }
 
+  /** The review room's own chat thread (members of the room only). */
+  roomThread(room: string): Promise<ThreadInfo> {
+    return this.request({ t: "room_thread", room }).then((r) => (r as ReplyOf<"thread_created">).thread);
+  }
+
   history(thread: string, limit: number, before?: number): Promise<ReplyOf<"history">> {
     return this.request({ t: "history", thread, limit, before: before ?? null }) as Promise<
       ReplyOf<"history">

@@ -213,6 +213,7 @@ function write(w: Writer, s: Schema<unknown>, v: unknown, p: string): void {
       writeAny(w, v, p);
       return;
     case "opt":
+    case "skip":
       if (v === null || v === undefined) w.nil();
       else write(w, s.of, v, p);
       return;
@@ -251,7 +252,10 @@ function writeFields(
   p: string,
   tag: [string, string] | null,
 ): void {
-  const names = Object.keys(fields);
+  // A `skip` field that is none is left out.
+  const names = Object.keys(fields).filter(
+    (n) => !(fields[n]!.kind === "skip" && (v[n] === null || v[n] === undefined)),
+  );
   w.mapHeader(names.length + (tag ? 1 : 0));
   if (tag) {
     w.str(tag[0]);

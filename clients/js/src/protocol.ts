@@ -15,6 +15,7 @@ import {
   int,
   oneOf,
   opt,
+  skip,
   str,
   struct,
   tagged,
@@ -29,7 +30,7 @@ export const SUBPROTOCOL = "chalktalk.v1";
 // --- enum-valued strings ---------------------------------------------------
 export const RoleS = oneOf("coach", "athlete", "admin");
 export const ActivityS = oneOf("watching", "drawing", "recording", "idle");
-export const ThreadKindS = oneOf("direct", "group");
+export const ThreadKindS = oneOf("direct", "group", "room");
 export const MediaKindS = oneOf("video", "voice_over");
 export const MediaStageS = oneOf(
   "queued",
@@ -189,6 +190,7 @@ export const ThreadInfoS = struct({
   created_by: str,
   members: arr(str),
   head: uint,
+  room: skip(str),
 });
 export const ThreadLiveS = tagged("k", {
   typing: { user: str, on: bool },
@@ -280,6 +282,7 @@ export const ClientMsgS = tagged("t", {
   pointer: { room: str, at: opt(PointS) },
   op: { room: str, op_id: str, op: RoomOpS },
   create_thread: { kind: ThreadKindS, members: arr(str), title: opt(str) },
+  room_thread: { room: str },
   open_thread: { thread: str, since: opt(uint) },
   close_thread: { thread: str },
   send: {

@@ -27,6 +27,7 @@ type Node =
   | { kind: "any" }
   | { kind: "enum"; values: readonly string[] }
   | { kind: "opt"; of: Schema<unknown> }
+  | { kind: "skip"; of: Schema<unknown> }
   | { kind: "default"; of: Schema<unknown>; value: () => unknown }
   | { kind: "arr"; of: Schema<unknown> }
   | { kind: "tuple"; of: readonly Schema<unknown>[] }
@@ -68,6 +69,12 @@ export function oneOf<const V extends readonly string[]>(...values: V): Schema<V
 /** `Option<T>`: nil or absent mean none. Written as nil when absent. */
 export function opt<T>(of: Schema<T>): Schema<T | null> & { optional: true } {
   return { kind: "opt", of, optional: true } as Schema<T | null> & { optional: true };
+}
+
+/** `Option<T>` with `skip_serializing_if = "Option::is_none"`: nil or
+ * absent mean none; left out of the struct when none. */
+export function skip<T>(of: Schema<T>): Schema<T | null> & { optional: true } {
+  return { kind: "skip", of, optional: true } as Schema<T | null> & { optional: true };
 }
 
 /** `#[serde(default)]` on a non-Option field: may be omitted when sending;
@@ -138,6 +145,7 @@ function walk(s: Schema<unknown>, v: unknown, p: string, out: string[]): void {
         out.push(`${p}: expected one of ${s.values.join(", ")}`);
       return;
     case "opt":
+    case "skip":
       if (v === null || v === undefined) return;
       walk(s.of, v, p, out);
       return;

@@ -89,6 +89,7 @@ pub fn route(m: &ClientMsg) -> Route {
         } => (Check::Invite, By::Session),
         M::Op { .. } => (Check::None, By::Session),
         M::CreateThread { .. } => (Check::CreateThread, By::Session),
+        M::RoomThread { .. } => (Check::None, By::Session),
         M::OpenThread { .. } => (Check::None, By::Session),
         M::CloseThread { .. } => (Check::None, By::Session),
         M::Send { .. } => (Check::Send, By::Session),

@@ -199,6 +199,11 @@ impl Guard {
         let Some((kind, members)) = self.threads.get(thread) else {
             return Ok(());
         };
+        if *kind == ThreadKind::Room {
+            // Its members follow the room's: the thread checks membership
+            // with the stored ones (not this cache's).
+            return self.may_message(ThreadKind::Room, &[]).await;
+        }
         if !members.contains(&self.user) {
             // The thread answers not_member.
             return Ok(());

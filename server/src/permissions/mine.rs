@@ -112,6 +112,7 @@ pub async fn threads(State(app): State<App>, LiveCaller(c): LiveCaller) -> ApiRe
             created_by: m.created_by.clone(),
             members: m.members.clone(),
             head,
+            room: chalktalk_protocol::room_of_thread(m.kind, &m.id).map(str::to_owned),
         };
         out.push((
             last_ms,

@@ -13,7 +13,13 @@
 //!   entitlement to (enrolled free, bought, granted) is open to them on
 //!   any plan (issue 12);
 //! - athlete↔athlete direct threads are never allowed: athletes may only
-//!   message coaches, and a thread's creator is always a member.
+//!   message coaches, and a thread's creator is always a member;
+//! - a review room's own thread (kind `room`) is open to every member of
+//!   the room whatever their row: being in the room is already the
+//!   matrix's decision (rooms are created by coaches and admins, invites
+//!   and joins need access to the room's video), so the room is its
+//!   owner's paid context and a free athlete invited to it discusses the
+//!   review there. Membership itself is checked by the thread.
 
 use chalktalk_protocol::ThreadKind;
 
@@ -46,6 +52,7 @@ pub enum Why {
     CoachOfActiveRelationship,
     DirectOnly,
     NotYourCoach,
+    RoomMember,
     NoMessaging,
     AnalyticsAllowed,
     NoAnalytics,
@@ -73,6 +80,7 @@ impl Why {
             Why::NotAllOwnAthletes => "a basic coach may message their active athletes only",
             Why::CoachOfActiveRelationship => "a direct thread with your coach",
             Why::DirectOnly => "athletes may only use direct threads with their coach",
+            Why::RoomMember => "the chat of a review room is open to the room's members",
             Why::NotYourCoach => {
                 "athletes may only message a coach they work with (active relationship)"
             }
@@ -188,13 +196,17 @@ pub fn messaging_needs_facts(plan: Plan) -> bool {
 }
 
 /// May `who` create, or send in, a thread of `kind` whose other members
-/// are `others` (the caller excluded)?
+/// are `others` (the caller excluded)? A room thread is allowed to every
+/// row (the module doc says why); the server alone creates those.
 pub fn message(
     who: Subject<'_>,
     kind: ThreadKind,
     others: &[String],
     facts: &MessagingFacts,
 ) -> Decision {
+    if kind == ThreadKind::Room {
+        return Decision::Allow(Why::RoomMember);
+    }
     match row(who.plan).messaging {
         Messaging::Full => Decision::Allow(Why::Admin),
         Messaging::Unlimited => Decision::Allow(Why::Unlimited),

@@ -154,3 +154,28 @@ fn analytics_and_admin_tools() {
         assert_eq!(admin(me(p)).allowed(), ad, "{p:?} admin");
     }
 }
+
+#[test]
+fn room_threads_are_open_to_every_row() {
+    // No relationship facts at all: a free athlete, a paid one with a
+    // stranger coach, a basic coach with athletes not theirs, all write in
+    // the thread of a room they are members of.
+    let none = MessagingFacts::default();
+    let others = vec!["coach-x".to_string(), "athlete-y".to_string()];
+    for p in PLANS {
+        let d = message(me(p), ThreadKind::Room, &others, &none);
+        assert_eq!(d, Decision::Allow(Why::RoomMember), "{p:?}");
+    }
+}
+
+#[test]
+fn room_rule_does_not_open_other_threads_to_free_athletes() {
+    let none = MessagingFacts::default();
+    let others = vec!["coach-x".to_string(), "athlete-y".to_string()];
+    for kind in [ThreadKind::Direct, ThreadKind::Group] {
+        let d = message(me(Plan::AthleteFree), kind, &others, &none);
+        assert_eq!(d, Decision::Deny(Why::NoMessaging), "{kind:?}");
+    }
+    let d = message(me(Plan::AthletePaid), ThreadKind::Group, &others, &none);
+    assert_eq!(d, Decision::Deny(Why::DirectOnly));
+}

@@ -125,7 +125,7 @@ impl Permissions {
         others.sort();
         others.dedup();
         let mut facts = MessagingFacts::default();
-        if decide::messaging_needs_facts(who.plan) {
+        if kind != ThreadKind::Room && decide::messaging_needs_facts(who.plan) {
             match who.plan.role() {
                 chalktalk_protocol::Role::Coach => {
                     facts.athletes = self
