@@ -13,4 +13,5 @@ pub mod lease;
 pub mod media;
 pub mod programs;
 pub mod races;
+pub mod revenue;
 pub mod store;
