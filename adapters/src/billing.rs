@@ -147,6 +147,15 @@ pub trait BillingStore: Send + Sync + 'static {
         user: &str,
         limit: usize,
     ) -> Result<Vec<Subscription>, StoreError>;
+    /// One page of every user's subscriptions (the platform's figures), in
+    /// an order the store fixes (by id in the embedded store and
+    /// PostgreSQL, by token in ScyllaDB), strictly after the one with id
+    /// `after` (the last of the previous page), at most `limit`.
+    async fn subscriptions_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Subscription>, StoreError>;
 
     /// Sets (`Some`) or clears (`None`) the override of `user`.
     async fn set_plan_override(

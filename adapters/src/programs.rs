@@ -7,6 +7,10 @@
 //! `cql/009_programs.cql`; like the rest of that adapter, not run against
 //! a ScyllaDB server here); each runs `crate::conformance::programs`.
 //!
+//! Orders are listed by coach and by creation time
+//! ([`ProgramStore::orders_of_coach`], [`ProgramStore::orders_created`];
+//! `sql/008_revenue.sql`, `cql/011_revenue.cql`) for the revenue figures.
+//!
 //! Amounts are integer minor units (cents) with an ISO 4217 currency in
 //! lower case, as Stripe writes them.
 
@@ -157,23 +161,115 @@ pub enum OrderStatus {
 }
 
 /// A checkout of a one-time program (id: the provider's checkout session
-/// id).
+/// id). `user` is the buyer. The fields marked "since revenue analytics"
+/// decode as their defaults from orders stored before them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub id: String,
     pub user: String,
     pub program: String,
+    /// The program's coach (who is paid); empty when unknown (an order
+    /// stored before revenue analytics). Never changes once stored:
+    /// [`ProgramStore::orders_of_coach`] indexes it.
+    #[serde(default)]
+    pub coach: String,
     pub amount: u64,
     pub currency: String,
+    /// The platform's fee taken from `amount` (the destination charge's
+    /// application fee), same currency (since revenue analytics; 0
+    /// before).
+    #[serde(default)]
+    pub fee: u64,
     pub status: OrderStatus,
     /// The provider's payment (PaymentIntent id) once known: refunds name
     /// it.
     pub payment: Option<String>,
+    /// When it was first seen paid (since revenue analytics).
+    #[serde(default)]
+    pub paid_ms: Option<u64>,
+    /// Never changes once stored: [`ProgramStore::orders_created`] and
+    /// [`ProgramStore::orders_of_coach`] read by it.
     pub created_ms: u64,
     pub updated_ms: u64,
     /// Incremented by every write; [`ProgramStore::put_order`] stores an
     /// order only over the version before it.
     pub version: u64,
+}
+
+/// One page of orders by creation time: those with `from_ms <=
+/// created_ms < to_ms`, ordered by (`created_ms`, `id`), strictly after
+/// `after` (the (`created_ms`, `id`) of the last order of the previous
+/// page), at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRange {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub after: Option<(u64, String)>,
+    pub limit: usize,
+}
+
+impl OrderRange {
+    /// The first page of `[from_ms, to_ms)`.
+    pub fn new(from_ms: u64, to_ms: u64, limit: usize) -> OrderRange {
+        OrderRange {
+            from_ms,
+            to_ms,
+            after: None,
+            limit,
+        }
+    }
+
+    /// Does `o` belong to this page's range (past the cursor)? Adapters
+    /// filter with it after reading an index.
+    pub fn admits(&self, o: &Order) -> bool {
+        o.created_ms >= self.from_ms
+            && o.created_ms < self.to_ms
+            && self
+                .after
+                .as_ref()
+                .is_none_or(|(ms, id)| (o.created_ms, o.id.as_str()) > (*ms, id.as_str()))
+    }
+
+    /// The range of the page after `page` (`None` when `page` was the
+    /// last: shorter than the limit).
+    pub fn next(&self, page: &[Order]) -> Option<OrderRange> {
+        let last = page.last().filter(|_| page.len() >= self.limit)?;
+        Some(OrderRange {
+            after: Some((last.created_ms, last.id.clone())),
+            ..self.clone()
+        })
+    }
+}
+
+/// The UTC calendar month (year, month 1-12) of `ms` since the epoch
+/// (the proleptic Gregorian calendar; days from civil, H. Hinnant).
+pub fn month_of_ms(ms: u64) -> (i64, u32) {
+    let days = (ms / 86_400_000) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month)
+}
+
+/// Milliseconds since the epoch at the start (00:00 UTC on the 1st) of
+/// `month` (1-12) of `year`; `None` before 1970.
+pub fn month_start_ms(year: i64, month: u32) -> Option<u64> {
+    if !(1..=12).contains(&month) || year < 1970 {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days).ok()?.checked_mul(86_400_000)
 }
 
 /// A webhook event as received: stored (by its id, once) before anything
@@ -234,6 +330,16 @@ pub trait ProgramStore: crate::billing::BillingStore + Send + Sync + 'static {
     async fn order(&self, id: &str) -> Result<Option<Order>, StoreError>;
     /// The order paid by the provider's payment `payment`.
     async fn order_by_payment(&self, payment: &str) -> Result<Option<Order>, StoreError>;
+    /// One page (see [`OrderRange`]) of the orders whose `coach` is
+    /// `coach`, oldest created first.
+    async fn orders_of_coach(
+        &self,
+        coach: &str,
+        range: &OrderRange,
+    ) -> Result<Vec<Order>, StoreError>;
+    /// One page (see [`OrderRange`]) of every coach's orders, oldest
+    /// created first.
+    async fn orders_created(&self, range: &OrderRange) -> Result<Vec<Order>, StoreError>;
 
     /// Stores a receipt unless one with its id exists: `Ok(true)` when new.
     async fn add_receipt(&self, r: &Receipt) -> Result<bool, StoreError>;
@@ -242,4 +348,57 @@ pub trait ProgramStore: crate::billing::BillingStore + Send + Sync + 'static {
     async fn receipt(&self, id: &str) -> Result<Option<Receipt>, StoreError>;
     /// Receipts not applied yet, oldest received first (ties by id).
     async fn pending_receipts(&self, limit: usize) -> Result<Vec<Receipt>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_round_trip_over_the_calendar() {
+        assert_eq!(month_of_ms(0), (1970, 1));
+        assert_eq!(month_start_ms(1970, 1), Some(0));
+        // 2024-02-29T23:59:59.999Z and the next millisecond.
+        let march = month_start_ms(2024, 3).unwrap();
+        assert_eq!(march, 1_709_251_200_000);
+        assert_eq!(month_of_ms(march - 1), (2024, 2));
+        assert_eq!(month_of_ms(march), (2024, 3));
+        assert_eq!(month_start_ms(2026, 12).unwrap(), 1_796_083_200_000);
+        assert_eq!(month_of_ms(1_796_083_200_000 - 1), (2026, 11));
+        for year in [1970, 1999, 2000, 2024, 2100] {
+            for month in 1..=12 {
+                let ms = month_start_ms(year, month).unwrap();
+                assert_eq!(month_of_ms(ms), (year, month));
+                assert_eq!(month_of_ms(ms + 86_400_000 * 27), (year, month));
+            }
+        }
+        assert_eq!(month_start_ms(1969, 12), None);
+        assert_eq!(month_start_ms(2024, 13), None);
+    }
+
+    #[test]
+    fn a_range_admits_past_its_cursor_only() {
+        let o = |ms: u64, id: &str| Order {
+            id: id.into(),
+            user: "u".into(),
+            program: "p".into(),
+            coach: "c".into(),
+            amount: 1,
+            currency: "eur".into(),
+            fee: 0,
+            status: OrderStatus::Paid,
+            payment: None,
+            paid_ms: None,
+            created_ms: ms,
+            updated_ms: ms,
+            version: 1,
+        };
+        let mut r = OrderRange::new(10, 20, 2);
+        assert!(r.admits(&o(10, "a")) && !r.admits(&o(20, "a")) && !r.admits(&o(9, "a")));
+        let page = [o(10, "a"), o(10, "b")];
+        r = r.next(&page).unwrap();
+        assert!(!r.admits(&o(10, "a")) && !r.admits(&o(10, "b")));
+        assert!(r.admits(&o(10, "c")) && r.admits(&o(11, "a")));
+        assert_eq!(r.next(&page[..1]), None);
+    }
 }

@@ -59,14 +59,18 @@ fn under(path: &str, prefix: &str) -> bool {
 }
 
 /// The class of a request: creating an upload (POST under
-/// `/api/v1/uploads`), `/api/v1/webhooks*`, `/api/v1/analytics*`, else
+/// `/api/v1/uploads`), `/api/v1/webhooks*`, `/api/v1/analytics*` and the
+/// revenue reports (`/api/v1/me/revenue`, `/api/v1/admin/revenue`), else
 /// authenticated or public by whether the caller has a valid token.
 pub fn route_class(method: &Method, path: &str, authenticated: bool) -> Class {
     if method == Method::POST && under(path, "/api/v1/uploads") {
         Class::Upload
     } else if under(path, "/api/v1/webhooks") {
         Class::Webhooks
-    } else if under(path, "/api/v1/analytics") {
+    } else if under(path, "/api/v1/analytics")
+        || path == "/api/v1/me/revenue"
+        || path == "/api/v1/admin/revenue"
+    {
         Class::Analytics
     } else if authenticated {
         Class::Authenticated
@@ -188,6 +192,11 @@ mod tests {
             Class::Webhooks
         );
         assert_eq!(c(Method::GET, "/api/v1/analytics", true), Class::Analytics);
+        assert_eq!(c(Method::GET, "/api/v1/me/revenue", true), Class::Analytics);
+        assert_eq!(
+            c(Method::GET, "/api/v1/admin/revenue", true),
+            Class::Analytics
+        );
         assert_eq!(
             c(Method::GET, "/api/v1/analyticsx", true),
             Class::Authenticated

@@ -10,7 +10,8 @@
 //! Subscriptions to the plans changing the matrix row live (REST and an
 //! open WebSocket), against localstripe and fixtures, and admin overrides:
 //! `payments/lifecycle.rs` (setup in `payments/subscriptions.rs`); coach
-//! payouts through Stripe Connect: `payments/payouts.rs`.
+//! payouts through Stripe Connect: `payments/payouts.rs`; revenue
+//! analytics for coaches and admins: `payments/revenue.rs`.
 //! The same flows on PostgreSQL are in `payments/postgres.rs`; Stripe's
 //! test mode in `payments/test_mode.rs`.
 
@@ -22,6 +23,7 @@ mod payments {
     pub mod payouts;
     pub mod postgres;
     pub mod program_subs;
+    pub mod revenue;
     pub mod stripe;
     pub mod subscriptions;
     pub mod test_mode;
@@ -46,6 +48,13 @@ async fn buy_a_program_end_to_end_with_replays_and_a_bad_signature() {
     let fake = FakeStripe::start(None).await;
     let n = Node::start(Some(&fake)).await;
     n.buy_end_to_end(&fake).await;
+}
+
+#[tokio::test]
+async fn revenue_for_two_coaches_and_the_platform() {
+    let fake = FakeStripe::start(None).await;
+    let n = Node::start(Some(&fake)).await;
+    n.revenue(&fake).await;
 }
 
 #[tokio::test]

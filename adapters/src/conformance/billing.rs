@@ -15,6 +15,7 @@ pub async fn run_all<S: BillingStore + ?Sized>(store: Arc<S>) {
     overrides(&*store).await;
     audit(&*store).await;
     payouts(&*store).await;
+    super::revenue::subscriptions(&*store).await;
 }
 
 async fn payouts<S: BillingStore + ?Sized>(store: &S) {

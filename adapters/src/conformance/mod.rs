@@ -14,4 +14,5 @@ pub mod media;
 pub mod members;
 pub mod programs;
 pub mod races;
+pub mod revenue;
 pub mod store;

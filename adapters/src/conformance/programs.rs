@@ -19,6 +19,8 @@ pub async fn run_all(store: Arc<dyn ProgramStore>) {
     progress(&*store).await;
     orders(&*store).await;
     receipts(&*store).await;
+    super::revenue::old_orders_decode();
+    super::revenue::orders(&*store).await;
 }
 
 /// A published program of `coach` with a video and a drill.
@@ -164,10 +166,13 @@ async fn orders(s: &dyn ProgramStore) {
         id: id.clone(),
         user: "u".into(),
         program: "p".into(),
+        coach: String::new(),
         amount: 4999,
         currency: "eur".into(),
+        fee: 0,
         status: OrderStatus::Open,
         payment: None,
+        paid_ms: None,
         created_ms: 1,
         updated_ms: 1,
         version: 2,

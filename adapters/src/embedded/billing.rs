@@ -167,6 +167,35 @@ impl BillingStore for EmbeddedStore {
         .await
     }
 
+    async fn subscriptions_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let after = after.map(str::to_owned);
+        self.read(move |txn| {
+            use std::ops::Bound;
+            let t = txn.open_table(SUBS).map_err(unavailable)?;
+            let start = match after.as_deref() {
+                Some(a) => Bound::Excluded(a),
+                None => Bound::Unbounded,
+            };
+            let mut out = Vec::new();
+            for entry in t
+                .range::<&str>((start, Bound::Unbounded))
+                .map_err(unavailable)?
+            {
+                if out.len() >= limit {
+                    break;
+                }
+                let (k, v) = entry.map_err(unavailable)?;
+                out.push(decode("subscription", k.value(), v.value().1)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn set_plan_override(
         &self,
         user: &str,

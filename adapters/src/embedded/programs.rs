@@ -7,6 +7,9 @@
 //!   `entitlements_by_program`: (program, user) -> ();
 //! - `program_progress`: (user, program, item) -> `ItemProgress`;
 //! - `orders`: id -> (version, `Order`); `orders_by_payment`: payment -> id;
+//!   `orders_by_coach`: (coach, created_ms, id) -> ();
+//!   `orders_by_created`: (created_ms, id) -> () (both written with every
+//!   stored version; an order stored before them is in neither);
 //! - `receipts`: id -> (received_ms, `Receipt`); `receipts_pending`:
 //!   (received_ms, id) -> () while not applied.
 //!
@@ -22,7 +25,9 @@ use redb::{
 use serde::de::DeserializeOwned;
 
 use super::{EmbeddedStore, decode, encode, unavailable};
-use crate::programs::{Entitlement, ItemProgress, Order, Program, ProgramStore, Receipt};
+use crate::programs::{
+    Entitlement, ItemProgress, Order, OrderRange, Program, ProgramStore, Receipt,
+};
 
 const PROGRAMS: TableDefinition<&str, &[u8]> = TableDefinition::new("programs");
 const BY_COACH: TableDefinition<(&str, &str), ()> = TableDefinition::new("programs_by_coach");
@@ -33,6 +38,10 @@ const PROGRESS: TableDefinition<(&str, &str, &str), &[u8]> =
     TableDefinition::new("program_progress");
 const ORDERS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("orders");
 const BY_PAYMENT: TableDefinition<&str, &str> = TableDefinition::new("orders_by_payment");
+const ORDERS_BY_COACH: TableDefinition<(&str, u64, &str), ()> =
+    TableDefinition::new("orders_by_coach");
+const ORDERS_BY_CREATED: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("orders_by_created");
 const RECEIPTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("receipts");
 const PENDING: TableDefinition<(u64, &str), ()> = TableDefinition::new("receipts_pending");
 
@@ -58,6 +67,8 @@ pub(crate) enum ProgramOp {
         id: String,
         version: u64,
         payment: Option<String>,
+        coach: String,
+        created_ms: u64,
         body: Vec<u8>,
     },
     Receipt {
@@ -79,6 +90,8 @@ pub(super) struct ProgramTables<'txn> {
     progress: Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
     orders: Table<'txn, &'static str, (u64, &'static [u8])>,
     by_payment: Table<'txn, &'static str, &'static str>,
+    orders_by_coach: Table<'txn, (&'static str, u64, &'static str), ()>,
+    orders_by_created: Table<'txn, (u64, &'static str), ()>,
     receipts: Table<'txn, &'static str, (u64, &'static [u8])>,
     pending: Table<'txn, (u64, &'static str), ()>,
 }
@@ -93,6 +106,8 @@ pub(super) fn open_tables(txn: &WriteTransaction) -> Result<ProgramTables<'_>, S
         progress: txn.open_table(PROGRESS).map_err(unavailable)?,
         orders: txn.open_table(ORDERS).map_err(unavailable)?,
         by_payment: txn.open_table(BY_PAYMENT).map_err(unavailable)?,
+        orders_by_coach: txn.open_table(ORDERS_BY_COACH).map_err(unavailable)?,
+        orders_by_created: txn.open_table(ORDERS_BY_CREATED).map_err(unavailable)?,
         receipts: txn.open_table(RECEIPTS).map_err(unavailable)?,
         pending: txn.open_table(PENDING).map_err(unavailable)?,
     })
@@ -132,6 +147,8 @@ pub(super) fn apply(
             id,
             version,
             payment,
+            coach,
+            created_ms,
             body,
         } => {
             let stored = t.orders.get(id.as_str())?.map(|g| g.value().0);
@@ -142,6 +159,11 @@ pub(super) fn apply(
             if let Some(p) = payment {
                 t.by_payment.insert(p.as_str(), id.as_str())?;
             }
+            if !coach.is_empty() {
+                t.orders_by_coach
+                    .insert((coach.as_str(), *created_ms, id.as_str()), ())?;
+            }
+            t.orders_by_created.insert((*created_ms, id.as_str()), ())?;
         }
         ProgramOp::Receipt {
             id,
@@ -214,6 +236,15 @@ fn order_of(txn: &ReadTransaction, id: &str) -> Result<Option<Order>, StoreError
     let t = txn.open_table(ORDERS).map_err(unavailable)?;
     let g = t.get(id).map_err(unavailable)?;
     g.map(|g| decode("order", id, g.value().1)).transpose()
+}
+
+/// The first index key a page may hold: its cursor (skipped by
+/// `OrderRange::admits`) or the start of its range.
+fn start_of(range: &OrderRange) -> (u64, &str) {
+    match &range.after {
+        Some((ms, id)) if *ms >= range.from_ms => (*ms, id.as_str()),
+        _ => (range.from_ms, ""),
+    }
 }
 
 fn receipt_of(txn: &ReadTransaction, id: &str) -> Result<Option<Receipt>, StoreError> {
@@ -362,6 +393,8 @@ impl ProgramStore for EmbeddedStore {
             id: o.id.clone(),
             version: o.version,
             payment: o.payment.clone(),
+            coach: o.coach.clone(),
+            created_ms: o.created_ms,
             body: encode("order", o)?,
         })
         .await
@@ -384,6 +417,48 @@ impl ProgramStore for EmbeddedStore {
                 Some(id) => order_of(txn, &id),
                 None => Ok(None),
             }
+        })
+        .await
+    }
+
+    async fn orders_of_coach(
+        &self,
+        coach: &str,
+        range: &OrderRange,
+    ) -> Result<Vec<Order>, StoreError> {
+        let (coach, range) = (coach.to_owned(), range.clone());
+        self.read(move |txn| {
+            let t = txn.open_table(ORDERS_BY_COACH).map_err(unavailable)?;
+            let (ms, id) = start_of(&range);
+            let mut out = Vec::new();
+            for entry in t.range((coach.as_str(), ms, id)..).map_err(unavailable)? {
+                let (k, _) = entry.map_err(unavailable)?;
+                let (c, created, id) = k.value();
+                if c != coach || created >= range.to_ms || out.len() >= range.limit {
+                    break;
+                }
+                out.extend(order_of(txn, id)?.filter(|o| o.coach == coach && range.admits(o)));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn orders_created(&self, range: &OrderRange) -> Result<Vec<Order>, StoreError> {
+        let range = range.clone();
+        self.read(move |txn| {
+            let t = txn.open_table(ORDERS_BY_CREATED).map_err(unavailable)?;
+            let (ms, id) = start_of(&range);
+            let mut out = Vec::new();
+            for entry in t.range((ms, id)..).map_err(unavailable)? {
+                let (k, _) = entry.map_err(unavailable)?;
+                let (created, id) = k.value();
+                if created >= range.to_ms || out.len() >= range.limit {
+                    break;
+                }
+                out.extend(order_of(txn, id)?.filter(|o| range.admits(o)));
+            }
+            Ok(out)
         })
         .await
     }

@@ -59,6 +59,32 @@ impl BillingStore for PgStore {
         bodies("subscription", &rows)
     }
 
+    async fn subscriptions_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let limit = clamp(limit as u64);
+        let rows = match after {
+            Some(after) => {
+                self.query(
+                    "SELECT id, body FROM billing_subscriptions WHERE id > $1 \
+                     ORDER BY id LIMIT $2",
+                    &[&after, &limit],
+                )
+                .await?
+            }
+            None => {
+                self.query(
+                    "SELECT id, body FROM billing_subscriptions ORDER BY id LIMIT $1",
+                    &[&limit],
+                )
+                .await?
+            }
+        };
+        bodies("subscription", &rows)
+    }
+
     async fn set_plan_override(
         &self,
         user: &str,

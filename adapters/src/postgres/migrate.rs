@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "007_billing.sql",
         sql: include_str!("../../../sql/007_billing.sql"),
     },
+    Migration {
+        version: 8,
+        name: "008_revenue.sql",
+        sql: include_str!("../../../sql/008_revenue.sql"),
+    },
 ];
 
 /// The version table (created by `migrate`, before any migration).

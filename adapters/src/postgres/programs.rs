@@ -1,4 +1,6 @@
-//! [`ProgramStore`] for [`PgStore`], laid out like `sql/006_programs.sql`.
+//! [`ProgramStore`] for [`PgStore`], laid out like `sql/006_programs.sql`
+//! (and `sql/008_revenue.sql`: an order's coach and creation time in
+//! columns, for the revenue listings).
 //! Programs are cold data next to rooms: every write is one statement on a
 //! pooled connection (atomic on its own) instead of the group-commit writer.
 //! The conditions (`put_order` over the version before it, `add_receipt` if
@@ -9,7 +11,26 @@ use chalktalk_actors::store::StoreError;
 
 use super::{PgStore, bodies, clamp, first, to_db};
 use crate::embedded::encode;
-use crate::programs::{Entitlement, ItemProgress, Order, Program, ProgramStore, Receipt};
+use crate::programs::{
+    Entitlement, ItemProgress, Order, OrderRange, Program, ProgramStore, Receipt,
+};
+
+/// The bind values of a page: from, to, the cursor (the range's start
+/// with an empty id, which no order has, when there is none) and the
+/// limit.
+fn bounds(range: &OrderRange) -> (i64, i64, i64, &str, i64) {
+    let (after_ms, after_id) = match &range.after {
+        Some((ms, id)) => (clamp(*ms), id.as_str()),
+        None => (clamp(range.from_ms), ""),
+    };
+    (
+        clamp(range.from_ms),
+        clamp(range.to_ms),
+        after_ms,
+        after_id,
+        clamp(range.limit as u64),
+    )
+}
 
 #[async_trait]
 impl ProgramStore for PgStore {
@@ -125,18 +146,22 @@ impl ProgramStore for PgStore {
         let body = encode("order", o)?;
         let version = to_db("order version", o.version)?;
         let before = version - 1;
+        let coach = Some(o.coach.as_str()).filter(|c| !c.is_empty());
+        let created = clamp(o.created_ms);
         let rows = if o.version == 1 {
             self.query(
-                "INSERT INTO orders (id, version, payment, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (id) DO NOTHING RETURNING 1",
-                &[&o.id, &version, &o.payment, &body],
+                "INSERT INTO orders (id, version, payment, body, coach, created_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING 1",
+                &[&o.id, &version, &o.payment, &body, &coach, &created],
             )
             .await?
         } else {
             self.query(
-                "UPDATE orders SET version = $2, payment = $3, body = $4 \
-                 WHERE id = $1 AND version = $5 RETURNING 1",
-                &[&o.id, &version, &o.payment, &body, &before],
+                "UPDATE orders SET version = $2, payment = $3, body = $4, coach = $6, \
+                 created_ms = $7 WHERE id = $1 AND version = $5 RETURNING 1",
+                &[
+                    &o.id, &version, &o.payment, &body, &before, &coach, &created,
+                ],
             )
             .await?
         };
@@ -155,6 +180,35 @@ impl ProgramStore for PgStore {
             .query("SELECT body FROM orders WHERE payment = $1", &[&payment])
             .await?;
         first("order", payment, &rows)
+    }
+
+    async fn orders_of_coach(
+        &self,
+        coach: &str,
+        range: &OrderRange,
+    ) -> Result<Vec<Order>, StoreError> {
+        let (from, to, after_ms, after_id, limit) = bounds(range);
+        let rows = self
+            .query(
+                "SELECT id, body FROM orders WHERE coach = $1 AND created_ms >= $2 \
+                 AND created_ms < $3 AND (created_ms, id) > ($4, $5) \
+                 ORDER BY created_ms, id LIMIT $6",
+                &[&coach, &from, &to, &after_ms, &after_id, &limit],
+            )
+            .await?;
+        bodies("order", &rows)
+    }
+
+    async fn orders_created(&self, range: &OrderRange) -> Result<Vec<Order>, StoreError> {
+        let (from, to, after_ms, after_id, limit) = bounds(range);
+        let rows = self
+            .query(
+                "SELECT id, body FROM orders WHERE created_ms >= $1 AND created_ms < $2 \
+                 AND (created_ms, id) > ($3, $4) ORDER BY created_ms, id LIMIT $5",
+                &[&from, &to, &after_ms, &after_id, &limit],
+            )
+            .await?;
+        bodies("order", &rows)
     }
 
     async fn add_receipt(&self, r: &Receipt) -> Result<bool, StoreError> {

@@ -1,7 +1,8 @@
 //! [`BillingStore`] for [`ScyllaStore`], laid out like cql/010: a
 //! subscription by lightweight transaction (`IF NOT EXISTS`,
 //! `IF version = ?`), its index row written BEFORE the LWT (readers load
-//! the truth by id and skip rows of another user); overrides and audit
+//! the truth by id and skip rows of another user; `billing_subscriptions_all`
+//! of cql/011 lists every one for the platform's figures); overrides and audit
 //! entries are plain writes. A timed-out LWT is settled by a serial read.
 //!
 //! Like the rest of this adapter, never run against a ScyllaDB server here:
@@ -16,6 +17,9 @@ use super::exec::Lwt;
 use super::{ScyllaStore, clamp, to_db};
 use crate::billing::{AuditEntry, BillingStore, PayoutAccount, PlanOverride, Subscription};
 use crate::embedded::encode;
+
+/// The one partition of `billing_subscriptions_all` (cql/011).
+const SUBS_ALL: &str = "all";
 
 impl ScyllaStore {
     async fn subscription_at(
@@ -36,6 +40,9 @@ impl BillingStore for ScyllaStore {
         let version = to_db("subscription version", s.version)?;
         inner
             .run(&inner.st.SUB_USER_INSERT, (s.user.as_str(), s.id.as_str()))
+            .await?;
+        inner
+            .run(&inner.st.SUB_ALL_INSERT, (SUBS_ALL, s.id.as_str()))
             .await?;
         let outcome = if s.version == 1 {
             let values = (s.id.as_str(), s.user.as_str(), version, body.as_slice());
@@ -83,6 +90,24 @@ impl BillingStore for ScyllaStore {
             {
                 out.push(s);
             }
+        }
+        Ok(out)
+    }
+
+    async fn subscriptions_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        // "" sorts before every id: no cursor reads from the start.
+        let after = after.unwrap_or("");
+        let st = &self.inner.st.SUBS_ALL_AFTER;
+        let mut out = Vec::new();
+        for id in self.ids(st, (SUBS_ALL, after), usize::MAX).await? {
+            if out.len() >= limit {
+                break;
+            }
+            out.extend(self.subscription(&id).await?);
         }
         Ok(out)
     }

@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "010_billing.cql",
         cql: include_str!("../../../cql/010_billing.cql"),
     },
+    Migration {
+        version: 11,
+        name: "011_revenue.cql",
+        cql: include_str!("../../../cql/011_revenue.cql"),
+    },
 ];
 
 /// The version table, created before any migration (one partition,

@@ -1,4 +1,6 @@
-//! [`ProgramStore`] for [`ScyllaStore`], laid out like cql/008: a row and
+//! [`ProgramStore`] for [`ScyllaStore`], laid out like cql/009 (and
+//! cql/011: orders listed by coach and by creation month, rows written
+//! with an order's first version, before its LWT): a row and
 //! its index row in one logged batch (programs, entitlements); progress
 //! rows in one partition per (user, program); orders and receipts by
 //! lightweight transaction (`IF NOT EXISTS`, `IF version = ?`), each index
@@ -21,10 +23,30 @@ use serde::de::DeserializeOwned;
 use super::exec::{Lwt, corrupt};
 use super::{ScyllaStore, clamp, to_db};
 use crate::embedded::{decode, encode};
-use crate::programs::{Entitlement, ItemProgress, Order, Program, ProgramStore, Receipt};
+use crate::programs::{
+    Entitlement, ItemProgress, Order, OrderRange, Program, ProgramStore, Receipt, month_of_ms,
+    month_start_ms,
+};
 
 /// The partition of `payment_receipts_pending` (cql/008).
 const PENDING: &str = "pending";
+
+/// The `orders_by_month` partition (cql/011) of an order created at `ms`.
+fn bucket(ms: u64) -> String {
+    let (year, month) = month_of_ms(ms);
+    format!("{year:04}-{month:02}")
+}
+
+/// The created_ms bounds of a page: from the cursor's time when it is
+/// later than the range's start (rows at that time before the cursor are
+/// skipped by `OrderRange::admits`).
+fn bounds(range: &OrderRange) -> (i64, i64) {
+    let from = match &range.after {
+        Some((ms, _)) => range.from_ms.max(*ms),
+        None => range.from_ms,
+    };
+    (clamp(from), clamp(range.to_ms))
+}
 
 impl ScyllaStore {
     /// The `body` of the one row `stmt` selects.
@@ -95,6 +117,31 @@ impl ScyllaStore {
     async fn receipt_at(&self, id: &str, serial: bool) -> Result<Option<Receipt>, StoreError> {
         let st = &self.inner.st.RECEIPT_GET;
         self.one_body("receipt", id, st, (id,), serial).await
+    }
+
+    /// The orders of index rows `ids` (in index order) that `range`
+    /// admits and `keep` accepts, at most `range.limit`; stale rows are
+    /// skipped.
+    async fn orders_in(
+        &self,
+        ids: Vec<String>,
+        range: &OrderRange,
+        keep: impl Fn(&Order) -> bool,
+    ) -> Result<Vec<Order>, StoreError> {
+        let mut out: Vec<Order> = Vec::new();
+        for id in ids {
+            if out.len() >= range.limit {
+                break;
+            }
+            if let Some(o) = self.order(&id).await?
+                && range.admits(&o)
+                && keep(&o)
+                && !out.iter().any(|x| x.id == o.id)
+            {
+                out.push(o);
+            }
+        }
+        Ok(out)
     }
 
     async fn order_at(&self, id: &str, serial: bool) -> Result<Option<Order>, StoreError> {
@@ -218,6 +265,16 @@ impl ProgramStore for ScyllaStore {
                 .run(&inner.st.ORDER_PAYMENT_INSERT, (p.as_str(), o.id.as_str()))
                 .await?;
         }
+        if o.version == 1 {
+            // The listings of cql/011 (coach and created_ms never change).
+            let created = clamp(o.created_ms);
+            if !o.coach.is_empty() {
+                let values = (o.coach.as_str(), created, o.id.as_str());
+                inner.run(&inner.st.ORDER_COACH_INSERT, values).await?;
+            }
+            let values = (bucket(o.created_ms), created, o.id.as_str());
+            inner.run(&inner.st.ORDER_MONTH_INSERT, values).await?;
+        }
         let payment = o.payment.as_deref();
         let outcome = if o.version == 1 {
             let values = (o.id.as_str(), version, payment, body.as_slice());
@@ -258,6 +315,43 @@ impl ProgramStore for ScyllaStore {
             }
         }
         Ok(None)
+    }
+
+    async fn orders_of_coach(
+        &self,
+        coach: &str,
+        range: &OrderRange,
+    ) -> Result<Vec<Order>, StoreError> {
+        let (from, to) = bounds(range);
+        let st = &self.inner.st.ORDERS_OF_COACH;
+        let ids = self.ids(st, (coach, from, to), usize::MAX).await?;
+        self.orders_in(ids, range, |o| o.coach == coach).await
+    }
+
+    async fn orders_created(&self, range: &OrderRange) -> Result<Vec<Order>, StoreError> {
+        let (from, to) = bounds(range);
+        let mut out = Vec::new();
+        let (mut year, mut month) = month_of_ms(u64::try_from(from).unwrap_or(0));
+        while out.len() < range.limit {
+            let Some(start) = month_start_ms(year, month) else {
+                break;
+            };
+            if clamp(start) >= to {
+                break;
+            }
+            let label = format!("{year:04}-{month:02}");
+            let st = &self.inner.st.ORDERS_OF_MONTH;
+            let ids = self.ids(st, (label.as_str(), from, to), usize::MAX).await?;
+            let mut page = range.clone();
+            page.limit = range.limit - out.len();
+            out.extend(self.orders_in(ids, &page, |_| true).await?);
+            (year, month) = if month == 12 {
+                (year + 1, 1)
+            } else {
+                (year, month + 1)
+            };
+        }
+        Ok(out)
     }
 
     async fn add_receipt(&self, r: &Receipt) -> Result<bool, StoreError> {

@@ -111,6 +111,10 @@ statements! {
     ORDER_GET = "SELECT body FROM orders WHERE id = ?";
     ORDER_PAYMENT_INSERT = "INSERT INTO orders_by_payment (payment, id) VALUES (?, ?)";
     ORDER_BY_PAYMENT = "SELECT id FROM orders_by_payment WHERE payment = ?";
+    ORDER_COACH_INSERT = "INSERT INTO orders_by_coach (coach, created_ms, id) VALUES (?, ?, ?)";
+    ORDERS_OF_COACH = "SELECT id FROM orders_by_coach WHERE coach = ? AND created_ms >= ? AND created_ms < ?";
+    ORDER_MONTH_INSERT = "INSERT INTO orders_by_month (bucket, created_ms, id) VALUES (?, ?, ?)";
+    ORDERS_OF_MONTH = "SELECT id FROM orders_by_month WHERE bucket = ? AND created_ms >= ? AND created_ms < ?";
     RECEIPT_INSERT = "INSERT INTO payment_receipts (id, received_ms, body) VALUES (?, ?, ?) IF NOT EXISTS";
     RECEIPT_PUT = "INSERT INTO payment_receipts (id, received_ms, body) VALUES (?, ?, ?)";
     RECEIPT_GET = "SELECT body FROM payment_receipts WHERE id = ?";
@@ -123,6 +127,8 @@ statements! {
     SUB_GET = "SELECT body FROM billing_subscriptions WHERE id = ?";
     SUB_USER_INSERT = "INSERT INTO billing_subscriptions_by_user (user_id, id) VALUES (?, ?)";
     SUBS_OF = "SELECT id FROM billing_subscriptions_by_user WHERE user_id = ?";
+    SUB_ALL_INSERT = "INSERT INTO billing_subscriptions_all (bucket, id) VALUES (?, ?)";
+    SUBS_ALL_AFTER = "SELECT id FROM billing_subscriptions_all WHERE bucket = ? AND id > ?";
     OVERRIDE_PUT = "INSERT INTO plan_overrides (user_id, body) VALUES (?, ?)";
     OVERRIDE_DELETE = "DELETE FROM plan_overrides WHERE user_id = ?";
     OVERRIDE_GET = "SELECT body FROM plan_overrides WHERE user_id = ?";

@@ -224,7 +224,9 @@ impl From<ProgramError> for ApiError {
             | ProgramError::AlreadySubscribed
             | ProgramError::NotPayable
             | ProgramError::NoPayoutAccount => StatusCode::CONFLICT,
-            ProgramError::BadSignature(_) | ProgramError::BadEvent(_) => StatusCode::BAD_REQUEST,
+            ProgramError::BadSignature(_)
+            | ProgramError::BadEvent(_)
+            | ProgramError::BadPeriod(_) => StatusCode::BAD_REQUEST,
             ProgramError::PaymentRefused(_) => StatusCode::BAD_GATEWAY,
             ProgramError::PaymentsDisabled | ProgramError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -4,7 +4,8 @@
 //! enrollment, progress and the caller's locker ([`athlete`]), Stripe
 //! checkout, refunds and the webhook ([`pay`]), subscriptions to the plans
 //! and admin overrides ([`billing`]), coach payouts through Stripe Connect
-//! ([`payouts`]). Also where the node builds
+//! ([`payouts`]), revenue analytics for coaches and admins ([`revenue`]).
+//! Also where the node builds
 //! the service from its settings and keeps applying stored webhook events
 //! ([`spawn_webhook_sweeper`]).
 
@@ -13,6 +14,7 @@ mod billing;
 mod coach;
 mod pay;
 mod payouts;
+mod revenue;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +114,8 @@ pub fn routes(app: App) -> OpenApiRouter {
         .routes(routes!(payouts::onboarding))
         .routes(routes!(payouts::dashboard))
         .routes(routes!(payouts::state))
+        .routes(routes!(revenue::coach))
+        .routes(routes!(revenue::platform))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .with_state(app)
         .merge(webhook)

@@ -36,7 +36,7 @@ pub async fn checkout(
 
 /// `POST /api/v1/orders/{id}/refund`: refunds a paid order in full (the
 /// program's coach, or an admin) and revokes the access it granted.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/refund", tag = "payments", params(("id" = String, Path, description = "order id (the Checkout Session id)")), responses((status = 200, description = "Order: {id, user, program, amount, currency, status: refunded, payment, created_ms, updated_ms, version}"), (status = 404, description = "not_found: no order of your programs"), (status = 409, description = "not_refundable: not paid"), (status = 502, description = "payment_refused"), (status = 503, description = "payments_disabled, unavailable"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/orders/{id}/refund", tag = "payments", params(("id" = String, Path, description = "order id (the Checkout Session id)")), responses((status = 200, description = "Order: {id, user, program, coach, amount, currency, fee, status: refunded, payment, paid_ms, created_ms, updated_ms, version}"), (status = 404, description = "not_found: no order of your programs"), (status = 409, description = "not_refundable: not paid"), (status = 502, description = "payment_refused"), (status = 503, description = "payments_disabled, unavailable"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
 pub async fn refund(
     State(app): State<App>,
     LiveCaller(c): LiveCaller,

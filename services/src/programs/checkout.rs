@@ -104,6 +104,7 @@ impl ProgramService {
         }
         let payments = self.payments()?;
         let destination = self.destination(&p.coach, amount).await?;
+        let fee = destination.as_ref().map_or(0, |(_, fee)| *fee);
         let reference = new_id("ord");
         let session = payments
             .checkout(&CheckoutRequest {
@@ -134,10 +135,13 @@ impl ProgramService {
             id: session.id.clone(),
             user: user.to_owned(),
             program: id.to_owned(),
+            coach: p.coach.clone(),
             amount,
             currency: currency.clone(),
+            fee,
             status: OrderStatus::Open,
             payment: None,
+            paid_ms: None,
             created_ms: now,
             updated_ms: now,
             version: 1,

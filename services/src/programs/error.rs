@@ -77,6 +77,11 @@ pub enum ProgramError {
     /// `payment_refused` (502): Stripe refused the request.
     #[error("{0}")]
     PaymentRefused(String),
+    /// `bad_period` (400): the revenue query's `from` / `to` are not
+    /// months `YYYY-MM` (1970-01 on), `from` is after `to`, or they span
+    /// more than 120 months.
+    #[error("{0}")]
+    BadPeriod(String),
     /// `unavailable` (503): storage or Stripe failed; retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -105,6 +110,7 @@ impl ProgramError {
             ProgramError::NoPayoutAccount => "no_payout_account",
             ProgramError::PaymentsDisabled => "payments_disabled",
             ProgramError::PaymentRefused(_) => "payment_refused",
+            ProgramError::BadPeriod(_) => "bad_period",
             ProgramError::Unavailable(_) => "unavailable",
         }
     }

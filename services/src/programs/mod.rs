@@ -10,17 +10,20 @@
 //! in subscription mode, the webhook's subscription and invoice events)
 //! and [`plans`] (the plan a user's subscriptions give, admin overrides
 //! with their audit log); coach payouts through Stripe Connect
-//! ([`payouts`]); the backfill of undelivered events ([`backfill`]). Not
-//! built: revenue analytics.
+//! ([`payouts`]); the backfill of undelivered events ([`backfill`]);
+//! revenue analytics for coaches and admins ([`revenue`], its arithmetic
+//! in [`figures`]).
 
 pub mod backfill;
 pub mod checkout;
 pub mod edit;
 pub mod enroll;
 pub mod error;
+pub mod figures;
 pub mod payouts;
 pub mod plans;
 pub mod program_subs;
+pub mod revenue;
 pub mod subscribe;
 pub mod webhook;
 

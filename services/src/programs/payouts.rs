@@ -116,6 +116,12 @@ impl ProgramService {
     /// `Ok(None)` without Stripe (nothing is sold then); the destination
     /// (account, fee in minor units) of a sale of `amount` by `coach`;
     /// `not_payable` when the coach cannot be paid yet.
+    /// The platform's fee on a sale of `amount` (minor units, rounded
+    /// down).
+    pub(crate) fn fee_of(&self, amount: u64) -> u64 {
+        amount.saturating_mul(u64::from(self.billing.platform_fee_percent)) / 100
+    }
+
     pub(crate) async fn destination(
         &self,
         coach: &str,
@@ -125,10 +131,7 @@ impl ProgramService {
             return Ok(None);
         }
         match self.store.payout_account(coach).await? {
-            Some(a) if a.payable() => {
-                let fee = amount.saturating_mul(u64::from(self.billing.platform_fee_percent)) / 100;
-                Ok(Some((a.account, fee)))
-            }
+            Some(a) if a.payable() => Ok(Some((a.account, self.fee_of(amount)))),
             _ => Err(ProgramError::NotPayable),
         }
     }

@@ -172,18 +172,27 @@ impl ProgramService {
                     meta["chalktalk_user"].as_str(),
                     meta["chalktalk_program"].as_str(),
                 ) {
-                    (Some(user), Some(program)) => Some(Order {
-                        id: id.to_owned(),
-                        user: user.to_owned(),
-                        program: program.to_owned(),
-                        amount: obj["amount_total"].as_u64().unwrap_or(0),
-                        currency: obj["currency"].as_str().unwrap_or_default().to_owned(),
-                        status: OrderStatus::Open,
-                        payment: None,
-                        created_ms: now_ms(),
-                        updated_ms: now_ms(),
-                        version: 1,
-                    }),
+                    (Some(user), Some(program)) => {
+                        let amount = obj["amount_total"].as_u64().unwrap_or(0);
+                        let coach = self.store.program(program).await?.map(|p| p.coach);
+                        Some(Order {
+                            id: id.to_owned(),
+                            user: user.to_owned(),
+                            program: program.to_owned(),
+                            coach: coach.unwrap_or_default(),
+                            amount,
+                            currency: obj["currency"].as_str().unwrap_or_default().to_owned(),
+                            // The checkout's fee (the session does not carry
+                            // its payment's application fee).
+                            fee: self.fee_of(amount),
+                            status: OrderStatus::Open,
+                            payment: None,
+                            paid_ms: None,
+                            created_ms: now_ms(),
+                            updated_ms: now_ms(),
+                            version: 1,
+                        })
+                    }
                     _ => None,
                 };
                 if seed.is_none() && self.store.order(id).await?.is_none() {
@@ -261,6 +270,9 @@ impl ProgramService {
                     };
                     o.status = to;
                     o.payment = payment.map(str::to_owned);
+                    if to == OrderStatus::Paid {
+                        o.paid_ms = Some(now_ms());
+                    }
                     if !self.store.put_order(&o).await? {
                         continue;
                     }
@@ -268,6 +280,9 @@ impl ProgramService {
                 }
                 Some(o) if rank(to) <= rank(o.status) => o,
                 Some(mut o) => {
+                    if to == OrderStatus::Paid && o.paid_ms.is_none() {
+                        o.paid_ms = Some(now_ms());
+                    }
                     o.status = to;
                     o.payment = payment.map(str::to_owned).or(o.payment);
                     o.updated_ms = now_ms();
