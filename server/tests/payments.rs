@@ -148,14 +148,7 @@ async fn a_chargeback_revokes_what_the_payment_bought() {
     n.wait_applied("evt_dispute_paid").await;
     n.wait_applied("evt_dispute").await;
     n.wait_video(&video, 404).await;
-    let store = n
-        .node
-        .app()
-        .programs
-        .as_ref()
-        .expect("programs")
-        .store()
-        .clone();
+    let store = n.store();
     let o = store.order(&order).await.expect("read").expect("order");
     assert_eq!(
         o.status,
@@ -285,13 +278,6 @@ async fn an_oversized_webhook_is_refused_as_json_and_nothing_is_stored() {
         (r.status, r.json()["error"].clone()),
         (413, json!("too_large"))
     );
-    let store = n
-        .node
-        .app()
-        .programs
-        .as_ref()
-        .expect("programs")
-        .store()
-        .clone();
+    let store = n.store();
     assert_eq!(store.receipt("evt_big").await.expect("read"), None);
 }

@@ -123,14 +123,6 @@ async fn committed_members(store: &dyn Store, room: RoomMeta) -> Result<Vec<User
             .map_err(|e| StoreError::Corrupt(format!("room snapshot {id}: {e}")))?,
         None => RoomState::new(room),
     };
-    loop {
-        let evs = store.room_events(&id, core.seq, 1000).await?;
-        if evs.is_empty() {
-            break;
-        }
-        for ev in &evs {
-            core.absorb(ev);
-        }
-    }
+    super::catch_up(store, &id, &mut core).await?;
     Ok(core.members.into_iter().collect())
 }

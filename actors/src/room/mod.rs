@@ -764,15 +764,7 @@ impl Actor for ReviewRoom {
             ),
             None => (RoomState::new(meta), 0),
         };
-        loop {
-            let evs = store.room_events(&id, core.seq, 1000).await?;
-            if evs.is_empty() {
-                break;
-            }
-            for ev in &evs {
-                core.absorb(ev);
-            }
-        }
+        catch_up(&*store, &id, &mut core).await?;
         crate::lock(&deps.media_watch)
             .entry(core.meta.video_id.clone())
             .or_default()
@@ -870,6 +862,24 @@ impl Actor for ReviewRoom {
 }
 
 /// The body of `handle`, run inside the actor's span.
+/// Applies every stored event of room `id` after `core.seq` (a room
+/// starting, or a read of its committed state).
+pub(crate) async fn catch_up(
+    store: &dyn crate::store::Store,
+    id: &str,
+    core: &mut RoomState,
+) -> Result<(), StoreError> {
+    loop {
+        let evs = store.room_events(id, core.seq, 1000).await?;
+        if evs.is_empty() {
+            return Ok(());
+        }
+        for ev in &evs {
+            core.absorb(ev);
+        }
+    }
+}
+
 async fn dispatch(
     myself: ActorRef<RoomMsg>,
     msg: RoomMsg,

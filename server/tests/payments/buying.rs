@@ -69,14 +69,7 @@ impl Node {
             400,
             "older than 300 s"
         );
-        let store = self
-            .node
-            .app()
-            .programs
-            .as_ref()
-            .expect("programs")
-            .store()
-            .clone();
+        let store = self.store();
         assert_eq!(store.receipt("evt_paid_1").await.expect("read"), None);
         self.wait_video(&video, 404).await;
 
@@ -168,14 +161,7 @@ impl Node {
     pub async fn refund_before_payment(&self, fake: &FakeStripe) {
         let (program, video) = self.paid_program().await;
         let order = self.checkout(&program).await;
-        let store = self
-            .node
-            .app()
-            .programs
-            .as_ref()
-            .expect("programs")
-            .store()
-            .clone();
+        let store = self.store();
         // The refund's event first: it waits for its payment.
         let refund = refunded("evt_ooo_refund", "pi_ooo");
         assert_eq!(self.webhook(&refund, &sign(&refund)).await.status, 200);

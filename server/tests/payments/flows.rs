@@ -100,6 +100,17 @@ impl Node {
         self.node.api()
     }
 
+    /// The node's program and billing records.
+    pub fn store(&self) -> std::sync::Arc<dyn chalktalk_adapters::programs::ProgramStore> {
+        self.node
+            .app()
+            .programs
+            .as_ref()
+            .expect("programs")
+            .store()
+            .clone()
+    }
+
     /// A ready video `id` of the coach in the node's media store.
     pub async fn video(&self, id: &str) {
         let mut a = chalktalk_adapters::conformance::media::asset(id);
@@ -223,7 +234,7 @@ impl Node {
 
     /// Waits (5 s at most) until the event `id` is applied.
     pub async fn wait_applied(&self, id: &str) -> chalktalk_adapters::programs::Receipt {
-        let store = self.node.app().programs.as_ref().expect("programs").store();
+        let store = self.store();
         for _ in 0..100 {
             if let Some(r) = store.receipt(id).await.expect("receipt")
                 && r.applied_ms.is_some()

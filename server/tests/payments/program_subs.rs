@@ -113,14 +113,7 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
     )
     .await;
     n.wait_video(&video, 200).await;
-    let store = n
-        .node
-        .app()
-        .programs
-        .as_ref()
-        .expect("programs")
-        .store()
-        .clone();
+    let store = n.store();
     let s = store
         .subscription("sub_prog_1")
         .await
@@ -144,8 +137,14 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
     let r = n.api().get("/api/v1/me/programs", Some(&n.athlete)).await;
     assert!(r.text().contains(&program), "{}", r.text());
 
-    // Canceled at the period's end, which has passed: closed at once,
-    // without waiting for Stripe's `deleted`.
+    // Canceled at the end of a period that ends in 3 s: open until then,
+    // then closed at the next access without any event (the stored
+    // entitlement is still active), and it can be bought again.
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3;
     send(
         &n,
         &program,
@@ -153,10 +152,39 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
         "updated",
         1_700_000_300,
         "active",
-        json!({"cancel_at_period_end": true, "current_period_end": 1_700_000_400}),
+        json!({"cancel_at_period_end": true, "current_period_end": end}),
     )
     .await;
+    let r = n
+        .api()
+        .get(&format!("/api/v1/videos/{video}"), Some(&n.athlete))
+        .await;
+    assert_eq!(r.status, 200, "open until the period ends");
     n.wait_video(&video, 404).await;
+    let e = store
+        .entitlement(ATHLETE, &program)
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(
+        e.status,
+        chalktalk_adapters::programs::EntitlementStatus::Active,
+        "closed by the check at access, not by an event"
+    );
+    let r = n
+        .api()
+        .post(
+            &format!("/api/v1/programs/{program}/checkout"),
+            Some(&n.athlete),
+            json!({"success_url": "https://example.com/ok", "cancel_url": "https://example.com/no"}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "a lapsed subscription is no entitlement: {}",
+        r.text()
+    );
     // Deleted, then an older `active` replayed: it stays closed.
     send(
         &n,

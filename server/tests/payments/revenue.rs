@@ -213,14 +213,7 @@ impl Node {
 
     /// Orders paid on either side of 2025-02-01T00:00Z, in two currencies.
     async fn month_boundary(&self) {
-        let store = self
-            .node
-            .app()
-            .programs
-            .as_ref()
-            .expect("programs")
-            .store()
-            .clone();
+        let store = self.store();
         let feb = month_start_ms(2025, 2).expect("month");
         let order = |id: &str, currency: &str, paid: u64| Order {
             id: format!("cs_boundary_{id}"),

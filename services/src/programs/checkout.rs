@@ -95,10 +95,12 @@ impl ProgramService {
         if p.coach == user {
             return Err(ProgramError::Forbidden("you cannot buy your own program"));
         }
-        let entitled =
-            self.store.entitlement(user, id).await?.is_some_and(|e| {
-                e.status == chalktalk_adapters::programs::EntitlementStatus::Active
-            });
+        // Live: a program subscription that lapsed without an event yet
+        // (grace over, period ended) does not stop a new purchase.
+        let entitled = match self.store.entitlement(user, id).await? {
+            Some(e) => self.entitlement_live(&e).await?,
+            None => false,
+        };
         if entitled {
             return Err(ProgramError::AlreadyEntitled);
         }

@@ -46,12 +46,13 @@ fn summary(user: &str, p: &Program, done: Vec<ItemProgress>) -> Progress {
 }
 
 impl ProgramService {
+    /// The entitlement of `user` to `program` that opens it now
+    /// (`entitlement_live`: a lapsed program subscription does not).
     async fn active(&self, user: &str, program: &str) -> Result<Option<Entitlement>, ProgramError> {
-        Ok(self
-            .store
-            .entitlement(user, program)
-            .await?
-            .filter(|e| e.status == EntitlementStatus::Active))
+        match self.store.entitlement(user, program).await? {
+            Some(e) if self.entitlement_live(&e).await? => Ok(Some(e)),
+            _ => Ok(None),
+        }
     }
 
     /// Enrolls `user` in the free, published program `id`.

@@ -207,10 +207,12 @@ pub fn plan_name(p: Plan) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sub(plan: PaidPlan, status: SubscriptionStatus) -> Subscription {
+    /// A subscription `sub_1` of user `u` (tests of this module and of
+    /// `program_subs`).
+    pub(crate) fn sub(plan: PaidPlan, status: SubscriptionStatus) -> Subscription {
         Subscription {
             id: "sub_1".into(),
             user: "u".into(),

@@ -95,24 +95,10 @@ mod tests {
     use super::*;
 
     fn sub(plan: PaidPlan, program: Option<&str>, status: SubscriptionStatus) -> Subscription {
-        Subscription {
-            id: "sub_1".into(),
-            user: "u".into(),
-            customer: None,
-            plan,
-            program: program.map(str::to_owned),
-            status,
-            current_period_end: Some(2_000),
-            cancel_at_period_end: false,
-            cancel_at: None,
-            past_due_since: None,
-            event_created: 1,
-            amount: 900,
-            currency: "eur".into(),
-            created_ms: 1,
-            updated_ms: 1,
-            version: 1,
-        }
+        let mut s = crate::programs::plans::tests::sub(plan, status);
+        s.program = program.map(str::to_owned);
+        s.current_period_end = Some(2_000);
+        s
     }
 
     #[test]
