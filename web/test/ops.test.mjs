@@ -40,7 +40,25 @@ async function waitHttp(port, child) {
   throw new Error(`node on ${port} did not answer /health`);
 }
 
+/** Starts node `name`; a node that exits while starting (its port taken
+ * meanwhile by someone's outgoing connection: the ports are picked before
+ * the nodes bind them) is started again, twice at most, and the error names
+ * its last log lines. */
 async function startNode(name, http, cluster, seeds) {
+  for (let attempt = 1; ; attempt++) {
+    const node = spawnNode(name, http, cluster, seeds);
+    try {
+      await waitHttp(http, node.child);
+      return node;
+    } catch (e) {
+      node.stop();
+      if (attempt >= 3) throw new Error(`${name}: ${e.message}; its log:\n${node.log()}`);
+      await sleep(500);
+    }
+  }
+}
+
+function spawnNode(name, http, cluster, seeds) {
   const dir = mkdtempSync(join(tmpdir(), `chalktalk-ops-${name}-`));
   let log = "";
   const child = spawn(findBinary(), ["serve"], {
@@ -61,7 +79,6 @@ async function startNode(name, http, cluster, seeds) {
     stdio: ["ignore", "ignore", "pipe"],
   });
   child.stderr.on("data", (d) => (log = (log + d).slice(-8000)));
-  await waitHttp(http, child);
   return {
     name, http, child, log: () => log,
     stop() { child.kill("SIGKILL"); rmSync(dir, { recursive: true, force: true }); },
