@@ -180,14 +180,7 @@ impl Node {
     /// Opens a checkout for the athlete: the order id. Checks that the
     /// session was created with an idempotency key.
     pub async fn checkout(&self, program: &str) -> String {
-        let r = self
-            .api()
-            .post(
-                &format!("/api/v1/programs/{program}/checkout"),
-                Some(&self.athlete),
-                json!({"success_url": "https://example.com/ok", "cancel_url": "https://example.com/no"}),
-            )
-            .await;
+        let r = self.open_checkout(program).await;
         assert_eq!(r.status, 200, "{}", r.text());
         let v = r.json();
         assert_eq!(
@@ -200,6 +193,17 @@ impl Node {
             "{v}"
         );
         order
+    }
+
+    /// `POST /api/v1/programs/{program}/checkout` as the athlete.
+    pub async fn open_checkout(&self, program: &str) -> Resp {
+        self.api()
+            .post(
+                &format!("/api/v1/programs/{program}/checkout"),
+                Some(&self.athlete),
+                json!({"success_url": "https://example.com/ok", "cancel_url": "https://example.com/no"}),
+            )
+            .await
     }
 
     pub async fn webhook(&self, body: &str, signature: &str) -> Resp {

@@ -38,14 +38,7 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
     n.wait_video(&video, 404).await;
 
     // The checkout: subscription mode, a monthly price, the destination.
-    let r = n
-        .api()
-        .post(
-            &format!("/api/v1/programs/{program}/checkout"),
-            Some(&n.athlete),
-            json!({"success_url": "https://example.com/ok", "cancel_url": "https://example.com/no"}),
-        )
-        .await;
+    let r = n.open_checkout(&program).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         (r.json()["amount"].clone(), r.json()["currency"].clone()),
@@ -171,14 +164,7 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
         chalktalk_adapters::programs::EntitlementStatus::Active,
         "closed by the check at access, not by an event"
     );
-    let r = n
-        .api()
-        .post(
-            &format!("/api/v1/programs/{program}/checkout"),
-            Some(&n.athlete),
-            json!({"success_url": "https://example.com/ok", "cancel_url": "https://example.com/no"}),
-        )
-        .await;
+    let r = n.open_checkout(&program).await;
     assert_eq!(
         r.status,
         200,
