@@ -9,62 +9,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use chalktalk_protocol::client::{Client, ClientError};
-use chalktalk_protocol::{ClientMsg, ErrorCode, Reply, Role, RoomOp, ServerFrame, room_thread_id};
+use chalktalk_protocol::client::ClientError;
+use chalktalk_protocol::{ClientMsg, ErrorCode, Reply, Role, RoomOp, room_thread_id};
 use common::{WAIT, cluster, postgres};
 
-/// `room_thread`, retried while the invitation is being recorded.
-async fn room_thread(c: &Client, room: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match c.request(ClientMsg::RoomThread { room: room.into() }).await {
-            Ok(Reply::ThreadCreated { thread }) => return thread.id,
-            Err(ClientError::Server {
-                code: ErrorCode::NotMember,
-                ..
-            }) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => panic!("room_thread: {other:?}"),
-        }
-    }
-}
-
 fn send(thread: &str, id: &str) -> ClientMsg {
-    ClientMsg::Send {
-        thread: thread.into(),
-        msg_id: id.into(),
-        text: format!("text of {id}"),
-        attachments: vec![],
-        reply_to: None,
-    }
-}
-
-async fn op(c: &Client, room: &str, op_id: &str, op: RoomOp) {
-    let r = c
-        .request(ClientMsg::Op {
-            room: room.into(),
-            op_id: op_id.into(),
-            op,
-        })
-        .await
-        .expect("op");
-    assert!(matches!(r, Reply::Ack { .. }), "{r:?}");
-}
-
-/// The texts of the next `n` `msg` frames of `thread`.
-async fn texts(c: &mut Client, thread: &str, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while out.len() < n && Instant::now() < deadline {
-        if let Some(ServerFrame::Msg { thread: t, msg }) =
-            c.next_push(Duration::from_millis(200)).await
-            && t == thread
-        {
-            out.push(msg.text);
-        }
-    }
-    out
+    common::chat_send(thread, id, &format!("text of {id}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,14 +36,22 @@ async fn a_room_thread_follows_its_room_across_nodes() {
     else {
         panic!("room_created")
     };
-    op(&coach, &room, "i1", RoomOp::Invite { user: "a1".into() }).await;
-    op(&coach, &room, "i2", RoomOp::Invite { user: "a2".into() }).await;
+    common::ack(
+        &coach,
+        common::op(&room, "i1", RoomOp::Invite { user: "a1".into() }),
+    )
+    .await;
+    common::ack(
+        &coach,
+        common::op(&room, "i2", RoomOp::Invite { user: "a2".into() }),
+    )
+    .await;
 
     // One thread, whichever node asks; it starts on n2 (opened there first).
-    let t = room_thread(&a1, &room).await;
+    let t = common::room_thread(&a1, &room).await.id;
     assert_eq!(t, room_thread_id(&room));
-    assert_eq!(room_thread(&a2, &room).await, t);
-    assert_eq!(room_thread(&coach, &room).await, t);
+    assert_eq!(common::room_thread(&a2, &room).await.id, t);
+    assert_eq!(common::room_thread(&coach, &room).await.id, t);
     for c in [&a1, &a2, &coach] {
         let r = c
             .request(ClientMsg::OpenThread {
@@ -110,11 +68,15 @@ async fn a_room_thread_follows_its_room_across_nodes() {
     }
     let want = ["text of a1-1", "text of a2-1", "text of c-1"];
     for (who, c) in [("a1", &mut a1), ("a2", &mut a2), ("coach", &mut coach)] {
-        assert_eq!(texts(c, &t, 3).await, want, "{who}");
+        assert_eq!(common::msg_texts(c, &t, 3).await, want, "{who}");
     }
 
     // Removed on n1 (the room's node): a2 on n3 can no longer write.
-    op(&coach, &room, "rm", RoomOp::Remove { user: "a2".into() }).await;
+    common::ack(
+        &coach,
+        common::op(&room, "rm", RoomOp::Remove { user: "a2".into() }),
+    )
+    .await;
     let deadline = Instant::now() + WAIT;
     let mut n = 0;
     loop {

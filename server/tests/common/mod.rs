@@ -138,6 +138,51 @@ pub async fn ack(c: &Client, m: ClientMsg) -> (u64, bool) {
     }
 }
 
+/// A chat message `msg_id` with `text` to `thread`.
+pub fn chat_send(thread: &str, msg_id: &str, text: &str) -> ClientMsg {
+    ClientMsg::Send {
+        thread: thread.into(),
+        msg_id: msg_id.into(),
+        text: text.into(),
+        attachments: vec![],
+        reply_to: None,
+    }
+}
+
+/// `room_thread`, retried (for [`WAIT`]) while the membership, written a
+/// moment after the invite's ack, is not there yet.
+pub async fn room_thread(c: &Client, room: &str) -> chalktalk_protocol::ThreadInfo {
+    use chalktalk_protocol::client::ClientError;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match c.request(ClientMsg::RoomThread { room: room.into() }).await {
+            Ok(Reply::ThreadCreated { thread }) => return thread,
+            Err(ClientError::Server {
+                code: chalktalk_protocol::ErrorCode::NotMember,
+                ..
+            }) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("room_thread: {other:?}"),
+        }
+    }
+}
+
+/// The texts of the next `n` `msg` frames of `thread` (each within [`WAIT`]).
+pub async fn msg_texts(c: &mut Client, thread: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let t = c
+            .wait_for(WAIT, |f| match f {
+                ServerFrame::Msg { thread: t, msg } if t == thread => Some(msg.text.clone()),
+                _ => None,
+            })
+            .await;
+        out.push(t.unwrap_or_else(|| panic!("msg {} of {n} did not come: {out:?}", out.len())));
+    }
+    out
+}
+
 /// Adds `n` lines (op ids `{prefix}{i}`) and returns their acked seqs.
 pub async fn add_lines(c: &Client, room: &str, prefix: &str, n: u64) -> Vec<u64> {
     let mut seqs = Vec::new();

@@ -9,48 +9,12 @@ use std::time::{Duration, Instant};
 
 use chalktalk_protocol::client::{Client, ClientError};
 use chalktalk_protocol::{
-    ClientMsg, ErrorCode, Reply, RoomOp, ServerFrame, ThreadInfo, ThreadKind, room_thread_id,
+    ClientMsg, ErrorCode, Reply, RoomOp, ServerFrame, ThreadKind, room_thread_id,
 };
 use serde_json::json;
 
 use super::world::World;
-use crate::common::WAIT;
-
-fn send(thread: &str, msg_id: &str, text: &str) -> ClientMsg {
-    ClientMsg::Send {
-        thread: thread.into(),
-        msg_id: msg_id.into(),
-        text: text.into(),
-        attachments: vec![],
-        reply_to: None,
-    }
-}
-
-/// The error code of a request that must fail.
-async fn refused(c: &Client, m: ClientMsg) -> ErrorCode {
-    match c.request(m).await {
-        Err(ClientError::Server { code, .. }) => code,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-/// `room_thread`, retried while the membership (written a moment after
-/// the invite's ack) is not there yet.
-async fn room_thread(c: &Client, room: &str) -> ThreadInfo {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match c.request(ClientMsg::RoomThread { room: room.into() }).await {
-            Ok(Reply::ThreadCreated { thread }) => return thread,
-            Err(ClientError::Server {
-                code: ErrorCode::NotMember,
-                ..
-            }) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => panic!("room_thread: {other:?}"),
-        }
-    }
-}
+use crate::common::{WAIT, ack, chat_send, err_code, msg_texts, op, room_thread};
 
 async fn open(c: &Client, thread: &str, since: Option<u64>) {
     let r = c
@@ -61,33 +25,6 @@ async fn open(c: &Client, thread: &str, since: Option<u64>) {
         .await
         .expect("open_thread");
     assert!(matches!(r, Reply::ThreadOpened { .. }), "{r:?}");
-}
-
-/// The texts of the next `n` `msg` frames of `thread`.
-async fn texts(c: &mut Client, thread: &str, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        let t = c
-            .wait_for(WAIT, |f| match f {
-                ServerFrame::Msg { thread: t, msg } if t == thread => Some(msg.text.clone()),
-                _ => None,
-            })
-            .await;
-        out.push(t.unwrap_or_else(|| panic!("msg {} of {n} did not come: {out:?}", out.len())));
-    }
-    out
-}
-
-async fn op(c: &Client, room: &str, op_id: &str, op: RoomOp) {
-    let r = c
-        .request(ClientMsg::Op {
-            room: room.into(),
-            op_id: op_id.into(),
-            op,
-        })
-        .await
-        .expect("op");
-    assert!(matches!(r, Reply::Ack { .. }), "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,8 +46,8 @@ async fn room_thread_follows_the_room_members() {
     else {
         panic!("room_created")
     };
-    op(&coach, &room, "i1", RoomOp::Invite { user: w.id("af") }).await;
-    op(&coach, &room, "i2", RoomOp::Invite { user: w.id("ap") }).await;
+    ack(&coach, op(&room, "i1", RoomOp::Invite { user: w.id("af") })).await;
+    ack(&coach, op(&room, "i2", RoomOp::Invite { user: w.id("ap") })).await;
 
     let t = room_thread(&coach, &room).await;
     assert_eq!(t.id, room_thread_id(&room));
@@ -129,7 +66,7 @@ async fn room_thread_follows_the_room_members() {
         (&free, "m-f", "from the free athlete"),
         (&paid, "m-p", "from the paid athlete"),
     ] {
-        let r = c.request(send(&t.id, id, text)).await.expect(text);
+        let r = c.request(chat_send(&t.id, id, text)).await.expect(text);
         assert!(matches!(r, Reply::Ack { .. }), "{text}: {r:?}");
     }
     let want = [
@@ -138,7 +75,7 @@ async fn room_thread_follows_the_room_members() {
         "from the paid athlete",
     ];
     for c in [&mut coach, &mut free, &mut paid] {
-        assert_eq!(texts(c, &t.id, 3).await, want);
+        assert_eq!(msg_texts(c, &t.id, 3).await, want);
     }
     // Over HTTP too, and listed with the room's id.
     let path = format!("/api/v1/threads/{}/messages", t.id);
@@ -168,38 +105,44 @@ async fn room_thread_follows_the_room_members() {
         members: vec![w.id("cp")],
         title: None,
     };
-    assert_eq!(refused(&free, direct).await, ErrorCode::Forbidden);
+    assert_eq!(err_code(free.request(direct).await), ErrorCode::Forbidden);
     // Nobody creates a room thread by hand.
     let by_hand = ClientMsg::CreateThread {
         kind: ThreadKind::Room,
         members: vec![w.id("af")],
         title: None,
     };
-    assert_eq!(refused(&coach, by_hand).await, ErrorCode::Invalid);
+    assert_eq!(err_code(coach.request(by_hand).await), ErrorCode::Invalid);
 
     // A non-member.
     let stranger = w.ws("sx").await;
     let ask = ClientMsg::RoomThread { room: room.clone() };
-    assert_eq!(refused(&stranger, ask).await, ErrorCode::NotMember);
+    assert_eq!(err_code(stranger.request(ask).await), ErrorCode::NotMember);
     assert_eq!(
-        refused(&stranger, send(&t.id, "x", "hi")).await,
+        err_code(stranger.request(chat_send(&t.id, "x", "hi")).await),
         ErrorCode::NotMember
     );
     let peek = ClientMsg::OpenThread {
         thread: t.id.clone(),
         since: None,
     };
-    assert_eq!(refused(&stranger, peek).await, ErrorCode::NotMember);
+    assert_eq!(err_code(stranger.request(peek).await), ErrorCode::NotMember);
     let missing = ClientMsg::RoomThread {
         room: "r-nothing-here".into(),
     };
-    assert_eq!(refused(&stranger, missing).await, ErrorCode::NotFound);
+    assert_eq!(
+        err_code(stranger.request(missing).await),
+        ErrorCode::NotFound
+    );
 
     // Removed from the room: no longer writes (nor reads) its thread.
-    op(&coach, &room, "rm", RoomOp::Remove { user: w.id("ap") }).await;
+    ack(&coach, op(&room, "rm", RoomOp::Remove { user: w.id("ap") })).await;
     let deadline = Instant::now() + WAIT;
     loop {
-        match paid.request(send(&t.id, "after-rm", "still here?")).await {
+        match paid
+            .request(chat_send(&t.id, "after-rm", "still here?"))
+            .await
+        {
             Err(ClientError::Server {
                 code: ErrorCode::NotMember,
                 ..
@@ -213,27 +156,27 @@ async fn room_thread_follows_the_room_members() {
         }
     }
     let ask = ClientMsg::RoomThread { room: room.clone() };
-    assert_eq!(refused(&paid, ask).await, ErrorCode::NotMember);
+    assert_eq!(err_code(paid.request(ask).await), ErrorCode::NotMember);
     let hist = ClientMsg::History {
         thread: t.id.clone(),
         before: None,
         limit: 10,
     };
-    assert_eq!(refused(&paid, hist).await, ErrorCode::NotMember);
+    assert_eq!(err_code(paid.request(hist).await), ErrorCode::NotMember);
 
     // Invited later: reads the history and writes.
-    op(&coach, &room, "i3", RoomOp::Invite { user: w.id("ar") }).await;
+    ack(&coach, op(&room, "i3", RoomOp::Invite { user: w.id("ar") })).await;
     let mut late = w.ws("ar").await;
     let lt = room_thread(&late, &room).await;
     assert_eq!(lt.id, t.id);
     assert!(lt.members.contains(&w.id("ar")), "{lt:?}");
     assert!(!lt.members.contains(&w.id("ap")), "{lt:?}");
     open(&late, &t.id, Some(0)).await;
-    let seen = texts(&mut late, &t.id, 4).await;
+    let seen = msg_texts(&mut late, &t.id, 4).await;
     assert_eq!(&seen[..3], &want);
     assert_eq!(seen[3], "via http");
     let r = late
-        .request(send(&t.id, "m-late", "joined late"))
+        .request(chat_send(&t.id, "m-late", "joined late"))
         .await
         .expect("late send");
     assert!(matches!(r, Reply::Ack { .. }), "{r:?}");
