@@ -643,10 +643,21 @@ export class Workspace {
     }
     if (!v.currentSrc || v.readyState < 1) return;
     const atEnd = this.source.durationMs > 0 && exp >= this.source.durationMs - 1;
-    const diff = v.currentTime * 1000 - exp;
-    if (pb.playing && !atEnd) {
+    // A rendition may end a few ms before the asset's duration: past its
+    // own end the element rests on its last frame. Compared with `exp`
+    // itself, the clamped time would look like drift and a seek every tick
+    // would keep the frame from ever being decoded.
+    const end = Number.isFinite(v.duration) && v.duration > 0 ? v.duration * 1000 : Infinity;
+    const target = Math.min(exp, end);
+    const diff = v.currentTime * 1000 - target;
+    // While a seek runs, currentTime is its target: a new seek would only
+    // restart it (a slow device would never show a frame).
+    const seek = () => {
+      if (!v.seeking) v.currentTime = target / 1000;
+    };
+    if (pb.playing && !atEnd && target < end) {
       if (Math.abs(diff) > 80) {
-        v.currentTime = exp / 1000;
+        seek();
         v.playbackRate = pb.rate;
       } else {
         // Absorb small drift within a few hundred ms.
@@ -657,7 +668,7 @@ export class Workspace {
     } else {
       if (!v.paused) v.pause();
       v.playbackRate = pb.rate;
-      if (Math.abs(diff) > 15) v.currentTime = exp / 1000;
+      if (Math.abs(diff) > 15) seek();
     }
     this.voice.sync(pb, v.currentTime * 1000);
     const t = Math.round(v.currentTime * 1000);
