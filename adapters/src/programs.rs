@@ -67,12 +67,24 @@ pub enum ProgramItem {
         title: String,
         text: String,
     },
+    /// A review room of the coach: its video with the annotations and
+    /// voice-overs drawn on it, read as the room holds them (later edits
+    /// show). `video` is the room's video asset (fixed with the room),
+    /// recorded so the entitlement opens it like a `Video` item.
+    Review {
+        id: String,
+        title: String,
+        room: String,
+        video: String,
+    },
 }
 
 impl ProgramItem {
     pub fn id(&self) -> &str {
         match self {
-            ProgramItem::Video { id, .. } | ProgramItem::Drill { id, .. } => id,
+            ProgramItem::Video { id, .. }
+            | ProgramItem::Drill { id, .. }
+            | ProgramItem::Review { id, .. } => id,
         }
     }
 }
@@ -96,11 +108,21 @@ pub struct Program {
 }
 
 impl Program {
-    /// The video asset ids the program shows.
+    /// The video asset ids the program shows (its videos and the videos
+    /// of its reviews).
     pub fn videos(&self) -> impl Iterator<Item = &str> {
         self.items.iter().filter_map(|i| match i {
             ProgramItem::Video { asset, .. } => Some(asset.as_str()),
+            ProgramItem::Review { video, .. } => Some(video.as_str()),
             ProgramItem::Drill { .. } => None,
+        })
+    }
+
+    /// The review rooms the program shows.
+    pub fn review_rooms(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().filter_map(|i| match i {
+            ProgramItem::Review { room, .. } => Some(room.as_str()),
+            _ => None,
         })
     }
 }
@@ -165,6 +187,7 @@ pub enum OrderStatus {
 /// decode as their defaults from orders stored before them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
+    /// The Checkout Session's id, or the invoice's.
     pub id: String,
     pub user: String,
     pub program: String,
@@ -194,6 +217,24 @@ pub struct Order {
     /// Incremented by every write; [`ProgramStore::put_order`] stores an
     /// order only over the version before it.
     pub version: u64,
+    /// A checkout or a subscription's invoice (orders stored before
+    /// invoices were recorded are checkouts).
+    #[serde(default)]
+    pub kind: OrderKind,
+}
+
+/// What an order is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    /// A Checkout Session of a one-time price: its status opens and closes
+    /// the program.
+    #[default]
+    Checkout,
+    /// A paid invoice of a program's own subscription: money for the
+    /// revenue figures; the subscription's state, not the invoice, opens
+    /// and closes the program.
+    Invoice,
 }
 
 /// One page of orders by creation time: those with `from_ms <=
@@ -392,6 +433,7 @@ mod tests {
             created_ms: ms,
             updated_ms: ms,
             version: 1,
+            kind: OrderKind::Checkout,
         };
         let mut r = OrderRange::new(10, 20, 2);
         assert!(r.admits(&o(10, "a")) && !r.admits(&o(20, "a")) && !r.admits(&o(9, "a")));

@@ -203,7 +203,8 @@ pub async fn start_with_programs(
     let programs = program_store
         .map(|ps| crate::programs::service(&config.payments, ps, media_store.clone()))
         .transpose()
-        .map_err(StartError::Payments)?;
+        .map_err(StartError::Payments)?
+        .map(|p| p.with_rooms(store.clone()));
     let mut perms = Permissions::new(
         kv_for_perms,
         media_store.clone(),

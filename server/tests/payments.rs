@@ -11,7 +11,8 @@
 //! open WebSocket), against localstripe and fixtures, and admin overrides:
 //! `payments/lifecycle.rs` (setup in `payments/subscriptions.rs`); coach
 //! payouts through Stripe Connect: `payments/payouts.rs`; revenue
-//! analytics for coaches and admins: `payments/revenue.rs`.
+//! analytics for coaches and admins: `payments/revenue.rs`; review rooms as
+//! program items: `payments/reviews.rs`.
 //! The same flows on PostgreSQL are in `payments/postgres.rs`; Stripe's
 //! test mode in `payments/test_mode.rs`.
 
@@ -24,6 +25,7 @@ mod payments {
     pub mod postgres;
     pub mod program_subs;
     pub mod revenue;
+    pub mod reviews;
     pub mod stripe;
     pub mod subscriptions;
     pub mod test_mode;

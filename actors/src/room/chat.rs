@@ -14,7 +14,6 @@ use std::sync::Arc;
 use chalktalk_protocol::{ErrorCode, ThreadInfo, ThreadKind, UserId, room_thread_id};
 use tokio::sync::oneshot;
 
-use super::state::RoomState;
 use crate::now_ms;
 use crate::store::{MembershipKind, RoomMeta, Store, StoreError, ThreadMeta};
 
@@ -117,12 +116,9 @@ async fn create_from_log(store: &dyn Store, room: RoomMeta) -> Result<(), StoreE
 
 /// The room's members as stored: its snapshot and the events after it.
 async fn committed_members(store: &dyn Store, room: RoomMeta) -> Result<Vec<UserId>, StoreError> {
-    let id = room.id.clone();
-    let mut core = match store.room_snapshot(&id).await? {
-        Some(s) => rmp_serde::from_slice::<RoomState>(&s.bytes)
-            .map_err(|e| StoreError::Corrupt(format!("room snapshot {id}: {e}")))?,
-        None => RoomState::new(room),
-    };
-    super::catch_up(store, &id, &mut core).await?;
-    Ok(core.members.into_iter().collect())
+    Ok(super::committed(store, room)
+        .await?
+        .members
+        .into_iter()
+        .collect())
 }

@@ -862,6 +862,23 @@ impl Actor for ReviewRoom {
 }
 
 /// The body of `handle`, run inside the actor's span.
+/// Room `meta`'s committed state as the store holds it (its snapshot and
+/// the events after it), read without its actor: what a room starting
+/// would serve. Acked ops are in it; ops in flight on the owner are not.
+pub async fn committed(
+    store: &dyn crate::store::Store,
+    meta: crate::store::RoomMeta,
+) -> Result<RoomState, StoreError> {
+    let id = meta.id.clone();
+    let mut core = match store.room_snapshot(&id).await? {
+        Some(s) => rmp_serde::from_slice::<RoomState>(&s.bytes)
+            .map_err(|e| StoreError::Corrupt(format!("room snapshot {id}: {e}")))?,
+        None => RoomState::new(meta),
+    };
+    catch_up(store, &id, &mut core).await?;
+    Ok(core)
+}
+
 /// Applies every stored event of room `id` after `core.seq` (a room
 /// starting, or a read of its committed state).
 pub(crate) async fn catch_up(

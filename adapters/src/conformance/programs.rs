@@ -23,7 +23,7 @@ pub async fn run_all(store: Arc<dyn ProgramStore>) {
     super::revenue::orders(&*store).await;
 }
 
-/// A published program of `coach` with a video and a drill.
+/// A published program of `coach` with a video, a drill and a review.
 pub fn program(id: &str, coach: &str) -> Program {
     Program {
         id: id.into(),
@@ -42,6 +42,12 @@ pub fn program(id: &str, coach: &str) -> Program {
                 id: "i2".into(),
                 title: "Tempo squats".into(),
                 text: "3x5 at 3-1-1".into(),
+            },
+            ProgramItem::Review {
+                id: "i3".into(),
+                title: "Your third rep, annotated".into(),
+                room: "r-review".into(),
+                video: "a-reviewed".into(),
             },
         ],
         status: ProgramStatus::Published,
@@ -176,6 +182,7 @@ async fn orders(s: &dyn ProgramStore) {
         created_ms: 1,
         updated_ms: 1,
         version: 2,
+        kind: crate::programs::OrderKind::Invoice,
     };
     assert!(!s.put_order(&o).await.unwrap(), "version 2 over nothing");
     assert_eq!(s.order(&id).await.unwrap(), None);

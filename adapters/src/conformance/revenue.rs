@@ -28,6 +28,7 @@ pub fn order(id: &str, coach: &str, created_ms: u64) -> Order {
         created_ms,
         updated_ms: created_ms,
         version: 1,
+        kind: crate::programs::OrderKind::Checkout,
     }
 }
 

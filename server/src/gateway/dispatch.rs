@@ -21,7 +21,7 @@ use chalktalk_protocol::{ClientFrame, ClientMsg, CloseCode, ErrorCode, Limits, R
 use futures_util::FutureExt;
 
 use super::App;
-use super::guard::{Guard, live_plan, video_allowed};
+use super::guard::{Guard, live_plan, media_grant};
 use super::hello::Hello;
 
 /// The permission check a frame passes before it is answered
@@ -226,8 +226,8 @@ impl<'a> Dispatcher<'a> {
                     // The account's current plan and role, not the hello
                     // token's (a demoted admin is no admin here).
                     let plan = live_plan(&perms, &user, plan).await;
-                    let video = video_allowed(&perms, &user, plan, &m).await;
-                    svc.request(&user, plan.role(), &m, video).await
+                    let grant = media_grant(&perms, &user, plan, &m).await;
+                    svc.request(&user, plan.role(), &m, grant).await
                 }
                 None => Err((
                     ErrorCode::Internal,

@@ -1,7 +1,7 @@
 //! The permission matrix on the WebSocket: each frame whose row in
 //! `super::dispatch::route` names a [`Check`] (`create_room`, `join_room`,
 //! an `invite` op, `create_thread`, `send`; `media_link` and
-//! `cancel_media` through [`video_allowed`]) is checked here, through
+//! `cancel_media` through [`media_grant`]) is checked here, through
 //! `chalktalk_services::permissions`, before it reaches its answerer.
 //!
 //! Rooms whose `video_id` is not a video asset stay governed by room
@@ -18,6 +18,7 @@ use chalktalk_protocol::{ClientMsg, ErrorCode, MediaKind, RoomOp, ThreadKind};
 
 use super::dispatch::Check;
 use chalktalk_services::accounts::Plan;
+use chalktalk_services::media::MediaGrant;
 use chalktalk_services::permissions::{Permissions, Subject};
 
 type Fail = (ErrorCode, String);
@@ -71,7 +72,7 @@ impl Guard {
     }
 
     /// Does `check` do anything here? `MediaVideo` does not: the media
-    /// task asks the matrix itself ([`video_allowed`]), off the reader.
+    /// task asks the matrix itself ([`media_grant`]), off the reader.
     pub fn needed(check: Check) -> bool {
         !matches!(check, Check::None | Check::MediaVideo)
     }
@@ -238,40 +239,58 @@ pub async fn live_plan(perms: &Permissions, user: &str, token_plan: Plan) -> Pla
 }
 
 /// For `media_link` / `cancel_media` of a caller with `plan` (their
-/// [`live_plan`]): the matrix's answer for the video
-/// behind the asset: a video asset itself, or, for a voice-over, the video
-/// asset its room shows (commentary on a video is only for those who may
-/// see the video). `None` for unknown assets and voice-overs whose room
-/// shows no asset, which the media service decides by ownership and room
-/// membership.
-pub async fn video_allowed(
+/// [`live_plan`]): what the media service decides with
+/// ([`MediaGrant`]). `video`: the matrix's answer for the video behind the
+/// asset: a video asset itself, or, for a voice-over, the video asset its
+/// room shows (commentary on a video is only for those who may see the
+/// video); `None` for unknown assets and voice-overs whose room shows no
+/// asset, which the media service decides by ownership and room
+/// membership. `review`: a voice-over whose room a training program the
+/// caller holds shows as a review.
+pub async fn media_grant(
     perms: &chalktalk_services::permissions::Permissions,
     user: &str,
     plan: chalktalk_services::accounts::Plan,
     m: &ClientMsg,
-) -> Option<bool> {
+) -> MediaGrant {
     let (ClientMsg::MediaLink { asset } | ClientMsg::CancelMedia { asset }) = m else {
-        return None;
+        return MediaGrant::default();
     };
-    let media = perms.media.as_ref()?;
+    let Some(media) = perms.media.as_ref() else {
+        return MediaGrant::default();
+    };
     if !chalktalk_protocol::valid_id(asset) {
-        return None;
+        return MediaGrant::default();
     }
-    let a = media.asset(asset).await.ok().flatten()?;
-    let video = match a.kind {
-        MediaKind::Video => a,
-        MediaKind::VoiceOver => {
-            let room = a.room.as_deref()?;
-            let meta = perms.store.room(room).await.ok().flatten()?;
-            perms.video_asset(&meta.video_id).await.ok().flatten()?
+    let Some(a) = media.asset(asset).await.ok().flatten() else {
+        return MediaGrant::default();
+    };
+    let (video, review) = match (a.kind, a.room.as_deref()) {
+        (MediaKind::Video, _) => (Some(a), false),
+        (MediaKind::VoiceOver, Some(room)) => {
+            let video = match perms.store.room(room).await.ok().flatten() {
+                Some(meta) => perms.video_asset(&meta.video_id).await.ok().flatten(),
+                None => None,
+            };
+            // A storage failure denies.
+            let review = match &perms.programs {
+                Some(p) => p.entitled_to_review_room(user, room).await.unwrap_or(false),
+                None => false,
+            };
+            (video, review)
         }
+        (MediaKind::VoiceOver, None) => (None, false),
     };
     let who = chalktalk_services::permissions::Subject { user, plan };
-    // A storage failure denies.
-    Some(
-        perms
-            .video(who, &video.owner, &video.id)
-            .await
-            .is_ok_and(|d| d.allowed()),
-    )
+    let video = match video {
+        // A storage failure denies.
+        Some(v) => Some(
+            perms
+                .video(who, &v.owner, &v.id)
+                .await
+                .is_ok_and(|d| d.allowed()),
+        ),
+        None => None,
+    };
+    MediaGrant { video, review }
 }

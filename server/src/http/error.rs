@@ -211,9 +211,10 @@ impl From<ProgramError> for ApiError {
             ProgramError::Invalid { field, problem } => {
                 return ApiError::invalid_field(field, problem.clone());
             }
-            ProgramError::NotFound(_) | ProgramError::NoSuchItem(_) | ProgramError::NoOverride => {
-                StatusCode::NOT_FOUND
-            }
+            ProgramError::NotFound(_)
+            | ProgramError::NoSuchItem(_)
+            | ProgramError::NotAReview(_)
+            | ProgramError::NoOverride => StatusCode::NOT_FOUND,
             ProgramError::Forbidden(_) | ProgramError::NotEntitled => StatusCode::FORBIDDEN,
             ProgramError::NotFree => StatusCode::PAYMENT_REQUIRED,
             ProgramError::UnsupportedPrice(_)

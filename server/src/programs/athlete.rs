@@ -1,6 +1,6 @@
 //! The athlete's side: enrolling in a free program, marking items done,
-//! progress (the coach sees every enrolled user's), and the locker (the
-//! programs the caller can open).
+//! progress (the coach sees every enrolled user's), the locker (the
+//! programs the caller can open), and reading a review item.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -58,4 +58,17 @@ pub async fn locker(State(app): State<App>, LiveCaller(c): LiveCaller) -> ApiRes
         .map(|(p, e)| json!({ "program": p, "entitlement": e }))
         .collect();
     Ok(Json(json!({ "programs": v })).into_response())
+}
+
+/// `GET /api/v1/programs/{id}/items/{item}/review`: a review item (its
+/// room's video, annotations and voice-overs, read-only) for its coach and
+/// whoever holds the program.
+#[utoipa::path(get, path = "/api/v1/programs/{id}/items/{item}/review", tag = "programs", params(("id" = String, Path, description = "program id"), ("item" = String, Path, description = "item id")), responses((status = 200, body = chalktalk_services::programs::review::ReviewView, description = "the room's committed annotations in video-time order; voice-overs are those of shape voice_over (open their asset with media_link)"), (status = 403, description = "not_entitled"), (status = 404, description = "not_found, no_such_item, not_a_review"), (status = 503, description = "unavailable"), (status = 401, description = "unauthorized")), security(("bearer" = [])))]
+pub async fn review(
+    State(app): State<App>,
+    LiveCaller(c): LiveCaller,
+    Path((id, item)): Path<(String, String)>,
+) -> ApiResult {
+    let v = programs(&app)?.review(&c.sub, &id, &item).await?;
+    Ok(Json(v).into_response())
 }

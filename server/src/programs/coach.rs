@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::permissions::{ApiResult, LiveCaller};
 
 /// `POST /api/v1/programs`: a new draft program of yours (coaches).
-#[utoipa::path(post, path = "/api/v1/programs", tag = "programs", request_body = ProgramInput, responses((status = 201, description = "Program: {id, coach, title, description, sport, cover, items: [{kind: video|drill, id, title, asset|text}], status: draft, price: {kind: free|one_time|subscription, amount, currency, interval}, created_ms, updated_ms, published_ms}"), (status = 403, description = "forbidden: not a coach"), (status = 422, description = "validation_failed: fields names the wrong field (title, sport, items.asset, price.amount, price.currency, ...)"), (status = 401, description = "unauthorized"), (status = 503, description = "unavailable")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/programs", tag = "programs", request_body = ProgramInput, responses((status = 201, description = "Program: {id, coach, title, description, sport, cover, items: [{kind: video|drill|review, id, title, asset|text|room and video}], status: draft, price: {kind: free|one_time|subscription, amount, currency, interval}, created_ms, updated_ms, published_ms}"), (status = 403, description = "forbidden: not a coach"), (status = 422, description = "validation_failed: fields names the wrong field (title, sport, items.asset, items.room, price.amount, price.currency, ...)"), (status = 401, description = "unauthorized"), (status = 503, description = "unavailable")), security(("bearer" = [])))]
 pub async fn create(
     State(app): State<App>,
     LiveCaller(c): LiveCaller,

@@ -105,6 +105,7 @@ pub fn routes(app: App) -> OpenApiRouter {
         .routes(routes!(athlete::done))
         .routes(routes!(athlete::progress))
         .routes(routes!(athlete::locker))
+        .routes(routes!(athlete::review))
         .routes(routes!(pay::checkout))
         .routes(routes!(pay::refund))
         .routes(routes!(billing::subscribe))

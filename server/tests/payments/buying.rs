@@ -7,20 +7,8 @@ use std::time::Duration;
 use chalktalk_protocol::Role;
 use serde_json::json;
 
-use super::flows::{ATHLETE, Node};
+use super::flows::{ATHLETE, Node, media_link};
 use super::stripe::{FakeStripe, completed, refunded, sign};
-
-/// "ok" or the error code of a WebSocket `media_link`.
-async fn media_link(c: &chalktalk_protocol::client::Client, asset: &str) -> String {
-    let m = chalktalk_protocol::ClientMsg::MediaLink {
-        asset: asset.into(),
-    };
-    match c.request(m).await {
-        Ok(_) => "ok".into(),
-        Err(chalktalk_protocol::client::ClientError::Server { code, .. }) => code.as_str().into(),
-        Err(e) => panic!("transport error {e:?}"),
-    }
-}
 
 impl Node {
     pub async fn buy_end_to_end(&self, fake: &FakeStripe) {

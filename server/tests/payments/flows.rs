@@ -52,6 +52,18 @@ fn stripe_settings(c: &mut chalktalk::config::Config, url: Option<String>) {
     c.payments.platform_fee_percent = 10;
 }
 
+/// "ok" or the error code of a WebSocket `media_link`.
+pub async fn media_link(c: &chalktalk_protocol::client::Client, asset: &str) -> String {
+    let m = chalktalk_protocol::ClientMsg::MediaLink {
+        asset: asset.into(),
+    };
+    match c.request(m).await {
+        Ok(_) => "ok".into(),
+        Err(chalktalk_protocol::client::ClientError::Server { code, .. }) => code.as_str().into(),
+        Err(e) => panic!("transport error {e:?}"),
+    }
+}
+
 impl Node {
     fn with(node: TestServer) -> Node {
         Node {

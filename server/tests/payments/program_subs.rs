@@ -3,12 +3,13 @@
 //! account as the subscription's destination with the platform's percent,
 //! the program in the subscription's metadata); the subscription's events
 //! open the program's videos to the athlete and close them again, in any
-//! order; a plan's matrix row is not touched.
+//! order; a plan's matrix row is not touched. Its paid invoices are the
+//! coach's revenue, each once.
 
 use serde_json::json;
 
 use super::flows::{ATHLETE, Node};
-use super::stripe::{FakeStripe, sign, subscription_event};
+use super::stripe::{FakeStripe, invoice_event, sign, subscription_event};
 
 /// Delivers `customer.subscription.<kind>` of the athlete's subscription
 /// `sub_prog_1` to `program` and waits until it is applied.
@@ -129,6 +130,7 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
     // The locker lists it.
     let r = n.api().get("/api/v1/me/programs", Some(&n.athlete)).await;
     assert!(r.text().contains(&program), "{}", r.text());
+    invoices_are_revenue(&n, &program).await;
 
     // Canceled at the end of a period that ends in 3 s: open until then,
     // then closed at the next access without any event (the stored
@@ -202,4 +204,77 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
         e.status,
         chalktalk_adapters::programs::EntitlementStatus::Revoked
     );
+}
+
+/// Each paid invoice of the subscription is money in the coach's revenue,
+/// once: Stripe sends both `invoice.paid` and `invoice.payment_succeeded`
+/// for it; a trial's zero invoice is no sale; the fee is the invoice's
+/// application fee, else the platform's percent.
+async fn invoices_are_revenue(n: &Node, program: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let cases = [
+        ("evt_in_1", "paid", "in_prog_1", 999, json!(150)),
+        (
+            "evt_in_2",
+            "payment_succeeded",
+            "in_prog_1",
+            999,
+            json!(150),
+        ),
+        ("evt_in_3", "paid", "in_prog_2", 999, json!(null)),
+        ("evt_in_4", "paid", "in_prog_trial", 0, json!(null)),
+    ];
+    for (evt, kind, invoice, amount, fee) in cases {
+        let mut v: serde_json::Value = serde_json::from_str(&invoice_event(
+            evt,
+            kind,
+            1_700_000_210,
+            "sub_prog_1",
+            ATHLETE,
+        ))
+        .expect("event");
+        let o = &mut v["data"]["object"];
+        o["id"] = json!(invoice);
+        o["amount_paid"] = json!(amount);
+        o["currency"] = json!("eur");
+        o["application_fee_amount"] = fee;
+        o["status_transitions"]["paid_at"] = json!(now);
+        o["created"] = json!(now);
+        o["parent"]["subscription_details"]["metadata"]["chalktalk_program"] = json!(program);
+        let body = v.to_string();
+        let r = n.webhook(&body, &sign(&body)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        n.wait_applied(evt).await;
+    }
+    let r = n.api().get("/api/v1/me/revenue", Some(&n.coach)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let want = json!([{"currency": "eur", "gross": 1998, "fees": 249, "refunded": 0, "disputed": 0,
+        "net": 1749, "sales": 2, "refunds": 0, "disputes": 0}]);
+    assert_eq!(v["totals"], want, "{v}");
+    let per = v["programs"].as_array().expect("programs");
+    assert_eq!(per.len(), 1, "{v}");
+    assert_eq!(
+        (&per[0]["program"], &per[0]["totals"]),
+        (&json!(program), &want)
+    );
+    let store = n.store();
+    let o = store
+        .order("in_prog_1")
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(
+        (o.kind, o.user.as_str(), o.coach.as_str(), o.fee),
+        (
+            chalktalk_adapters::programs::OrderKind::Invoice,
+            ATHLETE,
+            super::flows::COACH,
+            150
+        )
+    );
+    assert_eq!(store.order("in_prog_trial").await.expect("read"), None);
 }

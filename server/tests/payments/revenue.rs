@@ -229,6 +229,7 @@ impl Node {
             created_ms: paid - 60_000,
             updated_ms: paid,
             version: 1,
+            kind: chalktalk_adapters::programs::OrderKind::Checkout,
         };
         for o in [
             order("jan", "usd", feb - 1),

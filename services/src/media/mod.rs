@@ -35,6 +35,7 @@ use chalktalk_media::report::Limits;
 use chalktalk_media::worker::WorkerSettings;
 
 pub use error::MediaError;
+pub use requests::MediaGrant;
 pub use sign::UrlSigner;
 pub use uploads::{CompletedUpload, NewUpload};
 

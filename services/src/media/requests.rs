@@ -3,10 +3,11 @@
 //! whoever the permission matrix lets see a video, and the members of the
 //! room a voice-over is attached to) and
 //! `cancel_media` (owner or admin). Others get `not_found`, so asset ids do
-//! not leak whether they exist. For videos the gateway passes the
-//! permission matrix's answer (`video`), which then decides alone; for a
-//! voice-over, the answer for the video its room shows, which must allow
-//! besides room membership.
+//! not leak whether they exist. The gateway passes what it found out
+//! ([`MediaGrant`]): for videos the permission matrix's answer, which then
+//! decides alone; for a voice-over, the answer for the video its room
+//! shows, which must allow besides room membership or a training program
+//! showing the room as a review.
 
 use chalktalk_actors::store::MembershipKind;
 use chalktalk_protocol::{Asset, ClientMsg, ErrorCode, MediaKind, Reply, Role};
@@ -15,8 +16,21 @@ use super::MediaService;
 
 type Fail = (ErrorCode, String);
 
+/// What the gateway found out about a media request's asset for its
+/// caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaGrant {
+    /// The permission matrix's answer for a video asset, or for the video
+    /// of a voice-over's room (`None`: room membership decides).
+    pub video: Option<bool>,
+    /// A voice-over whose room a training program the caller holds shows
+    /// as a review (in place of room membership).
+    pub review: bool,
+}
+
 impl MediaService {
-    async fn may_view(&self, user: &str, role: Role, a: &Asset, video: Option<bool>) -> bool {
+    async fn may_view(&self, user: &str, role: Role, a: &Asset, grant: MediaGrant) -> bool {
+        let video = grant.video;
         if role == Role::Admin || a.owner == user {
             return true;
         }
@@ -26,6 +40,9 @@ impl MediaService {
         if video == Some(false) {
             // A voice-over on a video the caller may not see.
             return false;
+        }
+        if a.kind == MediaKind::VoiceOver && grant.review {
+            return true;
         }
         let store = &self.directory.deps.store;
         let Ok(rooms) = store.memberships(user, MembershipKind::Room).await else {
@@ -46,15 +63,14 @@ impl MediaService {
         }
     }
 
-    /// Answers a media request of `user`; `video`: the permission matrix's
-    /// answer for a video asset, or for the video of a voice-over's room
-    /// (`None`: room membership decides).
+    /// Answers a media request of `user`, with what the gateway found out
+    /// about its asset (`grant`).
     pub async fn request(
         &self,
         user: &str,
         role: Role,
         msg: &ClientMsg,
-        video: Option<bool>,
+        grant: MediaGrant,
     ) -> Result<Reply, Fail> {
         let (id, cancel) = match msg {
             ClientMsg::MediaLink { asset } => (asset, false),
@@ -68,7 +84,7 @@ impl MediaService {
             .await
             .map_err(|e| (ErrorCode::Internal, format!("store: {e}")))?
             .ok_or_else(not_found)?;
-        if !self.may_view(user, role, &asset, video).await {
+        if !self.may_view(user, role, &asset, grant).await {
             return Err(not_found());
         }
         if cancel {

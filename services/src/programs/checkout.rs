@@ -147,6 +147,7 @@ impl ProgramService {
             created_ms: now,
             updated_ms: now,
             version: 1,
+            kind: chalktalk_adapters::programs::OrderKind::Checkout,
         };
         // A webhook may have stored it first (from the session's metadata).
         if !self.store.put_order(&order).await? {

@@ -36,12 +36,13 @@ pub struct ProgramInput {
     pub price: PriceInput,
 }
 
-/// One item: a video of your library or a text drill.
+/// One item: a video of your library, a text drill, or one of your review
+/// rooms (its video with the annotations and voice-overs on it).
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ItemInput {
-    /// `video` or `drill`.
+    /// `video`, `drill` or `review`.
     pub kind: String,
     /// Keep an item's id across edits so its progress stays; new items
     /// get one.
@@ -55,6 +56,10 @@ pub struct ItemInput {
     /// `drill`: at most 5000 characters.
     #[serde(default)]
     pub text: Option<String>,
+    /// `review`: the id of a review room you own that shows a video of
+    /// yours.
+    #[serde(default)]
+    pub room: Option<String>,
 }
 
 /// `free`, `one_time` or `subscription`; amounts are integer minor units
@@ -213,7 +218,22 @@ impl ProgramService {
                     title,
                     text: text("items.text", i.text.as_deref().unwrap_or_default(), 1, 5000)?,
                 },
-                _ => return Err(ProgramError::invalid("items.kind", "video or drill")),
+                "review" => {
+                    let room = i.room.as_deref().unwrap_or_default();
+                    let video = self.own_review(coach, room).await?;
+                    ProgramItem::Review {
+                        id,
+                        title,
+                        room: room.to_owned(),
+                        video,
+                    }
+                }
+                _ => {
+                    return Err(ProgramError::invalid(
+                        "items.kind",
+                        "video, drill or review",
+                    ));
+                }
             });
         }
         into.items = items;

@@ -48,7 +48,11 @@ fn summary(user: &str, p: &Program, done: Vec<ItemProgress>) -> Progress {
 impl ProgramService {
     /// The entitlement of `user` to `program` that opens it now
     /// (`entitlement_live`: a lapsed program subscription does not).
-    async fn active(&self, user: &str, program: &str) -> Result<Option<Entitlement>, ProgramError> {
+    pub(crate) async fn active(
+        &self,
+        user: &str,
+        program: &str,
+    ) -> Result<Option<Entitlement>, ProgramError> {
         match self.store.entitlement(user, program).await? {
             Some(e) if self.entitlement_live(&e).await? => Ok(Some(e)),
             _ => Ok(None),

@@ -44,6 +44,9 @@ pub enum ProgramError {
     /// `no_such_item` (404).
     #[error("the program has no item {0}")]
     NoSuchItem(String),
+    /// `not_a_review` (404): the item exists but is not a review room.
+    #[error("item {0} of this program is not a review")]
+    NotAReview(String),
     /// `bad_signature` (400): the webhook's Stripe-Signature does not
     /// match its body (or is too old); nothing was stored.
     #[error("{0}")]
@@ -101,6 +104,7 @@ impl ProgramError {
             ProgramError::NotEntitled => "not_entitled",
             ProgramError::NotRefundable => "not_refundable",
             ProgramError::NoSuchItem(_) => "no_such_item",
+            ProgramError::NotAReview(_) => "not_a_review",
             ProgramError::BadSignature(_) => "bad_signature",
             ProgramError::BadEvent(_) => "bad_event",
             ProgramError::PlanUnavailable => "plan_unavailable",

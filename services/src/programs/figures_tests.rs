@@ -21,6 +21,7 @@ fn order(currency: &str, amount: u64, fee: u64, status: OrderStatus) -> Order {
         created_ms: 1,
         updated_ms: 1,
         version: 1,
+        kind: chalktalk_adapters::programs::OrderKind::Checkout,
     }
 }
 

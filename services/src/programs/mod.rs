@@ -12,7 +12,7 @@
 //! with their audit log); coach payouts through Stripe Connect
 //! ([`payouts`]); the backfill of undelivered events ([`backfill`]);
 //! revenue analytics for coaches and admins ([`revenue`], its arithmetic
-//! in [`figures`]).
+//! in [`figures`]); review rooms shown as program items ([`review`]).
 
 pub mod backfill;
 pub mod checkout;
@@ -24,6 +24,7 @@ pub mod payouts;
 pub mod plans;
 pub mod program_subs;
 pub mod revenue;
+pub mod review;
 pub mod subscribe;
 pub mod webhook;
 
@@ -154,6 +155,9 @@ pub struct ProgramService {
     pub(crate) billing: Billing,
     /// One webhook processing pass at a time on this node.
     pub(crate) processing: tokio::sync::Mutex<()>,
+    /// Review rooms (items of kind `review`); without it such items are
+    /// refused.
+    pub(crate) rooms: Option<Arc<dyn chalktalk_actors::store::Store>>,
 }
 
 impl ProgramService {
@@ -172,7 +176,19 @@ impl ProgramService {
             connect_webhook_secret: None,
             billing,
             processing: tokio::sync::Mutex::new(()),
+            rooms: None,
         })
+    }
+
+    /// With the rooms and threads store (review rooms as program items).
+    pub fn with_rooms(
+        mut self: Arc<Self>,
+        rooms: Arc<dyn chalktalk_actors::store::Store>,
+    ) -> Arc<ProgramService> {
+        if let Some(svc) = Arc::get_mut(&mut self) {
+            svc.rooms = Some(rooms);
+        }
+        self
     }
 
     /// With the secret of the endpoint of events on connected accounts.

@@ -9,7 +9,8 @@
 //! subscription to a training program's own price (metadata
 //! `chalktalk_program`, from `super::checkout`) is recorded the same way
 //! as [`PaidPlan::Program`] and opens or closes that program
-//! (`super::program_subs`).
+//! (`super::program_subs`); each of its paid invoices is recorded as an
+//! order of kind `Invoice` for the revenue figures.
 //!
 //! Any order: a record remembers the `created` of the event that last set
 //! it; an older event changes nothing, and a canceled subscription stays
@@ -20,6 +21,7 @@
 
 use chalktalk_adapters::billing::{PaidPlan, Subscription, SubscriptionStatus};
 use chalktalk_adapters::payments::SubscribeRequest;
+use chalktalk_adapters::programs::{Order, OrderKind, OrderStatus};
 use chalktalk_protocol::Role;
 use serde::Deserialize;
 use serde_json::Value;
@@ -253,30 +255,92 @@ impl ProgramService {
         if meta.is_object() && meta["chalktalk_user"].is_null() {
             return Ok(Outcome::Ignored("not a chalktalk subscription"));
         }
-        if self.store.subscription(id).await?.is_none() {
+        let Some(stored) = self.store.subscription(id).await? else {
             return Ok(Outcome::Waiting(format!("no subscription {id} yet")));
-        }
-        self.write_subscription(id, created, move |old| {
-            let mut s = old?.clone();
-            let to = match (paid, s.status) {
-                (
-                    true,
-                    SubscriptionStatus::PastDue
-                    | SubscriptionStatus::Unpaid
-                    | SubscriptionStatus::Incomplete,
-                ) => SubscriptionStatus::Active,
-                (false, SubscriptionStatus::Active | SubscriptionStatus::Trialing) => {
-                    SubscriptionStatus::PastDue
-                }
-                _ => return None,
-            };
-            s.past_due_since = (to == SubscriptionStatus::PastDue).then_some(created);
-            s.status = to;
-            s.event_created = created;
-            s.version += 1;
-            Some(s)
+        };
+        let recorded = match (&stored.program, paid) {
+            (Some(program), true) => self.record_invoice(obj, &stored.user, program).await?,
+            _ => false,
+        };
+        let out = self
+            .write_subscription(id, created, move |old| {
+                let mut s = old?.clone();
+                let to = match (paid, s.status) {
+                    (
+                        true,
+                        SubscriptionStatus::PastDue
+                        | SubscriptionStatus::Unpaid
+                        | SubscriptionStatus::Incomplete,
+                    ) => SubscriptionStatus::Active,
+                    (false, SubscriptionStatus::Active | SubscriptionStatus::Trialing) => {
+                        SubscriptionStatus::PastDue
+                    }
+                    _ => return None,
+                };
+                s.past_due_since = (to == SubscriptionStatus::PastDue).then_some(created);
+                s.status = to;
+                s.event_created = created;
+                s.version += 1;
+                Some(s)
+            })
+            .await?;
+        Ok(match out {
+            Outcome::Ignored(_) if recorded => Outcome::Applied,
+            other => other,
         })
-        .await
+    }
+
+    /// Records the paid invoice `obj` of `user`'s subscription to
+    /// `program` as an order of kind `Invoice` (the money the revenue
+    /// figures count); once per invoice (`invoice.paid` and
+    /// `invoice.payment_succeeded` both come), nothing for a zero amount
+    /// (a trial). Whether it was recorded now.
+    async fn record_invoice(
+        &self,
+        obj: &Value,
+        user: &str,
+        program: &str,
+    ) -> Result<bool, ProgramError> {
+        let Some(id) = obj["id"]
+            .as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 255)
+        else {
+            return Err(ProgramError::BadEvent("an invoice without id".into()));
+        };
+        let amount = obj["amount_paid"].as_u64().unwrap_or(0);
+        if amount == 0 || self.store.order(id).await?.is_some() {
+            return Ok(false);
+        }
+        let coach = self.store.program(program).await?.map(|p| p.coach);
+        let secs = |v: &Value| v.as_u64().map(|s| s.saturating_mul(1000));
+        let paid_ms = secs(&obj["status_transitions"]["paid_at"]).unwrap_or_else(now_ms);
+        let order = Order {
+            id: id.to_owned(),
+            user: user.to_owned(),
+            program: program.to_owned(),
+            coach: coach.unwrap_or_default(),
+            amount,
+            currency: obj["currency"].as_str().unwrap_or_default().to_owned(),
+            // The application fee Stripe took for the platform; the
+            // configured percent when the invoice does not say.
+            fee: obj["application_fee_amount"]
+                .as_u64()
+                .unwrap_or_else(|| self.fee_of(amount)),
+            status: OrderStatus::Paid,
+            // Refunds and disputes name it (API versions that still
+            // carry it on the invoice).
+            payment: id_of(&obj["payment_intent"]).map(str::to_owned),
+            paid_ms: Some(paid_ms),
+            created_ms: secs(&obj["created"]).unwrap_or(paid_ms),
+            updated_ms: now_ms(),
+            version: 1,
+            kind: OrderKind::Invoice,
+        };
+        let stored = self.store.put_order(&order).await?;
+        if stored {
+            tracing::info!(invoice = id, %user, program, amount, "program subscription invoice recorded");
+        }
+        Ok(stored)
     }
 
     /// Writes what `next` makes of the stored subscription `id` unless the

@@ -191,6 +191,7 @@ impl ProgramService {
                             created_ms: now_ms(),
                             updated_ms: now_ms(),
                             version: 1,
+                            kind: chalktalk_adapters::programs::OrderKind::Checkout,
                         })
                     }
                     _ => None,
@@ -302,6 +303,11 @@ impl ProgramService {
     }
 
     async fn sync_entitlement(&self, o: &Order) -> Result<(), ProgramError> {
+        if o.kind == chalktalk_adapters::programs::OrderKind::Invoice {
+            // A subscription's invoice: the subscription's state decides
+            // (`super::program_subs`).
+            return Ok(());
+        }
         let current = self.store.entitlement(&o.user, &o.program).await?;
         let active = current
             .as_ref()
