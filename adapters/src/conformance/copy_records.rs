@@ -99,7 +99,7 @@ pub async fn fill_records(store: &dyn Backend, tag: &str, i: u64) {
         coach: coach.clone(),
         account: format!("acct-{tag}-{i}"),
         charges_enabled: true,
-        payouts_enabled: i % 2 == 0,
+        payouts_enabled: i.is_multiple_of(2),
         details_submitted: true,
         event_created: 1_700_000_000,
         created_ms: 1_700_000_000_000,

@@ -169,21 +169,20 @@ fn steps(
     version: u64,
     at: Option<(u64, bool)>,
 ) -> Result<std::ops::RangeInclusive<u64>, CopyError> {
-    let theirs = match at {
-        None => 0,
-        Some((_, true)) => return Ok(1..=0),
-        Some((v, false)) if v < version => v,
-        Some((v, false)) => {
-            return Err(CopyError::Differs(format!(
-                "the target has another {what} at version {v} (the source's: {version})"
-            )));
-        }
-    };
     if version == 0 {
         return Err(CopyError::Differs(format!(
             "{what} has version 0, which no store writes"
         )));
     }
+    let theirs = match at {
+        None => 0,
+        Some((v, same)) if v < version || (same && v == version) => v,
+        Some((v, _)) => {
+            return Err(CopyError::Differs(format!(
+                "the target has another {what} at version {v} (the source's: {version})"
+            )));
+        }
+    };
     Ok(theirs + 1..=version)
 }
 
