@@ -126,6 +126,7 @@ pub async fn copies_everything(from: &dyn Backend, to: &dyn Backend) {
     fill(from, &tag, 3).await;
     let before = summarize(from, None).await.unwrap();
     assert_eq!(before, filled(3));
+    copy_records::pages_continue(from).await;
     let pages = std::sync::Mutex::new(Vec::new());
     let progress = |what: &str, n: u64| pages.lock().unwrap().push((what.to_string(), n));
     copy(from, to, &progress).await.unwrap();
@@ -174,6 +175,7 @@ pub async fn copies_everything(from: &dyn Backend, to: &dyn Backend) {
     for i in 0..3 {
         same_records(from, to, &tag, i).await;
     }
+    copy_records::pages_continue(to).await;
 
     // Again, unchanged: nothing to write, still verified.
     copy(from, to, &|_, _| {}).await.unwrap();

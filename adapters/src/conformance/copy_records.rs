@@ -11,7 +11,7 @@ use super::billing::subscription;
 use super::programs::{program, receipt};
 use super::revenue::order;
 use crate::billing::{AuditEntry, PayoutAccount, PlanOverride, SubscriptionStatus};
-use crate::copy::{Backend, Summary};
+use crate::copy::{Backend, Listing, Summary};
 use crate::programs::{Entitlement, EntitlementStatus, ItemProgress, OrderStatus, Source};
 
 /// The user the records of index `i` are about (also an athlete of
@@ -186,4 +186,28 @@ pub async fn same_records(from: &dyn Backend, to: &dyn Backend, tag: &str, i: u6
     let a = from.payout_account(&coach).await.unwrap().expect("payout");
     assert_eq!(to.payout_account(&coach).await.unwrap().as_ref(), Some(&a));
     assert_eq!(to.payout_account_by_id(&a.account).await.unwrap(), Some(a));
+}
+
+/// Every listing of `store`, read a page of one and of two ids at a time,
+/// gives the ids of one read, ascending and distinct (the cursors of the
+/// pair and distinct listings continue where the page stopped).
+pub async fn pages_continue(store: &dyn Backend) {
+    for what in Listing::ALL {
+        let all = store.list(what, "", 100_000).await.unwrap();
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "{what:?}: {all:?}");
+        for limit in [1, 2] {
+            let mut paged = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = store.list(what, &after, limit).await.unwrap();
+                assert!(page.len() <= limit, "{what:?}");
+                let Some(last) = page.last().cloned() else {
+                    break;
+                };
+                paged.extend(page);
+                after = last;
+            }
+            assert_eq!(paged, all, "{what:?} by {limit}");
+        }
+    }
 }
