@@ -10,7 +10,7 @@
 //! inboxes continue after the target's head, memberships and cursors are
 //! idempotent, key-value rows, assets and jobs are overwritten with the
 //! source's, and the records of the program and billing ports
-//! ([`records`]) are written where the target's differ (versioned ones,
+//! (`records.rs`) are written where the target's differ (versioned ones,
 //! orders and subscriptions, by stepping the target's version up to the
 //! source's). Run it with the source node stopped.
 

@@ -12,7 +12,12 @@ use crate::copy::{Export, KvRow, Listing, pair, unpair};
 impl PgStore {
     /// The (user, program) keys of `table` after the pair cursor `after`,
     /// distinct, as pair ids.
-    async fn pairs(&self, table: &str, after: &str, limit: i64) -> Result<Vec<String>, StoreError> {
+    async fn pairs(
+        &self,
+        table: &'static str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let (user, program) = unpair(after);
         // Without a second part the cursor admits the first part itself.
         let (cmp, program) = match program {
