@@ -1,9 +1,8 @@
 //! Counting and verifying the records of the program and billing ports
 //! (the part of [`super::summarize`] for what `records.rs` copies): each
 //! record of the source is read whole from the target too and must be
-//! equal, and
-//! the target's lookups by a second key (an order by its payment, a payout
-//! account by its Stripe id) must find it.
+//! equal, and the target's lookups by a second key (an order by its
+//! payment, a payout account by its Stripe id) must find it.
 
 use super::records::{AUDIT_ALL, parts};
 use super::run::CopyError;
