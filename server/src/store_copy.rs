@@ -114,7 +114,10 @@ pub fn describe(s: &Summary) -> String {
         "{} rooms ({} events, {} snapshots), {} threads ({} messages, {} cursors), \
          {} inboxes ({} events), {} memberships, {} key-value records \
          (accounts, sessions, relationships, profiles, grants, revocations), \
-         {} media assets, {} media jobs",
+         {} media assets, {} media jobs, {} programs ({} items), {} entitlements, \
+         {} items done, {} orders, {} webhook receipts ({} pending), \
+         {} subscriptions, {} plan overrides, {} billing audit entries, \
+         {} payout accounts",
         s.rooms,
         s.room_events,
         s.snapshots,
@@ -126,7 +129,18 @@ pub fn describe(s: &Summary) -> String {
         s.memberships,
         s.kv_rows,
         s.assets,
-        s.jobs
+        s.jobs,
+        s.programs,
+        s.program_items,
+        s.entitlements,
+        s.progress,
+        s.orders,
+        s.receipts,
+        s.pending_receipts,
+        s.subscriptions,
+        s.plan_overrides,
+        s.audit_entries,
+        s.payout_accounts
     )
 }
 

@@ -1,7 +1,8 @@
 //! `chalktalk store copy`: a deployment on the embedded store (an account,
-//! a room with annotations) is copied into PostgreSQL by the real binary,
-//! and a node on PostgreSQL with an empty data dir serves all of it: the
-//! account signs in, the room has every annotation at the same seq.
+//! a room with annotations, a program with an enrolled athlete's progress)
+//! is copied into PostgreSQL by the real binary, and a node on PostgreSQL
+//! with an empty data dir serves all of it: the account signs in, the room
+//! has every annotation at the same seq, the athlete's progress is there.
 //! Bad store names are refused with a message naming the flag.
 
 mod common;
@@ -54,6 +55,7 @@ async fn embedded_deployment_moves_to_postgres() {
         }
     }
     drop(coach);
+    let program = free_program_done(&node).await;
     node.stop().await;
 
     let from = format!("embedded:{}", dir.path().display());
@@ -66,6 +68,10 @@ async fn embedded_deployment_moves_to_postgres() {
     );
     assert!(
         stdout.contains("copied and verified: 1 rooms (25 events"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 programs (1 items), 1 entitlements, 1 items done"),
         "{stdout}"
     );
     // Again: nothing new, still verified (resumable).
@@ -93,7 +99,53 @@ async fn embedded_deployment_moves_to_postgres() {
     let mut want: Vec<_> = (0..25).map(|i| format!("a{i}")).collect();
     want.sort();
     assert_eq!(ids, want);
+    let athlete = node.token(ATHLETE, Role::Athlete);
+    let r = node
+        .get(
+            &format!("/api/v1/programs/{program}/progress"),
+            Some(&athlete),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["progress"][0]["percent"], 100, "{}", r.text());
     node.stop().await;
+}
+
+const ATHLETE: &str = "program-athlete";
+
+/// A free program of one drill, published; [`ATHLETE`] enrolls and marks
+/// the drill done. Its id.
+async fn free_program_done(node: &TestServer) -> String {
+    let coach = node.token("program-coach", Role::Coach);
+    let athlete = node.token(ATHLETE, Role::Athlete);
+    let body = json!({
+        "title": "Squat fundamentals", "description": "Four weeks", "sport": "weightlifting",
+        "items": [{"kind": "drill", "id": "warmup", "title": "Warm-up", "text": "10 min easy"}],
+        "price": {"kind": "free"}
+    });
+    let r = node.post("/api/v1/programs", Some(&coach), body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    let r = node
+        .post(
+            &format!("/api/v1/programs/{id}/publish"),
+            Some(&coach),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = node
+        .post(
+            &format!("/api/v1/programs/{id}/enroll"),
+            Some(&athlete),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let done = format!("/api/v1/programs/{id}/items/warmup/done");
+    let r = node.post(&done, Some(&athlete), json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    id
 }
 
 #[test]

@@ -1,16 +1,20 @@
-//! The `store copy` suite: a source filled with every kind of record is
-//! copied into a target (through the target's ports), verified, copied
-//! again (nothing changes: the copy resumes), and a record that differs on
-//! the target is found by the verification.
+//! The `store copy` suite: a source filled with every kind of record (the
+//! program and billing records of [`super::copy_records`] too) is copied
+//! into a target (through the target's ports), verified, copied again
+//! (nothing changes: the copy resumes, and picks up what changed since),
+//! and a record that differs on the target is found by the verification.
 
 use chalktalk_actors::encoder::JobState;
 use chalktalk_actors::store::{MembershipKind, Snapshot, ThreadMeta};
 use chalktalk_protocol::ThreadKind;
 
+use super::copy_records::{self, add_filled, fill_records, same_records};
 use super::media::{asset, job};
 use super::store::{cursor, enc, inbox_event, messages_range, room_event, room_meta, unique};
+use crate::billing::AuditEntry;
 use crate::copy::{Backend, CopyError, Summary, copy, summarize};
 use crate::kv::KvBatch;
+use crate::programs::OrderStatus;
 
 /// Fills `store` with `n` of everything; ids carry `tag`.
 pub async fn fill(store: &dyn Backend, tag: &str, n: u64) {
@@ -91,12 +95,13 @@ pub async fn fill(store: &dyn Backend, tag: &str, n: u64) {
             )
             .put("empty", user.clone(), Vec::new());
         assert!(store.apply(b).await.unwrap());
+        fill_records(store, tag, i).await;
     }
 }
 
 /// What [`fill`] puts in a store, `n` of each.
 pub fn filled(n: u64) -> Summary {
-    Summary {
+    let mut s = Summary {
         rooms: n,
         room_events: 1_203 + 7 * n.saturating_sub(1),
         snapshots: n.div_ceil(2),
@@ -109,7 +114,10 @@ pub fn filled(n: u64) -> Summary {
         kv_rows: 4 * n,
         assets: n,
         jobs: n,
-    }
+        ..Summary::default()
+    };
+    add_filled(&mut s, n);
+    s
 }
 
 /// Copies a filled `from` into an empty `to` and checks the result.
@@ -118,6 +126,7 @@ pub async fn copies_everything(from: &dyn Backend, to: &dyn Backend) {
     fill(from, &tag, 3).await;
     let before = summarize(from, None).await.unwrap();
     assert_eq!(before, filled(3));
+    copy_records::pages_continue(from).await;
     let pages = std::sync::Mutex::new(Vec::new());
     let progress = |what: &str, n: u64| pages.lock().unwrap().push((what.to_string(), n));
     copy(from, to, &progress).await.unwrap();
@@ -163,14 +172,61 @@ pub async fn copies_everything(from: &dyn Backend, to: &dyn Backend) {
         "{unfinished:?}"
     );
 
-    // Again: it resumes after the target's heads, so nothing is doubled.
+    for i in 0..3 {
+        same_records(from, to, &tag, i).await;
+    }
+    copy_records::pages_continue(to).await;
+
+    // Again, unchanged: nothing to write, still verified.
+    copy(from, to, &|_, _| {}).await.unwrap();
+    assert_eq!(summarize(from, Some(to)).await.unwrap(), filled(3));
+    assert_eq!(summarize(to, None).await.unwrap(), filled(3));
+    for i in 0..3 {
+        same_records(from, to, &tag, i).await;
+    }
+
+    // Again after writes on the source: it resumes after the target's
+    // heads, so nothing is doubled, and versioned records step on.
     from.append_room_events(&room, 0, &enc([room_event(1_204, &tag)]))
         .await
         .unwrap();
+    let order_id = format!("order-{tag}-1");
+    let mut o = from.order(&order_id).await.unwrap().expect("order");
+    o.version += 1;
+    o.status = OrderStatus::Refunded;
+    assert!(from.put_order(&o).await.unwrap());
+    let evt = format!("evt-{tag}-1-pending");
+    let mut r = from.receipt(&evt).await.unwrap().expect("receipt");
+    r.applied_ms = Some(9_000);
+    r.note = None;
+    from.update_receipt(&r).await.unwrap();
     copy(from, to, &|_, _| {}).await.unwrap();
     let mut more = filled(3);
     more.room_events += 1;
+    more.pending_receipts -= 1;
     assert_eq!(summarize(from, Some(to)).await.unwrap(), more);
+    assert_eq!(to.order(&order_id).await.unwrap(), Some(o));
+    assert_eq!(to.receipt(&evt).await.unwrap(), Some(r));
+    let pending = to.pending_receipts(1_000).await.unwrap();
+    assert!(pending.iter().all(|p| p.id != evt), "{pending:?}");
+
+    // A target that lacks a program or billing record fails the
+    // verification, naming it.
+    let athlete = copy_records::user(&tag, 0);
+    from.add_audit(&AuditEntry {
+        id: format!("audit-{tag}-late"),
+        subject: athlete.clone(),
+        actor: "admin".into(),
+        at_ms: 9_000,
+        action: "plan_override_cleared".into(),
+        detail: "late".into(),
+    })
+    .await
+    .unwrap();
+    match summarize(from, Some(to)).await {
+        Err(CopyError::Differs(m)) => assert!(m.contains(&athlete), "{m}"),
+        other => panic!("expected Differs, got {other:?}"),
+    }
 
     // A target that lacks something fails the verification.
     from.append_inbox(&user, &inbox_event(5)).await.unwrap();

@@ -7,6 +7,7 @@
 pub mod billing;
 pub mod blob;
 pub mod copy;
+pub mod copy_records;
 pub mod fence;
 pub mod kv;
 pub mod lease;

@@ -4,20 +4,27 @@
 //! counts both sides to verify the result.
 //!
 //! The copy writes only through the target's ports (`create_room`,
-//! `append_room_events`, `put_cursor`, `Kv::apply`, ...), so it gets the
+//! `append_room_events`, `put_cursor`, `Kv::apply`, `put_program`,
+//! `put_order`, `add_receipt`, `put_subscription`, ...), so it gets the
 //! target's own checks and durability. It is resumable: rooms, threads and
 //! inboxes continue after the target's head, memberships and cursors are
 //! idempotent, key-value rows, assets and jobs are overwritten with the
-//! source's. Run it with the source node stopped.
+//! source's, and the records of the program and billing ports
+//! (`records.rs`) are written where the target's differ (versioned ones,
+//! orders and subscriptions, by stepping the target's version up to the
+//! source's). Run it with the source node stopped.
 
+mod records;
 mod run;
 mod summary;
+mod verify;
 
 use async_trait::async_trait;
 use chalktalk_actors::encoder::MediaStore;
 use chalktalk_actors::store::{Store, StoreError};
 
 use crate::kv::Kv;
+use crate::programs::ProgramStore;
 
 pub use run::{CopyError, Progress, copy};
 
@@ -38,17 +45,65 @@ pub enum Listing {
     Assets,
     /// Media jobs.
     Jobs,
+    /// Training programs (with their items).
+    Programs,
+    /// Entitlements, as [`pair`]s (user, program).
+    Entitlements,
+    /// The (user, program) [`pair`]s with at least one item done.
+    Progress,
+    /// Checkout orders.
+    Orders,
+    /// Payment webhook receipts (event ids).
+    Receipts,
+    /// Billing subscriptions.
+    Subscriptions,
+    /// Users with an admin's plan override.
+    PlanOverrides,
+    /// Users with at least one billing audit entry about them.
+    Audits,
+    /// Coaches with a payout (Stripe Connect) account.
+    PayoutAccounts,
 }
 
 impl Listing {
-    pub const ALL: [Listing; 6] = [
+    pub const ALL: [Listing; 15] = [
         Listing::Rooms,
         Listing::Threads,
         Listing::Inboxes,
         Listing::Members,
         Listing::Assets,
         Listing::Jobs,
+        Listing::Programs,
+        Listing::Entitlements,
+        Listing::Progress,
+        Listing::Orders,
+        Listing::Receipts,
+        Listing::Subscriptions,
+        Listing::PlanOverrides,
+        Listing::Audits,
+        Listing::PayoutAccounts,
     ];
+}
+
+/// Separates the two parts of a [`pair`] id. Ids never hold it
+/// (PostgreSQL text cannot), and it sorts before every other character,
+/// so pair ids sort as the pairs do (by the first part, then the second).
+pub const PAIR_SEP: char = '\0';
+
+/// The id of the pair (`a`, `b`) in a listing of pairs
+/// ([`Listing::Entitlements`], [`Listing::Progress`]).
+pub fn pair(a: &str, b: &str) -> String {
+    format!("{a}{PAIR_SEP}{b}")
+}
+
+/// The parts of a [`pair`] id; `(id, None)` for an id without the
+/// separator (a listing cursor: every pair whose first part is at least
+/// `id`).
+pub fn unpair(id: &str) -> (&str, Option<&str>) {
+    match id.split_once(PAIR_SEP) {
+        Some((a, b)) => (a, Some(b)),
+        None => (id, None),
+    }
 }
 
 /// A key-value row: namespace, key, value.
@@ -71,8 +126,9 @@ pub trait Export: Send + Sync + 'static {
 }
 
 /// Every port a deployment's data lives behind: what a copy writes to.
-pub trait Target: Store + MediaStore + Kv {}
-impl<T: Store + MediaStore + Kv> Target for T {}
+/// (A [`ProgramStore`] is a [`crate::billing::BillingStore`] too.)
+pub trait Target: Store + MediaStore + Kv + ProgramStore {}
+impl<T: Store + MediaStore + Kv + ProgramStore> Target for T {}
 
 /// A [`Target`] that can also list what it holds: what a copy reads from.
 pub trait Backend: Target + Export {}

@@ -35,12 +35,12 @@ pub enum CopyError {
     Differs(String),
 }
 
-fn read(what: impl Into<String>) -> impl FnOnce(StoreError) -> CopyError {
+pub(super) fn read(what: impl Into<String>) -> impl FnOnce(StoreError) -> CopyError {
     let what = what.into();
     move |source| CopyError::Read { what, source }
 }
 
-fn write(what: impl Into<String>) -> impl FnOnce(StoreError) -> CopyError {
+pub(super) fn write(what: impl Into<String>) -> impl FnOnce(StoreError) -> CopyError {
     let what = what.into();
     move |source| CopyError::Write { what, source }
 }
@@ -84,6 +84,17 @@ pub async fn copy(
                         if let Some(j) = from.job(id).await.map_err(read(format!("job {id}")))? {
                             to.put_job(&j).await.map_err(write(format!("job {id}")))?;
                         }
+                    }
+                    Listing::Programs
+                    | Listing::Entitlements
+                    | Listing::Progress
+                    | Listing::Orders
+                    | Listing::Receipts
+                    | Listing::Subscriptions
+                    | Listing::PlanOverrides
+                    | Listing::Audits
+                    | Listing::PayoutAccounts => {
+                        super::records::copy_record(from, to, what, id).await?
                     }
                 }
             }

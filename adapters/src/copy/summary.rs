@@ -25,19 +25,34 @@ pub struct Summary {
     pub kv_rows: u64,
     pub assets: u64,
     pub jobs: u64,
+    pub programs: u64,
+    /// The items of all programs.
+    pub program_items: u64,
+    pub entitlements: u64,
+    /// Items marked done.
+    pub progress: u64,
+    pub orders: u64,
+    pub receipts: u64,
+    /// Receipts not applied yet.
+    pub pending_receipts: u64,
+    pub subscriptions: u64,
+    pub plan_overrides: u64,
+    pub audit_entries: u64,
+    pub payout_accounts: u64,
 }
 
-fn differs(what: String) -> CopyError {
+pub(super) fn differs(what: String) -> CopyError {
     CopyError::Differs(format!("verification: the target differs at {what}"))
 }
 
-fn read(what: String) -> impl FnOnce(chalktalk_actors::store::StoreError) -> CopyError {
+pub(super) fn read(what: String) -> impl FnOnce(chalktalk_actors::store::StoreError) -> CopyError {
     move |source| CopyError::Read { what, source }
 }
 
 /// Counts what `from` holds; with `check`, also verifies that `check`
 /// holds the same of each (heads, snapshot seq, cursors, memberships,
-/// key-value bytes, assets, jobs) and answers `Differs` at the first gap.
+/// key-value bytes, assets, jobs, and every program and billing record
+/// whole) and answers `Differs` at the first gap.
 pub async fn summarize(
     from: &dyn Backend,
     check: Option<&dyn Target>,
@@ -176,6 +191,15 @@ async fn count(
                 return Err(differs(format!("job {id}")));
             }
         }
+        Listing::Programs
+        | Listing::Entitlements
+        | Listing::Progress
+        | Listing::Orders
+        | Listing::Receipts
+        | Listing::Subscriptions
+        | Listing::PlanOverrides
+        | Listing::Audits
+        | Listing::PayoutAccounts => super::verify::count_record(s, from, check, what, id).await?,
     }
     Ok(())
 }

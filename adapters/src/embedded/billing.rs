@@ -18,12 +18,14 @@ use redb::{ReadableTable, StorageError, Table, TableDefinition, WriteTransaction
 use super::{EmbeddedStore, decode, encode, unavailable};
 use crate::billing::{AuditEntry, BillingStore, PayoutAccount, PlanOverride, Subscription};
 
-const SUBS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("billing_subscriptions");
+pub(super) const SUBS: TableDefinition<&str, (u64, &[u8])> =
+    TableDefinition::new("billing_subscriptions");
 const SUBS_BY_USER: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("billing_subscriptions_by_user");
-const OVERRIDES: TableDefinition<&str, &[u8]> = TableDefinition::new("plan_overrides");
-const AUDIT: TableDefinition<(&str, u64, &str), &[u8]> = TableDefinition::new("billing_audit");
-const PAYOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("payout_accounts");
+pub(super) const OVERRIDES: TableDefinition<&str, &[u8]> = TableDefinition::new("plan_overrides");
+pub(super) const AUDIT: TableDefinition<(&str, u64, &str), &[u8]> =
+    TableDefinition::new("billing_audit");
+pub(super) const PAYOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("payout_accounts");
 const PAYOUTS_BY_ID: TableDefinition<&str, &str> = TableDefinition::new("payout_accounts_by_id");
 
 /// A billing write, encoded by the caller.

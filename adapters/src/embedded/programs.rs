@@ -29,20 +29,21 @@ use crate::programs::{
     Entitlement, ItemProgress, Order, OrderRange, Program, ProgramStore, Receipt,
 };
 
-const PROGRAMS: TableDefinition<&str, &[u8]> = TableDefinition::new("programs");
+pub(super) const PROGRAMS: TableDefinition<&str, &[u8]> = TableDefinition::new("programs");
 const BY_COACH: TableDefinition<(&str, &str), ()> = TableDefinition::new("programs_by_coach");
-const ENTITLEMENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("entitlements");
+pub(super) const ENTITLEMENTS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("entitlements");
 const BY_PROGRAM: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("entitlements_by_program");
-const PROGRESS: TableDefinition<(&str, &str, &str), &[u8]> =
+pub(super) const PROGRESS: TableDefinition<(&str, &str, &str), &[u8]> =
     TableDefinition::new("program_progress");
-const ORDERS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("orders");
+pub(super) const ORDERS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("orders");
 const BY_PAYMENT: TableDefinition<&str, &str> = TableDefinition::new("orders_by_payment");
 const ORDERS_BY_COACH: TableDefinition<(&str, u64, &str), ()> =
     TableDefinition::new("orders_by_coach");
 const ORDERS_BY_CREATED: TableDefinition<(u64, &str), ()> =
     TableDefinition::new("orders_by_created");
-const RECEIPTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("receipts");
+pub(super) const RECEIPTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("receipts");
 const PENDING: TableDefinition<(u64, &str), ()> = TableDefinition::new("receipts_pending");
 
 /// A program write, encoded by the caller.

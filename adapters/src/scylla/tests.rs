@@ -79,7 +79,8 @@ async fn passes_every_suite() {
         Arc::new(crate::lease::KvLeases::new(b.clone())),
     )
     .await;
-    // `store copy` into ScyllaDB (it cannot be a source: no `Export`).
+    // `store copy` into ScyllaDB, program and billing records too (it
+    // cannot be a source: no `Export`).
     let dir = tempfile::tempdir().expect("tempdir");
     let embedded = crate::EmbeddedStore::open(dir.path()).expect("open");
     let tag = conformance::store::unique("scylla-copy");
