@@ -78,6 +78,8 @@ pub struct SubscribeRequest {
     pub price: String,
     pub success_url: String,
     pub cancel_url: String,
+    /// Free trial days before the first invoice (`trial_period_days`).
+    pub trial_days: Option<u32>,
 }
 
 /// The session the buyer is sent to.
@@ -284,6 +286,7 @@ impl Payments for StripePayments {
         ]);
         let mut sub = CreateCheckoutSessionSubscriptionData::new();
         sub.metadata = Some(meta.clone());
+        sub.trial_period_days = req.trial_days.filter(|d| *d > 0);
         let s = CreateCheckoutSession::new()
             .mode(stripe_shared::CheckoutSessionMode::Subscription)
             .line_items(vec![item])

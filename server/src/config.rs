@@ -243,6 +243,11 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_PAST_DUE_GRACE_SECS")]
     #[serde(deserialize_with = "scalar")]
     pub past_due_grace_secs: Option<String>,
+    /// Free trial days of a coach's first plan subscription (Checkout's
+    /// `trial_period_days`; default 14, 0: none).
+    #[arg(long, env = "CHALKTALK_COACH_TRIAL_DAYS")]
+    #[serde(deserialize_with = "scalar")]
+    pub coach_trial_days: Option<String>,
     /// Cluster listener `ip:port`; without it the node runs alone.
     #[arg(long, env = "CHALKTALK_CLUSTER_LISTEN")]
     #[serde(deserialize_with = "scalar")]

@@ -4,11 +4,14 @@
 //! e.g. a local test server), `platform_fee_percent` (0-100, the
 //! application fee of destination charges), the subscription plans' Stripe
 //! Price ids (`stripe_price_coach_basic`, `stripe_price_coach_premium`,
-//! `stripe_price_athlete_paid`) and `past_due_grace_secs`. Flags and
+//! `stripe_price_athlete_paid`), `past_due_grace_secs` and
+//! `coach_trial_days`. Flags and
 //! environment over the file, like every other setting.
 
 use super::{ConfigError, Settings};
-use chalktalk_services::programs::{DEFAULT_GRACE_SECS, PaymentsConfig, PlanPrices};
+use chalktalk_services::programs::{
+    DEFAULT_COACH_TRIAL_DAYS, DEFAULT_GRACE_SECS, PaymentsConfig, PlanPrices,
+};
 
 fn value(cli: &Option<String>, file: &Option<String>) -> Option<(String, &'static str)> {
     match (cli, file) {
@@ -100,6 +103,21 @@ pub fn resolve(cli: &Settings, file: &Settings) -> Result<PaymentsConfig, Config
             }
         },
     };
+    let trial = match value(&cli.coach_trial_days, &file.coach_trial_days) {
+        None => DEFAULT_COACH_TRIAL_DAYS,
+        // Stripe takes 1..=730 days.
+        Some((v, from)) => match v.parse::<u32>() {
+            Ok(n) if n <= 730 => n,
+            _ => {
+                return Err(ConfigError::Value {
+                    key: "coach_trial_days",
+                    value: v,
+                    from,
+                    message: "a whole number of days within 0..=730 (0: no trial)".into(),
+                });
+            }
+        },
+    };
     Ok(PaymentsConfig {
         secret_key: secret_key.map(|(k, _)| k),
         webhook_secret: webhook_secret.map(|(k, _)| k),
@@ -112,6 +130,7 @@ pub fn resolve(cli: &Settings, file: &Settings) -> Result<PaymentsConfig, Config
         platform_fee_percent: fee,
         prices,
         past_due_grace_secs: grace,
+        coach_trial_days: trial,
     })
 }
 
@@ -133,6 +152,7 @@ mod tests {
             platform_fee_percent: Some("10".into()),
             stripe_price_coach_premium: Some("price_premium".into()),
             past_due_grace_secs: Some("60".into()),
+            coach_trial_days: Some("0".into()),
             ..Settings::default()
         };
         let file = Settings {
@@ -148,9 +168,11 @@ mod tests {
         assert_eq!(c.prices.coach_premium.as_deref(), Some("price_premium"));
         assert_eq!(c.prices.coach_basic, None);
         assert_eq!(c.past_due_grace_secs, 60);
+        assert_eq!(c.coach_trial_days, 0);
+        let defaults = resolve(&d, &d).unwrap();
         assert_eq!(
-            resolve(&d, &d).unwrap().past_due_grace_secs,
-            DEFAULT_GRACE_SECS
+            (defaults.past_due_grace_secs, defaults.coach_trial_days),
+            (DEFAULT_GRACE_SECS, DEFAULT_COACH_TRIAL_DAYS)
         );
         for bad in [
             Settings {
@@ -167,6 +189,10 @@ mod tests {
             },
             Settings {
                 past_due_grace_secs: Some("-1".into()),
+                ..Settings::default()
+            },
+            Settings {
+                coach_trial_days: Some("731".into()),
                 ..Settings::default()
             },
             Settings {

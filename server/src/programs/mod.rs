@@ -53,6 +53,7 @@ pub fn service(
         Billing {
             prices: cfg.prices.clone(),
             past_due_grace_secs: cfg.past_due_grace_secs,
+            coach_trial_days: cfg.coach_trial_days,
             platform_fee_percent: cfg.platform_fee_percent,
         },
     )

@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use super::stripe::{FakeStripe, LocalStripe, WEBHOOK_SECRET, invoice_event, subscription_event};
-use super::subscriptions::{PRICE_ATHLETE, PRICE_BASIC, Subs, now};
+use super::subscriptions::{PRICE_ATHLETE, PRICE_BASIC, PRICE_PREMIUM, Subs, now};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_in_localstripe_drives_the_matrix_live() {
@@ -199,6 +199,57 @@ pub async fn fixture_lifecycle(s: &Subs) {
     assert!(now() >= end);
 }
 
+/// The coach's trial is Stripe's: a new coach is on the basic row, their
+/// first plan checkout asks Stripe for `coach_trial_days` of trial, the
+/// `trialing` subscription gives premium and its end takes it back; a
+/// later checkout, and an athlete's, have no trial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coachs_trial_is_a_stripe_trial() {
+    let fake = FakeStripe::start(None).await;
+    let s = Subs::start(&fake, 3600).await;
+    let coach = s.coach.0.clone();
+    s.wait_plan(&s.coach.1, "coach_basic").await;
+    let trial_days = |fake: &FakeStripe| {
+        let seen = fake.seen();
+        let session = seen
+            .iter()
+            .rfind(|r| r.path == "/v1/checkout/sessions")
+            .expect("a checkout session")
+            .clone();
+        session
+            .form
+            .iter()
+            .find(|(k, _)| k == "subscription_data[trial_period_days]")
+            .map(|(_, v)| v.clone())
+    };
+    let r = s.checkout(&s.coach.1, "coach_premium").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(trial_days(&fake).as_deref(), Some("14"));
+    let ev = |id: &str, kind: &str, at: i64, status: &str| {
+        subscription_event(
+            id,
+            kind,
+            at,
+            ("sub_trial_coach", &coach, PRICE_PREMIUM),
+            status,
+            json!({}),
+        )
+    };
+    s.deliver(&ev("evt_t1", "created", now() - 10, "trialing"))
+        .await;
+    s.wait_plan(&s.coach.1, "coach_premium").await;
+    s.deliver(&ev("evt_t2", "deleted", now() - 5, "canceled"))
+        .await;
+    s.wait_plan(&s.coach.1, "coach_basic").await;
+    // Once is enough: the next checkout has no trial.
+    let r = s.checkout(&s.coach.1, "coach_premium").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(trial_days(&fake), None);
+    let r = s.checkout(&s.athlete.1, "athlete_paid").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(trial_days(&fake), None, "athletes have no trial");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_override_wins_until_removed_and_is_audited() {
     let fake = FakeStripe::start(None).await;
@@ -209,9 +260,9 @@ async fn an_admin_override_wins_until_removed_and_is_audited() {
 /// removal, and the audit log, on the node of `s`.
 pub async fn override_audited(s: &Subs) {
     let (coach, sub) = (s.coach.0.clone(), "sub_fixture_coach");
-    // A new coach is on the trial (premium) of their account; a basic
-    // subscription makes the subscriptions decide.
-    s.wait_plan(&s.coach.1, "coach_premium").await;
+    // A new coach on a node with Stripe is on the basic row (no trial by
+    // account age: `a_coachs_trial_is_a_stripe_trial`).
+    s.wait_plan(&s.coach.1, "coach_basic").await;
     let basic = subscription_event(
         "evt_c1",
         "created",

@@ -44,6 +44,9 @@ pub const MAX_LIST: usize = 1000;
 /// How long a past_due subscription keeps its plan by default (7 days).
 pub const DEFAULT_GRACE_SECS: u64 = 7 * 24 * 3600;
 
+/// Free trial days of a coach's first plan subscription by default.
+pub const DEFAULT_COACH_TRIAL_DAYS: u32 = 14;
+
 /// The Stripe Price (or Plan) id of each paid plan; a plan without one
 /// cannot be subscribed to (`plan_unavailable`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,6 +102,8 @@ pub struct PaymentsConfig {
     pub prices: PlanPrices,
     /// How long a past_due subscription keeps its plan (seconds).
     pub past_due_grace_secs: u64,
+    /// Free trial days of a coach's first plan subscription (0: none).
+    pub coach_trial_days: u32,
 }
 
 impl Default for PaymentsConfig {
@@ -111,6 +116,7 @@ impl Default for PaymentsConfig {
             platform_fee_percent: 0,
             prices: PlanPrices::default(),
             past_due_grace_secs: DEFAULT_GRACE_SECS,
+            coach_trial_days: DEFAULT_COACH_TRIAL_DAYS,
         }
     }
 }
@@ -123,6 +129,8 @@ pub struct Billing {
     /// The platform's share of each sale in percent (0-100): the
     /// `application_fee_amount` of destination charges.
     pub platform_fee_percent: u8,
+    /// Free trial days of a coach's first plan subscription (0: none).
+    pub coach_trial_days: u32,
 }
 
 impl std::fmt::Debug for PaymentsConfig {
@@ -139,6 +147,7 @@ impl std::fmt::Debug for PaymentsConfig {
             .field("platform_fee_percent", &self.platform_fee_percent)
             .field("prices", &self.prices)
             .field("past_due_grace_secs", &self.past_due_grace_secs)
+            .field("coach_trial_days", &self.coach_trial_days)
             .finish()
     }
 }

@@ -12,9 +12,11 @@
 //! subscriptions in force whose plan fits the role, the best wins
 //! (premium over basic). A user with subscription records but none in
 //! force is on the free row: `athlete_free`, and for coaches `coach_basic`
-//! (the matrix has no coach row below basic). Without any record, or
-//! while an admin override exists, the account's admin-set fields decide
-//! (as before subscriptions existed). Subscriptions to a training program
+//! (the matrix has no coach row below basic). Without any record on a node
+//! with Stripe, the free row too: a coach's trial is a `trialing`
+//! subscription (Checkout gives a coach's first one `coach_trial_days`),
+//! not the account's age. While an admin override exists, and on a node
+//! without Stripe, the account's admin-set fields decide. Subscriptions to a training program
 //! ([`PaidPlan::Program`]) give no row: they open their program
 //! (`super::program_subs`). Every override set or cleared is
 //! written to the audit log.
@@ -109,7 +111,8 @@ impl ProgramService {
             .into_iter()
             .filter(|s| s.plan != PaidPlan::Program)
             .collect();
-        if subs.is_empty() {
+        if subs.is_empty() && self.payments.is_none() {
+            // No Stripe on this node: the account's fields decide.
             return Ok(None);
         }
         Ok(Some(plan_from(

@@ -96,15 +96,18 @@ impl ProgramService {
         };
         let now = now_secs();
         let grace = self.billing.past_due_grace_secs;
-        if self
-            .store
-            .subscriptions_of(user, super::MAX_LIST)
-            .await?
+        let had = self.store.subscriptions_of(user, super::MAX_LIST).await?;
+        if had
             .iter()
             .any(|s| s.plan == plan && in_force(s, now, grace))
         {
             return Err(ProgramError::AlreadySubscribed);
         }
+        // A coach's first plan subscription starts with the free trial
+        // (what a new coach's account age gave before subscriptions).
+        let first = !had.iter().any(|s| s.plan != PaidPlan::Program);
+        let trial_days = (role == Role::Coach && first && self.billing.coach_trial_days > 0)
+            .then_some(self.billing.coach_trial_days);
         let payments = self
             .payments
             .as_deref()
@@ -117,6 +120,7 @@ impl ProgramService {
                 price: price.to_owned(),
                 success_url,
                 cancel_url,
+                trial_days,
             })
             .await?;
         Ok(CheckoutOutput {
