@@ -106,9 +106,15 @@ impl Client {
         }
         let stream = socket.connect(addr).await.map_err(|e| ws_err(&e))?;
         stream.set_nodelay(true).map_err(|e| ws_err(&e))?;
-        let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
-            .await
-            .map_err(|e| ws_err(&e))?;
+        // tungstenite zero-fills `read_buffer_size` bytes (128 KiB by
+        // default) before every read; most server frames are far smaller
+        // and a larger one grows the buffer.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(8 * 1024);
+        let (mut ws, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+                .await
+                .map_err(|e| ws_err(&e))?;
 
         let hello = ClientFrame {
             id: 1,
