@@ -77,6 +77,12 @@ pub enum ProgramItem {
         room: String,
         video: String,
     },
+    /// A document of the coach (a PDF, an image) handed out as it is.
+    Attachment {
+        id: String,
+        title: String,
+        asset: String,
+    },
 }
 
 impl ProgramItem {
@@ -84,7 +90,8 @@ impl ProgramItem {
         match self {
             ProgramItem::Video { id, .. }
             | ProgramItem::Drill { id, .. }
-            | ProgramItem::Review { id, .. } => id,
+            | ProgramItem::Review { id, .. }
+            | ProgramItem::Attachment { id, .. } => id,
         }
     }
 }
@@ -114,7 +121,15 @@ impl Program {
         self.items.iter().filter_map(|i| match i {
             ProgramItem::Video { asset, .. } => Some(asset.as_str()),
             ProgramItem::Review { video, .. } => Some(video.as_str()),
-            ProgramItem::Drill { .. } => None,
+            ProgramItem::Drill { .. } | ProgramItem::Attachment { .. } => None,
+        })
+    }
+
+    /// The documents the program attaches.
+    pub fn attachments(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().filter_map(|i| match i {
+            ProgramItem::Attachment { asset, .. } => Some(asset.as_str()),
+            _ => None,
         })
     }
 

@@ -664,6 +664,8 @@ fn finish_info(
         proxy: Some("proxy.mp4".into()),
         audio: None,
         loudness_lufs: None,
+        file: None,
+        mime: None,
     })
 }
 

@@ -15,6 +15,9 @@ pub enum MediaKind {
     Video,
     /// A coach's recorded commentary: validated, loudness-normalised, AAC.
     VoiceOver,
+    /// A file handed out as it is (a PDF training plan, an image): its
+    /// type checked from its first bytes, served for download.
+    Document,
 }
 
 /// Where an asset is in its life.
@@ -82,6 +85,11 @@ pub struct MediaInfo {
     pub audio: Option<String>,
     /// Voice-overs: integrated loudness after normalisation, LUFS.
     pub loudness_lufs: Option<f32>,
+    /// Documents: the file ("doc/<name>") and its media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
 }
 
 /// An uploaded asset as the server keeps it.

@@ -12,12 +12,14 @@
 //! `payments/lifecycle.rs` (setup in `payments/subscriptions.rs`); coach
 //! payouts through Stripe Connect: `payments/payouts.rs`; revenue
 //! analytics for coaches and admins: `payments/revenue.rs`; review rooms as
-//! program items: `payments/reviews.rs`.
+//! program items: `payments/reviews.rs`; documents attached to programs:
+//! `payments/attachments.rs`.
 //! The same flows on PostgreSQL are in `payments/postgres.rs`; Stripe's
 //! test mode in `payments/test_mode.rs`.
 
 mod common;
 mod payments {
+    pub mod attachments;
     pub mod buying;
     pub mod flows;
     pub mod lifecycle;

@@ -23,7 +23,8 @@ pub async fn run_all(store: Arc<dyn ProgramStore>) {
     super::revenue::orders(&*store).await;
 }
 
-/// A published program of `coach` with a video, a drill and a review.
+/// A published program of `coach` with a video, a drill, a review and an
+/// attachment.
 pub fn program(id: &str, coach: &str) -> Program {
     Program {
         id: id.into(),
@@ -48,6 +49,11 @@ pub fn program(id: &str, coach: &str) -> Program {
                 title: "Your third rep, annotated".into(),
                 room: "r-review".into(),
                 video: "a-reviewed".into(),
+            },
+            ProgramItem::Attachment {
+                id: "i4".into(),
+                title: "Week 1 plan".into(),
+                asset: "a-plan".into(),
             },
         ],
         status: ProgramStatus::Published,

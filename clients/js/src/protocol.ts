@@ -31,7 +31,7 @@ export const SUBPROTOCOL = "chalktalk.v1";
 export const RoleS = oneOf("coach", "athlete", "admin");
 export const ActivityS = oneOf("watching", "drawing", "recording", "idle");
 export const ThreadKindS = oneOf("direct", "group", "room");
-export const MediaKindS = oneOf("video", "voice_over");
+export const MediaKindS = oneOf("video", "voice_over", "document");
 export const MediaStageS = oneOf(
   "queued",
   "validating",
@@ -221,6 +221,8 @@ export const MediaInfoS = struct({
   proxy: opt(str),
   audio: opt(str),
   loudness_lufs: opt(f32),
+  file: skip(str),
+  mime: skip(str),
 });
 export const MediaFailureS = struct({ code: str, message: str });
 export const AssetS = struct({

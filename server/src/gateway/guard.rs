@@ -246,7 +246,8 @@ pub async fn live_plan(perms: &Permissions, user: &str, token_plan: Plan) -> Pla
 /// video); `None` for unknown assets and voice-overs whose room shows no
 /// asset, which the media service decides by ownership and room
 /// membership. `review`: a voice-over whose room a training program the
-/// caller holds shows as a review.
+/// caller holds shows as a review. `attachment`: a document a training
+/// program the caller holds attaches.
 pub async fn media_grant(
     perms: &chalktalk_services::permissions::Permissions,
     user: &str,
@@ -265,8 +266,23 @@ pub async fn media_grant(
     let Some(a) = media.asset(asset).await.ok().flatten() else {
         return MediaGrant::default();
     };
+    if a.kind == MediaKind::Document {
+        // A storage failure denies.
+        let attachment = match &perms.programs {
+            Some(p) => p
+                .entitled_to_attachment(user, &a.owner, &a.id)
+                .await
+                .unwrap_or(false),
+            None => false,
+        };
+        return MediaGrant {
+            attachment,
+            ..MediaGrant::default()
+        };
+    }
     let (video, review) = match (a.kind, a.room.as_deref()) {
         (MediaKind::Video, _) => (Some(a), false),
+        (MediaKind::Document, _) => (None, false),
         (MediaKind::VoiceOver, Some(room)) => {
             let video = match perms.store.room(room).await.ok().flatten() {
                 Some(meta) => perms.video_asset(&meta.video_id).await.ok().flatten(),
@@ -292,5 +308,9 @@ pub async fn media_grant(
         ),
         None => None,
     };
-    MediaGrant { video, review }
+    MediaGrant {
+        video,
+        review,
+        attachment: false,
+    }
 }

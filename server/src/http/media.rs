@@ -1,8 +1,8 @@
 //! `GET`/`HEAD /media/{token}/{asset}/{*path}`: serves blob
 //! `media/{asset}/{path}` to whoever holds a valid link (see `chalktalk_services::media::sign`).
 //! Single byte ranges (206/416), `ETag` with `If-None-Match` (304) and
-//! `If-Range`, content types by extension, and cache lifetimes bounded by the
-//! link's expiry. Bodies are streamed in 1 MiB `get_range` reads.
+//! `If-Range`, content types by extension, documents (`doc/`) served for
+//! download, and cache lifetimes bounded by the link's expiry. Bodies are streamed in 1 MiB `get_range` reads.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -160,6 +160,17 @@ pub(crate) async fn serve(
     );
     if let Ok(v) = HeaderValue::from_str(&cache) {
         out.insert(header::CACHE_CONTROL, v);
+    }
+    if let Some(name) = path.strip_prefix("doc/") {
+        // A document is downloaded, never rendered in our origin; its name
+        // is `[A-Za-z0-9_-]` and an extension (services' documents.rs).
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            out.insert(header::CONTENT_DISPOSITION, v);
+        }
+        out.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
     }
     if let Some(v) = etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
         out.insert(header::ETAG, v);

@@ -133,7 +133,7 @@ fn new_upload(form: Form) -> Result<NewUpload, ApiError> {
             None
         }
         Some(k) => serde_json::from_value::<MediaKind>(Value::String(k.into()))
-            .map_err(|_| bad("kind", "must be \"video\" or \"voice_over\""))
+            .map_err(|_| bad("kind", "must be \"video\", \"voice_over\" or \"document\""))
             .ok(),
     };
     let at_ms = match form.at_ms.as_deref().map(str::trim) {

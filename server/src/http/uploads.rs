@@ -81,7 +81,7 @@ fn parse_new(body: &[u8], max_bytes: u64) -> Result<NewUpload, ApiError> {
             None
         }
         Some(v) => serde_json::from_value::<MediaKind>(v.clone())
-            .map_err(|_| bad("kind", "must be \"video\" or \"voice_over\""))
+            .map_err(|_| bad("kind", "must be \"video\", \"voice_over\" or \"document\""))
             .ok(),
     };
     let text = |k: &str, bad: &mut dyn FnMut(&str, &str)| match obj.get(k) {

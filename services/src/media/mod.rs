@@ -13,6 +13,7 @@
 //! keys) and [`error`] ([`MediaError`]). The HTTP routes (uploads, serving
 //! links) are the server's.
 
+mod documents;
 pub mod error;
 mod events;
 mod jobs;
@@ -63,6 +64,8 @@ pub struct MediaConfig {
     pub link_ttl: Duration,
     pub max_video_bytes: u64,
     pub max_voice_over_bytes: u64,
+    /// Documents (PDF, PNG, JPEG, WebP handed out as they are).
+    pub max_document_bytes: u64,
     /// Storage per user (the original sizes of their assets), bytes;
     /// `None`: no quota.
     pub quota_bytes: Option<u64>,
@@ -91,6 +94,7 @@ impl MediaConfig {
             link_ttl: Duration::from_secs(3600),
             max_video_bytes: 2 << 30,
             max_voice_over_bytes: 200 << 20,
+            max_document_bytes: 25 << 20,
             quota_bytes: Some(20 << 30),
         }
     }

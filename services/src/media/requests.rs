@@ -7,7 +7,8 @@
 //! ([`MediaGrant`]): for videos the permission matrix's answer, which then
 //! decides alone; for a voice-over, the answer for the video its room
 //! shows, which must allow besides room membership or a training program
-//! showing the room as a review.
+//! showing the room as a review; a document opens to its owner, admins and
+//! the holders of a training program that attaches it.
 
 use chalktalk_actors::store::MembershipKind;
 use chalktalk_protocol::{Asset, ClientMsg, ErrorCode, MediaKind, Reply, Role};
@@ -26,6 +27,8 @@ pub struct MediaGrant {
     /// A voice-over whose room a training program the caller holds shows
     /// as a review (in place of room membership).
     pub review: bool,
+    /// A document a training program the caller holds attaches.
+    pub attachment: bool,
 }
 
 impl MediaService {
@@ -44,6 +47,10 @@ impl MediaService {
         if a.kind == MediaKind::VoiceOver && grant.review {
             return true;
         }
+        if a.kind == MediaKind::Document {
+            // Not in rooms: its owner, admins and the programs' holders.
+            return grant.attachment;
+        }
         let store = &self.directory.deps.store;
         let Ok(rooms) = store.memberships(user, MembershipKind::Room).await else {
             return false;
@@ -60,6 +67,7 @@ impl MediaService {
                 }
                 false
             }
+            MediaKind::Document => false,
         }
     }
 

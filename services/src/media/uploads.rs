@@ -107,6 +107,8 @@ impl MediaService {
             op: match kind {
                 MediaKind::Video => WorkerOp::Probe,
                 MediaKind::VoiceOver => WorkerOp::ProbeVoiceOver,
+                // Checked by their first bytes, never by a worker.
+                MediaKind::Document => return Ok(0),
             },
             input: path.to_path_buf(),
             out_dir: self.config.work_dir.clone(),
@@ -185,6 +187,20 @@ impl MediaService {
                     ));
                 }
             }
+            MediaKind::Document => {
+                if req.size > self.config.max_document_bytes {
+                    return Err(MediaError::TooLarge(format!(
+                        "documents can be at most {} MiB",
+                        self.config.max_document_bytes >> 20
+                    )));
+                }
+                if req.room.is_some() || req.at_ms.is_some() {
+                    return Err(MediaError::Invalid {
+                        field: "room",
+                        problem: "a document is not attached to a room".into(),
+                    });
+                }
+            }
         }
         self.check_quota(&user.sub, req.size).await?;
         match self.busy_now() {
@@ -216,6 +232,9 @@ impl MediaService {
         };
         self.check_upload(user, &req).await?;
         self.scan(&upload.path).await?;
+        if upload.kind == MediaKind::Document {
+            return self.store_document(user, asset_id, upload).await;
+        }
         let duration_ms = self.validate(&upload.path, upload.kind).await?;
         if let Some(busy) = self.busy_now() {
             return Err(busy);
@@ -242,6 +261,9 @@ impl MediaService {
                 room: upload.room.clone().unwrap_or_default(),
                 at_ms: upload.at_ms.unwrap_or(0.0),
             },
+            MediaKind::Document => {
+                return Err(MediaError::internal("a document has no job"));
+            }
         };
         let asset = Asset {
             id: asset_id.clone(),

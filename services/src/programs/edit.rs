@@ -36,13 +36,14 @@ pub struct ProgramInput {
     pub price: PriceInput,
 }
 
-/// One item: a video of your library, a text drill, or one of your review
-/// rooms (its video with the annotations and voice-overs on it).
+/// One item: a video of your library, a text drill, one of your review
+/// rooms (its video with the annotations and voice-overs on it), or a
+/// document of yours (an attachment: a PDF, an image).
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ItemInput {
-    /// `video`, `drill` or `review`.
+    /// `video`, `drill`, `review` or `attachment`.
     pub kind: String,
     /// Keep an item's id across edits so its progress stays; new items
     /// get one.
@@ -50,7 +51,8 @@ pub struct ItemInput {
     pub id: Option<String>,
     /// 1-200 characters.
     pub title: String,
-    /// `video`: the asset id (a video you uploaded).
+    /// `video`: the asset id (a video you uploaded); `attachment`: a
+    /// document you uploaded (upload kind `document`).
     #[serde(default)]
     pub asset: Option<String>,
     /// `drill`: at most 5000 characters.
@@ -228,10 +230,19 @@ impl ProgramService {
                         video,
                     }
                 }
+                "attachment" => {
+                    let asset = i.asset.as_deref().unwrap_or_default();
+                    self.own_document(coach, asset).await?;
+                    ProgramItem::Attachment {
+                        id,
+                        title,
+                        asset: asset.to_owned(),
+                    }
+                }
                 _ => {
                     return Err(ProgramError::invalid(
                         "items.kind",
-                        "video, drill or review",
+                        "video, drill, review or attachment",
                     ));
                 }
             });

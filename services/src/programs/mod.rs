@@ -12,8 +12,10 @@
 //! with their audit log); coach payouts through Stripe Connect
 //! ([`payouts`]); the backfill of undelivered events ([`backfill`]);
 //! revenue analytics for coaches and admins ([`revenue`], its arithmetic
-//! in [`figures`]); review rooms shown as program items ([`review`]).
+//! in [`figures`]); review rooms shown as program items ([`review`]) and
+//! documents attached to them ([`attachments`]).
 
+pub mod attachments;
 pub mod backfill;
 pub mod checkout;
 pub mod edit;
