@@ -85,17 +85,7 @@ pub async fn copy(
                             to.put_job(&j).await.map_err(write(format!("job {id}")))?;
                         }
                     }
-                    Listing::Programs
-                    | Listing::Entitlements
-                    | Listing::Progress
-                    | Listing::Orders
-                    | Listing::Receipts
-                    | Listing::Subscriptions
-                    | Listing::PlanOverrides
-                    | Listing::Audits
-                    | Listing::PayoutAccounts => {
-                        super::records::copy_record(from, to, what, id).await?
-                    }
+                    record => super::records::copy_record(from, to, record, id).await?,
                 }
             }
             done += ids.len() as u64;

@@ -191,15 +191,7 @@ async fn count(
                 return Err(differs(format!("job {id}")));
             }
         }
-        Listing::Programs
-        | Listing::Entitlements
-        | Listing::Progress
-        | Listing::Orders
-        | Listing::Receipts
-        | Listing::Subscriptions
-        | Listing::PlanOverrides
-        | Listing::Audits
-        | Listing::PayoutAccounts => super::verify::count_record(s, from, check, what, id).await?,
+        record => super::verify::count_record(s, from, check, record, id).await?,
     }
     Ok(())
 }

@@ -102,19 +102,7 @@ async fn a_document_attached_to_a_program_downloads_for_its_holders_only() {
         );
     }
 
-    let r = api
-        .post("/api/v1/programs", Some(&n.coach), program_with(&asset))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let program = r.json()["id"].as_str().expect("id").to_string();
-    let r = api
-        .post(
-            &format!("/api/v1/programs/{program}/publish"),
-            Some(&n.coach),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    let program = n.published(program_with(&asset)).await;
 
     let athlete = n.node.connect(ATHLETE, Role::Athlete, "phone").await;
     let other = n.node.connect("athlete-2", Role::Athlete, "phone").await;
@@ -123,14 +111,7 @@ async fn a_document_attached_to_a_program_downloads_for_its_holders_only() {
         "not_found",
         "not enrolled yet"
     );
-    let r = api
-        .post(
-            &format!("/api/v1/programs/{program}/enroll"),
-            Some(&n.athlete),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    n.enroll(&program).await;
     assert_eq!(
         media_link(&other, &asset).await,
         "not_found",

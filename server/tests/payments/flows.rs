@@ -160,6 +160,45 @@ impl Node {
         (id, video)
     }
 
+    /// Creates the coach's program `body` (201) and publishes it (200):
+    /// its id.
+    pub async fn published(&self, body: Value) -> String {
+        let r = self
+            .api()
+            .post("/api/v1/programs", Some(&self.coach), body)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().expect("id").to_string();
+        self.publish(&id).await;
+        id
+    }
+
+    /// Publishes the coach's program `id` (200).
+    pub async fn publish(&self, id: &str) {
+        let r = self
+            .api()
+            .post(
+                &format!("/api/v1/programs/{id}/publish"),
+                Some(&self.coach),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
+    /// Enrolls the athlete in the free program `id` (201).
+    pub async fn enroll(&self, id: &str) {
+        let r = self
+            .api()
+            .post(
+                &format!("/api/v1/programs/{id}/enroll"),
+                Some(&self.athlete),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+
     pub async fn paid_program(&self) -> (String, String) {
         self.program("one_time").await
     }

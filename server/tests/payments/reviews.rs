@@ -66,14 +66,7 @@ async fn a_review_room_in_a_program_opens_read_only_to_enrolled_athletes() {
     let r = api.get(&path, Some(&n.coach)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(api.get(&path, Some(&n.athlete)).await.status, 404);
-    let r = api
-        .post(
-            &format!("/api/v1/programs/{program}/publish"),
-            Some(&n.coach),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    n.publish(&program).await;
 
     // Published, not enrolled: the listing shows it, nothing opens.
     let athlete = n.node.connect(ATHLETE, Role::Athlete, "phone").await;
@@ -85,14 +78,7 @@ async fn a_review_room_in_a_program_opens_read_only_to_enrolled_athletes() {
     assert_eq!(media_link(&athlete, &vo).await, "not_found");
     n.wait_video("v-snatch", 404).await;
 
-    let r = api
-        .post(
-            &format!("/api/v1/programs/{program}/enroll"),
-            Some(&n.athlete),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    n.enroll(&program).await;
     // The server attaches the voice-over once it is processed.
     let mut v = Value::Null;
     for _ in 0..600 {

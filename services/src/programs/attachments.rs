@@ -7,7 +7,7 @@
 use chalktalk_actors::store::StoreError;
 use chalktalk_protocol::{MediaKind, MediaStage};
 
-use super::{MAX_LIST, ProgramError, ProgramService};
+use super::{ProgramError, ProgramService};
 
 impl ProgramService {
     /// `asset` must be a ready document of `coach` (when this node keeps
@@ -47,17 +47,9 @@ impl ProgramService {
         owner: &str,
         asset: &str,
     ) -> Result<bool, StoreError> {
-        for e in self.store.entitlements_of(user, MAX_LIST).await? {
-            if !self.entitlement_live(&e).await? {
-                continue;
-            }
-            if let Some(p) = self.store.program(&e.program).await?
-                && p.coach == owner
-                && p.attachments().any(|a| a == asset)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        self.holds_program(user, |p| {
+            p.coach == owner && p.attachments().any(|a| a == asset)
+        })
+        .await
     }
 }

@@ -225,13 +225,23 @@ impl ProgramService {
         owner: &str,
         video: &str,
     ) -> Result<bool, StoreError> {
+        self.holds_program(user, |p| p.coach == owner && p.videos().any(|v| v == video))
+            .await
+    }
+
+    /// Does `user` hold an entitlement in force to a program for which
+    /// `fits` is true?
+    pub(crate) async fn holds_program(
+        &self,
+        user: &str,
+        fits: impl Fn(&Program) -> bool,
+    ) -> Result<bool, StoreError> {
         for e in self.store.entitlements_of(user, MAX_LIST).await? {
             if !self.entitlement_live(&e).await? {
                 continue;
             }
             if let Some(p) = self.store.program(&e.program).await?
-                && p.coach == owner
-                && p.videos().any(|v| v == video)
+                && fits(&p)
             {
                 return Ok(true);
             }

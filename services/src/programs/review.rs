@@ -11,7 +11,7 @@ use chalktalk_adapters::programs::ProgramItem;
 use chalktalk_protocol::Annotation;
 use serde::Serialize;
 
-use super::{MAX_LIST, ProgramError, ProgramService};
+use super::{ProgramError, ProgramService};
 
 /// A review item as the program's readers see it.
 #[derive(Debug, Clone, Serialize)]
@@ -127,16 +127,7 @@ impl ProgramService {
         user: &str,
         room: &str,
     ) -> Result<bool, chalktalk_actors::store::StoreError> {
-        for e in self.store.entitlements_of(user, MAX_LIST).await? {
-            if !self.entitlement_live(&e).await? {
-                continue;
-            }
-            if let Some(p) = self.store.program(&e.program).await?
-                && p.review_rooms().any(|r| r == room)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        self.holds_program(user, |p| p.review_rooms().any(|r| r == room))
+            .await
     }
 }
