@@ -10,6 +10,9 @@ import { describe, uploadVideo, type Me, type Session } from "./api.js";
 import { devicesSection } from "./devices.js";
 import { clear, h, toast } from "./ui.js";
 
+/** How "my uploads" names each kind of asset. */
+const KIND_LABEL: Record<Asset["kind"], string> = { video: "video", voice_over: "voice-over", document: "document" };
+
 export interface Room {
   room: string;
   video_id: string;
@@ -414,7 +417,7 @@ function assetsSection(d: HomeDeps, a: { assets: MyAsset[]; used_bytes: number; 
       h(
         "li",
         { "data-asset-row": x.asset.id },
-        h("div", {}, h("strong", {}, x.asset.filename), h("span", { class: "muted" }, ` · ${x.asset.kind === "voice_over" ? "voice-over" : "video"} · ${x.asset.stage} · ${fmtBytes(x.stored_bytes)} stored in ${x.files} files`)),
+        h("div", {}, h("strong", {}, x.asset.filename), h("span", { class: "muted" }, ` · ${KIND_LABEL[x.asset.kind]} · ${x.asset.stage} · ${fmtBytes(x.stored_bytes)} stored in ${x.files} files`)),
         row,
       ),
     );
