@@ -9,7 +9,7 @@
 use serde_json::json;
 
 use super::flows::{ATHLETE, Node};
-use super::stripe::{FakeStripe, invoice_event, sign, subscription_event};
+use super::stripe::{FakeStripe, invoice_event, refunded, sign, subscription_event};
 
 /// Delivers `customer.subscription.<kind>` of the athlete's subscription
 /// `sub_prog_1` to `program` and waits until it is applied.
@@ -209,7 +209,8 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
 /// Each paid invoice of the subscription is money in the coach's revenue,
 /// once: Stripe sends both `invoice.paid` and `invoice.payment_succeeded`
 /// for it; a trial's zero invoice is no sale; the fee is the invoice's
-/// application fee, else the platform's percent.
+/// application fee, else the platform's percent. A refunded invoice counts
+/// as a refund and leaves the program to its subscription.
 async fn invoices_are_revenue(n: &Node, program: &str) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -244,6 +245,10 @@ async fn invoices_are_revenue(n: &Node, program: &str) {
         o["status_transitions"]["paid_at"] = json!(now);
         o["created"] = json!(now);
         o["parent"]["subscription_details"]["metadata"]["chalktalk_program"] = json!(program);
+        if invoice == "in_prog_2" {
+            // An API version that still names the invoice's payment.
+            o["payment_intent"] = json!("pi_in_2");
+        }
         let body = v.to_string();
         let r = n.webhook(&body, &sign(&body)).await;
         assert_eq!(r.status, 200, "{}", r.text());
@@ -277,4 +282,40 @@ async fn invoices_are_revenue(n: &Node, program: &str) {
         )
     );
     assert_eq!(store.order("in_prog_trial").await.expect("read"), None);
+
+    // A refunded invoice is a refund in the figures; the program stays
+    // open: the subscription, not the invoice, decides.
+    let body = refunded("evt_in_r", "pi_in_2");
+    let r = n.webhook(&body, &sign(&body)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    n.wait_applied("evt_in_r").await;
+    let o = store
+        .order("in_prog_2")
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(
+        o.status,
+        chalktalk_adapters::programs::OrderStatus::Refunded
+    );
+    let v = n
+        .api()
+        .get("/api/v1/me/revenue", Some(&n.coach))
+        .await
+        .json();
+    assert_eq!(
+        v["totals"],
+        json!([{"currency": "eur", "gross": 1998, "fees": 150, "refunded": 999, "disputed": 0,
+            "net": 849, "sales": 2, "refunds": 1, "disputes": 0}]),
+        "{v}"
+    );
+    let e = store
+        .entitlement(ATHLETE, program)
+        .await
+        .expect("read")
+        .expect("entitled");
+    assert_eq!(
+        e.status,
+        chalktalk_adapters::programs::EntitlementStatus::Active
+    );
 }
