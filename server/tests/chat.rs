@@ -25,7 +25,7 @@ use chalktalk_protocol::{
     Attachment, ClientMsg, Cursor, ErrorCode, InboxEvent, Message, Notice, Reply, Role,
     ServerFrame, ThreadInfo, ThreadKind, ThreadLive,
 };
-use common::{TestServer, WAIT, ack, err_code, now_ms, relate};
+use common::{TestServer, WAIT, ack, chat_send as send, err_code, now_ms, relate};
 
 /// How long to listen when asserting that something does NOT arrive.
 const QUIET: Duration = Duration::from_millis(300);
@@ -91,16 +91,6 @@ async fn open(c: &Client, thread: &str, since: Option<u64>) -> (ThreadInfo, u64,
             cursors,
         } => (thread, since, cursors),
         other => panic!("expected thread_opened, got {other:?}"),
-    }
-}
-
-fn send(thread: &str, msg_id: &str, text: &str) -> ClientMsg {
-    ClientMsg::Send {
-        thread: thread.into(),
-        msg_id: msg_id.into(),
-        text: text.into(),
-        attachments: vec![],
-        reply_to: None,
     }
 }
 

@@ -266,36 +266,31 @@ pub async fn media_grant(
     let Some(a) = media.asset(asset).await.ok().flatten() else {
         return MediaGrant::default();
     };
-    if a.kind == MediaKind::Document {
-        // A storage failure denies.
-        let attachment = match &perms.programs {
-            Some(p) => p
-                .entitled_to_attachment(user, &a.owner, &a.id)
-                .await
-                .unwrap_or(false),
-            None => false,
-        };
-        return MediaGrant {
-            attachment,
-            ..MediaGrant::default()
-        };
-    }
-    let (video, review) = match (a.kind, a.room.as_deref()) {
-        (MediaKind::Video, _) => (Some(a), false),
-        (MediaKind::Document, _) => (None, false),
+    // A storage failure denies.
+    let (video, review, attachment) = match (a.kind, a.room.as_deref()) {
+        (MediaKind::Video, _) => (Some(a), false, false),
+        (MediaKind::Document, _) => {
+            let held = match &perms.programs {
+                Some(p) => p
+                    .entitled_to_attachment(user, &a.owner, &a.id)
+                    .await
+                    .unwrap_or(false),
+                None => false,
+            };
+            (None, false, held)
+        }
         (MediaKind::VoiceOver, Some(room)) => {
             let video = match perms.store.room(room).await.ok().flatten() {
                 Some(meta) => perms.video_asset(&meta.video_id).await.ok().flatten(),
                 None => None,
             };
-            // A storage failure denies.
             let review = match &perms.programs {
                 Some(p) => p.entitled_to_review_room(user, room).await.unwrap_or(false),
                 None => false,
             };
-            (video, review)
+            (video, review, false)
         }
-        (MediaKind::VoiceOver, None) => (None, false),
+        (MediaKind::VoiceOver, None) => (None, false, false),
     };
     let who = chalktalk_services::permissions::Subject { user, plan };
     let video = match video {
@@ -311,6 +306,6 @@ pub async fn media_grant(
     MediaGrant {
         video,
         review,
-        attachment: false,
+        attachment,
     }
 }

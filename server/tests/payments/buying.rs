@@ -128,11 +128,7 @@ impl Node {
         assert_eq!(self.webhook(&refund, &sign(&refund)).await.status, 200);
         self.wait_video(&video, 404).await;
         assert_eq!(media_link(&ws, &video).await, "not_found");
-        let e = store
-            .entitlement(ATHLETE, &program)
-            .await
-            .expect("read")
-            .expect("kept");
+        let e = self.entitlement(&program).await;
         assert_eq!(
             e.status,
             chalktalk_adapters::programs::EntitlementStatus::Revoked

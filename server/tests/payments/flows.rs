@@ -123,6 +123,15 @@ impl Node {
             .clone()
     }
 
+    /// The athlete's stored entitlement to `program` (there must be one).
+    pub async fn entitlement(&self, program: &str) -> chalktalk_adapters::programs::Entitlement {
+        self.store()
+            .entitlement(ATHLETE, program)
+            .await
+            .expect("read")
+            .expect("an entitlement record")
+    }
+
     /// A ready video `id` of the coach in the node's media store.
     pub async fn video(&self, id: &str) {
         let mut a = chalktalk_adapters::conformance::media::asset(id);

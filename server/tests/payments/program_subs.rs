@@ -120,11 +120,7 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
             Some(program.as_str())
         )
     );
-    let e = store
-        .entitlement(ATHLETE, &program)
-        .await
-        .expect("read")
-        .expect("entitled");
+    let e = n.entitlement(&program).await;
     assert_eq!(e.source, chalktalk_adapters::programs::Source::Subscription);
     assert_eq!(e.reference.as_deref(), Some("sub_prog_1"));
     // The locker lists it.
@@ -156,11 +152,7 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
         .await;
     assert_eq!(r.status, 200, "open until the period ends");
     n.wait_video(&video, 404).await;
-    let e = store
-        .entitlement(ATHLETE, &program)
-        .await
-        .expect("read")
-        .expect("record");
+    let e = n.entitlement(&program).await;
     assert_eq!(
         e.status,
         chalktalk_adapters::programs::EntitlementStatus::Active,
@@ -195,11 +187,7 @@ async fn a_programs_subscription_opens_it_while_it_is_paid() {
     )
     .await;
     n.wait_video(&video, 404).await;
-    let e = store
-        .entitlement(ATHLETE, &program)
-        .await
-        .expect("read")
-        .expect("record");
+    let e = n.entitlement(&program).await;
     assert_eq!(
         e.status,
         chalktalk_adapters::programs::EntitlementStatus::Revoked
@@ -309,11 +297,7 @@ async fn invoices_are_revenue(n: &Node, program: &str) {
             "net": 849, "sales": 2, "refunds": 1, "disputes": 0}]),
         "{v}"
     );
-    let e = store
-        .entitlement(ATHLETE, program)
-        .await
-        .expect("read")
-        .expect("entitled");
+    let e = n.entitlement(program).await;
     assert_eq!(
         e.status,
         chalktalk_adapters::programs::EntitlementStatus::Active

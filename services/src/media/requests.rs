@@ -44,20 +44,20 @@ impl MediaService {
             // A voice-over on a video the caller may not see.
             return false;
         }
-        if a.kind == MediaKind::VoiceOver && grant.review {
-            return true;
-        }
-        if a.kind == MediaKind::Document {
-            // Not in rooms: its owner, admins and the programs' holders.
-            return grant.attachment;
-        }
-        let store = &self.directory.deps.store;
-        let Ok(rooms) = store.memberships(user, MembershipKind::Room).await else {
-            return false;
-        };
         match a.kind {
-            MediaKind::VoiceOver => a.room.as_ref().is_some_and(|r| rooms.contains(r)),
+            // Not in rooms: its owner, admins and the programs' holders.
+            MediaKind::Document => grant.attachment,
+            MediaKind::VoiceOver if grant.review => true,
+            // A storage failure denies.
+            MediaKind::VoiceOver => match &a.room {
+                Some(r) => self.is_room_member(user, r).await.unwrap_or(false),
+                None => false,
+            },
             MediaKind::Video => {
+                let store = &self.directory.deps.store;
+                let Ok(rooms) = store.memberships(user, MembershipKind::Room).await else {
+                    return false;
+                };
                 for r in rooms {
                     if let Ok(Some(meta)) = store.room(&r).await
                         && meta.video_id == a.id
@@ -67,7 +67,6 @@ impl MediaService {
                 }
                 false
             }
-            MediaKind::Document => false,
         }
     }
 

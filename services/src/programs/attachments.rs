@@ -14,28 +14,17 @@ impl ProgramService {
     /// assets).
     pub(crate) async fn own_document(&self, coach: &str, asset: &str) -> Result<(), ProgramError> {
         const FIELD: &str = "items.asset";
-        if !chalktalk_protocol::valid_id(asset) {
-            return Err(ProgramError::invalid(FIELD, "an asset id"));
-        }
-        let Some(m) = &self.media else {
-            return Ok(());
-        };
-        match m.asset(asset).await? {
-            Some(a) if a.owner == coach && a.kind == MediaKind::Document => {
-                if a.stage == MediaStage::Ready {
-                    Ok(())
-                } else {
-                    Err(ProgramError::invalid(
-                        FIELD,
-                        format!("{asset} is not ready"),
-                    ))
-                }
-            }
-            Some(a) if a.owner == coach => Err(ProgramError::invalid(
+        match self.own_asset(FIELD, coach, asset).await? {
+            None => Ok(()),
+            Some(a) if a.kind != MediaKind::Document => Err(ProgramError::invalid(
                 FIELD,
                 format!("{asset} is not a document (upload it with kind `document`)"),
             )),
-            _ => Err(ProgramError::invalid(FIELD, "not an asset of yours")),
+            Some(a) if a.stage != MediaStage::Ready => Err(ProgramError::invalid(
+                FIELD,
+                format!("{asset} is not ready"),
+            )),
+            Some(_) => Ok(()),
         }
     }
 

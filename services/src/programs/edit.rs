@@ -147,23 +147,24 @@ impl ProgramService {
         }
     }
 
-    /// `asset` must be a video of `coach` (when this node keeps assets).
-    async fn own_asset(
+    /// `asset` must be an asset of `coach`: the asset, or `None` when this
+    /// node keeps no assets (nothing to check against).
+    pub(crate) async fn own_asset(
         &self,
         field: &'static str,
         coach: &str,
         asset: &str,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<Option<chalktalk_protocol::Asset>, ProgramError> {
         if !chalktalk_protocol::valid_id(asset) {
             return Err(ProgramError::invalid(field, "an asset id"));
         }
-        if let Some(m) = &self.media {
-            match m.asset(asset).await? {
-                Some(a) if a.owner == coach => {}
-                _ => return Err(ProgramError::invalid(field, "not an asset of yours")),
-            }
+        let Some(m) = &self.media else {
+            return Ok(None);
+        };
+        match m.asset(asset).await? {
+            Some(a) if a.owner == coach => Ok(Some(a)),
+            _ => Err(ProgramError::invalid(field, "not an asset of yours")),
         }
-        Ok(())
     }
 
     /// Checks `input` into the fields of a program of `coach`.
