@@ -38,6 +38,12 @@ pub struct Metrics {
     /// Leases lost while serving (another node took over, or renewals
     /// failed until expiry) and writes refused by a fence.
     pub lease_losses: Counter,
+    /// Relay link batches (frames for another node's sessions) that could
+    /// not be written: the link was down or broke.
+    pub relay_batches_lost: Counter,
+    /// Times this node found a gap in a relay link from an owner (and
+    /// closed the sessions that used that owner, so they resume).
+    pub relay_link_resets: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
@@ -55,6 +61,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     lease_taken: Counter::default(),
     lease_renewals: Counter::default(),
     lease_losses: Counter::default(),
+    relay_batches_lost: Counter::default(),
+    relay_link_resets: Counter::default(),
 });
 
 /// The process's metrics.
@@ -131,6 +139,16 @@ impl Metrics {
             "lease_losses",
             "Room leases lost while serving, and writes refused by a fence",
             self.lease_losses.clone(),
+        );
+        registry.register(
+            "relay_batches_lost",
+            "Relay link batches for another node that could not be written (link down or broken)",
+            self.relay_batches_lost.clone(),
+        );
+        registry.register(
+            "relay_link_resets",
+            "Gaps found in relay links from owners (the sessions that used the owner were closed to resume)",
+            self.relay_link_resets.clone(),
         );
     }
 }

@@ -5,11 +5,14 @@
 //! reports about itself. Above ractor_cluster, which has none of them:
 //! a failure detector with suspicion (`members.rs`), re-dialing of seeds
 //! with backoff and the version check (`node.rs`), and the wire format
-//! (`wire.rs`). Placement, leases and routing are not built yet
-//! (docs/ARCHITECTURE.md, "Cluster").
+//! (`wire.rs`); and the relay links on which an owner node ships frames
+//! to the sessions of the others (`relay_link.rs`: listener, cookie
+//! handshake, dialer). Placement, leases and routing live in the actors
+//! crate (docs/ARCHITECTURE.md, "Cluster").
 
 pub mod members;
 pub mod node;
+pub mod relay_link;
 pub mod tls;
 pub mod wire;
 

@@ -42,6 +42,8 @@ pub struct Timing {
 pub struct MemberView {
     pub node: String,
     pub http: String,
+    /// Its relay link listener (`host:port`; empty: none).
+    pub relay: String,
     pub app_version: String,
     pub protocol: u32,
     pub status: Status,
@@ -222,6 +224,7 @@ impl Members {
             .map(|(n, p)| MemberView {
                 node: n.clone(),
                 http: p.beat.http.clone(),
+                relay: p.beat.relay.clone(),
                 app_version: p.beat.app_version.clone(),
                 protocol: p.beat.version,
                 status: p.status,
@@ -247,6 +250,14 @@ impl Members {
         up
     }
 
+    /// The relay link address of `node` while it is up.
+    pub fn relay_addr(&self, node: &str) -> Option<String> {
+        self.peers
+            .get(node)
+            .filter(|p| p.status == Status::Up && !p.beat.relay.is_empty())
+            .map(|p| p.beat.relay.clone())
+    }
+
     /// The latest membership events, oldest first.
     pub fn events(&self) -> Vec<MembershipEvent> {
         self.events.iter().cloned().collect()
@@ -263,6 +274,7 @@ mod tests {
             version,
             node: node.into(),
             http: format!("{node}:80"),
+            relay: format!("{node}:81"),
             app_version: "t".into(),
             started_ms,
             seq,

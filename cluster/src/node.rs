@@ -40,6 +40,9 @@ pub struct ClusterConfig {
     /// How long a room's lease lasts unless its owner renews it (a third of
     /// it between renewals); a dead or frozen owner's rooms move after it.
     pub lease: Duration,
+    /// Port of the relay link listener on `listen`'s ip (0: any free
+    /// port; its address goes out in the beats).
+    pub relay_port: u16,
     /// Mutual TLS between nodes (`tls.rs`); `None`: plain TCP with the
     /// cookie. With TLS, only the seeds are dialed (ractor_cluster's own
     /// dials of peers of peers are plain TCP): list every node.
@@ -132,13 +135,20 @@ pub struct Cluster {
     info: InfoFn,
     server: ActorRef<NodeServerMessage>,
     member: ActorRef<ClusterMsg>,
+    /// `host:port` of this node's relay link listener (empty: none).
+    relay_addr: String,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Cluster {
     /// Starts listening, joins the member group, and starts beating and
-    /// dialing the seeds.
-    pub async fn start(config: ClusterConfig, info: InfoFn) -> Result<Arc<Cluster>, ClusterError> {
+    /// dialing the seeds. With `relay`, also listens for relay links and
+    /// gives the relay the dialer of the others' (`relay_link.rs`).
+    pub async fn start(
+        config: ClusterConfig,
+        info: InfoFn,
+        relay: Option<Arc<chalktalk_actors::relay::Relay>>,
+    ) -> Result<Arc<Cluster>, ClusterError> {
         // Fail early and clearly if the port is taken (the listener actor
         // would only log it).
         drop(
@@ -179,6 +189,30 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Actor(e.to_string()))?;
         let started_ms = now_ms();
+        let mut tasks = Vec::new();
+        let mut relay_addr = String::new();
+        if let Some(relay) = relay {
+            let bind = SocketAddr::new(config.listen.ip(), config.relay_port);
+            let (addr, task) = crate::relay_link::listen(
+                bind,
+                config.cookie.clone(),
+                config.tls.clone(),
+                relay.clone(),
+            )
+            .await
+            .map_err(|e| ClusterError::Listen {
+                addr: bind,
+                message: format!("relay link listener: {e}"),
+            })?;
+            tasks.push(task);
+            relay_addr = format!("{}:{}", config.advertise_host, addr.port());
+            relay.set_opener(Arc::new(crate::relay_link::Dialer {
+                me: config.node.clone(),
+                cookie: config.cookie.clone(),
+                tls: config.tls.clone(),
+                members: members.clone(),
+            }));
+        }
         let mut cluster = Cluster {
             config,
             started_ms,
@@ -186,10 +220,12 @@ impl Cluster {
             info,
             server,
             member,
-            tasks: Vec::new(),
+            relay_addr,
+            tasks,
         };
         cluster.tasks.push(tokio::spawn(beat_loop(
             cluster.config.clone(),
+            cluster.relay_addr.clone(),
             started_ms,
             cluster.members.clone(),
             cluster.info.clone(),
@@ -202,6 +238,7 @@ impl Cluster {
         tracing::info!(
             node = %cluster.config.node,
             listen = %cluster.config.listen,
+            relay = %cluster.relay_addr,
             seeds = ?cluster.config.seeds,
             protocol = PROTOCOL_VERSION,
             "cluster node started"
@@ -232,6 +269,7 @@ impl Cluster {
             me: MemberView {
                 node: self.config.node.clone(),
                 http: self.config.http.clone(),
+                relay: self.relay_addr.clone(),
                 app_version: env!("CARGO_PKG_VERSION").into(),
                 protocol: PROTOCOL_VERSION,
                 status: Status::Up,
@@ -267,6 +305,7 @@ impl Drop for Cluster {
 /// Sends this node's beat to every other member actor, then ages the view.
 async fn beat_loop(
     config: ClusterConfig,
+    relay: String,
     started_ms: u64,
     members: Arc<Mutex<Members>>,
     info: InfoFn,
@@ -283,6 +322,7 @@ async fn beat_loop(
             version: PROTOCOL_VERSION,
             node: config.node.clone(),
             http: config.http.clone(),
+            relay: relay.clone(),
             app_version: env!("CARGO_PKG_VERSION").into(),
             started_ms,
             seq,

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// 2: a relay's `Down` message carries each frame's class (ephemeral or
 /// durable), so the edge node queues it under the right policy.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: frames go down on relay links of their own (`relay_link.rs`), whose
+/// address each node gives in its beats (`Beat::relay`).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What a node reports about itself in every heartbeat.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,6 +33,9 @@ pub struct Beat {
     pub node: String,
     /// The node's HTTP address (its dashboard and API).
     pub http: String,
+    /// Where the node's relay link listener is (`host:port`; empty: none).
+    #[serde(default)]
+    pub relay: String,
     pub app_version: String,
     pub started_ms: u64,
     /// Increases by one per heartbeat of this incarnation.
@@ -92,6 +97,7 @@ mod tests {
             version: PROTOCOL_VERSION,
             node: "n1".into(),
             http: "127.0.0.1:7700".into(),
+            relay: "127.0.0.1:7701".into(),
             app_version: "0.1.0".into(),
             started_ms: 5,
             seq: 9,

@@ -282,6 +282,12 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_CLUSTER_LEASE_MS")]
     #[serde(deserialize_with = "scalar")]
     pub cluster_lease_ms: Option<String>,
+    /// Port of this node's relay link listener (on the cluster listen
+    /// ip; frames of its rooms and threads for other nodes' sessions);
+    /// default 0: any free port, told to the others in heartbeats.
+    #[arg(long, env = "CHALKTALK_CLUSTER_RELAY_PORT")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_relay_port: Option<String>,
     /// Mutual TLS between nodes: this node's certificate chain (PEM). With
     /// `cluster_tls_key` and `cluster_tls_ca`; none of the three: plain TCP.
     #[arg(long, env = "CHALKTALK_CLUSTER_TLS_CERT")]

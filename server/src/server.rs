@@ -288,8 +288,12 @@ pub async fn start_with_programs(
     if let Some(c) = &config.cluster {
         let mut c = c.clone();
         c.http = running.addr.to_string();
-        let cluster = chalktalk_cluster::Cluster::start(c, node_info(&running.app))
-            .await
+        let cluster = chalktalk_cluster::Cluster::start(
+            c,
+            node_info(&running.app),
+            running.app.directory.relay().cloned(),
+        )
+        .await
             .map_err(|e| StartError::Cluster(e.to_string()))?;
         if let Some(relay) = running.app.directory.relay() {
             let weak = Arc::downgrade(&cluster);

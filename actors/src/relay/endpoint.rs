@@ -322,18 +322,25 @@ fn room_msg(
 
 /// Ships what the rooms and threads of this node handed to one edge
 /// node's link, batch after batch, each frame once however many of that
-/// node's sessions it is for.
+/// node's sessions it is for: on the relay link (`stream.rs`) once the
+/// cluster gave the relay an opener, else as ractor messages.
 async fn downlink(relay: Arc<Relay>, node: String, mut rx: LinkRx) {
     let mut buf = Vec::with_capacity(64);
+    let mut writer = super::stream::Writer::new(node.clone());
     while rx.recv_many(&mut buf, MAX_DOWN_BATCH).await > 0 {
         // Let the other rooms and threads that are ready run first: what
-        // they hand this node in the meantime crosses in the same message
-        // (a message across the link costs far more than a frame in it).
+        // they hand this node in the meantime crosses in the same batch
+        // (a batch across the link costs far more than a frame in it).
         if buf.len() < MAX_DOWN_BATCH {
             tokio::task::yield_now().await;
             rx.try_more(&mut buf, MAX_DOWN_BATCH);
         }
         let down = group(buf.drain(..));
+        if let Some(opener) = relay.opener() {
+            let opener = opener.clone();
+            writer.ship(opener.as_ref(), &down).await;
+            continue;
+        }
         match relay.peer(&node) {
             Some(peer) => {
                 if peer.cast(RelayMsg::Down(down)).is_err() {

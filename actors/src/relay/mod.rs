@@ -28,6 +28,7 @@
 pub mod endpoint;
 pub mod link;
 pub mod proxy;
+pub mod stream;
 pub mod thread_proxy;
 pub mod wire;
 
@@ -48,14 +49,28 @@ pub const SCOPE: &str = "chalktalk-relay";
 /// Whether a node is up (the cluster's failure detector).
 pub type LiveFn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// A session of this node that sent requests up through the relay.
+struct Local {
+    conn: Weak<Conn>,
+    /// The owner nodes it sent requests to (a handful at most): closed
+    /// when a relay link from one of them shows a gap.
+    owners: Vec<String>,
+}
+
 /// This node's relay: what proxies and the endpoint share.
 pub struct Relay {
     node: String,
     endpoint: OnceLock<ActorRef<RelayMsg>>,
     /// Sessions of this node that joined a room through a proxy, for the
     /// frames coming down.
-    locals: Mutex<HashMap<SessionId, Weak<Conn>>>,
+    locals: Mutex<HashMap<SessionId, Local>>,
     live: OnceLock<LiveFn>,
+    /// Opens relay links to other nodes (set by the cluster; without it,
+    /// frames go down as ractor messages).
+    opener: OnceLock<Arc<dyn stream::Opener>>,
+    /// Per owner node: the relay link id and the seq of the next batch
+    /// expected from it.
+    inbound: Mutex<HashMap<String, (u64, u64)>>,
     /// Ids of shadow connections (high bit set: never a local session's).
     shadow_ids: AtomicU64,
     /// Requests sent up and not answered yet: (session, request id) →
@@ -65,12 +80,15 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub(crate) fn new(node: String) -> Arc<Relay> {
+    /// The relay of node `node` (the directory makes one per node).
+    pub fn new(node: String) -> Arc<Relay> {
         Arc::new(Relay {
             node,
             endpoint: OnceLock::new(),
             locals: Mutex::new(HashMap::new()),
             live: OnceLock::new(),
+            opener: OnceLock::new(),
+            inbound: Mutex::new(HashMap::new()),
             shadow_ids: AtomicU64::new(1 << 63),
             pending: Mutex::new(HashMap::new()),
         })
@@ -92,6 +110,16 @@ impl Relay {
     /// cluster starts; until then every node counts as up).
     pub fn set_liveness(&self, live: LiveFn) {
         let _ = self.live.set(live);
+    }
+
+    /// Tells the relay how to open links to other nodes (set once, when
+    /// the cluster starts).
+    pub fn set_opener(&self, opener: Arc<dyn stream::Opener>) {
+        let _ = self.opener.set(opener);
+    }
+
+    pub(crate) fn opener(&self) -> Option<&Arc<dyn stream::Opener>> {
+        self.opener.get()
     }
 
     /// True if `node` is up (this node always is).
@@ -146,10 +174,7 @@ impl Relay {
         let Some(peer) = self.peer(owner) else {
             return false;
         };
-        // Registered once per session (live input comes here per batch).
-        crate::lock(&self.locals)
-            .entry(out.session)
-            .or_insert_with(|| out.downgrade());
+        self.register(owner, out);
         if req != 0 {
             crate::lock(&self.pending).insert((out.session, req), target.clone());
         }
@@ -163,6 +188,19 @@ impl Relay {
             msg,
         })))
         .is_ok()
+    }
+
+    /// Registers `out` as a session that sends requests to `owner` (once
+    /// per session and owner; live input comes here per batch).
+    pub(crate) fn register(&self, owner: &str, out: &Outbound) {
+        let mut locals = crate::lock(&self.locals);
+        let local = locals.entry(out.session).or_insert_with(|| Local {
+            conn: out.downgrade(),
+            owners: Vec::new(),
+        });
+        if !local.owners.iter().any(|o| o == owner) {
+            local.owners.push(owner.to_string());
+        }
     }
 
     /// Tells `owner` that a session's connection ended.
@@ -191,7 +229,7 @@ impl Relay {
                 if let Some(id) = reply {
                     pending.remove(&(session, id));
                 }
-                match locals.get(&session).and_then(Outbound::upgrade) {
+                match locals.get(&session).and_then(|l| Outbound::upgrade(&l.conn)) {
                     Some(out) => match class {
                         Class::Ephemeral => {
                             out.ephemeral(&frame);
@@ -205,10 +243,63 @@ impl Relay {
             }
         }
         for (session, code, reason) in down.closes {
-            if let Some(out) = locals.get(&session).and_then(Outbound::upgrade) {
+            if let Some(out) = locals.get(&session).and_then(|l| Outbound::upgrade(&l.conn)) {
                 out.kill(code, &reason);
             }
         }
+    }
+
+    /// Batch `seq` of relay link `link` from owner `from`: delivered; if
+    /// it is not the next batch of that owner's link (one was lost, or the
+    /// owner's downlink started again), every session of this node that
+    /// sent requests to `from` is closed first (4008), so its client
+    /// reconnects and resumes by seq. A batch of an older connection of
+    /// the same link arriving late is dropped.
+    pub fn arrive(&self, from: &str, link: u64, seq: u64, down: Down) {
+        let gap = {
+            let mut inbound = crate::lock(&self.inbound);
+            match inbound.get_mut(from) {
+                Some((l, next)) if *l == link && seq == *next => {
+                    *next += 1;
+                    false
+                }
+                Some((l, next)) if *l == link && seq < *next => return,
+                None if seq == 0 => {
+                    inbound.insert(from.to_string(), (link, 1));
+                    false
+                }
+                _ => {
+                    inbound.insert(from.to_string(), (link, seq + 1));
+                    true
+                }
+            }
+        };
+        if gap {
+            self.reset_from(from);
+        }
+        self.deliver(down);
+    }
+
+    /// Closes every session that sent requests to `owner`: what `owner`
+    /// sent them may be lost.
+    fn reset_from(&self, owner: &str) {
+        crate::metrics::metrics().relay_link_resets.inc();
+        let mut closed = 0usize;
+        let mut locals = crate::lock(&self.locals);
+        locals.retain(|_, l| {
+            if !l.owners.iter().any(|o| o == owner) {
+                return true;
+            }
+            if let Some(out) = Outbound::upgrade(&l.conn) {
+                out.kill(
+                    4008,
+                    &format!("frames from node {owner} were lost; reconnect and resume"),
+                );
+                closed += 1;
+            }
+            false
+        });
+        tracing::warn!(%owner, sessions = closed, "relay: a gap in the link from an owner; its sessions here closed to resume");
     }
 }
 
@@ -232,7 +323,7 @@ impl Relay {
         };
         let locals = crate::lock(&self.locals);
         for (session, req) in failed {
-            if let Some(out) = locals.get(&session).and_then(Outbound::upgrade) {
+            if let Some(out) = locals.get(&session).and_then(|l| Outbound::upgrade(&l.conn)) {
                 out.control(crate::outbound::err_frame(
                     req,
                     chalktalk_protocol::ErrorCode::Unavailable,

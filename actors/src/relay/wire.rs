@@ -162,35 +162,48 @@ fn put_u32(out: &mut Vec<u8>, n: usize) -> Result<(), BoxedDowncastErr> {
 }
 
 fn encode_down(d: &Down) -> Result<Vec<u8>, BoxedDowncastErr> {
+    let mut out = Vec::new();
+    encode_down_into(d, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the flat framing of `d` to `out` (the ractor message's body,
+/// and a relay link batch's after its header).
+pub(crate) fn encode_down_into(d: &Down, out: &mut Vec<u8>) -> Result<(), BoxedDowncastErr> {
     let size: usize = d
         .groups
         .iter()
         .map(|(f, _, s)| f.len() + 9 + 8 * s.len())
         .sum();
-    let mut out = Vec::with_capacity(8 + size + 32 * d.closes.len());
-    put_u32(&mut out, d.groups.len())?;
+    out.reserve(8 + size + 32 * d.closes.len());
+    put_u32(out, d.groups.len())?;
     for (frame, class, sessions) in &d.groups {
-        put_u32(&mut out, frame.len())?;
+        put_u32(out, frame.len())?;
         out.extend_from_slice(frame);
         out.push(class.byte());
-        put_u32(&mut out, sessions.len())?;
+        put_u32(out, sessions.len())?;
         for s in sessions {
             out.extend_from_slice(&s.to_be_bytes());
         }
     }
-    put_u32(&mut out, d.closes.len())?;
+    put_u32(out, d.closes.len())?;
     for (session, code, reason) in &d.closes {
         out.extend_from_slice(&session.to_be_bytes());
         out.extend_from_slice(&code.to_be_bytes());
-        put_u32(&mut out, reason.len())?;
+        put_u32(out, reason.len())?;
         out.extend_from_slice(reason.as_bytes());
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads the framing of [`encode_down`]; any inconsistency is an error.
 /// The frames are slices of the one received buffer (no copy).
 fn decode_down(bytes: Vec<u8>) -> Result<RelayMsg, BoxedDowncastErr> {
+    decode_down_bytes(bytes).map(RelayMsg::Down)
+}
+
+/// [`decode_down`] without the message around it.
+pub(crate) fn decode_down_bytes(bytes: Vec<u8>) -> Result<Down, BoxedDowncastErr> {
     let all = Bytes::from(bytes);
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> Result<Bytes, BoxedDowncastErr> {
@@ -237,7 +250,7 @@ fn decode_down(bytes: Vec<u8>) -> Result<RelayMsg, BoxedDowncastErr> {
     if at != all.len() {
         return Err(BoxedDowncastErr);
     }
-    Ok(RelayMsg::Down(d))
+    Ok(d)
 }
 
 impl ractor::Message for RelayMsg {

@@ -1,6 +1,7 @@
 //! The cluster settings (`cluster_listen`, `cluster_seeds`,
 //! `cluster_cookie`, `node_name`, `cluster_heartbeat_ms`,
-//! `cluster_suspect_ms`, `cluster_down_ms`, `cluster_lease_ms`, and the
+//! `cluster_suspect_ms`, `cluster_down_ms`, `cluster_lease_ms`,
+//! `cluster_relay_port`, and the
 //! optional `cluster_tls_cert`/`_key`/`_ca`/`_name`): none of them set means the
 //! node runs alone; with `cluster_listen` a cookie is required, and the
 //! timers must be ordered heartbeat < suspect < down.
@@ -188,8 +189,20 @@ pub fn resolve(
         }
         None => listen.to_string(),
     };
+    let relay_port = match value(&cli.cluster_relay_port, &file.cluster_relay_port) {
+        None => 0,
+        Some((v, from)) => v.parse::<u16>().map_err(|_| {
+            bad(
+                "cluster_relay_port (CHALKTALK_CLUSTER_RELAY_PORT)",
+                v,
+                from,
+                "a port number (0: any free port)",
+            )
+        })?,
+    };
     let tls = tls(cli, file)?;
     Ok(Some(ClusterConfig {
+        relay_port,
         node,
         listen,
         advertise_host: listen.ip().to_string(),
