@@ -262,7 +262,7 @@ pub async fn start_with_programs(
         directory,
         auth,
         heartbeat: config.heartbeat,
-        next_session: Arc::new(AtomicU64::new(1)),
+        next_session: Arc::new(AtomicU64::new(session_base())),
         connections: Arc::default(),
         draining: Arc::new(AtomicBool::new(false)),
         cluster: Default::default(),
@@ -305,6 +305,19 @@ pub async fn start_with_programs(
         let _ = running.app.cluster.set(cluster);
     }
     Ok(running)
+}
+
+/// The first connection id of this process: a random block of 2^20 ids
+/// below 2^52 (exact in JavaScript), so that ids are not reused across a
+/// node's restarts. Another node's relay may still name a session of the
+/// previous process (a frame or a close in flight); it must reach nobody.
+fn session_base() -> u64 {
+    let mut r = [0u8; 4];
+    let block = match getrandom::fill(&mut r) {
+        Ok(()) => u64::from(u32::from_be_bytes(r)),
+        Err(_) => chalktalk_actors::now_ms() & 0xffff_ffff,
+    };
+    (block << 20) | 1
 }
 
 /// What this node tells the cluster about itself in each heartbeat.

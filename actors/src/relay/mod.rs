@@ -249,28 +249,29 @@ impl Relay {
         }
     }
 
-    /// Batch `seq` of relay link `link` from owner `from`: delivered; if
-    /// it is not the next batch of that owner's link (one was lost, or the
-    /// owner's downlink started again), every session of this node that
+    /// Batch `seq` of relay link `link` from owner `from`: delivered. If
+    /// it is not the next batch of a link already heard from (a batch was
+    /// written and never arrived whole), every session of this node that
     /// sent requests to `from` is closed first (4008), so its client
     /// reconnects and resumes by seq. A batch of an older connection of
-    /// the same link arriving late is dropped.
+    /// the same link arriving late is dropped. The first batch of a link
+    /// not heard from before starts it: what the owner could not ship
+    /// before comes as the closes in the batch (`stream.rs`).
     pub fn arrive(&self, from: &str, link: u64, seq: u64, down: Down) {
         let gap = {
             let mut inbound = crate::lock(&self.inbound);
             match inbound.get_mut(from) {
-                Some((l, next)) if *l == link && seq == *next => {
-                    *next += 1;
-                    false
-                }
-                Some((l, next)) if *l == link && seq < *next => return,
-                None if seq == 0 => {
-                    inbound.insert(from.to_string(), (link, 1));
-                    false
+                Some((l, next)) if *l == link => {
+                    if seq < *next {
+                        return;
+                    }
+                    let gap = seq != *next;
+                    *next = seq + 1;
+                    gap
                 }
                 _ => {
                     inbound.insert(from.to_string(), (link, seq + 1));
-                    true
+                    false
                 }
             }
         };

@@ -11,13 +11,20 @@
 //!
 //! Framing: each batch is `[u32 length][u64 seq][Down]` (big-endian; the
 //! `Down` bytes are [`super::wire`]'s). The seq counts the batches of one
-//! downlink (a random link id, given in the handshake) and goes on across
-//! reconnections; a batch the owner could not write is still counted. So
-//! the edge knows when something was lost: a batch whose seq is not the
-//! next of its link, or a new link id, closes (4008, "reconnect and
-//! resume") every session of the edge that sent anything up to that owner,
-//! and those clients resume by seq. Nothing is lost silently.
+//! downlink (a random link id, given in the handshake) across
+//! reconnections. Nothing is lost silently:
+//! - a batch the owner could not write (no link, or the write failed) is
+//!   remembered by the sessions it was for; the next batch that goes out
+//!   closes each of them (4008, "reconnect and resume": the client resumes
+//!   by seq). Session ids are unique across a node's restarts, so a close
+//!   meant for a session of an earlier process touches nobody;
+//! - a batch written that never arrived (the connection died with it in
+//!   flight) shows as a gap in the seqs of one link on the edge, which then
+//!   closes every session of its own that sent anything up to that owner.
+//!   A failed write also takes a seq, so the edge sees that gap whenever
+//!   the batch did not get through whole.
 
+use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +34,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use super::Relay;
 use super::wire::{Down, decode_down_bytes, encode_down_into};
+use crate::outbound::SessionId;
 
 /// A batch past this size is refused by the reader (a corrupt length).
 pub const MAX_BATCH_BYTES: usize = 64 << 20;
@@ -46,20 +54,29 @@ pub trait Opener: Send + Sync {
 }
 
 /// The owner's end of one edge node's relay link: (re)opens it, writes
-/// numbered batches, counts what it could not write.
+/// numbered batches, and tells the edge which sessions lost frames.
 pub(crate) struct Writer {
     node: String,
     link: u64,
+    /// The seq of the next batch.
     seq: u64,
     conn: Option<LinkWriter>,
     /// No dial before this (backoff after a failure).
     retry_at: Option<tokio::time::Instant>,
     backoff: Duration,
     buf: Vec<u8>,
+    /// Sessions of the edge that frames were lost for, to close with the
+    /// next batch that goes out.
+    lost: HashSet<SessionId>,
+    /// Too many to list: skip a seq, so the edge closes every session
+    /// that used this node.
+    lost_all: bool,
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Sessions listed as having lost frames, at most (past it: `lost_all`).
+const LOST_MAX: usize = 65_536;
 
 impl Writer {
     pub(crate) fn new(node: String) -> Writer {
@@ -77,49 +94,97 @@ impl Writer {
             retry_at: None,
             backoff: BACKOFF_MIN,
             buf: Vec::new(),
+            lost: HashSet::new(),
+            lost_all: false,
         }
     }
 
-    /// Ships one batch (numbered whether or not it can be written).
+    /// Remembers the sessions `down` was for: it did not get through.
+    fn note_lost(&mut self, down: &Down) {
+        crate::metrics::metrics().relay_batches_lost.inc();
+        let sessions = down
+            .groups
+            .iter()
+            .flat_map(|(_, _, ss)| ss.iter().copied())
+            .chain(down.closes.iter().map(|(s, _, _)| *s));
+        for s in sessions {
+            if self.lost.len() >= LOST_MAX {
+                self.lost_all = true;
+                self.lost.clear();
+                return;
+            }
+            if !self.lost_all {
+                self.lost.insert(s);
+            }
+        }
+    }
+
+    /// Opens the link if it is closed and the backoff allows; false if
+    /// there is none.
+    async fn connect(&mut self, opener: &dyn Opener) -> bool {
+        if self.conn.is_some() {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if self.retry_at.is_some_and(|t| now < t) {
+            return false;
+        }
+        match tokio::time::timeout(OPEN_TIMEOUT, opener.open(&self.node, self.link)).await {
+            Ok(Ok(w)) => {
+                tracing::debug!(node = %self.node, link = self.link, seq = self.seq, "relay link open");
+                self.conn = Some(w);
+                self.retry_at = None;
+                self.backoff = BACKOFF_MIN;
+                true
+            }
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".into(),
+                };
+                tracing::warn!(node = %self.node, error = %why, "relay: cannot open the link; frames for that node dropped until it opens");
+                self.retry_at = Some(now + self.backoff);
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                false
+            }
+        }
+    }
+
+    /// Ships one batch, or remembers who it was for.
     pub(crate) async fn ship(&mut self, opener: &dyn Opener, down: &Down) {
+        if !self.connect(opener).await {
+            self.note_lost(down);
+            return;
+        }
+        let owed = !self.lost.is_empty();
+        let with_closes;
+        let batch = if owed {
+            let mut d = down.clone();
+            let why = "frames for this connection were lost between nodes; reconnect and resume";
+            d.closes
+                .extend(self.lost.iter().map(|s| (*s, 4008, why.to_string())));
+            with_closes = d;
+            &with_closes
+        } else {
+            down
+        };
+        if self.lost_all {
+            // The edge sees a gap: it closes every session that used us.
+            self.seq += 1;
+        }
         let seq = self.seq;
         self.seq += 1;
         self.buf.clear();
         self.buf.extend_from_slice(&[0; 12]);
-        if encode_down_into(down, &mut self.buf).is_err() || self.buf.len() - 12 > MAX_BATCH_BYTES
+        if encode_down_into(batch, &mut self.buf).is_err() || self.buf.len() - 12 > MAX_BATCH_BYTES
         {
             tracing::error!(node = %self.node, "relay: a batch too large to frame; dropped");
+            self.note_lost(down);
             return;
         }
         let len = (self.buf.len() - 12) as u32;
         self.buf[..4].copy_from_slice(&len.to_be_bytes());
         self.buf[4..12].copy_from_slice(&seq.to_be_bytes());
-        if self.conn.is_none() {
-            let now = tokio::time::Instant::now();
-            if self.retry_at.is_some_and(|t| now < t) {
-                crate::metrics::metrics().relay_batches_lost.inc();
-                return;
-            }
-            match tokio::time::timeout(OPEN_TIMEOUT, opener.open(&self.node, self.link)).await {
-                Ok(Ok(w)) => {
-                    tracing::debug!(node = %self.node, link = self.link, seq, "relay link open");
-                    self.conn = Some(w);
-                    self.retry_at = None;
-                    self.backoff = BACKOFF_MIN;
-                }
-                failed => {
-                    let why = match failed {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => "timed out".into(),
-                    };
-                    tracing::warn!(node = %self.node, error = %why, "relay: cannot open the link; frames for that node dropped until it opens");
-                    self.retry_at = Some(now + self.backoff);
-                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-                    crate::metrics::metrics().relay_batches_lost.inc();
-                    return;
-                }
-            }
-        }
         let Some(w) = self.conn.as_mut() else {
             return;
         };
@@ -129,15 +194,20 @@ impl Writer {
         })
         .await;
         match wrote {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                if owed {
+                    self.lost.clear();
+                }
+                self.lost_all = false;
+            }
             failed => {
                 let why = match failed {
                     Ok(Err(e)) => e.to_string(),
                     _ => "write timed out".into(),
                 };
-                tracing::warn!(node = %self.node, error = %why, "relay link lost; its sessions resume once it reopens");
+                tracing::warn!(node = %self.node, error = %why, "relay link lost; the sessions it was for resume once it reopens");
                 self.conn = None;
-                crate::metrics::metrics().relay_batches_lost.inc();
+                self.note_lost(down);
             }
         }
     }
@@ -267,7 +337,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_new_link_id_resets_and_a_stale_batch_is_dropped() {
+    async fn a_gap_in_one_link_closes_and_a_stale_batch_is_dropped() {
         let edge = Relay::new("edge".into());
         let stats = Arc::new(OutboundStats::default());
         let (s1, mut rx1) = Outbound::new(1, "u1".into(), "d".into(), stats);
@@ -279,10 +349,49 @@ mod tests {
         assert!(matches!(next(&mut rx1).await, Out::Frame(f) if &f[..] == b"a"));
         assert!(matches!(next(&mut rx1).await, Out::Frame(f) if &f[..] == b"b"));
         assert!(rx1.try_recv().is_none(), "the stale batch was dropped");
-        // The owner's downlink started again (a new id): what the old one
-        // had not shipped is lost.
-        edge.arrive("owner", 10, 0, batch(b"c", 1));
+        // A new link (the owner's downlink started again, or this node is a
+        // new process to it) starts where it says, closing nobody.
+        edge.arrive("owner", 10, 5, batch(b"c", 1));
+        assert!(matches!(next(&mut rx1).await, Out::Frame(f) if &f[..] == b"c"));
+        // Batch 6 of that link never came.
+        edge.arrive("owner", 10, 7, batch(b"d", 1));
         assert!(matches!(next(&mut rx1).await, Out::Close(4008, _)));
+    }
+
+    /// Opens nothing the first time.
+    struct FailsFirst(Pipes, std::sync::atomic::AtomicBool);
+
+    impl Opener for FailsFirst {
+        fn open(&self, node: &str, link: u64) -> BoxFuture<'static, io::Result<LinkWriter>> {
+            if !self.1.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                return Box::pin(async { Err(io::Error::other("not up yet")) });
+            }
+            self.0.open(node, link)
+        }
+    }
+
+    #[tokio::test]
+    async fn what_could_not_be_shipped_closes_exactly_its_sessions() {
+        let edge = Relay::new("edge".into());
+        let stats = Arc::new(OutboundStats::default());
+        let (s1, mut rx1) = Outbound::new(1, "u1".into(), "d".into(), stats.clone());
+        let (s2, mut rx2) = Outbound::new(2, "u2".into(), "d".into(), stats);
+        edge.register("owner", &s1);
+        edge.register("owner", &s2);
+        let (tx, mut links) = mpsc::unbounded_channel();
+        let opener = FailsFirst(Pipes(Mutex::new(tx)), Default::default());
+        let mut w = Writer::new("edge".into());
+        // No link yet: the reply for session 1 is lost.
+        w.ship(&opener, &batch(b"reply", 1)).await;
+        tokio::time::sleep(BACKOFF_MIN * 2).await;
+        w.ship(&opener, &batch(b"event", 2)).await;
+        let (link, far) = links.recv().await.expect("a link opened");
+        tokio::spawn(receive(edge.clone(), "owner".into(), link, far));
+        // Session 2 gets its frame; session 1 is closed, not left waiting.
+        assert!(matches!(next(&mut rx2).await, Out::Frame(f) if &f[..] == b"event"));
+        assert!(matches!(next(&mut rx1).await, Out::Close(4008, _)));
+        assert!(rx2.try_recv().is_none());
+        drop((s1, s2));
     }
 
     #[tokio::test]
