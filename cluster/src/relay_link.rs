@@ -271,7 +271,11 @@ mod tests {
 
     /// A handshake over an in-memory stream: what the dialer got, and how
     /// the listener's side ended once the dialer hung up.
-    async fn handshake(cookie: &str, listener_cookie: &str, version: u32) -> (Result<(), String>, String) {
+    async fn handshake(
+        cookie: &str,
+        listener_cookie: &str,
+        version: u32,
+    ) -> (Result<(), String>, String) {
         let (a, b) = tokio::io::duplex(1 << 16);
         let relay = Relay::new("edge".into());
         let listener_cookie = listener_cookie.to_string();
@@ -290,17 +294,26 @@ mod tests {
 
     #[tokio::test]
     async fn the_cookie_is_proved_and_a_wrong_one_or_another_version_is_refused() {
-        let (dialed, ended) = handshake("the same cookie!", "the same cookie!", PROTOCOL_VERSION).await;
+        let (dialed, ended) =
+            handshake("the same cookie!", "the same cookie!", PROTOCOL_VERSION).await;
         assert_eq!(dialed, Ok(()));
         assert_eq!(ended, "closed by owner");
 
-        let (dialed, ended) = handshake("the wrong cookie", "the same cookie!", PROTOCOL_VERSION).await;
+        let (dialed, ended) =
+            handshake("the wrong cookie", "the same cookie!", PROTOCOL_VERSION).await;
         let e = dialed.expect_err("a wrong cookie is refused");
         assert!(e.contains("wrong cluster cookie"), "dialer saw: {e}");
-        assert!(ended.contains("wrong cluster cookie"), "listener saw: {ended}");
+        assert!(
+            ended.contains("wrong cluster cookie"),
+            "listener saw: {ended}"
+        );
 
-        let (dialed, _) = handshake("the same cookie!", "the same cookie!", PROTOCOL_VERSION + 1).await;
+        let (dialed, _) =
+            handshake("the same cookie!", "the same cookie!", PROTOCOL_VERSION + 1).await;
         let e = dialed.expect_err("another version is refused");
-        assert!(e.contains(&format!("version {}", PROTOCOL_VERSION + 1)), "dialer saw: {e}");
+        assert!(
+            e.contains(&format!("version {}", PROTOCOL_VERSION + 1)),
+            "dialer saw: {e}"
+        );
     }
 }

@@ -294,7 +294,7 @@ pub async fn start_with_programs(
             running.app.directory.relay().cloned(),
         )
         .await
-            .map_err(|e| StartError::Cluster(e.to_string()))?;
+        .map_err(|e| StartError::Cluster(e.to_string()))?;
         if let Some(relay) = running.app.directory.relay() {
             let weak = Arc::downgrade(&cluster);
             relay.set_liveness(Arc::new(move |node: &str| {

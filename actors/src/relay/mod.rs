@@ -14,16 +14,17 @@
 //!   as a member like any other, but hands each frame once per node: one
 //!   message to the link listing that node's members ([`link::Fan`]).
 //!   The link's downlink task ships what waits down to the edge node in
-//!   batches ([`wire::RelayMsg::Down`]), where the relay pushes each frame
-//!   into the queues of the sessions it lists, under the frame's class
-//!   (ephemeral: dropped for a full queue; durable: the session closed
-//!   with 4008 and resumed).
+//!   batches ([`wire::Down`]) on a relay link of their own ([`stream`]),
+//!   where the reader pushes each frame into the queues of the sessions it
+//!   lists, under the frame's class (ephemeral: dropped for a full queue;
+//!   durable: the session closed with 4008 and resumed).
 //! - A proxy whose owner goes down, or whose room's lease moved, stops and
 //!   tells its sessions to rejoin (`resync`); an owner drops the shadows of
 //!   a node that went down (their presence grace starts).
 //!
 //! Relays find each other through ractor's process groups (scope
-//! `chalktalk-relay`, one group per node name), across the cluster link.
+//! `chalktalk-relay`, one group per node name), across the cluster link,
+//! which carries the requests up; frames come down on the relay links.
 
 pub mod endpoint;
 pub mod link;
@@ -229,7 +230,10 @@ impl Relay {
                 if let Some(id) = reply {
                     pending.remove(&(session, id));
                 }
-                match locals.get(&session).and_then(|l| Outbound::upgrade(&l.conn)) {
+                match locals
+                    .get(&session)
+                    .and_then(|l| Outbound::upgrade(&l.conn))
+                {
                     Some(out) => match class {
                         Class::Ephemeral => {
                             out.ephemeral(&frame);
@@ -243,7 +247,10 @@ impl Relay {
             }
         }
         for (session, code, reason) in down.closes {
-            if let Some(out) = locals.get(&session).and_then(|l| Outbound::upgrade(&l.conn)) {
+            if let Some(out) = locals
+                .get(&session)
+                .and_then(|l| Outbound::upgrade(&l.conn))
+            {
                 out.kill(code, &reason);
             }
         }
@@ -324,7 +331,10 @@ impl Relay {
         };
         let locals = crate::lock(&self.locals);
         for (session, req) in failed {
-            if let Some(out) = locals.get(&session).and_then(|l| Outbound::upgrade(&l.conn)) {
+            if let Some(out) = locals
+                .get(&session)
+                .and_then(|l| Outbound::upgrade(&l.conn))
+            {
                 out.control(crate::outbound::err_frame(
                     req,
                     chalktalk_protocol::ErrorCode::Unavailable,

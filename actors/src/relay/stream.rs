@@ -240,7 +240,10 @@ where
         let mut body = vec![0u8; len];
         r.read_exact(&mut body).await?;
         let down = decode_down_bytes(body).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("batch {seq} is not a valid Down"))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("batch {seq} is not a valid Down"),
+            )
         })?;
         relay.arrive(&from, link, seq, down);
     }
