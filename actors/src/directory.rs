@@ -13,6 +13,7 @@ use ractor::{Actor, ActorRef, Message};
 
 use crate::handle::Handle;
 use crate::inbox::{Inbox, InboxArgs, InboxMsg};
+use crate::lease::{LeaseKind, PlacePolicy};
 use crate::relay::Relay;
 use crate::relay::endpoint::{Endpoint, EndpointArgs};
 use crate::relay::proxy::{ProxyArgs, RoomProxy};
@@ -56,6 +57,11 @@ impl<M: Message> Place<M> {
             ractor::rpc::CallResult::Success(Err(e)) => Err(e),
             _ => Err(Lookup::Unavailable("supervisor did not answer".into())),
         }
+    }
+
+    /// True if the actor of `id` runs here (as far as the cache knows).
+    fn running(&self, id: &str) -> bool {
+        lock(&self.cache).get(id).is_some_and(|h| h.alive())
     }
 
     async fn count(&self) -> usize {
@@ -167,6 +173,7 @@ impl Directory {
         self.placed(
             &self.rooms,
             &self.proxies,
+            LeaseKind::Room,
             id,
             |relay, placement, owner, depth| async move {
                 let args = ProxyArgs {
@@ -196,6 +203,7 @@ impl Directory {
         self.placed(
             &self.threads,
             &self.thread_proxies,
+            LeaseKind::Thread,
             id,
             |relay, placement, owner, depth| async move {
                 let args = ThreadProxyArgs {
@@ -213,11 +221,16 @@ impl Directory {
     }
 
     /// The local actor of a room or thread, or in a cluster, when another
-    /// live node holds its lease, its stand-in (`spawn`ed if needed).
+    /// live node holds its lease, its stand-in (`spawn`ed if needed). Under
+    /// [`PlacePolicy::Rendezvous`], one that no node serves gets a stand-in
+    /// for the live node of the highest rendezvous score, whose relay
+    /// starts it there (unless that is this node).
+    #[allow(clippy::too_many_arguments)]
     async fn placed<M, F, Fut>(
         &self,
         local: &Place<M>,
         stand_ins: &StandIns<M>,
+        kind: LeaseKind,
         id: &str,
         spawn: F,
         limit: usize,
@@ -237,7 +250,11 @@ impl Directory {
         if let Some(h) = cached {
             return Ok(h);
         }
-        let owner = match local.get(id).await {
+        let elsewhere = match self.rendezvous_pick(local, relay, kind, id).await {
+            Some(owner) => Err(Lookup::Elsewhere(owner)),
+            None => local.get(id).await,
+        };
+        let owner = match elsewhere {
             Err(Lookup::Elsewhere(owner)) if relay.is_live(&owner) => owner,
             other => return other,
         };
@@ -257,6 +274,31 @@ impl Directory {
         all.retain(|_, (_, h)| h.alive());
         all.insert(id.to_string(), (owner, h.clone()));
         Ok(h)
+    }
+
+    /// Under the rendezvous policy, the other node that serves or should
+    /// start `id`: its lease holder if one holds it (and is up), else the
+    /// rendezvous pick over the nodes up. `None`: look here (running here,
+    /// this node's pick, first-use policy, or the store cannot say).
+    async fn rendezvous_pick<M: Message>(
+        &self,
+        local: &Place<M>,
+        relay: &Relay,
+        kind: LeaseKind,
+        id: &str,
+    ) -> Option<String> {
+        let placement = self.deps.placement.as_ref()?;
+        if placement.policy != PlacePolicy::Rendezvous || local.running(id) {
+            return None;
+        }
+        let other = |n: String| (n != placement.node).then_some(n);
+        match placement.leases.holder(kind, id).await {
+            Ok(Some(l)) if l.expires_ms > crate::now_ms() && relay.is_live(&l.owner) => {
+                other(l.owner)
+            }
+            Ok(_) => other(relay.rendezvous_owner(id)),
+            Err(_) => None,
+        }
     }
 
     /// Live rooms showing `video` on this node.

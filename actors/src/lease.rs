@@ -81,6 +81,32 @@ pub trait Leases: Send + Sync + 'static {
     async fn holder(&self, kind: LeaseKind, id: &str) -> Result<Option<Lease>, StoreError>;
 }
 
+/// Which node starts a room or thread that no node serves (whichever it
+/// is, the lease then keeps it there while it is used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlacePolicy {
+    /// The node where it is first used (its first member's ops never
+    /// cross a link).
+    #[default]
+    FirstUse,
+    /// The live node with the highest rendezvous score of (node, id): every
+    /// node picks the same one without asking, and a node that joins or
+    /// leaves moves only its share of new placements.
+    Rendezvous,
+}
+
+impl std::str::FromStr for PlacePolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PlacePolicy, String> {
+        match s {
+            "first_use" => Ok(PlacePolicy::FirstUse),
+            "rendezvous" => Ok(PlacePolicy::Rendezvous),
+            _ => Err("one of first_use, rendezvous".into()),
+        }
+    }
+}
+
 /// How this node places rooms: its name, the lease store and the lease
 /// time. A node outside any cluster has none: its rooms are local and
 /// write with epoch 0.
@@ -89,6 +115,8 @@ pub struct Placement {
     pub leases: Arc<dyn Leases>,
     /// How long a lease lasts unless renewed (renewed every third of it).
     pub ttl: Duration,
+    /// Where a room or thread that no node serves starts.
+    pub policy: PlacePolicy,
     /// The leases this node holds now (for a drain: [`Placement::release_all`]).
     pub held: std::sync::Mutex<std::collections::HashMap<String, Lease>>,
 }
@@ -113,8 +141,15 @@ impl Placement {
             node,
             leases,
             ttl,
+            policy: PlacePolicy::FirstUse,
             held: Default::default(),
         }
+    }
+
+    /// The same placement with `policy`.
+    pub fn with_policy(mut self, policy: PlacePolicy) -> Placement {
+        self.policy = policy;
+        self
     }
 
     fn key(l: &Lease) -> String {

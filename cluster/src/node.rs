@@ -40,6 +40,8 @@ pub struct ClusterConfig {
     /// How long a room's lease lasts unless its owner renews it (a third of
     /// it between renewals); a dead or frozen owner's rooms move after it.
     pub lease: Duration,
+    /// Where a room or thread that no node serves starts.
+    pub placement: chalktalk_actors::lease::PlacePolicy,
     /// Port of the relay link listener on `listen`'s ip (0: any free
     /// port; its address goes out in the beats).
     pub relay_port: u16,

@@ -288,6 +288,12 @@ pub struct Settings {
     #[arg(long, env = "CHALKTALK_CLUSTER_RELAY_PORT")]
     #[serde(deserialize_with = "scalar")]
     pub cluster_relay_port: Option<String>,
+    /// Where a room or thread that no node serves starts: `first_use`
+    /// (default: the node of its first member) or `rendezvous` (the node
+    /// up with the highest rendezvous score for its id).
+    #[arg(long, env = "CHALKTALK_CLUSTER_PLACEMENT")]
+    #[serde(deserialize_with = "scalar")]
+    pub cluster_placement: Option<String>,
     /// Mutual TLS between nodes: this node's certificate chain (PEM). With
     /// `cluster_tls_key` and `cluster_tls_ca`; none of the three: plain TCP.
     #[arg(long, env = "CHALKTALK_CLUSTER_TLS_CERT")]

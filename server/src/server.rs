@@ -181,11 +181,14 @@ pub async fn start_with_programs(
     }
     let kv_for_perms = kv.clone();
     let placement = match (&config.cluster, &kv) {
-        (Some(c), Some(kv)) => Some(Arc::new(chalktalk_actors::lease::Placement::new(
-            c.node.clone(),
-            Arc::new(chalktalk_adapters::lease::KvLeases::new(kv.clone())),
-            c.lease,
-        ))),
+        (Some(c), Some(kv)) => Some(Arc::new(
+            chalktalk_actors::lease::Placement::new(
+                c.node.clone(),
+                Arc::new(chalktalk_adapters::lease::KvLeases::new(kv.clone())),
+                c.lease,
+            )
+            .with_policy(c.placement),
+        )),
         (Some(_), None) => {
             return Err(StartError::Cluster(
                 "a cluster node needs a store with the key-value port for its leases".into(),

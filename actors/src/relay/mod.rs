@@ -138,10 +138,16 @@ impl Relay {
     /// members; while they do not, two may write one inbox, which the
     /// store's seq check and the inbox's renumbering make safe.
     pub fn inbox_owner(&self, user: &str) -> String {
-        let mut best = (rendezvous(&self.node, user), self.node.clone());
+        self.rendezvous_owner(user)
+    }
+
+    /// The node up (this one included, as this node sees them) with the
+    /// highest rendezvous score for `key`.
+    pub fn rendezvous_owner(&self, key: &str) -> String {
+        let mut best = (rendezvous(&self.node, key), self.node.clone());
         for node in ractor::pg::which_scoped_groups(&SCOPE.to_string()) {
             if node != self.node && self.is_live(&node) {
-                let score = rendezvous(&node, user);
+                let score = rendezvous(&node, key);
                 if (score, &node) > (best.0, &best.1) {
                     best = (score, node);
                 }

@@ -1,7 +1,7 @@
 //! The cluster settings (`cluster_listen`, `cluster_seeds`,
 //! `cluster_cookie`, `node_name`, `cluster_heartbeat_ms`,
 //! `cluster_suspect_ms`, `cluster_down_ms`, `cluster_lease_ms`,
-//! `cluster_relay_port`, and the
+//! `cluster_relay_port`, `cluster_placement`, and the
 //! optional `cluster_tls_cert`/`_key`/`_ca`/`_name`): none of them set means the
 //! node runs alone; with `cluster_listen` a cookie is required, and the
 //! timers must be ordered heartbeat < suspect < down.
@@ -200,8 +200,20 @@ pub fn resolve(
             )
         })?,
     };
+    let placement = match value(&cli.cluster_placement, &file.cluster_placement) {
+        None => Default::default(),
+        Some((v, from)) => v.parse().map_err(|m: String| {
+            bad(
+                "cluster_placement (CHALKTALK_CLUSTER_PLACEMENT)",
+                v,
+                from,
+                m,
+            )
+        })?,
+    };
     let tls = tls(cli, file)?;
     Ok(Some(ClusterConfig {
+        placement,
         relay_port,
         node,
         listen,
@@ -307,5 +319,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("increasing"), "{e}");
+    }
+
+    #[test]
+    fn relay_port_and_placement_are_checked() {
+        let mut s = Settings {
+            cluster_listen: Some("127.0.0.1:7800".into()),
+            cluster_cookie: Some("a-cookie-of-enough-length".into()),
+            ..Settings::default()
+        };
+        let c = resolve(&s, &Settings::default(), http()).unwrap().unwrap();
+        assert_eq!(c.relay_port, 0);
+        assert_eq!(c.placement, chalktalk_actors::lease::PlacePolicy::FirstUse);
+        s.cluster_relay_port = Some("7900".into());
+        s.cluster_placement = Some("rendezvous".into());
+        let c = resolve(&s, &Settings::default(), http()).unwrap().unwrap();
+        assert_eq!(c.relay_port, 7900);
+        assert_eq!(
+            c.placement,
+            chalktalk_actors::lease::PlacePolicy::Rendezvous
+        );
+        s.cluster_relay_port = Some("70000".into());
+        let e = resolve(&s, &Settings::default(), http())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cluster_relay_port") && e.contains("70000"),
+            "{e}"
+        );
+        s.cluster_relay_port = None;
+        s.cluster_placement = Some("random".into());
+        let e = resolve(&s, &Settings::default(), http())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("first_use, rendezvous"), "{e}");
     }
 }
