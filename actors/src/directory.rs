@@ -318,6 +318,16 @@ impl Directory {
         (self.rooms.count().await, self.threads.count().await)
     }
 
+    /// The users' inboxes this node writes (held in memory: users with a
+    /// device connected or notices on the way; in a cluster, those it
+    /// owns).
+    pub async fn inboxes(&self) -> usize {
+        match self.inbox().call(InboxMsg::Owned, None).await {
+            Ok(ractor::rpc::CallResult::Success(n)) => n,
+            _ => 0,
+        }
+    }
+
     /// Stops the supervisors (and with them every room and thread).
     pub fn shutdown(&self) {
         for (_, (_, h)) in lock(&self.proxies).drain() {

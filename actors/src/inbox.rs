@@ -95,6 +95,10 @@ pub enum InboxMsg {
     /// Internal (in a cluster): send again the forwarded notices whose
     /// owner went down before storing them.
     Sweep,
+    /// How many users' inboxes this node holds (a device connected here or
+    /// notices numbered here) and writes (in a cluster, those it owns by
+    /// rendezvous), for the metrics.
+    Owned(RpcReplyPort<usize>),
 }
 
 /// What the inbox starts from.
@@ -439,6 +443,20 @@ impl Actor for Inbox {
                 }
             }
             InboxMsg::Deliver { user, notice } => state.deliver(&myself, user, notice, 0).await,
+            InboxMsg::Owned(reply) => {
+                // Users known here: a device connected, or notices numbered.
+                let users = state.sessions.keys().chain(
+                    state
+                        .heads
+                        .keys()
+                        .filter(|u| !state.sessions.contains_key(*u)),
+                );
+                let n = match &state.relay {
+                    Some(r) => users.filter(|u| r.inbox_owner(u) == r.node()).count(),
+                    None => users.count(),
+                };
+                let _ = reply.send(n);
+            }
             InboxMsg::Sweep => {
                 let live = |n: &str| state.relay.as_ref().is_some_and(|r| r.is_live(n));
                 let due = state.forwarded.due(live, std::time::Instant::now());

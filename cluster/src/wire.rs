@@ -20,6 +20,10 @@ pub struct NodeInfo {
     pub connections: u64,
     pub rooms: u64,
     pub threads: u64,
+    /// Users' inboxes this node writes (added after version 3's first
+    /// beats: absent reads as 0).
+    #[serde(default)]
+    pub inboxes: u64,
     pub rss_bytes: u64,
     pub cpu_seconds: f64,
     pub encoder_queued: u64,

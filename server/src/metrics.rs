@@ -70,6 +70,12 @@ pub async fn render(app: &App) -> Result<String, std::fmt::Error> {
         "Chat threads running on this node",
         threads as i64,
     );
+    gauge(
+        &mut reg,
+        "inboxes",
+        "Users' inboxes this node writes (users with a device connected or notices on the way; in a cluster, those it owns)",
+        app.directory.inboxes().await as i64,
+    );
     let stats = &app.directory.deps.stats;
     use std::sync::atomic::Ordering::Relaxed;
     counter(

@@ -338,6 +338,7 @@ pub(crate) fn node_info(app: &crate::app::App) -> chalktalk_cluster::InfoFn {
                 .unwrap_or_else(|e| e.into_inner())
                 .len();
             let (rooms, threads) = app.directory.counts().await;
+            let inboxes = app.directory.inboxes().await;
             let encoder_queued = app
                 .media
                 .as_ref()
@@ -347,6 +348,7 @@ pub(crate) fn node_info(app: &crate::app::App) -> chalktalk_cluster::InfoFn {
                 connections: connections as u64,
                 rooms: rooms as u64,
                 threads: threads as u64,
+                inboxes: inboxes as u64,
                 rss_bytes: chalktalk_actors::metrics::resident_bytes(None).unwrap_or(0),
                 cpu_seconds: chalktalk_actors::metrics::own_cpu_seconds(),
                 encoder_queued: encoder_queued as u64,

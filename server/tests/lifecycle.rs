@@ -335,6 +335,8 @@ async fn metrics_count_what_the_node_does() {
     grew("chalktalk_fanout_seconds_count", 5.0);
     assert!(sample(&after, "chalktalk_connections") >= 1.0);
     assert!(sample(&after, "chalktalk_rooms") >= 1.0);
+    // The coach's device is registered with the inbox.
+    assert!(sample(&after, "chalktalk_inboxes") >= 1.0);
     assert_eq!(sample(&after, "chalktalk_store_up"), 1.0);
     assert!(sample(&after, "chalktalk_process_resident_memory_bytes") > 1e6);
     assert!(after.contains("# TYPE chalktalk_store_commit_seconds histogram"));
