@@ -4,8 +4,10 @@
 //! open) goes suspect and then down within the timeout and comes back up
 //! after SIGCONT; a node killed with -9 goes down and, restarted, is dialed
 //! again; the view is for admins only. With mutual TLS between nodes,
-//! nodes with certificates of the cluster's CA form the cluster, and a node
-//! with another CA's certificate or without TLS never joins it.
+//! nodes with certificates of the cluster's CA form the cluster (and a
+//! room's frames reach a member on the other node over the relay link,
+//! under TLS too), and a node with another CA's certificate or without TLS
+//! never joins it.
 
 mod common;
 
@@ -172,8 +174,12 @@ async fn tls_node(
     port: u16,
     seeds: &[u16],
     certs: Option<(&std::path::Path, &str)>,
+    store: Option<&str>,
 ) -> TestServer {
     let mut b = cluster::builder(name, port, seeds);
+    if let Some(store) = store {
+        b = b.env("CHALKTALK_STORE", store);
+    }
     if let Some((dir, tag)) = certs {
         let path = |f: &str| dir.join(format!("{tag}-{f}")).display().to_string();
         b = b
@@ -200,8 +206,10 @@ async fn with_tls_only_nodes_of_the_clusters_ca_join() {
     certificates(dir.path(), "theirs");
     let ports = [free_port(), free_port(), free_port(), free_port()];
     let ours = Some((dir.path(), "ours"));
-    let a = tls_node("n1", ports[0], &[ports[1]], ours).await;
-    let b = tls_node("n2", ports[1], &[ports[0]], ours).await;
+    // n1 and n2 share a PostgreSQL, for a room across them below.
+    let (_pg, store) = common::postgres::start().await;
+    let a = tls_node("n1", ports[0], &[ports[1]], ours, Some(&store)).await;
+    let b = tls_node("n2", ports[1], &[ports[0]], ours, Some(&store)).await;
     until(&a, "n2", "up", Duration::from_secs(15)).await;
     until(&b, "n1", "up", Duration::from_secs(15)).await;
     // Another CA's certificate, and no TLS at all: never members.
@@ -210,9 +218,10 @@ async fn with_tls_only_nodes_of_the_clusters_ca_join() {
         ports[2],
         &[ports[0], ports[1]],
         Some((dir.path(), "theirs")),
+        None,
     )
     .await;
-    let plain = tls_node("n4", ports[3], &[ports[0], ports[1]], None).await;
+    let plain = tls_node("n4", ports[3], &[ports[0], ports[1]], None, None).await;
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_secs(4) {
         for (s, peer) in [
@@ -232,4 +241,35 @@ async fn with_tls_only_nodes_of_the_clusters_ca_join() {
     }
     // The members still see each other.
     assert!(sees_up(&a, "n2").await && sees_up(&b, "n1").await);
+
+    // A room on n1 with a member on n2: requests go up on the cluster link
+    // and frames come down on a relay link, both under TLS.
+    use chalktalk_protocol::{Reply, RoomOp, ServerFrame};
+    let coach = a.connect("coach", Role::Coach, "laptop").await;
+    let room = common::create_room(&coach, "video-1").await;
+    let invite = RoomOp::Invite {
+        user: "athlete".into(),
+    };
+    common::ack(&coach, common::op(&room, "invite", invite)).await;
+    common::join(&coach, &room, None).await;
+    let mut athlete = b.connect("athlete", Role::Athlete, "phone").await;
+    assert!(matches!(
+        common::join(&athlete, &room, None).await,
+        Reply::Joined { .. }
+    ));
+    let (seq, _) = common::ack(&coach, common::add(&room, "c-1", common::line("c-1", 10))).await;
+    let seen = athlete
+        .wait_for(Duration::from_secs(5), |f| match f {
+            ServerFrame::Room { ev, .. } if ev.seq == seq => Some(ev.seq),
+            _ => None,
+        })
+        .await;
+    assert_eq!(seen, Some(seq), "the coach's op reached n2 through TLS");
+    let (seq2, _) = common::ack(&athlete, common::add(&room, "a-1", common::line("a-1", 20))).await;
+    assert_eq!(seq2, seq + 1, "the athlete's op acked through the relay");
+    let metrics = a.get("/metrics", None).await.text();
+    assert!(
+        metrics.contains("chalktalk_relay_batches_lost_total 0"),
+        "no batch lost on the way:\n{metrics}"
+    );
 }
