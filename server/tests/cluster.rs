@@ -244,13 +244,10 @@ async fn with_tls_only_nodes_of_the_clusters_ca_join() {
 
     // A room on n1 with a member on n2: requests go up on the cluster link
     // and frames come down on a relay link, both under TLS.
-    use chalktalk_protocol::{Reply, RoomOp, ServerFrame};
+    use chalktalk_protocol::{Reply, ServerFrame};
     let coach = a.connect("coach", Role::Coach, "laptop").await;
     let room = common::create_room(&coach, "video-1").await;
-    let invite = RoomOp::Invite {
-        user: "athlete".into(),
-    };
-    common::ack(&coach, common::op(&room, "invite", invite)).await;
+    common::invite(&coach, &room, "athlete").await;
     common::join(&coach, &room, None).await;
     let mut athlete = b.connect("athlete", Role::Athlete, "phone").await;
     assert!(matches!(

@@ -15,11 +15,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chalktalk_protocol::client::{Client, ClientError};
-use chalktalk_protocol::{ClientMsg, ErrorCode, JoinMode, Reply, Role, RoomOp, ServerFrame};
+use chalktalk_protocol::{ClientMsg, ErrorCode, JoinMode, Reply, Role, ServerFrame};
 use common::cluster::{self, COOKIE, placement, until, view};
 use common::netns::Net;
 use common::postgres::Postgres;
-use common::{TestServer, add, line, op};
+use common::{TestServer, add, line};
 
 /// The cluster listener's port (each node has its own namespace).
 const CLUSTER_PORT: u16 = 7790;
@@ -90,17 +90,7 @@ async fn a_cut_link_makes_no_second_writer_and_members_recover() {
     // The room lives on n1; the athlete is a member through n2.
     let coach = n1.connect("coach", Role::Coach, "laptop").await;
     let room = common::create_room(&coach, "video-1").await;
-    common::ack(
-        &coach,
-        op(
-            &room,
-            "invite",
-            RoomOp::Invite {
-                user: "athlete".into(),
-            },
-        ),
-    )
-    .await;
+    common::invite(&coach, &room, "athlete").await;
     common::join(&coach, &room, None).await;
     let mut athlete = n2.connect("athlete", Role::Athlete, "phone").await;
     joined_ids(&athlete, &room).await.expect("join through n2");

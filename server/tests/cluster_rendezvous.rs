@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use chalktalk_actors::relay::rendezvous;
 use chalktalk_protocol::client::{Client, ClientError};
-use chalktalk_protocol::{ClientMsg, ErrorCode, Reply, Role, RoomOp, ServerFrame};
+use chalktalk_protocol::{ClientMsg, ErrorCode, Reply, Role, ServerFrame};
 use common::cluster::{self, placement};
-use common::{TestServer, ack, add, line, op, postgres};
+use common::{TestServer, ack, add, line, postgres};
 
 /// The node of `nodes` a rendezvous over them picks for `id` (the
 /// server's tie-break: the higher name).
@@ -30,29 +30,7 @@ fn pick(nodes: &[&str], id: &str) -> String {
 }
 
 async fn three(store: &str) -> Vec<TestServer> {
-    let ports = [
-        cluster::free_port(),
-        cluster::free_port(),
-        cluster::free_port(),
-    ];
-    let mut nodes = Vec::new();
-    for (i, name) in ["n1", "n2", "n3"].iter().enumerate() {
-        let seeds: Vec<u16> = ports
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, p)| *p)
-            .collect();
-        let node = cluster::builder(name, ports[i], &seeds)
-            .env("CHALKTALK_STORE", store)
-            .env("CHALKTALK_CLUSTER_LEASE_MS", "1500")
-            .env("CHALKTALK_CLUSTER_PLACEMENT", "rendezvous")
-            .start()
-            .await;
-        nodes.push(node);
-    }
-    cluster::formed(&nodes).await;
-    nodes
+    cluster::three_with(store, &[("CHALKTALK_CLUSTER_PLACEMENT", "rendezvous")]).await
 }
 
 /// Joins `room`, retried while it is between owners (`unavailable`), for
@@ -97,17 +75,7 @@ async fn rooms_start_on_their_rendezvous_node_and_move_to_the_next_one() {
             "40 rooms and a node serves none: {rooms:?}"
         );
         let room = common::create_room(&coach, "video-1").await;
-        ack(
-            &coach,
-            op(
-                &room,
-                "invite",
-                RoomOp::Invite {
-                    user: "athlete".into(),
-                },
-            ),
-        )
-        .await;
+        common::invite(&coach, &room, "athlete").await;
         rooms.push((room.clone(), pick(&all, &room)));
     }
     // Each lives on its pick, as every node reads it.

@@ -107,6 +107,11 @@ pub fn signal(s: &TestServer, sig: i32) {
 /// Three nodes n1..n3 on `store` (lease 1.5 s), each seeded with the
 /// other two, once all see each other.
 pub async fn three(store: &str) -> Vec<TestServer> {
+    three_with(store, &[]).await
+}
+
+/// [`three`] with more settings (`env` pairs) on every node.
+pub async fn three_with(store: &str, env: &[(&str, &str)]) -> Vec<TestServer> {
     let ports = [free_port(), free_port(), free_port()];
     let mut nodes = Vec::new();
     for (i, name) in ["n1", "n2", "n3"].iter().enumerate() {
@@ -116,7 +121,13 @@ pub async fn three(store: &str) -> Vec<TestServer> {
             .filter(|(j, _)| *j != i)
             .map(|(_, p)| *p)
             .collect();
-        nodes.push(node(name, ports[i], &seeds, Some(store), Some(1_500)).await);
+        let mut b = builder(name, ports[i], &seeds)
+            .env("CHALKTALK_STORE", store)
+            .env("CHALKTALK_CLUSTER_LEASE_MS", "1500");
+        for (k, v) in env {
+            b = b.env(k, v);
+        }
+        nodes.push(b.start().await);
     }
     formed(&nodes).await;
     nodes

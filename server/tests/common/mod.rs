@@ -131,6 +131,12 @@ pub async fn create_room(c: &Client, video: &str) -> String {
     }
 }
 
+/// `user` invited to `room` by `c` (its owner); the invite's seq.
+pub async fn invite(c: &Client, room: &str, user: &str) -> u64 {
+    let invite = RoomOp::Invite { user: user.into() };
+    ack(c, op(room, &format!("invite-{user}"), invite)).await.0
+}
+
 pub async fn ack(c: &Client, m: ClientMsg) -> (u64, bool) {
     match c.request(m).await.expect("op acked") {
         Reply::Ack { seq, dup } => (seq, dup),

@@ -57,17 +57,7 @@ async fn roomy() -> TestServer {
 async fn big_room(s: &TestServer, athlete: &str, n: usize, points: usize) -> (Client, String) {
     let coach = s.connect("coach", Role::Coach, "laptop").await;
     let room = create_room(&coach, "video-big").await;
-    ack(
-        &coach,
-        op(
-            &room,
-            "invite",
-            RoomOp::Invite {
-                user: athlete.into(),
-            },
-        ),
-    )
-    .await;
+    invite(&coach, &room, athlete).await;
     fill(&coach, &room, n, points).await;
     (coach, room)
 }
