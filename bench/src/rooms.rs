@@ -169,6 +169,11 @@ pub async fn run(a: RoomsArgs) -> Result<RoomsReport, BenchError> {
                 .collect();
             while start.elapsed() < run_for {
                 tick.tick().await;
+                // The tick may come after the end (a period can be longer
+                // than the drain): what is sent then is not counted.
+                if start.elapsed() >= run_for {
+                    break;
+                }
                 sent_at[r][batch as usize % SLOTS]
                     .store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
                 let m = ClientMsg::Points(StrokeIn {
