@@ -74,10 +74,18 @@ pub(crate) async fn listen(
             let relay = relay.clone();
             tokio::spawn(async move {
                 let ended = match tls {
-                    Some(tls) => match tls.acceptor.accept(tcp).await {
-                        Ok(s) => serve(s, &cookie, relay).await,
-                        Err(e) => Err(io::Error::other(format!("TLS: {e}"))),
-                    },
+                    // A peer that never finishes its TLS handshake does not
+                    // hold the task longer than a hello may take.
+                    Some(tls) => {
+                        match tokio::time::timeout(OPEN_TIMEOUT, tls.acceptor.accept(tcp)).await {
+                            Ok(Ok(s)) => serve(s, &cookie, relay).await,
+                            Ok(Err(e)) => Err(io::Error::other(format!("TLS: {e}"))),
+                            Err(_) => Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "no TLS handshake in time",
+                            )),
+                        }
+                    }
                     None => serve(tcp, &cookie, relay).await,
                 };
                 match ended {
