@@ -23,6 +23,9 @@ use crate::thread::ThreadMsg;
 /// Frames (for all sessions of one node) shipped down in one message at
 /// most.
 const MAX_DOWN_BATCH: usize = 1024;
+/// How long a downlink that owes closes to sessions that lost frames waits
+/// for a batch to carry them before it sends one of its own.
+const OWED_RETRY: Duration = Duration::from_millis(100);
 /// How often shadows of nodes that went down are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -324,10 +327,31 @@ fn room_msg(
 /// node's link, batch after batch, each frame once however many of that
 /// node's sessions it is for: on the relay link (`stream.rs`) once the
 /// cluster gave the relay an opener, else as ractor messages.
-async fn downlink(relay: Arc<Relay>, node: String, mut rx: LinkRx) {
+pub(crate) async fn downlink(relay: Arc<Relay>, node: String, mut rx: LinkRx) {
     let mut buf = Vec::with_capacity(64);
     let mut writer = super::stream::Writer::new(node.clone());
-    while rx.recv_many(&mut buf, MAX_DOWN_BATCH).await > 0 {
+    loop {
+        // Sessions that lost frames are told with the next batch; when
+        // nothing else comes, an empty batch goes after a short wait, so a
+        // room that fell quiet does not leave them missing its last frames.
+        let n = if writer.owes() {
+            match tokio::time::timeout(OWED_RETRY, rx.recv_many(&mut buf, MAX_DOWN_BATCH)).await {
+                Ok(n) => n,
+                Err(_) => {
+                    if !relay.is_live(&node) {
+                        writer.forget_losses();
+                    } else if let Some(opener) = relay.opener().cloned() {
+                        writer.ship(opener.as_ref(), &Down::default()).await;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            rx.recv_many(&mut buf, MAX_DOWN_BATCH).await
+        };
+        if n == 0 {
+            break;
+        }
         // Let the other rooms and threads that are ready run first: what
         // they hand this node in the meantime crosses in the same batch
         // (a batch across the link costs far more than a frame in it).

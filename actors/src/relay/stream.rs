@@ -99,6 +99,18 @@ impl Writer {
         }
     }
 
+    /// True while sessions that lost frames have not been told.
+    pub(crate) fn owes(&self) -> bool {
+        self.lost_all || !self.lost.is_empty()
+    }
+
+    /// Forgets what was lost (the edge node is gone, and its sessions with
+    /// it).
+    pub(crate) fn forget_losses(&mut self) {
+        self.lost.clear();
+        self.lost_all = false;
+    }
+
     /// Remembers the sessions `down` was for: it did not get through.
     fn note_lost(&mut self, down: &Down) {
         crate::metrics::metrics().relay_batches_lost.inc();
@@ -395,6 +407,31 @@ mod tests {
         assert!(matches!(next(&mut rx1).await, Out::Close(4008, _)));
         assert!(rx2.try_recv().is_none());
         drop((s1, s2));
+    }
+
+    #[tokio::test]
+    async fn a_room_that_falls_quiet_still_closes_who_missed_its_last_frame() {
+        let edge = Relay::new("edge".into());
+        let stats = Arc::new(OutboundStats::default());
+        let (s1, mut rx1) = Outbound::new(1, "u1".into(), "d".into(), stats);
+        edge.register("owner", &s1);
+        let owner = Relay::new("owner".into());
+        let (tx, mut links) = mpsc::unbounded_channel();
+        owner.set_opener(Arc::new(FailsFirst(
+            Pipes(Mutex::new(tx)),
+            Default::default(),
+        )));
+        let (link, rx) = crate::relay::link::Link::new("edge".into());
+        tokio::spawn(crate::relay::endpoint::downlink(owner, "edge".into(), rx));
+        // The last frame of the room cannot go (the first dial fails), and
+        // nothing follows it.
+        link.group(&Bytes::from_static(b"last"), Class::Durable, vec![1]);
+        let (id, far) = tokio::time::timeout(Duration::from_secs(5), links.recv())
+            .await
+            .expect("the downlink dials again by itself")
+            .expect("a link");
+        tokio::spawn(receive(edge.clone(), "owner".into(), id, far));
+        assert!(matches!(next(&mut rx1).await, Out::Close(4008, _)));
     }
 
     #[tokio::test]
