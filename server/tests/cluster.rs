@@ -244,7 +244,7 @@ async fn with_tls_only_nodes_of_the_clusters_ca_join() {
 
     // A room on n1 with a member on n2: requests go up on the cluster link
     // and frames come down on a relay link, both under TLS.
-    use chalktalk_protocol::{Reply, ServerFrame};
+    use chalktalk_protocol::Reply;
     let coach = a.connect("coach", Role::Coach, "laptop").await;
     let room = common::create_room(&coach, "video-1").await;
     common::invite(&coach, &room, "athlete").await;
@@ -255,13 +255,10 @@ async fn with_tls_only_nodes_of_the_clusters_ca_join() {
         Reply::Joined { .. }
     ));
     let (seq, _) = common::ack(&coach, common::add(&room, "c-1", common::line("c-1", 10))).await;
-    let seen = athlete
-        .wait_for(Duration::from_secs(5), |f| match f {
-            ServerFrame::Room { ev, .. } if ev.seq == seq => Some(ev.seq),
-            _ => None,
-        })
-        .await;
-    assert_eq!(seen, Some(seq), "the coach's op reached n2 through TLS");
+    assert!(
+        common::saw_event(&mut athlete, &room, seq).await,
+        "the coach's op reached n2 through TLS"
+    );
     let (seq2, _) = common::ack(&athlete, common::add(&room, "a-1", common::line("a-1", 20))).await;
     assert_eq!(seq2, seq + 1, "the athlete's op acked through the relay");
     let metrics = a.get("/metrics", None).await.text();

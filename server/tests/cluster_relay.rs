@@ -65,13 +65,10 @@ async fn a_broken_relay_link_closes_who_missed_frames_and_they_resume() {
         ));
     }
     let last_before = acked.last().map(|(s, _)| *s).unwrap_or(0);
-    let seen = athlete
-        .wait_for(Duration::from_secs(5), |f| match f {
-            ServerFrame::Room { ev, .. } if ev.seq == last_before => Some(ev.seq),
-            _ => None,
-        })
-        .await;
-    assert_eq!(seen, Some(last_before), "the link works before the break");
+    assert!(
+        common::saw_event(&mut athlete, &room, last_before).await,
+        "the link works before the break"
+    );
 
     // Break n1's relay link to n2 (the socket dialed to n2's listener).
     let relay = view(n2).await["me"]["relay"]
@@ -160,13 +157,10 @@ async fn a_broken_relay_link_closes_who_missed_frames_and_they_resume() {
 
     // The link is dialed again: a new op reaches the athlete on n2.
     let (seq, _) = common::ack(&coach, add(&room, "later", line("later", 50))).await;
-    let seen = athlete
-        .wait_for(Duration::from_secs(5), |f| match f {
-            ServerFrame::Room { ev, .. } if ev.seq == seq => Some(ev.seq),
-            _ => None,
-        })
-        .await;
-    assert_eq!(seen, Some(seq), "frames flow again after the break");
+    assert!(
+        common::saw_event(&mut athlete, &room, seq).await,
+        "frames flow again after the break"
+    );
     let metrics = n1.get("/metrics", None).await.text();
     println!(
         "{}",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chalktalk_actors::relay::rendezvous;
 use chalktalk_protocol::client::{Client, ClientError};
-use chalktalk_protocol::{ClientMsg, ErrorCode, Reply, Role, ServerFrame};
+use chalktalk_protocol::{ClientMsg, ErrorCode, Reply, Role};
 use common::cluster::{self, placement};
 use common::{TestServer, ack, add, line, postgres};
 
@@ -105,13 +105,10 @@ async fn rooms_start_on_their_rendezvous_node_and_move_to_the_next_one() {
         acked.push((seq, id));
     }
     let last = acked.last().map(|(s, _)| *s).unwrap_or(0);
-    let got = athlete
-        .wait_for(Duration::from_secs(5), |f| match f {
-            ServerFrame::Room { room: r, ev } if *r == room && ev.seq == last => Some(ev.seq),
-            _ => None,
-        })
-        .await;
-    assert_eq!(got, Some(last), "the athlete on n2 sees the last op");
+    assert!(
+        common::saw_event(&mut athlete, &room, last).await,
+        "the athlete on n2 sees the last op"
+    );
 
     // n3 dies: the room moves to the rendezvous pick of n1 and n2 once
     // its lease expires, and every acked op is there.

@@ -240,6 +240,17 @@ pub async fn coach_and_athlete(s: &TestServer) -> (Client, Client, String) {
     (coach, athlete, room)
 }
 
+/// Waits (up to 5 s) for the event `seq` of `room`, skipping other
+/// pushes; true if it came.
+pub async fn saw_event(c: &mut Client, room: &str, seq: u64) -> bool {
+    c.wait_for(Duration::from_secs(5), |f| match f {
+        ServerFrame::Room { room: r, ev } if r == room && ev.seq == seq => Some(()),
+        _ => None,
+    })
+    .await
+    .is_some()
+}
+
 /// Next durable room event, skipping other pushes.
 pub async fn next_event(c: &mut Client) -> RoomEvent {
     c.wait_for(WAIT, |f| match f {
