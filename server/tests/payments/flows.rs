@@ -144,68 +144,47 @@ impl Node {
     pub async fn program(&self, price: &str) -> (String, String) {
         let video = format!("v-{:08x}", getrandom::u32().unwrap_or(0));
         self.video(&video).await;
-        let r = self
-            .api()
-            .post(
-                "/api/v1/programs",
-                Some(&self.coach),
-                program_body(price, Some(&video)),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        let id = r.json()["id"].as_str().expect("id").to_string();
+        let id = self.create(program_body(price, Some(&video))).await;
         if price != "free" {
             self.make_payable().await;
         }
-        let r = self
-            .api()
-            .post(
-                &format!("/api/v1/programs/{id}/publish"),
-                Some(&self.coach),
-                json!({}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
+        self.publish(&id).await;
         (id, video)
+    }
+
+    /// `POST path` with `body` as `token`, which must answer `status`.
+    async fn post_expect(&self, path: &str, token: &str, body: Value, status: u16) -> Resp {
+        let r = self.api().post(path, Some(token), body).await;
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        r
+    }
+
+    /// Creates the coach's program `body` (201): its id.
+    pub async fn create(&self, body: Value) -> String {
+        let r = self
+            .post_expect("/api/v1/programs", &self.coach, body, 201)
+            .await;
+        r.json()["id"].as_str().expect("id").to_string()
     }
 
     /// Creates the coach's program `body` (201) and publishes it (200):
     /// its id.
     pub async fn published(&self, body: Value) -> String {
-        let r = self
-            .api()
-            .post("/api/v1/programs", Some(&self.coach), body)
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        let id = r.json()["id"].as_str().expect("id").to_string();
+        let id = self.create(body).await;
         self.publish(&id).await;
         id
     }
 
     /// Publishes the coach's program `id` (200).
     pub async fn publish(&self, id: &str) {
-        let r = self
-            .api()
-            .post(
-                &format!("/api/v1/programs/{id}/publish"),
-                Some(&self.coach),
-                json!({}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
+        let path = format!("/api/v1/programs/{id}/publish");
+        self.post_expect(&path, &self.coach, json!({}), 200).await;
     }
 
     /// Enrolls the athlete in the free program `id` (201).
     pub async fn enroll(&self, id: &str) {
-        let r = self
-            .api()
-            .post(
-                &format!("/api/v1/programs/{id}/enroll"),
-                Some(&self.athlete),
-                json!({}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
+        let path = format!("/api/v1/programs/{id}/enroll");
+        self.post_expect(&path, &self.athlete, json!({}), 201).await;
     }
 
     pub async fn paid_program(&self) -> (String, String) {
