@@ -92,7 +92,6 @@ impl Actor for Endpoint {
                     st.disconnected(&target, &out).await;
                 }
             }
-            RelayMsg::Down(down) => st.relay.deliver(down),
             RelayMsg::Deliver { user, notice } => {
                 if let Some(dir) = st.dir.upgrade() {
                     let _ = dir
@@ -325,8 +324,9 @@ fn room_msg(
 
 /// Ships what the rooms and threads of this node handed to one edge
 /// node's link, batch after batch, each frame once however many of that
-/// node's sessions it is for: on the relay link (`stream.rs`) once the
-/// cluster gave the relay an opener, else as ractor messages.
+/// node's sessions it is for, on the relay link (`stream.rs`) the cluster
+/// gave the relay the opener of (a relay exists only in a cluster, and the
+/// cluster sets it before any other node is reached).
 pub(crate) async fn downlink(relay: Arc<Relay>, node: String, mut rx: LinkRx) {
     let mut buf = Vec::with_capacity(64);
     let mut writer = super::stream::Writer::new(node.clone());
@@ -338,10 +338,10 @@ pub(crate) async fn downlink(relay: Arc<Relay>, node: String, mut rx: LinkRx) {
             match tokio::time::timeout(OWED_RETRY, rx.recv_many(&mut buf, MAX_DOWN_BATCH)).await {
                 Ok(n) => n,
                 Err(_) => {
-                    if !relay.is_live(&node) {
+                    if relay.is_live(&node) {
+                        writer.ship(relay.opener(), &Down::default()).await;
+                    } else {
                         writer.forget_losses();
-                    } else if let Some(opener) = relay.opener().cloned() {
-                        writer.ship(opener.as_ref(), &Down::default()).await;
                     }
                     continue;
                 }
@@ -360,19 +360,7 @@ pub(crate) async fn downlink(relay: Arc<Relay>, node: String, mut rx: LinkRx) {
             rx.try_more(&mut buf, MAX_DOWN_BATCH);
         }
         let down = group(buf.drain(..));
-        if let Some(opener) = relay.opener() {
-            let opener = opener.clone();
-            writer.ship(opener.as_ref(), &down).await;
-            continue;
-        }
-        match relay.peer(&node) {
-            Some(peer) => {
-                if peer.cast(RelayMsg::Down(down)).is_err() {
-                    tracing::debug!(%node, "relay: frames for a node that went away dropped");
-                }
-            }
-            None => tracing::debug!(%node, "relay: frames for a node that went away dropped"),
-        }
+        writer.ship(relay.opener(), &down).await;
     }
 }
 

@@ -66,8 +66,8 @@ pub struct Relay {
     /// frames coming down.
     locals: Mutex<HashMap<SessionId, Local>>,
     live: OnceLock<LiveFn>,
-    /// Opens relay links to other nodes (set by the cluster; without it,
-    /// frames go down as ractor messages).
+    /// Opens relay links to other nodes (set by the cluster when it starts,
+    /// before any other node is reached).
     opener: OnceLock<Arc<dyn stream::Opener>>,
     /// Per owner node: the relay link id and the seq of the next batch
     /// expected from it.
@@ -119,8 +119,8 @@ impl Relay {
         let _ = self.opener.set(opener);
     }
 
-    pub(crate) fn opener(&self) -> Option<&Arc<dyn stream::Opener>> {
-        self.opener.get()
+    pub(crate) fn opener(&self) -> Option<&dyn stream::Opener> {
+        self.opener.get().map(|o| o.as_ref())
     }
 
     /// True if `node` is up (this node always is).

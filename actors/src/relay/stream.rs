@@ -132,11 +132,15 @@ impl Writer {
     }
 
     /// Opens the link if it is closed and the backoff allows; false if
-    /// there is none.
-    async fn connect(&mut self, opener: &dyn Opener) -> bool {
+    /// there is none (or nothing to open one with: no cluster).
+    async fn connect(&mut self, opener: Option<&dyn Opener>) -> bool {
         if self.conn.is_some() {
             return true;
         }
+        let Some(opener) = opener else {
+            tracing::error!(node = %self.node, "relay: no relay link opener (the cluster did not start); frames for that node dropped");
+            return false;
+        };
         let now = tokio::time::Instant::now();
         if self.retry_at.is_some_and(|t| now < t) {
             return false;
@@ -163,7 +167,7 @@ impl Writer {
     }
 
     /// Ships one batch, or remembers who it was for.
-    pub(crate) async fn ship(&mut self, opener: &dyn Opener, down: &Down) {
+    pub(crate) async fn ship(&mut self, opener: Option<&dyn Opener>, down: &Down) {
         if !self.connect(opener).await {
             self.note_lost(down);
             return;
@@ -321,21 +325,21 @@ mod tests {
         let (tx, mut links) = mpsc::unbounded_channel();
         let pipes = Pipes(Mutex::new(tx));
         let mut w = Writer::new("edge".into());
-        w.ship(&pipes, &batch(b"first", 1)).await;
+        w.ship(Some(&pipes), &batch(b"first", 1)).await;
         let (link, far) = links.recv().await.expect("a link opened");
         let reader = tokio::spawn(receive(edge.clone(), "owner".into(), link, far));
-        w.ship(&pipes, &batch(b"second", 1)).await;
+        w.ship(Some(&pipes), &batch(b"second", 1)).await;
         assert!(matches!(next(&mut rx1).await, Out::Frame(f) if &f[..] == b"first"));
         assert!(matches!(next(&mut rx1).await, Out::Frame(f) if &f[..] == b"second"));
 
         // The link breaks: the next batch cannot be written, and is lost.
         reader.abort();
         let _ = reader.await;
-        w.ship(&pipes, &batch(b"lost", 1)).await;
+        w.ship(Some(&pipes), &batch(b"lost", 1)).await;
         assert!(w.conn.is_none(), "a failed write drops the link");
         // The one after opens a new link; the edge sees seq 3 where 2 was
         // due and closes session 1, which would have missed "lost".
-        w.ship(&pipes, &batch(b"after", 1)).await;
+        w.ship(Some(&pipes), &batch(b"after", 1)).await;
         let (link2, far2) = links.recv().await.expect("a link reopened");
         assert_eq!(link2, link, "the same downlink keeps its id");
         tokio::spawn(receive(edge.clone(), "owner".into(), link2, far2));
@@ -397,9 +401,9 @@ mod tests {
         let opener = FailsFirst(Pipes(Mutex::new(tx)), Default::default());
         let mut w = Writer::new("edge".into());
         // No link yet: the reply for session 1 is lost.
-        w.ship(&opener, &batch(b"reply", 1)).await;
+        w.ship(Some(&opener), &batch(b"reply", 1)).await;
         tokio::time::sleep(BACKOFF_MIN * 2).await;
-        w.ship(&opener, &batch(b"event", 2)).await;
+        w.ship(Some(&opener), &batch(b"event", 2)).await;
         let (link, far) = links.recv().await.expect("a link opened");
         tokio::spawn(receive(edge.clone(), "owner".into(), link, far));
         // Session 2 gets its frame; session 1 is closed, not left waiting.

@@ -1,7 +1,8 @@
-//! What relays of two nodes tell each other, and how it crosses the
-//! cluster link (a hand-written `ractor::Message`: MessagePack for the
-//! requests, a flat binary framing for the frames going down, which are
-//! already-encoded server frames and are copied as they are).
+//! What relays of two nodes tell each other: the requests and notices
+//! that cross the cluster link (a hand-written `ractor::Message`,
+//! MessagePack), and [`Down`], the frames going down, in a flat binary
+//! framing (already-encoded server frames, copied as they are) that the
+//! relay link carries (`stream.rs`).
 
 use bytes::Bytes;
 use chalktalk_protocol::{ClientMsg, InboxEvent, Notice, Role, UserId};
@@ -85,11 +86,6 @@ pub enum RelayMsg {
         session: SessionId,
         target: Target,
     },
-    /// Owner → edge: frames for sessions of the edge node. Each frame
-    /// crosses once with the sessions it is for (a room's broadcast to
-    /// several members of that node is one entry); in order per session.
-    /// Then the closes asked for by the owner (slow consumers).
-    Down(Down),
     /// Any node → the owner of a user's inbox: a notice to store there.
     Deliver { user: UserId, notice: Notice },
     /// Any node → every other: inbox notices it stored (for the devices
@@ -104,7 +100,6 @@ pub enum RelayMsg {
 
 const UP: &str = "up";
 const GONE: &str = "gone";
-const DOWN: &str = "down";
 const INBOX: &str = "inbox";
 const DELIVER: &str = "deliver";
 const PUSH: &str = "push";
@@ -136,7 +131,11 @@ fn decode_push(args: Vec<u8>) -> Result<RelayMsg, BoxedDowncastErr> {
     Ok(RelayMsg::InboxPush { user, frame })
 }
 
-/// What crosses down in one message.
+/// Owner → edge: frames for sessions of the edge node, one relay link
+/// batch. Each frame crosses once with the sessions it is for (a room's
+/// broadcast to several members of that node is one entry); in order per
+/// session. Then the closes asked for by the owner (slow consumers, lost
+/// frames).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Down {
     /// Each frame once, with how the edge queues it and for which of its
@@ -161,14 +160,7 @@ fn put_u32(out: &mut Vec<u8>, n: usize) -> Result<(), BoxedDowncastErr> {
     Ok(())
 }
 
-fn encode_down(d: &Down) -> Result<Vec<u8>, BoxedDowncastErr> {
-    let mut out = Vec::new();
-    encode_down_into(d, &mut out)?;
-    Ok(out)
-}
-
-/// Appends the flat framing of `d` to `out` (the ractor message's body,
-/// and a relay link batch's after its header).
+/// Appends the flat framing of `d` to `out` (a relay link batch's body).
 pub(crate) fn encode_down_into(d: &Down, out: &mut Vec<u8>) -> Result<(), BoxedDowncastErr> {
     let size: usize = d
         .groups
@@ -196,13 +188,8 @@ pub(crate) fn encode_down_into(d: &Down, out: &mut Vec<u8>) -> Result<(), BoxedD
     Ok(())
 }
 
-/// Reads the framing of [`encode_down`]; any inconsistency is an error.
-/// The frames are slices of the one received buffer (no copy).
-fn decode_down(bytes: Vec<u8>) -> Result<RelayMsg, BoxedDowncastErr> {
-    decode_down_bytes(bytes).map(RelayMsg::Down)
-}
-
-/// [`decode_down`] without the message around it.
+/// Reads the framing of [`encode_down_into`]; any inconsistency is an
+/// error. The frames are slices of the one received buffer (no copy).
 pub(crate) fn decode_down_bytes(bytes: Vec<u8>) -> Result<Down, BoxedDowncastErr> {
     let all = Bytes::from(bytes);
     let mut at = 0usize;
@@ -277,7 +264,6 @@ impl ractor::Message for RelayMsg {
                 })
                 .map_err(|_| BoxedDowncastErr)?,
             ),
-            RelayMsg::Down(d) => (DOWN, encode_down(&d)?),
             RelayMsg::Deliver { user, notice } => (
                 DELIVER,
                 rmp_serde::to_vec_named(&(user, notice)).map_err(|_| BoxedDowncastErr)?,
@@ -311,7 +297,6 @@ impl ractor::Message for RelayMsg {
                     target: g.target,
                 })
                 .map_err(|_| BoxedDowncastErr),
-            DOWN => decode_down(args),
             INBOX => rmp_serde::from_slice(&args)
                 .map(RelayMsg::Inbox)
                 .map_err(|_| BoxedDowncastErr),
@@ -411,10 +396,9 @@ mod tests {
             ],
             closes: vec![(7, 4008, "slow".into())],
         };
-        let RelayMsg::Down(back) = round(RelayMsg::Down(down.clone())) else {
-            panic!("down expected");
-        };
-        assert_eq!(back, down);
+        let mut bytes = Vec::new();
+        encode_down_into(&down, &mut bytes).expect("encode");
+        assert_eq!(decode_down_bytes(bytes).expect("decode"), down);
     }
 
     #[test]
@@ -475,26 +459,21 @@ mod tests {
 
     #[test]
     fn truncated_frames_are_refused() {
-        let wire = || {
-            RelayMsg::Down(Down {
-                groups: vec![(Bytes::from_static(b"abcdef"), Class::Durable, vec![3, 4])],
-                closes: vec![(3, 4008, "x".into())],
-            })
-            .serialize()
-            .unwrap()
+        let mut args = Vec::new();
+        let down = Down {
+            groups: vec![(Bytes::from_static(b"abcdef"), Class::Durable, vec![3, 4])],
+            closes: vec![(3, 4008, "x".into())],
         };
-        refuses_every_truncation(wire(), DOWN);
+        encode_down_into(&down, &mut args).expect("encode");
+        for cut in 0..args.len() {
+            assert!(
+                decode_down_bytes(args[..cut].to_vec()).is_err(),
+                "cut at {cut}"
+            );
+        }
         // An unknown class is refused too (after the count, the length
         // and the 6 bytes of the frame).
-        let SerializedMessage::Cast { mut args, .. } = wire() else {
-            panic!("cast");
-        };
         args[4 + 4 + 6] = 9;
-        let m = SerializedMessage::Cast {
-            variant: DOWN.into(),
-            args,
-            metadata: None,
-        };
-        assert!(RelayMsg::deserialize(m).is_err());
+        assert!(decode_down_bytes(args).is_err());
     }
 }
